@@ -1,0 +1,1 @@
+"""Shared pieces of ecs-canary: request/result models, configuration and logging."""
