@@ -1,0 +1,42 @@
+# ecs-canary images. The default (last) stage is the worker; `--target emulator` builds
+# the local ECS emulator. Both are configured only through environment variables.
+FROM python:3.11.14-slim-bookworm AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Runtime dependencies first, read from pyproject.toml, so code edits reuse this layer.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY worker.py starter.py ./
+COPY ecs_canary/ ecs_canary/
+COPY workflows/ workflows/
+COPY activities/ activities/
+COPY ecs_emulator/ ecs_emulator/
+# The project itself, without re-resolving (or adding the dev extra's) dependencies.
+RUN pip install --no-deps . \
+    && groupadd --system --gid 10001 ecs-canary \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin ecs-canary
+
+# Local ECS emulator: moto's server is a dev-extra dependency, pinned in pyproject.toml.
+FROM base AS emulator
+RUN python -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dev'] if d.startswith('moto')))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+USER 10001:10001
+EXPOSE 5000
+CMD ["python", "-m", "ecs_emulator", "--host", "0.0.0.0"]
+
+# The Temporal worker (default target). Exec form so SIGTERM reaches Python directly
+# and the worker can drain in-flight activities before exiting.
+FROM base AS worker
+USER 10001:10001
+CMD ["python", "worker.py"]

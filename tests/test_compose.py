@@ -1,0 +1,312 @@
+"""Static checks of the container setup: docker-compose.yml, Dockerfile and deploy/.
+
+No Docker engine, Temporal server or network is needed: the compose file is validated
+against the compose-spec schema vendored in check-jsonschema, and every environment name
+it hands to the project's own images is checked against what the code actually reads.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import botocore
+import pytest
+import temporalio.bridge.temporal_sdk_bridge as sdk_bridge
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+SEARCH_ATTRIBUTE_SCRIPT = ROOT / "deploy" / "temporal" / "register-search-attributes.sh"
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+
+# Where the project's Python sources live; scanned at test time for "NAME" literals.
+CODE_PATHS = ["ecs_canary", "workflows", "activities", "ecs_emulator", "worker.py", "starter.py"]
+
+# Names temporalio.envconfig reads (ClientConfigProfile.load / ClientConfig.load). The SDK
+# resolves them in its Rust bridge, so there is no Python list to import; the test below
+# checks each still occurs in the installed bridge binary, so an SDK upgrade that renames
+# one fails here instead of silently ignoring the setting.
+TEMPORAL_ENVCONFIG_NAMES = frozenset(
+    {
+        "TEMPORAL_CONFIG_FILE",
+        "TEMPORAL_PROFILE",
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_TLS",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_CERT_DATA",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_DATA",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+        "TEMPORAL_TLS_SERVER_NAME",
+        "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+        "TEMPORAL_CODEC_ENDPOINT",
+        "TEMPORAL_CODEC_AUTH",
+    }
+)
+TEMPORAL_GRPC_META_PREFIX = "TEMPORAL_GRPC_META_"
+
+SEARCH_ATTRIBUTES = {"EcsCluster", "EcsService", "DeploymentStage", "DeploymentOutcome"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _run_check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _environment(service: dict) -> dict[str, str | None]:
+    # Compose accepts both a mapping and a list of NAME=value / bare NAME entries.
+    env = service.get("environment") or {}
+    if isinstance(env, dict):
+        return {str(k): None if v is None else str(v) for k, v in env.items()}
+    result: dict[str, str | None] = {}
+    for item in env:
+        name, sep, value = str(item).partition("=")
+        result[name] = value if sep else None
+    return result
+
+
+def _project_services(compose: dict) -> dict[str, dict]:
+    """Services built from the project's own Dockerfile (the worker and the emulator)."""
+    return {
+        name: svc
+        for name, svc in compose["services"].items()
+        if "build" in svc and _build_dockerfile(svc) == DOCKERFILE
+    }
+
+
+def _build_dockerfile(service: dict) -> Path:
+    build = service["build"]
+    if isinstance(build, str):
+        return (ROOT / build / "Dockerfile").resolve()
+    return (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).resolve()
+
+
+def _code_text() -> str:
+    parts = []
+    for rel in CODE_PATHS:
+        path = ROOT / rel
+        files = [path] if path.is_file() else sorted(path.rglob("*.py")) if path.is_dir() else []
+        parts.extend(f.read_text(encoding="utf-8") for f in files)
+    return "\n".join(parts)
+
+
+def _read_in_code(name: str, code: str) -> bool:
+    """True if the code names `name` as a string literal, or builds it as PREFIX + field.
+
+    The second form covers settings read as `os.environ[ENV_PREFIX + field.upper()]`
+    (e.g. "ECS_EMULATOR_" + task_start_seconds): the prefix must be a literal and the
+    rest, lower-cased, an identifier in the same code.
+    """
+    if f'"{name}"' in code or f"'{name}'" in code:
+        return True
+    for i, char in enumerate(name):
+        prefix, rest = name[: i + 1], name[i + 1 :]
+        if (
+            char == "_"
+            and rest
+            and (f'"{prefix}"' in code or f"'{prefix}'" in code)
+            and re.search(rf"\b{re.escape(rest.lower())}\b", code)
+        ):
+            return True
+    return False
+
+
+def _dockerfile_stages() -> list[dict]:
+    """Each stage's name, base (image or earlier stage) and USER lines, in file order."""
+    stages: list[dict] = []
+    # Join continuation lines so an instruction is one logical line.
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        keyword = words[0].upper()
+        if keyword == "FROM":
+            args = [w for w in words[1:] if not w.startswith("--")]
+            name = args[2] if len(args) >= 3 and args[1].upper() == "AS" else None
+            stages.append({"base": args[0], "name": name, "users": []})
+        elif keyword == "USER":
+            stages[-1]["users"].append(words[1])
+    return stages
+
+
+def _effective_user(stages: list[dict], target: str | None) -> str:
+    """The USER a stage runs as: its last USER, else its parent stage's, else root."""
+    by_name = {s["name"]: s for s in stages if s["name"]}
+    stage = by_name[target] if target else stages[-1]
+    while True:
+        if stage["users"]:
+            return stage["users"][-1]
+        if stage["base"] not in by_name:
+            return "root"  # official base images run as root
+        stage = by_name[stage["base"]]
+
+
+# 1. Schema validation
+
+
+def test_compose_file_matches_compose_spec() -> None:
+    result = _run_check_jsonschema(COMPOSE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_rejects_broken_compose_file(tmp_path: Path, compose: dict) -> None:
+    # Proves the check above is not vacuous: the same validator flags a broken copy.
+    broken = dict(compose)
+    broken["services"] = {**compose["services"]}
+    broken["services"]["worker"] = {**compose["services"]["worker"], "ports": "not-a-list"}
+    broken["services"]["temporal"] = {**compose["services"]["temporal"], "imagee": "typo:1.0"}
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken, sort_keys=False))
+
+    result = _run_check_jsonschema(path)
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "$.services.worker.ports: 'not-a-list' is not of type 'array'" in output
+    assert "imagee" in output
+
+
+# 2. Pinned images
+
+
+def test_every_image_is_pinned(compose: dict) -> None:
+    for name, svc in compose["services"].items():
+        assert "image" in svc or "build" in svc, f"{name}: neither image nor build"
+        if "image" not in svc:
+            continue
+        image = svc["image"]
+        assert "${" not in image, f"{name}: image tag must not come from the environment"
+        repo, sep, tag = image.rpartition(":")
+        assert sep and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image} uses latest"
+        # An exact version (x.y...), not a floating major tag such as postgres:16.
+        assert re.match(r"\d+\.\d+", tag), f"{name}: {image} is not an exact version"
+
+
+def test_dockerfile_base_image_is_pinned() -> None:
+    stages = _dockerfile_stages()
+    stage_names = {s["name"] for s in stages}
+    external = [s["base"] for s in stages if s["base"] not in stage_names]
+    assert external, "Dockerfile has no FROM"
+    for image in external:
+        _, sep, tag = image.rpartition(":")
+        assert sep and tag != "latest" and re.match(r"\d+\.\d+\.\d+", tag), image
+
+
+# 3. Environment names the project's images receive are ones the code reads
+
+
+def test_sdk_still_reads_documented_temporal_names() -> None:
+    binary = Path(sdk_bridge.__file__).read_bytes()
+    missing = sorted(
+        n
+        for n in TEMPORAL_ENVCONFIG_NAMES | {TEMPORAL_GRPC_META_PREFIX}
+        if n.encode() not in binary
+    )
+    assert not missing, f"temporalio no longer mentions {missing}; update TEMPORAL_ENVCONFIG_NAMES"
+
+
+def test_project_images_only_get_env_names_the_code_reads(compose: dict) -> None:
+    services = _project_services(compose)
+    assert {"worker", "ecs-emulator"} <= services.keys()
+    code = _code_text()
+    botocore_text = "\n".join(
+        p.read_text(encoding="utf-8") for p in Path(botocore.__file__).parent.glob("*.py")
+    )
+
+    unread = []
+    for svc_name, svc in services.items():
+        for name in _environment(svc):
+            if name.startswith("AWS_"):
+                # Standard AWS names: must be one botocore (boto3's core) really reads.
+                ok = _read_in_code(name, botocore_text) or _read_in_code(name, code)
+            elif name.startswith("TEMPORAL_") and (
+                name in TEMPORAL_ENVCONFIG_NAMES or name.startswith(TEMPORAL_GRPC_META_PREFIX)
+            ):
+                ok = True
+            else:
+                ok = _read_in_code(name, code)
+            if not ok:
+                unread.append(f"{svc_name}: {name}")
+    assert not unread, f"set in docker-compose.yml but read by no code: {unread}"
+
+
+def test_worker_env_covers_the_settings_contract(compose: dict) -> None:
+    env = _environment(compose["services"]["worker"])
+    assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert env["LOG_FORMAT"] == "json"
+    for name in (
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_TASK_QUEUE",
+        "ECS_CANARY_MAX_CONCURRENT_ACTIVITIES",
+        "ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS",
+        "ECS_CANARY_ECS_CALLS_PER_SECOND",
+        "LOG_LEVEL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+    ):
+        assert name in env, name
+    # Credentials and endpoint come from the host, never baked into the file.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert env[name] == f"${{{name}:-}}", name
+    assert env["AWS_ENDPOINT_URL"] == "${AWS_ENDPOINT_URL:-}"
+
+
+def test_project_images_run_as_non_root(compose: dict) -> None:
+    stages = _dockerfile_stages()
+    for name, svc in _project_services(compose).items():
+        assert "user" not in svc, f"{name}: the image's USER decides, do not override it"
+        build = svc["build"]
+        target = build.get("target") if isinstance(build, dict) else None
+        user = _effective_user(stages, target).split(":")[0]
+        assert user not in {"root", "0"}, f"{name} (target {target}) runs as {user}"
+    # `docker build .` with no target builds the last stage: that must be the worker.
+    assert stages[-1]["name"] == "worker"
+    assert _effective_user(stages, None).split(":")[0] not in {"root", "0"}
+
+
+def test_emulator_only_runs_under_local_profile(compose: dict) -> None:
+    services = compose["services"]
+    assert services["ecs-emulator"]["profiles"] == ["local"]
+    # Everything else starts with a plain `docker compose up`.
+    assert all("profiles" not in s for n, s in services.items() if n != "ecs-emulator")
+
+
+# Search attributes
+
+
+def test_admin_tools_registers_the_search_attributes(compose: dict) -> None:
+    admin = compose["services"]["temporal-admin-tools"]
+    env = _environment(admin)
+    assert set((env["SEARCH_ATTRIBUTES"] or "").split()) == SEARCH_ATTRIBUTES
+    script = SEARCH_ATTRIBUTE_SCRIPT.read_text()
+    assert "--type Keyword" in script
+    assert "already exists" in script  # re-runs must not fail
+    worker_deps = compose["services"]["worker"]["depends_on"]
+    assert worker_deps["temporal-admin-tools"]["condition"] == "service_completed_successfully"
+
+
+def test_search_attributes_are_the_ones_the_code_uses() -> None:
+    code = _code_text()
+    missing = sorted(n for n in SEARCH_ATTRIBUTES if not _read_in_code(n, code))
+    assert not missing, f"registered by compose but used by no code: {missing}"
