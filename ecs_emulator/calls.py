@@ -1,0 +1,43 @@
+"""Counts ECS API calls so tests can check a workflow's polling budget."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+
+class CallStats:
+    """Totals per operation, throttled calls, and the busiest whole wall-clock second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_operation: Counter[str] = Counter()
+            self._throttled = 0
+            self._second = 0
+            self._in_second = 0
+            self._max_per_second = 0
+
+    def record(self, operation: str, throttled: bool) -> None:
+        second = int(time.time())
+        with self._lock:
+            self._by_operation[operation] += 1
+            self._throttled += throttled
+            if second != self._second:
+                self._second, self._in_second = second, 0
+            self._in_second += 1
+            self._max_per_second = max(self._max_per_second, self._in_second)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": sum(self._by_operation.values()),
+                "by_operation": dict(self._by_operation),
+                "max_per_second": self._max_per_second,
+                "throttled": self._throttled,
+            }

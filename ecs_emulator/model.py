@@ -1,0 +1,156 @@
+"""The scheduler's own view of a service: deployments and their tasks.
+
+moto's objects only get a projection of this (``ServiceHandle.publish``), so the rules of
+ECS's scheduler live here and in ``scheduler.py``, not in moto's models.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .events import EventLog
+from .moto_internals import ServiceHandle, TaskHandle
+
+PRIMARY, ACTIVE = "PRIMARY", "ACTIVE"
+IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
+STARTING_STATES = ("PROVISIONING", "PENDING")
+
+
+def new_deployment_id() -> str:
+    return f"ecs-svc/{random.randint(10**18, 10**19 - 1)}"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class EmulatedTask:
+    """One task and its timeline (monotonic seconds)."""
+
+    handle: TaskHandle
+    fault: str | None
+    fault_image: str
+    ready_at: float
+    provisioned_at: float
+    last_status: str = "PROVISIONING"
+    desired_status: str = "RUNNING"
+    crash_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """Counts against maximumPercent: ECS still wants it running."""
+        return self.desired_status == "RUNNING"
+
+    @property
+    def healthy(self) -> bool:
+        return self.active and self.last_status == "RUNNING"
+
+    @property
+    def starting(self) -> bool:
+        return self.active and self.last_status in STARTING_STATES
+
+
+@dataclass
+class Deployment:
+    """An ECS deployment (``ecs-svc/...``) and the tasks it started."""
+
+    task_definition: str
+    desired_count: int
+    fault: str | None = None
+    fault_image: str = ""
+    id: str = field(default_factory=new_deployment_id)
+    status: str = PRIMARY
+    rollout_state: str = IN_PROGRESS
+    rollout_state_reason: str = ""
+    failed_tasks: int = 0
+    created_at: datetime = field(default_factory=now_utc)
+    updated_at: datetime = field(default_factory=now_utc)
+    tasks: list[EmulatedTask] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rollout_state_reason = f"ECS deployment {self.id} in progress."
+
+    def active_tasks(self) -> list[EmulatedTask]:
+        return [t for t in self.tasks if t.active]
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "taskDefinition": self.task_definition,
+            "desiredCount": self.desired_count,
+            "pendingCount": sum(t.starting for t in self.tasks),
+            "runningCount": sum(t.healthy for t in self.tasks),
+            "failedTasks": self.failed_tasks,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "rolloutState": self.rollout_state,
+            "rolloutStateReason": self.rollout_state_reason,
+        }
+
+
+@dataclass
+class DeploymentPolicy:
+    """deploymentConfiguration with ECS's defaults."""
+
+    minimum_healthy_percent: int = 100
+    maximum_percent: int = 200
+    circuit_breaker: bool = False
+    rollback: bool = False
+
+    @classmethod
+    def from_api(cls, config: dict[str, Any] | None) -> DeploymentPolicy:
+        config = config or {}
+        breaker = config.get("deploymentCircuitBreaker") or {}
+        return cls(
+            minimum_healthy_percent=int(config.get("minimumHealthyPercent", 100)),
+            maximum_percent=int(config.get("maximumPercent", 200)),
+            circuit_breaker=bool(breaker.get("enable", False)),
+            rollback=bool(breaker.get("rollback", False)),
+        )
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "deploymentCircuitBreaker": {"enable": self.circuit_breaker, "rollback": self.rollback},
+            "maximumPercent": self.maximum_percent,
+            "minimumHealthyPercent": self.minimum_healthy_percent,
+        }
+
+    def min_healthy(self, desired: int) -> int:
+        return math.ceil(desired * self.minimum_healthy_percent / 100)
+
+    def max_tasks(self, desired: int) -> int:
+        return math.floor(desired * self.maximum_percent / 100)
+
+
+def failure_threshold(desired: int) -> int:
+    """ECS's circuit breaker: half the desired count, at least 3, at most 200."""
+    return min(200, max(3, math.ceil(desired / 2)))
+
+
+@dataclass
+class ServiceRecord:
+    """Scheduler state for one moto service object."""
+
+    handle: ServiceHandle
+    policy: DeploymentPolicy
+    deployments: list[Deployment]
+    events: EventLog = field(default_factory=EventLog)
+    network_configuration: dict[str, Any] | None = None
+    last_completed: Deployment | None = None
+    steady: bool = False
+    draining_tasks: list[EmulatedTask] = field(default_factory=list)
+
+    @property
+    def primary(self) -> Deployment:
+        return self.deployments[0]
+
+    def all_tasks(self) -> list[EmulatedTask]:
+        return [t for d in self.deployments for t in d.tasks]

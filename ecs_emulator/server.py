@@ -1,0 +1,148 @@
+"""Wires moto's WSGI app, the middleware, the scheduler and the admin endpoint together.
+
+moto keeps its backends in process-global state, so only one emulator may run per process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .admin import EmulatorAdmin
+from .admin_api import ADMIN_PREFIX, AdminApi
+from .calls import CallStats
+from .ecs_api import EcsHooks, ecs_operation
+from .faults import InjectedFaults
+from .moto_internals import moto_request_handler, moto_wsgi_app, reset_moto
+from .scheduler import Scheduler
+from .seed import INTERNAL_HEADER, seed_account
+from .settings import EmulatorSettings
+from .wsgi_util import WsgiResponse, aws_error, call_app, read_body
+
+INTERNAL_ENVIRON_KEY = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
+
+_running_lock = threading.Lock()
+_running: list[Emulator] = []
+
+
+class EmulatorMiddleware:
+    """Admin routes, ECS throttling and counting, then moto under the scheduler's lock."""
+
+    def __init__(self, moto_app: Any, hooks: EcsHooks, admin: AdminApi, lock: Any) -> None:
+        self._moto = moto_app
+        self._hooks = hooks
+        self._admin = admin
+        self._lock = lock
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        response = self._respond(environ)
+        start_response(response.status, response.headers)
+        return [response.body]
+
+    def _respond(self, environ: dict[str, Any]) -> WsgiResponse:
+        if environ.get("PATH_INFO", "").startswith(ADMIN_PREFIX):
+            return self._admin.handle(environ)
+        operation = ecs_operation(environ)
+        if operation is None:
+            with self._lock:
+                return call_app(self._moto, environ)
+        internal = INTERNAL_ENVIRON_KEY in environ
+        throttled = not internal and random.random() < self._admin.settings.throttle_rate
+        if not internal:
+            self._admin.calls.record(operation, throttled)
+        if throttled:
+            return aws_error("ThrottlingException", "Rate exceeded")
+        try:
+            params = json.loads(read_body(environ) or b"{}")
+        except ValueError:
+            params = None
+        with self._lock:
+            if not isinstance(params, dict):
+                return call_app(self._moto, environ)
+            return self._hooks.handle(environ, operation, params)
+
+
+@dataclass
+class Emulator:
+    """A running emulator: ``url`` for boto3, ``admin`` for the admin endpoint."""
+
+    settings: EmulatorSettings
+    url: str
+    admin: EmulatorAdmin
+    seed: dict[str, Any]
+    _server: BaseWSGIServer = field(repr=False)
+    _server_thread: threading.Thread = field(repr=False)
+    _scheduler: Scheduler = field(repr=False)
+
+    def stop(self) -> None:
+        """Stop serving and scheduling (moto's state stays until the next start or reset)."""
+        self._scheduler.stop()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server_thread.join(timeout=5)
+        with _running_lock:
+            if self in _running:
+                _running.remove(self)
+
+
+def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
+    """Serve moto plus the scheduler from daemon threads of this process; seeds the account."""
+    settings = settings or EmulatorSettings()
+    with _running_lock:
+        if _running:
+            raise RuntimeError("an ECS emulator already runs in this process (moto is global)")
+        lock = threading.RLock()
+        faults, calls = InjectedFaults(), CallStats()
+        scheduler = Scheduler(settings, faults, lock)
+        moto_app = moto_wsgi_app()
+        seeded: dict[str, Any] = {}
+        url_holder: list[str] = []
+
+        def reset() -> dict[str, Any]:
+            with lock:
+                reset_moto()
+                scheduler.reset()
+                faults.clear()
+            seeded.clear()
+            seeded.update(seed_account(url_holder[0], settings))
+            calls.reset()
+            return dict(seeded)
+
+        def info() -> dict[str, Any]:
+            return {**seeded, "settings": settings.runtime()}
+
+        admin_api = AdminApi(settings, calls, faults, reset, info)
+        app = EmulatorMiddleware(moto_app, EcsHooks(moto_app, scheduler), admin_api, lock)
+        quiet_request_log()
+        server = make_server(
+            settings.host,
+            settings.port,
+            app,
+            threaded=True,
+            request_handler=moto_request_handler(),
+        )
+        url = f"http://{settings.host}:{server.server_port}"
+        url_holder.append(url)
+        thread = threading.Thread(target=server.serve_forever, name="ecs-emulator-http")
+        thread.daemon = True
+        thread.start()
+        reset()
+        scheduler.start()
+        emulator = Emulator(
+            settings, url, EmulatorAdmin(url), dict(seeded), server, thread, scheduler
+        )
+        _running.append(emulator)
+        return emulator
+
+
+def quiet_request_log() -> None:
+    """werkzeug logs every request at INFO; keep stderr for warnings unless configured."""
+    logger = logging.getLogger("werkzeug")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)

@@ -1,0 +1,69 @@
+"""Emulator settings: CLI flags, their ECS_EMULATOR_* environment twins, run-time changes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ENV_PREFIX = "ECS_EMULATOR_"
+RUNTIME_SETTINGS = ("task_start_seconds", "task_stop_seconds", "throttle_rate")
+
+
+@dataclass
+class EmulatorSettings:
+    """How the emulator listens, what it seeds and how fast tasks move.
+
+    ``task_start_seconds``, ``task_stop_seconds`` and ``throttle_rate`` may change at run
+    time through the admin endpoint; the scheduler reads them on every tick.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    task_start_seconds: float = 2.0
+    task_stop_seconds: float = 1.0
+    throttle_rate: float = 0.0
+    region: str = "us-east-1"
+    cluster: str = "ecs-canary"
+    tick_seconds: float = 0.1
+
+    def __post_init__(self) -> None:
+        validate_runtime(asdict(self))
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> EmulatorSettings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for name, default in asdict(cls()).items():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = type(default)(raw)
+        return cls(**values)
+
+    def runtime(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in RUNTIME_SETTINGS}
+
+    def update_runtime(self, changes: dict[str, Any]) -> dict[str, float]:
+        """Apply admin changes atomically: all valid, or nothing changes."""
+        unknown = set(changes) - set(RUNTIME_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        parsed = {}
+        for name, value in changes.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number")
+            parsed[name] = float(value)
+        validate_runtime(parsed)
+        for name, value in parsed.items():
+            setattr(self, name, value)
+        return self.runtime()
+
+
+def validate_runtime(values: dict[str, Any]) -> None:
+    for name in ("task_start_seconds", "task_stop_seconds"):
+        if name in values and values[name] < 0:
+            raise ValueError(f"{name} must be >= 0")
+    if "throttle_rate" in values and not 0 <= values["throttle_rate"] <= 1:
+        raise ValueError("throttle_rate must be between 0 and 1")
+    if "tick_seconds" in values and values["tick_seconds"] <= 0:
+        raise ValueError("tick_seconds must be > 0")
