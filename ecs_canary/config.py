@@ -38,9 +38,7 @@ class WorkerSettings:
     def from_env(cls) -> WorkerSettings:
         return cls(
             task_queue=os.environ.get("TEMPORAL_TASK_QUEUE") or TASK_QUEUE,
-            max_concurrent_activities=int(
-                _env_float("ECS_CANARY_MAX_CONCURRENT_ACTIVITIES", 200)
-            ),
+            max_concurrent_activities=int(_env_float("ECS_CANARY_MAX_CONCURRENT_ACTIVITIES", 200)),
             graceful_shutdown_seconds=_env_float("ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS", 30),
             ecs_calls_per_second=_env_float("ECS_CANARY_ECS_CALLS_PER_SECOND", 10),
         )

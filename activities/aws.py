@@ -1,0 +1,165 @@
+"""boto3 clients shared by all activities of a worker: one per service and region, a shared ECS
+call budget, coalesced DescribeServices, and the mapping of AWS errors to Temporal failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from temporalio.exceptions import ApplicationError
+
+# Errors that a later attempt can get past; everything else AWS says is final.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+    }
+)
+# botocore retries transient errors itself before Temporal's retry policy takes over.
+_BOTO_CONFIG = botocore.config.Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=10,
+    read_timeout=30,
+)
+# DescribeServices takes at most 10 services per call.
+DESCRIBE_SERVICES_BATCH = 10
+
+
+def aws_error_code(err: botocore.exceptions.ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "Unknown")
+
+
+def aws_error_message(err: botocore.exceptions.ClientError) -> str:
+    return err.response.get("Error", {}).get("Message", str(err))
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Turn AWS's answer into a Temporal failure: transient ones retry, the rest fail at once
+    with AWS's own code and message."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as err:
+        code = aws_error_code(err)
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        transient = code in _TRANSIENT_CODES or status >= 500
+        raise ApplicationError(
+            f"{action} failed: {code}: {aws_error_message(err)}",
+            type=code,
+            non_retryable=not transient,
+        ) from err
+    except (
+        botocore.exceptions.ParamValidationError,
+        botocore.exceptions.NoCredentialsError,
+        botocore.exceptions.NoRegionError,
+    ) as err:
+        raise ApplicationError(
+            f"{action} failed: {err}", type=type(err).__name__, non_retryable=True
+        ) from err
+
+
+class CallBudget:
+    """Spaces a worker's ECS calls at least 1/rate seconds apart, so that the calls in any
+    second never exceed the budget however many deployments run."""
+
+    def __init__(self, calls_per_second: float) -> None:
+        self._spacing = 1.0 / calls_per_second
+        self._next_slot = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self, **_: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._spacing
+        if slot > now:
+            time.sleep(slot - now)
+
+
+@dataclass
+class _DescribeBatch:
+    names: list[str] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+class ServiceDescriber:
+    """Coalesces concurrent DescribeServices of one cluster into calls of up to ten services.
+
+    The first caller for a cluster opens a batch and waits `window` seconds for others to join;
+    waits poll on shared wall-clock ticks, so concurrent deployments land in the same batch.
+    """
+
+    def __init__(self, window_seconds: float = 0.05) -> None:
+        self._window = window_seconds
+        self._open: dict[tuple[str, str], _DescribeBatch] = {}
+        self._lock = threading.Lock()
+
+    def describe(self, client: Any, cluster: str, service: str) -> dict[str, Any] | None:
+        key = (client.meta.region_name, cluster)
+        with self._lock:
+            batch = self._open.get(key)
+            leader = batch is None or len(batch.names) >= DESCRIBE_SERVICES_BATCH
+            if leader:
+                batch = self._open[key] = _DescribeBatch()
+            if service not in batch.names:
+                batch.names.append(service)
+        if leader:
+            time.sleep(self._window)
+            with self._lock:
+                if self._open.get(key) is batch:
+                    del self._open[key]
+            try:
+                response = client.describe_services(cluster=cluster, services=batch.names)
+                batch.found = {s["serviceName"]: s for s in response["services"]}
+            except BaseException as err:  # handed to every waiter of the batch
+                batch.error = err
+            finally:
+                batch.done.set()
+        else:
+            batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
+        return batch.found.get(service)
+
+
+class AwsClients:
+    """Thread-safe cache of boto3 clients; ECS clients all draw on one call budget."""
+
+    def __init__(self, ecs_calls_per_second: float) -> None:
+        self._session = boto3.session.Session()
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+        self._ecs_budget = CallBudget(ecs_calls_per_second)
+        self.describer = ServiceDescriber()
+
+    def _client(self, service: str, region: str | None) -> Any:
+        with self._lock:
+            client = self._clients.get((service, region))
+            if client is None:
+                client = self._session.client(service, region_name=region, config=_BOTO_CONFIG)
+                if service == "ecs":
+                    client.meta.events.register("before-send.ecs", self._ecs_budget.acquire)
+                self._clients[(service, region)] = client
+            return client
+
+    def ecs(self, region: str | None) -> Any:
+        return self._client("ecs", region)
+
+    def cloudwatch(self, region: str | None) -> Any:
+        return self._client("cloudwatch", region)

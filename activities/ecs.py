@@ -1,0 +1,413 @@
+"""ECS activities: one per ECS call, plus one heartbeating activity per wait.
+
+Each is safe to run again: a retry after a crash finds what the first attempt did instead of
+doing it twice. Log lines follow the wording of ECS deployment tooling (Harness).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import botocore.exceptions
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.alarms import firing_alarm
+from activities.aws import AwsClients, aws_error_code, aws_errors
+from activities.polling import activity_logger, sleep_until_next_poll
+from ecs_canary.models import (
+    CreateServiceInput,
+    DeleteServiceInput,
+    DeleteServiceResult,
+    DescribeServicesInput,
+    DescribeTaskDefinitionInput,
+    RegisteredTaskDefinition,
+    RegisterTaskDefinitionInput,
+    ServiceChange,
+    ServiceSnapshot,
+    ServiceSnapshots,
+    SteadyState,
+    TaskDefinitionState,
+    UpdateServiceInput,
+    WaitInactiveInput,
+    WaitProgress,
+    WaitSteadyInput,
+)
+
+RUN_ID_TAG = "ecs-canary:run-id"
+WORKFLOW_ID_TAG = "ecs-canary:workflow-id"
+# Enough event ids to recognise every event ECS still returns (it keeps about 100).
+_SEEN_EVENTS_KEPT = 200
+_RECENT_EVENTS_KEPT = 5
+
+
+def _snapshot(service: dict[str, Any]) -> ServiceSnapshot:
+    return ServiceSnapshot(
+        arn=service["serviceArn"],
+        status=service["status"],
+        task_definition=service["taskDefinition"],
+        desired_count=service["desiredCount"],
+        running_count=service["runningCount"],
+        deployment_configuration=service.get("deploymentConfiguration"),
+        tags={t["key"]: t["value"] for t in service.get("tags") or []},
+    )
+
+
+def _primary_deployment(service: dict[str, Any]) -> dict[str, Any] | None:
+    return next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    created = event["createdAt"]
+    stamp = (
+        created.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if isinstance(created, datetime) else created
+    )
+    return f"# AWS Event: {stamp} {event['message']}"
+
+
+def _restored_progress() -> WaitProgress:
+    """What an earlier attempt of this wait already saw and logged."""
+    details = activity.info().heartbeat_details
+    return WaitProgress.model_validate(details[0]) if details else WaitProgress()
+
+
+def _final(message: str, failure_type: str) -> ApplicationError:
+    return ApplicationError(message, type=failure_type, non_retryable=True)
+
+
+class EcsActivities:
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+
+    def _describe_one(self, client: Any, cluster: str, service: str) -> dict[str, Any] | None:
+        with aws_errors("DescribeServices"):
+            found = client.describe_services(cluster=cluster, services=[service])["services"]
+        return found[0] if found else None
+
+    @activity.defn
+    def describe_services(self, request: DescribeServicesInput) -> ServiceSnapshots:
+        """The services' current state; None for one ECS does not have (or has as INACTIVE).
+        A missing cluster fails here, before the deployment creates anything."""
+        client = self._clients.ecs(request.region)
+        with aws_errors("DescribeServices"):
+            response = client.describe_services(
+                cluster=request.cluster, services=request.services, include=["TAGS"]
+            )
+        found = {
+            s["serviceName"]: _snapshot(s)
+            for s in response["services"]
+            if s["status"] != "INACTIVE"
+        }
+        return ServiceSnapshots(services={name: found.get(name) for name in request.services})
+
+    @activity.defn
+    def describe_task_definition(self, request: DescribeTaskDefinitionInput) -> TaskDefinitionState:
+        client = self._clients.ecs(request.region)
+        try:
+            task_definition = client.describe_task_definition(taskDefinition=request.arn)
+        except botocore.exceptions.ClientError as err:
+            if aws_error_code(err) == "ClientException":  # ECS's word for "no such revision"
+                return TaskDefinitionState(arn=request.arn, status=None)
+            with aws_errors("DescribeTaskDefinition"):
+                raise
+        return TaskDefinitionState(
+            arn=request.arn, status=task_definition["taskDefinition"].get("status")
+        )
+
+    @activity.defn
+    def register_task_definition(
+        self, request: RegisterTaskDefinitionInput
+    ) -> RegisteredTaskDefinition:
+        """Register the revision once per run: the revision is tagged with the run id, and a
+        retry that finds the family's latest revision tagged so returns it."""
+        log = activity_logger(request)
+        client = self._clients.ecs(request.region)
+        family = request.task_definition["family"]
+        previous = self._latest_revision_of_run(client, family, request.run_id)
+        if previous is not None:
+            log.info(
+                f"Task Definition {family}:{previous.revision} was already registered by "
+                f"this run with Arn {previous.arn}"
+            )
+            return previous
+        log.info(f"Creating Task Definition with family {family}")
+        tags = [
+            *request.task_definition.get("tags", []),
+            {"key": RUN_ID_TAG, "value": request.run_id},
+        ]
+        with aws_errors("RegisterTaskDefinition"):
+            registered = client.register_task_definition(
+                **{**request.task_definition, "tags": tags}
+            )
+        revision = registered["taskDefinition"]
+        arn = revision["taskDefinitionArn"]
+        log.info(f"Created Task Definition {family}:{revision['revision']} with Arn {arn}..")
+        return RegisteredTaskDefinition(arn=arn, family=family, revision=revision["revision"])
+
+    def _latest_revision_of_run(
+        self, client: Any, family: str, run_id: str
+    ) -> RegisteredTaskDefinition | None:
+        try:
+            latest = client.describe_task_definition(taskDefinition=family, include=["TAGS"])
+        except botocore.exceptions.ClientError as err:
+            if aws_error_code(err) == "ClientException":  # the family has no revision yet
+                return None
+            with aws_errors("DescribeTaskDefinition"):
+                raise
+        tags = {t["key"]: t["value"] for t in latest.get("tags") or []}
+        if tags.get(RUN_ID_TAG) != run_id:
+            return None
+        revision = latest["taskDefinition"]
+        return RegisteredTaskDefinition(
+            arn=revision["taskDefinitionArn"], family=family, revision=revision["revision"]
+        )
+
+    @activity.defn
+    def create_service(self, request: CreateServiceInput) -> ServiceChange:
+        """Create the service; one that exists already with this task definition is done."""
+        log = activity_logger(request)
+        client = self._clients.ecs(request.region)
+        existing = self._describe_one(client, request.cluster, request.service)
+        if existing is not None and existing["status"] == "ACTIVE":
+            if existing["taskDefinition"] != request.task_definition_arn:
+                raise _final(
+                    f"Service {request.service} already exists with task definition "
+                    f"{existing['taskDefinition']}",
+                    "ServiceAlreadyExists",
+                )
+            log.info(
+                f"Service {request.service} already exists with task definition "
+                f"{request.task_definition_arn}"
+            )
+            return self._change(existing, changed=False)
+        log.info(
+            f"Creating Service {request.service} with task definition "
+            f"{request.task_definition_arn} and desired count {request.desired_count}"
+        )
+        tags = [
+            *request.service_definition.get("tags", []),
+            *({"key": k, "value": v} for k, v in request.tags.items()),
+        ]
+        with aws_errors("CreateService"):
+            created = client.create_service(
+                **{
+                    **request.service_definition,
+                    "cluster": request.cluster,
+                    "serviceName": request.service,
+                    "taskDefinition": request.task_definition_arn,
+                    "desiredCount": request.desired_count,
+                    "tags": tags,
+                }
+            )["service"]
+        return self._change(created, changed=True)
+
+    @staticmethod
+    def _change(service: dict[str, Any], changed: bool) -> ServiceChange:
+        primary = _primary_deployment(service)
+        return ServiceChange(
+            arn=service["serviceArn"],
+            deployment_id=primary["id"] if primary else None,
+            changed=changed,
+        )
+
+    @activity.defn
+    def update_service(self, request: UpdateServiceInput) -> ServiceChange:
+        """Point the service at the task definition and count; a no-op when already there."""
+        log = activity_logger(request)
+        client = self._clients.ecs(request.region)
+        current = self._describe_one(client, request.cluster, request.service)
+        if current is None or current["status"] != "ACTIVE":
+            state = current["status"] if current else "missing"
+            raise _final(f"Service {request.service} is {state}; cannot update it", "ServiceGone")
+        primary = _primary_deployment(current)
+        already = (
+            current["taskDefinition"] == request.task_definition_arn
+            and current["desiredCount"] == request.desired_count
+            and primary is not None
+            and primary["taskDefinition"] == request.task_definition_arn
+            and request.deployment_configuration in (None, current.get("deploymentConfiguration"))
+        )
+        if already:
+            log.info(
+                f"Service {request.service} already runs task definition "
+                f"{request.task_definition_arn} with desired count {request.desired_count}"
+            )
+            return self._change(current, changed=False)
+        log.info(
+            f"Updating Service {request.service} with task definition "
+            f"{request.task_definition_arn} and desired count {request.desired_count}"
+        )
+        extra = (
+            {"deploymentConfiguration": request.deployment_configuration}
+            if request.deployment_configuration
+            else {}
+        )
+        with aws_errors("UpdateService"):
+            updated = client.update_service(
+                cluster=request.cluster,
+                service=request.service,
+                taskDefinition=request.task_definition_arn,
+                desiredCount=request.desired_count,
+                **extra,
+            )["service"]
+        return self._change(updated, changed=True)
+
+    @activity.defn
+    def delete_service(self, request: DeleteServiceInput) -> DeleteServiceResult:
+        """Force-delete the service; one that is absent or already going away is done."""
+        log = activity_logger(request)
+        client = self._clients.ecs(request.region)
+        log.info(f"Deleting service {request.service}..")
+        try:
+            client.delete_service(cluster=request.cluster, service=request.service, force=True)
+        except botocore.exceptions.ClientError as err:
+            if aws_error_code(err) in ("ServiceNotFoundException", "ServiceNotActiveException"):
+                log.info(f"Service {request.service} is already gone")
+                return DeleteServiceResult(deleted=False)
+            with aws_errors("DeleteService"):
+                raise
+        return DeleteServiceResult(deleted=True)
+
+    @activity.defn
+    def wait_for_steady_state(self, request: WaitSteadyInput) -> SteadyState:
+        """Poll until this run's deployment is the only one, fully running and COMPLETED; fail
+        fast when its tasks stop, ECS fails or rolls it back, or a guarding alarm fires."""
+        log = activity_logger(request)
+        client = self._clients.ecs(request.region)
+        progress = _restored_progress()
+        while True:
+            service = self._clients.describer.describe(client, request.cluster, request.service)
+            self._log_new_events(service, request.events_since, progress, log)
+            steady = self._steady_state(client, request, service, progress, log)
+            if steady is not None:
+                return steady
+            if request.alarms:
+                firing = firing_alarm(self._clients.cloudwatch(request.region), request.alarms)
+                if firing is not None:
+                    raise _final(
+                        f"Alarm {firing.name} went into ALARM during the deployment of "
+                        f"{request.service}: {firing.reason}",
+                        "AlarmFired",
+                    )
+            activity.heartbeat(progress.model_dump(mode="json"))
+            sleep_until_next_poll(request.poll_interval_seconds)
+
+    def _steady_state(
+        self,
+        client: Any,
+        request: WaitSteadyInput,
+        service: dict[str, Any] | None,
+        progress: WaitProgress,
+        log: Any,
+    ) -> SteadyState | None:
+        name = request.service
+        if service is None or service["status"] != "ACTIVE":
+            state = service["status"] if service else "missing"
+            raise _final(f"Service {name} is {state} while waiting for steady state", "ServiceGone")
+        deployments = service.get("deployments", [])
+        primary = _primary_deployment(service)
+        if primary is None or primary["taskDefinition"] != request.task_definition_arn:
+            running = primary["taskDefinition"] if primary else "nothing"
+            raise _final(
+                f"ECS rolled back service {name}: its primary deployment runs {running}, "
+                f"not {request.task_definition_arn}",
+                "DeploymentRolledBack",
+            )
+        if primary.get("rolloutState") == "FAILED":
+            raise _final(
+                f"ECS marked deployment {primary['id']} of service {name} FAILED: "
+                f"{primary.get('rolloutStateReason', '')}{self._stop_reasons(client, request, primary)}",
+                "DeploymentFailed",
+            )
+        failed = primary.get("failedTasks", 0)
+        if failed >= request.max_failed_tasks:
+            raise _final(
+                f"{failed} task(s) of service {name} failed to start"
+                f"{self._stop_reasons(client, request, primary)}",
+                "TasksFailed",
+            )
+        running, desired = primary["runningCount"], primary["desiredCount"]
+        progress.running_count, progress.desired_count = running, desired
+        if running != desired:
+            self._say_once(
+                progress,
+                log,
+                f"Waiting for pending tasks to finish. {running}/{desired} running ...",
+            )
+            return None
+        self._say_once(
+            progress, log, f"Waiting for pending tasks to finish. {running}/{desired} running ..."
+        )
+        self._say_once(progress, log, f"Waiting for Service {name} to reach steady state")
+        if len(deployments) != 1 or primary.get("rolloutState", "COMPLETED") != "COMPLETED":
+            return None
+        log.info(f"Service {name} reached steady state")
+        if request.done_message:
+            log.info(request.done_message.format(arn=service["serviceArn"]))
+        return SteadyState(
+            running_count=running, desired_count=desired, deployment_id=primary["id"]
+        )
+
+    @staticmethod
+    def _say_once(progress: WaitProgress, log: Any, line: str) -> None:
+        if line != progress.last_progress:
+            log.info(line)
+            progress.last_progress = line
+
+    def _stop_reasons(
+        self, client: Any, request: WaitSteadyInput, deployment: dict[str, Any]
+    ) -> str:
+        """ECS's own reasons for the stopped tasks of this deployment, for the failure text."""
+        with aws_errors("ListTasks"):
+            arns = client.list_tasks(
+                cluster=request.cluster, serviceName=request.service, desiredStatus="STOPPED"
+            )["taskArns"]
+        if not arns:
+            return ""
+        with aws_errors("DescribeTasks"):
+            tasks = client.describe_tasks(cluster=request.cluster, tasks=arns[:100])["tasks"]
+        reasons = sorted(
+            {
+                t.get("stoppedReason", "")
+                for t in tasks
+                if t.get("startedBy") == deployment["id"] and t.get("stoppedReason")
+            }
+        )
+        return f": {'; '.join(reasons)}" if reasons else ""
+
+    @activity.defn
+    def wait_for_inactive(self, request: WaitInactiveInput) -> None:
+        log = activity_logger(request)
+        client = self._clients.ecs(request.region)
+        progress = _restored_progress()
+        self._say_once(
+            progress, log, f"Waiting for existing Service {request.service} to reach inactive state"
+        )
+        while True:
+            service = self._clients.describer.describe(client, request.cluster, request.service)
+            self._log_new_events(service, request.events_since, progress, log)
+            if service is None or service["status"] == "INACTIVE":
+                log.info(f"Existing Service {request.service} reached inactive state")
+                if request.done_message:
+                    log.info(request.done_message)
+                return
+            activity.heartbeat(progress.model_dump(mode="json"))
+            sleep_until_next_poll(request.poll_interval_seconds)
+
+    @staticmethod
+    def _log_new_events(
+        service: dict[str, Any] | None, since: datetime, progress: WaitProgress, log: Any
+    ) -> None:
+        """Log each ECS service event of this step once, oldest first, even across retries."""
+        if service is None:
+            return
+        seen = set(progress.seen_event_ids)
+        for event in reversed(service.get("events", [])):
+            if event["id"] in seen or event["createdAt"] < since:
+                continue
+            line = _event_line(event)
+            log.info(line)
+            progress.seen_event_ids.append(event["id"])
+            progress.recent_events = [*progress.recent_events, line][-_RECENT_EVENTS_KEPT:]
+        del progress.seen_event_ids[:-_SEEN_EVENTS_KEPT]

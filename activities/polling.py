@@ -1,0 +1,34 @@
+"""What every waiting activity shares: its log context and the poll clock."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import CancelledError
+
+from ecs_canary.models import ServiceLocation
+
+
+def activity_logger(location: ServiceLocation | None = None) -> structlog.stdlib.BoundLogger:
+    info = activity.info()
+    log = structlog.get_logger("ecs_canary.activities").bind(
+        workflow_id=info.workflow_id,
+        run_id=info.workflow_run_id,
+        activity=info.activity_type,
+        attempt=info.attempt,
+    )
+    if location is not None:
+        log = log.bind(
+            cluster=location.cluster, service=location.service, stage=location.stage.value
+        )
+    return log
+
+
+def sleep_until_next_poll(interval_seconds: float) -> None:
+    """Sleep to the next multiple of the interval on the wall clock, so that concurrent waits
+    poll together (and share DescribeServices calls); wake at once if cancelled."""
+    remaining = interval_seconds - (time.time() % interval_seconds)
+    if activity.wait_for_cancelled_sync(timeout=remaining):
+        raise CancelledError("the wait was cancelled")

@@ -1,0 +1,378 @@
+"""The deployment request, its status and result, and the activity inputs and outputs.
+
+Every model rejects unknown fields, so a typo in a request fails loudly instead of being ignored.
+The two AWS-shaped parts of the request (`task_definition`, `service_definition`) are checked
+against botocore's own ECS service model, so they accept exactly what AWS accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import botocore.session
+from botocore.validate import ParamValidator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Loaded once at import, outside the workflow sandbox (this module is passed through).
+_ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+_REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
+_CREATE_SHAPE = _ECS_MODEL.operation_model("CreateService").input_shape
+# Set by the workflow from the request's cluster, service name and the registered revision.
+_SERVICE_FIELDS_SET_BY_WORKFLOW = ("cluster", "serviceName", "taskDefinition")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+MAX_SERVICE_NAME_LENGTH = 255
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _aws_shape_errors(params: dict[str, Any], shape: Any) -> str | None:
+    report = ParamValidator().validate(params, shape)
+    return report.generate_report() if report.has_errors() else None
+
+
+class CanarySettings(StrictModel):
+    desired_count: int = Field(1, ge=1)
+    suffix: str = Field("Canary", min_length=1, pattern=_SERVICE_NAME.pattern)
+
+
+class VerificationSettings(StrictModel):
+    timeout_seconds: float = Field(3600, gt=0)
+    on_timeout: Literal["reject", "approve"] = "reject"
+    bake_seconds: float = Field(0, ge=0)
+    alarms: list[str] = Field(default_factory=list)
+    require_approval: bool = True
+    approvers: list[str] = Field(default_factory=list)
+    min_approvals: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_approvers(self) -> VerificationSettings:
+        if self.approvers and self.min_approvals > len(set(self.approvers)):
+            raise ValueError(
+                f"min_approvals is {self.min_approvals} but only "
+                f"{len(set(self.approvers))} distinct approvers are listed"
+            )
+        return self
+
+
+class RollingSettings(StrictModel):
+    same_as_running_instances: bool = False
+
+
+class StageTimeouts(StrictModel):
+    """Upper bounds, in seconds, for each stage's waits (sized for real AWS)."""
+
+    canary_deploy: float = Field(900, gt=0)
+    canary_delete: float = Field(600, gt=0)
+    rolling_deploy: float = Field(1800, gt=0)
+    rollback: float = Field(1800, gt=0)
+
+
+class DeploymentRequest(StrictModel):
+    cluster: str = Field(min_length=1)
+    service_name: str = Field(min_length=1)
+    region: str | None = None
+    task_definition: dict[str, Any]
+    service_definition: dict[str, Any]
+    canary: CanarySettings = Field(default_factory=CanarySettings)
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    rolling: RollingSettings = Field(default_factory=RollingSettings)
+    # Harness polls every 10 s; ECS throttles DescribeServices per account and region.
+    poll_interval_seconds: float = Field(10, gt=0)
+    stage_timeouts: StageTimeouts = Field(default_factory=StageTimeouts)
+    # Tasks of this run's deployment that may stop before the wait fails (ECS's circuit
+    # breaker waits for at least 3).
+    max_failed_tasks: int = Field(2, ge=1)
+
+    @field_validator("task_definition")
+    @classmethod
+    def _valid_task_definition(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if errors := _aws_shape_errors(value, _REGISTER_SHAPE):
+            raise ValueError(f"not a valid RegisterTaskDefinition request: {errors}")
+        if not value["family"].strip():
+            raise ValueError("family must not be empty")
+        containers = value["containerDefinitions"]
+        if not containers:
+            raise ValueError("containerDefinitions must list at least one container")
+        for index, container in enumerate(containers):
+            for key in ("name", "image"):
+                if not str(container.get(key) or "").strip():
+                    raise ValueError(f"containerDefinitions[{index}] needs a {key}")
+        return value
+
+    @field_validator("service_definition")
+    @classmethod
+    def _valid_service_definition(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if set_here := [key for key in _SERVICE_FIELDS_SET_BY_WORKFLOW if key in value]:
+            raise ValueError(
+                f"{', '.join(set_here)} must not be set here: the deployment sets them"
+            )
+        probe = {**value, "serviceName": "probe", "taskDefinition": "probe:1"}
+        if errors := _aws_shape_errors(probe, _CREATE_SHAPE):
+            raise ValueError(f"not a valid CreateService request: {errors}")
+        if "desiredCount" not in value:
+            raise ValueError("desiredCount is required (the rolling deploy's full count)")
+        if value["desiredCount"] < 1:
+            raise ValueError("desiredCount must be at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_service_names(self) -> DeploymentRequest:
+        for name in (self.service_name, self.canary_service_name):
+            if not _SERVICE_NAME.match(name):
+                raise ValueError(
+                    f"service name {name!r} may contain only letters, digits, hyphens "
+                    "and underscores"
+                )
+            if len(name) > MAX_SERVICE_NAME_LENGTH:
+                raise ValueError(
+                    f"service name {name!r} is longer than {MAX_SERVICE_NAME_LENGTH} characters"
+                )
+        return self
+
+    @property
+    def canary_service_name(self) -> str:
+        return f"{self.service_name}{self.canary.suffix}"
+
+    @property
+    def desired_count(self) -> int:
+        return self.service_definition["desiredCount"]
+
+    @property
+    def images(self) -> list[str]:
+        return [c["image"] for c in self.task_definition["containerDefinitions"]]
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.cluster, self.service_name)
+
+
+def workflow_id_for(cluster: str, service_name: str) -> str:
+    """One deployment per service: the id is derived from where the service lives."""
+    return f"ecs-canary/{cluster}/{service_name}"
+
+
+# --- What the workflow reports --------------------------------------------------------------
+
+
+class Stage(StrEnum):
+    CANARY_DEPLOY = "canary_deploy"
+    VERIFICATION = "verification"
+    CANARY_DELETE = "canary_delete"
+    ROLLING_DEPLOY = "rolling_deploy"
+    ROLLBACK = "rollback"
+    FINISHED = "finished"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+
+
+class DecisionInput(StrictModel):
+    """What a person sends with `approve` or `reject`."""
+
+    by: str | None = None
+    reason: str | None = None
+
+
+DecisionAction = Literal["approve", "reject"]
+DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake"]
+
+
+class DecisionAttempt(StrictModel):
+    action: DecisionAction
+    by: str | None
+    reason: str | None
+    at: datetime
+    via: DecisionSource
+    accepted: bool
+    refusal: str | None = None
+
+
+class Decision(StrictModel):
+    action: DecisionAction
+    by: str | None
+    reason: str | None
+    at: datetime
+    via: DecisionSource
+    approvals: list[str] = Field(default_factory=list)
+
+
+class StageTiming(StrictModel):
+    stage: Stage
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+class DeploymentStatus(StrictModel):
+    stage: Stage
+    gate_open: bool
+    cluster: str
+    main_service: str
+    canary_service: str
+    task_definition_arn: str | None
+    running_count: int | None
+    desired_count: int | None
+    recent_events: list[str]
+    decision: Decision | None
+    approvals: list[str]
+    attempts: list[DecisionAttempt]
+    gate_seconds_left: float | None
+    bake_seconds_left: float | None
+    stages: list[StageTiming]
+    outcome: Outcome | None
+
+
+class DeploymentResult(StrictModel):
+    outcome: Outcome
+    reason: str | None
+    cluster: str
+    main_service: str
+    canary_service: str
+    task_definition_arn: str | None
+    previous_task_definition_arn: str | None
+    canary_deleted: bool
+    decision: Decision | None
+    attempts: list[DecisionAttempt]
+    stages: list[StageTiming]
+
+
+# --- Activity inputs and outputs ------------------------------------------------------------
+
+
+class ServiceLocation(StrictModel):
+    region: str | None
+    cluster: str
+    service: str
+    stage: Stage
+
+
+class DescribeServicesInput(StrictModel):
+    region: str | None
+    cluster: str
+    services: list[str]
+    stage: Stage
+
+
+class ServiceSnapshot(StrictModel):
+    """The parts of an ECS service a deployment decides on."""
+
+    arn: str
+    status: str
+    task_definition: str
+    desired_count: int
+    running_count: int
+    deployment_configuration: dict[str, Any] | None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceSnapshots(StrictModel):
+    """Each asked-for service by name; None where ECS has no such service (or only INACTIVE)."""
+
+    services: dict[str, ServiceSnapshot | None]
+
+
+class RegisterTaskDefinitionInput(StrictModel):
+    region: str | None
+    cluster: str
+    service: str
+    stage: Stage
+    task_definition: dict[str, Any]
+    run_id: str
+
+
+class RegisteredTaskDefinition(StrictModel):
+    arn: str
+    family: str
+    revision: int
+
+
+class DescribeTaskDefinitionInput(StrictModel):
+    region: str | None
+    arn: str
+
+
+class TaskDefinitionState(StrictModel):
+    arn: str
+    status: str | None
+
+
+class CreateServiceInput(ServiceLocation):
+    task_definition_arn: str
+    service_definition: dict[str, Any]
+    desired_count: int
+    tags: dict[str, str]
+
+
+class UpdateServiceInput(ServiceLocation):
+    task_definition_arn: str
+    desired_count: int
+    deployment_configuration: dict[str, Any] | None = None
+
+
+class ServiceChange(StrictModel):
+    arn: str
+    deployment_id: str | None
+    changed: bool
+
+
+class DeleteServiceInput(ServiceLocation):
+    pass
+
+
+class DeleteServiceResult(StrictModel):
+    deleted: bool
+
+
+class WaitInput(ServiceLocation):
+    poll_interval_seconds: float
+    timeout_seconds: float
+    # Service events before this were logged by an earlier step (or an earlier deployment).
+    events_since: datetime
+    # Logged once the wait succeeds, e.g. "Created Service myappCanary with Arn {arn}".
+    done_message: str | None = None
+
+
+class WaitSteadyInput(WaitInput):
+    task_definition_arn: str
+    max_failed_tasks: int
+    alarms: list[str] = Field(default_factory=list)
+
+
+class SteadyState(StrictModel):
+    running_count: int
+    desired_count: int
+    deployment_id: str
+
+
+class WaitInactiveInput(WaitInput):
+    pass
+
+
+class WatchAlarmsInput(StrictModel):
+    region: str | None
+    alarms: list[str]
+    poll_interval_seconds: float
+
+
+class AlarmFiring(StrictModel):
+    name: str
+    reason: str
+
+
+class WaitProgress(StrictModel):
+    """Heartbeat details of a wait: what a retried attempt must not log again."""
+
+    seen_event_ids: list[str] = Field(default_factory=list)
+    last_progress: str | None = None
+    running_count: int | None = None
+    desired_count: int | None = None
+    recent_events: list[str] = Field(default_factory=list)

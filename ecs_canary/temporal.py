@@ -1,0 +1,19 @@
+"""How every process reaches Temporal: Temporal's own environment configuration (address,
+namespace, TLS, API key, profiles in temporal.toml) and the pydantic data converter."""
+
+from __future__ import annotations
+
+import os
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+async def connect() -> Client:
+    profile = ClientConfigProfile.load(profile=os.environ.get("TEMPORAL_PROFILE"))
+    config = profile.to_client_connect_config()
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return await Client.connect(**config, data_converter=pydantic_data_converter)

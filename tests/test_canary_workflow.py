@@ -1,0 +1,48 @@
+"""The four stages end to end against the emulator and a real Temporal dev server."""
+
+from __future__ import annotations
+
+from tests.support import describe, existing_service, in_order, start, wait_for_stage
+
+
+async def test_happy_path_promotes_the_canary(
+    client, worker, task_queue, requests, ecs, logs, started
+):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw())
+    started.append(handle)
+
+    gate = await wait_for_stage(handle, "verification", gate_open=True)
+    assert gate.task_definition_arn and gate.task_definition_arn != old_arn
+    await handle.signal("approve", {"by": "alice", "reason": "canary looks good"})
+    result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    assert result.decision and result.decision.by == "alice"
+    main = describe(ecs, requests.seed["cluster"], "myapp")
+    assert main["taskDefinition"] == result.task_definition_arn
+    assert (main["desiredCount"], main["runningCount"]) == (3, 3)
+    assert describe(ecs, requests.seed["cluster"], "myappCanary")["status"] == "INACTIVE"
+    family = "myapp-task"
+    assert in_order(
+        logs.lines(),
+        [
+            f"Creating Task Definition with family {family}",
+            f"Created Task Definition {family}:2 with Arn {result.task_definition_arn}",
+            f"Creating Service myappCanary with task definition {result.task_definition_arn} and desired count 1",
+            "Waiting for pending tasks to finish. 0/1 running ...",
+            "# AWS Event: ",
+            "Waiting for pending tasks to finish. 1/1 running ...",
+            "Waiting for Service myappCanary to reach steady state",
+            "Service myappCanary reached steady state",
+            "Created Service myappCanary with Arn ",
+            "Deleting service myappCanary..",
+            "Waiting for existing Service myappCanary to reach inactive state",
+            "Existing Service myappCanary reached inactive state",
+            "Canary service myappCanary deleted",
+            f"Updating Service myapp with task definition {result.task_definition_arn} and desired count 3",
+            "Waiting for Service myapp to reach steady state",
+            "Service myapp reached steady state",
+            "Deployment Successful.",
+        ],
+    ), "\n".join(logs.lines())

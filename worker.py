@@ -1,0 +1,64 @@
+"""Runs the ecs-canary worker: the deployment workflow and its ECS/CloudWatch activities."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import structlog
+from temporalio.worker import Worker
+
+from activities.alarms import AlarmActivities
+from activities.aws import AwsClients
+from activities.ecs import EcsActivities
+from ecs_canary.config import WorkerSettings
+from ecs_canary.logs import configure_logging
+from ecs_canary.temporal import connect
+from workflows.canary import EcsCanaryDeployment
+
+
+def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
+    clients = AwsClients(settings.ecs_calls_per_second)
+    ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[EcsCanaryDeployment],
+        activities=[
+            ecs.describe_services,
+            ecs.describe_task_definition,
+            ecs.register_task_definition,
+            ecs.create_service,
+            ecs.update_service,
+            ecs.delete_service,
+            ecs.wait_for_steady_state,
+            ecs.wait_for_inactive,
+            alarms.watch_alarms,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+
+
+async def main() -> None:
+    configure_logging()
+    settings = WorkerSettings.from_env()
+    client = await connect()
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        worker = build_worker(client, settings, executor)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        structlog.get_logger("worker").info(
+            "Worker started", task_queue=settings.task_queue, namespace=client.namespace
+        )
+        async with worker:
+            await stop.wait()
+            structlog.get_logger("worker").info("Shutting down: finishing running activities")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
