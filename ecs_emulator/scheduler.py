@@ -308,7 +308,8 @@ class Scheduler:
     def _check_completion(self, record: ServiceRecord) -> None:
         primary, old = record.primary, record.deployments[1:]
         desired = record.handle.desired_count
-        healthy = sum(t.healthy for t in primary.tasks)
+        # A crash-looping task is RUNNING for a moment but never lets a rollout complete.
+        healthy = sum(t.healthy and t.crash_at is None for t in primary.tasks)
         settled = healthy == desired and len(primary.active_tasks()) == desired
         old_drained = not any(d.active_tasks() for d in old)
         if primary.rollout_state == IN_PROGRESS and settled and old_drained:
