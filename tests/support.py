@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import sys
 import time
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -182,3 +184,18 @@ def in_order(lines: list[str], expected: list[str]) -> bool:
             return False
         position += 1
     return True
+
+
+async def temporal_cli(client: Client, *args: str) -> tuple[int, str, str]:
+    """Run the real `temporal` CLI against the test server (asynchronously, so the in-process
+    worker keeps running while it waits)."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "temporal"),
+        *args,
+        "--address",
+        client.service_client.config.target_host,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()

@@ -1,0 +1,220 @@
+"""Each path through the four stages, against the emulator and a real Temporal dev server."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support import (
+    describe,
+    existing_service,
+    in_order,
+    start,
+    status,
+    temporal_cli,
+    wait_for_stage,
+    wait_until,
+)
+
+CLUSTER = "ecs-canary"
+
+
+async def test_reject_deletes_the_canary_and_leaves_main_untouched(
+    client, worker, task_queue, requests, ecs, started
+):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw())
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    await handle.signal("reject", {"by": "bob", "reason": "error rate up"})
+    result = await handle.result()
+
+    assert result.outcome == "rejected"
+    assert result.decision.action == "reject" and result.decision.by == "bob"
+    assert result.canary_deleted
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    main = describe(ecs, CLUSTER, "myapp")
+    assert (main["taskDefinition"], main["desiredCount"], main["runningCount"]) == (old_arn, 2, 2)
+    assert [s.stage.value for s in result.stages] == [
+        "canary_deploy",
+        "verification",
+        "canary_delete",
+    ]
+
+
+async def test_reject_while_the_canary_starts_stops_at_once(
+    client, worker, task_queue, requests, ecs, started
+):
+    existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw(image="nginx:slow"))
+    started.append(handle)
+    await wait_until(lambda: _canary_exists(ecs))
+    await handle.signal("reject", {"by": "bob"})
+    result = await handle.result()
+
+    assert result.outcome == "rejected"
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+
+
+async def _canary_exists(ecs) -> bool:
+    found = describe(ecs, CLUSTER, "myappCanary")
+    return found is not None and found["status"] == "ACTIVE"
+
+
+async def test_early_approve_is_refused_and_recorded(
+    client, worker, task_queue, requests, ecs, started
+):
+    existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw(image="nginx:slow"))
+    started.append(handle)
+    await handle.signal("approve", {"by": "alice"})
+    await wait_until(lambda: _has_attempts(handle))
+    current = await status(handle)
+    assert current.stage.value == "canary_deploy" and not current.gate_open
+    refused = current.attempts[0]
+    assert (refused.by, refused.accepted, refused.via) == ("alice", False, "signal")
+    assert "not steady" in refused.refusal
+    await handle.signal("reject", {"by": "alice"})
+    assert (await handle.result()).outcome == "rejected"
+
+
+async def _has_attempts(handle) -> bool:
+    return bool((await status(handle)).attempts)
+
+
+async def test_gate_timeout_rejects_by_default(client, worker, task_queue, requests, ecs, started):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw(verification={"timeout_seconds": 1}))
+    started.append(handle)
+    result = await handle.result()
+
+    assert result.outcome == "rejected"
+    assert (result.decision.action, result.decision.via) == ("reject", "timeout")
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == old_arn
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+
+
+async def test_gate_timeout_can_approve(client, worker, task_queue, requests, ecs, started):
+    existing_service(ecs, requests)
+    handle = await start(
+        client,
+        task_queue,
+        requests.raw(verification={"timeout_seconds": 1, "on_timeout": "approve"}),
+    )
+    started.append(handle)
+    result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    assert (result.decision.action, result.decision.via) == ("approve", "timeout")
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+
+
+async def test_first_deployment_creates_the_main_service(
+    client, worker, task_queue, requests, ecs, started
+):
+    handle = await start(client, task_queue, requests.raw(service="billing", desired=2))
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    await handle.signal("approve", {"by": "alice"})
+    result = await handle.result()
+
+    assert result.outcome == "succeeded" and result.previous_task_definition_arn is None
+    main = describe(ecs, CLUSTER, "billing")
+    assert (main["status"], main["taskDefinition"]) == ("ACTIVE", result.task_definition_arn)
+    assert (main["desiredCount"], main["runningCount"]) == (2, 2)
+
+
+async def test_same_as_running_instances_keeps_the_current_count(
+    client, worker, task_queue, requests, ecs, started
+):
+    existing_service(ecs, requests, desired=4)
+    request = requests.raw(desired=2, rolling={"same_as_running_instances": True})
+    handle = await start(client, task_queue, request)
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    await handle.signal("approve", {"by": "alice"})
+    result = await handle.result()
+
+    main = describe(ecs, CLUSTER, "myapp")
+    assert main["taskDefinition"] == result.task_definition_arn
+    assert (main["desiredCount"], main["runningCount"]) == (4, 4)
+
+
+async def test_a_leftover_canary_is_replaced(
+    client, worker, task_queue, requests, ecs, logs, started
+):
+    existing_service(ecs, requests)
+    leftover_arn = existing_service(ecs, requests, service="myappCanary", desired=1)
+    handle = await start(client, task_queue, requests.raw())
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    canary = describe(ecs, CLUSTER, "myappCanary")
+    assert canary["status"] == "ACTIVE" and canary["taskDefinition"] != leftover_arn
+    await handle.signal("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
+    assert in_order(
+        logs.lines(),
+        [
+            "Deleting service myappCanary..",
+            "Existing Service myappCanary reached inactive state",
+            "Creating Service myappCanary with task definition",
+        ],
+    )
+
+
+async def test_the_temporal_cli_alone_drives_a_deployment(
+    client, worker, task_queue, requests, ecs, tmp_path, started
+):
+    existing_service(ecs, requests)
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(requests.raw()))
+    workflow_id = "ecs-canary/ecs-canary/myapp"
+    code, out, err = await temporal_cli(
+        client,
+        "workflow",
+        "start",
+        "--task-queue",
+        task_queue,
+        "--type",
+        "EcsCanaryDeployment",
+        "--workflow-id",
+        workflow_id,
+        "--input-file",
+        str(request_file),
+    )
+    assert code == 0, err
+    started.append(client.get_workflow_handle(workflow_id))
+
+    async def gate_open() -> bool:
+        code, out, _ = await temporal_cli(
+            client,
+            "workflow",
+            "query",
+            "--workflow-id",
+            workflow_id,
+            "--name",
+            "status",
+            "--output",
+            "json",
+        )
+        return code == 0 and json.loads(out)["queryResult"][0]["gate_open"]
+
+    await wait_until(gate_open)
+    code, _, err = await temporal_cli(
+        client,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        workflow_id,
+        "--name",
+        "approve",
+        "--input",
+        '{"by": "alice"}',
+    )
+    assert code == 0, err
+    code, out, err = await temporal_cli(
+        client, "workflow", "result", "--workflow-id", workflow_id, "--output", "json"
+    )
+    assert code == 0, err
+    result = json.loads(out)["result"]
+    assert result["outcome"] == "succeeded"
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result["task_definition_arn"]
