@@ -1,0 +1,288 @@
+"""The starter's commands. Each takes the connected client and the parsed arguments, prints to
+stdout and returns the exit code, or raises CliError (one-line reason, exit status)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.envconfig import ClientConfigProfile
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from ecs_canary import search_attributes as sa
+from ecs_canary.cli_format import (
+    clock,
+    decision_commands,
+    decision_text,
+    default_user,
+    details,
+    gate_text,
+    one_line,
+    status_lines,
+    summary,
+    ui_link,
+)
+from ecs_canary.cli_progress import (
+    CliError,
+    describe,
+    final_result,
+    follow,
+    live_progress,
+    query_status,
+    run_handle,
+)
+from ecs_canary.config import TASK_QUEUE, WORKFLOW_TYPE
+from ecs_canary.models import (
+    DecisionInput,
+    DeploymentRequest,
+    DeploymentStatus,
+    Stage,
+    workflow_id_for,
+)
+from ecs_canary.temporal import DEFAULT_ADDRESS
+from ecs_canary.text import duration_text
+
+UPDATE_TIMEOUT_SECONDS = 60
+_NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
+
+
+def temporal_address() -> str:
+    """Where connect() will go: the same environment configuration, for error messages."""
+    try:
+        profile = ClientConfigProfile.load(profile=os.environ.get("TEMPORAL_PROFILE"))
+        return profile.to_client_connect_config().get("target_host") or DEFAULT_ADDRESS
+    except Exception:
+        return DEFAULT_ADDRESS
+
+
+def task_queue(args: argparse.Namespace) -> str:
+    return getattr(args, "task_queue", None) or os.environ.get("TEMPORAL_TASK_QUEUE") or TASK_QUEUE
+
+
+def load_request(path: str) -> DeploymentRequest:
+    """The validated request, or CliError(exit 2) with the first problems on one line."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror or err}", 2) from None
+    except json.JSONDecodeError as err:
+        raise CliError(f"invalid request: {path} is not valid JSON: {err}", 2) from None
+    try:
+        return DeploymentRequest.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for error in err.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "request"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+        raise CliError(one_line(f"invalid request: {'; '.join(problems)}"), 2) from None
+
+
+def _checked_name(value: str, what: str) -> str:
+    if not _NAME.match(value):
+        raise CliError(f"invalid {what} {value!r}: letters, digits, - _ . : / only", 2)
+    return value
+
+
+async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRequest) -> int:
+    workflow_id = args.workflow_id or workflow_id_for(request.cluster, request.service_name)
+    try:
+        handle = await client.start_workflow(
+            WORKFLOW_TYPE,
+            request.model_dump(mode="json"),
+            id=workflow_id,
+            task_queue=task_queue(args),
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=summary(request),
+            static_details=details(request),
+        )
+    except WorkflowAlreadyStartedError:
+        raise CliError(
+            f"a deployment of {request.service_name} on {request.cluster} is already running "
+            f"as workflow {workflow_id}; see it with: python starter.py status {workflow_id} "
+            f"(or {ui_link(client.namespace, workflow_id)})"
+        ) from None
+    print(f"started {summary(request)}")
+    print(f"workflow id: {workflow_id}")
+    print(f"run id:      {handle.result_run_id}")
+    print(f"web ui:      {ui_link(client.namespace, workflow_id)}")
+    print("once the canary is verified, approve or reject it with:")
+    for action in ("approve", "reject"):
+        for command in decision_commands(workflow_id, action):
+            print(f"  {command}")
+    print(f"follow it with: python starter.py watch {workflow_id}", flush=True)
+    if not args.wait:
+        return 0
+    return await follow(client, workflow_id, handle.result_run_id)
+
+
+async def decide(client: Client, args: argparse.Namespace) -> int:
+    action: str = args.command
+    decision = DecisionInput(by=args.by or default_user(), reason=args.reason)
+    handle = client.get_workflow_handle(args.workflow_id)
+    try:
+        if args.signal:
+            await handle.signal(action, decision)
+            print(f"{action} signal sent to {args.workflow_id} by {decision.by} (not confirmed:")
+            print(
+                f"  a refused signal is only recorded; check: python starter.py status "
+                f"{args.workflow_id})"
+            )
+            return 0
+        status = await asyncio.wait_for(
+            handle.execute_update(action, decision, result_type=DeploymentStatus),
+            UPDATE_TIMEOUT_SECONDS,
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = getattr(cause, "message", None) or str(cause)
+        raise CliError(f"{action} refused: {one_line(reason)}") from None
+    except TimeoutError:
+        raise CliError(
+            f"no answer to {action} within {UPDATE_TIMEOUT_SECONDS}s: is a worker running?"
+        ) from None
+    except RPCError as err:
+        raise CliError(f"cannot {action} {args.workflow_id}: {one_line(err.message)}") from None
+    if status.decision is not None:
+        print(f"{action} accepted: {decision_text(status.decision)}")
+        nxt = "promoted by a rolling deploy" if status.decision.action == "approve" else "deleted"
+        print(f"the canary will be {nxt}; follow: python starter.py watch {args.workflow_id}")
+    else:
+        print(
+            f"{action} by {decision.by} recorded; approvals so far: {', '.join(status.approvals)}"
+        )
+    return 0
+
+
+async def status(client: Client, args: argparse.Namespace) -> int:
+    handle = run_handle(client, args.workflow_id)
+    description = await describe(handle)
+    try:
+        current = await query_status(run_handle(client, args.workflow_id, description.run_id))
+    except RPCError as err:
+        raise CliError(f"cannot query {args.workflow_id}: {one_line(err.message)}") from None
+    if args.json:
+        print(current.model_dump_json(indent=2))
+        return 0
+    running = description.status == WorkflowExecutionStatus.RUNNING
+    live = await live_progress(client, description) if running else None
+    for line in status_lines(args.workflow_id, current, live):
+        print(line)
+    execution = description.status.name.lower() if description.status else "unknown"
+    print(f"run:       {description.run_id} ({execution}, started {clock(description.start_time)})")
+    print(f"web ui:    {ui_link(client.namespace, args.workflow_id)}")
+    return 0
+
+
+def _since(started: datetime | None) -> str:
+    if started is None:
+        return "-"
+    waited = (datetime.now(UTC) - started).total_seconds()
+    return f"{clock(started)} ({duration_text(max(0, round(waited)))} ago)"
+
+
+async def pending(client: Client, args: argparse.Namespace) -> int:
+    query = f"DeploymentStage='{Stage.VERIFICATION.value}' AND ExecutionStatus='Running'"
+    if args.service:
+        query += f" AND EcsService='{_checked_name(args.service, 'service name')}'"
+    found = 0
+    async for execution in client.list_workflows(query):
+        found += 1
+        handle = run_handle(client, execution.id, execution.run_id)
+        print(f"{execution.id}  (run {execution.run_id})")
+        try:
+            current = await query_status(handle)
+        except RPCError as err:
+            print(f"  status:    unavailable ({one_line(err.message)})")
+            continue
+        started = next(
+            (t.started_at for t in reversed(current.stages) if t.stage == Stage.VERIFICATION), None
+        )
+        print(f"  service:   {current.main_service} on {current.cluster}")
+        print(f"  waiting:   since {_since(started)}")
+        print(f"  gate:      {gate_text(current)}")
+        if current.approvals:
+            print(f"  approvals: {', '.join(current.approvals)}")
+        print(f"  approve:   {decision_commands(execution.id, 'approve')[1]}")
+        print(f"  reject:    {decision_commands(execution.id, 'reject')[1]}")
+    if not found:
+        print("no deployment is waiting at a verification gate")
+    return 0
+
+
+async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
+    outcome = execution.typed_search_attributes.get(sa.DEPLOYMENT_OUTCOME)
+    handle = run_handle(client, execution.id, execution.run_id)
+    decided = "-"
+    if execution.status == WorkflowExecutionStatus.RUNNING:
+        try:
+            current = await query_status(handle)
+            decided = current.decision.by or "anonymous" if current.decision else "-"
+        except RPCError:
+            pass
+        took = (
+            f"{duration_text(round((datetime.now(UTC) - execution.start_time).total_seconds()))}+"
+        )
+    else:
+        result, _ = await final_result(handle)
+        if result is not None:
+            outcome = outcome or result.outcome.value
+            decided = (result.decision.by or "anonymous") if result.decision else "-"
+        closed = execution.close_time or execution.start_time
+        took = duration_text(round((closed - execution.start_time).total_seconds(), 1))
+    return {
+        "started": clock(execution.start_time),
+        "duration": took,
+        "status": execution.status.name.lower() if execution.status else "unknown",
+        "outcome": outcome or "-",
+        "decided_by": decided,
+        "workflow": f"{execution.id} / {execution.run_id}",
+    }
+
+
+async def history(client: Client, args: argparse.Namespace) -> int:
+    query = f"EcsService='{_checked_name(args.service, 'service name')}'"
+    if args.cluster:
+        query += f" AND EcsCluster='{_checked_name(args.cluster, 'cluster')}'"
+    executions = [e async for e in client.list_workflows(query, limit=args.limit)]
+    executions.sort(key=lambda e: e.start_time, reverse=True)
+    if not executions:
+        print(f"no deployments of {args.service} found")
+        return 0
+    rows = [await _history_row(client, e) for e in executions]
+    columns = ["started", "duration", "status", "outcome", "decided_by", "workflow"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
+    return 0
+
+
+async def watch(client: Client, args: argparse.Namespace) -> int:
+    return await follow(client, args.workflow_id)
+
+
+COMMANDS = {
+    "approve": decide,
+    "reject": decide,
+    "status": status,
+    "pending": pending,
+    "history": history,
+    "watch": watch,
+}

@@ -1,0 +1,154 @@
+"""What the starter prints: Web UI links, copy-paste commands and a deployment status in a few
+readable lines. Pure functions of their arguments (and of the environment for defaults)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from ecs_canary.models import (
+    Decision,
+    DecisionAttempt,
+    DeploymentRequest,
+    DeploymentResult,
+    DeploymentStatus,
+    WaitProgress,
+)
+from ecs_canary.text import duration_text
+
+DEFAULT_UI_URL = "http://localhost:8233"
+
+
+def one_line(text: object) -> str:
+    """Any message squeezed onto one line (stderr reasons must be one line)."""
+    return " ".join(str(text).split())
+
+
+def default_user() -> str:
+    return os.environ.get("USER") or "unknown"
+
+
+def ui_link(namespace: str, workflow_id: str) -> str:
+    base = (os.environ.get("TEMPORAL_UI_URL") or DEFAULT_UI_URL).rstrip("/")
+    return f"{base}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
+
+
+def decision_commands(workflow_id: str, action: str, user: str | None = None) -> list[str]:
+    """The Temporal CLI command and the starter's own for approving or rejecting a run."""
+    who = user or default_user()
+    payload = shlex.quote(json.dumps({"by": who}, separators=(",", ":")))
+    wid = shlex.quote(workflow_id)
+    return [
+        f"temporal workflow signal --workflow-id {wid} --name {action} --input {payload}",
+        f"python starter.py {action} {wid} --by {shlex.quote(who)}",
+    ]
+
+
+def clock(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def seconds_text(seconds: float | None) -> str:
+    return "-" if seconds is None else duration_text(round(seconds, 1))
+
+
+def summary(request: DeploymentRequest) -> str:
+    images = ", ".join(request.images)
+    return (
+        f"Deploy {request.service_name} on {request.cluster}: {images} "
+        f"(canary {request.canary.desired_count}, then {request.desired_count})"
+    )
+
+
+def details(request: DeploymentRequest) -> str:
+    verification = request.verification
+    if verification.require_approval:
+        approval = (
+            f"required, {verification.min_approvals} approval(s) within "
+            f"{duration_text(verification.timeout_seconds)} (then {verification.on_timeout})"
+        )
+    else:
+        approval = "not required (approved when the bake time passes with no alarm)"
+    lines = [
+        f"**Service:** {request.service_name}",
+        f"**Cluster:** {request.cluster}" + (f" ({request.region})" if request.region else ""),
+        f"**Image(s):** {', '.join(request.images)}",
+        f"**Task definition family:** {request.task_definition['family']}",
+        f"**Canary:** {request.canary.desired_count} task(s) as {request.canary_service_name}",
+        f"**Desired count:** {request.desired_count}",
+        f"**Approval:** {approval}",
+    ]
+    if verification.bake_seconds:
+        lines.append(f"**Bake:** {duration_text(verification.bake_seconds)}")
+    if verification.alarms:
+        lines.append(f"**Alarms:** {', '.join(verification.alarms)}")
+    return "\n\n".join(lines)
+
+
+def decision_text(decision: Decision | None) -> str:
+    if decision is None:
+        return "none yet"
+    text = f"{decision.action} by {decision.by or 'anonymous'} ({decision.via})"
+    return text + (f": {decision.reason}" if decision.reason else "")
+
+
+def attempt_text(attempt: DecisionAttempt) -> str:
+    verdict = "accepted" if attempt.accepted else f"refused: {attempt.refusal}"
+    return f"{attempt.action} by {attempt.by or 'anonymous'} via {attempt.via}, {verdict}"
+
+
+def gate_text(status: DeploymentStatus) -> str:
+    if status.gate_open:
+        return f"OPEN, {seconds_text(status.gate_seconds_left)} left to decide"
+    if status.bake_seconds_left is not None:
+        return f"baking, {seconds_text(status.bake_seconds_left)} left"
+    return "decided" if status.decision else "closed"
+
+
+def status_lines(
+    workflow_id: str, status: DeploymentStatus, live: WaitProgress | None = None
+) -> list[str]:
+    running = live.running_count if live and live.running_count is not None else None
+    desired = live.desired_count if live and live.running_count is not None else None
+    if running is None:
+        running, desired = status.running_count, status.desired_count
+    counts = "-" if running is None else f"{running}/{desired} running"
+    lines = [
+        f"workflow:  {workflow_id}",
+        f"service:   {status.main_service} on {status.cluster} (canary {status.canary_service})",
+        f"stage:     {status.stage.value}"
+        + (f" ({status.outcome.value})" if status.outcome else ""),
+        f"gate:      {gate_text(status)}",
+        f"tasks:     {counts}",
+        f"decision:  {decision_text(status.decision)}",
+    ]
+    if status.approvals:
+        lines.append(f"approvals: {', '.join(status.approvals)}")
+    if status.task_definition_arn:
+        lines.append(f"task def:  {status.task_definition_arn}")
+    lines.append(f"attempts:  {len(status.attempts)}")
+    lines.extend(f"  - {attempt_text(a)}" for a in status.attempts)
+    lines.append("stages:")
+    for timing in status.stages:
+        took = (
+            f"took {seconds_text((timing.ended_at - timing.started_at).total_seconds())}"
+            if timing.ended_at
+            else "running"
+        )
+        lines.append(f"  - {timing.stage.value:<15} started {clock(timing.started_at)}, {took}")
+    if live and live.recent_events:
+        lines.append("recent ECS events:")
+        lines.extend(f"  {event}" for event in live.recent_events)
+    return lines
+
+
+def result_line(result: DeploymentResult) -> str:
+    text = f"outcome: {result.outcome.value}"
+    if result.reason:
+        text += f" ({one_line(result.reason)})"
+    return text

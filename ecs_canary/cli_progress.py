@@ -1,0 +1,232 @@
+"""`watch` (and `deploy --wait`): follow one run until it closes.
+
+The `status` query gives the stage timeline and the gate; the live task counts and ECS events
+come from the heartbeat details (`WaitProgress`) of the run's pending wait activity, read with
+`describe()`. On a terminal the counts are a progress bar redrawn in place; otherwise every
+change is a plain line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from ecs_canary.cli_format import (
+    attempt_text,
+    decision_commands,
+    decision_text,
+    one_line,
+    result_line,
+    seconds_text,
+)
+from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome, StageTiming, WaitProgress
+
+POLL_SECONDS = 1.0
+QUERY_TIMEOUT = timedelta(seconds=5)
+_BAR_WIDTH = 24
+OK_OUTCOMES = (Outcome.SUCCEEDED, Outcome.REJECTED)
+
+
+class CliError(Exception):
+    """Ends the command: `message` goes to stderr on one line, `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def run_handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle:
+    return client.get_workflow_handle(workflow_id, run_id=run_id, result_type=DeploymentResult)
+
+
+async def describe(handle: WorkflowHandle) -> WorkflowExecutionDescription:
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no deployment with workflow id {handle.id}") from None
+        raise
+
+
+async def query_status(handle: WorkflowHandle) -> DeploymentStatus:
+    return await handle.query("status", result_type=DeploymentStatus, rpc_timeout=QUERY_TIMEOUT)
+
+
+async def live_progress(client: Client, description: WorkflowExecutionDescription) -> Any:
+    """The newest WaitProgress among the run's pending activities' heartbeats, if any."""
+    found: WaitProgress | None = None
+    for activity in description.raw_description.pending_activities:
+        payloads = activity.heartbeat_details.payloads
+        if not payloads:
+            continue
+        try:
+            values = await client.data_converter.decode(payloads)
+            found = WaitProgress.model_validate(values[0])
+        except (ValidationError, ValueError, TypeError, IndexError):
+            continue
+    return found
+
+
+async def final_result(handle: WorkflowHandle) -> tuple[DeploymentResult | None, str | None]:
+    """The run's DeploymentResult (also carried by a failed or cancelled run's error details)
+    and, when it did not complete, what ended it."""
+    try:
+        return await handle.result(), None
+    except WorkflowFailureError as err:
+        cause = err.cause
+        details = getattr(cause, "details", None) or ()
+        result = None
+        if details:
+            try:
+                result = DeploymentResult.model_validate(details[0])
+            except ValidationError:
+                result = None
+        return result, one_line(getattr(cause, "message", None) or cause)
+
+
+def exit_code(result: DeploymentResult | None, error: str | None) -> tuple[int, str | None]:
+    """0 for succeeded or rejected; otherwise 1 and the one-line reason."""
+    if result is not None and result.outcome in OK_OUTCOMES:
+        return 0, None
+    if result is not None:
+        return 1, f"deployment {result.outcome.value}: {one_line(result.reason or error or '')}"
+    return 1, f"deployment did not complete: {error or 'unknown reason'}"
+
+
+class ProgressPrinter:
+    """Prints what changed since the last poll; nothing twice."""
+
+    def __init__(self, workflow_id: str, out: TextIO) -> None:
+        self.workflow_id = workflow_id
+        self.out = out
+        self.tty = out.isatty()
+        self._started: set[int] = set()
+        self._ended: set[int] = set()
+        self._events: set[str] = set()
+        self._progress: str | None = None
+        self._counts: tuple[int | None, int | None] | None = None
+        self._attempts = 0
+        self._gate_announced = False
+        self._decided = False
+        self._bar_shown = False
+
+    def line(self, text: str) -> None:
+        if self._bar_shown:
+            self.out.write("\r\033[K")
+            self._bar_shown = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def stages(self, stages: list[StageTiming]) -> None:
+        for index, timing in enumerate(stages):
+            if index not in self._started:
+                self._started.add(index)
+                self.line(f"stage {timing.stage.value} started")
+            if timing.ended_at is not None and index not in self._ended:
+                self._ended.add(index)
+                took = (timing.ended_at - timing.started_at).total_seconds()
+                self.line(f"stage {timing.stage.value} done ({seconds_text(took)})")
+
+    def update(self, status: DeploymentStatus | None, live: WaitProgress | None) -> None:
+        if status is not None:
+            self.stages(status.stages)
+            for attempt in status.attempts[self._attempts :]:
+                self.line(f"decision attempt: {attempt_text(attempt)}")
+            self._attempts = len(status.attempts)
+            if status.gate_open and not self._gate_announced:
+                self._gate_announced = True
+                self.line(
+                    f"gate open: waiting for approval "
+                    f"({seconds_text(status.gate_seconds_left)} left)"
+                )
+                for action in ("approve", "reject"):
+                    self.line(f"  {action}: {decision_commands(self.workflow_id, action)[1]}")
+            if status.decision is not None and not self._decided:
+                self._decided = True
+                self.line(f"decision: {decision_text(status.decision)}")
+        if live is not None:
+            for event in live.recent_events:
+                if event not in self._events:
+                    self._events.add(event)
+                    self.line(event)
+            if live.last_progress and live.last_progress != self._progress:
+                self._progress = live.last_progress
+                if not self.tty:
+                    self.line(live.last_progress)
+            self.counts(live.running_count, live.desired_count, status)
+        elif self.tty and status is not None and status.gate_open:
+            self.bar_text(f"gate open, {seconds_text(status.gate_seconds_left)} left")
+
+    def counts(
+        self, running: int | None, desired: int | None, status: DeploymentStatus | None
+    ) -> None:
+        if running is None or desired is None:
+            return
+        stage = status.stage.value if status else ""
+        if self.tty:
+            filled = (
+                _BAR_WIDTH if desired == 0 else round(_BAR_WIDTH * min(running, desired) / desired)
+            )
+            bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+            self.bar_text(f"{stage} [{bar}] {running}/{desired} running")
+        elif (running, desired) != self._counts:
+            self.line(f"{stage}: {running}/{desired} running")
+        self._counts = (running, desired)
+
+    def bar_text(self, text: str) -> None:
+        self.out.write("\r\033[K" + text)
+        self.out.flush()
+        self._bar_shown = True
+
+    def finish(self, result: DeploymentResult | None, error: str | None) -> None:
+        if result is not None:
+            self.stages(result.stages)
+            if result.decision is not None and not self._decided:
+                self._decided = True
+                self.line(f"decision: {decision_text(result.decision)}")
+            self.line(result_line(result))
+        else:
+            self.line(f"outcome: unknown ({error})")
+
+
+async def follow(
+    client: Client, workflow_id: str, run_id: str | None = None, out: TextIO | None = None
+) -> int:
+    """Print a run's progress until it closes; returns the exit code (reason on stderr)."""
+    out = out or sys.stdout
+    description = await describe(run_handle(client, workflow_id, run_id))
+    handle = run_handle(client, workflow_id, description.run_id)
+    printer = ProgressPrinter(workflow_id, out)
+    printer.line(f"watching {workflow_id} (run {description.run_id})")
+    query_failed = False
+    while description.status == WorkflowExecutionStatus.RUNNING:
+        status = None
+        try:
+            status = await query_status(handle)
+            query_failed = False
+        except RPCError as err:
+            if not query_failed:
+                printer.line(f"status query failed (is a worker running?): {one_line(err)}")
+            query_failed = True
+        printer.update(status, await live_progress(client, description))
+        await asyncio.sleep(POLL_SECONDS)
+        description = await describe(handle)
+    result, error = await final_result(handle)
+    printer.finish(result, error)
+    code, reason = exit_code(result, error)
+    if reason:
+        raise CliError(reason, code)
+    return code

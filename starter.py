@@ -1,0 +1,80 @@
+"""Start and steer ECS canary deployments: `python starter.py --help` (see docs/starter.md).
+
+Connection settings come from Temporal's environment configuration (TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, profiles); the task queue from TEMPORAL_TASK_QUEUE or --task-queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from ecs_canary import cli_commands as commands
+from ecs_canary.cli_format import one_line
+from ecs_canary.cli_progress import CliError
+from ecs_canary.temporal import connect
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="starter.py", description=__doc__.splitlines()[0])
+    top.add_argument("--task-queue", help="default: $TEMPORAL_TASK_QUEUE or ecs-deployments")
+    sub = top.add_subparsers(dest="command", required=True)
+    deploy = sub.add_parser("deploy", help="start a deployment from a JSON request file")
+    deploy.add_argument("file")
+    deploy.add_argument("--wait", action="store_true", help="follow it and print the result")
+    deploy.add_argument("--workflow-id", help="default: ecs-canary/<cluster>/<service_name>")
+    deploy.add_argument("--task-queue", default=argparse.SUPPRESS)
+    for action in ("approve", "reject"):
+        decide = sub.add_parser(action, help=f"{action} the canary at the verification gate")
+        decide.add_argument("workflow_id")
+        decide.add_argument("--by", help="who decides (default: $USER)")
+        decide.add_argument("--reason")
+        decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
+    status = sub.add_parser("status", help="where a deployment stands")
+    status.add_argument("workflow_id")
+    status.add_argument("--json", action="store_true", help="the DeploymentStatus as JSON")
+    pending = sub.add_parser("pending", help="deployments waiting at the verification gate")
+    pending.add_argument("--service", help="only this ECS service")
+    watch = sub.add_parser("watch", help="follow a deployment live until it ends")
+    watch.add_argument("workflow_id")
+    history = sub.add_parser("history", help="recent deployments of a service")
+    history.add_argument("service")
+    history.add_argument("--cluster")
+    history.add_argument("--limit", type=int, default=10)
+    return top
+
+
+async def run(args: argparse.Namespace) -> int:
+    request = commands.load_request(args.file) if args.command == "deploy" else None
+    try:
+        client = await connect()
+    except RuntimeError as err:
+        raise CliError(f"cannot reach Temporal at {commands.temporal_address()}: {err}") from None
+    if request is not None:
+        return await commands.deploy(client, args, request)
+    return await commands.COMMANDS[args.command](client, args)
+
+
+def main() -> None:
+    args = parser().parse_args()
+    try:
+        code = asyncio.run(run(args))
+    except CliError as err:
+        print(one_line(err.message), file=sys.stderr)
+        code = err.code
+    except KeyboardInterrupt:
+        print("interrupted (a started deployment keeps running)", file=sys.stderr)
+        code = 130
+    except Exception as err:  # one line, not a traceback, whatever went wrong
+        print(f"error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The SDK's native runtime can crash at interpreter exit after the work is done.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
