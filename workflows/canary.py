@@ -576,6 +576,17 @@ class EcsCanaryDeployment:
         """Run one activity. Calls that change ECS are never abandoned mid-flight (a cancelled
         run waits for them), so cleanup never races a create; waits heartbeat and are bounded
         by the stage timeout."""
+        try:
+            return await self._execute(method, arg, summary, wait_seconds)
+        except ActivityError as err:
+            # A cancelled activity means this run (or this wait) was cancelled: say so plainly.
+            if isinstance(err.cause, CancelledError):
+                raise asyncio.CancelledError() from err
+            raise
+
+    async def _execute(
+        self, method: Any, arg: Any, summary: str, wait_seconds: float | None
+    ) -> Any:
         request = self._require_request()
         if wait_seconds is None:
             return await workflow.execute_activity_method(

@@ -1,0 +1,169 @@
+"""What a deployment does on a bad day: fail fast with ECS's reason, roll back, never orphan
+the canary, one deployment per service, retry what is transient."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+
+
+from ecs_canary.models import DeploymentResult
+from tests.support import describe, existing_service, start, status, wait_for_stage, wait_until
+
+CLUSTER = "ecs-canary"
+
+
+async def _failure(handle) -> tuple[ApplicationError, DeploymentResult]:
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError), cause
+    return cause, DeploymentResult.model_validate(cause.details[0])
+
+
+async def test_a_canary_that_cannot_pull_fails_fast(
+    client, worker, task_queue, requests, ecs, started
+):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw(image="nginx:nopull"))
+    started.append(handle)
+    error, result = await _failure(handle)
+
+    assert error.type == "TasksFailed"
+    assert "CannotPullContainerError" in error.message
+    assert result.outcome == "failed" and result.canary_deleted
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    main = describe(ecs, CLUSTER, "myapp")
+    assert (main["taskDefinition"], main["desiredCount"]) == (old_arn, 2)
+
+
+async def test_a_failing_rolling_deploy_rolls_back(
+    client, worker, task_queue, requests, ecs, emulator, started
+):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw())
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    emulator.admin.inject_fault("myapp", "nopull", cluster=CLUSTER)
+    await handle.signal("approve", {"by": "alice"})
+    error, result = await _failure(handle)
+
+    assert error.type == "RolledBack"
+    assert "CannotPullContainerError" in error.message
+    assert result.outcome == "rolled_back"
+    assert result.previous_task_definition_arn == old_arn
+    main = describe(ecs, CLUSTER, "myapp")
+    assert (main["taskDefinition"], main["desiredCount"], main["runningCount"]) == (old_arn, 2, 2)
+    assert len(main["deployments"]) == 1
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+
+
+async def test_a_failed_first_deployment_removes_the_service(
+    client, worker, task_queue, requests, ecs, emulator, started
+):
+    handle = await start(client, task_queue, requests.raw(service="billing"))
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    emulator.admin.inject_fault("billing", "crash", cluster=CLUSTER)
+    await handle.signal("approve", {"by": "alice"})
+    error, result = await _failure(handle)
+
+    assert result.outcome == "failed"
+    assert "Essential container in task exited" in error.message
+    assert describe(ecs, CLUSTER, "billing")["status"] == "INACTIVE"
+
+
+async def test_throttled_ecs_calls_are_retried(
+    client, worker, task_queue, requests, ecs, emulator, started
+):
+    existing_service(ecs, requests)
+    emulator.admin.settings(throttle_rate=0.3)
+    try:
+        handle = await start(
+            client,
+            task_queue,
+            requests.raw(verification={"timeout_seconds": 600, "on_timeout": "approve"}),
+        )
+        started.append(handle)
+        await wait_for_stage(handle, "verification", gate_open=True)
+        await handle.signal("approve", {"by": "alice"})
+        result = await handle.result()
+        throttled = emulator.admin.calls()["throttled"]
+    finally:
+        emulator.admin.settings(throttle_rate=0.0)
+    assert result.outcome == "succeeded"
+    assert throttled > 0
+
+
+async def test_cancel_at_the_gate_removes_the_canary(
+    client, worker, task_queue, requests, ecs, started
+):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw())
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+
+    assert isinstance(caught.value.cause, CancelledError)
+    assert (await handle.describe()).status.name == "CANCELED"
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == old_arn
+    assert (await status(handle)).outcome == "cancelled"
+
+
+async def test_cancel_during_the_rolling_deploy_restores_main(
+    client, worker, task_queue, requests, ecs, started
+):
+    old_arn = existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw(image="nginx:slow-start"))
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
+    await handle.signal("approve", {"by": "alice"})
+    await wait_for_stage(handle, "rolling_deploy")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+
+    assert isinstance(caught.value.cause, CancelledError)
+    main = describe(ecs, CLUSTER, "myapp")
+    assert (main["taskDefinition"], main["desiredCount"], main["runningCount"]) == (old_arn, 2, 2)
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+
+
+async def test_a_missing_cluster_fails_before_anything_is_created(
+    client, worker, task_queue, requests, ecs, started
+):
+    families_before = ecs.list_task_definitions()["taskDefinitionArns"]
+    handle = await start(client, task_queue, requests.raw(cluster="no-such-cluster"))
+    started.append(handle)
+    error, result = await _failure(handle)
+
+    assert error.type == "ClusterNotFoundException"
+    assert ecs.list_task_definitions()["taskDefinitionArns"] == families_before
+    assert result.task_definition_arn is None
+
+
+async def test_a_second_deployment_of_a_service_is_refused(
+    client, worker, task_queue, requests, ecs, started
+):
+    existing_service(ecs, requests)
+    first = await start(client, task_queue, requests.raw())
+    started.append(first)
+    with pytest.raises(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            "EcsCanaryDeployment",
+            requests.raw(),
+            id=first.id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    await first.signal("reject", {"by": "alice"})
+    assert (await first.result()).outcome == "rejected"
+    # A finished run's id can be used again.
+    again = await start(client, task_queue, requests.raw(verification={"timeout_seconds": 1}))
+    started.append(again)
+    assert (await again.result()).outcome == "rejected"
