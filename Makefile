@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LOCAL := .local
 
+# The local stack's ports and state directory (pids, logs, Temporal's SQLite file).
 export TEMPORAL_PORT ?= 7233
 export TEMPORAL_UI_PORT ?= 8233
 export ECS_EMULATOR_PORT ?= 5000
+export LOCAL_DIR ?= .local
 
 .PHONY: venv test lint up down status demo bench clean
 
@@ -25,5 +26,20 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# ECS emulator, Temporal dev server and worker in the background (see scripts/local_stack.sh).
+up: venv
+	@scripts/local_stack.sh up
+
+down: venv
+	@scripts/local_stack.sh down
+
+status: venv
+	@scripts/local_stack.sh status
+
+# examples/request.json through all four stages on the local stack; leaves the stack up.
+demo: up
+	@$(BIN)/python scripts/demo.py
+
 clean:
-	rm -rf $(VENV) $(LOCAL)
+	scripts/local_stack.sh down
+	rm -rf $(VENV) $(LOCAL_DIR)

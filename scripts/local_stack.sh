@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker.
+#
+#   scripts/local_stack.sh up|down|status
+#
+# Each process runs in its own session (it outlives `make`), writes $LOCAL_DIR/<name>.log and
+# is remembered in $LOCAL_DIR/<name>.pid as "<pid> <start time>": the start time tells our
+# process apart from an unrelated one that got the same pid later, so `down` only ever
+# signals what `up` started.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=$ROOT/.venv/bin
+LOCAL_DIR=${LOCAL_DIR:-.local}
+TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
+TEMPORAL_UI_PORT=${TEMPORAL_UI_PORT:-8233}
+ECS_EMULATOR_PORT=${ECS_EMULATOR_PORT:-5000}
+HOST=127.0.0.1
+COMPONENTS=(emulator temporal worker)
+STOP_SECONDS=10
+
+mkdir -p "$LOCAL_DIR"
+LOCAL_DIR=$(cd "$LOCAL_DIR" && pwd)
+PORTS_FILE=$LOCAL_DIR/ports
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'local stack: %s\n' "$*" >&2; exit 1; }
+
+# When the process started (empty once it is gone; a zombie counts as gone).
+started_at() {
+    local state stamp
+    read -r state stamp < <(ps -o stat=,lstart= -p "$1" 2>/dev/null) || return 0
+    [[ $state == Z* ]] || echo "$stamp" | tr -s ' '
+}
+
+# The pid of a component we started that still runs; fails when there is none.
+live_pid() {
+    local file=$LOCAL_DIR/$1.pid pid stamp
+    [[ -f $file ]] || return 1
+    read -r pid stamp <"$file" || true
+    [[ -n ${pid:-} && -n ${stamp:-} ]] || return 1
+    [[ $(started_at "$pid" | tr ' ' '_') == "$stamp" ]] || return 1
+    echo "$pid"
+}
+
+remember() { echo "$2 $(started_at "$2" | tr ' ' '_')" >"$LOCAL_DIR/$1.pid"; }
+
+# True when nothing listens on the port (a bind succeeds).
+port_free() {
+    "$BIN/python" - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+PY
+}
+
+require_port() {
+    port_free "$2" || die "port $2 ($1) is already in use by another process; stop it or set $1 to a free port"
+}
+
+http_ok() {
+    "$BIN/python" - "$1" <<'PY'
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=2).read()
+except Exception:
+    sys.exit(1)
+PY
+}
+
+temporal_healthy() {
+    "$BIN/temporal" operator cluster health --address "$HOST:$TEMPORAL_PORT" --command-timeout 2s \
+        >/dev/null 2>&1
+}
+
+worker_ready() { grep -q 'Worker started' "$LOCAL_DIR/worker.log" 2>/dev/null; }
+
+# Start "$@" detached as component $1 (setsid: Ctrl-C on make must not reach it).
+launch() {
+    local name=$1
+    shift
+    setsid "$@" >"$LOCAL_DIR/$name.log" 2>&1 </dev/null &
+    remember "$name" $!
+}
+
+# Wait until `check` passes, failing early when the component's process has died.
+wait_ready() {
+    local name=$1 seconds=$2 check=$3 deadline=$((SECONDS + $2))
+    until $check; do
+        if ! live_pid "$name" >/dev/null; then
+            tail -n 20 "$LOCAL_DIR/$name.log" >&2 || true
+            die "$name exited during startup (log: $LOCAL_DIR/$name.log)"
+        fi
+        ((SECONDS < deadline)) || die "$name not ready after ${seconds}s (log: $LOCAL_DIR/$name.log)"
+        sleep 0.3
+    done
+}
+
+start_emulator() {
+    launch emulator "$BIN/python" -m ecs_emulator --host "$HOST" --port "$ECS_EMULATOR_PORT"
+}
+
+start_temporal() {
+    launch temporal "$BIN/temporal" server start-dev \
+        --db-filename "$LOCAL_DIR/temporal.db" \
+        --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --ip "$HOST" \
+        --search-attribute EcsCluster=Keyword --search-attribute EcsService=Keyword \
+        --search-attribute DeploymentStage=Keyword --search-attribute DeploymentOutcome=Keyword
+}
+
+start_worker() {
+    # Only the local stack's settings: a developer's Temporal profile or AWS credentials in
+    # the environment must not send the worker to a real cluster or account.
+    launch worker env -u TEMPORAL_PROFILE -u TEMPORAL_API_KEY -u TEMPORAL_TLS -u TEMPORAL_TLS_CLIENT_CERT_PATH \
+        -u TEMPORAL_TLS_CLIENT_KEY_PATH -u TEMPORAL_TLS_SERVER_CA_CERT_PATH -u AWS_PROFILE \
+        -u AWS_SESSION_TOKEN \
+        TEMPORAL_ADDRESS="$HOST:$TEMPORAL_PORT" TEMPORAL_NAMESPACE=default \
+        AWS_ENDPOINT_URL="http://$HOST:$ECS_EMULATOR_PORT" AWS_DEFAULT_REGION=us-east-1 \
+        AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+        ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
+        "$BIN/python" worker.py
+}
+
+up() {
+    [[ -x $BIN/temporal ]] || die "$BIN/temporal is missing: run 'make venv' first"
+    # A running stack keeps the ports it was started on.
+    if [[ -f $PORTS_FILE ]] && live_pid temporal >/dev/null; then
+        # shellcheck source=/dev/null
+        local want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT"
+        source "$PORTS_FILE"
+        [[ $want == "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT" ]] ||
+            die "the stack in $LOCAL_DIR already runs on other ports; run 'make down' first"
+    fi
+    printf 'TEMPORAL_PORT=%s\nTEMPORAL_UI_PORT=%s\nECS_EMULATOR_PORT=%s\n' \
+        "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$ECS_EMULATOR_PORT" >"$PORTS_FILE"
+
+    # Check every port before starting anything, so a conflict leaves nothing half-started.
+    local emulator_up=1 temporal_up=1
+    live_pid emulator >/dev/null || emulator_up=0
+    live_pid temporal >/dev/null || temporal_up=0
+    ((emulator_up)) || require_port ECS_EMULATOR_PORT "$ECS_EMULATOR_PORT"
+    ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
+    ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
+
+    # The emulator and Temporal start side by side; the worker needs Temporal.
+    ((emulator_up)) || start_emulator
+    ((temporal_up)) || start_temporal
+    wait_ready emulator 30 "http_ok http://$HOST:$ECS_EMULATOR_PORT/_emulator/info"
+    # The UI answers before gRPC does, so ask the frontend itself.
+    wait_ready temporal 60 temporal_healthy
+    live_pid worker >/dev/null || start_worker
+    wait_ready worker 30 worker_ready
+    status
+}
+
+# SIGTERM, then wait up to STOP_SECONDS for each to exit (SIGKILL after): Temporal needs a few
+# seconds to release the SQLite file, and the next `up` must not race it.
+stop() {
+    local name pid deadline=$((SECONDS + STOP_SECONDS)) names=()
+    for name in "$@"; do
+        if pid=$(live_pid "$name"); then
+            kill -TERM "$pid" 2>/dev/null || true
+            names+=("$name:$pid")
+        else
+            rm -f "$LOCAL_DIR/$name.pid"
+        fi
+    done
+    for name in "${names[@]}"; do
+        pid=${name#*:} name=${name%%:*}
+        while live_pid "$name" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+        if live_pid "$name" >/dev/null; then
+            say "$name (pid $pid) did not stop within ${STOP_SECONDS}s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            while live_pid "$name" >/dev/null; do sleep 0.1; done
+        fi
+        rm -f "$LOCAL_DIR/$name.pid"
+        say "stopped $name (pid $pid)"
+    done
+}
+
+down() {
+    # The worker first, so that it does not log connection errors while Temporal stops.
+    stop worker
+    stop temporal emulator
+}
+
+status() {
+    # shellcheck source=/dev/null
+    [[ -f $PORTS_FILE ]] && source "$PORTS_FILE"
+    local name pid address
+    for name in "${COMPONENTS[@]}"; do
+        case $name in
+        emulator) address="ECS API http://$HOST:$ECS_EMULATOR_PORT" ;;
+        temporal) address="gRPC $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT" ;;
+        worker) address="task queue ecs-deployments, log $LOCAL_DIR/worker.log" ;;
+        esac
+        if pid=$(live_pid "$name"); then
+            printf '%-9s running (pid %s)  %s\n' "$name" "$pid" "$address"
+        else
+            printf '%-9s not running\n' "$name"
+        fi
+    done
+}
+
+case ${1:-} in
+up | down | status) "$1" ;;
+*) die "usage: $0 up|down|status" ;;
+esac
