@@ -11,6 +11,8 @@ import os
 import sys
 
 import structlog
+import temporalio.activity
+import temporalio.workflow
 
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -60,6 +62,9 @@ def configure_logging(stream=None) -> None:
             ],
         )
     )
+    # Temporal's context travels as structured keys (`temporal_workflow`), not in the text.
+    temporalio.workflow.logger.workflow_info_on_message = False
+    temporalio.activity.logger.activity_info_on_message = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

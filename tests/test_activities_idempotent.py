@@ -1,0 +1,114 @@
+"""Every ECS activity run twice in a row changes nothing the second time (a retry after a
+crash must never duplicate a revision or a service)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.aws import AwsClients
+from activities.ecs import EcsActivities
+from ecs_canary.models import (
+    CreateServiceInput,
+    DeleteServiceInput,
+    RegisterTaskDefinitionInput,
+    Stage,
+    UpdateServiceInput,
+    WaitInactiveInput,
+    WaitSteadyInput,
+)
+from tests.support import describe, existing_service
+
+CLUSTER = "ecs-canary"
+
+
+@pytest.fixture
+def activities(ecs_state) -> EcsActivities:
+    return EcsActivities(AwsClients(ecs_calls_per_second=100))
+
+
+def _twice(fn, arg):
+    env = ActivityEnvironment()
+    return env.run(fn, arg), env.run(fn, arg)
+
+
+def test_each_activity_twice_changes_nothing_more(activities, requests, ecs):
+    old_arn = existing_service(ecs, requests)
+    raw = requests.raw()
+    where = {"region": "us-east-1", "cluster": CLUSTER}
+
+    first, second = _twice(
+        activities.register_task_definition,
+        RegisterTaskDefinitionInput(
+            **where,
+            service="myappCanary",
+            stage=Stage.CANARY_DEPLOY,
+            task_definition=raw["task_definition"],
+            run_id="run-1",
+        ),
+    )
+    assert first == second
+    revisions = ecs.list_task_definitions(familyPrefix="myapp-task")["taskDefinitionArns"]
+    assert revisions == [old_arn, first.arn]
+
+    created, again = _twice(
+        activities.create_service,
+        CreateServiceInput(
+            **where,
+            service="myappCanary",
+            stage=Stage.CANARY_DEPLOY,
+            task_definition_arn=first.arn,
+            service_definition=raw["service_definition"],
+            desired_count=1,
+            tags={"owner": "test"},
+        ),
+    )
+    assert (created.changed, again.changed) == (True, False)
+    assert created.arn == again.arn
+
+    wait = WaitSteadyInput(
+        **where,
+        service="myappCanary",
+        stage=Stage.CANARY_DEPLOY,
+        poll_interval_seconds=0.1,
+        timeout_seconds=30,
+        events_since=datetime.now(UTC),
+        task_definition_arn=first.arn,
+        max_failed_tasks=2,
+    )
+    steady, steady_again = _twice(activities.wait_for_steady_state, wait)
+    assert steady.deployment_id == steady_again.deployment_id
+
+    deleted, deleted_again = _twice(
+        activities.delete_service,
+        DeleteServiceInput(**where, service="myappCanary", stage=Stage.CANARY_DELETE),
+    )
+    assert (deleted.deleted, deleted_again.deleted) == (True, False)
+    _twice(
+        activities.wait_for_inactive,
+        WaitInactiveInput(
+            **where,
+            service="myappCanary",
+            stage=Stage.CANARY_DELETE,
+            poll_interval_seconds=0.1,
+            timeout_seconds=30,
+            events_since=datetime.now(UTC),
+        ),
+    )
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+
+    updated, updated_again = _twice(
+        activities.update_service,
+        UpdateServiceInput(
+            **where,
+            service="myapp",
+            stage=Stage.ROLLING_DEPLOY,
+            task_definition_arn=first.arn,
+            desired_count=3,
+        ),
+    )
+    assert (updated.changed, updated_again.changed) == (True, False)
+    main = describe(ecs, CLUSTER, "myapp")
+    assert len(main["deployments"]) <= 2 and main["desiredCount"] == 3
