@@ -1,0 +1,285 @@
+"""The local stack behind `make up`, `make status` and `make down`, and the example requests.
+
+The stack tests run the real thing (ECS emulator, Temporal dev server, worker) through make,
+on free ports and in their own LOCAL_DIR so they never meet a developer's stack. They take
+about half a minute: two starts and two stops of the Temporal dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from ecs_canary.config import TASK_QUEUE, WORKFLOW_TYPE
+from ecs_canary.models import DeploymentRequest, DeploymentStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+COMPONENTS = ("emulator", "temporal", "worker")
+
+
+def _load_demo() -> Any:
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = _load_demo()
+FAKE_SEED = {
+    "cluster": "ecs-canary",
+    "subnets": ["subnet-aaaa1111", "subnet-bbbb2222"],
+    "security_group": "sg-cccc3333",
+}
+
+
+# --- The examples -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_is_a_valid_request_once_the_emulator_ids_are_filled_in(example: Path) -> None:
+    raw = json.loads(example.read_text())
+    resolved = demo.resolve(raw, FAKE_SEED)
+
+    request = DeploymentRequest.model_validate(resolved)
+
+    assert "<emulator-" not in json.dumps(resolved)
+    network = request.service_definition["networkConfiguration"]["awsvpcConfiguration"]
+    assert network["subnets"] == FAKE_SEED["subnets"]
+    assert network["securityGroups"] == [FAKE_SEED["security_group"]]
+    assert request.cluster == "ecs-canary"
+
+
+def test_request_example_deploys_myapp_with_three_fargate_tasks() -> None:
+    request = DeploymentRequest.model_validate(
+        demo.resolve(json.loads((ROOT / "examples" / "request.json").read_text()), FAKE_SEED)
+    )
+    assert (request.service_name, request.desired_count) == ("myapp", 3)
+    assert request.service_definition["launchType"] == "FARGATE"
+    assert request.task_definition["networkMode"] == "awsvpc"
+
+
+# --- The stack --------------------------------------------------------------------------------
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _make(env: dict[str, str], target: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), target],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"make {target} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def _pids(local_dir: Path) -> dict[str, int]:
+    return {
+        name: int((local_dir / f"{name}.pid").read_text().split()[0])
+        for name in COMPONENTS
+        if (local_dir / f"{name}.pid").exists()
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return not state.stdout.strip().startswith("Z")
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], local_dir: Path) -> None:
+        self.env, self.local_dir = env, local_dir
+        self.emulator_url = f"http://127.0.0.1:{env['ECS_EMULATOR_PORT']}"
+        self.temporal_address = f"127.0.0.1:{env['TEMPORAL_PORT']}"
+
+    def make(self, target: str, check: bool = True) -> subprocess.CompletedProcess:
+        return _make(self.env, target, check)
+
+    def pids(self) -> dict[str, int]:
+        return _pids(self.local_dir)
+
+    def seed(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.emulator_url}/_emulator/info") as response:
+            return json.load(response)
+
+    async def client(self) -> Client:
+        return await Client.connect(self.temporal_address, data_converter=pydantic_data_converter)
+
+
+def _stack_env(local_dir: Path) -> dict[str, str]:
+    temporal, ui, emulator = _free_ports(3)
+    env = {
+        **os.environ,
+        "TEMPORAL_PORT": str(temporal),
+        "TEMPORAL_UI_PORT": str(ui),
+        "ECS_EMULATOR_PORT": str(emulator),
+        "LOCAL_DIR": str(local_dir),
+    }
+    env.pop("MAKEFLAGS", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    local_dir = tmp_path_factory.mktemp("local")
+    stack = Stack(_stack_env(local_dir), local_dir)
+    try:
+        stack.make("up")
+        yield stack
+    finally:
+        _make(stack.env, "down", check=False)
+
+
+def test_up_starts_the_emulator_temporal_and_the_worker(stack: Stack) -> None:
+    pids = stack.pids()
+    assert set(pids) == set(COMPONENTS)
+    assert all(_alive(pid) for pid in pids.values())
+
+    status = stack.make("status").stdout
+    for name, pid in pids.items():
+        assert f"{name}" in status and f"running (pid {pid})" in status
+    assert stack.temporal_address in status and stack.emulator_url in status
+    assert "Worker started" in (stack.local_dir / "worker.log").read_text()
+    assert (stack.local_dir / "temporal.db").exists()
+
+
+def test_up_again_starts_nothing_new(stack: Stack) -> None:
+    before = stack.pids()
+    stack.make("up")
+    assert stack.pids() == before
+
+
+def test_a_service_on_the_emulator_starts_its_tasks_and_reaches_steady_state(
+    stack: Stack,
+) -> None:
+    seed = stack.seed()
+    ecs = boto3.client(
+        "ecs",
+        endpoint_url=stack.emulator_url,
+        region_name=seed["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    request = demo.resolve(json.loads((ROOT / "examples" / "request.json").read_text()), seed)
+    arn = ecs.register_task_definition(**request["task_definition"])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    ecs.create_service(
+        cluster=seed["cluster"],
+        serviceName="smoke",
+        taskDefinition=arn,
+        **{**request["service_definition"], "desiredCount": 2},
+    )
+    ecs.get_waiter("services_stable").wait(
+        cluster=seed["cluster"], services=["smoke"], WaiterConfig={"Delay": 0.5}
+    )
+
+    service = ecs.describe_services(cluster=seed["cluster"], services=["smoke"])["services"][0]
+    assert service["runningCount"] == 2
+    events = [event["message"] for event in reversed(service["events"])]
+    assert any(e.startswith("(service smoke) has started 2 tasks: (task ") for e in events)
+    assert events[-1] == "(service smoke) has reached a steady state."
+
+
+async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
+    stack: Stack,
+) -> None:
+    # A run waiting at the gate when the stack stops.
+    request = demo.resolve(
+        json.loads((ROOT / "examples" / "request.json").read_text()), stack.seed()
+    )
+    request["poll_interval_seconds"] = 0.2
+    client = await stack.client()
+    handle = await client.start_workflow(
+        WORKFLOW_TYPE, request, id="ecs-canary/ecs-canary/myapp", task_queue=TASK_QUEUE
+    )
+    await _until_gate_open(handle)
+    started = stack.pids()
+
+    down = stack.make("down").stdout
+    for name, pid in started.items():
+        assert f"stopped {name} (pid {pid})" in down
+        assert not _alive(pid), f"{name} (pid {pid}) still runs after make down"
+    assert stack.pids() == {}
+    assert "not running" in stack.make("status").stdout
+
+    # Temporal released its SQLite file: it starts again on it, and the run is still there.
+    stack.make("up")
+    assert set(stack.pids().values()).isdisjoint(started.values())
+    client = await stack.client()
+    handle = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    status = await handle.query("status", result_type=DeploymentStatus)
+    assert (status.stage.value, status.gate_open) == ("verification", True)
+    await handle.terminate("test over")
+
+
+def test_down_leaves_alone_a_process_that_reuses_a_remembered_pid(tmp_path: Path) -> None:
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # Its pid, but not the start time `up` wrote down: not a process `up` started.
+        (tmp_path / "worker.pid").write_text(f"{bystander.pid} Mon_Jan_1_00:00:00_2024\n")
+        down = _make(_stack_env(tmp_path), "down").stdout
+        assert "stopped" not in down
+        assert bystander.poll() is None
+        assert not (tmp_path / "worker.pid").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_up_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**_stack_env(tmp_path), "ECS_EMULATOR_PORT": str(taken.getsockname()[1])}
+        done = _make(env, "up", check=False)
+    assert done.returncode != 0
+    assert f"port {env['ECS_EMULATOR_PORT']} (ECS_EMULATOR_PORT) is already in use" in done.stderr
+    assert not any(_alive(pid) for pid in _pids(tmp_path).values())
+
+
+async def _until_gate_open(handle: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = await handle.query("status", result_type=DeploymentStatus)
+        except Exception:  # the first workflow task has not run yet
+            status = None
+        if status is not None and status.gate_open:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the gate did not open within {timeout}s")
