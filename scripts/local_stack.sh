@@ -27,11 +27,21 @@ PORTS_FILE=$LOCAL_DIR/ports
 say() { printf '%s\n' "$*"; }
 die() { printf 'local stack: %s\n' "$*" >&2; exit 1; }
 
-# When the process started (empty once it is gone; a zombie counts as gone).
+# When the process started (empty once it is gone; a zombie counts as gone). /proc where there
+# is one (CI images may lack ps), ps elsewhere.
 started_at() {
-    local state stamp
-    read -r state stamp < <(ps -o stat=,lstart= -p "$1" 2>/dev/null) || return 0
-    [[ $state == Z* ]] || echo "$stamp" | tr -s ' '
+    local stat state stamp
+    if [[ -d /proc/self ]]; then
+        stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+        # Fields after the command name, which may hold spaces: state is the first,
+        # the start time (field 22 of stat) the 20th.
+        read -r -a stat <<<"${stat##*) }"
+        state=${stat[0]} stamp=${stat[19]}
+    else
+        read -r state stamp < <(ps -o stat=,lstart= -p "$1" 2>/dev/null) || return 0
+        stamp=${stamp// /_}
+    fi
+    [[ $state == Z* ]] || echo "$stamp"
 }
 
 # The pid of a component we started that still runs; fails when there is none.
@@ -40,11 +50,11 @@ live_pid() {
     [[ -f $file ]] || return 1
     read -r pid stamp <"$file" || true
     [[ -n ${pid:-} && -n ${stamp:-} ]] || return 1
-    [[ $(started_at "$pid" | tr ' ' '_') == "$stamp" ]] || return 1
+    [[ $(started_at "$pid") == "$stamp" ]] || return 1
     echo "$pid"
 }
 
-remember() { echo "$2 $(started_at "$2" | tr ' ' '_')" >"$LOCAL_DIR/$1.pid"; }
+remember() { echo "$2 $(started_at "$2")" >"$LOCAL_DIR/$1.pid"; }
 
 # True when nothing listens on the port (a bind succeeds).
 port_free() {
@@ -80,11 +90,16 @@ temporal_healthy() {
 
 worker_ready() { grep -q 'Worker started' "$LOCAL_DIR/worker.log" 2>/dev/null; }
 
-# Start "$@" detached as component $1 (setsid: Ctrl-C on make must not reach it).
+# Start "$@" detached as component $1, in a session of its own: Ctrl-C on make must not reach it.
 launch() {
     local name=$1
     shift
-    setsid "$@" >"$LOCAL_DIR/$name.log" 2>&1 </dev/null &
+    if command -v setsid >/dev/null; then
+        setsid "$@" >"$LOCAL_DIR/$name.log" 2>&1 </dev/null &
+    else # macOS
+        "$BIN/python" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
+            "$@" >"$LOCAL_DIR/$name.log" 2>&1 </dev/null &
+    fi
     remember "$name" $!
 }
 

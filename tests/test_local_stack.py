@@ -111,12 +111,12 @@ def _pids(local_dir: Path) -> dict[str, int]:
 
 
 def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped (/proc: CI images may lack ps)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    return not state.stdout.strip().startswith("Z")
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class Stack:
