@@ -47,6 +47,15 @@ ADDRESS = f"{HOST}:{TEMPORAL_PORT}"
 EXAMPLE = ROOT / "examples" / "request.json"
 OLD_IMAGE = "nginx:1.26"
 GATE_TIMEOUT = 120
+CLI_SETTINGS_NOT_FOR_THIS_STACK = {
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_NAMESPACE",
+}
 RESULT_TIMEOUT = 300
 
 
@@ -93,7 +102,10 @@ def step(text: str) -> None:
 def run(*args: str) -> str:
     """Run a command, showing it first exactly as it could be typed."""
     print(f"$ {shlex.join(args)}", flush=True)
-    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    # The CLI would also read a developer's temporal.toml profile or API key: not for this stack.
+    env = {k: v for k, v in os.environ.items() if k not in CLI_SETTINGS_NOT_FOR_THIS_STACK}
+    env["TEMPORAL_CONFIG_FILE"] = os.devnull
+    done = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
     print(done.stdout.rstrip(), flush=True)
     return done.stdout
 

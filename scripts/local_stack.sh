@@ -83,9 +83,16 @@ except Exception:
 PY
 }
 
+# The local stack's Temporal only: a developer's profile (temporal.toml) or API key/TLS settings
+# in the environment must not send the worker or the CLI to a real cluster.
+LOCAL_TEMPORAL=(-u TEMPORAL_PROFILE -u TEMPORAL_API_KEY -u TEMPORAL_TLS
+    -u TEMPORAL_TLS_CLIENT_CERT_PATH -u TEMPORAL_TLS_CLIENT_KEY_PATH
+    -u TEMPORAL_TLS_SERVER_CA_CERT_PATH TEMPORAL_CONFIG_FILE=/dev/null
+    TEMPORAL_ADDRESS="$HOST:$TEMPORAL_PORT" TEMPORAL_NAMESPACE=default)
+
 temporal_healthy() {
-    "$BIN/temporal" operator cluster health --address "$HOST:$TEMPORAL_PORT" --command-timeout 2s \
-        >/dev/null 2>&1
+    env "${LOCAL_TEMPORAL[@]}" "$BIN/temporal" operator cluster health \
+        --address "$HOST:$TEMPORAL_PORT" --command-timeout 2s >/dev/null 2>&1
 }
 
 worker_ready() { grep -q 'Worker started' "$LOCAL_DIR/worker.log" 2>/dev/null; }
@@ -129,12 +136,8 @@ start_temporal() {
 }
 
 start_worker() {
-    # Only the local stack's settings: a developer's Temporal profile or AWS credentials in
-    # the environment must not send the worker to a real cluster or account.
-    launch worker env -u TEMPORAL_PROFILE -u TEMPORAL_API_KEY -u TEMPORAL_TLS -u TEMPORAL_TLS_CLIENT_CERT_PATH \
-        -u TEMPORAL_TLS_CLIENT_KEY_PATH -u TEMPORAL_TLS_SERVER_CA_CERT_PATH -u AWS_PROFILE \
-        -u AWS_SESSION_TOKEN \
-        TEMPORAL_ADDRESS="$HOST:$TEMPORAL_PORT" TEMPORAL_NAMESPACE=default \
+    # The emulator only: a developer's AWS profile or session must not reach a real account.
+    launch worker env -u AWS_PROFILE -u AWS_SESSION_TOKEN "${LOCAL_TEMPORAL[@]}" \
         AWS_ENDPOINT_URL="http://$HOST:$ECS_EMULATOR_PORT" AWS_DEFAULT_REGION=us-east-1 \
         AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
@@ -144,13 +147,15 @@ start_worker() {
 up() {
     [[ -x $BIN/temporal ]] || die "$BIN/temporal is missing: run 'make venv' first"
     # A running stack keeps the ports it was started on.
-    if [[ -f $PORTS_FILE ]] && live_pid temporal >/dev/null; then
+    local name want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT"
+    for name in "${COMPONENTS[@]}"; do
+        live_pid "$name" >/dev/null && [[ -f $PORTS_FILE ]] || continue
         # shellcheck source=/dev/null
-        local want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT"
         source "$PORTS_FILE"
         [[ $want == "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT" ]] ||
             die "the stack in $LOCAL_DIR already runs on other ports; run 'make down' first"
-    fi
+        break
+    done
     printf 'TEMPORAL_PORT=%s\nTEMPORAL_UI_PORT=%s\nECS_EMULATOR_PORT=%s\n' \
         "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$ECS_EMULATOR_PORT" >"$PORTS_FILE"
 
