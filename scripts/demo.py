@@ -18,6 +18,7 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import boto3  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
@@ -47,6 +49,7 @@ ADDRESS = f"{HOST}:{TEMPORAL_PORT}"
 EXAMPLE = ROOT / "examples" / "request.json"
 OLD_IMAGE = "nginx:1.26"
 GATE_TIMEOUT = 120
+RESULT_TIMEOUT = 300
 CLI_SETTINGS_NOT_FOR_THIS_STACK = {
     "TEMPORAL_PROFILE",
     "TEMPORAL_API_KEY",
@@ -56,7 +59,6 @@ CLI_SETTINGS_NOT_FOR_THIS_STACK = {
     "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
     "TEMPORAL_NAMESPACE",
 }
-RESULT_TIMEOUT = 300
 
 
 def placeholders(seed: dict[str, Any]) -> dict[str, str]:
@@ -66,7 +68,6 @@ def placeholders(seed: dict[str, Any]) -> dict[str, str]:
         "<emulator-subnet-1>": subnet_1,
         "<emulator-subnet-2>": subnet_2,
         "<emulator-security-group>": seed["security_group"],
-        "<emulator-cluster>": seed["cluster"],
     }
 
 
@@ -82,8 +83,12 @@ def resolve(value: Any, seed: dict[str, Any]) -> Any:
 
 def emulator(path: str, method: str = "GET") -> dict[str, Any]:
     request = urllib.request.Request(f"{EMULATOR_URL}/_emulator/{path}", method=method)
-    with urllib.request.urlopen(request, data=b"" if method == "POST" else None) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(request, data=b"" if method == "POST" else None) as answer:
+            return json.load(answer)
+    except urllib.error.URLError as err:
+        reason = getattr(err, "reason", err)
+        raise SystemExit(f"no ECS emulator at {EMULATOR_URL} ({reason}); run `make up`") from None
 
 
 def write_resolved(example: Path, seed: dict[str, Any]) -> Path:
@@ -105,15 +110,15 @@ def run(*args: str) -> str:
     # The CLI would also read a developer's temporal.toml profile or API key: not for this stack.
     env = {k: v for k, v in os.environ.items() if k not in CLI_SETTINGS_NOT_FOR_THIS_STACK}
     env["TEMPORAL_CONFIG_FILE"] = os.devnull
-    done = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
     print(done.stdout.rstrip(), flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{done.stderr.rstrip()}\n{args[0]} exited with {done.returncode}")
     return done.stdout
 
 
 def seed_existing_service(request: dict[str, Any]) -> None:
     """myapp as an earlier release left it, so the rolling deploy updates a real service."""
-    import boto3
-
     ecs = boto3.client(
         "ecs",
         endpoint_url=EMULATOR_URL,
