@@ -40,6 +40,10 @@ status: venv
 demo: up
 	@$(BIN)/python scripts/demo.py
 
+# Benchmarks vs a plain boto3 script; writes BENCHMARKS.md (BENCH_QUICK=1 for a short run).
+bench: venv
+	$(BIN)/python -m bench.run
+
 clean:
 	scripts/local_stack.sh down
 	rm -rf $(VENV) $(LOCAL_DIR)

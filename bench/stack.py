@@ -1,0 +1,198 @@
+"""The processes a benchmark runs: the ECS emulator and ecs-canary workers as subprocesses (so
+their RSS and CPU are their own), and readings of /proc for a process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+REGION = "us-east-1"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Settings a developer's environment might hold that must not reach the bench's processes.
+_SCRUBBED = (
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_CONFIG_FILE",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env.update(extra)
+    return env
+
+
+def _wait_for_line(
+    process: subprocess.Popen[str], stream: IO[str], pattern: str, timeout: float, log: IO[str]
+) -> re.Match[str]:
+    """Read `stream` until a line matches; copy every line to `log` (also afterwards)."""
+    found: list[re.Match[str]] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        for line in stream:
+            log.write(line)
+            if not ready.is_set():
+                match = re.search(pattern, line)
+                if match:
+                    found.append(match)
+                    ready.set()
+        log.flush()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.1):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"process {process.args} did not print {pattern!r}; see {log.name}")
+    return found[0]
+
+
+@dataclass
+class Managed:
+    """A subprocess this bench started; stopped by its own pid only."""
+
+    name: str
+    process: subprocess.Popen[str]
+    log_path: Path
+    url: str = ""
+    rss_samples: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill9(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+def start_emulator(log_dir: Path, task_start_seconds: float, task_stop_seconds: float,
+                   tick_seconds: float) -> Managed:
+    log_path = log_dir / "emulator.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            PYTHON, "-m", "ecs_emulator", "--port", "0",
+            "--task-start-seconds", str(task_start_seconds),
+            "--task-stop-seconds", str(task_stop_seconds),
+            "--tick-seconds", str(tick_seconds),
+        ],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    match = _wait_for_line(process, process.stdout, r"ready on (http://\S+)", 60, log)
+    return Managed("emulator", process, log_path, url=match.group(1))
+
+
+def start_worker(
+    log_dir: Path,
+    name: str,
+    temporal_address: str,
+    task_queue: str,
+    endpoint: str,
+    ecs_calls_per_second: float,
+) -> Managed:
+    """`python worker.py` with only the bench's settings in its environment."""
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("w")
+    env = clean_env(
+        TEMPORAL_ADDRESS=temporal_address,
+        TEMPORAL_NAMESPACE="default",
+        TEMPORAL_TASK_QUEUE=task_queue,
+        ECS_CANARY_ECS_CALLS_PER_SECOND=str(ecs_calls_per_second),
+        ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="2",
+        PYTHONUNBUFFERED="1",
+        **aws_env(endpoint),
+    )
+    process = subprocess.Popen(
+        [PYTHON, "worker.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    _wait_for_line(process, process.stdout, r"Worker started", 60, log)
+    return Managed(name, process, log_path)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak RSS since start) in KiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
+class RssSampler:
+    """Samples a process's VmRSS every `every` seconds in a thread (VmHWM gives the peak too)."""
+
+    def __init__(self, pid: int, every: float = 0.25) -> None:
+        self.pid, self.every = pid, every
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.samples.append(memory_kib(self.pid)["VmRSS"])
+            except (FileNotFoundError, KeyError, ProcessLookupError):
+                return
