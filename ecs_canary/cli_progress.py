@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from pydantic import ValidationError
@@ -31,7 +31,15 @@ from ecs_canary.cli_format import (
     result_line,
     seconds_text,
 )
-from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome, StageTiming, WaitProgress
+from ecs_canary.models import (
+    Decision,
+    DecisionAttempt,
+    DeploymentResult,
+    DeploymentStatus,
+    Outcome,
+    StageTiming,
+    WaitProgress,
+)
 
 POLL_SECONDS = 1.0
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -113,14 +121,11 @@ class ProgressPrinter:
         self.workflow_id = workflow_id
         self.out = out
         self.tty = out.isatty()
-        self._started: set[int] = set()
-        self._ended: set[int] = set()
+        self._printed: set[tuple[datetime, str]] = set()
         self._events: set[str] = set()
         self._progress: str | None = None
         self._counts: tuple[int | None, int | None] | None = None
-        self._attempts = 0
         self._gate_announced = False
-        self._decided = False
         self._bar_shown = False
 
     def line(self, text: str) -> None:
@@ -130,22 +135,40 @@ class ProgressPrinter:
         self.out.write(text + "\n")
         self.out.flush()
 
-    def stages(self, stages: list[StageTiming]) -> None:
-        for index, timing in enumerate(stages):
-            if index not in self._started:
-                self._started.add(index)
-                self.line(f"stage {timing.stage.value} started")
-            if timing.ended_at is not None and index not in self._ended:
-                self._ended.add(index)
+    def timeline(
+        self,
+        stages: list[StageTiming],
+        attempts: list[DecisionAttempt],
+        decision: Decision | None,
+    ) -> None:
+        """Decision attempts, the decision, stage starts and ends, in the run's time order (a
+        decision ends the verification stage at the same instant: it comes first)."""
+        items: list[tuple[datetime, str]] = []
+        for attempt in attempts:
+            deciding = decision is not None and (attempt.action, attempt.by, attempt.at) == (
+                decision.action,
+                decision.by,
+                decision.at,
+            )
+            if not deciding:
+                items.append((attempt.at, f"decision attempt: {attempt_text(attempt)}"))
+        if decision is not None:
+            items.append((decision.at, f"decision: {decision_text(decision)}"))
+        for timing in stages:
+            items.append((timing.started_at, f"stage {timing.stage.value} started"))
+            if timing.ended_at is not None:
                 took = (timing.ended_at - timing.started_at).total_seconds()
-                self.line(f"stage {timing.stage.value} done ({seconds_text(took)})")
+                items.append(
+                    (timing.ended_at, f"stage {timing.stage.value} done ({seconds_text(took)})")
+                )
+        for item in sorted(items, key=lambda i: i[0]):
+            if item not in self._printed:
+                self._printed.add(item)
+                self.line(item[1])
 
     def update(self, status: DeploymentStatus | None, live: WaitProgress | None) -> None:
         if status is not None:
-            self.stages(status.stages)
-            for attempt in status.attempts[self._attempts :]:
-                self.line(f"decision attempt: {attempt_text(attempt)}")
-            self._attempts = len(status.attempts)
+            self.timeline(status.stages, status.attempts, status.decision)
             if status.gate_open and not self._gate_announced:
                 self._gate_announced = True
                 self.line(
@@ -154,9 +177,6 @@ class ProgressPrinter:
                 )
                 for action in ("approve", "reject"):
                     self.line(f"  {action}: {decision_commands(self.workflow_id, action)[1]}")
-            if status.decision is not None and not self._decided:
-                self._decided = True
-                self.line(f"decision: {decision_text(status.decision)}")
         if live is not None:
             for event in live.recent_events:
                 if event not in self._events:
@@ -193,10 +213,7 @@ class ProgressPrinter:
 
     def finish(self, result: DeploymentResult | None, error: str | None) -> None:
         if result is not None:
-            self.stages(result.stages)
-            if result.decision is not None and not self._decided:
-                self._decided = True
-                self.line(f"decision: {decision_text(result.decision)}")
+            self.timeline(result.stages, result.attempts, result.decision)
             self.line(result_line(result))
         else:
             self.line(f"outcome: unknown ({error})")
