@@ -28,8 +28,9 @@ NON_WAIT_DESCRIBES = 3
 DESCRIBE_WINDOW = 0.05
 
 
-def request(seed: dict[str, Any], service: str, desired: int, poll: float,
-            gate: dict[str, Any]) -> dict[str, Any]:
+def request(
+    seed: dict[str, Any], service: str, desired: int, poll: float, gate: dict[str, Any]
+) -> dict[str, Any]:
     """A deployment request for the emulator's seeded account (like tests/support.py's)."""
     return copy.deepcopy(
         {
@@ -83,13 +84,16 @@ def seed_services(ecs: Any, seed: dict[str, Any], services: list[str], desired: 
             "taskDefinitionArn"
         ]
         ecs.create_service(
-            cluster=seed["cluster"], serviceName=service, taskDefinition=arn,
+            cluster=seed["cluster"],
+            serviceName=service,
+            taskDefinition=arn,
             **raw["service_definition"],
         )
     waiter = ecs.get_waiter("services_stable")
     for start in range(0, len(services), 10):
         waiter.wait(
-            cluster=seed["cluster"], services=services[start : start + 10],
+            cluster=seed["cluster"],
+            services=services[start : start + 10],
             WaiterConfig={"Delay": 0.2, "MaxAttempts": 1500},
         )
 
@@ -136,7 +140,10 @@ def _stage_seconds(result: DeploymentResult, stage: str) -> float:
 
 
 async def run_ecs_canary(
-    client: Client, task_queue: str, body: dict[str, Any], decide: str | None = None,
+    client: Client,
+    task_queue: str,
+    body: dict[str, Any],
+    decide: str | None = None,
     workflow_id: str | None = None,
 ) -> Run:
     """Start the workflow and wait for its result. `decide` ("approve"/"reject") sends that
@@ -146,7 +153,10 @@ async def run_ecs_canary(
     service = body["service_name"]
     started = time.time()
     handle = await client.start_workflow(
-        WORKFLOW_TYPE, body, id=workflow_id or f"bench/{service}", task_queue=task_queue,
+        WORKFLOW_TYPE,
+        body,
+        id=workflow_id or f"bench/{service}",
+        task_queue=task_queue,
         result_type=DeploymentResult,
     )
     if decide is not None:
@@ -229,9 +239,7 @@ def ecs_critical_path(ecs: Any, cluster: str, service: str, new_arn: str) -> dic
     started = [_ts(t["startedAt"]) for t in tasks if t.get("startedAt")]
     stopping = [_ts(t["stoppingAt"]) for t in tasks if t.get("stoppingAt")]
     stopped = [_ts(t["stoppedAt"]) for t in tasks if t.get("stoppedAt")]
-    primary = next(
-        d for d in described[service]["deployments"] if d["taskDefinition"] == new_arn
-    )
+    primary = next(d for d in described[service]["deployments"] if d["taskDefinition"] == new_arn)
     if primary.get("rolloutState") != "COMPLETED":
         raise RuntimeError(f"{service}: new deployment is {primary.get('rolloutState')}")
     return {
@@ -241,8 +249,9 @@ def ecs_critical_path(ecs: Any, cluster: str, service: str, new_arn: str) -> dic
     }
 
 
-def verify_deployed(ecs: Any, cluster: str, service: str, new_arn: str | None,
-                    desired: int) -> str | None:
+def verify_deployed(
+    ecs: Any, cluster: str, service: str, new_arn: str | None, desired: int
+) -> str | None:
     """None when the main service runs only `new_arn` at `desired` and the canary is INACTIVE;
     otherwise what is wrong."""
     canary = f"{service}Canary"

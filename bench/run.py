@@ -76,8 +76,9 @@ class Config:
             delays=[1.0] if quick else [1.0, 5.0],
             concurrency=[
                 int(n)
-                for n in os.environ.get("BENCH_CONCURRENCY", "1,10" if quick else "1,10,50,100")
-                .split(",")
+                for n in os.environ.get(
+                    "BENCH_CONCURRENCY", "1,10" if quick else "1,10,50,100"
+                ).split(",")
             ],
             concurrency_delay=float(
                 os.environ.get("BENCH_CONCURRENCY_DELAY", "1" if quick else "5")
@@ -103,7 +104,11 @@ class Bench:
 
     def worker(self, name: str, task_queue: str) -> Managed:
         return start_worker(
-            self.log_dir, name, self.temporal_address, task_queue, self.emulator.url,
+            self.log_dir,
+            name,
+            self.temporal_address,
+            task_queue,
+            self.emulator.url,
             self.config.budget,
         )
 
@@ -122,7 +127,9 @@ class Bench:
         try:
             for delay in cfg.delays:
                 for rep in range(cfg.repeats):
-                    order = ["ecs-canary", "baseline"] if rep % 2 == 0 else ["baseline", "ecs-canary"]
+                    order = (
+                        ["ecs-canary", "baseline"] if rep % 2 == 0 else ["baseline", "ecs-canary"]
+                    )
                     for variant in order:
                         service = f"s{int(delay)}r{rep}{'p' if variant == 'ecs-canary' else 'b'}"
                         self.seed_services([service], delay)
@@ -200,8 +207,9 @@ class Bench:
 
     # --- Measure 4: concurrent deployments on one worker ------------------------------------
 
-    async def concurrent(self, count: int, workers: int = 1,
-                         kill_after: float | None = None) -> dict[str, Any]:
+    async def concurrent(
+        self, count: int, workers: int = 1, kill_after: float | None = None
+    ) -> dict[str, Any]:
         cfg = self.config
         delay = cfg.concurrency_delay
         self.seed = self.admin.reset()
@@ -212,6 +220,7 @@ class Bench:
         main = running[0]
         await asyncio.sleep(1.0)
         cpu_before = cpu_seconds(main.pid)
+        emulator_cpu_before = cpu_seconds(self.emulator.pid)
         self.admin.reset_calls()
         bodies = [d.request(self.seed, s, cfg.desired, cfg.poll, GATE_TIMER) for s in services]
         killed_at = None
@@ -232,6 +241,7 @@ class Bench:
                 total = time.time() - began
                 calls = self.admin.calls()
                 cpu_after = cpu_seconds(main.pid)
+                emulator_cpu = cpu_seconds(self.emulator.pid) - emulator_cpu_before
                 memory = memory_kib(main.pid)
         finally:
             for worker in running:
@@ -243,7 +253,10 @@ class Bench:
                 problem = f"outcome {run.outcome}"
             else:
                 problem = d.verify_deployed(
-                    self.ecs, self.seed["cluster"], run.service, run.task_definition_arn,
+                    self.ecs,
+                    self.seed["cluster"],
+                    run.service,
+                    run.task_definition_arn,
                     cfg.desired,
                 )
             if problem:
@@ -285,6 +298,14 @@ class Bench:
             "activity_timeouts": types_total.get("ACTIVITY_TASK_TIMED_OUT", 0),
             "history_events_max": max(history_lengths),
             "killed_at": killed_at,
+            "emulator_cpu_seconds": emulator_cpu,
+            "stages": {
+                stage: {
+                    "p50": d.percentile([r.stages.get(stage, 0) for r in runs], 50),
+                    "p95": d.percentile([r.stages.get(stage, 0) for r in runs], 95),
+                }
+                for stage in ("canary_deploy", "verification", "canary_delete", "rolling_deploy")
+            },
         }
         self.say(
             f"{count} concurrent x{workers} workers: {result['succeeded']}/{count} ok, "

@@ -102,16 +102,24 @@ class Managed:
         self.process.wait(10)
 
 
-def start_emulator(log_dir: Path, task_start_seconds: float, task_stop_seconds: float,
-                   tick_seconds: float) -> Managed:
+def start_emulator(
+    log_dir: Path, task_start_seconds: float, task_stop_seconds: float, tick_seconds: float
+) -> Managed:
     log_path = log_dir / "emulator.log"
     log = log_path.open("w")
     process = subprocess.Popen(
         [
-            PYTHON, "-m", "ecs_emulator", "--port", "0",
-            "--task-start-seconds", str(task_start_seconds),
-            "--task-stop-seconds", str(task_stop_seconds),
-            "--tick-seconds", str(tick_seconds),
+            PYTHON,
+            "-m",
+            "ecs_emulator",
+            "--port",
+            "0",
+            "--task-start-seconds",
+            str(task_start_seconds),
+            "--task-stop-seconds",
+            str(task_stop_seconds),
+            "--tick-seconds",
+            str(tick_seconds),
         ],
         cwd=ROOT,
         env=clean_env(),
