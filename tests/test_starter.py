@@ -241,9 +241,8 @@ async def test_second_deploy_and_early_approve_refused_then_reject(
         "approve refused: the canary is not steady yet; an approval must follow verification"
     )
 
-    # Live counts and ECS events come from the wait activity's heartbeats.
+    # Live counts come from the wait activity's heartbeats, while the slow canary starts.
     await wait_until(lambda: _true(watch.printed("canary_deploy: 0/1 running")), timeout=20)
-    await wait_until(lambda: _true(watch.printed("# AWS Event: ")), timeout=20)
     rejected = await cli.run("reject", wid, "--by", "bob", "--reason", "wrong image")
     assert rejected.code == 0, rejected.err
     assert "reject accepted: reject by bob (update): wrong image" in rejected.out
@@ -252,7 +251,7 @@ async def test_second_deploy_and_early_approve_refused_then_reject(
     assert watched.code == 0, watched.err
     assert watched.lines[-1] == "outcome: rejected (reject (update) by bob: wrong image)"
     assert "stage canary_deploy started" in watched.lines
-    assert any(line.startswith("# AWS Event: ") for line in watched.lines), watched.out
+    assert "Waiting for pending tasks to finish. 0/1 running ..." in watched.lines
     result = DeploymentResult.model_validate(await run.result())
     assert result.outcome.value == "rejected" and result.canary_deleted
 
@@ -290,8 +289,8 @@ async def test_pending_and_history(cli, worker, client, requests, started):
     other = await cli.run("pending", "--service", "nosuchservice")
     assert other.out.strip() == "no deployment is waiting at a verification gate"
 
-    refused = await cli.run("reject", wid, "--by", "bob", "--signal")
-    assert refused.code == 0
+    signalled = await cli.run("reject", wid, "--by", "bob", "--signal")
+    assert signalled.code == 0, signalled.err
     assert (await second.result()).outcome.value == "rejected"
 
     seen: list[Done] = []
