@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from typing import TextIO
 
 from pydantic import ValidationError
 from temporalio.client import (
@@ -73,7 +73,9 @@ async def query_status(handle: WorkflowHandle) -> DeploymentStatus:
     return await handle.query("status", result_type=DeploymentStatus, rpc_timeout=QUERY_TIMEOUT)
 
 
-async def live_progress(client: Client, description: WorkflowExecutionDescription) -> Any:
+async def live_progress(
+    client: Client, description: WorkflowExecutionDescription
+) -> WaitProgress | None:
     """The newest WaitProgress among the run's pending activities' heartbeats, if any."""
     found: WaitProgress | None = None
     for activity in description.raw_description.pending_activities:

@@ -170,6 +170,12 @@ async def test_deploy_wait_and_approve_by_update(cli, worker, client, requests, 
     assert any(f"python starter.py approve {wid} --by {USER}" in line for line in done.lines)
     assert done.lines[-1] == "outcome: succeeded"
     assert (await run.result()).outcome.value == "succeeded"
+    described = await run.describe()
+    assert await described.static_summary() == (
+        "Deploy myapp on ecs-canary: nginx:1.27 (canary 1, then 3)"
+    )
+    for part in ("**Service:** myapp", "**Cluster:** ecs-canary", "**Desired count:** 3"):
+        assert part in (await described.static_details() or "")
 
     watched = await watch.finish()
     assert watched.code == 0, watched.err
