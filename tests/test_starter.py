@@ -312,3 +312,15 @@ async def test_pending_and_history(cli, worker, client, requests, started):
     assert " rejected " in rows[second.run_id] and " bob " in rows[second.run_id]
     newest_first = [line.split()[-1] for line in seen[-1].lines[1:]]
     assert newest_first.index(second.run_id) < newest_first.index(first.run_id)
+
+
+async def test_failed_deploy_wait_exits_1_with_the_reason(cli, worker, task_queue, requests):
+    # The image cannot be pulled: the canary deploy fails. --task-queue beats the environment.
+    request = cli.request_file(requests.raw(image="nginx:nopull-1"))
+    env = {**cli.env, "TEMPORAL_TASK_QUEUE": "no-worker-here"}
+    done = await cli.run("deploy", request, "--wait", "--task-queue", task_queue, env=env)
+    assert done.code == 1
+    assert len(done.err.strip().splitlines()) == 1
+    assert done.err.startswith("deployment failed: "), done.err
+    assert "CannotPullContainerError" in done.err
+    assert done.lines[-1].startswith("outcome: failed (")
