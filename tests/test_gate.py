@@ -1,0 +1,211 @@
+"""Verification gates: bake time, CloudWatch alarms, approvers, minimum approvals, validated
+Updates beside fire-and-forget signals, and gate timeouts decided by `on_timeout`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from ecs_canary.models import DecisionInput, DeploymentResult, DeploymentStatus
+from tests.support import (
+    describe,
+    existing_service,
+    start,
+    status,
+    temporal_cli,
+    wait_for_stage,
+    wait_until,
+)
+
+CLUSTER = "ecs-canary"
+
+
+def _alarm(cloudwatch, name: str) -> None:
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
+async def _update(handle, name: str, by: str) -> DeploymentStatus:
+    return await handle.execute_update(name, DecisionInput(by=by), result_type=DeploymentStatus)
+
+
+async def test_an_alarm_during_bake_rejects_the_canary(
+    client, worker, task_queue, requests, ecs, cloudwatch, started
+):
+    old_arn = existing_service(ecs, requests)
+    _alarm(cloudwatch, "myapp-5xx")
+    request = requests.raw(verification={"bake_seconds": 600, "alarms": ["myapp-5xx"]})
+    handle = await start(client, task_queue, request)
+    started.append(handle)
+    baking = await wait_for_stage(handle, "verification")
+    await wait_until(lambda: _baking(handle))
+    cloudwatch.set_alarm_state(
+        AlarmName="myapp-5xx", StateValue="ALARM", StateReason="5xx above 5 for 1 minute"
+    )
+    result = await handle.result()
+
+    assert baking.gate_open is False
+    assert result.outcome == "rejected"
+    assert (result.decision.via, result.decision.by) == ("alarm", "alarm:myapp-5xx")
+    assert "5xx above 5" in result.decision.reason
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == old_arn
+
+
+async def _baking(handle) -> bool:
+    return (await status(handle)).bake_seconds_left is not None
+
+
+async def test_an_alarm_during_the_rolling_deploy_rolls_back(
+    client, worker, task_queue, requests, ecs, cloudwatch, emulator, started
+):
+    old_arn = existing_service(ecs, requests)
+    _alarm(cloudwatch, "myapp-5xx")
+    handle = await start(
+        client,
+        task_queue,
+        requests.raw(image="nginx:slow", verification={"alarms": ["myapp-5xx"]}),
+    )
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
+    await handle.signal("approve", {"by": "alice"})
+    await wait_for_stage(handle, "rolling_deploy", timeout=60)
+    cloudwatch.set_alarm_state(AlarmName="myapp-5xx", StateValue="ALARM", StateReason="5xx up")
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "RolledBack"
+    assert "myapp-5xx" in cause.message
+    assert DeploymentResult.model_validate(cause.details[0]).outcome == "rolled_back"
+    main = describe(ecs, CLUSTER, "myapp")
+    assert (main["taskDefinition"], main["runningCount"]) == (old_arn, 2)
+
+
+async def test_bake_without_alarm_promotes_with_no_human(
+    client, worker, task_queue, requests, ecs, cloudwatch, started
+):
+    existing_service(ecs, requests)
+    _alarm(cloudwatch, "myapp-5xx")
+    request = requests.raw(
+        verification={"bake_seconds": 1, "alarms": ["myapp-5xx"], "require_approval": False}
+    )
+    handle = await start(client, task_queue, request)
+    started.append(handle)
+    result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    assert (result.decision.action, result.decision.via) == ("approve", "bake")
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+
+
+async def test_approve_during_bake_is_refused_but_reject_is_accepted(
+    client, worker, task_queue, requests, ecs, started
+):
+    existing_service(ecs, requests)
+    handle = await start(client, task_queue, requests.raw(verification={"bake_seconds": 600}))
+    started.append(handle)
+    await wait_for_stage(handle, "verification")
+    await wait_until(lambda: _baking(handle))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await _update(handle, "approve", "alice")
+    assert "baking" in str(refused.value.cause)
+    decided = await _update(handle, "reject", "bob")
+    assert decided.decision.action == "reject" and decided.decision.via == "update"
+    result = await handle.result()
+    assert result.outcome == "rejected"
+    assert [(a.by, a.via, a.accepted) for a in result.attempts] == [("bob", "update", True)]
+
+
+async def test_only_listed_approvers_decide(client, worker, task_queue, requests, ecs, started):
+    existing_service(ecs, requests)
+    request = requests.raw(verification={"approvers": ["alice", "carol"], "min_approvals": 2})
+    handle = await start(client, task_queue, request)
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await _update(handle, "approve", "mallory")
+    assert "'mallory' may not decide" in str(refused.value.cause)
+    await handle.signal("approve", {"by": "mallory"})
+    await wait_until(lambda: _attempts(handle, 1))
+    first = await _update(handle, "approve", "alice")
+    assert first.gate_open and first.approvals == ["alice"]
+    with pytest.raises(WorkflowUpdateFailedError) as twice:
+        await _update(handle, "approve", "alice")
+    assert "already approved" in str(twice.value.cause)
+    second = await _update(handle, "approve", "carol")
+    assert second.decision.action == "approve" and second.decision.approvals == ["alice", "carol"]
+    result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    audit = [(a.by, a.via, a.accepted) for a in result.attempts]
+    assert audit == [
+        ("mallory", "signal", False),
+        ("alice", "update", True),
+        ("carol", "update", True),
+    ]
+    assert "may not decide" in result.attempts[0].refusal
+
+
+async def _attempts(handle, count: int) -> bool:
+    return len((await status(handle)).attempts) >= count
+
+
+async def test_the_cli_update_is_accepted_or_refused_at_once(
+    client, worker, task_queue, requests, ecs, started
+):
+    existing_service(ecs, requests)
+    request = requests.raw(verification={"approvers": ["alice"]})
+    handle = await start(client, task_queue, request)
+    started.append(handle)
+    await wait_for_stage(handle, "verification", gate_open=True)
+    base = ["workflow", "update", "execute", "--workflow-id", handle.id, "--name", "approve"]
+
+    code, out, err = await temporal_cli(client, *base, "--input", '{"by": "eve"}')
+    assert code != 0 and "'eve' may not decide" in out + err
+    code, out, err = await temporal_cli(
+        client, *base, "--input", '{"by": "alice"}', "--output", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["result"]["decision"]["by"] == "alice"
+    assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_decisions_survive_a_worker_restart_mid_gate(
+    client, task_queue, requests, ecs, tmp_path, started
+):
+    from tests.processes import spawn_worker, stop
+
+    existing_service(ecs, requests)
+    request = requests.raw(verification={"approvers": ["alice", "carol"], "min_approvals": 2})
+    address = client.service_client.config.target_host
+    worker = spawn_worker(address, task_queue, tmp_path / "worker.log")
+    handle = await start(client, task_queue, request)
+    started.append(handle)
+    try:
+        await wait_for_stage(handle, "verification", gate_open=True)
+        await _update(handle, "approve", "alice")
+    finally:
+        stop(worker)
+    worker = spawn_worker(address, task_queue, tmp_path / "worker.log")
+    try:
+        after_restart = await status(handle)
+        assert after_restart.approvals == ["alice"] and after_restart.gate_open
+        await _update(handle, "approve", "carol")
+        result = await handle.result()
+    finally:
+        stop(worker)
+    assert result.outcome == "succeeded"
+    assert result.decision.approvals == ["alice", "carol"]
