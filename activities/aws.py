@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,19 +74,26 @@ def aws_errors(action: str) -> Iterator[None]:
 
 
 class CallBudget:
-    """Spaces a worker's ECS calls at least 1/rate seconds apart, so that the calls in any
-    second never exceed the budget however many deployments run."""
+    """At most `calls_per_second` ECS requests leave this worker in any window a little longer
+    than a second (the margin absorbs the jitter between sending and AWS receiving), however
+    many deployments run at once."""
+
+    WINDOW_SECONDS = 1.1
 
     def __init__(self, calls_per_second: float) -> None:
-        self._spacing = 1.0 / calls_per_second
-        self._next_slot = 0.0
+        self._capacity = max(1, int(calls_per_second))
+        self._sent: deque[float] = deque()  # send times granted, oldest first
         self._lock = threading.Lock()
 
     def acquire(self, **_: Any) -> None:
         with self._lock:
             now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self._spacing
+            slot = now
+            if len(self._sent) >= self._capacity:
+                slot = max(now, self._sent[-self._capacity] + self.WINDOW_SECONDS)
+            self._sent.append(slot)
+            while len(self._sent) > self._capacity:
+                self._sent.popleft()
         if slot > now:
             time.sleep(slot - now)
 

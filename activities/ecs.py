@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.alarms import firing_alarm
-from activities.aws import AwsClients, aws_error_code, aws_errors
+from activities.aws import AwsClients, aws_error_code, aws_error_message, aws_errors
 from activities.polling import activity_logger, sleep_until_next_poll
 from ecs_canary.models import (
     CreateServiceInput,
@@ -72,6 +72,11 @@ def _restored_progress() -> WaitProgress:
     return WaitProgress.model_validate(details[0]) if details else WaitProgress()
 
 
+def _is_retry() -> bool:
+    """A retry may follow an attempt that already made its change; a first attempt cannot."""
+    return activity.info().attempt > 1
+
+
 def _final(message: str, failure_type: str) -> ApplicationError:
     return ApplicationError(message, type=failure_type, non_retryable=True)
 
@@ -124,7 +129,9 @@ class EcsActivities:
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
         family = request.task_definition["family"]
-        previous = self._latest_revision_of_run(client, family, request.run_id)
+        previous = (
+            self._latest_revision_of_run(client, family, request.run_id) if _is_retry() else None
+        )
         if previous is not None:
             log.info(
                 f"Task Definition {family}:{previous.revision} was already registered by "
@@ -168,19 +175,8 @@ class EcsActivities:
         """Create the service; one that exists already with this task definition is done."""
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
-        existing = self._describe_one(client, request.cluster, request.service)
-        if existing is not None and existing["status"] == "ACTIVE":
-            if existing["taskDefinition"] != request.task_definition_arn:
-                raise _final(
-                    f"Service {request.service} already exists with task definition "
-                    f"{existing['taskDefinition']}",
-                    "ServiceAlreadyExists",
-                )
-            log.info(
-                f"Service {request.service} already exists with task definition "
-                f"{request.task_definition_arn}"
-            )
-            return self._change(existing, changed=False)
+        if _is_retry() and (done := self._already_created(client, request, log)):
+            return done
         log.info(
             f"Creating Service {request.service} with task definition "
             f"{request.task_definition_arn} and desired count {request.desired_count}"
@@ -189,7 +185,7 @@ class EcsActivities:
             *request.service_definition.get("tags", []),
             *({"key": k, "value": v} for k, v in request.tags.items()),
         ]
-        with aws_errors("CreateService"):
+        try:
             created = client.create_service(
                 **{
                     **request.service_definition,
@@ -200,7 +196,33 @@ class EcsActivities:
                     "tags": tags,
                 }
             )["service"]
+        except botocore.exceptions.ClientError as err:
+            # ECS refuses a second create of an ACTIVE service as "not idempotent".
+            if "idempotent" in aws_error_message(err) and (
+                done := self._already_created(client, request, log)
+            ):
+                return done
+            with aws_errors("CreateService"):
+                raise
         return self._change(created, changed=True)
+
+    def _already_created(
+        self, client: Any, request: CreateServiceInput, log: Any
+    ) -> ServiceChange | None:
+        existing = self._describe_one(client, request.cluster, request.service)
+        if existing is None or existing["status"] != "ACTIVE":
+            return None
+        if existing["taskDefinition"] != request.task_definition_arn:
+            raise _final(
+                f"Service {request.service} already exists with task definition "
+                f"{existing['taskDefinition']}",
+                "ServiceAlreadyExists",
+            )
+        log.info(
+            f"Service {request.service} already exists with task definition "
+            f"{request.task_definition_arn}"
+        )
+        return self._change(existing, changed=False)
 
     @staticmethod
     def _change(service: dict[str, Any], changed: bool) -> ServiceChange:
@@ -208,6 +230,7 @@ class EcsActivities:
         return ServiceChange(
             arn=service["serviceArn"],
             deployment_id=primary["id"] if primary else None,
+            deployment_created_at=primary.get("createdAt") if primary else None,
             changed=changed,
         )
 
@@ -216,24 +239,8 @@ class EcsActivities:
         """Point the service at the task definition and count; a no-op when already there."""
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
-        current = self._describe_one(client, request.cluster, request.service)
-        if current is None or current["status"] != "ACTIVE":
-            state = current["status"] if current else "missing"
-            raise _final(f"Service {request.service} is {state}; cannot update it", "ServiceGone")
-        primary = _primary_deployment(current)
-        already = (
-            current["taskDefinition"] == request.task_definition_arn
-            and current["desiredCount"] == request.desired_count
-            and primary is not None
-            and primary["taskDefinition"] == request.task_definition_arn
-            and request.deployment_configuration in (None, current.get("deploymentConfiguration"))
-        )
-        if already:
-            log.info(
-                f"Service {request.service} already runs task definition "
-                f"{request.task_definition_arn} with desired count {request.desired_count}"
-            )
-            return self._change(current, changed=False)
+        if _is_retry() and (done := self._already_updated(client, request, log)):
+            return done
         log.info(
             f"Updating Service {request.service} with task definition "
             f"{request.task_definition_arn} and desired count {request.desired_count}"
@@ -243,7 +250,7 @@ class EcsActivities:
             if request.deployment_configuration
             else {}
         )
-        with aws_errors("UpdateService"):
+        with aws_errors("UpdateService"):  # ServiceNotActiveException when it is gone
             updated = client.update_service(
                 cluster=request.cluster,
                 service=request.service,
@@ -252,6 +259,28 @@ class EcsActivities:
                 **extra,
             )["service"]
         return self._change(updated, changed=True)
+
+    def _already_updated(
+        self, client: Any, request: UpdateServiceInput, log: Any
+    ) -> ServiceChange | None:
+        current = self._describe_one(client, request.cluster, request.service)
+        if current is None or current["status"] != "ACTIVE":
+            return None  # the update itself reports what ECS says about it
+        primary = _primary_deployment(current)
+        applied = (
+            current["taskDefinition"] == request.task_definition_arn
+            and current["desiredCount"] == request.desired_count
+            and primary is not None
+            and primary["taskDefinition"] == request.task_definition_arn
+            and request.deployment_configuration in (None, current.get("deploymentConfiguration"))
+        )
+        if not applied:
+            return None
+        log.info(
+            f"Service {request.service} already runs task definition "
+            f"{request.task_definition_arn} with desired count {request.desired_count}"
+        )
+        return self._change(current, changed=False)
 
     @activity.defn
     def delete_service(self, request: DeleteServiceInput) -> DeleteServiceResult:
@@ -277,6 +306,8 @@ class EcsActivities:
         client = self._clients.ecs(request.region)
         progress = _restored_progress()
         while True:
+            # Right after a create or update nothing is steady yet: look one poll later.
+            sleep_until_next_poll(request.poll_interval_seconds)
             service = self._clients.describer.describe(client, request.cluster, request.service)
             self._log_new_events(service, request.events_since, progress, log)
             steady = self._steady_state(client, request, service, progress, log)
@@ -291,7 +322,6 @@ class EcsActivities:
                         "AlarmFired",
                     )
             activity.heartbeat(progress.model_dump(mode="json"))
-            sleep_until_next_poll(request.poll_interval_seconds)
 
     def _steady_state(
         self,
@@ -315,9 +345,10 @@ class EcsActivities:
                 "DeploymentRolledBack",
             )
         if primary.get("rolloutState") == "FAILED":
+            ecs_reason = primary.get("rolloutStateReason", "")
             raise _final(
                 f"ECS marked deployment {primary['id']} of service {name} FAILED: "
-                f"{primary.get('rolloutStateReason', '')}{self._stop_reasons(client, request, primary)}",
+                f"{ecs_reason}{self._stop_reasons(client, request, primary)}",
                 "DeploymentFailed",
             )
         failed = primary.get("failedTasks", 0)
@@ -385,6 +416,7 @@ class EcsActivities:
             progress, log, f"Waiting for existing Service {request.service} to reach inactive state"
         )
         while True:
+            sleep_until_next_poll(request.poll_interval_seconds)
             service = self._clients.describer.describe(client, request.cluster, request.service)
             self._log_new_events(service, request.events_since, progress, log)
             if service is None or service["status"] == "INACTIVE":
@@ -393,7 +425,6 @@ class EcsActivities:
                     log.info(request.done_message)
                 return
             activity.heartbeat(progress.model_dump(mode="json"))
-            sleep_until_next_poll(request.poll_interval_seconds)
 
     @staticmethod
     def _log_new_events(

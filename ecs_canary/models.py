@@ -321,6 +321,9 @@ class UpdateServiceInput(ServiceLocation):
 class ServiceChange(StrictModel):
     arn: str
     deployment_id: str | None
+    # ECS's own time for the primary deployment: the wait logs service events from here on.
+    # Optional, so that histories recorded before it existed still replay.
+    deployment_created_at: datetime | None = None
     changed: bool
 
 

@@ -1,8 +1,9 @@
-"""Every ECS activity run twice in a row changes nothing the second time (a retry after a
-crash must never duplicate a revision or a service)."""
+"""Every ECS activity run twice in a row changes nothing the second time: the second run is a
+retry (attempt 2), as after a worker crash, and must never duplicate a revision or a service."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -31,7 +32,9 @@ def activities(ecs_state) -> EcsActivities:
 
 def _twice(fn, arg):
     env = ActivityEnvironment()
-    return env.run(fn, arg), env.run(fn, arg)
+    first = env.run(fn, arg)
+    env.info = dataclasses.replace(env.info, attempt=2)
+    return first, env.run(fn, arg)
 
 
 def test_each_activity_twice_changes_nothing_more(activities, requests, ecs):
@@ -112,3 +115,24 @@ def test_each_activity_twice_changes_nothing_more(activities, requests, ecs):
     assert (updated.changed, updated_again.changed) == (True, False)
     main = describe(ecs, CLUSTER, "myapp")
     assert len(main["deployments"]) <= 2 and main["desiredCount"] == 3
+
+
+def test_a_first_attempt_that_finds_its_service_created_is_done(activities, requests, ecs):
+    """ECS refuses a second create as 'not idempotent'; if the service is ours, that is done."""
+    raw = requests.raw()
+    arn = ecs.register_task_definition(**raw["task_definition"])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    create = CreateServiceInput(
+        region="us-east-1",
+        cluster=CLUSTER,
+        service="myappCanary",
+        stage=Stage.CANARY_DEPLOY,
+        task_definition_arn=arn,
+        service_definition=raw["service_definition"],
+        desired_count=1,
+        tags={},
+    )
+    env = ActivityEnvironment()
+    assert env.run(activities.create_service, create).changed
+    assert not env.run(activities.create_service, create).changed

@@ -54,3 +54,7 @@ async def test_happy_path_promotes_the_canary(
             "Deployment Successful.",
         ],
     ), "\n".join(logs.lines())
+    events = [line for line in logs.lines() if line.startswith("# AWS Event: ")]
+    assert any("(service myappCanary) has started 1 tasks: (task " in line for line in events)
+    assert any("(service myapp) has started 3 tasks: (task " in line for line in events)
+    assert len(events) == len(set(events)), "each ECS event is logged once"

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         DescribeTaskDefinitionInput,
         Outcome,
         RegisterTaskDefinitionInput,
+        ServiceChange,
         ServiceSnapshot,
         Stage,
         StageTiming,
@@ -230,7 +231,7 @@ class EcsCanaryDeployment:
             self._task_definition_arn = registered.arn
             self._check_not_rejected()
             self._canary_may_exist = True
-            await self._activity(
+            created = await self._activity(
                 EcsActivities.create_service,
                 CreateServiceInput(
                     region=request.region,
@@ -252,6 +253,7 @@ class EcsCanaryDeployment:
                 self._wait_steady(
                     request.canary_service_name,
                     Stage.CANARY_DEPLOY,
+                    created,
                     registered.arn,
                     request.stage_timeouts.canary_deploy,
                     done_message=f"Created Service {request.canary_service_name} with Arn {{arn}}",
@@ -423,12 +425,12 @@ class EcsCanaryDeployment:
                     if request.rolling.same_as_running_instances
                     else request.desired_count
                 )
-                await self._update(
+                change = await self._update(
                     arn, desired, request.service_definition.get("deploymentConfiguration")
                 )
             else:
                 desired = request.desired_count
-                await self._activity(
+                change = await self._activity(
                     EcsActivities.create_service,
                     CreateServiceInput(
                         region=request.region,
@@ -445,6 +447,7 @@ class EcsCanaryDeployment:
             await self._wait_steady(
                 request.service_name,
                 Stage.ROLLING_DEPLOY,
+                change,
                 arn,
                 request.stage_timeouts.rolling_deploy,
                 alarms=request.verification.alarms,
@@ -481,9 +484,9 @@ class EcsCanaryDeployment:
 
     async def _update(
         self, arn: str, desired: int, deployment_configuration: dict[str, Any] | None
-    ) -> None:
+    ) -> ServiceChange:
         request = self._require_request()
-        await self._activity(
+        return await self._activity(
             EcsActivities.update_service,
             UpdateServiceInput(
                 region=request.region,
@@ -511,7 +514,7 @@ class EcsCanaryDeployment:
             if previous is None:
                 await self._remove_service(request.service_name, Stage.ROLLBACK)
                 return
-            await self._update(
+            change = await self._update(
                 previous.task_definition,
                 previous.desired_count,
                 previous.deployment_configuration,
@@ -519,27 +522,50 @@ class EcsCanaryDeployment:
             await self._wait_steady(
                 request.service_name,
                 Stage.ROLLBACK,
+                change,
                 previous.task_definition,
                 request.stage_timeouts.rollback,
             )
         except Exception as err:
             _, rollback_reason = _failure_reason(err)
-            left = (
-                f"it may still run {self._task_definition_arn} or a mix"
-                if previous is not None
-                else "the new service may still exist"
-            )
             raise StageFailure(
                 Stage.ROLLBACK,
                 f"rollback of service {request.service_name} failed: {rollback_reason}; "
-                f"{left}. The rolling deploy had failed because: {reason}",
+                f"{await self._main_service_state()}. "
+                f"The rolling deploy had failed because: {reason}",
                 "RollbackFailed",
             ) from err
+
+    async def _main_service_state(self) -> str:
+        """Where a failed rollback left the main service, in plain words."""
+        request = self._require_request()
+        try:
+            found = await self._activity(
+                EcsActivities.describe_services,
+                DescribeServicesInput(
+                    region=request.region,
+                    cluster=request.cluster,
+                    services=[request.service_name],
+                    stage=Stage.ROLLBACK,
+                ),
+                summary=f"Describe service {request.service_name} after the failed rollback",
+            )
+        except ActivityError as err:
+            return f"its state is unknown ({_failure_reason(err)[1]})"
+        service = found.services[request.service_name]
+        if service is None:
+            return f"service {request.service_name} no longer exists"
+        return (
+            f"service {request.service_name} was left {service.status} on task definition "
+            f"{service.task_definition} with {service.running_count}/{service.desired_count} "
+            "tasks running"
+        )
 
     async def _wait_steady(
         self,
         service: str,
         stage: Stage,
+        change: ServiceChange,
         arn: str,
         timeout: float,
         *,
@@ -556,7 +582,7 @@ class EcsCanaryDeployment:
                 stage=stage,
                 poll_interval_seconds=request.poll_interval_seconds,
                 timeout_seconds=timeout,
-                events_since=workflow.now(),
+                events_since=change.deployment_created_at or workflow.now(),
                 done_message=done_message,
                 task_definition_arn=arn,
                 max_failed_tasks=request.max_failed_tasks,
