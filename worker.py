@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from activities.alarms import AlarmActivities
 from activities.aws import AwsClients
 from activities.ecs import EcsActivities
+from activities.search_attributes import missing_search_attributes
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.temporal import connect
@@ -36,6 +37,7 @@ def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor)
             ecs.wait_for_steady_state,
             ecs.wait_for_inactive,
             alarms.watch_alarms,
+            missing_search_attributes,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

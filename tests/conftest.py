@@ -21,6 +21,7 @@ from ecs_canary import search_attributes
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_emulator import EmulatorSettings, start_emulator
+from tests.processes import free_port
 from tests.support import LogCapture, RequestFactory
 from worker import build_worker
 
@@ -89,12 +90,18 @@ def requests(ecs_state: dict[str, Any]) -> RequestFactory:
 
 
 @pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+def ui_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
         ui=True,
+        ui_port=ui_port,
         dev_server_log_level="error",
     )
     yield env

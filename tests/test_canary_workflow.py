@@ -7,8 +7,6 @@ from pathlib import Path
 
 from tests.support import describe, existing_service, in_order, start, wait_for_stage
 
-HAPPY_PATH_HISTORY = Path(__file__).parent / "histories" / "happy_path.json"
-
 
 async def test_happy_path_promotes_the_canary(
     client, worker, task_queue, requests, ecs, logs, started
@@ -23,9 +21,8 @@ async def test_happy_path_promotes_the_canary(
     result = await handle.result()
 
     assert result.outcome == "succeeded"
-    if os.environ.get("RECORD_HISTORY"):  # refresh tests/histories/ after an intended change
-        history = await handle.fetch_history()
-        HAPPY_PATH_HISTORY.write_text(history.to_json())
+    if record_to := os.environ.get("RECORD_HISTORY"):  # e.g. tests/histories/happy_path_v3.json
+        Path(record_to).write_text((await handle.fetch_history()).to_json())
     assert result.decision and result.decision.by == "alice"
     main = describe(ecs, requests.seed["cluster"], "myapp")
     assert main["taskDefinition"] == result.task_definition_arn

@@ -1,5 +1,7 @@
 """A gate that waits for hours, decided by `on_timeout`: Temporal's time-skipping test server
-skips the durable timer while the canary itself runs in the emulator in real time."""
+skips the durable timer while the canary itself runs in the emulator in real time. The test
+server has none of the custom search attributes registered, so this also shows a deployment
+running on a namespace that lacks them."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.alarms import AlarmActivities
     from activities.ecs import RUN_ID_TAG, WORKFLOW_ID_TAG, EcsActivities
+    from activities.search_attributes import missing_search_attributes
     from ecs_canary import search_attributes as sa
     from ecs_canary.config import WORKFLOW_TYPE
     from ecs_canary.gate import Gate
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
 _CALL_TIMEOUT = timedelta(seconds=60)
 _MIN_HEARTBEAT_TIMEOUT = 2.0
 _HEARTBEATS_PER_TIMEOUT = 3
+_PATCH_SEARCH_ATTRIBUTE_CHECK = "check-search-attributes"
 
 
 class _Rejected(Exception):
@@ -94,6 +96,7 @@ class EcsCanaryDeployment:
         self._running: int | None = None
         self._desired: int | None = None
         self._outcome: Outcome | None = None
+        self._search_attributes_registered = True
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -159,11 +162,10 @@ class EcsCanaryDeployment:
             ) from None
         request = self._request
         self._gate.configure(request.verification)
-        workflow.upsert_search_attributes(
-            [
-                sa.ECS_CLUSTER.value_set(request.cluster),
-                sa.ECS_SERVICE.value_set(request.service_name),
-            ]
+        await self._check_search_attributes()
+        self._upsert(
+            sa.ECS_CLUSTER.value_set(request.cluster),
+            sa.ECS_SERVICE.value_set(request.service_name),
         )
         try:
             await self._deploy_canary()
@@ -665,15 +667,37 @@ class EcsCanaryDeployment:
         self._stage = stage
         if stage != Stage.FINISHED:
             self._stages.append(StageTiming(stage=stage, started_at=now))
-        workflow.upsert_search_attributes([sa.DEPLOYMENT_STAGE.value_set(stage.value)])
+        self._upsert(sa.DEPLOYMENT_STAGE.value_set(stage.value))
         workflow.logger.info(f"Stage {stage.value}", extra=self._log_context())
         self._set_details()
+
+    async def _check_search_attributes(self) -> None:
+        # Runs recorded before this check existed upserted unconditionally: replay them so.
+        if not workflow.patched(_PATCH_SEARCH_ATTRIBUTE_CHECK):
+            return
+        missing = await workflow.execute_local_activity(
+            missing_search_attributes,
+            [key.name for key in sa.ALL],
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        if missing:
+            self._search_attributes_registered = False
+            workflow.logger.warning(
+                f"Search attributes {', '.join(missing)} are not registered in this namespace, "
+                "so this deployment will not show up in list queries; register them with "
+                "`temporal operator search-attribute create --name <name> --type Keyword`",
+                extra=self._log_context(),
+            )
+
+    def _upsert(self, *updates: Any) -> None:
+        if self._search_attributes_registered:
+            workflow.upsert_search_attributes(list(updates))
 
     def _finish(self, outcome: Outcome, reason: str | None) -> DeploymentResult:
         request = self._require_request()
         self._outcome = outcome
         self._enter(Stage.FINISHED)
-        workflow.upsert_search_attributes([sa.DEPLOYMENT_OUTCOME.value_set(outcome.value)])
+        self._upsert(sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
         return DeploymentResult(
             outcome=outcome,
             reason=reason,
