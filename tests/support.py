@@ -8,8 +8,8 @@ import copy
 import logging
 import sys
 import time
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle

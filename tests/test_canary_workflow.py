@@ -28,13 +28,13 @@ async def test_happy_path_promotes_the_canary(
     assert main["taskDefinition"] == result.task_definition_arn
     assert (main["desiredCount"], main["runningCount"]) == (3, 3)
     assert describe(ecs, requests.seed["cluster"], "myappCanary")["status"] == "INACTIVE"
-    family = "myapp-task"
+    family, arn = "myapp-task", result.task_definition_arn
     assert in_order(
         logs.lines(),
         [
             f"Creating Task Definition with family {family}",
-            f"Created Task Definition {family}:2 with Arn {result.task_definition_arn}",
-            f"Creating Service myappCanary with task definition {result.task_definition_arn} and desired count 1",
+            f"Created Task Definition {family}:2 with Arn {arn}",
+            f"Creating Service myappCanary with task definition {arn} and desired count 1",
             "Waiting for pending tasks to finish. 0/1 running ...",
             "# AWS Event: ",
             "Waiting for pending tasks to finish. 1/1 running ...",
@@ -45,7 +45,7 @@ async def test_happy_path_promotes_the_canary(
             "Waiting for existing Service myappCanary to reach inactive state",
             "Existing Service myappCanary reached inactive state",
             "Canary service myappCanary deleted",
-            f"Updating Service myapp with task definition {result.task_definition_arn} and desired count 3",
+            f"Updating Service myapp with task definition {arn} and desired count 3",
             "Waiting for Service myapp to reach steady state",
             "Service myapp reached steady state",
             "Deployment Successful.",

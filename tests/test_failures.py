@@ -8,9 +8,8 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 
-
 from ecs_canary.models import DeploymentResult
-from tests.support import describe, existing_service, start, status, wait_for_stage, wait_until
+from tests.support import describe, existing_service, start, status, wait_for_stage
 
 CLUSTER = "ecs-canary"
 
