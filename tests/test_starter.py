@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from ecs_canary.models import DeploymentResult, DeploymentStatus
@@ -121,10 +121,21 @@ async def exists(handle: WorkflowHandle) -> bool:
     return True
 
 
+async def running(handle: WorkflowHandle) -> bool:
+    """True once a run under this id is open (an earlier test's closed run may share the id)."""
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return described.status == WorkflowExecutionStatus.RUNNING
+
+
 async def at_gate(client: Client, wid: str, started: list[WorkflowHandle]) -> WorkflowHandle:
     """Wait for the run started under `wid` to open its gate; returns a handle to that run."""
     handle = client.get_workflow_handle(wid, result_type=DeploymentResult)
-    await wait_until(lambda: exists(handle), timeout=20)
+    await wait_until(lambda: running(handle), timeout=20)
     run = client.get_workflow_handle(
         wid, run_id=(await handle.describe()).run_id, result_type=DeploymentResult
     )

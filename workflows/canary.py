@@ -31,7 +31,9 @@ with workflow.unsafe.imports_passed_through():
         AlarmFiring,
         CreateServiceInput,
         Decision,
+        DecisionAction,
         DecisionInput,
+        DecisionSource,
         DeleteServiceInput,
         DeploymentRequest,
         DeploymentResult,
@@ -124,15 +126,15 @@ class EcsCanaryDeployment:
 
     @workflow.signal(name="approve")
     def approve_signal(self, decision: DecisionInput | None = None) -> None:
-        self._gate.offer("approve", decision or DecisionInput(), "signal", workflow.now())
+        self._offer("approve", decision, "signal")
 
     @workflow.signal(name="reject")
     def reject_signal(self, decision: DecisionInput | None = None) -> None:
-        self._gate.offer("reject", decision or DecisionInput(), "signal", workflow.now())
+        self._offer("reject", decision, "signal")
 
     @workflow.update(name="approve")
     def approve_update(self, decision: DecisionInput | None = None) -> DeploymentStatus:
-        self._gate.offer("approve", decision or DecisionInput(), "update", workflow.now())
+        self._offer("approve", decision, "update")
         return self.status()
 
     @approve_update.validator
@@ -141,12 +143,19 @@ class EcsCanaryDeployment:
 
     @workflow.update(name="reject")
     def reject_update(self, decision: DecisionInput | None = None) -> DeploymentStatus:
-        self._gate.offer("reject", decision or DecisionInput(), "update", workflow.now())
+        self._offer("reject", decision, "update")
         return self.status()
 
     @reject_update.validator
     def _validate_reject(self, decision: DecisionInput | None = None) -> None:
         self._gate.check("reject", decision or DecisionInput())
+
+    def _offer(
+        self, action: DecisionAction, decision: DecisionInput | None, via: DecisionSource
+    ) -> None:
+        self._gate.offer(action, decision or DecisionInput(), via, workflow.now())
+        if self._request is not None:
+            self._set_details()
 
     # --- The run ----------------------------------------------------------------------------
 
@@ -172,23 +181,23 @@ class EcsCanaryDeployment:
             await self._verify()
             await self._delete_canary()
             if self._gate.decision is None or self._gate.decision.action == "reject":
-                return self._finish(Outcome.REJECTED, self._decision_reason())
+                return await self._finish(Outcome.REJECTED, self._decision_reason())
             await self._rolling_deploy()
             workflow.logger.info("Deployment Successful.", extra=self._log_context())
-            return self._finish(Outcome.SUCCEEDED, None)
+            return await self._finish(Outcome.SUCCEEDED, None)
         except _Rejected:
             await self._delete_canary()
-            return self._finish(Outcome.REJECTED, self._decision_reason())
+            return await self._finish(Outcome.REJECTED, self._decision_reason())
         except (asyncio.CancelledError, CancelledError):
             await self._clean_up_canary()
-            result = self._finish(Outcome.CANCELLED, "the workflow was cancelled")
+            result = await self._finish(Outcome.CANCELLED, "the workflow was cancelled")
             raise CancelledError("Deployment cancelled", result.model_dump(mode="json")) from None
         except StageFailure as failure:
             await self._clean_up_canary()
             outcome = (
                 Outcome.ROLLED_BACK if failure.failure_type == "RolledBack" else Outcome.FAILED
             )
-            result = self._finish(outcome, failure.reason)
+            result = await self._finish(outcome, failure.reason)
             raise ApplicationError(
                 f"{failure.stage.value} failed: {failure.reason}",
                 result.model_dump(mode="json"),
@@ -693,8 +702,10 @@ class EcsCanaryDeployment:
         if self._search_attributes_registered:
             workflow.upsert_search_attributes(list(updates))
 
-    def _finish(self, outcome: Outcome, reason: str | None) -> DeploymentResult:
+    async def _finish(self, outcome: Outcome, reason: str | None) -> DeploymentResult:
         request = self._require_request()
+        # Safe message handlers: none may still be running when the run closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         self._outcome = outcome
         self._enter(Stage.FINISHED)
         self._upsert(sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
