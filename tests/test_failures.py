@@ -3,13 +3,22 @@ the canary, one deployment per service, retry what is transient."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 
 from ecs_canary.models import DeploymentResult
-from tests.support import describe, existing_service, start, status, wait_for_stage
+from tests.support import (
+    describe,
+    existing_service,
+    start,
+    status,
+    temporal_cli,
+    wait_for_stage,
+)
 
 CLUSTER = "ecs-canary"
 
@@ -147,7 +156,7 @@ async def test_a_missing_cluster_fails_before_anything_is_created(
 
 
 async def test_a_second_deployment_of_a_service_is_refused(
-    client, worker, task_queue, requests, ecs, started
+    client, worker, task_queue, requests, ecs, tmp_path, started
 ):
     existing_service(ecs, requests)
     first = await start(client, task_queue, requests.raw())
@@ -160,6 +169,28 @@ async def test_a_second_deployment_of_a_service_is_refused(
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(requests.raw()))
+    code, out, err = await temporal_cli(
+        client,
+        "workflow",
+        "start",
+        "--task-queue",
+        task_queue,
+        "--type",
+        "EcsCanaryDeployment",
+        "--workflow-id",
+        first.id,
+        "--input-file",
+        str(request_file),
+        "--id-conflict-policy",
+        "Fail",
+    )
+    # The CLI (1.9.1) answers a conflicting start by showing the run already going: no second
+    # deployment starts.
+    assert first.result_run_id in out, (code, out, err)
+    runs = [w async for w in client.list_workflows(f"WorkflowId='{first.id}'")]
+    assert [w.run_id for w in runs if w.status.name == "RUNNING"] == [first.result_run_id]
     await first.signal("reject", {"by": "alice"})
     assert (await first.result()).outcome == "rejected"
     # A finished run's id can be used again.

@@ -99,6 +99,7 @@ class EcsCanaryDeployment:
         self._desired: int | None = None
         self._outcome: Outcome | None = None
         self._search_attributes_registered = True
+        self._cancel_handled = False
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -177,18 +178,12 @@ class EcsCanaryDeployment:
             sa.ECS_SERVICE.value_set(request.service_name),
         )
         try:
-            await self._deploy_canary()
-            await self._verify()
-            await self._delete_canary()
-            if self._gate.decision is None or self._gate.decision.action == "reject":
-                return await self._finish(Outcome.REJECTED, self._decision_reason())
-            await self._rolling_deploy()
-            workflow.logger.info("Deployment Successful.", extra=self._log_context())
-            return await self._finish(Outcome.SUCCEEDED, None)
-        except _Rejected:
-            await self._delete_canary()
+            if await self._deploy():
+                workflow.logger.info("Deployment Successful.", extra=self._log_context())
+                return await self._finish(Outcome.SUCCEEDED, None)
             return await self._finish(Outcome.REJECTED, self._decision_reason())
         except (asyncio.CancelledError, CancelledError):
+            self._cancel_handled = True
             await self._clean_up_canary()
             result = await self._finish(Outcome.CANCELLED, "the workflow was cancelled")
             raise CancelledError("Deployment cancelled", result.model_dump(mode="json")) from None
@@ -206,6 +201,20 @@ class EcsCanaryDeployment:
             ) from None
 
     # --- Stages -----------------------------------------------------------------------------
+
+    async def _deploy(self) -> bool:
+        """The four stages; False when the canary was rejected (and deleted)."""
+        try:
+            await self._deploy_canary()
+            await self._verify()
+        except _Rejected:
+            await self._delete_canary()
+            return False
+        await self._delete_canary()
+        if self._gate.decision is None or self._gate.decision.action == "reject":
+            return False
+        await self._rolling_deploy()
+        return True
 
     async def _deploy_canary(self) -> None:
         request = self._require_request()
@@ -290,6 +299,8 @@ class EcsCanaryDeployment:
                 ),
                 start_to_close_timeout=timedelta(days=365),
                 heartbeat_timeout=self._heartbeat_timeout(),
+                # The gate waits for the watch to stop, so none outlives its deployment.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"Watch alarms {', '.join(verification.alarms)}",
             )
         try:
@@ -326,6 +337,8 @@ class EcsCanaryDeployment:
             self._gate.close()
             if alarm_watch is not None and not alarm_watch.done():
                 alarm_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                    await alarm_watch
 
     async def _wait_for_gate(
         self, seconds: float, alarm_watch: asyncio.Task[AlarmFiring] | None, summary: str
@@ -464,6 +477,7 @@ class EcsCanaryDeployment:
                 alarms=request.verification.alarms,
             )
         except (asyncio.CancelledError, CancelledError):
+            self._cancel_handled = True
             await self._roll_back("the workflow was cancelled during the rolling deploy")
             raise
         except Exception as err:
@@ -614,12 +628,17 @@ class EcsCanaryDeployment:
         run waits for them), so cleanup never races a create; waits heartbeat and are bounded
         by the stage timeout."""
         try:
-            return await self._execute(method, arg, summary, wait_seconds)
+            result = await self._execute(method, arg, summary, wait_seconds)
         except ActivityError as err:
             # A cancelled activity means this run (or this wait) was cancelled: say so plainly.
             if isinstance(err.cause, CancelledError):
                 raise asyncio.CancelledError() from err
             raise
+        # A cancel that arrived while an ECS change finished (it is never abandoned midway)
+        # must still stop the run, unless this call is part of handling that cancel.
+        if workflow.cancellation_reason() is not None and not self._cancel_handled:
+            raise asyncio.CancelledError()
+        return result
 
     async def _execute(
         self, method: Any, arg: Any, summary: str, wait_seconds: float | None
