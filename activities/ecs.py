@@ -360,17 +360,14 @@ class EcsActivities:
             )
         running, desired = primary["runningCount"], primary["desiredCount"]
         progress.running_count, progress.desired_count = running, desired
-        if running != desired:
-            self._say_once(
-                progress,
-                log,
-                f"Waiting for pending tasks to finish. {running}/{desired} running ...",
-            )
-            return None
         self._say_once(
             progress, log, f"Waiting for pending tasks to finish. {running}/{desired} running ..."
         )
-        self._say_once(progress, log, f"Waiting for Service {name} to reach steady state")
+        if running != desired:
+            return None
+        if not progress.steady_wait_announced:
+            log.info(f"Waiting for Service {name} to reach steady state")
+            progress.steady_wait_announced = True
         if len(deployments) != 1 or primary.get("rolloutState", "COMPLETED") != "COMPLETED":
             return None
         log.info(f"Service {name} reached steady state")

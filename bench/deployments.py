@@ -22,10 +22,8 @@ NEW_IMAGE = "nginx:1.27"
 OLD_IMAGE = "nginx:1.26"
 WAIT_ACTIVITIES = ("wait_for_steady_state", "wait_for_inactive")
 # DescribeServices calls of a deployment that are not wait polls: the describe_services
-# activity, and the read-before-write of create_service (canary) and update_service (main).
-NON_WAIT_DESCRIBES = 3
-# ServiceDescriber's batching window (activities/aws.py): a wait's first poll waits this long.
-DESCRIBE_WINDOW = 0.05
+# activity (create_service and update_service read first only when they are retried).
+NON_WAIT_DESCRIBES = 1
 
 
 def request(
@@ -318,12 +316,9 @@ def activity_summary(events: list[Any]) -> dict[str, Any]:
 
 
 def estimated_polls(waits: list[tuple[float, float]], poll: float) -> int:
-    """One DescribeServices per poll if nothing were shared: the first poll after the batching
-    window, then one at every multiple of the poll interval until the wait ended."""
-    return sum(
-        1 + max(0, math.floor(end / poll) - math.floor((begin + DESCRIBE_WINDOW) / poll))
-        for begin, end in waits
-    )
+    """One DescribeServices per poll if nothing were shared: a wait polls at every multiple
+    of the poll interval (wall clock) from its start until it ends."""
+    return sum(max(1, math.floor(end / poll) - math.floor(begin / poll)) for begin, end in waits)
 
 
 def percentile(values: list[float], p: float) -> float:

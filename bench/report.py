@@ -380,11 +380,10 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
         add(
             "DescribeServices: the waits' polls are shared (one DescribeServices of up to 10 "
             "services per cluster and poll tick). One-call-per-wait is what the same waits would "
-            "have cost unshared: per wait, one poll after the 50 ms batching window plus one at every "
-            "multiple of the poll interval until the wait ended (wait start/end from the histories' "
-            "ActivityTaskStarted / Completed times). Wait DescribeServices = all DescribeServices "
-            f"minus the {3} per deployment that are not polls (describe_services, and the "
-            "read-before-write of create_service and update_service).\n"
+            "have cost unshared: per wait, one poll at every multiple of the poll interval from its "
+            "start until it ended (wait start/end from the histories' ActivityTaskStarted / "
+            "Completed times). Wait DescribeServices = all DescribeServices minus the one per "
+            "deployment that is not a poll (the describe_services activity).\n"
         )
         add(
             "| N | DescribeServices (all) | of which wait polls | One-call-per-wait (estimated) "

@@ -376,6 +376,7 @@ class WaitProgress(StrictModel):
 
     seen_event_ids: list[str] = Field(default_factory=list)
     last_progress: str | None = None
+    steady_wait_announced: bool = False
     running_count: int | None = None
     desired_count: int | None = None
     recent_events: list[str] = Field(default_factory=list)

@@ -55,3 +55,5 @@ async def test_happy_path_promotes_the_canary(
     assert any("(service myappCanary) has started 1 tasks: (task " in line for line in events)
     assert any("(service myapp) has started 3 tasks: (task " in line for line in events)
     assert len(events) == len(set(events)), "each ECS event is logged once"
+    for service in ("myappCanary", "myapp"):
+        assert logs.lines().count(f"Waiting for Service {service} to reach steady state") == 1
