@@ -119,14 +119,21 @@ class ServiceDescriber:
         self._lock = threading.Lock()
 
     def describe(self, client: Any, cluster: str, service: str) -> dict[str, Any] | None:
+        return self.describe_many(client, cluster, [service])[service]
+
+    def describe_many(
+        self, client: Any, cluster: str, services: list[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """Each service by name (None where ECS has none), from a batch shared with others."""
         key = (client.meta.region_name, cluster)
         with self._lock:
             batch = self._open.get(key)
-            leader = batch is None or len(batch.names) >= DESCRIBE_SERVICES_BATCH
+            leader = (
+                batch is None or len(set(batch.names) | set(services)) > DESCRIBE_SERVICES_BATCH
+            )
             if leader:
                 batch = self._open[key] = _DescribeBatch()
-            if service not in batch.names:
-                batch.names.append(service)
+            batch.names.extend(name for name in services if name not in batch.names)
         if leader:
             time.sleep(self._window)
             with self._lock:
@@ -143,7 +150,7 @@ class ServiceDescriber:
             batch.done.wait()
         if batch.error is not None:
             raise batch.error
-        return batch.found.get(service)
+        return {name: batch.found.get(name) for name in services}
 
 
 class AwsClients:

@@ -50,7 +50,6 @@ def _snapshot(service: dict[str, Any]) -> ServiceSnapshot:
         desired_count=service["desiredCount"],
         running_count=service["runningCount"],
         deployment_configuration=service.get("deploymentConfiguration"),
-        tags={t["key"]: t["value"] for t in service.get("tags") or []},
     )
 
 
@@ -96,13 +95,13 @@ class EcsActivities:
         A missing cluster fails here, before the deployment creates anything."""
         client = self._clients.ecs(request.region)
         with aws_errors("DescribeServices"):
-            response = client.describe_services(
-                cluster=request.cluster, services=request.services, include=["TAGS"]
+            described = self._clients.describer.describe_many(
+                client, request.cluster, request.services
             )
         found = {
-            s["serviceName"]: _snapshot(s)
-            for s in response["services"]
-            if s["status"] != "INACTIVE"
+            name: _snapshot(service)
+            for name, service in described.items()
+            if service is not None and service["status"] != "INACTIVE"
         }
         return ServiceSnapshots(services={name: found.get(name) for name in request.services})
 

@@ -271,6 +271,8 @@ class ServiceSnapshot(StrictModel):
     desired_count: int
     running_count: int
     deployment_configuration: dict[str, Any] | None
+    # No longer filled (describes are shared between deployments, without tags); kept so that
+    # histories recorded with it still decode.
     tags: dict[str, str] = Field(default_factory=dict)
 
 

@@ -199,3 +199,22 @@ async def temporal_cli(client: Client, *args: str) -> tuple[int, str, str]:
     )
     out, err = await process.communicate()
     return process.returncode or 0, out.decode(), err.decode()
+
+
+async def cli_start(
+    client: Client, task_queue: str, workflow_id: str, *input_args: str
+) -> tuple[int, str, str]:
+    """`temporal workflow start` of a deployment, as a platform engineer types it; the input
+    is `--input-file F` or `--input JSON`."""
+    return await temporal_cli(
+        client,
+        "workflow",
+        "start",
+        "--task-queue",
+        task_queue,
+        "--type",
+        WORKFLOW_TYPE,
+        "--workflow-id",
+        workflow_id,
+        *input_args,
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import temporal_cli
+from tests.support import cli_start, temporal_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,18 +79,8 @@ async def test_the_cli_start_fails_the_run_with_the_validation_error(
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(_bad_request(requests, case)))
     workflow_id = f"bad-input-{task_queue}"
-    code, _, err = await temporal_cli(
-        client,
-        "workflow",
-        "start",
-        "--task-queue",
-        task_queue,
-        "--type",
-        "EcsCanaryDeployment",
-        "--workflow-id",
-        workflow_id,
-        "--input-file",
-        str(request_file),
+    code, _, err = await cli_start(
+        client, task_queue, workflow_id, "--input-file", str(request_file)
     )
     assert code == 0, err
     handle = client.get_workflow_handle(workflow_id)
@@ -111,18 +101,8 @@ async def test_a_payload_that_is_not_an_object_fails_the_run(
     client, worker, task_queue, tmp_path, started
 ):
     workflow_id = f"bad-input-{task_queue}"
-    code, _, err = await temporal_cli(
-        client,
-        "workflow",
-        "start",
-        "--task-queue",
-        task_queue,
-        "--type",
-        "EcsCanaryDeployment",
-        "--workflow-id",
-        workflow_id,
-        "--input",
-        '"deploy myapp please"',
+    code, _, err = await cli_start(
+        client, task_queue, workflow_id, "--input", '"deploy myapp please"'
     )
     assert code == 0, err
     handle = client.get_workflow_handle(workflow_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support import (
+    cli_start,
     describe,
     existing_service,
     in_order,
@@ -168,18 +169,8 @@ async def test_the_temporal_cli_alone_drives_a_deployment(
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(requests.raw()))
     workflow_id = "ecs-canary/ecs-canary/myapp"
-    code, out, err = await temporal_cli(
-        client,
-        "workflow",
-        "start",
-        "--task-queue",
-        task_queue,
-        "--type",
-        "EcsCanaryDeployment",
-        "--workflow-id",
-        workflow_id,
-        "--input-file",
-        str(request_file),
+    code, out, err = await cli_start(
+        client, task_queue, workflow_id, "--input-file", str(request_file)
     )
     assert code == 0, err
     started.append(client.get_workflow_handle(workflow_id))

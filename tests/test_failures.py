@@ -12,11 +12,11 @@ from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlre
 
 from ecs_canary.models import DeploymentResult
 from tests.support import (
+    cli_start,
     describe,
     existing_service,
     start,
     status,
-    temporal_cli,
     wait_for_stage,
 )
 
@@ -171,15 +171,9 @@ async def test_a_second_deployment_of_a_service_is_refused(
         )
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(requests.raw()))
-    code, out, err = await temporal_cli(
+    code, out, err = await cli_start(
         client,
-        "workflow",
-        "start",
-        "--task-queue",
         task_queue,
-        "--type",
-        "EcsCanaryDeployment",
-        "--workflow-id",
         first.id,
         "--input-file",
         str(request_file),
