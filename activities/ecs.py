@@ -373,7 +373,10 @@ class EcsActivities:
         if request.done_message:
             log.info(request.done_message.format(arn=service["serviceArn"]))
         return SteadyState(
-            running_count=running, desired_count=desired, deployment_id=primary["id"]
+            running_count=running,
+            desired_count=desired,
+            deployment_id=primary["id"],
+            recent_events=progress.recent_events,
         )
 
     @staticmethod

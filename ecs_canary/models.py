@@ -356,6 +356,8 @@ class SteadyState(StrictModel):
     running_count: int
     desired_count: int
     deployment_id: str
+    # The last ECS service events the wait logged, for the status query and the Web UI.
+    recent_events: list[str] = Field(default_factory=list)
 
 
 class WaitInactiveInput(WaitInput):

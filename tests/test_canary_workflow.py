@@ -17,6 +17,8 @@ async def test_happy_path_promotes_the_canary(
 
     gate = await wait_for_stage(handle, "verification", gate_open=True)
     assert gate.task_definition_arn and gate.task_definition_arn != old_arn
+    assert (gate.running_count, gate.desired_count) == (1, 1)
+    assert any("(service myappCanary) has started 1 tasks" in e for e in gate.recent_events)
     await handle.signal("approve", {"by": "alice", "reason": "canary looks good"})
     result = await handle.result()
 

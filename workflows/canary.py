@@ -97,6 +97,7 @@ class EcsCanaryDeployment:
         self._canary_deleted = False
         self._running: int | None = None
         self._desired: int | None = None
+        self._recent_events: list[str] = []
         self._outcome: Outcome | None = None
         self._search_attributes_registered = True
         self._cancel_handled = False
@@ -115,7 +116,7 @@ class EcsCanaryDeployment:
             task_definition_arn=self._task_definition_arn,
             running_count=self._running,
             desired_count=self._desired,
-            recent_events=[],
+            recent_events=self._recent_events,
             decision=self._gate.decision,
             approvals=self._gate.approvals,
             attempts=self._gate.attempts,
@@ -617,6 +618,7 @@ class EcsCanaryDeployment:
             wait_seconds=timeout,
         )
         self._running, self._desired = steady.running_count, steady.desired_count
+        self._recent_events = steady.recent_events
         self._set_details()
 
     # --- Plumbing ---------------------------------------------------------------------------
@@ -755,6 +757,8 @@ class EcsCanaryDeployment:
         lines = [f"**Stage:** {self._stage.value}"]
         if self._running is not None:
             lines.append(f"**Running:** {self._running}/{self._desired}")
+        if self._recent_events:
+            lines.append(f"**Last ECS event:** {self._recent_events[-1]}")
         if self._gate.is_open:
             workflow_id = workflow.info().workflow_id
             lines.append(
