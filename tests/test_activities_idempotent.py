@@ -136,3 +136,46 @@ def test_a_first_attempt_that_finds_its_service_created_is_done(activities, requ
     env = ActivityEnvironment()
     assert env.run(activities.create_service, create).changed
     assert not env.run(activities.create_service, create).changed
+
+
+def test_a_retried_wait_does_not_log_events_again(activities, requests, ecs, logs):
+    """The wait's heartbeat details carry the events it logged; a retry given them (as Temporal
+    gives a retried attempt its last heartbeat) logs none of them again."""
+    raw = requests.raw()
+    arn = ecs.register_task_definition(**raw["task_definition"])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    where = {"region": "us-east-1", "cluster": CLUSTER, "service": "myappCanary"}
+    env = ActivityEnvironment()
+    env.run(
+        activities.create_service,
+        CreateServiceInput(
+            **where,
+            stage=Stage.CANARY_DEPLOY,
+            task_definition_arn=arn,
+            service_definition=raw["service_definition"],
+            desired_count=1,
+            tags={},
+        ),
+    )
+    heartbeats: list = []
+    env.on_heartbeat = lambda *details: heartbeats.append(details[0])
+    wait = WaitSteadyInput(
+        **where,
+        stage=Stage.CANARY_DEPLOY,
+        poll_interval_seconds=0.1,
+        timeout_seconds=30,
+        events_since=datetime(2000, 1, 1, tzinfo=UTC),
+        task_definition_arn=arn,
+        max_failed_tasks=2,
+    )
+    env.run(activities.wait_for_steady_state, wait)
+    first_events = [line for line in logs.lines() if line.startswith("# AWS Event: ")]
+    assert first_events and heartbeats
+
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2, heartbeat_details=[heartbeats[-1]])
+    logs.records.clear()
+    retry.run(activities.wait_for_steady_state, wait)
+    again = [line for line in logs.lines() if line.startswith("# AWS Event: ")]
+    assert not set(again) & set(heartbeats[-1]["recent_events"])
