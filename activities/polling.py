@@ -30,5 +30,6 @@ def sleep_until_next_poll(interval_seconds: float) -> None:
     """Sleep to the next multiple of the interval on the wall clock, so that concurrent waits
     poll together (and share DescribeServices calls); wake at once if cancelled."""
     remaining = interval_seconds - (time.time() % interval_seconds)
-    if activity.wait_for_cancelled_sync(timeout=remaining):
+    activity.wait_for_cancelled_sync(timeout=remaining)  # returns None either way
+    if activity.is_cancelled():
         raise CancelledError("the wait was cancelled")

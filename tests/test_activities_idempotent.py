@@ -4,9 +4,11 @@ retry (attempt 2), as after a worker crash, and must never duplicate a revision 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import UTC, datetime
 
 import pytest
+from temporalio.exceptions import CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from activities.aws import AwsClients
@@ -179,3 +181,51 @@ def test_a_retried_wait_does_not_log_events_again(activities, requests, ecs, log
     retry.run(activities.wait_for_steady_state, wait)
     again = [line for line in logs.lines() if line.startswith("# AWS Event: ")]
     assert not set(again) & set(heartbeats[-1]["recent_events"])
+
+
+def test_a_cancelled_wait_stops_at_once(activities, requests, ecs):
+    """Cancellation (the run was cancelled or rejected) ends a wait within its poll: the
+    thread ends, so no more ECS calls follow it."""
+    raw = requests.raw(image="nginx:slow")
+    arn = ecs.register_task_definition(**raw["task_definition"])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    where = {"region": "us-east-1", "cluster": CLUSTER, "service": "myappCanary"}
+    env = ActivityEnvironment()
+    env.run(
+        activities.create_service,
+        CreateServiceInput(
+            **where,
+            stage=Stage.CANARY_DEPLOY,
+            task_definition_arn=arn,
+            service_definition=raw["service_definition"],
+            desired_count=1,
+            tags={},
+        ),
+    )
+    wait = WaitSteadyInput(
+        **where,
+        stage=Stage.CANARY_DEPLOY,
+        poll_interval_seconds=0.1,
+        timeout_seconds=60,
+        events_since=datetime.now(UTC),
+        task_definition_arn=arn,
+        max_failed_tasks=2,
+    )
+    outcome: list[BaseException] = []
+    polled = threading.Event()
+    env.on_heartbeat = lambda *_: polled.set()
+
+    def run_wait() -> None:
+        try:
+            env.run(activities.wait_for_steady_state, wait)
+        except BaseException as err:  # noqa: BLE001 - the test inspects it
+            outcome.append(err)
+
+    waiter = threading.Thread(target=run_wait)
+    waiter.start()
+    assert polled.wait(30), "the wait never polled"
+    env.cancel()
+    waiter.join(timeout=5)
+    assert not waiter.is_alive(), "the cancelled wait kept running"
+    assert outcome and isinstance(outcome[0], CancelledError)

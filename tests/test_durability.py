@@ -4,6 +4,8 @@ registered once and no second canary is ever created."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
@@ -125,3 +127,29 @@ async def test_a_server_restart_mid_deployment_loses_nothing(
 
     assert result.outcome == "succeeded"
     assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+
+
+async def test_a_worker_shutdown_ends_its_running_waits(client, task_queue, requests, ecs, started):
+    """On shutdown the worker cancels the waits still polling; each must end, not keep
+    calling ECS from a thread nobody owns (the executor's shutdown would hang on it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ecs_canary.config import WorkerSettings
+    from worker import build_worker
+
+    settings = WorkerSettings(
+        task_queue=task_queue,
+        max_concurrent_activities=10,
+        graceful_shutdown_seconds=0.5,
+        ecs_calls_per_second=200,
+    )
+    executor = ThreadPoolExecutor(max_workers=10)
+    worker = build_worker(client, settings, executor)
+    running = asyncio.create_task(worker.run())
+    handle = await start(client, task_queue, requests.raw(image="nginx:slow"))
+    started.append(handle)
+    await wait_until(lambda: _running_activity(handle, "wait_for_steady_state"), timeout=30)
+
+    await asyncio.wait_for(worker.shutdown(), timeout=30)
+    await running
+    await asyncio.wait_for(asyncio.to_thread(executor.shutdown, wait=True), timeout=20)
