@@ -14,22 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ecs_canary.temporal import CLUSTER_SETTINGS
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 REGION = "us-east-1"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Settings a developer's environment might hold that must not reach the bench's processes.
-_SCRUBBED = (
-    "TEMPORAL_PROFILE",
-    "TEMPORAL_API_KEY",
-    "TEMPORAL_TLS",
-    "TEMPORAL_TLS_CLIENT_CERT_PATH",
-    "TEMPORAL_TLS_CLIENT_KEY_PATH",
-    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-    "TEMPORAL_CONFIG_FILE",
-    "AWS_PROFILE",
-    "AWS_SESSION_TOKEN",
-)
+_SCRUBBED = CLUSTER_SETTINGS | {"AWS_PROFILE", "AWS_SESSION_TOKEN"}
 
 
 def aws_env(endpoint: str) -> dict[str, str]:

@@ -10,6 +10,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 
 DEFAULT_ADDRESS = "localhost:7233"
+# Settings that point a client at a particular Temporal cluster; tools that start their own
+# local server (the demo, the benchmarks) drop them so a developer's profile cannot leak in.
+CLUSTER_SETTINGS = frozenset(
+    {
+        "TEMPORAL_PROFILE",
+        "TEMPORAL_CONFIG_FILE",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_TLS",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    }
+)
 
 
 async def connect() -> Client:

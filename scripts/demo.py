@@ -38,6 +38,7 @@ from ecs_canary.models import (  # noqa: E402
     DeploymentStatus,
     Outcome,
 )
+from ecs_canary.temporal import CLUSTER_SETTINGS  # noqa: E402
 
 HOST = "127.0.0.1"
 TEMPORAL_PORT = os.environ.get("TEMPORAL_PORT", "7233")
@@ -50,15 +51,6 @@ EXAMPLE = ROOT / "examples" / "request.json"
 OLD_IMAGE = "nginx:1.26"
 GATE_TIMEOUT = 120
 RESULT_TIMEOUT = 300
-CLI_SETTINGS_NOT_FOR_THIS_STACK = {
-    "TEMPORAL_PROFILE",
-    "TEMPORAL_API_KEY",
-    "TEMPORAL_TLS",
-    "TEMPORAL_TLS_CLIENT_CERT_PATH",
-    "TEMPORAL_TLS_CLIENT_KEY_PATH",
-    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-    "TEMPORAL_NAMESPACE",
-}
 
 
 def placeholders(seed: dict[str, Any]) -> dict[str, str]:
@@ -108,7 +100,7 @@ def run(*args: str) -> str:
     """Run a command, showing it first exactly as it could be typed."""
     print(f"$ {shlex.join(args)}", flush=True)
     # The CLI would also read a developer's temporal.toml profile or API key: not for this stack.
-    env = {k: v for k, v in os.environ.items() if k not in CLI_SETTINGS_NOT_FOR_THIS_STACK}
+    env = {k: v for k, v in os.environ.items() if k not in CLUSTER_SETTINGS}
     env["TEMPORAL_CONFIG_FILE"] = os.devnull
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     print(done.stdout.rstrip(), flush=True)
