@@ -20,8 +20,10 @@ COPY ecs_canary/ ecs_canary/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY ecs_emulator/ ecs_emulator/
-# The project itself, without re-resolving (or adding the dev extra's) dependencies.
+# The project itself, without re-resolving (or adding the dev extra's) dependencies; and its
+# bytecode, which Temporal's sandbox loads for every workflow run (the image cannot write it).
 RUN pip install --no-deps . \
+    && python -m compileall -q worker.py starter.py ecs_canary workflows activities ecs_emulator \
     && groupadd --system --gid 10001 ecs-canary \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin ecs-canary

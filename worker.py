@@ -16,6 +16,7 @@ from activities.ecs import EcsActivities
 from activities.search_attributes import missing_search_attributes
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
+from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
 from workflows.canary import EcsCanaryDeployment
 
@@ -23,10 +24,12 @@ from workflows.canary import EcsCanaryDeployment
 def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
     clients = AwsClients(settings.ecs_calls_per_second)
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
+    workflows = [EcsCanaryDeployment]
+    cache_workflow_bytecode(workflows)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[EcsCanaryDeployment],
+        workflows=workflows,
         activities=[
             ecs.describe_services,
             ecs.describe_task_definition,

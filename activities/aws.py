@@ -3,6 +3,8 @@ call budget, coalesced DescribeServices, and the mapping of AWS errors to Tempor
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections import deque
@@ -76,26 +78,54 @@ def aws_errors(action: str) -> Iterator[None]:
 class CallBudget:
     """At most `calls_per_second` ECS requests leave this worker in any window a little longer
     than a second (the margin absorbs the jitter between sending and AWS receiving), however
-    many deployments run at once."""
+    many deployments run at once.
+
+    When requests queue, changes go first: a held-back CreateService or UpdateService delays
+    its deployment by all the time ECS then takes, a held-back poll only by a poll interval.
+    A read gives way to changes that arrive up to `read_slack_seconds` after it, no more.
+    """
 
     WINDOW_SECONDS = 1.1
+    CHANGES = frozenset(
+        {"RegisterTaskDefinition", "CreateService", "UpdateService", "DeleteService"}
+    )
 
-    def __init__(self, calls_per_second: float) -> None:
+    def __init__(self, calls_per_second: float, read_slack_seconds: float = 0.5) -> None:
         self._capacity = max(1, int(calls_per_second))
-        self._sent: deque[float] = deque()  # send times granted, oldest first
+        self._read_slack = read_slack_seconds
+        self._granted: deque[float] = deque()  # grant times within the last window
+        self._queue: list[tuple[float, int, threading.Event]] = []  # (due, arrival, wake-up)
+        self._arrivals = itertools.count()
         self._lock = threading.Lock()
 
-    def acquire(self, **_: Any) -> None:
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the budget right now."""
         with self._lock:
-            now = time.monotonic()
-            slot = now
-            if len(self._sent) >= self._capacity:
-                slot = max(now, self._sent[-self._capacity] + self.WINDOW_SECONDS)
-            self._sent.append(slot)
-            while len(self._sent) > self._capacity:
-                self._sent.popleft()
-        if slot > now:
-            time.sleep(slot - now)
+            return len(self._queue)
+
+    def acquire(self, event_name: str = "", **_: Any) -> None:
+        """botocore's before-send hook: returns when this request may be sent."""
+        slack = 0.0 if event_name.rsplit(".", 1)[-1] in self.CHANGES else self._read_slack
+        with self._lock:
+            ticket = (time.monotonic() + slack, next(self._arrivals), threading.Event())
+            heapq.heappush(self._queue, ticket)
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._granted and self._granted[0] <= now - self.WINDOW_SECONDS:
+                    self._granted.popleft()
+                first = self._queue[0] is ticket
+                if first and len(self._granted) < self._capacity:
+                    heapq.heappop(self._queue)
+                    self._granted.append(now)
+                    if self._queue:
+                        self._queue[0][2].set()  # the next in line checks for itself
+                    return
+                # The first in line waits for the window to move; the others to be first.
+                timeout = self._granted[0] + self.WINDOW_SECONDS - now if first else None
+            ticket[2].wait(timeout)
+            ticket[2].clear()
 
 
 @dataclass

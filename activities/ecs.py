@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.alarms import firing_alarm
 from activities.aws import AwsClients, aws_error_code, aws_error_message, aws_errors
-from activities.polling import activity_logger, sleep_until_next_poll
+from activities.polling import activity_logger, first_useful_poll, sleep_until_next_poll
 from ecs_canary.models import (
     CreateServiceInput,
     DeleteServiceInput,
@@ -304,9 +304,9 @@ class EcsActivities:
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
         progress = _restored_progress()
+        first_poll = first_useful_poll(request.poll_interval_seconds)
         while True:
-            # Right after a create or update nothing is steady yet: look one poll later.
-            sleep_until_next_poll(request.poll_interval_seconds)
+            sleep_until_next_poll(request.poll_interval_seconds, not_before=first_poll)
             service = self._clients.describer.describe(client, request.cluster, request.service)
             self._log_new_events(service, request.events_since, progress, log)
             steady = self._steady_state(client, request, service, progress, log)
@@ -414,8 +414,9 @@ class EcsActivities:
         self._say_once(
             progress, log, f"Waiting for existing Service {request.service} to reach inactive state"
         )
+        first_poll = first_useful_poll(request.poll_interval_seconds)
         while True:
-            sleep_until_next_poll(request.poll_interval_seconds)
+            sleep_until_next_poll(request.poll_interval_seconds, not_before=first_poll)
             service = self._clients.describer.describe(client, request.cluster, request.service)
             self._log_new_events(service, request.events_since, progress, log)
             if service is None or service["status"] == "INACTIVE":

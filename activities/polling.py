@@ -26,10 +26,18 @@ def activity_logger(location: ServiceLocation | None = None) -> structlog.stdlib
     return log
 
 
-def sleep_until_next_poll(interval_seconds: float) -> None:
-    """Sleep to the next multiple of the interval on the wall clock, so that concurrent waits
-    poll together (and share DescribeServices calls); wake at once if cancelled."""
-    remaining = interval_seconds - (time.time() % interval_seconds)
-    activity.wait_for_cancelled_sync(timeout=remaining)  # returns None either way
+def sleep_until_next_poll(interval_seconds: float, not_before: float = 0.0) -> None:
+    """Sleep to the next multiple of the interval on the wall clock (and not before
+    `not_before`, a time.time()), so that concurrent waits poll together and share
+    DescribeServices calls; wake at once if cancelled."""
+    now = time.time()
+    wake = (max(now, not_before) // interval_seconds + 1) * interval_seconds
+    activity.wait_for_cancelled_sync(timeout=wake - now)  # returns None either way
     if activity.is_cancelled():
         raise CancelledError("the wait was cancelled")
+
+
+def first_useful_poll(interval_seconds: float) -> float:
+    """When a wait that starts right after an ECS change should look first: a full interval on,
+    since no deployment or deletion settles sooner; looking earlier spends a call for nothing."""
+    return time.time() + interval_seconds

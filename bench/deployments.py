@@ -22,7 +22,7 @@ NEW_IMAGE = "nginx:1.27"
 OLD_IMAGE = "nginx:1.26"
 WAIT_ACTIVITIES = ("wait_for_steady_state", "wait_for_inactive")
 # DescribeServices calls of a deployment besides its waits' polls: the describe_services
-# activity (create_service and update_service read first only when they are retried).
+# (local) activity (create_service and update_service read first only when they are retried).
 NON_WAIT_DESCRIBES = 1
 
 

@@ -5,7 +5,8 @@
 
 Environment: BENCH_QUICK, BENCH_OUTPUT (default BENCHMARKS.md), BENCH_ECS_CALLS_PER_SECOND
 (the worker's ECS_CANARY_ECS_CALLS_PER_SECOND, default 100), BENCH_POLL_SECONDS (0.25),
-BENCH_REPEATS (single-deployment repeats per variant and delay); for iterating only:
+BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURRENCY_ROUNDS
+(rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
 BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_MEASURES
 (single,history,concurrency,kill).
 """
@@ -58,6 +59,7 @@ class Config:
     delays: list[float]
     concurrency: list[int]
     concurrency_delay: float
+    concurrency_rounds: int
     kill_deployments: int
     history_delay: float = 1.0
     task_stop_seconds: float = 1.0
@@ -82,6 +84,9 @@ class Config:
             ],
             concurrency_delay=float(
                 os.environ.get("BENCH_CONCURRENCY_DELAY", "1" if quick else "5")
+            ),
+            concurrency_rounds=int(
+                os.environ.get("BENCH_CONCURRENCY_ROUNDS", "1" if quick else "3")
             ),
             kill_deployments=0 if quick else 50,
         )
@@ -316,7 +321,17 @@ class Bench:
         return result
 
     async def concurrency(self) -> None:
-        self.results["concurrency"] = [await self.concurrent(n) for n in self.config.concurrency]
+        """Every N once per round, rounds one after another, so that a slow spell of the shared
+        machine hits one round rather than one N; each N is reported by its median round."""
+        rounds = [
+            [await self.concurrent(n) for n in self.config.concurrency]
+            for _ in range(self.config.concurrency_rounds)
+        ]
+        self.results["concurrency_rounds"] = rounds
+        self.results["concurrency"] = [
+            sorted(runs, key=lambda r: r["p95"])[len(runs) // 2]
+            for runs in zip(*rounds, strict=True)
+        ]
 
     async def kill_test(self) -> None:
         cfg = self.config

@@ -56,9 +56,23 @@ BACKEND_ATTRIBUTES = ("services", "tasks", "clusters", "describe_task_definition
 CLUSTER_ATTRIBUTES = ("name", "running_tasks_count", "pending_tasks_count")
 
 
+class _HostCachingDispatcher(DomainDispatcherApplication):
+    """moto's dispatcher lists its package directory on every request to match the Host header
+    to a backend; the answer for a host never changes, so it is worked out once."""
+
+    def __init__(self) -> None:
+        super().__init__(create_backend_app)
+        self._backend_by_host: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host not in self._backend_by_host:
+            self._backend_by_host[host] = super().get_backend_for_host(host)
+        return self._backend_by_host[host]
+
+
 def moto_wsgi_app() -> Any:
     """moto's own server application: routes every AWS service by request signature."""
-    return DomainDispatcherApplication(create_backend_app)
+    return _HostCachingDispatcher()
 
 
 def moto_request_handler() -> type:

@@ -134,11 +134,16 @@ class Scheduler:
     def tick(self) -> None:
         now = time.monotonic()
         seen = set()
+        clusters: dict[tuple[int, str], ServiceHandle] = {}
         for ref in iter_services():
             seen.add(ref.key)
             record = self._record_for(ref)
             if record.handle.status != "INACTIVE" or record.all_tasks():
                 self._step(record, now)
+                clusters.setdefault((id(ref.backend), record.handle.cluster), record.handle)
+        # Tasks only change in a tick: recount each cluster once, not once per service.
+        for handle in clusters.values():
+            handle.refresh_cluster_counts()
         for key in set(self._records) - seen:
             del self._records[key]
 
@@ -373,4 +378,3 @@ class Scheduler:
             pending=sum(t.starting for t in tasks),
             events=record.events.entries,
         )
-        record.handle.refresh_cluster_counts()

@@ -15,7 +15,14 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from ecs_canary.config import WORKFLOW_TYPE
-from ecs_canary.models import DeploymentRequest, DeploymentResult, DeploymentStatus
+from ecs_canary.models import (
+    CreateServiceInput,
+    DeploymentRequest,
+    DeploymentResult,
+    DeploymentStatus,
+    Stage,
+    WaitSteadyInput,
+)
 
 
 class RequestFactory:
@@ -84,6 +91,17 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(every)
+
+
+def wait_until_sync(
+    predicate: Callable[[], bool], timeout: float = 30, every: float = 0.01
+) -> None:
+    """wait_until for threads outside an event loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(every)
 
 
 async def start(
@@ -217,4 +235,36 @@ async def cli_start(
         "--workflow-id",
         workflow_id,
         *input_args,
+    )
+
+
+def canary_create_input(requests, ecs, image: str = "nginx:1.27") -> CreateServiceInput:
+    """The create_service input of a canary on a freshly registered revision."""
+    raw = requests.raw(image=image)
+    arn = ecs.register_task_definition(**raw["task_definition"])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    return CreateServiceInput(
+        region="us-east-1",
+        cluster="ecs-canary",
+        service="myappCanary",
+        stage=Stage.CANARY_DEPLOY,
+        task_definition_arn=arn,
+        service_definition=raw["service_definition"],
+        desired_count=1,
+        tags={},
+    )
+
+
+def canary_wait_input(create: CreateServiceInput, **timing) -> WaitSteadyInput:
+    """The wait_for_steady_state input for that canary (poll every 0.1 s unless given)."""
+    timing.setdefault("poll_interval_seconds", 0.1)
+    return WaitSteadyInput(
+        region=create.region,
+        cluster=create.cluster,
+        service=create.service,
+        stage=create.stage,
+        task_definition_arn=create.task_definition_arn,
+        max_failed_tasks=2,
+        **timing,
     )

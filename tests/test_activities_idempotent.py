@@ -22,7 +22,7 @@ from ecs_canary.models import (
     WaitInactiveInput,
     WaitSteadyInput,
 )
-from tests.support import describe, existing_service
+from tests.support import canary_create_input, canary_wait_input, describe, existing_service
 
 CLUSTER = "ecs-canary"
 
@@ -119,40 +119,9 @@ def test_each_activity_twice_changes_nothing_more(activities, requests, ecs):
     assert len(main["deployments"]) <= 2 and main["desiredCount"] == 3
 
 
-def _canary_create(requests, ecs, image: str = "nginx:1.27") -> CreateServiceInput:
-    """The create_service input of a canary on a freshly registered revision."""
-    raw = requests.raw(image=image)
-    arn = ecs.register_task_definition(**raw["task_definition"])["taskDefinition"][
-        "taskDefinitionArn"
-    ]
-    return CreateServiceInput(
-        region="us-east-1",
-        cluster=CLUSTER,
-        service="myappCanary",
-        stage=Stage.CANARY_DEPLOY,
-        task_definition_arn=arn,
-        service_definition=raw["service_definition"],
-        desired_count=1,
-        tags={},
-    )
-
-
-def _canary_wait(create: CreateServiceInput, **timing) -> WaitSteadyInput:
-    return WaitSteadyInput(
-        region=create.region,
-        cluster=create.cluster,
-        service=create.service,
-        stage=create.stage,
-        poll_interval_seconds=0.1,
-        task_definition_arn=create.task_definition_arn,
-        max_failed_tasks=2,
-        **timing,
-    )
-
-
 def test_a_first_attempt_that_finds_its_service_created_is_done(activities, requests, ecs):
     """ECS refuses a second create as 'not idempotent'; if the service is ours, that is done."""
-    create = _canary_create(requests, ecs)
+    create = canary_create_input(requests, ecs)
     env = ActivityEnvironment()
     assert env.run(activities.create_service, create).changed
     assert not env.run(activities.create_service, create).changed
@@ -161,12 +130,14 @@ def test_a_first_attempt_that_finds_its_service_created_is_done(activities, requ
 def test_a_retried_wait_does_not_log_events_again(activities, requests, ecs, logs):
     """The wait's heartbeat details carry the events it logged; a retry given them (as Temporal
     gives a retried attempt its last heartbeat) logs none of them again."""
-    create = _canary_create(requests, ecs)
+    create = canary_create_input(requests, ecs)
     env = ActivityEnvironment()
     env.run(activities.create_service, create)
     heartbeats: list = []
     env.on_heartbeat = lambda *details: heartbeats.append(details[0])
-    wait = _canary_wait(create, timeout_seconds=30, events_since=datetime(2000, 1, 1, tzinfo=UTC))
+    wait = canary_wait_input(
+        create, timeout_seconds=30, events_since=datetime(2000, 1, 1, tzinfo=UTC)
+    )
     env.run(activities.wait_for_steady_state, wait)
     first_events = [line for line in logs.lines() if line.startswith("# AWS Event: ")]
     assert first_events and heartbeats
@@ -182,10 +153,10 @@ def test_a_retried_wait_does_not_log_events_again(activities, requests, ecs, log
 def test_a_cancelled_wait_stops_at_once(activities, requests, ecs):
     """Cancellation (the run was cancelled or rejected) ends a wait within its poll: the
     thread ends, so no more ECS calls follow it."""
-    create = _canary_create(requests, ecs, image="nginx:slow")
+    create = canary_create_input(requests, ecs, image="nginx:slow")
     env = ActivityEnvironment()
     env.run(activities.create_service, create)
-    wait = _canary_wait(create, timeout_seconds=60, events_since=datetime.now(UTC))
+    wait = canary_wait_input(create, timeout_seconds=60, events_since=datetime.now(UTC))
     outcome: list[BaseException] = []
     polled = threading.Event()
     env.on_heartbeat = lambda *_: polled.set()

@@ -7,9 +7,16 @@ import threading
 import time
 
 import boto3
+from temporalio.testing import ActivityEnvironment
 
-from activities.aws import DESCRIBE_SERVICES_BATCH, CallBudget, ServiceDescriber
-from tests.support import existing_service
+from activities.aws import DESCRIBE_SERVICES_BATCH, AwsClients, CallBudget, ServiceDescriber
+from activities.ecs import EcsActivities
+from tests.support import (
+    canary_create_input,
+    canary_wait_input,
+    existing_service,
+    wait_until_sync,
+)
 
 
 def test_the_budget_never_grants_more_than_its_rate_in_any_window():
@@ -34,6 +41,39 @@ def test_the_budget_never_grants_more_than_its_rate_in_any_window():
         assert len(in_window) <= 5
 
 
+def _queued_order(budget: CallBudget, operations: list[str]) -> list[str]:
+    """Fill the budget's window, queue the operations one after another, return the order
+    in which the budget let them through."""
+    for _ in range(2):
+        budget.acquire(event_name="before-send.ecs.DescribeServices")
+    order: list[str] = []
+
+    def call(operation: str) -> None:
+        budget.acquire(event_name=f"before-send.ecs.{operation}")
+        order.append(operation)
+
+    threads = []
+    for operation in operations:
+        threads.append(threading.Thread(target=call, args=(operation,)))
+        threads[-1].start()
+        wait_until_sync(lambda: budget.waiting == len(threads), timeout=5)
+    for thread in threads:
+        thread.join()
+    return order
+
+
+def test_queued_changes_go_before_queued_polls():
+    budget = CallBudget(calls_per_second=2)
+    order = _queued_order(budget, ["DescribeServices", "DescribeServices", "CreateService"])
+    assert order == ["CreateService", "DescribeServices", "DescribeServices"]
+
+
+def test_a_poll_gives_way_only_within_its_slack():
+    budget = CallBudget(calls_per_second=2, read_slack_seconds=0.0)
+    order = _queued_order(budget, ["DescribeServices", "UpdateService", "DescribeServices"])
+    assert order == ["DescribeServices", "UpdateService", "DescribeServices"]
+
+
 def test_concurrent_waits_share_describe_services_calls(requests, ecs, emulator):
     services = [f"svc{n}" for n in range(DESCRIBE_SERVICES_BATCH)]
     for name in services:
@@ -56,3 +96,27 @@ def test_concurrent_waits_share_describe_services_calls(requests, ecs, emulator)
 
     assert {name: s["serviceName"] for name, s in found.items()} == {n: n for n in services}
     assert emulator.admin.calls()["by_operation"]["DescribeServices"] == 1
+
+
+def test_a_wait_looks_first_one_interval_after_the_change(requests, ecs, emulator):
+    """Nothing ECS does settles within a poll interval of a create, so the wait's first look
+    comes a whole interval later: here the canary runs after 0.3 s, and a wait with a 1 s
+    interval sees it steady with its first and only DescribeServices."""
+    activities = EcsActivities(AwsClients(ecs_calls_per_second=100))
+    create = canary_create_input(requests, ecs)
+    env = ActivityEnvironment()
+    change = env.run(activities.create_service, create)
+    emulator.admin.reset_calls()
+
+    steady = env.run(
+        activities.wait_for_steady_state,
+        canary_wait_input(
+            create,
+            poll_interval_seconds=1.0,
+            timeout_seconds=30,
+            events_since=change.deployment_created_at,
+        ),
+    )
+
+    assert (steady.running_count, steady.desired_count) == (1, 1)
+    assert emulator.admin.calls()["by_operation"] == {"DescribeServices": 1}

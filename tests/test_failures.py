@@ -68,6 +68,31 @@ async def test_a_failing_rolling_deploy_rolls_back(
     assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
 
 
+async def test_a_service_whose_rollback_target_is_gone_stops_before_the_gate(
+    client, worker, task_queue, requests, ecs, started
+):
+    """ECS cannot point a service back at a deregistered task definition, so a rollout that
+    could not be rolled back is refused before anyone is asked to verify the canary."""
+    old_arn = existing_service(ecs, requests)
+    ecs.deregister_task_definition(taskDefinition=old_arn)
+    handle = await start(client, task_queue, requests.raw())
+    started.append(handle)
+    error, result = await _failure(handle)
+
+    assert error.type == "PreviousTaskDefinitionInactive"
+    assert old_arn in error.message and "INACTIVE" in error.message
+    assert result.outcome == "failed" and result.canary_deleted
+    assert result.decision is None
+    assert [timing.stage.value for timing in result.stages] == ["canary_deploy"]
+    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    main = describe(ecs, CLUSTER, "myapp")
+    assert (main["taskDefinition"], main["desiredCount"], len(main["deployments"])) == (
+        old_arn,
+        2,
+        1,
+    )
+
+
 async def test_a_failed_first_deployment_removes_the_service(
     client, worker, task_queue, requests, ecs, emulator, started
 ):

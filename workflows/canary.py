@@ -58,6 +58,10 @@ _CALL_TIMEOUT = timedelta(seconds=60)
 _MIN_HEARTBEAT_TIMEOUT = 2.0
 _HEARTBEATS_PER_TIMEOUT = 3
 _PATCH_SEARCH_ATTRIBUTE_CHECK = "check-search-attributes"
+# Fewer events and round trips: the first describe runs as a local activity, the search
+# attributes set at the start and at the end go in one upsert each, and the rollback target is
+# checked while the canary starts instead of before the rolling deploy.
+_PATCH_LEAN_HISTORY = "lean-history"
 
 
 class _Rejected(Exception):
@@ -72,6 +76,13 @@ class StageFailure(Exception):
         self.stage = stage
         self.reason = reason
         self.failure_type = failure_type
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Let a side task finish after the step it ran beside has ended; its outcome no longer
+    matters."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await task
 
 
 def _failure_reason(err: BaseException) -> tuple[str, str]:
@@ -101,6 +112,7 @@ class EcsCanaryDeployment:
         self._outcome: Outcome | None = None
         self._search_attributes_registered = True
         self._cancel_handled = False
+        self._lean = False
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -173,11 +185,17 @@ class EcsCanaryDeployment:
             ) from None
         request = self._request
         self._gate.configure(request.verification)
+        self._lean = workflow.patched(_PATCH_LEAN_HISTORY)
         await self._check_search_attributes()
-        self._upsert(
+        where = (
             sa.ECS_CLUSTER.value_set(request.cluster),
             sa.ECS_SERVICE.value_set(request.service_name),
         )
+        if self._lean:
+            self._enter(Stage.CANARY_DEPLOY, *where)
+        else:
+            self._upsert(*where)
+            self._enter(Stage.CANARY_DEPLOY)
         try:
             if await self._deploy():
                 workflow.logger.info("Deployment Successful.", extra=self._log_context())
@@ -219,7 +237,6 @@ class EcsCanaryDeployment:
 
     async def _deploy_canary(self) -> None:
         request = self._require_request()
-        self._enter(Stage.CANARY_DEPLOY)
         try:
             found = await self._activity(
                 EcsActivities.describe_services,
@@ -230,6 +247,7 @@ class EcsCanaryDeployment:
                     stage=Stage.CANARY_DEPLOY,
                 ),
                 summary=f"Describe services {request.service_name}, {request.canary_service_name}",
+                local=self._lean,
             )
             self._previous = found.services[request.service_name]
             if found.services[request.canary_service_name] is not None:
@@ -270,16 +288,33 @@ class EcsCanaryDeployment:
                 summary=f"Create service {request.canary_service_name} "
                 f"(desired {request.canary.desired_count})",
             )
-            await self._until_rejected(
-                self._wait_steady(
-                    request.canary_service_name,
-                    Stage.CANARY_DEPLOY,
-                    created,
-                    registered.arn,
-                    request.stage_timeouts.canary_deploy,
-                    done_message=f"Created Service {request.canary_service_name} with Arn {{arn}}",
+            # The rollback target is read while the canary starts: off the critical path, and
+            # a deployment that could not be rolled back stops before anyone verifies it.
+            rollback_check = (
+                asyncio.ensure_future(
+                    self._check_rollback_possible(self._previous, Stage.CANARY_DEPLOY)
                 )
+                if self._lean and self._previous is not None
+                else None
             )
+            try:
+                await self._until_rejected(
+                    self._wait_steady(
+                        request.canary_service_name,
+                        Stage.CANARY_DEPLOY,
+                        created,
+                        registered.arn,
+                        request.stage_timeouts.canary_deploy,
+                        done_message=f"Created Service {request.canary_service_name} "
+                        "with Arn {arn}",
+                    )
+                )
+            except BaseException:
+                if rollback_check is not None:
+                    await _settle(rollback_check)
+                raise
+            if rollback_check is not None:
+                await rollback_check
         except (_Rejected, asyncio.CancelledError, CancelledError):
             raise
         except Exception as err:
@@ -444,7 +479,8 @@ class EcsCanaryDeployment:
         previous = self._previous
         try:
             if previous is not None:
-                await self._check_rollback_possible(previous)
+                if not self._lean:
+                    await self._check_rollback_possible(previous, Stage.ROLLING_DEPLOY)
                 desired = (
                     previous.desired_count
                     if request.rolling.same_as_running_instances
@@ -492,7 +528,7 @@ class EcsCanaryDeployment:
                 "RolledBack" if previous is not None else failure.failure_type,
             ) from err
 
-    async def _check_rollback_possible(self, previous: ServiceSnapshot) -> None:
+    async def _check_rollback_possible(self, previous: ServiceSnapshot, stage: Stage) -> None:
         request = self._require_request()
         state = await self._activity(
             EcsActivities.describe_task_definition,
@@ -501,7 +537,7 @@ class EcsCanaryDeployment:
         )
         if state.status != "ACTIVE":
             raise StageFailure(
-                Stage.ROLLING_DEPLOY,
+                stage,
                 f"the service's current task definition {previous.task_definition} is "
                 f"{state.status or 'gone'}, so a failed rollout could not be rolled back; "
                 "the main service was not touched",
@@ -624,13 +660,19 @@ class EcsCanaryDeployment:
     # --- Plumbing ---------------------------------------------------------------------------
 
     async def _activity(
-        self, method: Any, arg: Any, *, summary: str, wait_seconds: float | None = None
+        self,
+        method: Any,
+        arg: Any,
+        *,
+        summary: str,
+        wait_seconds: float | None = None,
+        local: bool = False,
     ) -> Any:
         """Run one activity. Calls that change ECS are never abandoned mid-flight (a cancelled
         run waits for them), so cleanup never races a create; waits heartbeat and are bounded
         by the stage timeout."""
         try:
-            result = await self._execute(method, arg, summary, wait_seconds)
+            result = await self._execute(method, arg, summary, wait_seconds, local)
         except ActivityError as err:
             # A cancelled activity means this run (or this wait) was cancelled: say so plainly.
             if isinstance(err.cause, CancelledError):
@@ -643,9 +685,17 @@ class EcsCanaryDeployment:
         return result
 
     async def _execute(
-        self, method: Any, arg: Any, summary: str, wait_seconds: float | None
+        self, method: Any, arg: Any, summary: str, wait_seconds: float | None, local: bool
     ) -> Any:
         request = self._require_request()
+        if local:  # a read: in this workflow task, no activity task round trip
+            return await workflow.execute_local_activity_method(
+                method,
+                arg,
+                start_to_close_timeout=_CALL_TIMEOUT,
+                schedule_to_close_timeout=timedelta(seconds=request.stage_timeouts.rollback),
+                summary=summary,
+            )
         if wait_seconds is None:
             return await workflow.execute_activity_method(
                 method,
@@ -690,14 +740,14 @@ class EcsCanaryDeployment:
         kind, reason = _failure_reason(err)
         return StageFailure(stage, reason, kind)
 
-    def _enter(self, stage: Stage) -> None:
+    def _enter(self, stage: Stage, *also: Any) -> None:
         now = workflow.now()
         if self._stages and self._stages[-1].ended_at is None:
             self._stages[-1].ended_at = now
         self._stage = stage
         if stage != Stage.FINISHED:
             self._stages.append(StageTiming(stage=stage, started_at=now))
-        self._upsert(sa.DEPLOYMENT_STAGE.value_set(stage.value))
+        self._upsert(*also, sa.DEPLOYMENT_STAGE.value_set(stage.value))
         workflow.logger.info(f"Stage {stage.value}", extra=self._log_context())
         self._set_details()
 
@@ -728,8 +778,12 @@ class EcsCanaryDeployment:
         # Safe message handlers: none may still be running when the run closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._outcome = outcome
-        self._enter(Stage.FINISHED)
-        self._upsert(sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
+        result = sa.DEPLOYMENT_OUTCOME.value_set(outcome.value)
+        if self._lean:
+            self._enter(Stage.FINISHED, result)
+        else:
+            self._enter(Stage.FINISHED)
+            self._upsert(result)
         return DeploymentResult(
             outcome=outcome,
             reason=reason,
