@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws import AwsClients, aws_errors
-from activities.polling import activity_logger, sleep_until_next_poll
+from activities.polling import Heartbeats, activity_logger, sleep_until_next_poll
 from ecs_canary.models import AlarmFiring, WatchAlarmsInput
 
 
@@ -42,10 +42,11 @@ class AlarmActivities:
         log = activity_logger()
         cloudwatch = self._clients.cloudwatch(request.region)
         log.info("Watching CloudWatch alarms", alarms=request.alarms)
+        heartbeats = Heartbeats()
         while True:
             firing = firing_alarm(cloudwatch, request.alarms)
             if firing is not None:
                 log.warning(f"Alarm {firing.name} is in ALARM: {firing.reason}")
                 return firing
-            activity.heartbeat()
+            heartbeats.beat()
             sleep_until_next_poll(request.poll_interval_seconds)

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 # Errors that a later attempt can get past; everything else AWS says is final.
 _TRANSIENT_CODES = frozenset(
@@ -110,22 +110,40 @@ class CallBudget:
         with self._lock:
             ticket = (time.monotonic() + slack, next(self._arrivals), threading.Event())
             heapq.heappush(self._queue, ticket)
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    now = time.monotonic()
+                    while self._granted and self._granted[0] <= now - self.WINDOW_SECONDS:
+                        self._granted.popleft()
+                    first = self._queue[0] is ticket
+                    if first and len(self._granted) < self._capacity:
+                        heapq.heappop(self._queue)
+                        self._granted.append(now)
+                        self._wake_first()
+                        return
+                    # The first in line waits for the window to move; the others to be first.
+                    timeout = self._granted[0] + self.WINDOW_SECONDS - now if first else None
+                ticket[2].wait(timeout)
+                ticket[2].clear()
+        except BaseException:
+            # A cancelled activity's thread gets its CancelledError wherever it is, here too:
+            # it leaves the line, or everyone behind it would wait forever.
             with self._lock:
-                now = time.monotonic()
-                while self._granted and self._granted[0] <= now - self.WINDOW_SECONDS:
-                    self._granted.popleft()
-                first = self._queue[0] is ticket
-                if first and len(self._granted) < self._capacity:
-                    heapq.heappop(self._queue)
-                    self._granted.append(now)
-                    if self._queue:
-                        self._queue[0][2].set()  # the next in line checks for itself
-                    return
-                # The first in line waits for the window to move; the others to be first.
-                timeout = self._granted[0] + self.WINDOW_SECONDS - now if first else None
-            ticket[2].wait(timeout)
-            ticket[2].clear()
+                if any(queued is ticket for queued in self._queue):
+                    self._queue.remove(ticket)
+                    heapq.heapify(self._queue)
+                    self._wake_first()
+            raise
+
+    def _wake_first(self) -> None:
+        """Let the first in line check for itself (called with the lock held)."""
+        if self._queue:
+            self._queue[0][2].set()
+
+
+class _LeaderCancelled(Exception):
+    """The activity leading a describe batch was cancelled before the batch had its answer."""
 
 
 @dataclass
@@ -148,6 +166,12 @@ class ServiceDescriber:
         self._open: dict[tuple[str, str], _DescribeBatch] = {}
         self._lock = threading.Lock()
 
+    @property
+    def joining(self) -> int:
+        """Services in batches that are still taking members right now."""
+        with self._lock:
+            return sum(len(batch.names) for batch in self._open.values())
+
     def describe(self, client: Any, cluster: str, service: str) -> dict[str, Any] | None:
         return self.describe_many(client, cluster, [service])[service]
 
@@ -156,31 +180,47 @@ class ServiceDescriber:
     ) -> dict[str, dict[str, Any] | None]:
         """Each service by name (None where ECS has none), from a batch shared with others."""
         key = (client.meta.region_name, cluster)
-        with self._lock:
-            batch = self._open.get(key)
-            leader = (
-                batch is None or len(set(batch.names) | set(services)) > DESCRIBE_SERVICES_BATCH
-            )
-            if leader:
-                batch = self._open[key] = _DescribeBatch()
-            batch.names.extend(name for name in services if name not in batch.names)
-        if leader:
-            time.sleep(self._window)
+        while True:
             with self._lock:
-                if self._open.get(key) is batch:
-                    del self._open[key]
-            try:
-                response = client.describe_services(cluster=cluster, services=batch.names)
-                batch.found = {s["serviceName"]: s for s in response["services"]}
-            except BaseException as err:  # handed to every waiter of the batch
-                batch.error = err
-            finally:
-                batch.done.set()
-        else:
-            batch.done.wait()
+                batch = self._open.get(key)
+                leader = (
+                    batch is None or len(set(batch.names) | set(services)) > DESCRIBE_SERVICES_BATCH
+                )
+                if leader:
+                    batch = self._open[key] = _DescribeBatch()
+                batch.names.extend(name for name in services if name not in batch.names)
+            if leader:
+                self._call(client, cluster, key, batch)
+            else:
+                batch.done.wait()
+            if not isinstance(batch.error, _LeaderCancelled):
+                break  # else its leader's activity was cancelled: join or lead another batch
         if batch.error is not None:
             raise batch.error
         return {name: batch.found.get(name) for name in services}
+
+    def _call(self, client: Any, cluster: str, key: tuple[str, str], batch: _DescribeBatch) -> None:
+        """The leader's DescribeServices, its answer or error handed to every member. A
+        cancelled activity gets its CancelledError anywhere in its thread, here too: the
+        others then start over instead of waiting for an answer that never comes."""
+        try:
+            time.sleep(self._window)
+            self._close(key, batch)
+            response = client.describe_services(cluster=cluster, services=batch.names)
+            batch.found = {s["serviceName"]: s for s in response["services"]}
+        except CancelledError:
+            batch.error = _LeaderCancelled()
+            raise
+        except BaseException as err:  # handed to every member of the batch
+            batch.error = err
+        finally:
+            self._close(key, batch)
+            batch.done.set()
+
+    def _close(self, key: tuple[str, str], batch: _DescribeBatch) -> None:
+        with self._lock:
+            if self._open.get(key) is batch:
+                del self._open[key]
 
 
 class AwsClients:

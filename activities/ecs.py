@@ -15,7 +15,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.alarms import firing_alarm
 from activities.aws import AwsClients, aws_error_code, aws_error_message, aws_errors
-from activities.polling import activity_logger, first_useful_poll, sleep_until_next_poll
+from activities.polling import (
+    Heartbeats,
+    activity_logger,
+    first_useful_poll,
+    sleep_until_next_poll,
+)
 from ecs_canary.models import (
     CreateServiceInput,
     DeleteServiceInput,
@@ -304,6 +309,7 @@ class EcsActivities:
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
         progress = _restored_progress()
+        heartbeats = Heartbeats()
         first_poll = first_useful_poll(request.poll_interval_seconds)
         while True:
             sleep_until_next_poll(request.poll_interval_seconds, not_before=first_poll)
@@ -320,7 +326,7 @@ class EcsActivities:
                         f"{request.service}: {firing.reason}",
                         "AlarmFired",
                     )
-            activity.heartbeat(progress.model_dump(mode="json"))
+            heartbeats.beat(progress.model_dump(mode="json"))
 
     def _steady_state(
         self,
@@ -411,6 +417,7 @@ class EcsActivities:
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
         progress = _restored_progress()
+        heartbeats = Heartbeats()
         self._say_once(
             progress, log, f"Waiting for existing Service {request.service} to reach inactive state"
         )
@@ -424,7 +431,7 @@ class EcsActivities:
                 if request.done_message:
                     log.info(request.done_message)
                 return
-            activity.heartbeat(progress.model_dump(mode="json"))
+            heartbeats.beat(progress.model_dump(mode="json"))
 
     @staticmethod
     def _log_new_events(

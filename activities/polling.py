@@ -1,8 +1,9 @@
-"""What every waiting activity shares: its log context and the poll clock."""
+"""What every waiting activity shares: its log context, the poll clock and its heartbeats."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -41,3 +42,22 @@ def first_useful_poll(interval_seconds: float) -> float:
     """When a wait that starts right after an ECS change should look first: a full interval on,
     since no deployment or deletion settles sooner; looking earlier spends a call for nothing."""
     return time.time() + interval_seconds
+
+
+class Heartbeats:
+    """A wait's heartbeats: at once when its details change (a retry must not log the same ECS
+    events again), otherwise every quarter of the heartbeat timeout to show it is alive. Each
+    heartbeat costs the worker a hop to its event loop, so not every poll needs one."""
+
+    def __init__(self) -> None:
+        timeout = activity.info().heartbeat_timeout
+        self._every = timeout.total_seconds() / 4 if timeout else 0.0
+        self._last_at = float("-inf")
+        self._last_details: Any = None
+
+    def beat(self, details: Any = None) -> None:
+        now = time.monotonic()
+        if details == self._last_details and now - self._last_at < self._every:
+            return
+        activity.heartbeat(*(() if details is None else (details,)))
+        self._last_at, self._last_details = now, details

@@ -3,6 +3,7 @@ retry (attempt 2), as after a worker crash, and must never duplicate a revision 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from datetime import UTC, datetime
@@ -170,7 +171,10 @@ def test_a_cancelled_wait_stops_at_once(activities, requests, ecs):
     waiter = threading.Thread(target=run_wait)
     waiter.start()
     assert polled.wait(30), "the wait never polled"
-    env.cancel()
+    # ActivityEnvironment.cancel iterates its running activities while the cancelled one,
+    # quick to stop, removes itself from another thread; the cancel is delivered either way.
+    with contextlib.suppress(RuntimeError):
+        env.cancel()
     waiter.join(timeout=5)
     assert not waiter.is_alive(), "the cancelled wait kept running"
     assert outcome and isinstance(outcome[0], CancelledError)

@@ -3,10 +3,12 @@ waits on one cluster sharing DescribeServices calls."""
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 
 import boto3
+from temporalio.exceptions import CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from activities.aws import DESCRIBE_SERVICES_BATCH, AwsClients, CallBudget, ServiceDescriber
@@ -74,6 +76,36 @@ def test_a_poll_gives_way_only_within_its_slack():
     assert order == ["DescribeServices", "UpdateService", "DescribeServices"]
 
 
+def _cancel(thread: threading.Thread) -> None:
+    """What Temporal does to a cancelled sync activity: CancelledError raised in its thread."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(CancelledError)
+    )
+
+
+def test_a_request_cancelled_in_line_leaves_it():
+    """Temporal cancels a sync activity by raising CancelledError in its thread, wherever it
+    is; one waiting for the budget must not hold up those queued behind it."""
+    budget = CallBudget(calls_per_second=1)
+    budget.acquire(event_name="before-send.ecs.DescribeServices")
+    outcome: list[BaseException] = []
+
+    def cancelled_caller() -> None:
+        try:
+            budget.acquire(event_name="before-send.ecs.CreateService")
+        except CancelledError as err:
+            outcome.append(err)
+
+    caller = threading.Thread(target=cancelled_caller)
+    caller.start()
+    wait_until_sync(lambda: budget.waiting == 1, timeout=5)
+    _cancel(caller)
+    caller.join(timeout=5)
+
+    assert outcome and budget.waiting == 0
+    budget.acquire(event_name="before-send.ecs.DescribeServices")  # the line still moves
+
+
 def test_concurrent_waits_share_describe_services_calls(requests, ecs, emulator):
     services = [f"svc{n}" for n in range(DESCRIBE_SERVICES_BATCH)]
     for name in services:
@@ -120,3 +152,30 @@ def test_a_wait_looks_first_one_interval_after_the_change(requests, ecs, emulato
 
     assert (steady.running_count, steady.desired_count) == (1, 1)
     assert emulator.admin.calls()["by_operation"] == {"DescribeServices": 1}
+
+
+def test_a_batch_whose_leader_is_cancelled_still_answers_the_others(requests, ecs, emulator):
+    existing_service(ecs, requests, service="svc0", desired=1)
+    existing_service(ecs, requests, service="svc1", desired=1)
+    client = boto3.client("ecs", region_name="us-east-1")
+    describer = ServiceDescriber(window_seconds=2.0)
+    found: dict[str, object] = {}
+
+    def describe(name: str) -> None:
+        try:
+            found[name] = describer.describe(client, "ecs-canary", name)["serviceName"]
+        except CancelledError as err:
+            found[name] = err
+
+    leader = threading.Thread(target=describe, args=("svc0",))
+    leader.start()
+    wait_until_sync(lambda: describer.joining == 1, timeout=5)
+    member = threading.Thread(target=describe, args=("svc1",))
+    member.start()
+    wait_until_sync(lambda: describer.joining == 2, timeout=5)
+    _cancel(leader)
+    leader.join(timeout=10)
+    member.join(timeout=10)
+
+    assert isinstance(found["svc0"], CancelledError)
+    assert found["svc1"] == "svc1"
