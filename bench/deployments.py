@@ -21,6 +21,8 @@ from ecs_canary.models import DeploymentResult, DeploymentStatus
 NEW_IMAGE = "nginx:1.27"
 OLD_IMAGE = "nginx:1.26"
 WAIT_ACTIVITIES = ("wait_for_steady_state", "wait_for_inactive")
+# What the SDK's markers in a history stand for.
+_MARKERS = {"core_local_activity": "local activity", "core_patch": "patch"}
 # DescribeServices calls of a deployment besides its waits' polls: the describe_services
 # (local) activity (create_service and update_service read first only when they are retried).
 NON_WAIT_DESCRIBES = 1
@@ -288,11 +290,15 @@ def activity_summary(events: list[Any]) -> dict[str, Any]:
     scheduled: dict[int, str] = {}
     started: dict[int, Any] = {}
     by_type: dict[str, int] = {}
+    markers: dict[str, int] = {}
     retried = 0
     waits: list[tuple[float, float]] = []
     for event in events:
         kind = EventType.Name(event.event_type)
-        if kind == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
+        if kind == "EVENT_TYPE_MARKER_RECORDED":
+            name = _MARKERS.get(event.marker_recorded_event_attributes.marker_name, "other marker")
+            markers[name] = markers.get(name, 0) + 1
+        elif kind == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
             name = event.activity_task_scheduled_event_attributes.activity_type.name
             scheduled[event.event_id] = name
             by_type[name] = by_type.get(name, 0) + 1
@@ -312,7 +318,7 @@ def activity_summary(events: list[Any]) -> dict[str, Any]:
             if scheduled.get(attrs.scheduled_event_id) in WAIT_ACTIVITIES:
                 begin = started[attrs.scheduled_event_id].event_time.ToMicroseconds() / 1e6
                 waits.append((begin, event.event_time.ToMicroseconds() / 1e6))
-    return {"by_type": by_type, "retried_attempts": retried, "waits": waits}
+    return {"by_type": by_type, "markers": markers, "retried_attempts": retried, "waits": waits}
 
 
 def estimated_polls(waits: list[tuple[float, float]], poll: float) -> int:

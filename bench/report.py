@@ -346,7 +346,8 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     for name, path in hist.items():
         if path.get("activities"):
             acts = ", ".join(f"{k} {v}" for k, v in sorted(path["activities"].items()))
-            add(f"- {name}: activities {acts}")
+            markers = ", ".join(f"{k} {v}" for k, v in sorted(path.get("markers", {}).items()))
+            add(f"- {name}: activities {acts}; markers: {markers or 'none'}")
     add("")
 
     conc = results.get("concurrency", [])

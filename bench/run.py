@@ -203,6 +203,7 @@ class Bench:
                     "events": len(events),
                     "types": d.event_type_counts(events),
                     "activities": summary["by_type"],
+                    "markers": summary["markers"],
                     "wall": run.wall,
                 }
                 self.say(f"history {path}: {run.outcome}, {len(events)} events")
