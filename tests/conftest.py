@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_emulator import EmulatorSettings, start_emulator
 from tests.processes import free_port
-from tests.support import LogCapture, RequestFactory
+from tests.support import LogCapture, RequestFactory, start
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -141,3 +141,17 @@ async def started(client: Client) -> AsyncIterator[list[WorkflowHandle]]:
         description = await handle.describe()
         if description.status is not None and description.status.name == "RUNNING":
             await handle.terminate("test finished")
+
+
+@pytest.fixture
+def deploy(
+    client: Client, task_queue: str, started: list[WorkflowHandle]
+) -> Callable[..., Awaitable[WorkflowHandle]]:
+    """Start a deployment on this test's task queue; it is terminated at the end if still open."""
+
+    async def deploy_(request: Any, workflow_id: str | None = None) -> WorkflowHandle:
+        handle = await start(client, task_queue, request, workflow_id)
+        started.append(handle)
+        return handle
+
+    return deploy_

@@ -9,7 +9,6 @@ from tests.support import (
     describe,
     existing_service,
     in_order,
-    start,
     status,
     temporal_cli,
     wait_for_stage,
@@ -19,12 +18,9 @@ from tests.support import (
 CLUSTER = "ecs-canary"
 
 
-async def test_reject_deletes_the_canary_and_leaves_main_untouched(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_reject_deletes_the_canary_and_leaves_main_untouched(worker, requests, ecs, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw())
-    started.append(handle)
+    handle = await deploy(requests.raw())
     await wait_for_stage(handle, "verification", gate_open=True)
     await handle.signal("reject", {"by": "bob", "reason": "error rate up"})
     result = await handle.result()
@@ -42,12 +38,9 @@ async def test_reject_deletes_the_canary_and_leaves_main_untouched(
     ]
 
 
-async def test_reject_while_the_canary_starts_stops_at_once(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_reject_while_the_canary_starts_stops_at_once(worker, requests, ecs, deploy):
     existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw(image="nginx:slow"))
-    started.append(handle)
+    handle = await deploy(requests.raw(image="nginx:slow"))
     await wait_until(lambda: _canary_exists(ecs))
     await handle.signal("reject", {"by": "bob"})
     result = await handle.result()
@@ -61,12 +54,9 @@ async def _canary_exists(ecs) -> bool:
     return found is not None and found["status"] == "ACTIVE"
 
 
-async def test_early_approve_is_refused_and_recorded(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_early_approve_is_refused_and_recorded(worker, requests, ecs, deploy):
     existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw(image="nginx:slow"))
-    started.append(handle)
+    handle = await deploy(requests.raw(image="nginx:slow"))
     await handle.signal("approve", {"by": "alice"})
     await wait_until(lambda: _has_attempts(handle))
     current = await status(handle)
@@ -82,10 +72,9 @@ async def _has_attempts(handle) -> bool:
     return bool((await status(handle)).attempts)
 
 
-async def test_gate_timeout_rejects_by_default(client, worker, task_queue, requests, ecs, started):
+async def test_gate_timeout_rejects_by_default(worker, requests, ecs, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw(verification={"timeout_seconds": 1}))
-    started.append(handle)
+    handle = await deploy(requests.raw(verification={"timeout_seconds": 1}))
     result = await handle.result()
 
     assert result.outcome == "rejected"
@@ -94,14 +83,11 @@ async def test_gate_timeout_rejects_by_default(client, worker, task_queue, reque
     assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
 
 
-async def test_gate_timeout_can_approve(client, worker, task_queue, requests, ecs, started):
+async def test_gate_timeout_can_approve(worker, requests, ecs, deploy):
     existing_service(ecs, requests)
-    handle = await start(
-        client,
-        task_queue,
-        requests.raw(verification={"timeout_seconds": 1, "on_timeout": "approve"}),
+    handle = await deploy(
+        requests.raw(verification={"timeout_seconds": 1, "on_timeout": "approve"})
     )
-    started.append(handle)
     result = await handle.result()
 
     assert result.outcome == "succeeded"
@@ -109,11 +95,8 @@ async def test_gate_timeout_can_approve(client, worker, task_queue, requests, ec
     assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
-async def test_first_deployment_creates_the_main_service(
-    client, worker, task_queue, requests, ecs, started
-):
-    handle = await start(client, task_queue, requests.raw(service="billing", desired=2))
-    started.append(handle)
+async def test_first_deployment_creates_the_main_service(worker, requests, ecs, deploy):
+    handle = await deploy(requests.raw(service="billing", desired=2))
     await wait_for_stage(handle, "verification", gate_open=True)
     await handle.signal("approve", {"by": "alice"})
     result = await handle.result()
@@ -124,13 +107,10 @@ async def test_first_deployment_creates_the_main_service(
     assert (main["desiredCount"], main["runningCount"]) == (2, 2)
 
 
-async def test_same_as_running_instances_keeps_the_current_count(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_same_as_running_instances_keeps_the_current_count(worker, requests, ecs, deploy):
     existing_service(ecs, requests, desired=4)
     request = requests.raw(desired=2, rolling={"same_as_running_instances": True})
-    handle = await start(client, task_queue, request)
-    started.append(handle)
+    handle = await deploy(request)
     await wait_for_stage(handle, "verification", gate_open=True)
     await handle.signal("approve", {"by": "alice"})
     result = await handle.result()
@@ -140,13 +120,10 @@ async def test_same_as_running_instances_keeps_the_current_count(
     assert (main["desiredCount"], main["runningCount"]) == (4, 4)
 
 
-async def test_a_leftover_canary_is_replaced(
-    client, worker, task_queue, requests, ecs, logs, started
-):
+async def test_a_leftover_canary_is_replaced(worker, requests, ecs, logs, deploy):
     existing_service(ecs, requests)
     leftover_arn = existing_service(ecs, requests, service="myappCanary", desired=1)
-    handle = await start(client, task_queue, requests.raw())
-    started.append(handle)
+    handle = await deploy(requests.raw())
     await wait_for_stage(handle, "verification", gate_open=True)
     canary = describe(ecs, CLUSTER, "myappCanary")
     assert canary["status"] == "ACTIVE" and canary["taskDefinition"] != leftover_arn

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support import describe, existing_service, in_order, start, wait_for_stage
+from tests.support import describe, existing_service, in_order, wait_for_stage
 
 
-async def test_happy_path_promotes_the_canary(
-    client, worker, task_queue, requests, ecs, logs, started
-):
+async def test_happy_path_promotes_the_canary(worker, requests, ecs, logs, started, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw())
-    started.append(handle)
+    handle = await deploy(requests.raw())
 
     gate = await wait_for_stage(handle, "verification", gate_open=True)
     assert gate.task_definition_arn and gate.task_definition_arn != old_arn

@@ -45,7 +45,7 @@ KILL_POINTS = {
 
 @pytest.mark.parametrize("stage", list(KILL_POINTS))
 async def test_killing_the_worker_loses_nothing(
-    stage, client, task_queue, requests, ecs, emulator, tmp_path, started
+    stage, client, task_queue, requests, ecs, emulator, tmp_path, deploy
 ):
     # Slow enough ECS that each wait is still running when the worker dies.
     emulator.admin.settings(task_start_seconds=1.5, task_stop_seconds=1.5)
@@ -55,8 +55,7 @@ async def test_killing_the_worker_loses_nothing(
         address = client.service_client.config.target_host
         log = tmp_path / "worker.log"
         worker = spawn_worker(address, task_queue, log)
-        handle = await start(client, task_queue, requests.raw())
-        started.append(handle)
+        handle = await deploy(requests.raw())
 
         approve_early = stage in ("canary_delete", "rolling_deploy")
         if approve_early:
@@ -129,7 +128,7 @@ async def test_a_server_restart_mid_deployment_loses_nothing(
     assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
-async def test_a_worker_shutdown_ends_its_running_waits(client, task_queue, requests, ecs, started):
+async def test_a_worker_shutdown_ends_its_running_waits(client, task_queue, requests, ecs, deploy):
     """On shutdown the worker cancels the waits still polling; each must end, not keep
     calling ECS from a thread nobody owns (the executor's shutdown would hang on it)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -146,8 +145,7 @@ async def test_a_worker_shutdown_ends_its_running_waits(client, task_queue, requ
     executor = ThreadPoolExecutor(max_workers=10)
     worker = build_worker(client, settings, executor)
     running = asyncio.create_task(worker.run())
-    handle = await start(client, task_queue, requests.raw(image="nginx:slow"))
-    started.append(handle)
+    handle = await deploy(requests.raw(image="nginx:slow"))
     await wait_until(lambda: _running_activity(handle, "wait_for_steady_state"), timeout=30)
 
     await asyncio.wait_for(worker.shutdown(), timeout=30)

@@ -15,7 +15,6 @@ from tests.support import (
     cli_start,
     describe,
     existing_service,
-    start,
     status,
     wait_for_stage,
 )
@@ -31,12 +30,9 @@ async def _failure(handle) -> tuple[ApplicationError, DeploymentResult]:
     return cause, DeploymentResult.model_validate(cause.details[0])
 
 
-async def test_a_canary_that_cannot_pull_fails_fast(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_a_canary_that_cannot_pull_fails_fast(worker, requests, ecs, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw(image="nginx:nopull"))
-    started.append(handle)
+    handle = await deploy(requests.raw(image="nginx:nopull"))
     error, result = await _failure(handle)
 
     assert error.type == "TasksFailed"
@@ -47,12 +43,9 @@ async def test_a_canary_that_cannot_pull_fails_fast(
     assert (main["taskDefinition"], main["desiredCount"]) == (old_arn, 2)
 
 
-async def test_a_failing_rolling_deploy_rolls_back(
-    client, worker, task_queue, requests, ecs, emulator, started
-):
+async def test_a_failing_rolling_deploy_rolls_back(worker, requests, ecs, emulator, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw())
-    started.append(handle)
+    handle = await deploy(requests.raw())
     await wait_for_stage(handle, "verification", gate_open=True)
     emulator.admin.inject_fault("myapp", "nopull", cluster=CLUSTER)
     await handle.signal("approve", {"by": "alice"})
@@ -69,14 +62,13 @@ async def test_a_failing_rolling_deploy_rolls_back(
 
 
 async def test_a_service_whose_rollback_target_is_gone_stops_before_the_gate(
-    client, worker, task_queue, requests, ecs, started
+    worker, requests, ecs, deploy
 ):
     """ECS cannot point a service back at a deregistered task definition, so a rollout that
     could not be rolled back is refused before anyone is asked to verify the canary."""
     old_arn = existing_service(ecs, requests)
     ecs.deregister_task_definition(taskDefinition=old_arn)
-    handle = await start(client, task_queue, requests.raw())
-    started.append(handle)
+    handle = await deploy(requests.raw())
     error, result = await _failure(handle)
 
     assert error.type == "PreviousTaskDefinitionInactive"
@@ -94,10 +86,9 @@ async def test_a_service_whose_rollback_target_is_gone_stops_before_the_gate(
 
 
 async def test_a_failed_first_deployment_removes_the_service(
-    client, worker, task_queue, requests, ecs, emulator, started
+    worker, requests, ecs, emulator, deploy
 ):
-    handle = await start(client, task_queue, requests.raw(service="billing"))
-    started.append(handle)
+    handle = await deploy(requests.raw(service="billing"))
     await wait_for_stage(handle, "verification", gate_open=True)
     emulator.admin.inject_fault("billing", "crash", cluster=CLUSTER)
     await handle.signal("approve", {"by": "alice"})
@@ -108,18 +99,13 @@ async def test_a_failed_first_deployment_removes_the_service(
     assert describe(ecs, CLUSTER, "billing")["status"] == "INACTIVE"
 
 
-async def test_throttled_ecs_calls_are_retried(
-    client, worker, task_queue, requests, ecs, emulator, started
-):
+async def test_throttled_ecs_calls_are_retried(worker, requests, ecs, emulator, deploy):
     existing_service(ecs, requests)
     emulator.admin.settings(throttle_rate=0.3)
     try:
-        handle = await start(
-            client,
-            task_queue,
-            requests.raw(verification={"timeout_seconds": 600, "on_timeout": "approve"}),
+        handle = await deploy(
+            requests.raw(verification={"timeout_seconds": 600, "on_timeout": "approve"})
         )
-        started.append(handle)
         await wait_for_stage(handle, "verification", gate_open=True)
         await handle.signal("approve", {"by": "alice"})
         result = await handle.result()
@@ -130,12 +116,9 @@ async def test_throttled_ecs_calls_are_retried(
     assert throttled > 0
 
 
-async def test_cancel_at_the_gate_removes_the_canary(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_cancel_at_the_gate_removes_the_canary(worker, requests, ecs, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw())
-    started.append(handle)
+    handle = await deploy(requests.raw())
     await wait_for_stage(handle, "verification", gate_open=True)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as caught:
@@ -148,12 +131,9 @@ async def test_cancel_at_the_gate_removes_the_canary(
     assert (await status(handle)).outcome == "cancelled"
 
 
-async def test_cancel_during_the_rolling_deploy_restores_main(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_cancel_during_the_rolling_deploy_restores_main(worker, requests, ecs, deploy):
     old_arn = existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw(image="nginx:slow-start"))
-    started.append(handle)
+    handle = await deploy(requests.raw(image="nginx:slow-start"))
     await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
     await handle.signal("approve", {"by": "alice"})
     await wait_for_stage(handle, "rolling_deploy")
@@ -167,12 +147,9 @@ async def test_cancel_during_the_rolling_deploy_restores_main(
     assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
 
 
-async def test_a_missing_cluster_fails_before_anything_is_created(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_a_missing_cluster_fails_before_anything_is_created(worker, requests, ecs, deploy):
     families_before = ecs.list_task_definitions()["taskDefinitionArns"]
-    handle = await start(client, task_queue, requests.raw(cluster="no-such-cluster"))
-    started.append(handle)
+    handle = await deploy(requests.raw(cluster="no-such-cluster"))
     error, result = await _failure(handle)
 
     assert error.type == "ClusterNotFoundException"
@@ -181,11 +158,10 @@ async def test_a_missing_cluster_fails_before_anything_is_created(
 
 
 async def test_a_second_deployment_of_a_service_is_refused(
-    client, worker, task_queue, requests, ecs, tmp_path, started
+    client, worker, task_queue, requests, ecs, tmp_path, deploy
 ):
     existing_service(ecs, requests)
-    first = await start(client, task_queue, requests.raw())
-    started.append(first)
+    first = await deploy(requests.raw())
     with pytest.raises(WorkflowAlreadyStartedError):
         await client.start_workflow(
             "EcsCanaryDeployment",
@@ -213,6 +189,5 @@ async def test_a_second_deployment_of_a_service_is_refused(
     await first.signal("reject", {"by": "alice"})
     assert (await first.result()).outcome == "rejected"
     # A finished run's id can be used again.
-    again = await start(client, task_queue, requests.raw(verification={"timeout_seconds": 1}))
-    started.append(again)
+    again = await deploy(requests.raw(verification={"timeout_seconds": 1}))
     assert (await again.result()).outcome == "rejected"

@@ -13,7 +13,6 @@ from ecs_canary.models import DecisionInput, DeploymentResult, DeploymentStatus
 from tests.support import (
     describe,
     existing_service,
-    start,
     status,
     temporal_cli,
     wait_for_stage,
@@ -40,14 +39,11 @@ async def _update(handle, name: str, by: str) -> DeploymentStatus:
     return await handle.execute_update(name, DecisionInput(by=by), result_type=DeploymentStatus)
 
 
-async def test_an_alarm_during_bake_rejects_the_canary(
-    client, worker, task_queue, requests, ecs, cloudwatch, started
-):
+async def test_an_alarm_during_bake_rejects_the_canary(worker, requests, ecs, cloudwatch, deploy):
     old_arn = existing_service(ecs, requests)
     _alarm(cloudwatch, "myapp-5xx")
     request = requests.raw(verification={"bake_seconds": 600, "alarms": ["myapp-5xx"]})
-    handle = await start(client, task_queue, request)
-    started.append(handle)
+    handle = await deploy(request)
     baking = await wait_for_stage(handle, "verification")
     await wait_until(lambda: _baking(handle))
     cloudwatch.set_alarm_state(
@@ -68,16 +64,11 @@ async def _baking(handle) -> bool:
 
 
 async def test_an_alarm_during_the_rolling_deploy_rolls_back(
-    client, worker, task_queue, requests, ecs, cloudwatch, emulator, started
+    worker, requests, ecs, cloudwatch, emulator, deploy
 ):
     old_arn = existing_service(ecs, requests)
     _alarm(cloudwatch, "myapp-5xx")
-    handle = await start(
-        client,
-        task_queue,
-        requests.raw(image="nginx:slow", verification={"alarms": ["myapp-5xx"]}),
-    )
-    started.append(handle)
+    handle = await deploy(requests.raw(image="nginx:slow", verification={"alarms": ["myapp-5xx"]}))
     await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
     await handle.signal("approve", {"by": "alice"})
     await wait_for_stage(handle, "rolling_deploy", timeout=60)
@@ -93,16 +84,13 @@ async def test_an_alarm_during_the_rolling_deploy_rolls_back(
     assert (main["taskDefinition"], main["runningCount"]) == (old_arn, 2)
 
 
-async def test_bake_without_alarm_promotes_with_no_human(
-    client, worker, task_queue, requests, ecs, cloudwatch, started
-):
+async def test_bake_without_alarm_promotes_with_no_human(worker, requests, ecs, cloudwatch, deploy):
     existing_service(ecs, requests)
     _alarm(cloudwatch, "myapp-5xx")
     request = requests.raw(
         verification={"bake_seconds": 1, "alarms": ["myapp-5xx"], "require_approval": False}
     )
-    handle = await start(client, task_queue, request)
-    started.append(handle)
+    handle = await deploy(request)
     result = await handle.result()
 
     assert result.outcome == "succeeded"
@@ -110,12 +98,9 @@ async def test_bake_without_alarm_promotes_with_no_human(
     assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
-async def test_approve_during_bake_is_refused_but_reject_is_accepted(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_approve_during_bake_is_refused_but_reject_is_accepted(worker, requests, ecs, deploy):
     existing_service(ecs, requests)
-    handle = await start(client, task_queue, requests.raw(verification={"bake_seconds": 600}))
-    started.append(handle)
+    handle = await deploy(requests.raw(verification={"bake_seconds": 600}))
     await wait_for_stage(handle, "verification")
     await wait_until(lambda: _baking(handle))
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -128,11 +113,10 @@ async def test_approve_during_bake_is_refused_but_reject_is_accepted(
     assert [(a.by, a.via, a.accepted) for a in result.attempts] == [("bob", "update", True)]
 
 
-async def test_only_listed_approvers_decide(client, worker, task_queue, requests, ecs, started):
+async def test_only_listed_approvers_decide(worker, requests, ecs, deploy):
     existing_service(ecs, requests)
     request = requests.raw(verification={"approvers": ["alice", "carol"], "min_approvals": 2})
-    handle = await start(client, task_queue, request)
-    started.append(handle)
+    handle = await deploy(request)
     await wait_for_stage(handle, "verification", gate_open=True)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -163,13 +147,10 @@ async def _attempts(handle, count: int) -> bool:
     return len((await status(handle)).attempts) >= count
 
 
-async def test_the_cli_update_is_accepted_or_refused_at_once(
-    client, worker, task_queue, requests, ecs, started
-):
+async def test_the_cli_update_is_accepted_or_refused_at_once(client, worker, requests, ecs, deploy):
     existing_service(ecs, requests)
     request = requests.raw(verification={"approvers": ["alice"]})
-    handle = await start(client, task_queue, request)
-    started.append(handle)
+    handle = await deploy(request)
     await wait_for_stage(handle, "verification", gate_open=True)
     base = ["workflow", "update", "execute", "--workflow-id", handle.id, "--name", "approve"]
 
@@ -184,7 +165,7 @@ async def test_the_cli_update_is_accepted_or_refused_at_once(
 
 
 async def test_decisions_survive_a_worker_restart_mid_gate(
-    client, task_queue, requests, ecs, tmp_path, started
+    client, task_queue, requests, ecs, tmp_path, deploy
 ):
     from tests.processes import spawn_worker, stop
 
@@ -192,8 +173,7 @@ async def test_decisions_survive_a_worker_restart_mid_gate(
     request = requests.raw(verification={"approvers": ["alice", "carol"], "min_approvals": 2})
     address = client.service_client.config.target_host
     worker = spawn_worker(address, task_queue, tmp_path / "worker.log")
-    handle = await start(client, task_queue, request)
-    started.append(handle)
+    handle = await deploy(request)
     try:
         await wait_for_stage(handle, "verification", gate_open=True)
         await _update(handle, "approve", "alice")

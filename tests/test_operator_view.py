@@ -15,7 +15,6 @@ from ecs_canary.models import DeploymentResult
 from tests.processes import ROOT, spawn_worker, stop
 from tests.support import (
     existing_service,
-    start,
     temporal_cli,
     wait_for_stage,
     wait_until,
@@ -84,17 +83,13 @@ async def test_the_web_ui_and_cli_show_what_the_run_is(
 
 
 async def test_the_list_query_finds_runs_waiting_at_the_gate(
-    client, worker, task_queue, requests, ecs, started
+    client, worker, task_queue, requests, ecs, deploy
 ):
     existing_service(ecs, requests)
     existing_service(ecs, requests, service="billing")
-    done = await start(
-        client, task_queue, requests.raw(service="billing", verification={"timeout_seconds": 1})
-    )
-    started.append(done)
+    done = await deploy(requests.raw(service="billing", verification={"timeout_seconds": 1}))
     assert (await done.result()).outcome == "rejected"
-    waiting = await start(client, task_queue, requests.raw())
-    started.append(waiting)
+    waiting = await deploy(requests.raw())
     await wait_for_stage(waiting, "verification", gate_open=True)
 
     query = "DeploymentStage='verification' AND ExecutionStatus='Running'"
@@ -123,18 +118,15 @@ async def test_the_list_query_finds_runs_waiting_at_the_gate(
 
 
 async def test_worker_logs_are_json_lines_with_their_context(
-    client, task_queue, requests, ecs, tmp_path, started
+    client, task_queue, requests, ecs, tmp_path, deploy
 ):
     existing_service(ecs, requests)
     log_file = tmp_path / "worker.log"
     worker = spawn_worker(client.service_client.config.target_host, task_queue, log_file)
     try:
-        handle = await start(
-            client,
-            task_queue,
-            requests.raw(verification={"timeout_seconds": 1, "on_timeout": "approve"}),
+        handle = await deploy(
+            requests.raw(verification={"timeout_seconds": 1, "on_timeout": "approve"})
         )
-        started.append(handle)
         result = await handle.result()
     finally:
         stop(worker)

@@ -13,7 +13,7 @@ import pytest
 
 from ecs_canary.sandbox import cache_workflow_bytecode
 
-WORKFLOW_SOURCE = '''
+WORKFLOW_SOURCE = """
 from temporalio import workflow
 
 
@@ -22,7 +22,7 @@ class Probe:
     @workflow.run
     async def run(self) -> str:
         return "ok"
-'''
+"""
 
 
 @pytest.fixture

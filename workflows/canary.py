@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         RegisterTaskDefinitionInput,
         ServiceChange,
         ServiceSnapshot,
+        ServiceSnapshots,
         Stage,
         StageTiming,
         UpdateServiceInput,
@@ -238,14 +239,9 @@ class EcsCanaryDeployment:
     async def _deploy_canary(self) -> None:
         request = self._require_request()
         try:
-            found = await self._activity(
-                EcsActivities.describe_services,
-                DescribeServicesInput(
-                    region=request.region,
-                    cluster=request.cluster,
-                    services=[request.service_name, request.canary_service_name],
-                    stage=Stage.CANARY_DEPLOY,
-                ),
+            found = await self._describe_services(
+                [request.service_name, request.canary_service_name],
+                Stage.CANARY_DEPLOY,
                 summary=f"Describe services {request.service_name}, {request.canary_service_name}",
                 local=self._lean,
             )
@@ -602,14 +598,9 @@ class EcsCanaryDeployment:
         """Where a failed rollback left the main service, in plain words."""
         request = self._require_request()
         try:
-            found = await self._activity(
-                EcsActivities.describe_services,
-                DescribeServicesInput(
-                    region=request.region,
-                    cluster=request.cluster,
-                    services=[request.service_name],
-                    stage=Stage.ROLLBACK,
-                ),
+            found = await self._describe_services(
+                [request.service_name],
+                Stage.ROLLBACK,
                 summary=f"Describe service {request.service_name} after the failed rollback",
             )
         except ActivityError as err:
@@ -621,6 +612,19 @@ class EcsCanaryDeployment:
             f"service {request.service_name} was left {service.status} on task definition "
             f"{service.task_definition} with {service.running_count}/{service.desired_count} "
             "tasks running"
+        )
+
+    async def _describe_services(
+        self, services: list[str], stage: Stage, *, summary: str, local: bool = False
+    ) -> ServiceSnapshots:
+        request = self._require_request()
+        return await self._activity(
+            EcsActivities.describe_services,
+            DescribeServicesInput(
+                region=request.region, cluster=request.cluster, services=services, stage=stage
+            ),
+            summary=summary,
+            local=local,
         )
 
     async def _wait_steady(
