@@ -59,9 +59,10 @@ _CALL_TIMEOUT = timedelta(seconds=60)
 _MIN_HEARTBEAT_TIMEOUT = 2.0
 _HEARTBEATS_PER_TIMEOUT = 3
 _PATCH_SEARCH_ATTRIBUTE_CHECK = "check-search-attributes"
-# Fewer events and round trips: the first describe runs as a local activity, the search
-# attributes set at the start and at the end go in one upsert each, and the rollback target is
-# checked while the canary starts instead of before the rolling deploy.
+# Fewer events and round trips: the first describe runs as a local activity beside the
+# search-attribute check, the search attributes set at the start and at the end go in one upsert
+# each, and the rollback target is checked while the canary starts instead of before the rolling
+# deploy.
 _PATCH_LEAN_HISTORY = "lean-history"
 
 
@@ -114,6 +115,7 @@ class EcsCanaryDeployment:
         self._search_attributes_registered = True
         self._cancel_handled = False
         self._lean = False
+        self._first_look: asyncio.Future[ServiceSnapshots] | None = None
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -187,6 +189,8 @@ class EcsCanaryDeployment:
         request = self._request
         self._gate.configure(request.verification)
         self._lean = workflow.patched(_PATCH_LEAN_HISTORY)
+        if self._lean:  # the first look at the services needs nothing from the check below
+            self._first_look = asyncio.ensure_future(self._look_at_services())
         await self._check_search_attributes()
         where = (
             sa.ECS_CLUSTER.value_set(request.cluster),
@@ -239,12 +243,7 @@ class EcsCanaryDeployment:
     async def _deploy_canary(self) -> None:
         request = self._require_request()
         try:
-            found = await self._describe_services(
-                [request.service_name, request.canary_service_name],
-                Stage.CANARY_DEPLOY,
-                summary=f"Describe services {request.service_name}, {request.canary_service_name}",
-                local=self._lean,
-            )
+            found = await (self._first_look or self._look_at_services())
             self._previous = found.services[request.service_name]
             if found.services[request.canary_service_name] is not None:
                 self._canary_may_exist = True
@@ -612,6 +611,16 @@ class EcsCanaryDeployment:
             f"service {request.service_name} was left {service.status} on task definition "
             f"{service.task_definition} with {service.running_count}/{service.desired_count} "
             "tasks running"
+        )
+
+    async def _look_at_services(self) -> ServiceSnapshots:
+        """The main and canary services as they are before this deployment changes anything."""
+        request = self._require_request()
+        return await self._describe_services(
+            [request.service_name, request.canary_service_name],
+            Stage.CANARY_DEPLOY,
+            summary=f"Describe services {request.service_name}, {request.canary_service_name}",
+            local=self._lean,
         )
 
     async def _describe_services(
