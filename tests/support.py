@@ -93,17 +93,6 @@ async def wait_until(
         await asyncio.sleep(every)
 
 
-def wait_until_sync(
-    predicate: Callable[[], bool], timeout: float = 30, every: float = 0.01
-) -> None:
-    """wait_until for threads outside an event loop."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)
-
-
 async def start(
     client: Client,
     task_queue: str,

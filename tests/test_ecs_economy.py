@@ -13,12 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.aws import DESCRIBE_SERVICES_BATCH, AwsClients, CallBudget, ServiceDescriber
 from activities.ecs import EcsActivities
-from tests.support import (
-    canary_create_input,
-    canary_wait_input,
-    existing_service,
-    wait_until_sync,
-)
+from tests.emulator_fixtures import wait_until
+from tests.support import canary_create_input, canary_wait_input, existing_service
 
 
 def test_the_budget_never_grants_more_than_its_rate_in_any_window():
@@ -58,7 +54,7 @@ def _queued_order(budget: CallBudget, operations: list[str]) -> list[str]:
     for operation in operations:
         threads.append(threading.Thread(target=call, args=(operation,)))
         threads[-1].start()
-        wait_until_sync(lambda: budget.waiting == len(threads), timeout=5)
+        wait_until(lambda: budget.waiting == len(threads), timeout=5, interval=0.01)
     for thread in threads:
         thread.join()
     return order
@@ -98,7 +94,7 @@ def test_a_request_cancelled_in_line_leaves_it():
 
     caller = threading.Thread(target=cancelled_caller)
     caller.start()
-    wait_until_sync(lambda: budget.waiting == 1, timeout=5)
+    wait_until(lambda: budget.waiting == 1, timeout=5, interval=0.01)
     _cancel(caller)
     caller.join(timeout=5)
 
@@ -169,10 +165,10 @@ def test_a_batch_whose_leader_is_cancelled_still_answers_the_others(requests, ec
 
     leader = threading.Thread(target=describe, args=("svc0",))
     leader.start()
-    wait_until_sync(lambda: describer.joining == 1, timeout=5)
+    wait_until(lambda: describer.joining == 1, timeout=5, interval=0.01)
     member = threading.Thread(target=describe, args=("svc1",))
     member.start()
-    wait_until_sync(lambda: describer.joining == 2, timeout=5)
+    wait_until(lambda: describer.joining == 2, timeout=5, interval=0.01)
     _cancel(leader)
     leader.join(timeout=10)
     member.join(timeout=10)
