@@ -105,12 +105,9 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 _met(share <= 0.2),
             )
         )
-        top_runs = [
-            r
-            for runs in results.get("concurrency_rounds", [conc])
-            for r in runs
-            if r["count"] == top["count"]
-        ]
+        rounds = results.get("concurrency_rounds", [conc])
+        every_run = [r for runs in rounds for r in runs]
+        top_runs = [r for r in every_run if r["count"] == top["count"]]
         succeeded = sum(r["succeeded"] for r in top_runs)
         attempted = sum(r["count"] for r in top_runs)
         rows.append(
@@ -123,8 +120,7 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
         if lone:
             ratio = top["p95"] / lone["p50"]
-            rounds = len(results.get("concurrency_rounds", [])) or 1
-            median_of = f" (median of {rounds} rounds)" if rounds > 1 else ""
+            median_of = f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""
             rows.append(
                 (
                     f"{label}: p95 wall <= 1.5x a lone deployment's{median_of}",
@@ -139,7 +135,6 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 _met(_mb(top["peak_rss_mib"]) <= 300),
             )
         )
-        every_run = [r for runs in results.get("concurrency_rounds", [conc]) for r in runs]
         busiest = max(r["calls"]["max_per_second"] for r in every_run)
         rows.append(
             (
