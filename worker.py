@@ -22,7 +22,9 @@ from workflows.canary import EcsCanaryDeployment
 
 
 def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
-    clients = AwsClients(settings.ecs_calls_per_second)
+    clients = AwsClients(
+        settings.ecs_calls_per_second, max_connections=settings.max_concurrent_activities
+    )
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
     workflows = [EcsCanaryDeployment]
     cache_workflow_bytecode(workflows)

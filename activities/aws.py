@@ -224,10 +224,17 @@ class ServiceDescriber:
 
 
 class AwsClients:
-    """Thread-safe cache of boto3 clients; ECS clients all draw on one call budget."""
+    """Thread-safe cache of boto3 clients; ECS clients all draw on one call budget.
 
-    def __init__(self, ecs_calls_per_second: float) -> None:
+    Each client keeps up to `max_connections` connections open, one per activity that may call
+    at once: with botocore's default of 10, a hundred deployments open (and, against AWS,
+    TLS-handshake) a new connection for most calls and log "Connection pool is full"."""
+
+    def __init__(self, ecs_calls_per_second: float, max_connections: int = 10) -> None:
         self._session = boto3.session.Session()
+        self._config = _BOTO_CONFIG.merge(
+            botocore.config.Config(max_pool_connections=max(1, max_connections))
+        )
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
         self._ecs_budget = CallBudget(ecs_calls_per_second)
@@ -237,7 +244,7 @@ class AwsClients:
         with self._lock:
             client = self._clients.get((service, region))
             if client is None:
-                client = self._session.client(service, region_name=region, config=_BOTO_CONFIG)
+                client = self._session.client(service, region_name=region, config=self._config)
                 if service == "ecs":
                     client.meta.events.register("before-send.ecs", self._ecs_budget.acquire)
                 self._clients[(service, region)] = client

@@ -175,3 +175,35 @@ def test_a_batch_whose_leader_is_cancelled_still_answers_the_others(requests, ec
 
     assert isinstance(found["svc0"], CancelledError)
     assert found["svc1"] == "svc1"
+
+
+def _simultaneous_calls(clients: AwsClients, callers: int) -> None:
+    client = clients.ecs("us-east-1")
+    barrier = threading.Barrier(callers)
+
+    def call() -> None:
+        barrier.wait()
+        client.list_clusters()
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _pool_overflows(logs) -> int:
+    return sum("Connection pool is full" in line for line in logs.lines())
+
+
+def test_simultaneous_calls_keep_their_connections_open(ecs_state, logs):
+    """Every activity that may call ECS at once has a pooled connection: with botocore's
+    default pool of 10, most calls of a busy worker opened a new connection (against AWS a new
+    TLS handshake) and urllib3 logged each one it had to throw away."""
+    callers = 40
+    _simultaneous_calls(AwsClients(ecs_calls_per_second=1000, max_connections=10), callers)
+    assert _pool_overflows(logs) > 0  # the default is too small for this many at once
+
+    logs.records.clear()
+    _simultaneous_calls(AwsClients(ecs_calls_per_second=1000, max_connections=callers), callers)
+    assert _pool_overflows(logs) == 0
