@@ -134,7 +134,9 @@ class EcsActivities:
         client = self._clients.ecs(request.region)
         family = request.task_definition["family"]
         previous = (
-            self._latest_revision_of_run(client, family, request.run_id) if _is_retry() else None
+            self._latest_revision_of_run(client, family, request.run_id)
+            if _is_retry() or request.may_be_repeated
+            else None
         )
         if previous is not None:
             log.info(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ NEW_IMAGE = "nginx:1.27"
 OLD_IMAGE = "nginx:1.26"
 WAIT_ACTIVITIES = ("wait_for_steady_state", "wait_for_inactive")
 # What the SDK's markers in a history stand for.
-_MARKERS = {"core_local_activity": "local activity", "core_patch": "patch"}
+_LOCAL_ACTIVITY_MARKER = "core_local_activity"
+_MARKERS = {_LOCAL_ACTIVITY_MARKER: "local activity", "core_patch": "patch"}
 # DescribeServices calls of a deployment besides its waits' polls: the describe_services
 # (local) activity (create_service and update_service read first only when they are retried).
 NON_WAIT_DESCRIBES = 1
@@ -285,8 +287,9 @@ def event_type_counts(events: list[Any]) -> dict[str, int]:
 
 
 def activity_summary(events: list[Any]) -> dict[str, Any]:
-    """Per history: activities by type, retried attempts, and wait polls estimated from each
-    wait's start and end (polls land on wall-clock multiples of the poll interval)."""
+    """Per history: activities by type (local ones from their markers), retried attempts, and
+    wait polls estimated from each wait's start and end (polls land on wall-clock multiples of
+    the poll interval)."""
     scheduled: dict[int, str] = {}
     started: dict[int, Any] = {}
     by_type: dict[str, int] = {}
@@ -296,8 +299,14 @@ def activity_summary(events: list[Any]) -> dict[str, Any]:
     for event in events:
         kind = EventType.Name(event.event_type)
         if kind == "EVENT_TYPE_MARKER_RECORDED":
-            name = _MARKERS.get(event.marker_recorded_event_attributes.marker_name, "other marker")
+            marker = event.marker_recorded_event_attributes
+            name = _MARKERS.get(marker.marker_name, "other marker")
             markers[name] = markers.get(name, 0) + 1
+            if marker.marker_name == _LOCAL_ACTIVITY_MARKER:
+                local = json.loads(marker.details["data"].payloads[0].data)
+                activity_type = f"{local['activity_type']} (local)"
+                by_type[activity_type] = by_type.get(activity_type, 0) + 1
+                retried += local.get("attempt", 1) > 1
         elif kind == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
             name = event.activity_task_scheduled_event_attributes.activity_type.name
             scheduled[event.event_id] = name

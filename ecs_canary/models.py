@@ -289,6 +289,10 @@ class RegisterTaskDefinitionInput(StrictModel):
     stage: Stage
     task_definition: dict[str, Any]
     run_id: str
+    # An earlier attempt of this call may already have registered the revision although its
+    # attempt number is 1: a local activity's attempts start over on the worker that takes
+    # over from one that died.
+    may_be_repeated: bool = False
 
 
 class RegisteredTaskDefinition(StrictModel):

@@ -1,10 +1,12 @@
-"""Counts ECS API calls so tests can check a workflow's polling budget."""
+"""Counts ECS API calls so tests can check a workflow's polling budget; holds calls in flight."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -41,3 +43,30 @@ class CallStats:
                 "max_per_second": self._max_per_second,
                 "throttled": self._throttled,
             }
+
+
+class HeldOperations:
+    """ECS operations whose requests, once counted, wait unanswered until released: rehearses a
+    client that dies while its call is in flight (the call still takes effect afterwards)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._released: dict[str, threading.Event] = {}
+
+    @contextmanager
+    def holding(self, operation: str) -> Iterator[None]:
+        released = threading.Event()
+        with self._lock:
+            self._released[operation] = released
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._released[operation]
+            released.set()
+
+    def wait_if_held(self, operation: str) -> None:
+        with self._lock:
+            released = self._released.get(operation)
+        if released is not None:
+            released.wait()

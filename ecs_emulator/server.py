@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from .admin import EmulatorAdmin
 from .admin_api import ADMIN_PREFIX, AdminApi
-from .calls import CallStats
+from .calls import CallStats, HeldOperations
 from .ecs_api import EcsHooks, ecs_operation
 from .faults import InjectedFaults
 from .moto_internals import moto_request_handler, moto_wsgi_app, reset_moto
@@ -34,11 +35,14 @@ _running: list[Emulator] = []
 class EmulatorMiddleware:
     """Admin routes, ECS throttling and counting, then moto under the scheduler's lock."""
 
-    def __init__(self, moto_app: Any, hooks: EcsHooks, admin: AdminApi, lock: Any) -> None:
+    def __init__(
+        self, moto_app: Any, hooks: EcsHooks, admin: AdminApi, lock: Any, held: HeldOperations
+    ) -> None:
         self._moto = moto_app
         self._hooks = hooks
         self._admin = admin
         self._lock = lock
+        self._held = held
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         response = self._respond(environ)
@@ -58,6 +62,7 @@ class EmulatorMiddleware:
             self._admin.calls.record(operation, throttled)
         if throttled:
             return aws_error("ThrottlingException", "Rate exceeded")
+        self._held.wait_if_held(operation)
         try:
             params = json.loads(read_body(environ) or b"{}")
         except ValueError:
@@ -79,6 +84,13 @@ class Emulator:
     _server: BaseWSGIServer = field(repr=False)
     _server_thread: threading.Thread = field(repr=False)
     _scheduler: Scheduler = field(repr=False)
+    _held: HeldOperations = field(repr=False)
+
+    def hold(self, operation: str) -> AbstractContextManager[None]:
+        """While the block runs, requests of `operation` (e.g. "RegisterTaskDefinition") are
+        counted and then wait; at its end they go through, whether or not their caller is
+        still there to read the answer."""
+        return self._held.holding(operation)
 
     def stop(self) -> None:
         """Stop serving and scheduling (moto's state stays until the next start or reset)."""
@@ -118,7 +130,8 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             return {**seeded, "settings": settings.runtime()}
 
         admin_api = AdminApi(settings, calls, faults, reset, info)
-        app = EmulatorMiddleware(moto_app, EcsHooks(moto_app, scheduler), admin_api, lock)
+        held = HeldOperations()
+        app = EmulatorMiddleware(moto_app, EcsHooks(moto_app, scheduler), admin_api, lock, held)
         quiet_request_log()
         server = make_server(
             settings.host,
@@ -135,7 +148,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         reset()
         scheduler.start()
         emulator = Emulator(
-            settings, url, EmulatorAdmin(url), dict(seeded), server, thread, scheduler
+            settings, url, EmulatorAdmin(url), dict(seeded), server, thread, scheduler, held
         )
         _running.append(emulator)
         return emulator

@@ -91,6 +91,41 @@ async def test_killing_the_worker_loses_nothing(
     assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
 
 
+async def test_a_worker_killed_while_registering_registers_once(
+    client, task_queue, requests, ecs, emulator, tmp_path, deploy
+):
+    """ECS calls run as local activities inside a workflow task: one in flight when its worker
+    dies leaves nothing in the history, and the next worker makes it again with attempt 1.
+    The registration it repeats must find the revision the dead worker's call registered."""
+    old_arn = existing_service(ecs, requests)
+    emulator.admin.reset_calls()
+    address = client.service_client.config.target_host
+    log = tmp_path / "worker.log"
+    worker = spawn_worker(address, task_queue, log)
+    with emulator.hold("RegisterTaskDefinition"):
+        handle = await deploy(requests.raw())
+        await wait_until(lambda: _calls_reached(emulator, "RegisterTaskDefinition"), timeout=30)
+        kill_hard(worker)
+    # The dead worker's registration now takes effect, as a request AWS had received would.
+    replacement = spawn_worker(address, task_queue, log)
+    try:
+        await wait_until(lambda: _gate_open(handle), timeout=90)
+        await handle.signal("approve", {"by": "alice"})
+        result = await handle.result()
+    finally:
+        stop(replacement)
+
+    assert result.outcome == "succeeded"
+    assert emulator.admin.calls()["by_operation"].get("RegisterTaskDefinition") == 1
+    revisions = ecs.list_task_definitions(familyPrefix="myapp-task")["taskDefinitionArns"]
+    assert revisions == [old_arn, result.task_definition_arn]
+    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+
+
+async def _calls_reached(emulator, operation: str) -> bool:
+    return emulator.admin.calls()["by_operation"].get(operation, 0) > 0
+
+
 async def _gate_open(handle) -> bool:
     try:
         return (await status(handle)).gate_open

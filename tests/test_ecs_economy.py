@@ -14,7 +14,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.aws import DESCRIBE_SERVICES_BATCH, AwsClients, CallBudget, ServiceDescriber
 from activities.ecs import EcsActivities
 from tests.emulator_fixtures import wait_until
-from tests.support import canary_create_input, canary_wait_input, existing_service
+from tests.support import (
+    canary_create_input,
+    canary_wait_input,
+    existing_service,
+    wait_for_stage,
+)
 
 
 def test_the_budget_never_grants_more_than_its_rate_in_any_window():
@@ -207,3 +212,28 @@ def test_simultaneous_calls_keep_their_connections_open(ecs_state, logs):
     logs.records.clear()
     _simultaneous_calls(AwsClients(ecs_calls_per_second=1000, max_connections=callers), callers)
     assert _pool_overflows(logs) == 0
+
+
+async def test_a_deployment_reads_before_a_change_only_when_it_may_repeat_one(
+    worker, requests, ecs, emulator, deploy
+):
+    """Each change is one call; the only DescribeTaskDefinition checks the rollback target.
+    (Reads that find an earlier attempt's change are for retries and taken-over runs.)"""
+    existing_service(ecs, requests)
+    emulator.admin.reset_calls()
+    handle = await deploy(requests.raw())
+    await wait_for_stage(handle, "verification", gate_open=True)
+    await handle.signal("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
+
+    calls = emulator.admin.calls()["by_operation"]
+    changes_and_definition_reads = {
+        name: count for name, count in calls.items() if name != "DescribeServices"
+    }
+    assert changes_and_definition_reads == {
+        "RegisterTaskDefinition": 1,
+        "DescribeTaskDefinition": 1,
+        "CreateService": 1,
+        "DeleteService": 1,
+        "UpdateService": 1,
+    }

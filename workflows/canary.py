@@ -64,6 +64,14 @@ _PATCH_SEARCH_ATTRIBUTE_CHECK = "check-search-attributes"
 # each, and the rollback target is checked while the canary starts instead of before the rolling
 # deploy.
 _PATCH_LEAN_HISTORY = "lean-history"
+# Every single ECS call (register, create, update, delete, describe) runs as a local activity in
+# the workflow task that asks for it: no activity task goes through the server, so a stage's
+# calls cost one workflow task instead of one round trip each. Only the waits, which poll for
+# minutes and heartbeat, stay activity tasks.
+_PATCH_LOCAL_ECS_CALLS = "local-ecs-calls"
+# A run's history holds these events when its first workflow task begins (started, task
+# scheduled, task started); more mean an earlier attempt of that task may have begun its calls.
+_FIRST_TASK_HISTORY_LENGTH = 3
 
 
 class _Rejected(Exception):
@@ -115,6 +123,8 @@ class EcsCanaryDeployment:
         self._search_attributes_registered = True
         self._cancel_handled = False
         self._lean = False
+        self._local_calls = False
+        self._calls_may_repeat = False
         self._first_look: asyncio.Future[ServiceSnapshots] | None = None
 
     # --- Messages ---------------------------------------------------------------------------
@@ -178,6 +188,13 @@ class EcsCanaryDeployment:
 
     @workflow.run
     async def run(self, request: Any) -> DeploymentResult:
+        # A run rebuilt from its history (another worker took it over, or this one evicted it)
+        # or one whose first task was begun before may repeat a local activity that already
+        # made its change: a local activity's attempts start over on the worker that takes over.
+        self._calls_may_repeat = (
+            workflow.unsafe.is_replaying()
+            or workflow.info().get_current_history_length() > _FIRST_TASK_HISTORY_LENGTH
+        )
         # Typed Any so that any JSON decodes: a bad request fails the run with the validation
         # error instead of leaving its first workflow task retrying forever.
         try:
@@ -189,6 +206,7 @@ class EcsCanaryDeployment:
         request = self._request
         self._gate.configure(request.verification)
         self._lean = workflow.patched(_PATCH_LEAN_HISTORY)
+        self._local_calls = self._lean and workflow.patched(_PATCH_LOCAL_ECS_CALLS)
         if self._lean:  # the first look at the services needs nothing from the check below
             self._first_look = asyncio.ensure_future(self._look_at_services())
         await self._check_search_attributes()
@@ -259,6 +277,7 @@ class EcsCanaryDeployment:
                     stage=Stage.CANARY_DEPLOY,
                     task_definition=request.task_definition,
                     run_id=workflow.info().run_id,
+                    may_be_repeated=self._local_calls and self._calls_may_repeat,
                 ),
                 summary=f"Register task definition {request.task_definition['family']}",
             )
@@ -701,32 +720,46 @@ class EcsCanaryDeployment:
         self, method: Any, arg: Any, summary: str, wait_seconds: float | None, local: bool
     ) -> Any:
         request = self._require_request()
-        if local:  # a read: in this workflow task, no activity task round trip
-            return await workflow.execute_local_activity_method(
-                method,
-                arg,
-                start_to_close_timeout=_CALL_TIMEOUT,
-                schedule_to_close_timeout=timedelta(seconds=request.stage_timeouts.rollback),
-                summary=summary,
-            )
-        if wait_seconds is None:
+        if wait_seconds is not None:
             return await workflow.execute_activity_method(
                 method,
                 arg,
-                start_to_close_timeout=_CALL_TIMEOUT,
-                schedule_to_close_timeout=timedelta(seconds=request.stage_timeouts.rollback),
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                start_to_close_timeout=timedelta(seconds=wait_seconds),
+                schedule_to_close_timeout=timedelta(seconds=wait_seconds),
+                heartbeat_timeout=self._heartbeat_timeout(),
+                retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
                 summary=summary,
             )
+        if local or self._local_calls:
+            return await self._local_call(method, arg, summary)
         return await workflow.execute_activity_method(
             method,
             arg,
-            start_to_close_timeout=timedelta(seconds=wait_seconds),
-            schedule_to_close_timeout=timedelta(seconds=wait_seconds),
-            heartbeat_timeout=self._heartbeat_timeout(),
-            retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
+            start_to_close_timeout=_CALL_TIMEOUT,
+            schedule_to_close_timeout=timedelta(seconds=request.stage_timeouts.rollback),
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=summary,
         )
+
+    async def _local_call(self, method: Any, arg: Any, summary: str) -> Any:
+        """One ECS call inside this workflow task. Shielded: a cancelled run still waits for
+        the call's answer, so no change to ECS is abandoned midway and no cleanup races it."""
+        call = asyncio.ensure_future(
+            workflow.execute_local_activity_method(
+                method,
+                arg,
+                start_to_close_timeout=_CALL_TIMEOUT,
+                schedule_to_close_timeout=timedelta(
+                    seconds=self._require_request().stage_timeouts.rollback
+                ),
+                summary=summary,
+            )
+        )
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await _settle(call)
+            raise
 
     def _heartbeat_timeout(self) -> timedelta:
         poll = self._require_request().poll_interval_seconds
