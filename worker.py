@@ -20,6 +20,11 @@ from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
 from workflows.canary import EcsCanaryDeployment
 
+# The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
+# every 80% of its heartbeat timeout): the waits' live counts reach `status`, `watch` and the
+# Web UI within this.
+HEARTBEAT_SEND_INTERVAL = timedelta(seconds=2)
+
 
 def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
     clients = AwsClients(
@@ -46,6 +51,7 @@ def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor)
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
+        max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
 

@@ -355,19 +355,22 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
             "the worker's VmHWM from /proc (RSS also sampled every 0.25 s); CPU is the worker's "
             "user+system time during the run. Max calls/s is the emulator's busiest wall-clock "
             "second. All deployments are checked afterwards: outcome succeeded, main service on the "
-            "new task definition at the desired count with one deployment, canary INACTIVE.\n"
+            "new task definition at the desired count with one deployment, canary INACTIVE. "
+            "Retried attempts: activity and local activity attempts after the first, from the "
+            "histories (a wait whose heartbeat came too late is one).\n"
         )
         add(
             "| N | Succeeded | p50 wall | p95 wall | max wall | Peak RSS | CPU | ECS calls/deployment "
-            "| Max ECS calls/s | Throttled |"
+            "| Max ECS calls/s | Throttled | Retried attempts |"
         )
-        add("|---|---|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in conc:
             add(
                 f"| {r['count']} | {r['succeeded']}/{r['count']} | {r['p50']:.2f} s "
                 f"| {r['p95']:.2f} s | {r['max']:.2f} s | {_mb(r['peak_rss_mib']):.0f} MB "
                 f"| {r['cpu_seconds']:.1f} s | {r['calls_per_deployment']:.1f} "
-                f"| {r['calls']['max_per_second']} | {r['calls']['throttled']} |"
+                f"| {r['calls']['max_per_second']} | {r['calls']['throttled']} "
+                f"| {r['retried_activity_attempts']} |"
             )
         add("")
         rounds = results.get("concurrency_rounds", [])

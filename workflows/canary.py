@@ -56,7 +56,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Calls that do one ECS request: botocore already retried transient errors inside.
 _CALL_TIMEOUT = timedelta(seconds=60)
-_MIN_HEARTBEAT_TIMEOUT = 2.0
+# A wait heartbeats every poll and the worker sends the latest heartbeat every couple of
+# seconds; a busy worker (a hundred deployments on two cores) can be a few seconds late, and a
+# wait timed out for that polls twice from then on. A dead worker's wait moves on after this.
+_MIN_HEARTBEAT_TIMEOUT = 10.0
 _HEARTBEATS_PER_TIMEOUT = 3
 _PATCH_SEARCH_ATTRIBUTE_CHECK = "check-search-attributes"
 # Fewer events and round trips: the first describe runs as a local activity beside the
