@@ -82,17 +82,26 @@ class CallBudget:
 
     When requests queue, changes go first: a held-back CreateService or UpdateService delays
     its deployment by all the time ECS then takes, a held-back poll only by a poll interval.
-    A read gives way to changes that arrive up to `read_slack_seconds` after it, no more.
+    A read gives way to changes that arrive up to `read_slack_seconds` after it, no more; a
+    DescribeTaskDefinition (the rollback target's check, made beside the canary's wait for its
+    tasks to start) gives way for `background_slack_seconds`.
     """
 
     WINDOW_SECONDS = 1.1
     CHANGES = frozenset(
         {"RegisterTaskDefinition", "CreateService", "UpdateService", "DeleteService"}
     )
+    BACKGROUND_READS = frozenset({"DescribeTaskDefinition"})
 
-    def __init__(self, calls_per_second: float, read_slack_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        calls_per_second: float,
+        read_slack_seconds: float = 0.5,
+        background_slack_seconds: float = 2.0,
+    ) -> None:
         self._capacity = max(1, int(calls_per_second))
         self._read_slack = read_slack_seconds
+        self._background_slack = background_slack_seconds
         self._granted: deque[float] = deque()  # grant times within the last window
         self._queue: list[tuple[float, int, threading.Event]] = []  # (due, arrival, wake-up)
         self._arrivals = itertools.count()
@@ -106,7 +115,7 @@ class CallBudget:
 
     def acquire(self, event_name: str = "", **_: Any) -> None:
         """botocore's before-send hook: returns when this request may be sent."""
-        slack = 0.0 if event_name.rsplit(".", 1)[-1] in self.CHANGES else self._read_slack
+        slack = self._slack(event_name.rsplit(".", 1)[-1])
         with self._lock:
             ticket = (time.monotonic() + slack, next(self._arrivals), threading.Event())
             heapq.heappush(self._queue, ticket)
@@ -135,6 +144,13 @@ class CallBudget:
                     heapq.heapify(self._queue)
                     self._wake_first()
             raise
+
+    def _slack(self, operation: str) -> float:
+        if operation in self.CHANGES:
+            return 0.0
+        if operation in self.BACKGROUND_READS:
+            return self._background_slack
+        return self._read_slack
 
     def _wake_first(self) -> None:
         """Let the first in line check for itself (called with the lock held)."""

@@ -77,6 +77,14 @@ def test_a_poll_gives_way_only_within_its_slack():
     assert order == ["DescribeServices", "UpdateService", "DescribeServices"]
 
 
+def test_a_rollback_target_check_gives_way_to_polls_and_changes():
+    """The check runs beside the canary's wait; a poll or a change it held back would delay
+    a deployment now."""
+    budget = CallBudget(calls_per_second=2, read_slack_seconds=0.5, background_slack_seconds=5)
+    order = _queued_order(budget, ["DescribeTaskDefinition", "DescribeServices", "CreateService"])
+    assert order == ["CreateService", "DescribeServices", "DescribeTaskDefinition"]
+
+
 def _cancel(thread: threading.Thread) -> None:
     """What Temporal does to a cancelled sync activity: CancelledError raised in its thread."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(

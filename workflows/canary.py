@@ -69,8 +69,8 @@ _PATCH_SEARCH_ATTRIBUTE_CHECK = "check-search-attributes"
 _PATCH_LEAN_HISTORY = "lean-history"
 # Every single ECS call (register, create, update, delete, describe) runs as a local activity in
 # the workflow task that asks for it: no activity task goes through the server, so a stage's
-# calls cost one workflow task instead of one round trip each. Only the waits, which poll for
-# minutes and heartbeat, stay activity tasks.
+# calls cost one workflow task instead of one round trip each. The waits, which poll for minutes
+# and heartbeat, stay activity tasks, and so does a call that runs beside one.
 _PATCH_LOCAL_ECS_CALLS = "local-ecs-calls"
 # A run's history holds these events when its first workflow task begins (started, task
 # scheduled, task started); more mean an earlier attempt of that task may have begun its calls.
@@ -208,8 +208,10 @@ class EcsCanaryDeployment:
             ) from None
         request = self._request
         self._gate.configure(request.verification)
-        self._lean = workflow.patched(_PATCH_LEAN_HISTORY)
-        self._local_calls = self._lean and workflow.patched(_PATCH_LOCAL_ECS_CALLS)
+        # A run with the newest patch has every earlier one: only runs recorded before it ask
+        # for those (each patch asked for is one more marker and search attribute update).
+        self._local_calls = workflow.patched(_PATCH_LOCAL_ECS_CALLS)
+        self._lean = self._local_calls or workflow.patched(_PATCH_LEAN_HISTORY)
         if self._lean:  # the first look at the services needs nothing from the check below
             self._first_look = asyncio.ensure_future(self._look_at_services())
         await self._check_search_attributes()
@@ -551,6 +553,9 @@ class EcsCanaryDeployment:
             EcsActivities.describe_task_definition,
             DescribeTaskDefinitionInput(region=request.region, arn=previous.task_definition),
             summary=f"Check rollback target {previous.task_definition.rsplit('/', 1)[-1]}",
+            # It runs beside the canary's wait: as a local activity it would hold the workflow
+            # task, and with it the start of the wait, until its answer came.
+            local=False,
         )
         if state.status != "ACTIVE":
             raise StageFailure(
@@ -642,11 +647,11 @@ class EcsCanaryDeployment:
             [request.service_name, request.canary_service_name],
             Stage.CANARY_DEPLOY,
             summary=f"Describe services {request.service_name}, {request.canary_service_name}",
-            local=self._lean,
+            local=True if self._lean else None,
         )
 
     async def _describe_services(
-        self, services: list[str], stage: Stage, *, summary: str, local: bool = False
+        self, services: list[str], stage: Stage, *, summary: str, local: bool | None = None
     ) -> ServiceSnapshots:
         request = self._require_request()
         return await self._activity(
@@ -701,11 +706,11 @@ class EcsCanaryDeployment:
         *,
         summary: str,
         wait_seconds: float | None = None,
-        local: bool = False,
+        local: bool | None = None,
     ) -> Any:
         """Run one activity. Calls that change ECS are never abandoned mid-flight (a cancelled
         run waits for them), so cleanup never races a create; waits heartbeat and are bounded
-        by the stage timeout."""
+        by the stage timeout. `local` None: a local activity where the run has that patch."""
         try:
             result = await self._execute(method, arg, summary, wait_seconds, local)
         except ActivityError as err:
@@ -720,7 +725,12 @@ class EcsCanaryDeployment:
         return result
 
     async def _execute(
-        self, method: Any, arg: Any, summary: str, wait_seconds: float | None, local: bool
+        self,
+        method: Any,
+        arg: Any,
+        summary: str,
+        wait_seconds: float | None,
+        local: bool | None,
     ) -> Any:
         request = self._require_request()
         if wait_seconds is not None:
@@ -733,7 +743,7 @@ class EcsCanaryDeployment:
                 retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
                 summary=summary,
             )
-        if local or self._local_calls:
+        if local or (local is None and self._local_calls):
             return await self._local_call(method, arg, summary)
         return await workflow.execute_activity_method(
             method,
@@ -802,7 +812,7 @@ class EcsCanaryDeployment:
 
     async def _check_search_attributes(self) -> None:
         # Runs recorded before this check existed upserted unconditionally: replay them so.
-        if not workflow.patched(_PATCH_SEARCH_ATTRIBUTE_CHECK):
+        if not (self._local_calls or workflow.patched(_PATCH_SEARCH_ATTRIBUTE_CHECK)):
             return
         missing = await workflow.execute_local_activity(
             missing_search_attributes,
