@@ -743,18 +743,20 @@ class EcsCanaryDeployment:
                 retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
                 summary=summary,
             )
+        # One ECS call: retried within the rollback stage's time, whichever way it runs.
+        retried_for = timedelta(seconds=request.stage_timeouts.rollback)
         if local or (local is None and self._local_calls):
-            return await self._local_call(method, arg, summary)
+            return await self._local_call(method, arg, summary, retried_for)
         return await workflow.execute_activity_method(
             method,
             arg,
             start_to_close_timeout=_CALL_TIMEOUT,
-            schedule_to_close_timeout=timedelta(seconds=request.stage_timeouts.rollback),
+            schedule_to_close_timeout=retried_for,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=summary,
         )
 
-    async def _local_call(self, method: Any, arg: Any, summary: str) -> Any:
+    async def _local_call(self, method: Any, arg: Any, summary: str, retried_for: timedelta) -> Any:
         """One ECS call inside this workflow task. Shielded: a cancelled run still waits for
         the call's answer, so no change to ECS is abandoned midway and no cleanup races it."""
         call = asyncio.ensure_future(
@@ -762,9 +764,7 @@ class EcsCanaryDeployment:
                 method,
                 arg,
                 start_to_close_timeout=_CALL_TIMEOUT,
-                schedule_to_close_timeout=timedelta(
-                    seconds=self._require_request().stage_timeouts.rollback
-                ),
+                schedule_to_close_timeout=retried_for,
                 summary=summary,
             )
         )
