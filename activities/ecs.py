@@ -39,9 +39,8 @@ from ecs_canary.models import (
     WaitProgress,
     WaitSteadyInput,
 )
+from ecs_canary.names import RUN_ID_TAG
 
-RUN_ID_TAG = "ecs-canary:run-id"
-WORKFLOW_ID_TAG = "ecs-canary:workflow-id"
 # Enough event ids to recognise every event ECS still returns (it keeps about 100).
 _SEEN_EVENTS_KEPT = 200
 _RECENT_EVENTS_KEPT = 5

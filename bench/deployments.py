@@ -16,8 +16,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 
 from bench import baseline
-from ecs_canary.config import WORKFLOW_TYPE
 from ecs_canary.models import DeploymentResult, DeploymentStatus
+from ecs_canary.names import WORKFLOW_TYPE
 
 NEW_IMAGE = "nginx:1.27"
 OLD_IMAGE = "nginx:1.26"

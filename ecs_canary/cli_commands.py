@@ -46,14 +46,13 @@ from ecs_canary.cli_progress import (
     query_status,
     run_handle,
 )
-from ecs_canary.config import TASK_QUEUE, WORKFLOW_TYPE
 from ecs_canary.models import (
     DecisionInput,
     DeploymentRequest,
     DeploymentStatus,
     Stage,
-    workflow_id_for,
 )
+from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.temporal import DEFAULT_ADDRESS
 from ecs_canary.text import duration_text
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-TASK_QUEUE = "ecs-deployments"
-WORKFLOW_TYPE = "EcsCanaryDeployment"
+from ecs_canary.names import TASK_QUEUE
 
 
 def _env_float(name: str, default: float) -> float:

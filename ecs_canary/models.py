@@ -16,6 +16,8 @@ import botocore.session
 from botocore.validate import ParamValidator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ecs_canary.names import workflow_id_for
+
 # Loaded once at import, outside the workflow sandbox (this module is passed through).
 _ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
 _REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
@@ -149,11 +151,6 @@ class DeploymentRequest(StrictModel):
     @property
     def workflow_id(self) -> str:
         return workflow_id_for(self.cluster, self.service_name)
-
-
-def workflow_id_for(cluster: str, service_name: str) -> str:
-    """One deployment per service: the id is derived from where the service lives."""
-    return f"ecs-canary/{cluster}/{service_name}"
 
 
 # --- What the workflow reports --------------------------------------------------------------

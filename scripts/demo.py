@@ -31,13 +31,13 @@ import boto3  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
-from ecs_canary.config import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 from ecs_canary.models import (  # noqa: E402
     DeploymentRequest,
     DeploymentResult,
     DeploymentStatus,
     Outcome,
 )
+from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 from ecs_canary.temporal import CLUSTER_SETTINGS  # noqa: E402
 
 HOST = "127.0.0.1"

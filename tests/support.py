@@ -14,7 +14,6 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from ecs_canary.config import WORKFLOW_TYPE
 from ecs_canary.models import (
     CreateServiceInput,
     DeploymentRequest,
@@ -23,6 +22,7 @@ from ecs_canary.models import (
     Stage,
     WaitSteadyInput,
 )
+from ecs_canary.names import WORKFLOW_TYPE
 
 
 class RequestFactory:

@@ -25,8 +25,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from ecs_canary.config import TASK_QUEUE, WORKFLOW_TYPE
 from ecs_canary.models import DeploymentRequest, DeploymentStatus
+from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

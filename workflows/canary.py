@@ -22,10 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.alarms import AlarmActivities
-    from activities.ecs import RUN_ID_TAG, WORKFLOW_ID_TAG, EcsActivities
+    from activities.ecs import EcsActivities
     from activities.search_attributes import missing_search_attributes
     from ecs_canary import search_attributes as sa
-    from ecs_canary.config import WORKFLOW_TYPE
     from ecs_canary.gate import Gate
     from ecs_canary.models import (
         AlarmFiring,
@@ -52,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         WaitSteadyInput,
         WatchAlarmsInput,
     )
+    from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from ecs_canary.text import duration_text
 
 # Calls that do one ECS request: botocore already retried transient errors inside.

@@ -1,0 +1,15 @@
+"""Names other systems see and rely on: one place, so that the worker, the starter, the
+workflow and the activities can never disagree about them (they are a public contract)."""
+
+from __future__ import annotations
+
+TASK_QUEUE = "ecs-deployments"
+WORKFLOW_TYPE = "EcsCanaryDeployment"
+# Tags on what a deployment creates in ECS, so that a later run recognises its own work.
+RUN_ID_TAG = "ecs-canary:run-id"
+WORKFLOW_ID_TAG = "ecs-canary:workflow-id"
+
+
+def workflow_id_for(cluster: str, service_name: str) -> str:
+    """One deployment per service: the id is derived from where the service lives."""
+    return f"ecs-canary/{cluster}/{service_name}"
