@@ -19,20 +19,25 @@ COPY worker.py starter.py ./
 COPY ecs_canary/ ecs_canary/
 COPY workflows/ workflows/
 COPY activities/ activities/
-COPY ecs_emulator/ ecs_emulator/
-# The project itself, without re-resolving (or adding the dev extra's) dependencies; and its
-# bytecode, which Temporal's sandbox loads for every workflow run (the image cannot write it).
+COPY cli/ cli/
+# The project itself (what `pip install .` installs: no ECS emulator), without re-resolving (or
+# adding the dev extra's) dependencies; and its bytecode, which Temporal's sandbox loads for
+# every workflow run (the image cannot write it).
 RUN pip install --no-deps . \
-    && python -m compileall -q worker.py starter.py ecs_canary workflows activities ecs_emulator \
+    && python -m compileall -q worker.py starter.py ecs_canary workflows activities cli \
     && groupadd --system --gid 10001 ecs-canary \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin ecs-canary
 
-# Local ECS emulator: moto's server is a dev-extra dependency, pinned in pyproject.toml.
+# Local ECS emulator: moto's server is a dev-extra dependency, pinned in pyproject.toml. The
+# emulator is not part of the installed project: it is copied into /app, the working directory,
+# where `python -m ecs_emulator` finds it (as `make up` does from the repository root).
 FROM base AS emulator
 RUN python -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dev'] if d.startswith('moto')))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
+COPY ecs_emulator/ ecs_emulator/
+RUN python -m compileall -q ecs_emulator
 USER 10001:10001
 EXPOSE 5000
 CMD ["python", "-m", "ecs_emulator", "--host", "0.0.0.0"]

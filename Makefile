@@ -11,7 +11,7 @@ export TEMPORAL_UI_PORT ?= 8233
 export ECS_EMULATOR_PORT ?= 5000
 export LOCAL_DIR ?= .local
 
-.PHONY: venv test lint up down status demo bench clean
+.PHONY: venv test test-fast lint up down status demo bench clean
 
 venv: $(STAMP)
 
@@ -20,11 +20,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Every test, the slow fault-injection ones included (what CI runs).
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too).
+test-fast: venv
+	$(BIN)/python -m pytest -q tests/unit tests/workflow
+
+# What the types are checked on: everything `pip install .` installs.
+TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py
+
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 
 # ECS emulator, Temporal dev server and worker in the background (see scripts/local_stack.sh).
 up: venv

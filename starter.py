@@ -2,6 +2,9 @@
 
 Connection settings come from Temporal's environment configuration (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, profiles); the task queue from TEMPORAL_TASK_QUEUE or --task-queue.
+
+This file only parses the arguments and turns every failure into one stderr line and an exit
+code (a public contract); the commands themselves are the `cli` package.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import asyncio
 import os
 import sys
 
-from ecs_canary import cli_commands as commands
-from ecs_canary.cli_format import one_line
-from ecs_canary.cli_progress import CliError
+from cli import commands
+from cli.errors import CliError
+from cli.format import one_line
+from ecs_canary.names import TASK_QUEUE
 from ecs_canary.temporal import connect
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="starter.py", description=__doc__.splitlines()[0])
-    top.add_argument("--task-queue", help="default: $TEMPORAL_TASK_QUEUE or ecs-deployments")
+    top.add_argument("--task-queue", help=f"default: $TEMPORAL_TASK_QUEUE or {TASK_QUEUE}")
     sub = top.add_subparsers(dest="command", required=True)
     deploy = sub.add_parser("deploy", help="start a deployment from a JSON request file")
     deploy.add_argument("file")

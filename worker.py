@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.alarms import AlarmActivities
@@ -26,7 +27,7 @@ from workflows.canary import EcsCanaryDeployment
 HEARTBEAT_SEND_INTERVAL = timedelta(seconds=2)
 
 
-def build_worker(client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
     clients = AwsClients(
         settings.ecs_calls_per_second, max_connections=settings.max_concurrent_activities
     )

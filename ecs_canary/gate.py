@@ -42,6 +42,10 @@ class Gate:
         return self._phase == "open" and self.decision is None
 
     @property
+    def approved(self) -> bool:
+        return self.decision is not None and self.decision.action == "approve"
+
+    @property
     def rejected(self) -> bool:
         return self.decision is not None and self.decision.action == "reject"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 import structlog
 import temporalio.activity
@@ -23,14 +24,14 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
 ]
 
 
-def _use_json(stream) -> bool:
+def _use_json(stream: TextIO) -> bool:
     wanted = os.environ.get("LOG_FORMAT", "").lower()
     if wanted in ("json", "console"):
         return wanted == "json"
     return not stream.isatty()
 
 
-def configure_logging(stream=None) -> None:
+def configure_logging(stream: TextIO | None = None) -> None:
     """Route structlog and stdlib logging through one renderer on `stream` (stderr default)."""
     stream = stream or sys.stderr
     level = logging.getLevelNamesMapping().get(os.environ.get("LOG_LEVEL", "INFO").upper())

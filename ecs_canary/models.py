@@ -268,9 +268,6 @@ class ServiceSnapshot(StrictModel):
     desired_count: int
     running_count: int
     deployment_configuration: dict[str, Any] | None
-    # No longer filled (describes are shared between deployments, without tags); kept so that
-    # histories recorded with it still decode.
-    tags: dict[str, str] = Field(default_factory=dict)
 
 
 class ServiceSnapshots(StrictModel):
@@ -324,9 +321,9 @@ class UpdateServiceInput(ServiceLocation):
 class ServiceChange(StrictModel):
     arn: str
     deployment_id: str | None
-    # ECS's own time for the primary deployment: the wait logs service events from here on.
-    # Optional, so that histories recorded before it existed still replay.
-    deployment_created_at: datetime | None = None
+    # ECS's own time for the primary deployment: the wait logs service events from here on
+    # (None where ECS reported no primary deployment).
+    deployment_created_at: datetime | None
     changed: bool
 
 

@@ -37,7 +37,7 @@ from ecs_canary.models import (  # noqa: E402
     DeploymentStatus,
     Outcome,
 )
-from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
+from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for  # noqa: E402
 from ecs_canary.temporal import CLUSTER_SETTINGS  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -172,7 +172,7 @@ async def follow_log(workflow_id: str, offset: int) -> None:
 async def demo() -> int:
     started = time.monotonic()
     raw = json.loads(EXAMPLE.read_text())
-    workflow_id = f"ecs-canary/{raw['cluster']}/{raw['service_name']}"
+    workflow_id = workflow_id_for(raw["cluster"], raw["service_name"])
     client = await Client.connect(ADDRESS, data_converter=pydantic_data_converter)
 
     handle = client.get_workflow_handle(workflow_id)

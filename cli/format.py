@@ -1,5 +1,10 @@
 """What the starter prints: Web UI links, copy-paste commands and a deployment status in a few
-readable lines. Pure functions of their arguments (and of the environment for defaults)."""
+readable lines.
+
+The wording is a public contract (people paste the commands, scripts grep the lines), so it is
+made in one place, by pure functions of their arguments (and of the environment for defaults)
+that every command shares and that need no Temporal to test.
+"""
 
 from __future__ import annotations
 

@@ -1,29 +1,24 @@
 """`watch` (and `deploy --wait`): follow one run until it closes.
 
-The `status` query gives the stage timeline and the gate; the live task counts and ECS events
-come from the heartbeat details (`WaitProgress`) of the run's pending wait activity, read with
-`describe()`. On a terminal the counts are a progress bar redrawn in place; otherwise every
-change is a plain line.
+A person watching a rollout wants each step once, in order, and the task counts live: every poll
+prints only what changed since the last one (the run's stage timeline and decisions from the
+`status` query, ECS events and counts from the wait's heartbeat, read in `cli.runs`). On a
+terminal the counts are a progress bar redrawn in place; otherwise (a CI log, a pipe) every
+change is a plain line, so the log reads the same as the terminal did.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TextIO
 
-from pydantic import ValidationError
-from temporalio.client import (
-    Client,
-    WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
-from ecs_canary.cli_format import (
+from cli.errors import CliError, exit_code
+from cli.format import (
     attempt_text,
     decision_commands,
     decision_text,
@@ -31,89 +26,18 @@ from ecs_canary.cli_format import (
     result_line,
     seconds_text,
 )
+from cli.runs import describe, final_result, live_progress, query_status, run_handle
 from ecs_canary.models import (
     Decision,
     DecisionAttempt,
     DeploymentResult,
     DeploymentStatus,
-    Outcome,
     StageTiming,
     WaitProgress,
 )
 
 POLL_SECONDS = 1.0
-QUERY_TIMEOUT = timedelta(seconds=5)
 _BAR_WIDTH = 24
-OK_OUTCOMES = (Outcome.SUCCEEDED, Outcome.REJECTED)
-
-
-class CliError(Exception):
-    """Ends the command: `message` goes to stderr on one line, `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-def run_handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle:
-    return client.get_workflow_handle(workflow_id, run_id=run_id, result_type=DeploymentResult)
-
-
-async def describe(handle: WorkflowHandle) -> WorkflowExecutionDescription:
-    try:
-        return await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"no deployment with workflow id {handle.id}") from None
-        raise
-
-
-async def query_status(handle: WorkflowHandle) -> DeploymentStatus:
-    return await handle.query("status", result_type=DeploymentStatus, rpc_timeout=QUERY_TIMEOUT)
-
-
-async def live_progress(
-    client: Client, description: WorkflowExecutionDescription
-) -> WaitProgress | None:
-    """The newest WaitProgress among the run's pending activities' heartbeats, if any."""
-    found: WaitProgress | None = None
-    for activity in description.raw_description.pending_activities:
-        payloads = activity.heartbeat_details.payloads
-        if not payloads:
-            continue
-        try:
-            values = await client.data_converter.decode(payloads)
-            found = WaitProgress.model_validate(values[0])
-        except (ValidationError, ValueError, TypeError, IndexError):
-            continue
-    return found
-
-
-async def final_result(handle: WorkflowHandle) -> tuple[DeploymentResult | None, str | None]:
-    """The run's DeploymentResult (also carried by a failed or cancelled run's error details)
-    and, when it did not complete, what ended it."""
-    try:
-        return await handle.result(), None
-    except WorkflowFailureError as err:
-        cause = err.cause
-        details = getattr(cause, "details", None) or ()
-        result = None
-        if details:
-            try:
-                result = DeploymentResult.model_validate(details[0])
-            except ValidationError:
-                result = None
-        return result, one_line(getattr(cause, "message", None) or cause)
-
-
-def exit_code(result: DeploymentResult | None, error: str | None) -> tuple[int, str | None]:
-    """0 for succeeded or rejected; otherwise 1 and the one-line reason."""
-    if result is not None and result.outcome in OK_OUTCOMES:
-        return 0, None
-    if result is not None:
-        return 1, f"deployment {result.outcome.value}: {one_line(result.reason or error or '')}"
-    return 1, f"deployment did not complete: {error or 'unknown reason'}"
 
 
 class ProgressPrinter:

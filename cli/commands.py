@@ -1,5 +1,9 @@
-"""The starter's commands. Each takes the connected client and the parsed arguments, prints to
-stdout and returns the exit code, or raises CliError (one-line reason, exit status)."""
+"""The starter's subcommands, one function each, looked up by name in `COMMANDS`.
+
+Each takes the connected client and the parsed arguments, prints to stdout and returns the exit
+code, or raises CliError (one-line reason, exit status): `starter.py` stays a thin argument
+parser, and a command can be called (and tested) without a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +29,8 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from ecs_canary import search_attributes as sa
-from ecs_canary.cli_format import (
+from cli.errors import CliError
+from cli.format import (
     clock,
     decision_commands,
     decision_text,
@@ -37,15 +42,9 @@ from ecs_canary.cli_format import (
     summary,
     ui_link,
 )
-from ecs_canary.cli_progress import (
-    CliError,
-    describe,
-    final_result,
-    follow,
-    live_progress,
-    query_status,
-    run_handle,
-)
+from cli.progress import follow
+from cli.runs import describe, final_result, live_progress, query_status, run_handle
+from ecs_canary import search_attributes as sa
 from ecs_canary.models import (
     DecisionInput,
     DeploymentRequest,
@@ -277,7 +276,8 @@ async def watch(client: Client, args: argparse.Namespace) -> int:
     return await follow(client, args.workflow_id)
 
 
-COMMANDS = {
+# The subcommands other than `deploy` (which also takes the request `starter.py` loaded first).
+COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Awaitable[int]]] = {
     "approve": decide,
     "reject": decide,
     "status": status,

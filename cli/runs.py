@@ -1,0 +1,80 @@
+"""Reading one deployment run from Temporal, for `status`, `pending`, `history` and `watch`.
+
+The CLI never talks to ECS: the `status` query gives the stage timeline and the gate, the
+heartbeat details (`WaitProgress`) of the run's pending wait activity give the live task counts
+and ECS events, and the result (or a failed run's error details) gives the outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeAlias
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from cli.errors import CliError
+from cli.format import one_line
+from ecs_canary.models import DeploymentResult, DeploymentStatus, WaitProgress
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+# A handle on one run of the deployment workflow, whose result is a DeploymentResult.
+RunHandle: TypeAlias = WorkflowHandle[Any, DeploymentResult]
+
+
+def run_handle(client: Client, workflow_id: str, run_id: str | None = None) -> RunHandle:
+    return client.get_workflow_handle(workflow_id, run_id=run_id, result_type=DeploymentResult)
+
+
+async def describe(handle: RunHandle) -> WorkflowExecutionDescription:
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no deployment with workflow id {handle.id}") from None
+        raise
+
+
+async def query_status(handle: RunHandle) -> DeploymentStatus:
+    return await handle.query("status", result_type=DeploymentStatus, rpc_timeout=QUERY_TIMEOUT)
+
+
+async def live_progress(
+    client: Client, description: WorkflowExecutionDescription
+) -> WaitProgress | None:
+    """The newest WaitProgress among the run's pending activities' heartbeats, if any."""
+    found: WaitProgress | None = None
+    for activity in description.raw_description.pending_activities:
+        payloads = activity.heartbeat_details.payloads
+        if not payloads:
+            continue
+        try:
+            values = await client.data_converter.decode(payloads)
+            found = WaitProgress.model_validate(values[0])
+        except (ValidationError, ValueError, TypeError, IndexError):
+            continue
+    return found
+
+
+async def final_result(handle: RunHandle) -> tuple[DeploymentResult | None, str | None]:
+    """The run's DeploymentResult (also carried by a failed or cancelled run's error details)
+    and, when it did not complete, what ended it."""
+    try:
+        return await handle.result(), None
+    except WorkflowFailureError as err:
+        cause = err.cause
+        details = getattr(cause, "details", None) or ()
+        result = None
+        if details:
+            try:
+                result = DeploymentResult.model_validate(details[0])
+            except ValidationError:
+                result = None
+        return result, one_line(getattr(cause, "message", None) or cause)

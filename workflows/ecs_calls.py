@@ -1,0 +1,339 @@
+"""How the deployment workflow calls ECS: timeouts, heartbeats, shielding, local vs activity task.
+
+Three kinds of call, each with one policy:
+- **A single ECS call** (describe, register, create, update, delete) runs as a local activity in
+  the workflow task that asks for it: no round trip through the server per call. It is
+  shielded: a cancelled run still waits for the call's answer, so no change to ECS is abandoned
+  midway and no cleanup races it. botocore retries transient errors inside one attempt;
+  Temporal retries the attempt within the rollback stage's time.
+- **A wait** (minutes of polling) is an activity task that heartbeats, bounded by its stage's
+  timeout, so a dead worker's wait moves to another worker where it stopped.
+- **A call beside a wait** is an activity task too: as a local activity it would hold the
+  workflow task, and with it the start of the wait, until its answer came.
+
+Every method keeps the SDK's typed signature: the activity method decides the argument and
+result types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.alarms import AlarmActivities
+    from activities.ecs import EcsActivities
+    from activities.search_attributes import missing_search_attributes
+    from ecs_canary import search_attributes as sa
+    from ecs_canary.models import (
+        AlarmFiring,
+        CreateServiceInput,
+        DeleteServiceInput,
+        DeploymentRequest,
+        DescribeServicesInput,
+        DescribeTaskDefinitionInput,
+        RegisteredTaskDefinition,
+        RegisterTaskDefinitionInput,
+        ServiceChange,
+        ServiceSnapshots,
+        Stage,
+        SteadyState,
+        UpdateServiceInput,
+        WaitInactiveInput,
+        WaitSteadyInput,
+        WatchAlarmsInput,
+    )
+    from workflows.presentation import short_arn
+
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
+
+# One ECS request per attempt: botocore has already retried transient errors inside it.
+_CALL_TIMEOUT = timedelta(seconds=60)
+# A wait heartbeats every poll and the worker sends the latest heartbeat every couple of
+# seconds; a busy worker (a hundred deployments on two cores) can be a few seconds late, and a
+# wait timed out for that polls twice from then on. A dead worker's wait moves on after this.
+_MIN_HEARTBEAT_TIMEOUT = 10.0
+_HEARTBEATS_PER_TIMEOUT = 3
+_SEARCH_ATTRIBUTE_CHECK_TIMEOUT = timedelta(seconds=30)
+
+
+async def settle(task: asyncio.Future[Any]) -> None:
+    """Wait for a side task that was cancelled or is no longer needed; its outcome no longer
+    matters, only that nothing it started outlives this point."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await task
+
+
+def cancelled_activity(err: ActivityError) -> bool:
+    return isinstance(err.cause, CancelledError)
+
+
+class EcsCalls:
+    """A deployment's ECS steps, and the one place that sets their activity options."""
+
+    def __init__(self, request: DeploymentRequest) -> None:
+        self._request = request
+        self._retried_for = timedelta(seconds=request.stage_timeouts.rollback)
+        self._heartbeat_timeout = timedelta(
+            seconds=max(
+                _MIN_HEARTBEAT_TIMEOUT, _HEARTBEATS_PER_TIMEOUT * request.poll_interval_seconds
+            )
+        )
+
+    async def _call(
+        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
+    ) -> ResultT:
+        """One ECS call inside this workflow task, shielded from the run's cancellation."""
+        call = asyncio.ensure_future(
+            workflow.execute_local_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=_CALL_TIMEOUT,
+                schedule_to_close_timeout=self._retried_for,
+                summary=summary,
+            )
+        )
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await settle(call)
+            raise
+
+    async def _call_beside_wait(
+        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
+    ) -> ResultT:
+        """One ECS call as an activity task, for a call made while a wait runs."""
+        return await _plain_cancel(
+            workflow.execute_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=_CALL_TIMEOUT,
+                schedule_to_close_timeout=self._retried_for,
+                summary=summary,
+            )
+        )
+
+    async def _wait(
+        self,
+        activity: Callable[[Any, ArgT], ResultT],
+        arg: ArgT,
+        *,
+        timeout_seconds: float,
+        summary: str,
+    ) -> ResultT:
+        """A heartbeating wait bounded by its stage's timeout; retried on another worker from
+        its last heartbeat, never after it was cancelled."""
+        timeout = timedelta(seconds=timeout_seconds)
+        return await _plain_cancel(
+            workflow.execute_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=timeout,
+                schedule_to_close_timeout=timeout,
+                heartbeat_timeout=self._heartbeat_timeout,
+                retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
+                summary=summary,
+            )
+        )
+
+    def _watch(
+        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
+    ) -> asyncio.Task[ResultT]:
+        """A watch that runs until it finds something or is cancelled; a cancel waits for the
+        watch to stop, so none outlives its deployment."""
+        return workflow.start_activity_method(
+            activity,
+            arg,
+            start_to_close_timeout=timedelta(days=365),
+            heartbeat_timeout=self._heartbeat_timeout,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary,
+        )
+
+    # --- The steps -------------------------------------------------------------------------
+
+    async def missing_search_attributes(self) -> list[str]:
+        """The deployment's search attributes that the namespace lacks (not an ECS call, but
+        as quick as one: a local activity)."""
+        return await workflow.execute_local_activity(
+            missing_search_attributes,
+            [key.name for key in sa.ALL],
+            start_to_close_timeout=_SEARCH_ATTRIBUTE_CHECK_TIMEOUT,
+            summary="Check search attributes",
+        )
+
+    async def describe_services(
+        self, services: list[str], stage: Stage, summary: str
+    ) -> ServiceSnapshots:
+        request = self._request
+        return await self._call(
+            EcsActivities.describe_services,
+            DescribeServicesInput(
+                region=request.region, cluster=request.cluster, services=services, stage=stage
+            ),
+            summary=summary,
+        )
+
+    async def register_task_definition(
+        self, run_id: str, may_be_repeated: bool
+    ) -> RegisteredTaskDefinition:
+        request = self._request
+        return await self._call(
+            EcsActivities.register_task_definition,
+            RegisterTaskDefinitionInput(
+                region=request.region,
+                cluster=request.cluster,
+                service=request.canary_service_name,
+                stage=Stage.CANARY_DEPLOY,
+                task_definition=request.task_definition,
+                run_id=run_id,
+                may_be_repeated=may_be_repeated,
+            ),
+            summary=f"Register task definition {request.task_definition['family']}",
+        )
+
+    async def task_definition_status(self, arn: str) -> str | None:
+        """ACTIVE, INACTIVE or None (gone); made beside the canary's wait."""
+        state = await self._call_beside_wait(
+            EcsActivities.describe_task_definition,
+            DescribeTaskDefinitionInput(region=self._request.region, arn=arn),
+            summary=f"Check rollback target {short_arn(arn)}",
+        )
+        return state.status
+
+    async def create_service(
+        self, service: str, stage: Stage, arn: str, desired: int, tags: dict[str, str]
+    ) -> ServiceChange:
+        request = self._request
+        return await self._call(
+            EcsActivities.create_service,
+            CreateServiceInput(
+                region=request.region,
+                cluster=request.cluster,
+                service=service,
+                stage=stage,
+                task_definition_arn=arn,
+                service_definition=request.service_definition,
+                desired_count=desired,
+                tags=tags,
+            ),
+            summary=f"Create service {service} (desired {desired})",
+        )
+
+    async def update_service(
+        self,
+        stage: Stage,
+        arn: str,
+        desired: int,
+        deployment_configuration: dict[str, Any] | None,
+    ) -> ServiceChange:
+        request = self._request
+        return await self._call(
+            EcsActivities.update_service,
+            UpdateServiceInput(
+                region=request.region,
+                cluster=request.cluster,
+                service=request.service_name,
+                stage=stage,
+                task_definition_arn=arn,
+                desired_count=desired,
+                deployment_configuration=deployment_configuration,
+            ),
+            summary=f"Update service {request.service_name} to {short_arn(arn)} "
+            f"(desired {desired})",
+        )
+
+    async def wait_for_steady_state(
+        self,
+        service: str,
+        stage: Stage,
+        change: ServiceChange,
+        arn: str,
+        timeout: float,
+        *,
+        alarms: list[str],
+        done_message: str | None = None,
+    ) -> SteadyState:
+        request = self._request
+        return await self._wait(
+            EcsActivities.wait_for_steady_state,
+            WaitSteadyInput(
+                region=request.region,
+                cluster=request.cluster,
+                service=service,
+                stage=stage,
+                poll_interval_seconds=request.poll_interval_seconds,
+                timeout_seconds=timeout,
+                events_since=change.deployment_created_at or workflow.now(),
+                done_message=done_message,
+                task_definition_arn=arn,
+                max_failed_tasks=request.max_failed_tasks,
+                alarms=alarms,
+            ),
+            timeout_seconds=timeout,
+            summary=f"Wait for {service} to reach steady state",
+        )
+
+    async def remove_service(
+        self, service: str, stage: Stage, done_message: str | None = None
+    ) -> None:
+        """Delete a service and wait until ECS has it INACTIVE."""
+        request = self._request
+        since = workflow.now()
+        await self._call(
+            EcsActivities.delete_service,
+            DeleteServiceInput(
+                region=request.region, cluster=request.cluster, service=service, stage=stage
+            ),
+            summary=f"Delete service {service}",
+        )
+        timeout = request.stage_timeouts.canary_delete
+        await self._wait(
+            EcsActivities.wait_for_inactive,
+            WaitInactiveInput(
+                region=request.region,
+                cluster=request.cluster,
+                service=service,
+                stage=stage,
+                poll_interval_seconds=request.poll_interval_seconds,
+                timeout_seconds=timeout,
+                events_since=since,
+                done_message=done_message,
+            ),
+            timeout_seconds=timeout,
+            summary=f"Wait for {service} to be INACTIVE",
+        )
+
+    def watch_alarms(self) -> asyncio.Task[AlarmFiring]:
+        """Watch the verification alarms until one fires or the watch is cancelled."""
+        request = self._request
+        alarms = request.verification.alarms
+        return self._watch(
+            AlarmActivities.watch_alarms,
+            WatchAlarmsInput(
+                region=request.region,
+                alarms=alarms,
+                poll_interval_seconds=request.poll_interval_seconds,
+            ),
+            summary=f"Watch alarms {', '.join(alarms)}",
+        )
+
+
+async def _plain_cancel(activity: Awaitable[ResultT]) -> ResultT:
+    """A cancelled activity task means this run (or this wait) was cancelled: say it with
+    asyncio's own CancelledError, as every other await in the workflow does."""
+    try:
+        return await activity
+    except ActivityError as err:
+        if cancelled_activity(err):
+            raise asyncio.CancelledError() from err
+        raise

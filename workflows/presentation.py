@@ -1,0 +1,74 @@
+"""What people read about a run: Web UI details, log context and failure wording.
+
+Pure functions of the run's state, kept out of the workflow class so that its `run()` reads as
+the four stages, and so that the wording can be tested without a Temporal server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+from ecs_canary.gate import Gate
+from ecs_canary.models import Decision, DeploymentRequest
+from workflows.state import DeploymentState
+
+
+def failure_reason(err: BaseException) -> tuple[str, str]:
+    """(type, message) of what really went wrong, unwrapped from Temporal's activity error:
+    the run's failure names AWS's code or the wait's verdict, not "ActivityError"."""
+    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+    if isinstance(cause, ApplicationError):
+        return cause.type or "ApplicationError", cause.message
+    if isinstance(cause, TimeoutError):
+        return "Timeout", f"timed out ({cause.type.name if cause.type else 'timeout'})"
+    return type(cause).__name__, str(cause)
+
+
+def decision_text(decision: Decision | None) -> str | None:
+    """`approve (update) by alice: error rate flat`: how and by whom the gate was decided."""
+    if decision is None:
+        return None
+    who = f" by {decision.by}" if decision.by else ""
+    why = f": {decision.reason}" if decision.reason else ""
+    return f"{decision.action} ({decision.via}){who}{why}"
+
+
+def current_details(
+    request: DeploymentRequest, state: DeploymentState, gate: Gate, workflow_id: str
+) -> str:
+    """The Web UI's current details: the stage, the tasks, the last ECS event and, while the
+    gate is open, the command that approves it."""
+    lines = [f"**Stage:** {state.stage.value}"]
+    if state.running_count is not None:
+        lines.append(f"**Running:** {state.running_count}/{state.desired_count}")
+    if state.recent_events:
+        lines.append(f"**Last ECS event:** {state.recent_events[-1]}")
+    if gate.is_open:
+        lines.append(
+            "**Gate open:** approve with `temporal workflow update execute --workflow-id "
+            f'{workflow_id} --name approve --input \'{{"by":"you"}}\'`'
+        )
+    if gate.decision is not None:
+        lines.append(f"**Decision:** {decision_text(gate.decision)}")
+    lines.append(f"**Service:** {request.service_name} on {request.cluster}")
+    return "\n\n".join(lines)
+
+
+def log_context(
+    request: DeploymentRequest, state: DeploymentState, workflow_id: str
+) -> dict[str, Any]:
+    """Key/value fields on every line the workflow logs, so one deployment's lines can be
+    found among a hundred."""
+    return {
+        "cluster": request.cluster,
+        "service": request.service_name,
+        "stage": state.stage.value,
+        "workflow_id": workflow_id,
+    }
+
+
+def short_arn(arn: str) -> str:
+    """`family:revision` of a task definition ARN, for activity summaries."""
+    return arn.rsplit("/", 1)[-1]

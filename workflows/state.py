@@ -1,0 +1,104 @@
+"""Everything a deployment run knows, in one dataclass.
+
+The run's stages write it, the `status` query and the result read it, and the Web UI details
+are drawn from it: one place to look when asking "what does the workflow remember?".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ecs_canary.gate import Gate
+from ecs_canary.models import (
+    DeploymentRequest,
+    DeploymentResult,
+    DeploymentStatus,
+    Outcome,
+    ServiceSnapshot,
+    Stage,
+    StageTiming,
+    SteadyState,
+)
+
+
+@dataclass
+class DeploymentState:
+    stage: Stage = Stage.CANARY_DEPLOY
+    stages: list[StageTiming] = field(default_factory=list)
+    task_definition_arn: str | None = None
+    # The main service as it was before this deployment: the rollback target (None: there was
+    # no service, and a failed first rollout removes the one it created).
+    previous: ServiceSnapshot | None = None
+    # Set from just before the canary's CreateService until it was seen INACTIVE: whatever ends
+    # the run in between must delete it.
+    canary_may_exist: bool = False
+    canary_deleted: bool = False
+    # Set once the rolling deploy may have touched the main service: a failure or a cancel from
+    # then on rolls it back.
+    main_service_touched: bool = False
+    running_count: int | None = None
+    desired_count: int | None = None
+    recent_events: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None
+    search_attributes_registered: bool = True
+
+    def enter(self, stage: Stage, now: datetime) -> None:
+        """Close the running stage's timing and start the next one's."""
+        if self.stages and self.stages[-1].ended_at is None:
+            self.stages[-1].ended_at = now
+        self.stage = stage
+        if stage != Stage.FINISHED:
+            self.stages.append(StageTiming(stage=stage, started_at=now))
+
+    def saw(self, steady: SteadyState) -> None:
+        """Remember what the last wait for steady state saw, for `status` and the Web UI."""
+        self.running_count, self.desired_count = steady.running_count, steady.desired_count
+        self.recent_events = steady.recent_events
+
+    @property
+    def canary_gone(self) -> bool:
+        """The canary was deleted by this run, or never created."""
+        return self.canary_deleted or not self.canary_may_exist
+
+    def status(
+        self, request: DeploymentRequest | None, gate: Gate, now: datetime
+    ) -> DeploymentStatus:
+        """What the `status` query answers (`request` is None for an invalid request)."""
+        return DeploymentStatus(
+            stage=self.stage,
+            gate_open=gate.is_open,
+            cluster=request.cluster if request else "",
+            main_service=request.service_name if request else "",
+            canary_service=request.canary_service_name if request else "",
+            task_definition_arn=self.task_definition_arn,
+            running_count=self.running_count,
+            desired_count=self.desired_count,
+            recent_events=self.recent_events,
+            decision=gate.decision,
+            approvals=gate.approvals,
+            attempts=gate.attempts,
+            gate_seconds_left=gate.seconds_left(now),
+            bake_seconds_left=gate.bake_seconds_left(now),
+            stages=self.stages,
+            outcome=self.outcome,
+        )
+
+    def result(
+        self, request: DeploymentRequest, gate: Gate, reason: str | None
+    ) -> DeploymentResult:
+        """The run's result, once its outcome is set."""
+        assert self.outcome is not None, "the outcome is set before the result is built"
+        return DeploymentResult(
+            outcome=self.outcome,
+            reason=reason,
+            cluster=request.cluster,
+            main_service=request.service_name,
+            canary_service=request.canary_service_name,
+            task_definition_arn=self.task_definition_arn,
+            previous_task_definition_arn=self.previous.task_definition if self.previous else None,
+            canary_deleted=self.canary_gone,
+            decision=gate.decision,
+            attempts=gate.attempts,
+            stages=self.stages,
+        )
