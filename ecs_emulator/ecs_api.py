@@ -1,6 +1,6 @@
 """ECS request hooks around moto: the fixes real clients notice.
 
-- ListTasks: filter by serviceName (moto ignores it) and paginate at 100 with nextToken.
+- Task operations (ListTasks, RunTask, StopTask, DescribeTasks): see ``task_api.py``.
 - CreateService: refuse names that are ACTIVE or still DRAINING, as ECS does.
 - UpdateService: refuse services that are not ACTIVE; decide about a new deployment.
 - DeleteService: DRAINING while tasks stop, INACTIVE afterwards.
@@ -10,8 +10,6 @@ caller gets the new deployment id and the full task definition ARN.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable
@@ -19,12 +17,12 @@ from typing import Any
 
 from .moto_internals import ServiceRef, find_service
 from .scheduler import Scheduler
+from .task_api import TaskHooks
 from .wsgi_util import WsgiResponse, aws_error, call_app, json_response, with_body
 
 log = logging.getLogger(__name__)
 
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
-PAGE_SIZE = 100
 
 
 def ecs_operation(environ: dict[str, Any]) -> str | None:
@@ -39,10 +37,10 @@ class EcsHooks:
         self._moto = moto_app
         self._scheduler = scheduler
         self._handlers = {
-            "ListTasks": self._list_tasks,
             "CreateService": self._create_service,
             "UpdateService": self._update_service,
             "DeleteService": self._delete_service,
+            **TaskHooks(moto_app, scheduler, self._call).handlers,
         }
 
     def handle(
@@ -86,30 +84,6 @@ class EcsHooks:
         if ref is None:
             raise LookupError(f"service {arn} vanished")
         return ref
-
-    def _list_tasks(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        query = dict(params)
-        service = query.pop("serviceName", None)
-        token = query.pop("nextToken", None)
-        page_size = query.pop("maxResults", PAGE_SIZE)
-        if not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE:
-            return aws_error("InvalidParameterException", "maxResults must be between 1 and 100.")
-        try:
-            offset = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
-        except (ValueError, binascii.Error):
-            return aws_error("InvalidParameterException", "Invalid nextToken.")
-        listed = self._call(environ, "ListTasks", query)
-        if listed.code != 200:
-            return listed
-        arns = listed.json().get("taskArns", [])
-        if service:
-            name = service.split("/")[-1]
-            arns = [a for a in arns if self._scheduler.service_of_task(a) == name]
-        result: dict[str, Any] = {"taskArns": arns[offset : offset + page_size]}
-        if offset + page_size < len(arns):
-            next_offset = str(offset + page_size).encode()
-            result["nextToken"] = base64.urlsafe_b64encode(next_offset).decode()
-        return json_response(200, result, "application/x-amz-json-1.1")
 
     def _create_service(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
         cluster = params.get("cluster", "default")

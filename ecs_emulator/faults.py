@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 
 FAULTS = ("nopull", "crash", "slow")
+# Standalone (RunTask) tasks only: how a one-off test run ends. Services ignore these tags, so
+# a test image can also be deployed as a service without failing it.
+TEST_VERDICTS = ("testfail", "testhang")
 
 CRASH_REASON = "Essential container in task exited"
 
@@ -24,11 +27,11 @@ def image_tag(image: str) -> str:
     return name.split(":", 1)[1] if ":" in name else ""
 
 
-def fault_from_images(images: list[str]) -> tuple[str, str] | None:
-    """(fault, image) for the first container whose tag asks for a fault."""
+def fault_from_images(images: list[str], kinds: tuple[str, ...] = FAULTS) -> tuple[str, str] | None:
+    """(fault, image) for the first container whose tag starts with one of ``kinds``."""
     for image in images:
         tag = image_tag(image)
-        for fault in FAULTS:
+        for fault in kinds:
             if tag.startswith(fault):
                 return fault, image
     return None

@@ -30,16 +30,24 @@ def now_utc() -> datetime:
 
 @dataclass
 class EmulatedTask:
-    """One task and its timeline (monotonic seconds)."""
+    """One task and its timeline (monotonic seconds).
+
+    Service tasks run until ECS or a user stops them (``exit_after`` None). A standalone task
+    exits by itself ``exit_after`` seconds after RUNNING: its containers report ``exit_code``
+    if their image is ``exit_image`` (the one whose tag asked for a failure), else 0.
+    """
 
     handle: TaskHandle
     fault: str | None
     fault_image: str
     ready_at: float
     provisioned_at: float
+    exit_after: float | None = None
+    exit_code: int = 0
+    exit_image: str | None = None
     last_status: str = "PROVISIONING"
     desired_status: str = "RUNNING"
-    crash_at: float | None = None
+    exit_at: float | None = None
     stopping_at: float | None = None
     stopped_at: float | None = None
 

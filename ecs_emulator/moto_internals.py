@@ -1,27 +1,51 @@
 """Every moto private or internal name the emulator relies on, in one place.
 
 moto's public surface is its HTTP API; the scheduler needs more (backend objects, their
-attribute names, the WSGI dispatcher). Keeping all of it here means a moto upgrade breaks
-exactly one module, and ``tests/test_emulator_moto_internals.py`` says what broke.
+attribute names, the WSGI dispatcher). Keeping all of it here (task objects in
+``moto_tasks``, re-exported below) means a moto upgrade breaks exactly this pair of modules,
+and ``tests/test_emulator_moto_internals.py`` says what broke.
 """
 
 from __future__ import annotations
 
-import copy
-import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from moto.ecs.models import Task, ecs_backends
+from moto.ecs.models import ecs_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+
+from .moto_tasks import (
+    ClusterRef,
+    TaskDefinitionInfo,
+    TaskHandle,
+    _EmulatedTask,
+    _new_task,
+    _refresh_cluster_counts,
+    find_cluster,
+)
+
+__all__ = [
+    "ClusterRef",
+    "ServiceHandle",
+    "ServiceRef",
+    "TaskDefinitionInfo",
+    "TaskHandle",
+    "_EmulatedTask",
+    "find_cluster",
+    "find_service",
+    "iter_services",
+    "moto_request_handler",
+    "moto_wsgi_app",
+    "reset_moto",
+    "resolve_task_definition",
+    "task_definition_images",
+]
 
 SUPPORTED_MOTO_VERSION = "5.2.5"
 
@@ -50,10 +74,39 @@ TASK_ATTRIBUTES = (
     "containers",
     "group",
     "started_by",
+    "cluster_name",
+    "task_definition_arn",
+    "container_instance_arn",
+    "launch_type",
+    "capacity_provider_name",
+    "platform_version",
+    "overrides",
+    "tags",
+    "attachments",
 )
-CONTAINER_ATTRIBUTES = ("last_status", "exitCode")
+CONTAINER_ATTRIBUTES = (
+    "last_status",
+    "exitCode",
+    "name",
+    "image",
+    "container_arn",
+    "task_arn",
+    "cpu",
+    "memory",
+    "environment",
+    "command",
+    "health_status",
+)
 BACKEND_ATTRIBUTES = ("services", "tasks", "clusters", "describe_task_definition")
-CLUSTER_ATTRIBUTES = ("name", "running_tasks_count", "pending_tasks_count")
+CLUSTER_ATTRIBUTES = (
+    "name",
+    "arn",
+    "running_tasks_count",
+    "pending_tasks_count",
+    "default_capacity_provider_strategy",
+)
+# Attributes read on moto's TaskDefinition.
+TASK_DEFINITION_ATTRIBUTES = ("arn", "family", "network_mode", "container_definitions")
 
 
 class _HostCachingDispatcher(DomainDispatcherApplication):
@@ -83,25 +136,6 @@ def moto_request_handler() -> type:
 def reset_moto() -> None:
     """Drop every account and region of every moto backend, like ``/moto-api/reset``."""
     moto_api_backend.reset()
-
-
-class _EmulatedTask(Task):
-    """A moto Task whose status only the scheduler moves.
-
-    moto's Task advances itself on each DescribeTasks (manual transitions); the emulator
-    drives the lifecycle by time instead, so the status is a plain attribute here.
-    """
-
-    @property
-    def status(self) -> str | None:
-        return getattr(self, "_emulated_status", "PROVISIONING")
-
-    @status.setter
-    def status(self, value: str) -> None:
-        self._emulated_status = value
-
-    def advance(self) -> None:
-        """Ignore moto's describe-driven transitions."""
 
 
 @dataclass(frozen=True)
@@ -217,90 +251,17 @@ class ServiceHandle:
     def start_task(self, task_definition_arn: str, started_by: str) -> TaskHandle:
         """Create a moto task for this service and register it so moto's APIs see it."""
         backend = self._ref.backend
-        cluster = backend.clusters[self.cluster]
-        definition = backend.describe_task_definition(task_definition_arn)
-        network = self.network_configuration
-        task = _EmulatedTask(
-            cluster=cluster,
-            # moto 5.2.5 crashes building awsvpc tasks (its ENI lacks private_dns_name), so
-            # moto sees a bridge-mode copy and the ENI attachment is described here instead.
-            task_definition=_without_awsvpc(definition),
-            container_instance_arn=None,
-            resource_requirements=None,
-            backend=backend,
+        return _new_task(
+            backend,
+            backend.clusters[self.cluster],
+            backend.describe_task_definition(task_definition_arn),
             group=f"service:{self.name}",
-            launch_type=self._service.launch_type or "",
             started_by=started_by,
+            launch_type=self._service.launch_type or "",
             platform_version=self._service.platform_version,
+            network=self.network_configuration,
         )
-        if network:
-            task.network_configuration = network
-            task.attachments = [_eni_attachment(network)]
-        backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
-        return TaskHandle(task)
 
     def refresh_cluster_counts(self) -> None:
         """moto's own cluster counters drift on UpdateService; recount from the tasks."""
-        backend = self._ref.backend
-        cluster = backend.clusters.get(self.cluster)
-        if cluster is None:
-            return
-        tasks = backend.tasks.get(cluster.name, {}).values()
-        cluster.running_tasks_count = sum(t.last_status == "RUNNING" for t in tasks)
-        cluster.pending_tasks_count = sum(
-            t.last_status in ("PROVISIONING", "PENDING") for t in tasks
-        )
-
-
-def _without_awsvpc(definition: Any) -> Any:
-    clone = copy.copy(definition)
-    clone.network_mode = "bridge"
-    return clone
-
-
-def _eni_attachment(network: dict[str, Any]) -> dict[str, Any]:
-    subnet = (network.get("awsvpcConfiguration") or {}).get("subnets", ["subnet-unknown"])[0]
-    address = f"10.42.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    return {
-        "id": str(uuid.uuid4()),
-        "type": "ElasticNetworkInterface",
-        "status": "ATTACHED",
-        "details": [
-            {"name": "subnetId", "value": subnet},
-            {"name": "networkInterfaceId", "value": f"eni-{uuid.uuid4().hex[:17]}"},
-            {"name": "privateIPv4Address", "value": address},
-        ],
-    }
-
-
-class TaskHandle:
-    """Writes the lifecycle fields of one emulated moto task."""
-
-    def __init__(self, task: Any) -> None:
-        self._task = task
-
-    @property
-    def id(self) -> str:
-        return self._task.id
-
-    @property
-    def arn(self) -> str:
-        return self._task.task_arn
-
-    def set_status(self, last_status: str, desired_status: str) -> None:
-        self._task.last_status = last_status
-        self._task.desired_status = desired_status
-        for container in self._task.containers:
-            container.last_status = last_status
-
-    def set_times(self, **times: datetime) -> None:
-        """createdAt, startedAt, stoppingAt, stoppedAt... as snake_case attributes."""
-        for name, value in times.items():
-            setattr(self._task, name, value)
-
-    def set_stopped(self, reason: str, stop_code: str, exit_code: int | None) -> None:
-        self._task.stopped_reason = reason
-        self._task.stop_code = stop_code
-        for container in self._task.containers:
-            container.exitCode = exit_code
-            container.reason = reason if exit_code is None else None
+        _refresh_cluster_counts(self._ref.backend, self.cluster)

@@ -3,7 +3,9 @@
 Every tick walks every service of every account and region moto knows, advances task
 lifecycles by wall-clock deadlines, applies the rolling-update rules
 (minimumHealthyPercent / maximumPercent), the deployment circuit breaker, draining on
-delete, and publishes the result onto the moto objects that the API serializes.
+delete, and publishes the result onto the moto objects that the API serializes. The same
+tick advances the standalone (RunTask) tasks of ``standalone.py``, so one thread and one
+lock order every task change.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import events as msg
-from .faults import CRASH_REASON, InjectedFaults, cannot_pull_reason, fault_from_images
+from .faults import InjectedFaults, fault_from_images
+from .lifecycle import TaskLifecycle
 from .model import (
     ACTIVE,
     COMPLETED,
@@ -35,11 +39,11 @@ from .moto_internals import (
     task_definition_images,
 )
 from .settings import EmulatorSettings
+from .standalone import StandaloneTasks
 
 log = logging.getLogger(__name__)
 
 CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
-SLOW_FACTOR = 10
 
 
 class Scheduler:
@@ -49,6 +53,8 @@ class Scheduler:
         self.settings = settings
         self.faults = faults
         self.lock = lock
+        self.lifecycle = TaskLifecycle(settings)
+        self.standalone = StandaloneTasks(self.lifecycle)
         self._records: dict[int, ServiceRecord] = {}
         self._task_services: dict[str, str] = {}
         self._stop = threading.Event()
@@ -80,9 +86,24 @@ class Scheduler:
     def reset(self) -> None:
         self._records.clear()
         self._task_services.clear()
+        self.standalone.reset()
 
     def service_of_task(self, task_arn: str) -> str | None:
         return self._task_services.get(task_arn)
+
+    def stop_task(self, task_arn: str, reason: str | None) -> bool:
+        """StopTask on a task the emulator runs; False if it is not one (moto's own, e.g.
+        from StartTask). A stopped service task is replaced by the next tick, as in ECS."""
+        now = time.monotonic()
+        if self.standalone.stop(task_arn, reason, now):
+            return True
+        for record in self._records.values():
+            for task in record.all_tasks() + record.draining_tasks:
+                if task.handle.arn == task_arn:
+                    self.lifecycle.stop_by_user(task, now, reason)
+                    self._publish(record)
+                    return True
+        return False
 
     def on_service_created(self, ref: ServiceRef, params: dict[str, Any]) -> None:
         handle = ServiceHandle(ref)
@@ -134,16 +155,19 @@ class Scheduler:
     def tick(self) -> None:
         now = time.monotonic()
         seen = set()
-        clusters: dict[tuple[int, str], ServiceHandle] = {}
+        clusters: dict[tuple[int, str], Callable[[], None]] = {}
         for ref in iter_services():
             seen.add(ref.key)
             record = self._record_for(ref)
             if record.handle.status != "INACTIVE" or record.all_tasks():
                 self._step(record, now)
-                clusters.setdefault((id(ref.backend), record.handle.cluster), record.handle)
+                cluster_key = (id(ref.backend), record.handle.cluster)
+                clusters.setdefault(cluster_key, record.handle.refresh_cluster_counts)
+        for cluster in self.standalone.tick(now):
+            clusters.setdefault(cluster.key, cluster.refresh_counts)
         # Tasks only change in a tick: recount each cluster once, not once per service.
-        for handle in clusters.values():
-            handle.refresh_cluster_counts()
+        for refresh in clusters.values():
+            refresh()
         for key in set(self._records) - seen:
             del self._records[key]
 
@@ -189,79 +213,19 @@ class Scheduler:
         record.draining_tasks = [t for t in record.draining_tasks if t.last_status != "STOPPED"]
         self._publish(record)
 
-    # -- task lifecycle -------------------------------------------------------------------
+    # -- task lifecycle (see lifecycle.py) -----------------------------------------------
 
     def _advance(self, task: EmulatedTask, deployment: Deployment | None, now: float) -> None:
-        if task.last_status == "PROVISIONING" and now >= task.provisioned_at:
-            self._set_status(task, "PENDING")
-        if task.last_status == "PENDING" and now >= task.ready_at:
-            if task.fault == "nopull":
-                self._fail(task, deployment, now, cannot_pull_reason(task.fault_image), None)
-            else:
-                self._set_status(task, "RUNNING")
-                task.handle.set_times(started_at=now_utc(), connectivity_at=now_utc())
-                if task.fault == "crash":
-                    start = self.settings.task_start_seconds
-                    task.crash_at = now + max(start, self.settings.tick_seconds)
-        if task.last_status == "RUNNING" and task.crash_at is not None and now >= task.crash_at:
-            self._fail(task, deployment, now, CRASH_REASON, 1)
-        if task.stopping_at is not None and task.stopped_at is not None:
-            if now >= task.stopped_at:
-                self._set_status(task, "STOPPED")
-                task.handle.set_times(stopped_at=now_utc(), execution_stopped_at=now_utc())
-            elif (
-                task.last_status == "DEACTIVATING"
-                and now >= (task.stopping_at + task.stopped_at) / 2
-            ):
-                self._set_status(task, "STOPPING")
-
-    def _set_status(self, task: EmulatedTask, last_status: str) -> None:
-        task.last_status = last_status
-        task.handle.set_status(last_status, task.desired_status)
-
-    def _fail(
-        self,
-        task: EmulatedTask,
-        deployment: Deployment | None,
-        now: float,
-        reason: str,
-        exit_code: int | None,
-    ) -> None:
-        stop_code = "EssentialContainerExited" if exit_code is not None else "TaskFailedToStart"
-        self._begin_stop(task, now, reason, stop_code, exit_code)
-        if deployment is not None:
+        if self.lifecycle.advance(task, now) and deployment is not None:
             deployment.failed_tasks += 1
             deployment.updated_at = now_utc()
 
-    def _begin_stop(
-        self,
-        task: EmulatedTask,
-        now: float,
-        reason: str,
-        stop_code: str = "ServiceSchedulerInitiated",
-        exit_code: int | None = 0,
-    ) -> None:
-        task.desired_status = "STOPPED"
-        task.stopping_at = now
-        task.stopped_at = now + self.settings.task_stop_seconds
-        task.handle.set_times(stopping_at=now_utc())
-        task.handle.set_stopped(reason, stop_code, exit_code)
-        self._set_status(task, "DEACTIVATING")
+    def _begin_stop(self, task: EmulatedTask, now: float, reason: str) -> None:
+        self.lifecycle.begin_stop(task, now, reason)
 
     def _launch(self, record: ServiceRecord, deployment: Deployment, now: float) -> EmulatedTask:
-        start = self.settings.task_start_seconds
-        if deployment.fault == "slow":
-            start *= SLOW_FACTOR
         handle = record.handle.start_task(deployment.task_definition, deployment.id)
-        handle.set_times(created_at=now_utc())
-        task = EmulatedTask(
-            handle=handle,
-            fault=deployment.fault,
-            fault_image=deployment.fault_image,
-            ready_at=now + start,
-            provisioned_at=now + start / 4,
-        )
-        handle.set_status("PROVISIONING", "RUNNING")
+        task = self.lifecycle.launch(handle, now, deployment.fault, deployment.fault_image)
         deployment.tasks.append(task)
         self._task_services[handle.arn] = record.handle.name
         return task
@@ -314,7 +278,7 @@ class Scheduler:
         primary, old = record.primary, record.deployments[1:]
         desired = record.handle.desired_count
         # A crash-looping task is RUNNING for a moment but never lets a rollout complete.
-        healthy = sum(t.healthy and t.crash_at is None for t in primary.tasks)
+        healthy = sum(t.healthy and t.exit_at is None for t in primary.tasks)
         settled = healthy == desired and len(primary.active_tasks()) == desired
         old_drained = not any(d.active_tasks() for d in old)
         if primary.rollout_state == IN_PROGRESS and settled and old_drained:

@@ -16,6 +16,9 @@ class EmulatorSettings:
 
     ``task_start_seconds``, ``task_stop_seconds`` and ``throttle_rate`` may change at run
     time through the admin endpoint; the scheduler reads them on every tick.
+    ``task_run_seconds`` (how long a standalone RunTask task runs before its essential
+    container exits) is fixed at start: the admin endpoint's settings document stays the
+    three knobs clients already rely on.
     """
 
     host: str = "127.0.0.1"
@@ -26,6 +29,7 @@ class EmulatorSettings:
     region: str = "us-east-1"
     cluster: str = "ecs-canary"
     tick_seconds: float = 0.1
+    task_run_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         validate_runtime(asdict(self))
@@ -60,7 +64,7 @@ class EmulatorSettings:
 
 
 def validate_runtime(values: dict[str, Any]) -> None:
-    for name in ("task_start_seconds", "task_stop_seconds"):
+    for name in ("task_start_seconds", "task_stop_seconds", "task_run_seconds"):
         if name in values and values[name] < 0:
             raise ValueError(f"{name} must be >= 0")
     if "throttle_rate" in values and not 0 <= values["throttle_rate"] <= 1:

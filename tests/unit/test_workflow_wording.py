@@ -1,0 +1,119 @@
+"""What people read about a run (failure wording, decisions, Web UI details) and the run state's
+stage timings: pure functions of the workflow, tested without a server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+
+from ecs_canary.gate import Gate
+from ecs_canary.models import (
+    Decision,
+    DecisionInput,
+    DeploymentRequest,
+    Outcome,
+    Stage,
+    SteadyState,
+    VerificationSettings,
+)
+from workflows.presentation import current_details, decision_text, failure_reason, log_context
+from workflows.state import DeploymentState
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+REQUEST = DeploymentRequest.model_validate(
+    {
+        "cluster": "prod",
+        "service_name": "myapp",
+        "task_definition": {
+            "family": "myapp-task",
+            "containerDefinitions": [{"name": "web", "image": "nginx:1.27"}],
+        },
+        "service_definition": {"desiredCount": 3},
+    }
+)
+
+
+def _activity_error(cause: BaseException) -> ActivityError:
+    error = ActivityError(
+        "Activity task failed",
+        scheduled_event_id=5,
+        started_event_id=6,
+        identity="worker",
+        activity_type="wait_for_steady_state",
+        activity_id="3",
+        retry_state=None,
+    )
+    error.__cause__ = cause
+    return error
+
+
+def test_a_failure_names_the_aws_code_or_verdict_under_the_activity_error():
+    cause = ApplicationError("2 task(s) of service myapp failed to start", type="TasksFailed")
+    assert failure_reason(_activity_error(cause)) == (
+        "TasksFailed",
+        "2 task(s) of service myapp failed to start",
+    )
+
+
+def test_a_timed_out_activity_says_which_timeout():
+    cause = TimeoutError("timed out", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[])
+    assert failure_reason(_activity_error(cause)) == ("Timeout", "timed out (START_TO_CLOSE)")
+
+
+def test_any_other_error_keeps_its_own_type_and_text():
+    assert failure_reason(KeyError("services")) == ("KeyError", "'services'")
+
+
+def test_a_decision_reads_as_action_channel_person_and_reason():
+    decision = Decision(action="reject", by="alice", reason="error rate up", at=NOW, via="update")
+    assert decision_text(decision) == "reject (update) by alice: error rate up"
+    anonymous = decision.model_copy(update={"by": None, "reason": None, "via": "timeout"})
+    assert decision_text(anonymous) == "reject (timeout)"
+    assert decision_text(None) is None
+
+
+def test_web_ui_details_show_the_approve_command_only_while_the_gate_is_open():
+    state, gate = DeploymentState(stage=Stage.VERIFICATION), Gate()
+    gate.configure(VerificationSettings())
+    state.saw(SteadyState(running_count=1, desired_count=1, deployment_id="d", recent_events=["e"]))
+    gate.open(NOW)
+    details = current_details(REQUEST, state, gate, "ecs-canary/prod/myapp")
+    assert "**Running:** 1/1" in details and "**Last ECS event:** e" in details
+    assert "--workflow-id ecs-canary/prod/myapp --name approve" in details
+
+    gate.offer("approve", DecisionInput(by="alice"), "signal", NOW)
+    details = current_details(REQUEST, state, gate, "ecs-canary/prod/myapp")
+    assert "Gate open" not in details
+    assert "**Decision:** approve (signal) by alice" in details
+
+
+def test_log_context_names_the_deployment_and_its_stage():
+    state = DeploymentState(stage=Stage.ROLLBACK)
+    assert log_context(REQUEST, state, "wf") == {
+        "cluster": "prod",
+        "service": "myapp",
+        "stage": "rollback",
+        "workflow_id": "wf",
+    }
+
+
+def test_entering_a_stage_closes_the_previous_ones_timing():
+    state = DeploymentState()
+    state.enter(Stage.CANARY_DEPLOY, NOW)
+    state.enter(Stage.VERIFICATION, NOW + timedelta(seconds=30))
+    state.enter(Stage.FINISHED, NOW + timedelta(seconds=45))
+    assert [(t.stage, t.started_at, t.ended_at) for t in state.stages] == [
+        (Stage.CANARY_DEPLOY, NOW, NOW + timedelta(seconds=30)),
+        (Stage.VERIFICATION, NOW + timedelta(seconds=30), NOW + timedelta(seconds=45)),
+    ]
+    assert state.stage == Stage.FINISHED
+
+
+def test_the_result_reports_the_canary_gone_when_it_was_never_created_or_was_deleted():
+    state = DeploymentState(outcome=Outcome.REJECTED)
+    assert state.result(REQUEST, Gate(), "rejected").canary_deleted
+    state.canary_may_exist = True
+    assert not state.result(REQUEST, Gate(), None).canary_deleted
+    state.canary_may_exist, state.canary_deleted = False, True
+    assert state.result(REQUEST, Gate(), None).canary_deleted

@@ -1,0 +1,89 @@
+"""The workflow layer: the real workflow on Temporal's time-skipping test server, with the
+activities replaced by `fakes.FakeEcs` (registered under the real activities' names)."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from ecs_canary.models import DeploymentResult
+from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
+from tests.workflow.fakes import FakeEcs
+from workflows.canary import EcsCanaryDeployment
+
+TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def fake_ecs() -> FakeEcs:
+    return FakeEcs()
+
+
+@pytest.fixture
+async def fake_worker(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> AsyncIterator[str]:
+    """A worker with the real workflow and the fake activities; yields its task queue."""
+    task_queue = f"workflow-tests-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_skipping.client,
+        task_queue=task_queue,
+        workflows=[EcsCanaryDeployment],
+        activities=fake_ecs.activities(),
+        max_heartbeat_throttle_interval=timedelta(seconds=0.2),
+        default_heartbeat_throttle_interval=timedelta(seconds=0.2),
+    ):
+        yield task_queue
+
+
+def request(**changes: Any) -> dict[str, Any]:
+    """A valid request for `myapp` (3 tasks), with top-level sections merged from `changes`."""
+    body: dict[str, Any] = {
+        "cluster": "ecs-canary",
+        "service_name": "myapp",
+        "task_definition": {
+            "family": "myapp-task",
+            "containerDefinitions": [{"name": "web", "image": "nginx:1.27", "essential": True}],
+        },
+        "service_definition": {"desiredCount": 3, "launchType": "FARGATE"},
+        "poll_interval_seconds": 1,
+    }
+    for key, value in changes.items():
+        body[key] = {**body[key], **value} if isinstance(body.get(key), dict) else value
+    return body
+
+
+@pytest.fixture
+def start(
+    time_skipping: WorkflowEnvironment, fake_worker: str
+) -> Callable[..., Awaitable[WorkflowHandle[Any, DeploymentResult]]]:
+    client: Client = time_skipping.client
+
+    async def start_(body: dict[str, Any], **options: Any) -> WorkflowHandle[Any, DeploymentResult]:
+        return await client.start_workflow(
+            WORKFLOW_TYPE,
+            body,
+            id=f"{workflow_id_for('ecs-canary', 'myapp')}-{uuid.uuid4().hex[:6]}",
+            task_queue=fake_worker,
+            result_type=DeploymentResult,
+            **options,
+        )
+
+    return start_

@@ -1,0 +1,188 @@
+"""Stand-in ECS and CloudWatch activities, registered by the real activities' names, so the
+workflow's decisions can be tested on the time-skipping server without an emulator.
+
+`FakeEcs` keeps the services it was told about and records every call; a test scripts how each
+wait ends (`waits`) and reads the calls back (`calls`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ecs_canary.models import (
+    AlarmFiring,
+    CreateServiceInput,
+    DeleteServiceInput,
+    DeleteServiceResult,
+    DescribeServicesInput,
+    DescribeTaskDefinitionInput,
+    RegisteredTaskDefinition,
+    RegisterTaskDefinitionInput,
+    ServiceChange,
+    ServiceSnapshot,
+    ServiceSnapshots,
+    SteadyState,
+    TaskDefinitionState,
+    UpdateServiceInput,
+    WaitInactiveInput,
+    WaitSteadyInput,
+    WatchAlarmsInput,
+)
+
+NEW_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:2"
+OLD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:1"
+# How a scripted wait ends: steady, failed with an ECS verdict, or never (until cancelled).
+WaitEnd = Literal["steady", "fail", "hang"]
+
+
+def running_service(name: str, desired: int = 3, arn: str = OLD_ARN) -> ServiceSnapshot:
+    return ServiceSnapshot(
+        arn=f"arn:aws:ecs:us-east-1:123456789012:service/ecs-canary/{name}",
+        status="ACTIVE",
+        task_definition=arn,
+        desired_count=desired,
+        running_count=desired,
+        deployment_configuration={"maximumPercent": 200, "minimumHealthyPercent": 100},
+    )
+
+
+@dataclass
+class FakeEcs:
+    services: dict[str, ServiceSnapshot] = field(default_factory=dict)
+    # (service, stage) -> how its wait for steady state ends; unlisted waits end steady.
+    waits: dict[tuple[str, str], WaitEnd] = field(default_factory=dict)
+    task_definition_status: str | None = "ACTIVE"
+    alarm: AlarmFiring | None = None
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    # Set while a scripted "hang" wait runs, and when it was cancelled.
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)
+    hang_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def inputs(self, name: str) -> list[Any]:
+        return [arg for called, arg in self.calls if called == name]
+
+    def activities(self) -> list[Any]:
+        fake = self
+
+        @activity.defn(name="missing_search_attributes")
+        async def missing_search_attributes(names: list[str]) -> list[str]:
+            return names  # the test server has none of them registered
+
+        @activity.defn(name="describe_services")
+        async def describe_services(request: DescribeServicesInput) -> ServiceSnapshots:
+            fake.calls.append(("describe_services", request))
+            return ServiceSnapshots(
+                services={name: fake.services.get(name) for name in request.services}
+            )
+
+        @activity.defn(name="describe_task_definition")
+        async def describe_task_definition(
+            request: DescribeTaskDefinitionInput,
+        ) -> TaskDefinitionState:
+            fake.calls.append(("describe_task_definition", request))
+            return TaskDefinitionState(arn=request.arn, status=fake.task_definition_status)
+
+        @activity.defn(name="register_task_definition")
+        async def register_task_definition(
+            request: RegisterTaskDefinitionInput,
+        ) -> RegisteredTaskDefinition:
+            fake.calls.append(("register_task_definition", request))
+            return RegisteredTaskDefinition(arn=NEW_ARN, family="myapp-task", revision=2)
+
+        @activity.defn(name="create_service")
+        async def create_service(request: CreateServiceInput) -> ServiceChange:
+            fake.calls.append(("create_service", request))
+            service = running_service(request.service, request.desired_count)
+            fake.services[request.service] = service.model_copy(
+                update={"task_definition": request.task_definition_arn, "running_count": 0}
+            )
+            return ServiceChange(
+                arn=service.arn, deployment_id="ecs-svc/1", deployment_created_at=None, changed=True
+            )
+
+        @activity.defn(name="update_service")
+        async def update_service(request: UpdateServiceInput) -> ServiceChange:
+            fake.calls.append(("update_service", request))
+            current = fake.services[request.service]
+            fake.services[request.service] = current.model_copy(
+                update={
+                    "task_definition": request.task_definition_arn,
+                    "desired_count": request.desired_count,
+                }
+            )
+            return ServiceChange(
+                arn=current.arn, deployment_id="ecs-svc/2", deployment_created_at=None, changed=True
+            )
+
+        @activity.defn(name="delete_service")
+        async def delete_service(request: DeleteServiceInput) -> DeleteServiceResult:
+            fake.calls.append(("delete_service", request))
+            return DeleteServiceResult(deleted=fake.services.pop(request.service, None) is not None)
+
+        @activity.defn(name="wait_for_inactive")
+        async def wait_for_inactive(request: WaitInactiveInput) -> None:
+            fake.calls.append(("wait_for_inactive", request))
+
+        @activity.defn(name="wait_for_steady_state")
+        async def wait_for_steady_state(request: WaitSteadyInput) -> SteadyState:
+            fake.calls.append(("wait_for_steady_state", request))
+            end = fake.waits.get((request.service, request.stage.value), "steady")
+            if end == "fail":
+                raise ApplicationError(
+                    f"2 task(s) of service {request.service} failed to start",
+                    type="TasksFailed",
+                    non_retryable=True,
+                )
+            if end == "hang":
+                await fake._hang()
+            service = fake.services[request.service]
+            fake.services[request.service] = service.model_copy(
+                update={"running_count": service.desired_count}
+            )
+            return SteadyState(
+                running_count=service.desired_count,
+                desired_count=service.desired_count,
+                deployment_id="ecs-svc/1",
+                recent_events=[f"(service {request.service}) has reached a steady state."],
+            )
+
+        @activity.defn(name="watch_alarms")
+        async def watch_alarms(request: WatchAlarmsInput) -> AlarmFiring:
+            fake.calls.append(("watch_alarms", request))
+            await fake._hang(until=lambda: fake.alarm is not None)
+            assert fake.alarm is not None
+            return fake.alarm
+
+        return [
+            missing_search_attributes,
+            describe_services,
+            describe_task_definition,
+            register_task_definition,
+            create_service,
+            update_service,
+            delete_service,
+            wait_for_inactive,
+            wait_for_steady_state,
+            watch_alarms,
+        ]
+
+    async def _hang(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Heartbeat until `until()` holds or the workflow cancels this activity (a cancel
+        arrives with a heartbeat's answer)."""
+        self.hanging.set()
+        try:
+            while not until():
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            self.hang_cancelled.set()
+            raise
