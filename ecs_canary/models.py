@@ -2,7 +2,8 @@
 
 Every model rejects unknown fields, so a typo in a request fails loudly instead of being ignored.
 The two AWS-shaped parts of the request (`task_definition`, `service_definition`) are checked
-against botocore's own ECS service model, so they accept exactly what AWS accepts.
+against botocore's own ECS service model (`ecs_canary.aws_shapes`); verification steps are
+defined in `ecs_canary.steps`.
 """
 
 from __future__ import annotations
@@ -12,29 +13,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-import botocore.session
-from botocore.validate import ParamValidator
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ecs_canary.aws_shapes import check_service_definition, check_task_definition
 from ecs_canary.names import workflow_id_for
+from ecs_canary.steps import StepState, VerificationStep, check_unique_names
+from ecs_canary.strict import StrictModel
 
-# Loaded once at import, outside the workflow sandbox (this module is passed through).
-_ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
-_REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
-_CREATE_SHAPE = _ECS_MODEL.operation_model("CreateService").input_shape
-# Set by the workflow from the request's cluster, service name and the registered revision.
-_SERVICE_FIELDS_SET_BY_WORKFLOW = ("cluster", "serviceName", "taskDefinition")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_SERVICE_NAME_LENGTH = 255
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _aws_shape_errors(params: dict[str, Any], shape: Any) -> str | None:
-    report = ParamValidator().validate(params, shape)
-    return report.generate_report() if report.has_errors() else None
 
 
 class CanarySettings(StrictModel):
@@ -50,6 +37,10 @@ class VerificationSettings(StrictModel):
     require_approval: bool = True
     approvers: list[str] = Field(default_factory=list)
     min_approvals: int = Field(1, ge=1)
+    # Checks run in order once the canary is steady, beside the bake; see ecs_canary.steps.
+    steps: list[VerificationStep] = Field(default_factory=list)
+    # "reject": the first failed step rejects the canary; "gate": a person decides anyway.
+    on_step_failure: Literal["reject", "gate"] = "reject"
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> VerificationSettings:
@@ -58,6 +49,7 @@ class VerificationSettings(StrictModel):
                 f"min_approvals is {self.min_approvals} but only "
                 f"{len(set(self.approvers))} distinct approvers are listed"
             )
+        check_unique_names(self.steps)
         return self
 
 
@@ -93,34 +85,12 @@ class DeploymentRequest(StrictModel):
     @field_validator("task_definition")
     @classmethod
     def _valid_task_definition(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if errors := _aws_shape_errors(value, _REGISTER_SHAPE):
-            raise ValueError(f"not a valid RegisterTaskDefinition request: {errors}")
-        if not value["family"].strip():
-            raise ValueError("family must not be empty")
-        containers = value["containerDefinitions"]
-        if not containers:
-            raise ValueError("containerDefinitions must list at least one container")
-        for index, container in enumerate(containers):
-            for key in ("name", "image"):
-                if not str(container.get(key) or "").strip():
-                    raise ValueError(f"containerDefinitions[{index}] needs a {key}")
-        return value
+        return check_task_definition(value)
 
     @field_validator("service_definition")
     @classmethod
     def _valid_service_definition(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if set_here := [key for key in _SERVICE_FIELDS_SET_BY_WORKFLOW if key in value]:
-            raise ValueError(
-                f"{', '.join(set_here)} must not be set here: the deployment sets them"
-            )
-        probe = {**value, "serviceName": "probe", "taskDefinition": "probe:1"}
-        if errors := _aws_shape_errors(probe, _CREATE_SHAPE):
-            raise ValueError(f"not a valid CreateService request: {errors}")
-        if "desiredCount" not in value:
-            raise ValueError("desiredCount is required (the rolling deploy's full count)")
-        if value["desiredCount"] < 1:
-            raise ValueError("desiredCount must be at least 1")
-        return value
+        return check_service_definition(value)
 
     @model_validator(mode="after")
     def _valid_service_names(self) -> DeploymentRequest:
@@ -226,6 +196,7 @@ class DeploymentStatus(StrictModel):
     bake_seconds_left: float | None
     stages: list[StageTiming]
     outcome: Outcome | None
+    verification_steps: list[StepState] = Field(default_factory=list)
 
 
 class DeploymentResult(StrictModel):
@@ -240,6 +211,7 @@ class DeploymentResult(StrictModel):
     decision: Decision | None
     attempts: list[DecisionAttempt]
     stages: list[StageTiming]
+    verification_steps: list[StepState] = Field(default_factory=list)
 
 
 # --- Activity inputs and outputs ------------------------------------------------------------
