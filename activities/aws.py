@@ -202,7 +202,7 @@ class ServiceDescriber:
                 leader = (
                     batch is None or len(set(batch.names) | set(services)) > DESCRIBE_SERVICES_BATCH
                 )
-                if leader:
+                if batch is None or leader:
                     batch = self._open[key] = _DescribeBatch()
                 batch.names.extend(name for name in services if name not in batch.names)
             if leader:

@@ -21,6 +21,7 @@ from activities.polling import (
     first_useful_poll,
     sleep_until_next_poll,
 )
+from activities.steady_state import Failed, ServiceView, Steady, decide_steady_state
 from ecs_canary.models import (
     CreateServiceInput,
     DeleteServiceInput,
@@ -47,18 +48,15 @@ _RECENT_EVENTS_KEPT = 5
 
 
 def _snapshot(service: dict[str, Any]) -> ServiceSnapshot:
+    view = ServiceView(service)
     return ServiceSnapshot(
-        arn=service["serviceArn"],
-        status=service["status"],
-        task_definition=service["taskDefinition"],
-        desired_count=service["desiredCount"],
-        running_count=service["runningCount"],
+        arn=view.arn,
+        status=view.status,
+        task_definition=view.task_definition,
+        desired_count=view.desired,
+        running_count=view.running,
         deployment_configuration=service.get("deploymentConfiguration"),
     )
-
-
-def _primary_deployment(service: dict[str, Any]) -> dict[str, Any] | None:
-    return next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
 
 
 def _event_line(event: dict[str, Any]) -> str:
@@ -231,11 +229,12 @@ class EcsActivities:
 
     @staticmethod
     def _change(service: dict[str, Any], changed: bool) -> ServiceChange:
-        primary = _primary_deployment(service)
+        view = ServiceView(service)
+        primary = view.primary_deployment
         return ServiceChange(
-            arn=service["serviceArn"],
-            deployment_id=primary["id"] if primary else None,
-            deployment_created_at=primary.get("createdAt") if primary else None,
+            arn=view.arn,
+            deployment_id=primary.id if primary else None,
+            deployment_created_at=primary.created_at if primary else None,
             changed=changed,
         )
 
@@ -271,12 +270,11 @@ class EcsActivities:
         current = self._describe_one(client, request.cluster, request.service)
         if current is None or current["status"] != "ACTIVE":
             return None  # the update itself reports what ECS says about it
-        primary = _primary_deployment(current)
+        view = ServiceView(current)
         applied = (
-            current["taskDefinition"] == request.task_definition_arn
-            and current["desiredCount"] == request.desired_count
-            and primary is not None
-            and primary["taskDefinition"] == request.task_definition_arn
+            view.task_definition == request.task_definition_arn
+            and view.desired == request.desired_count
+            and not view.is_rolled_back(request.task_definition_arn)
             and request.deployment_configuration in (None, current.get("deploymentConfiguration"))
         )
         if not applied:
@@ -337,34 +335,20 @@ class EcsActivities:
         progress: WaitProgress,
         log: Any,
     ) -> SteadyState | None:
+        """Act on the decision: fail (with ECS's reasons for stopped tasks), log progress once
+        per change, or log and return the steady state."""
         name = request.service
-        if service is None or service["status"] != "ACTIVE":
-            state = service["status"] if service else "missing"
-            raise _final(f"Service {name} is {state} while waiting for steady state", "ServiceGone")
-        deployments = service.get("deployments", [])
-        primary = _primary_deployment(service)
-        if primary is None or primary["taskDefinition"] != request.task_definition_arn:
-            running = primary["taskDefinition"] if primary else "nothing"
-            raise _final(
-                f"ECS rolled back service {name}: its primary deployment runs {running}, "
-                f"not {request.task_definition_arn}",
-                "DeploymentRolledBack",
+        decision = decide_steady_state(
+            service, name, request.task_definition_arn, request.max_failed_tasks
+        )
+        if isinstance(decision, Failed):
+            reasons = (
+                self._stop_reasons(client, request, decision.stopped_tasks_of)
+                if decision.stopped_tasks_of
+                else ""
             )
-        if primary.get("rolloutState") == "FAILED":
-            ecs_reason = primary.get("rolloutStateReason", "")
-            raise _final(
-                f"ECS marked deployment {primary['id']} of service {name} FAILED: "
-                f"{ecs_reason}{self._stop_reasons(client, request, primary)}",
-                "DeploymentFailed",
-            )
-        failed = primary.get("failedTasks", 0)
-        if failed >= request.max_failed_tasks:
-            raise _final(
-                f"{failed} task(s) of service {name} failed to start"
-                f"{self._stop_reasons(client, request, primary)}",
-                "TasksFailed",
-            )
-        running, desired = primary["runningCount"], primary["desiredCount"]
+            raise _final(f"{decision.message}{reasons}", decision.failure_type)
+        running, desired = decision.running, decision.desired
         progress.running_count, progress.desired_count = running, desired
         self._say_once(
             progress, log, f"Waiting for pending tasks to finish. {running}/{desired} running ..."
@@ -374,15 +358,15 @@ class EcsActivities:
         if not progress.steady_wait_announced:
             log.info(f"Waiting for Service {name} to reach steady state")
             progress.steady_wait_announced = True
-        if len(deployments) != 1 or primary.get("rolloutState", "COMPLETED") != "COMPLETED":
+        if not isinstance(decision, Steady):
             return None
         log.info(f"Service {name} reached steady state")
-        if request.done_message:
-            log.info(request.done_message.format(arn=service["serviceArn"]))
+        if request.done_message and service is not None:
+            log.info(request.done_message.format(arn=ServiceView(service).arn))
         return SteadyState(
             running_count=running,
             desired_count=desired,
-            deployment_id=primary["id"],
+            deployment_id=decision.deployment_id,
             recent_events=progress.recent_events,
         )
 
@@ -392,9 +376,7 @@ class EcsActivities:
             log.info(line)
             progress.last_progress = line
 
-    def _stop_reasons(
-        self, client: Any, request: WaitSteadyInput, deployment: dict[str, Any]
-    ) -> str:
+    def _stop_reasons(self, client: Any, request: WaitSteadyInput, deployment_id: str) -> str:
         """ECS's own reasons for the stopped tasks of this deployment, for the failure text."""
         with aws_errors("ListTasks"):
             arns = client.list_tasks(
@@ -408,7 +390,7 @@ class EcsActivities:
             {
                 t.get("stoppedReason", "")
                 for t in tasks
-                if t.get("startedBy") == deployment["id"] and t.get("stoppedReason")
+                if t.get("startedBy") == deployment_id and t.get("stoppedReason")
             }
         )
         return f": {'; '.join(reasons)}" if reasons else ""

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 
-from ecs_canary.models import ServiceLocation
+from ecs_canary.models import Stage
 
 
-def activity_logger(location: ServiceLocation | None = None) -> structlog.stdlib.BoundLogger:
+class Located(Protocol):
+    """Where an activity works: every per-service input has these, whatever its base model
+    (RegisterTaskDefinitionInput is not a ServiceLocation, but is logged the same way)."""
+
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def stage(self) -> Stage: ...
+
+
+def activity_logger(location: Located | None = None) -> structlog.stdlib.BoundLogger:
     info = activity.info()
     log = structlog.get_logger("ecs_canary.activities").bind(
         workflow_id=info.workflow_id,

@@ -1,0 +1,1 @@
+"""Fast tests of the pure rules: no ECS emulator, no Temporal server."""
