@@ -27,7 +27,8 @@ class GateRefusal(ValueError):
 class Gate:
     def __init__(self) -> None:
         self._settings = VerificationSettings()
-        self._phase = "waiting_for_canary"  # -> baking -> open -> closed
+        # waiting_for_canary -> baking -> verifying (steps still running) -> open -> closed
+        self._phase = "waiting_for_canary"
         self._bake_ends_at: datetime | None = None
         self._deadline: datetime | None = None
         self.decision: Decision | None = None
@@ -52,6 +53,11 @@ class Gate:
     def start_bake(self, now: datetime) -> None:
         self._phase = "baking"
         self._bake_ends_at = now + timedelta(seconds=self._settings.bake_seconds)
+
+    def await_steps(self) -> None:
+        """The bake is over (or there was none) but verification steps still run."""
+        self._phase = "verifying"
+        self._bake_ends_at = None
 
     def open(self, now: datetime) -> None:
         self._phase = "open"
@@ -95,6 +101,8 @@ class Gate:
             raise GateRefusal("the canary is not steady yet; an approval must follow verification")
         if self._phase == "baking":
             raise GateRefusal("the canary is still baking; approve once the bake time has passed")
+        if self._phase == "verifying":
+            raise GateRefusal("verification steps are still running; approve once they have passed")
         if by in self.approvals:
             raise GateRefusal(
                 f"{by!r} has already approved; {self._settings.min_approvals} distinct "

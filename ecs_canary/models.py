@@ -151,7 +151,7 @@ class DecisionInput(StrictModel):
 
 
 DecisionAction = Literal["approve", "reject"]
-DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake"]
+DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake", "step"]
 
 
 class DecisionAttempt(StrictModel):

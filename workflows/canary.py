@@ -35,27 +35,20 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from workflows.ecs_calls import EcsCalls, settle
     from workflows.presentation import (
+        StageFailure,
         current_details,
         decision_text,
         failure_reason,
         log_context,
+        unlisted_warning,
     )
     from workflows.state import DeploymentState
+    from workflows.steps import pending_steps
     from workflows.verification import verify
 
 # A run's history holds these events when its first workflow task begins (started, task
 # scheduled, task started); more mean an earlier attempt of that task may have begun its calls.
 _FIRST_TASK_HISTORY_LENGTH = 3
-
-
-class StageFailure(Exception):
-    """A stage failed; carries the stage and the reason in ECS's words."""
-
-    def __init__(self, stage: Stage, reason: str, failure_type: str) -> None:
-        super().__init__(reason)
-        self.stage = stage
-        self.reason = reason
-        self.failure_type = failure_type
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -78,6 +71,7 @@ class EcsCanaryDeployment:
             return
         self._gate.configure(self._request.verification)
         self._ecs = EcsCalls(self._request)
+        self._state.verification_steps = pending_steps(self._request)
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -165,7 +159,7 @@ class EcsCanaryDeployment:
         rolling deploy touched it, delete the canary if it may exist, and close the run with
         the error that says what ended it."""
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
-        failure = None if cancelled else self._stage_failure(err)
+        failure = None if cancelled else StageFailure.of(err, self._state.stage)
         if self._state.main_service_touched:
             why = (
                 failure.reason
@@ -280,7 +274,7 @@ class EcsCanaryDeployment:
         if self._gate.rejected:
             return
         self._enter(Stage.VERIFICATION)
-        await verify(self._gate, self._require_request().verification, self._ecs, self._set_details)
+        await verify(self._require_request(), self._state, self._gate, self._ecs, self._set_details)
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------
 
@@ -441,12 +435,7 @@ class EcsCanaryDeployment:
         if not missing:
             return
         self._state.search_attributes_registered = False
-        workflow.logger.warning(
-            f"Search attributes {', '.join(missing)} are not registered in this namespace, "
-            "so this deployment will not show up in list queries; register them with "
-            "`temporal operator search-attribute create --name <name> --type Keyword`",
-            extra=self._log_context(),
-        )
+        workflow.logger.warning(unlisted_warning(missing), extra=self._log_context())
 
     def _enter(self, stage: Stage, *also: Any) -> None:
         self._state.enter(stage, workflow.now())
@@ -462,12 +451,6 @@ class EcsCanaryDeployment:
         state.outcome = outcome
         self._enter(Stage.FINISHED, sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
         return state.result(request, self._gate, reason)
-
-    def _stage_failure(self, err: BaseException) -> StageFailure:
-        if isinstance(err, StageFailure):
-            return err
-        kind, reason = failure_reason(err)
-        return StageFailure(self._state.stage, reason, kind)
 
     def _set_details(self) -> None:
         workflow.set_current_details(

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -73,7 +73,8 @@ async def settle(task: asyncio.Future[Any]) -> None:
         await task
 
 
-def cancelled_activity(err: ActivityError) -> bool:
+def was_cancelled(err: ActivityError | ChildWorkflowError) -> bool:
+    """An activity or child workflow that ended because it was cancelled."""
     return isinstance(err.cause, CancelledError)
 
 
@@ -334,6 +335,6 @@ async def _plain_cancel(activity: Awaitable[ResultT]) -> ResultT:
     try:
         return await activity
     except ActivityError as err:
-        if cancelled_activity(err):
+        if was_cancelled(err):
             raise asyncio.CancelledError() from err
         raise

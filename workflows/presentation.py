@@ -11,8 +11,26 @@ from typing import Any
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from ecs_canary.gate import Gate
-from ecs_canary.models import Decision, DeploymentRequest
+from ecs_canary.models import Decision, DeploymentRequest, Stage
 from workflows.state import DeploymentState
+
+
+class StageFailure(Exception):
+    """A stage failed; carries the stage and the reason in ECS's words."""
+
+    def __init__(self, stage: Stage, reason: str, failure_type: str) -> None:
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+        self.failure_type = failure_type
+
+    @classmethod
+    def of(cls, err: BaseException, stage: Stage) -> StageFailure:
+        """What ended `stage`, in the words a failed run reports."""
+        if isinstance(err, StageFailure):
+            return err
+        kind, reason = failure_reason(err)
+        return cls(stage, reason, kind)
 
 
 def failure_reason(err: BaseException) -> tuple[str, str]:
@@ -50,6 +68,9 @@ def current_details(
             "**Gate open:** approve with `temporal workflow update execute --workflow-id "
             f'{workflow_id} --name approve --input \'{{"by":"you"}}\'`'
         )
+    for step in state.verification_steps:
+        summary = f": {step.summary}" if step.summary else ""
+        lines.append(f"**Verify {step.name} ({step.type}):** {step.state}{summary}")
     if gate.decision is not None:
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
     lines.append(f"**Service:** {request.service_name} on {request.cluster}")
@@ -67,6 +88,14 @@ def log_context(
         "stage": state.stage.value,
         "workflow_id": workflow_id,
     }
+
+
+def unlisted_warning(missing: list[str]) -> str:
+    return (
+        f"Search attributes {', '.join(missing)} are not registered in this namespace, "
+        "so this deployment will not show up in list queries; register them with "
+        "`temporal operator search-attribute create --name <name> --type Keyword`"
+    )
 
 
 def short_arn(arn: str) -> str:

@@ -20,6 +20,7 @@ from ecs_canary.models import (
     StageTiming,
     SteadyState,
 )
+from ecs_canary.steps import StepState
 
 
 @dataclass
@@ -42,6 +43,7 @@ class DeploymentState:
     recent_events: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
     search_attributes_registered: bool = True
+    verification_steps: list[StepState] = field(default_factory=list)
 
     def enter(self, stage: Stage, now: datetime) -> None:
         """Close the running stage's timing and start the next one's."""
@@ -82,6 +84,7 @@ class DeploymentState:
             bake_seconds_left=gate.bake_seconds_left(now),
             stages=self.stages,
             outcome=self.outcome,
+            verification_steps=self.verification_steps,
         )
 
     def result(
@@ -101,4 +104,5 @@ class DeploymentState:
             decision=gate.decision,
             attempts=gate.attempts,
             stages=self.stages,
+            verification_steps=self.verification_steps,
         )

@@ -15,35 +15,57 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ecs_canary.gate import Gate
-    from ecs_canary.models import AlarmFiring, VerificationSettings
+    from ecs_canary.models import AlarmFiring, DeploymentRequest
     from ecs_canary.text import duration_text
     from workflows.ecs_calls import EcsCalls, settle
+    from workflows.state import DeploymentState
+    from workflows.steps import StepRunner
 
 
 async def verify(
-    gate: Gate, settings: VerificationSettings, ecs: EcsCalls, show: Callable[[], None]
+    request: DeploymentRequest,
+    state: DeploymentState,
+    gate: Gate,
+    ecs: EcsCalls,
+    show: Callable[[], None],
 ) -> None:
-    """Bake, then wait at the gate; a person, the gate's timer or an alarm decides. `show`
-    refreshes the Web UI details whenever the gate changes phase."""
+    """The bake and the verification steps run side by side; the gate opens once both are
+    through, and then a person, the gate's timer or an alarm decides. A rejection, an alarm
+    or a cancel ends whatever still runs. `show` refreshes the Web UI details."""
+    settings = request.verification
+    steps = None
+    if settings.steps:
+        assert state.task_definition_arn is not None, "registered during the canary deploy"
+        steps = StepRunner(request, state.verification_steps, state.task_definition_arn, show)
     alarm_watch = ecs.watch_alarms() if settings.alarms else None
+    step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
     try:
         if settings.bake_seconds:
             gate.start_bake(workflow.now())
             show()
             bake = settings.bake_seconds
-            await _wait_for_gate(gate, bake, alarm_watch, f"Bake {duration_text(bake)}")
-            if gate.decision is not None:
-                return
-        if not settings.require_approval:
-            gate.decide_automatically(
-                "approve", "bake", "the bake time passed with no alarm", workflow.now()
-            )
+            await _wait_for_gate(gate, alarm_watch, bake, f"Bake {duration_text(bake)}")
+        if step_run is not None and gate.decision is None:
+            if not step_run.done():
+                gate.await_steps()
+                show()
+                await _wait_for_gate(gate, alarm_watch, also=step_run.done)
+            if step_run.done():
+                step_run.result()
+        if gate.decision is not None:
+            return
+        a_step_failed = steps is not None and steps.any_failed
+        if not settings.require_approval and not a_step_failed:
+            why = "the bake time passed with no alarm"
+            if steps is not None:
+                why = "the bake time passed and every verification step passed, with no alarm"
+            gate.decide_automatically("approve", "bake", why, workflow.now())
             return
         gate.open(workflow.now())
         show()
         limit = settings.timeout_seconds
         timed_out = await _wait_for_gate(
-            gate, limit, alarm_watch, f"Gate: wait for approval ({duration_text(limit)})"
+            gate, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
         )
         if timed_out:
             gate.decide_automatically(
@@ -54,24 +76,34 @@ async def verify(
             )
     finally:
         gate.close()
-        if alarm_watch is not None and not alarm_watch.done():
-            alarm_watch.cancel()
-            await settle(alarm_watch)
+        # Steps first: a cancelled run_task step stops its test tasks before anything else.
+        for side_task in (step_run, alarm_watch):
+            if side_task is not None and not side_task.done():
+                side_task.cancel()
+                await settle(side_task)
 
 
 async def _wait_for_gate(
-    gate: Gate, seconds: float, alarm_watch: asyncio.Task[AlarmFiring] | None, summary: str
+    gate: Gate,
+    alarm_watch: asyncio.Task[AlarmFiring] | None,
+    seconds: float | None = None,
+    summary: str | None = None,
+    also: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Wait for a decision, an alarm or the timer; True when the timer decided."""
+    """Wait for a decision, an alarm, `also()` or the timer; True when the timer decided."""
     try:
         await workflow.wait_condition(
-            lambda: gate.decision is not None or (alarm_watch is not None and alarm_watch.done()),
+            lambda: (
+                gate.decision is not None
+                or (alarm_watch is not None and alarm_watch.done())
+                or also()
+            ),
             timeout=seconds,
             timeout_summary=summary,
         )
     except builtins.TimeoutError:
         return True
-    if gate.decision is None and alarm_watch is not None:
+    if gate.decision is None and alarm_watch is not None and alarm_watch.done():
         firing = alarm_watch.result()  # a failed watch fails the stage
         gate.decide_automatically(
             "reject",

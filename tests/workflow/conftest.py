@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
+from tests.workflow.fake_check import FakeCheck
 from tests.workflow.fakes import FakeEcs
 from workflows.canary import EcsCanaryDeployment
 
@@ -42,10 +43,10 @@ def fake_ecs() -> FakeEcs:
 async def fake_worker(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> AsyncIterator[str]:
     """A worker with the real workflow and the fake activities; yields its task queue."""
     task_queue = f"workflow-tests-{uuid.uuid4().hex[:8]}"
-    async with Worker(
+    async with Worker(  # FakeCheck: a user's check workflow, on the same queue
         time_skipping.client,
         task_queue=task_queue,
-        workflows=[EcsCanaryDeployment],
+        workflows=[EcsCanaryDeployment, FakeCheck],
         activities=fake_ecs.activities(),
         max_heartbeat_throttle_interval=timedelta(seconds=0.2),
         default_heartbeat_throttle_interval=timedelta(seconds=0.2),

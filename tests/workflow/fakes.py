@@ -34,6 +34,7 @@ from ecs_canary.models import (
     WaitSteadyInput,
     WatchAlarmsInput,
 )
+from ecs_canary.steps import HttpStepInput, MetricsStepInput, RunTaskStepInput, StepVerdict
 
 NEW_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:2"
 OLD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:1"
@@ -60,6 +61,8 @@ class FakeEcs:
     task_definition_status: str | None = "ACTIVE"
     alarm: AlarmFiring | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    # step name -> its verdict, or "hang" (until cancelled); unlisted steps pass.
+    steps: dict[str, StepVerdict | Literal["hang"]] = field(default_factory=dict)
     # Set while a scripted "hang" wait runs, and when it was cancelled.
     hanging: asyncio.Event = field(default_factory=asyncio.Event)
     hang_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -162,7 +165,32 @@ class FakeEcs:
             assert fake.alarm is not None
             return fake.alarm
 
+        async def verification_step(
+            request: RunTaskStepInput | HttpStepInput | MetricsStepInput,
+        ) -> StepVerdict:
+            fake.calls.append((activity.info().activity_type, request))
+            verdict = fake.steps.get(request.step.name, StepVerdict(passed=True, summary="ok"))
+            if verdict == "hang":
+                await fake._hang()
+                raise AssertionError("a hanging step only ends by being cancelled")
+            return verdict
+
+        @activity.defn(name="run_task_step")
+        async def run_task_step(request: RunTaskStepInput) -> StepVerdict:
+            return await verification_step(request)
+
+        @activity.defn(name="http_step")
+        async def http_step(request: HttpStepInput) -> StepVerdict:
+            return await verification_step(request)
+
+        @activity.defn(name="metrics_step")
+        async def metrics_step(request: MetricsStepInput) -> StepVerdict:
+            return await verification_step(request)
+
         return [
+            run_task_step,
+            http_step,
+            metrics_step,
             missing_search_attributes,
             describe_services,
             describe_task_definition,

@@ -1,0 +1,193 @@
+"""Verification steps, run in order against the steady canary (see `ecs_canary.steps`).
+
+Each step is one activity (run_task, http, metrics) or one child workflow (workflow), shown in
+the Web UI as `Verify <name> (<type>)`. A step's verdict is data, not an exception: a failed
+check is a failed step, and so is a step whose activity or child workflow failed. Cancelling
+the runner (a rejection, an alarm, a cancelled run) cancels the running step and waits for it
+to stop, so no test task or check outlives its deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from ecs_canary.gate import Gate
+    from ecs_canary.models import DeploymentRequest
+    from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG
+    from ecs_canary.steps import (
+        CheckWorkflowInput,
+        HttpStep,
+        HttpStepInput,
+        MetricsStep,
+        MetricsStepInput,
+        RunTaskStep,
+        RunTaskStepInput,
+        StepState,
+        StepVerdict,
+        VerificationStep,
+        WorkflowStep,
+    )
+    from workflows.ecs_calls import was_cancelled
+    from workflows.presentation import failure_reason
+
+# A step activity enforces its own timeout (and cleans up after itself); the activity's own
+# limit is a little longer, for that cleanup.
+_CLEANUP_MARGIN = timedelta(seconds=60)
+_MIN_HEARTBEAT_TIMEOUT = 10.0
+
+
+def pending_steps(request: DeploymentRequest) -> list[StepState]:
+    return [StepState(name=s.name, type=s.type) for s in request.verification.steps]
+
+
+class StepRunner:
+    """Runs a deployment's verification steps and keeps their states current."""
+
+    def __init__(
+        self,
+        request: DeploymentRequest,
+        states: list[StepState],
+        canary_task_definition_arn: str,
+        show: Callable[[], None],
+    ) -> None:
+        self._request = request
+        self._states = states
+        self._arn = canary_task_definition_arn
+        self._show = show
+
+    @property
+    def any_failed(self) -> bool:
+        return any(state.state == "failed" for state in self._states)
+
+    async def run(self, gate: Gate) -> None:
+        """Each step in order. With `on_step_failure: reject` the first failed step rejects the
+        canary; with `gate` the remaining steps still run and a person decides."""
+        settings = self._request.verification
+        try:
+            for step, state in zip(settings.steps, self._states, strict=True):
+                if gate.decision is not None:
+                    break
+                verdict = await self._run_one(step, state)
+                if not verdict.passed and settings.on_step_failure == "reject":
+                    gate.decide_automatically(
+                        "reject",
+                        "step",
+                        f"verification step {step.name} failed: {verdict.summary or 'no summary'}",
+                        workflow.now(),
+                        by=f"step:{step.name}",
+                    )
+                    break
+        finally:
+            self._skip_the_rest("not run: the canary was decided first")
+
+    def _skip_the_rest(self, why: str) -> None:
+        for state in self._states:
+            if state.state == "pending":
+                state.state, state.summary = "cancelled", why
+        self._show()
+
+    async def _run_one(self, step: VerificationStep, state: StepState) -> StepVerdict:
+        state.state, state.started_at = "running", workflow.now()
+        self._show()
+        try:
+            verdict = await self._verdict(step)
+        except (asyncio.CancelledError, ActivityError, ChildWorkflowError) as err:
+            if not isinstance(err, asyncio.CancelledError) and not was_cancelled(err):
+                verdict = StepVerdict(passed=False, summary=failure_reason(err)[1])
+            else:
+                state.state, state.summary = "cancelled", "stopped: the verification was ended"
+                state.ended_at = workflow.now()
+                self._show()
+                raise asyncio.CancelledError() from err
+        except Exception as err:  # a check that failed to run fails its step
+            verdict = StepVerdict(passed=False, summary=failure_reason(err)[1])
+        state.state = "passed" if verdict.passed else "failed"
+        state.summary, state.ended_at = verdict.summary, workflow.now()
+        self._show()
+        return verdict
+
+    async def _verdict(self, step: VerificationStep) -> StepVerdict:
+        request, info = self._request, workflow.info()
+        if isinstance(step, WorkflowStep):
+            return await self._check_workflow(step)
+        arg: Any
+        if isinstance(step, RunTaskStep):
+            activity, arg = (
+                "run_task_step",
+                RunTaskStepInput(
+                    region=request.region,
+                    cluster=request.cluster,
+                    step=step,
+                    canary_task_definition_arn=self._arn,
+                    service_definition=request.service_definition,
+                    started_by=f"{info.run_id}:{step.name}",
+                    tags={WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id},
+                    poll_interval_seconds=request.poll_interval_seconds,
+                ),
+            )
+        elif isinstance(step, HttpStep):
+            activity, arg = "http_step", HttpStepInput(step=step)
+        else:
+            assert isinstance(step, MetricsStep)
+            activity, arg = (
+                "metrics_step",
+                MetricsStepInput(
+                    region=request.region,
+                    step=step,
+                    canary_service=request.canary_service_name,
+                    main_service=request.service_name,
+                    poll_interval_seconds=request.poll_interval_seconds,
+                ),
+            )
+        limit = timedelta(seconds=step.timeout_seconds) + _CLEANUP_MARGIN
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=StepVerdict,
+            start_to_close_timeout=limit,
+            schedule_to_close_timeout=limit,
+            heartbeat_timeout=timedelta(
+                seconds=max(_MIN_HEARTBEAT_TIMEOUT, 3 * request.poll_interval_seconds)
+            ),
+            retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
+            # A cancelled step stops its test tasks before the canary is deleted.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"Verify {step.name} ({step.type})",
+        )
+
+    async def _check_workflow(self, step: WorkflowStep) -> StepVerdict:
+        """A check of the user's own; passes when it returns an object with "passed": true."""
+        request = self._request
+        result = await workflow.execute_child_workflow(
+            step.workflow_type,
+            CheckWorkflowInput(
+                cluster=request.cluster,
+                region=request.region,
+                service=request.service_name,
+                canary_service=request.canary_service_name,
+                task_definition_arn=self._arn,
+                input=step.input,
+            ).model_dump(mode="json"),
+            id=f"{workflow.info().workflow_id}/verify/{step.name}",
+            task_queue=step.task_queue,
+            execution_timeout=timedelta(seconds=step.timeout_seconds),
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=f"Verify {step.name} ({step.type})",
+        )
+        if not isinstance(result, dict):
+            return StepVerdict(
+                passed=False, summary=f"the check returned {result!r}, not an object"
+            )
+        summary = result.get("summary")
+        return StepVerdict(
+            passed=result.get("passed") is True, summary=None if summary is None else str(summary)
+        )
