@@ -15,6 +15,7 @@ from activities.alarms import AlarmActivities
 from activities.aws import AwsClients
 from activities.ecs import EcsActivities
 from activities.search_attributes import missing_search_attributes
+from activities.verification_steps import VerificationActivities
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.sandbox import cache_workflow_bytecode
@@ -32,6 +33,7 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
         settings.ecs_calls_per_second, max_connections=settings.max_concurrent_activities
     )
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
+    steps = VerificationActivities(clients)
     workflows = [EcsCanaryDeployment]
     cache_workflow_bytecode(workflows)
     return Worker(
@@ -48,6 +50,9 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
             ecs.wait_for_steady_state,
             ecs.wait_for_inactive,
             alarms.watch_alarms,
+            steps.run_task_step,
+            steps.http_step,
+            steps.metrics_step,
             missing_search_attributes,
         ],
         activity_executor=executor,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 from temporalio.client import (
@@ -39,6 +39,7 @@ from cli.format import (
     gate_text,
     one_line,
     status_lines,
+    steps_text,
     summary,
     ui_link,
 )
@@ -52,6 +53,7 @@ from ecs_canary.models import (
     Stage,
 )
 from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.steps import StepKind
 from ecs_canary.temporal import DEFAULT_ADDRESS
 from ecs_canary.text import duration_text
 
@@ -85,10 +87,53 @@ def load_request(path: str) -> DeploymentRequest:
     except ValidationError as err:
         problems = []
         for error in err.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "request"
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {message}")
+            where = _step_location(error["loc"], raw) or ".".join(map(str, error["loc"]))
+            message = _step_message(error) or error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where or 'request'}: {message}")
         raise CliError(one_line(f"invalid request: {'; '.join(problems)}"), 2) from None
+
+
+def _step_location(loc: tuple[int | str, ...], raw: Any) -> str | None:
+    """`verification.steps[1] (health, http).url` for an error in a verification step (pydantic
+    says `verification.steps.1.http.url`, with the step's type as if it were a field); None for
+    an error elsewhere."""
+    if len(loc) < 3 or loc[:2] != ("verification", "steps") or not isinstance(loc[2], int):
+        return None
+    index, rest = loc[2], list(loc[3:])
+    try:
+        step = raw["verification"]["steps"][index]
+    except (KeyError, IndexError, TypeError):
+        step = None
+    kind = step.get("type") if isinstance(step, dict) else None
+    if rest and rest[0] == kind:
+        rest = rest[1:]
+    name = step.get("name") if isinstance(step, dict) else None
+    label = ", ".join(str(part) for part in (name, kind) if isinstance(part, str) and part)
+    where = f"verification.steps[{index}]" + (f" ({label})" if label else "")
+    return ".".join([where, *map(str, rest)])
+
+
+# Pydantic's words for a pattern, in a person's, for the fields of a step that have one.
+_STEP_PATTERNS = {
+    "name": "must be 1 to 64 letters, digits, '.', '_' or '-'",
+    "url": "must be an http:// or https:// URL (no spaces)",
+}
+
+
+def _step_message(error: Any) -> str | None:
+    """A clearer message for a step whose `type` is missing or unknown, or whose name or URL
+    does not match its pattern; None for other errors."""
+    loc = error["loc"]
+    if loc[:2] != ("verification", "steps"):
+        return None
+    kinds = ", ".join(get_args(StepKind))
+    if error["type"] == "union_tag_not_found":
+        return f"a step needs a type: one of {kinds}"
+    if error["type"] == "union_tag_invalid":
+        return f"unknown step type {error['ctx']['tag']!r}: expected one of {kinds}"
+    if error["type"] == "string_pattern_mismatch" and loc[-1] in _STEP_PATTERNS:
+        return _STEP_PATTERNS[str(loc[-1])]
+    return None
 
 
 def _checked_name(value: str, what: str) -> str:
@@ -120,6 +165,8 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
     print(f"workflow id: {workflow_id}")
     print(f"run id:      {handle.result_run_id}")
     print(f"web ui:      {ui_link(client.namespace, workflow_id)}")
+    if request.verification.steps:
+        print(f"verification steps: {steps_text(request)}")
     print("once the canary is verified, approve or reject it with:")
     for action in ("approve", "reject"):
         for command in decision_commands(workflow_id, action):

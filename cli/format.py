@@ -20,8 +20,10 @@ from ecs_canary.models import (
     DeploymentRequest,
     DeploymentResult,
     DeploymentStatus,
+    Stage,
     WaitProgress,
 )
+from ecs_canary.steps import StepState
 from ecs_canary.text import duration_text
 
 DEFAULT_UI_URL = "http://localhost:8233"
@@ -77,6 +79,11 @@ def details(request: DeploymentRequest) -> str:
             f"required, {verification.min_approvals} approval(s) within "
             f"{duration_text(verification.timeout_seconds)} (then {verification.on_timeout})"
         )
+    elif verification.steps:
+        approval = (
+            "not required (approved when the bake time passes and every verification step "
+            "passed, with no alarm)"
+        )
     else:
         approval = "not required (approved when the bake time passes with no alarm)"
     lines = [
@@ -92,7 +99,18 @@ def details(request: DeploymentRequest) -> str:
         lines.append(f"**Bake:** {duration_text(verification.bake_seconds)}")
     if verification.alarms:
         lines.append(f"**Alarms:** {', '.join(verification.alarms)}")
+    if verification.steps:
+        lines.append(f"**Verification steps:** {steps_text(request)}")
     return "\n\n".join(lines)
+
+
+def steps_text(request: DeploymentRequest) -> str:
+    """`smoke (run_task), health (http); a failed step rejects the canary`."""
+    verification = request.verification
+    steps = ", ".join(f"{step.name} ({step.type})" for step in verification.steps)
+    if verification.on_step_failure == "reject":
+        return f"{steps}; a failed step rejects the canary"
+    return f"{steps}; after a failed step a person decides"
 
 
 def decision_text(decision: Decision | None) -> str:
@@ -112,7 +130,40 @@ def gate_text(status: DeploymentStatus) -> str:
         return f"OPEN, {seconds_text(status.gate_seconds_left)} left to decide"
     if status.bake_seconds_left is not None:
         return f"baking, {seconds_text(status.bake_seconds_left)} left"
-    return "decided" if status.decision else "closed"
+    if status.decision:
+        return "decided"
+    unfinished = [s for s in status.verification_steps if s.state in ("pending", "running")]
+    if status.stage == Stage.VERIFICATION and unfinished:
+        return f"closed, waiting for {plural(len(unfinished), 'verification step')}"
+    return "closed"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def step_name(step: StepState) -> str:
+    """`verify smoke (run_task)`: how the starter names a verification step."""
+    return f"verify {step.name} ({step.type})"
+
+
+def step_text(step: StepState) -> str:
+    """`verify smoke (run_task): passed — 1 task passed (exit code 0)`."""
+    text = f"{step_name(step)}: {step.state}"
+    if step.state == "running" and step.started_at is not None:
+        text += f" since {clock(step.started_at)}"
+    if step.summary:
+        text += f" — {one_line(step.summary)}"
+    return text
+
+
+def steps_count_text(steps: list[StepState]) -> str:
+    """`3: 1 passed, 1 running, 1 pending`."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step.state] = counts.get(step.state, 0) + 1
+    order = ("passed", "failed", "running", "pending", "cancelled")
+    return f"{len(steps)}: " + ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
 
 
 def status_lines(
@@ -136,6 +187,9 @@ def status_lines(
         lines.append(f"approvals: {', '.join(status.approvals)}")
     if status.task_definition_arn:
         lines.append(f"task def:  {status.task_definition_arn}")
+    if status.verification_steps:
+        lines.append(f"steps:     {steps_count_text(status.verification_steps)}")
+        lines.extend(f"  {step_text(step)}" for step in status.verification_steps)
     lines.append(f"attempts:  {len(status.attempts)}")
     lines.extend(f"  - {attempt_text(a)}" for a in status.attempts)
     lines.append("stages:")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TextIO
 
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -25,6 +26,8 @@ from cli.format import (
     one_line,
     result_line,
     seconds_text,
+    step_name,
+    step_text,
 )
 from cli.runs import describe, final_result, live_progress, query_status, run_handle
 from ecs_canary.models import (
@@ -32,12 +35,26 @@ from ecs_canary.models import (
     DecisionAttempt,
     DeploymentResult,
     DeploymentStatus,
+    Stage,
     StageTiming,
     WaitProgress,
 )
+from ecs_canary.steps import StepState
 
 POLL_SECONDS = 1.0
 _BAR_WIDTH = 24
+# Order of timeline lines at the same instant (a stable sort keeps the rest as listed).
+_RANK_STEP_ENDED, _RANK_DECISION, _RANK_STEP_SKIPPED, _RANK_STAGE, _RANK_STEP_STARTED = range(5)
+_STEP_ENDED = ("passed", "failed", "cancelled")
+
+
+def _skipped_at(stages: list[StageTiming], decision: Decision | None) -> datetime:
+    """When a step that never started was called off: at the decision, else when verification
+    ended, else (not known yet) after everything else."""
+    if decision is not None:
+        return decision.at
+    ends = [t.ended_at for t in stages if t.stage == Stage.VERIFICATION and t.ended_at]
+    return ends[-1] if ends else datetime.max.replace(tzinfo=UTC)
 
 
 class ProgressPrinter:
@@ -47,7 +64,7 @@ class ProgressPrinter:
         self.workflow_id = workflow_id
         self.out = out
         self.tty = out.isatty()
-        self._printed: set[tuple[datetime, str]] = set()
+        self._printed: set[object] = set()
         self._events: set[str] = set()
         self._progress: str | None = None
         self._counts: tuple[int | None, int | None] | None = None
@@ -66,10 +83,17 @@ class ProgressPrinter:
         stages: list[StageTiming],
         attempts: list[DecisionAttempt],
         decision: Decision | None,
+        steps: Sequence[StepState] = (),
     ) -> None:
-        """Decision attempts, the decision, stage starts and ends, in the run's time order (a
-        decision ends the verification stage at the same instant: it comes first)."""
-        items: list[tuple[datetime, str]] = []
+        """Decision attempts, the decision, stage starts and ends and verification steps' starts
+        and ends, in the run's time order. At the same instant a decision comes before the
+        stage it ends, a step's start after the stage's start, a step's end before the decision
+        it caused, and a step skipped by that decision after it."""
+        items: list[tuple[datetime, int, str, object]] = []
+
+        def add(at: datetime, rank: int, text: str, key: object = None) -> None:
+            items.append((at, rank, text, (at, text) if key is None else key))
+
         for attempt in attempts:
             deciding = decision is not None and (attempt.action, attempt.by, attempt.at) == (
                 decision.action,
@@ -77,24 +101,38 @@ class ProgressPrinter:
                 decision.at,
             )
             if not deciding:
-                items.append((attempt.at, f"decision attempt: {attempt_text(attempt)}"))
+                add(attempt.at, _RANK_DECISION, f"decision attempt: {attempt_text(attempt)}")
         if decision is not None:
-            items.append((decision.at, f"decision: {decision_text(decision)}"))
+            add(decision.at, _RANK_DECISION, f"decision: {decision_text(decision)}")
         for timing in stages:
-            items.append((timing.started_at, f"stage {timing.stage.value} started"))
+            add(timing.started_at, _RANK_STAGE, f"stage {timing.stage.value} started")
             if timing.ended_at is not None:
                 took = (timing.ended_at - timing.started_at).total_seconds()
-                items.append(
-                    (timing.ended_at, f"stage {timing.stage.value} done ({seconds_text(took)})")
+                add(
+                    timing.ended_at,
+                    _RANK_STAGE,
+                    f"stage {timing.stage.value} done ({seconds_text(took)})",
                 )
-        for item in sorted(items, key=lambda i: i[0]):
-            if item not in self._printed:
-                self._printed.add(item)
-                self.line(item[1])
+        for step in steps:
+            # Keyed by their text: a step starts once and ends once (names are unique).
+            if step.started_at is not None:
+                text = f"{step_name(step)} started"
+                add(step.started_at, _RANK_STEP_STARTED, text, ("step", text))
+            if step.state in _STEP_ENDED:
+                ended = step.ended_at or _skipped_at(stages, decision)
+                rank = _RANK_STEP_ENDED if step.ended_at else _RANK_STEP_SKIPPED
+                text = step_text(step)
+                add(ended, rank, text, ("step", text))
+        for _at, _rank, text, key in sorted(items, key=lambda i: (i[0], i[1])):
+            if key not in self._printed:
+                self._printed.add(key)
+                self.line(text)
 
     def update(self, status: DeploymentStatus | None, live: WaitProgress | None) -> None:
         if status is not None:
-            self.timeline(status.stages, status.attempts, status.decision)
+            self.timeline(
+                status.stages, status.attempts, status.decision, status.verification_steps
+            )
             if status.gate_open and not self._gate_announced:
                 self._gate_announced = True
                 self.line(
@@ -139,7 +177,9 @@ class ProgressPrinter:
 
     def finish(self, result: DeploymentResult | None, error: str | None) -> None:
         if result is not None:
-            self.timeline(result.stages, result.attempts, result.decision)
+            self.timeline(
+                result.stages, result.attempts, result.decision, result.verification_steps
+            )
             self.line(result_line(result))
         else:
             self.line(f"outcome: unknown ({error})")

@@ -31,6 +31,7 @@ import boto3  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
+from cli.format import step_text  # noqa: E402
 from ecs_canary.models import (  # noqa: E402
     DeploymentRequest,
     DeploymentResult,
@@ -136,14 +137,18 @@ def seed_existing_service(request: dict[str, Any]) -> None:
     print(f"{request['service_name']} runs {arn.rsplit('/', 1)[-1]} ({OLD_IMAGE}), steady")
 
 
-async def wait_for_gate(handle: Any) -> None:
+async def wait_for_gate(handle: Any) -> DeploymentStatus:
     deadline = time.monotonic() + GATE_TIMEOUT
     while time.monotonic() < deadline:
         status: DeploymentStatus = await handle.query("status", result_type=DeploymentStatus)
         if status.gate_open:
-            return
+            return status
         if status.outcome is not None:
-            raise SystemExit(f"the deployment finished before its gate opened: {status.outcome}")
+            failed = [step_text(s) for s in status.verification_steps if s.state == "failed"]
+            raise SystemExit(
+                f"the deployment finished before its gate opened: {status.outcome.value}"
+                + "".join(f"\n  {line}" for line in failed)
+            )
         await asyncio.sleep(0.5)
     raise SystemExit(f"the gate did not open within {GATE_TIMEOUT}s")
 
@@ -165,7 +170,9 @@ async def follow_log(workflow_id: str, offset: int) -> None:
             except ValueError:
                 continue
             if entry.get("workflow_id") == workflow_id:
-                print(f"  [{entry.get('stage', ''):>14}] {entry.get('event')}", flush=True)
+                # Verification step activities log their step rather than a stage.
+                where = entry.get("stage") or (f"verify {entry['step']}" if "step" in entry else "")
+                print(f"  [{where:>14}] {entry.get('event')}", flush=True)
         await asyncio.sleep(0.2)
 
 
@@ -226,7 +233,11 @@ async def demo() -> int:
 
 async def approve_and_wait(handle: Any, workflow_id: str) -> DeploymentResult | None:
     """Open the gate once it waits for a decision; the result, or None if the run failed."""
-    await wait_for_gate(handle)
+    status = await wait_for_gate(handle)
+    if status.verification_steps:
+        step("Verification steps (run against the steady canary before the gate opened)")
+        for verification_step in status.verification_steps:
+            print(step_text(verification_step))
     step("The verification gate is open; approving it as a person would")
     decision = json.dumps(
         {"by": "demo", "reason": "canary healthy in the demo"}, separators=(",", ":")

@@ -54,7 +54,7 @@ _FIRST_TASK_HISTORY_LENGTH = 3
 @workflow.defn(name=WORKFLOW_TYPE)
 class EcsCanaryDeployment:
     @workflow.init
-    def __init__(self, request: Any) -> None:
+    def __init__(self, request: Any = None) -> None:
         """Validate the request before any handler runs: a signal delivered with the start
         (signal-with-start) must meet the gate as the request configures it."""
         self._state = DeploymentState()
@@ -129,7 +129,7 @@ class EcsCanaryDeployment:
     # --- The run ----------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: Any) -> DeploymentResult:
+    async def run(self, request: Any = None) -> DeploymentResult:
         """The four stages, top to bottom. A rejection skips to Canary Delete; anything else
         that ends the run early (a failure, a cancel) goes through `_end_early`."""
         if self._invalid is not None:  # `request` was validated by __init__

@@ -11,6 +11,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpda
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from ecs_canary.models import AlarmFiring, DeploymentResult, DeploymentStatus, Outcome
+from ecs_canary.names import WORKFLOW_TYPE
 from tests.workflow.conftest import request
 from tests.workflow.fakes import NEW_ARN, OLD_ARN, FakeEcs, running_service
 
@@ -102,6 +103,17 @@ async def test_an_invalid_request_fails_the_run_at_once_without_calls(fake_ecs, 
     error = await _failure(handle)
     assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
     assert "may contain only letters" in error.message
+    assert fake_ecs.calls == []
+
+
+async def test_a_start_without_any_input_fails_as_an_invalid_request(
+    fake_ecs, time_skipping, fake_worker
+):
+    handle = await time_skipping.client.start_workflow(
+        WORKFLOW_TYPE, id="ecs-canary/no-input", task_queue=fake_worker
+    )
+    error = await _failure(handle)
+    assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
     assert fake_ecs.calls == []
 
 

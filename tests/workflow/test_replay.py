@@ -9,30 +9,27 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
-from workflows.canary import EcsCanaryDeployment
+from ecs_canary.names import workflow_id_for
+from tests.helpers import CLUSTER, ROOT, replayer
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 
 
 def _history(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json("ecs-canary/ecs-canary/myapp", path.read_text())
+    return WorkflowHistory.from_json(workflow_id_for(CLUSTER, "myapp"), path.read_text())
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_each_recorded_history_replays(path):
-    replayer = Replayer(workflows=[EcsCanaryDeployment], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(_history(path))
+    result = await replayer().replay_workflow(_history(path))
     assert result.replay_failure is None
     events = json.loads(path.read_text())["events"]
     assert events[-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
 
 
 async def test_a_replay_logs_nothing_again(logs):
-    replayer = Replayer(workflows=[EcsCanaryDeployment], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(_history(HISTORIES[-1]))
+    await replayer().replay_workflow(_history(HISTORIES[-1]))
     workflow_lines = [
         line for line in logs.lines() if line.startswith(("Stage ", "Deployment Successful."))
     ]

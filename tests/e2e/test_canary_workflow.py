@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support import describe, existing_service, in_order, wait_for_stage
+from tests.helpers import describe, existing_service, in_order, wait_for_stage
 
 
-async def test_happy_path_promotes_the_canary(worker, requests, ecs, logs, started, deploy):
+async def test_happy_path_promotes_the_canary(worker, requests, ecs, logs, deploy):
     old_arn = existing_service(ecs, requests)
     handle = await deploy(requests.raw())
 
@@ -23,10 +23,10 @@ async def test_happy_path_promotes_the_canary(worker, requests, ecs, logs, start
     if record_to := os.environ.get("RECORD_HISTORY"):  # e.g. tests/histories/happy_path_v3.json
         Path(record_to).write_text((await handle.fetch_history()).to_json())
     assert result.decision and result.decision.by == "alice"
-    main = describe(ecs, requests.seed["cluster"], "myapp")
+    main = describe(ecs, "myapp")
     assert main["taskDefinition"] == result.task_definition_arn
     assert (main["desiredCount"], main["runningCount"]) == (3, 3)
-    assert describe(ecs, requests.seed["cluster"], "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
     family, arn = "myapp-task", result.task_definition_arn
     assert in_order(
         logs.lines(),

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 
-from tests.support import (
+from ecs_canary.names import workflow_id_for
+from tests.helpers import (
+    CLUSTER,
     cli_start,
     describe,
     existing_service,
     in_order,
+    request_file,
     status,
     temporal_cli,
     wait_for_stage,
     wait_until,
 )
 
-CLUSTER = "ecs-canary"
+
+def _canary_exists(ecs) -> bool:
+    found = describe(ecs, "myappCanary")
+    return found is not None and found["status"] == "ACTIVE"
+
+
+async def _has_attempts(handle) -> bool:
+    return bool((await status(handle)).attempts)
 
 
 async def test_reject_deletes_the_canary_and_leaves_main_untouched(worker, requests, ecs, deploy):
@@ -28,8 +38,8 @@ async def test_reject_deletes_the_canary_and_leaves_main_untouched(worker, reque
     assert result.outcome == "rejected"
     assert result.decision.action == "reject" and result.decision.by == "bob"
     assert result.canary_deleted
-    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
-    main = describe(ecs, CLUSTER, "myapp")
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
+    main = describe(ecs, "myapp")
     assert (main["taskDefinition"], main["desiredCount"], main["runningCount"]) == (old_arn, 2, 2)
     assert [s.stage.value for s in result.stages] == [
         "canary_deploy",
@@ -46,12 +56,7 @@ async def test_reject_while_the_canary_starts_stops_at_once(worker, requests, ec
     result = await handle.result()
 
     assert result.outcome == "rejected"
-    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
-
-
-async def _canary_exists(ecs) -> bool:
-    found = describe(ecs, CLUSTER, "myappCanary")
-    return found is not None and found["status"] == "ACTIVE"
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
 
 
 async def test_early_approve_is_refused_and_recorded(worker, requests, ecs, deploy):
@@ -68,10 +73,6 @@ async def test_early_approve_is_refused_and_recorded(worker, requests, ecs, depl
     assert (await handle.result()).outcome == "rejected"
 
 
-async def _has_attempts(handle) -> bool:
-    return bool((await status(handle)).attempts)
-
-
 async def test_gate_timeout_rejects_by_default(worker, requests, ecs, deploy):
     old_arn = existing_service(ecs, requests)
     handle = await deploy(requests.raw(verification={"timeout_seconds": 1}))
@@ -79,8 +80,8 @@ async def test_gate_timeout_rejects_by_default(worker, requests, ecs, deploy):
 
     assert result.outcome == "rejected"
     assert (result.decision.action, result.decision.via) == ("reject", "timeout")
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == old_arn
-    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, "myapp")["taskDefinition"] == old_arn
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
 
 
 async def test_gate_timeout_can_approve(worker, requests, ecs, deploy):
@@ -92,7 +93,7 @@ async def test_gate_timeout_can_approve(worker, requests, ecs, deploy):
 
     assert result.outcome == "succeeded"
     assert (result.decision.action, result.decision.via) == ("approve", "timeout")
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+    assert describe(ecs, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
 async def test_first_deployment_creates_the_main_service(worker, requests, ecs, deploy):
@@ -102,7 +103,7 @@ async def test_first_deployment_creates_the_main_service(worker, requests, ecs, 
     result = await handle.result()
 
     assert result.outcome == "succeeded" and result.previous_task_definition_arn is None
-    main = describe(ecs, CLUSTER, "billing")
+    main = describe(ecs, "billing")
     assert (main["status"], main["taskDefinition"]) == ("ACTIVE", result.task_definition_arn)
     assert (main["desiredCount"], main["runningCount"]) == (2, 2)
 
@@ -115,7 +116,7 @@ async def test_same_as_running_instances_keeps_the_current_count(worker, request
     await handle.signal("approve", {"by": "alice"})
     result = await handle.result()
 
-    main = describe(ecs, CLUSTER, "myapp")
+    main = describe(ecs, "myapp")
     assert main["taskDefinition"] == result.task_definition_arn
     assert (main["desiredCount"], main["runningCount"]) == (4, 4)
 
@@ -125,7 +126,7 @@ async def test_a_leftover_canary_is_replaced(worker, requests, ecs, logs, deploy
     leftover_arn = existing_service(ecs, requests, service="myappCanary", desired=1)
     handle = await deploy(requests.raw())
     await wait_for_stage(handle, "verification", gate_open=True)
-    canary = describe(ecs, CLUSTER, "myappCanary")
+    canary = describe(ecs, "myappCanary")
     assert canary["status"] == "ACTIVE" and canary["taskDefinition"] != leftover_arn
     await handle.signal("approve", {"by": "alice"})
     assert (await handle.result()).outcome == "succeeded"
@@ -140,49 +141,31 @@ async def test_a_leftover_canary_is_replaced(worker, requests, ecs, logs, deploy
 
 
 async def test_the_temporal_cli_alone_drives_a_deployment(
-    client, worker, task_queue, requests, ecs, tmp_path, started
+    client, worker, task_queue, requests, ecs, tmp_path, runs
 ):
+    """The README's recipe: start, query, signal and result with the temporal CLI only."""
     existing_service(ecs, requests)
-    request_file = tmp_path / "request.json"
-    request_file.write_text(json.dumps(requests.raw()))
-    workflow_id = "ecs-canary/ecs-canary/myapp"
-    code, out, err = await cli_start(
-        client, task_queue, workflow_id, "--input-file", str(request_file)
-    )
-    assert code == 0, err
-    started.append(client.get_workflow_handle(workflow_id))
+    workflow_id = workflow_id_for(CLUSTER, "myapp")
+    # The public workflow type, spelled as the README spells it: the name is under test here.
+    public_type = "EcsCanaryDeployment"
+    start = ["--input-file", request_file(tmp_path, requests.raw())]
+    started = await cli_start(client, task_queue, workflow_id, *start, workflow_type=public_type)
+    assert started.code == 0, started.err
+    await runs.track(workflow_id)
 
     async def gate_open() -> bool:
-        code, out, _ = await temporal_cli(
-            client,
-            "workflow",
-            "query",
-            "--workflow-id",
-            workflow_id,
-            "--name",
-            "status",
-            "--output",
-            "json",
-        )
-        return code == 0 and json.loads(out)["queryResult"][0]["gate_open"]
+        query = ["--workflow-id", workflow_id, "--name", "status", "--output", "json"]
+        shown = await temporal_cli(client, "workflow", "query", *query)
+        return shown.code == 0 and json.loads(shown.out)["queryResult"][0]["gate_open"]
 
     await wait_until(gate_open)
-    code, _, err = await temporal_cli(
-        client,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        workflow_id,
-        "--name",
-        "approve",
-        "--input",
-        '{"by": "alice"}',
-    )
-    assert code == 0, err
-    code, out, err = await temporal_cli(
+    signal = ["--workflow-id", workflow_id, "--name", "approve", "--input", '{"by": "alice"}']
+    signalled = await temporal_cli(client, "workflow", "signal", *signal)
+    assert signalled.code == 0, signalled.err
+    done = await temporal_cli(
         client, "workflow", "result", "--workflow-id", workflow_id, "--output", "json"
     )
-    assert code == 0, err
-    result = json.loads(out)["result"]
+    assert done.code == 0, done.err
+    result = json.loads(done.out)["result"]
     assert result["outcome"] == "succeeded"
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result["task_definition_arn"]
+    assert describe(ecs, "myapp")["taskDefinition"] == result["task_definition_arn"]

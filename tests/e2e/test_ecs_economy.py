@@ -13,12 +13,14 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.aws import DESCRIBE_SERVICES_BATCH, AwsClients, CallBudget, ServiceDescriber
 from activities.ecs import EcsActivities
-from tests.emulator_fixtures import wait_until
-from tests.support import (
+from tests.helpers import (
+    CLUSTER,
+    REGION,
+    approve_at_gate,
     canary_create_input,
     canary_wait_input,
     existing_service,
-    wait_for_stage,
+    wait_until_sync,
 )
 
 
@@ -59,7 +61,7 @@ def _queued_order(budget: CallBudget, operations: list[str]) -> list[str]:
     for operation in operations:
         threads.append(threading.Thread(target=call, args=(operation,)))
         threads[-1].start()
-        wait_until(lambda: budget.waiting == len(threads), timeout=5, interval=0.01)
+        wait_until_sync(lambda: budget.waiting == len(threads), timeout=5, every=0.01)
     for thread in threads:
         thread.join()
     return order
@@ -107,7 +109,7 @@ def test_a_request_cancelled_in_line_leaves_it():
 
     caller = threading.Thread(target=cancelled_caller)
     caller.start()
-    wait_until(lambda: budget.waiting == 1, timeout=5, interval=0.01)
+    wait_until_sync(lambda: budget.waiting == 1, timeout=5, every=0.01)
     _cancel(caller)
     caller.join(timeout=5)
 
@@ -119,7 +121,7 @@ def test_concurrent_waits_share_describe_services_calls(requests, ecs, emulator)
     services = [f"svc{n}" for n in range(DESCRIBE_SERVICES_BATCH)]
     for name in services:
         existing_service(ecs, requests, service=name, desired=1)
-    client = boto3.client("ecs", region_name="us-east-1")
+    client = boto3.client("ecs", region_name=REGION)
     describer = ServiceDescriber(window_seconds=0.2)
     emulator.admin.reset_calls()
     found: dict[str, dict] = {}
@@ -127,7 +129,7 @@ def test_concurrent_waits_share_describe_services_calls(requests, ecs, emulator)
 
     def poll(name: str) -> None:
         barrier.wait()
-        found[name] = describer.describe(client, "ecs-canary", name)
+        found[name] = describer.describe(client, CLUSTER, name)
 
     threads = [threading.Thread(target=poll, args=(name,)) for name in services]
     for thread in threads:
@@ -166,22 +168,22 @@ def test_a_wait_looks_first_one_interval_after_the_change(requests, ecs, emulato
 def test_a_batch_whose_leader_is_cancelled_still_answers_the_others(requests, ecs, emulator):
     existing_service(ecs, requests, service="svc0", desired=1)
     existing_service(ecs, requests, service="svc1", desired=1)
-    client = boto3.client("ecs", region_name="us-east-1")
+    client = boto3.client("ecs", region_name=REGION)
     describer = ServiceDescriber(window_seconds=2.0)
     found: dict[str, object] = {}
 
-    def describe(name: str) -> None:
+    def look_up(name: str) -> None:
         try:
-            found[name] = describer.describe(client, "ecs-canary", name)["serviceName"]
+            found[name] = describer.describe(client, CLUSTER, name)["serviceName"]
         except CancelledError as err:
             found[name] = err
 
-    leader = threading.Thread(target=describe, args=("svc0",))
+    leader = threading.Thread(target=look_up, args=("svc0",))
     leader.start()
-    wait_until(lambda: describer.joining == 1, timeout=5, interval=0.01)
-    member = threading.Thread(target=describe, args=("svc1",))
+    wait_until_sync(lambda: describer.joining == 1, timeout=5, every=0.01)
+    member = threading.Thread(target=look_up, args=("svc1",))
     member.start()
-    wait_until(lambda: describer.joining == 2, timeout=5, interval=0.01)
+    wait_until_sync(lambda: describer.joining == 2, timeout=5, every=0.01)
     _cancel(leader)
     leader.join(timeout=10)
     member.join(timeout=10)
@@ -191,7 +193,7 @@ def test_a_batch_whose_leader_is_cancelled_still_answers_the_others(requests, ec
 
 
 def _simultaneous_calls(clients: AwsClients, callers: int) -> None:
-    client = clients.ecs("us-east-1")
+    client = clients.ecs(REGION)
     barrier = threading.Barrier(callers)
 
     def call() -> None:
@@ -230,9 +232,7 @@ async def test_a_deployment_reads_before_a_change_only_when_it_may_repeat_one(
     existing_service(ecs, requests)
     emulator.admin.reset_calls()
     handle = await deploy(requests.raw())
-    await wait_for_stage(handle, "verification", gate_open=True)
-    await handle.signal("approve", {"by": "alice"})
-    assert (await handle.result()).outcome == "succeeded"
+    assert (await approve_at_gate(handle)).outcome == "succeeded"
 
     calls = emulator.admin.calls()["by_operation"]
     changes_and_definition_reads = {

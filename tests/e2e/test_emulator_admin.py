@@ -5,38 +5,29 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ecs_emulator import EmulatorAdmin, EmulatorAdminError
-from tests.emulator_fixtures import (
+from tests.helpers import (
     CLUSTER,
+    REGION,
+    ROOT,
     START_SECONDS,
     STOP_SECONDS,
-    client,
     create_service,
     describe,
+    emulator_client,
+    free_port,
     register,
     wait_stable,
-    wait_until,
+    wait_until_sync,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def seed(emulator: Any) -> dict[str, Any]:
-    emulator.admin.settings(
-        task_start_seconds=START_SECONDS, task_stop_seconds=STOP_SECONDS, throttle_rate=0.0
-    )
-    return emulator.admin.reset()
 
 
 def raw(url: str, method: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
@@ -48,9 +39,9 @@ def raw(url: str, method: str, body: bytes | None = None) -> tuple[int, dict[str
         return exc.code, json.loads(exc.read())
 
 
-def test_info_reports_the_seeded_account(emulator: Any, seed: dict[str, Any]) -> None:
+def test_info_reports_the_seeded_account(emulator: Any, ecs_state: dict[str, Any]) -> None:
     info = emulator.admin.info()
-    assert info["cluster"] == CLUSTER and info["region"] == "us-east-1"
+    assert info["cluster"] == CLUSTER and info["region"] == REGION
     assert info["account_id"] == "123456789012"
     assert info["vpc_id"].startswith("vpc-") and len(info["subnets"]) == 2
     assert info["security_group"].startswith("sg-")
@@ -59,22 +50,22 @@ def test_info_reports_the_seeded_account(emulator: Any, seed: dict[str, Any]) ->
         "task_stop_seconds": STOP_SECONDS,
         "throttle_rate": 0.0,
     }
-    ec2 = client(emulator, "ec2")
+    ec2 = emulator_client(emulator.url, "ec2")
     assert ec2.describe_subnets(SubnetIds=info["subnets"])["Subnets"][0]["VpcId"] == info["vpc_id"]
 
 
-def test_reset_leaves_a_usable_emulator(emulator: Any, seed: dict[str, Any]) -> None:
-    ecs = client(emulator)
+def test_reset_leaves_a_usable_emulator(emulator: Any, ecs_state: dict[str, Any]) -> None:
+    ecs = emulator_client(emulator.url)
     create_service(ecs, "before", register(ecs), 1)
     fresh = emulator.admin.reset()
-    assert fresh["vpc_id"] != seed["vpc_id"]
+    assert fresh["vpc_id"] != ecs_state["vpc_id"]
     assert ecs.list_services(cluster=CLUSTER)["serviceArns"] == []
     create_service(ecs, "after", register(ecs), 2)
     assert wait_stable(ecs, "after")["runningCount"] == 2
 
 
 def test_settings_change_at_run_time_and_bad_values_are_refused(
-    emulator: Any, seed: dict[str, Any]
+    emulator: Any, ecs_state: dict[str, Any]
 ) -> None:
     changed = emulator.admin.settings(task_start_seconds=0.1)
     assert changed["task_start_seconds"] == 0.1
@@ -84,7 +75,9 @@ def test_settings_change_at_run_time_and_bad_values_are_refused(
     assert emulator.admin.info()["settings"]["task_start_seconds"] == 0.1
 
 
-def test_admin_errors_are_json_without_stack_traces(emulator: Any, seed: dict[str, Any]) -> None:
+def test_admin_errors_are_json_without_stack_traces(
+    emulator: Any, ecs_state: dict[str, Any]
+) -> None:
     status, body = raw(f"{emulator.url}/_emulator/nope", "GET")
     assert status == 404 and "error" in body
     status, body = raw(f"{emulator.url}/_emulator/settings", "POST", b"{not json")
@@ -96,13 +89,15 @@ def test_admin_errors_are_json_without_stack_traces(emulator: Any, seed: dict[st
     assert "Traceback" not in json.dumps(body)
 
 
-def test_calls_are_counted_per_operation_and_reset(emulator: Any, seed: dict[str, Any]) -> None:
-    ecs = client(emulator)
+def test_calls_are_counted_per_operation_and_reset(
+    emulator: Any, ecs_state: dict[str, Any]
+) -> None:
+    ecs = emulator_client(emulator.url)
     assert emulator.admin.calls()["total"] == 0
     for _ in range(3):
         ecs.list_clusters()
     ecs.describe_clusters(clusters=[CLUSTER])
-    client(emulator, "ec2").describe_vpcs()  # not ECS: not counted
+    emulator_client(emulator.url, "ec2").describe_vpcs()  # not ECS: not counted
     calls = emulator.admin.calls()
     assert calls["total"] == 4 and calls["throttled"] == 0
     assert calls["by_operation"] == {"ListClusters": 3, "DescribeClusters": 1}
@@ -112,9 +107,9 @@ def test_calls_are_counted_per_operation_and_reset(emulator: Any, seed: dict[str
 
 
 def test_throttled_calls_are_retried_by_botocore_and_deployments_converge(
-    emulator: Any, seed: dict[str, Any]
+    emulator: Any, ecs_state: dict[str, Any]
 ) -> None:
-    ecs = client(emulator, retries={"mode": "standard", "max_attempts": 10})
+    ecs = emulator_client(emulator.url, retries={"mode": "standard", "max_attempts": 10})
     emulator.admin.settings(throttle_rate=0.3)
     try:
         create_service(ecs, "throttled", register(ecs), 2)
@@ -131,7 +126,7 @@ def test_throttled_calls_are_retried_by_botocore_and_deployments_converge(
         assert emulator.admin.info()["settings"]["throttle_rate"] == 0.3  # admin never throttled
     finally:
         emulator.admin.settings(throttle_rate=0.0)
-    unretried = client(emulator, retries={"mode": "standard", "max_attempts": 1})
+    unretried = emulator_client(emulator.url, retries={"mode": "standard", "max_attempts": 1})
     emulator.admin.settings(throttle_rate=1.0)
     try:
         with pytest.raises(unretried.exceptions.ClientError) as throttled:
@@ -140,12 +135,6 @@ def test_throttled_calls_are_retried_by_botocore_and_deployments_converge(
         assert throttled.value.response["Error"]["Message"] == "Rate exceeded"
     finally:
         emulator.admin.settings(throttle_rate=0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_cli_starts_prints_ready_and_stops_on_sigterm() -> None:
@@ -191,4 +180,4 @@ def test_invalid_cli_settings_exit_with_an_error() -> None:
 
 def test_wait_until_reports_the_last_value() -> None:
     with pytest.raises(AssertionError, match="last value: 0"):
-        wait_until(lambda: 0, timeout=0.1)
+        wait_until_sync(lambda: 0, timeout=0.1)

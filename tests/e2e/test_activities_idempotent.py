@@ -15,17 +15,20 @@ from temporalio.testing import ActivityEnvironment
 from activities.aws import AwsClients
 from activities.ecs import EcsActivities
 from ecs_canary.models import (
-    CreateServiceInput,
     DeleteServiceInput,
     RegisterTaskDefinitionInput,
     Stage,
     UpdateServiceInput,
     WaitInactiveInput,
-    WaitSteadyInput,
 )
-from tests.support import canary_create_input, canary_wait_input, describe, existing_service
-
-CLUSTER = "ecs-canary"
+from tests.helpers import (
+    CLUSTER,
+    REGION,
+    canary_create_input,
+    canary_wait_input,
+    describe,
+    existing_service,
+)
 
 
 @pytest.fixture
@@ -40,16 +43,21 @@ def _twice(fn, arg):
     return first, env.run(fn, arg)
 
 
+def _polling() -> dict:
+    """A wait's timing fields: poll fast, give up late, take ECS events from now on."""
+    return {"poll_interval_seconds": 0.1, "timeout_seconds": 30, "events_since": datetime.now(UTC)}
+
+
 def test_each_activity_twice_changes_nothing_more(activities, requests, ecs):
     old_arn = existing_service(ecs, requests)
     raw = requests.raw()
-    where = {"region": "us-east-1", "cluster": CLUSTER}
+    where = {"region": REGION, "cluster": CLUSTER}
+    canary = {**where, "service": "myappCanary"}
 
     first, second = _twice(
         activities.register_task_definition,
         RegisterTaskDefinitionInput(
-            **where,
-            service="myappCanary",
+            **canary,
             stage=Stage.CANARY_DEPLOY,
             task_definition=raw["task_definition"],
             run_id="run-1",
@@ -59,64 +67,38 @@ def test_each_activity_twice_changes_nothing_more(activities, requests, ecs):
     revisions = ecs.list_task_definitions(familyPrefix="myapp-task")["taskDefinitionArns"]
     assert revisions == [old_arn, first.arn]
 
-    created, again = _twice(
-        activities.create_service,
-        CreateServiceInput(
-            **where,
-            service="myappCanary",
-            stage=Stage.CANARY_DEPLOY,
-            task_definition_arn=first.arn,
-            service_definition=raw["service_definition"],
-            desired_count=1,
-            tags={"owner": "test"},
-        ),
+    create = canary_create_input(
+        requests, ecs, task_definition_arn=first.arn, tags={"owner": "test"}
     )
+    created, again = _twice(activities.create_service, create)
     assert (created.changed, again.changed) == (True, False)
     assert created.arn == again.arn
 
-    wait = WaitSteadyInput(
-        **where,
-        service="myappCanary",
-        stage=Stage.CANARY_DEPLOY,
-        poll_interval_seconds=0.1,
-        timeout_seconds=30,
-        events_since=datetime.now(UTC),
-        task_definition_arn=first.arn,
-        max_failed_tasks=2,
+    steady, steady_again = _twice(
+        activities.wait_for_steady_state, canary_wait_input(create, **_polling())
     )
-    steady, steady_again = _twice(activities.wait_for_steady_state, wait)
     assert steady.deployment_id == steady_again.deployment_id
 
     deleted, deleted_again = _twice(
-        activities.delete_service,
-        DeleteServiceInput(**where, service="myappCanary", stage=Stage.CANARY_DELETE),
+        activities.delete_service, DeleteServiceInput(**canary, stage=Stage.CANARY_DELETE)
     )
     assert (deleted.deleted, deleted_again.deleted) == (True, False)
     _twice(
         activities.wait_for_inactive,
-        WaitInactiveInput(
-            **where,
-            service="myappCanary",
-            stage=Stage.CANARY_DELETE,
-            poll_interval_seconds=0.1,
-            timeout_seconds=30,
-            events_since=datetime.now(UTC),
-        ),
+        WaitInactiveInput(**canary, stage=Stage.CANARY_DELETE, **_polling()),
     )
-    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
 
-    updated, updated_again = _twice(
-        activities.update_service,
-        UpdateServiceInput(
-            **where,
-            service="myapp",
-            stage=Stage.ROLLING_DEPLOY,
-            task_definition_arn=first.arn,
-            desired_count=3,
-        ),
+    update = UpdateServiceInput(
+        **where,
+        service="myapp",
+        stage=Stage.ROLLING_DEPLOY,
+        task_definition_arn=first.arn,
+        desired_count=3,
     )
+    updated, updated_again = _twice(activities.update_service, update)
     assert (updated.changed, updated_again.changed) == (True, False)
-    main = describe(ecs, CLUSTER, "myapp")
+    main = describe(ecs, "myapp")
     assert len(main["deployments"]) <= 2 and main["desiredCount"] == 3
 
 

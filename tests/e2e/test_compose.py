@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
+import tomllib
 from pathlib import Path
 
 import botocore
@@ -17,14 +17,22 @@ import pytest
 import temporalio.bridge.temporal_sdk_bridge as sdk_bridge
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import BIN, ROOT
+
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SEARCH_ATTRIBUTE_SCRIPT = ROOT / "deploy" / "temporal" / "register-search-attributes.sh"
-CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+CHECK_JSONSCHEMA = BIN / "check-jsonschema"
 
-# Where the project's Python sources live; scanned at test time for "NAME" literals.
-CODE_PATHS = ["ecs_canary", "workflows", "activities", "ecs_emulator", "worker.py", "starter.py"]
+# Where the project's Python sources live; scanned at test time for "NAME" literals: what
+# pyproject.toml installs (its packages and modules: the worker, the starter and the cli
+# package behind it), and the emulator (a dev tool run from the repository).
+_INSTALLED = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+CODE_PATHS = [
+    *_INSTALLED["packages"],
+    *(f"{module}.py" for module in _INSTALLED["py-modules"]),
+    "ecs_emulator",
+]
 
 # Names temporalio.envconfig reads (ClientConfigProfile.load / ClientConfig.load). The SDK
 # resolves them in its Rust bridge, so there is no Python list to import; the test below
@@ -221,6 +229,13 @@ def test_sdk_still_reads_documented_temporal_names() -> None:
         if n.encode() not in binary
     )
     assert not missing, f"temporalio no longer mentions {missing}; update TEMPORAL_ENVCONFIG_NAMES"
+
+
+def test_the_code_scan_covers_every_installed_package() -> None:
+    assert {"ecs_canary", "workflows", "activities", "cli", "worker.py", "starter.py"} <= set(
+        CODE_PATHS
+    )
+    assert all((ROOT / path).exists() for path in CODE_PATHS), CODE_PATHS
 
 
 def test_project_images_only_get_env_names_the_code_reads(compose: dict) -> None:

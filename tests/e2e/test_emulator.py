@@ -9,35 +9,20 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator_fixtures import (
+from tests.helpers import (
     CLUSTER,
+    FAST_WAITER,
     START_SECONDS,
-    STOP_SECONDS,
-    client,
     create_service,
     describe,
+    emulator_client,
     is_stable,
     messages,
     register,
     tasks_of,
     wait_stable,
-    wait_until,
+    wait_until_sync,
 )
-
-FAST_WAIT = {"Delay": 0.2, "MaxAttempts": 100}
-
-
-@pytest.fixture
-def seed(emulator: Any) -> dict[str, Any]:
-    emulator.admin.settings(
-        task_start_seconds=START_SECONDS, task_stop_seconds=STOP_SECONDS, throttle_rate=0.0
-    )
-    return emulator.admin.reset()
-
-
-@pytest.fixture
-def ecs(emulator: Any, seed: dict[str, Any]) -> Any:
-    return client(emulator)
 
 
 def test_counts_move_from_pending_to_running_and_waiters_succeed(ecs: Any) -> None:
@@ -47,10 +32,10 @@ def test_counts_move_from_pending_to_running_and_waiters_succeed(ecs: Any) -> No
     assert deployment_id.startswith("ecs-svc/") and deployment_id[8:].isdigit()
     assert created["deploymentConfiguration"]["minimumHealthyPercent"] == 100
 
-    wait_until(lambda: describe(ecs, "web")["pendingCount"] == 2)
+    wait_until_sync(lambda: describe(ecs, "web")["pendingCount"] == 2)
     assert describe(ecs, "web")["runningCount"] == 0
     ecs.get_waiter("services_stable").wait(
-        cluster=CLUSTER, services=["web"], WaiterConfig=FAST_WAIT
+        cluster=CLUSTER, services=["web"], WaiterConfig=FAST_WAITER
     )
     service = describe(ecs, "web")
     assert (service["runningCount"], service["pendingCount"]) == (2, 0)
@@ -59,7 +44,7 @@ def test_counts_move_from_pending_to_running_and_waiters_succeed(ecs: Any) -> No
     assert (deployment["runningCount"], deployment["failedTasks"]) == (2, 0)
 
     arns = ecs.list_tasks(cluster=CLUSTER, serviceName="web")["taskArns"]
-    ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=arns, WaiterConfig=FAST_WAIT)
+    ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=arns, WaiterConfig=FAST_WAITER)
     for task in ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]:
         assert task["lastStatus"] == task["desiredStatus"] == "RUNNING"
         assert task["startedBy"] == deployment_id
@@ -110,7 +95,7 @@ def test_rolling_update_respects_minimum_healthy_and_maximum_percent(
     assert service["taskDefinition"] == second
     running = tasks_of(ecs, "roll", desiredStatus="RUNNING")
     assert {t["taskDefinitionArn"] for t in running} == {second}
-    stopped = wait_until(
+    stopped = wait_until_sync(
         lambda: [
             t
             for t in tasks_of(ecs, "roll", desiredStatus="STOPPED")
@@ -134,7 +119,7 @@ def test_scaling_and_no_op_updates_keep_the_primary_deployment(ecs: Any) -> None
     for desired in (3, 1):
         scaled = ecs.update_service(cluster=CLUSTER, service="scale", desiredCount=desired)
         assert [d["id"] for d in scaled["service"]["deployments"]] == [deployment_id]
-        service = wait_until(
+        service = wait_until_sync(
             lambda d=desired: (
                 (s := describe(ecs, "scale"))["runningCount"] == d and s["pendingCount"] == 0 and s
             )
@@ -169,7 +154,7 @@ def test_delete_drains_then_inactive_and_the_name_is_reusable(ecs: Any) -> None:
     assert "Draining" in refused.value.response["Error"]["Message"]
 
     ecs.get_waiter("services_inactive").wait(
-        cluster=CLUSTER, services=["gone"], WaiterConfig=FAST_WAIT
+        cluster=CLUSTER, services=["gone"], WaiterConfig=FAST_WAITER
     )
     inactive = describe(ecs, "gone")
     assert (inactive["status"], inactive["runningCount"]) == ("INACTIVE", 0)
@@ -184,7 +169,7 @@ def test_delete_drains_then_inactive_and_the_name_is_reusable(ecs: Any) -> None:
 def test_nopull_tasks_stop_before_running_and_are_replaced(ecs: Any) -> None:
     task_definition = register(ecs, image="nginx:nopull")
     create_service(ecs, "nopull", task_definition, 2)
-    service = wait_until(
+    service = wait_until_sync(
         lambda: (s := describe(ecs, "nopull"))["deployments"][0]["failedTasks"] >= 4 and s
     )
     assert service["runningCount"] == 0
@@ -201,11 +186,11 @@ def test_nopull_tasks_stop_before_running_and_are_replaced(ecs: Any) -> None:
 def test_crash_tasks_run_then_exit(ecs: Any) -> None:
     task_definition = register(ecs, image="nginx:crash-loop")
     create_service(ecs, "crash", task_definition, 1)
-    wait_until(lambda: describe(ecs, "crash")["runningCount"] == 1)
-    service = wait_until(
+    wait_until_sync(lambda: describe(ecs, "crash")["runningCount"] == 1)
+    service = wait_until_sync(
         lambda: (s := describe(ecs, "crash"))["deployments"][0]["failedTasks"] >= 1 and s
     )
-    crashed = wait_until(lambda: tasks_of(ecs, "crash", desiredStatus="STOPPED"))
+    crashed = wait_until_sync(lambda: tasks_of(ecs, "crash", desiredStatus="STOPPED"))
     assert crashed[0]["stoppedReason"] == "Essential container in task exited"
     assert crashed[0]["startedAt"]
     assert service["deployments"][0]["rolloutState"] == "IN_PROGRESS"
@@ -230,7 +215,7 @@ def test_circuit_breaker_without_rollback_marks_failed_and_stops_launching(ecs: 
     bad = register(ecs, image="nginx:nopull")
     ecs.update_service(cluster=CLUSTER, service="cb", taskDefinition=bad)
 
-    service = wait_until(
+    service = wait_until_sync(
         lambda: (s := describe(ecs, "cb"))["deployments"][0]["rolloutState"] == "FAILED" and s
     )
     failed, old = service["deployments"]
@@ -239,7 +224,7 @@ def test_circuit_breaker_without_rollback_marks_failed_and_stops_launching(ecs: 
     assert old["taskDefinition"] == good and old["runningCount"] == 2
     expected = f"(service cb) deployment {failed['id']} deployment failed: tasks failed to start."
     assert expected in messages(service)
-    wait_until(lambda: describe(ecs, "cb")["deployments"][0]["pendingCount"] == 0)
+    wait_until_sync(lambda: describe(ecs, "cb")["deployments"][0]["pendingCount"] == 0)
     time.sleep(3 * START_SECONDS)  # no new launches once FAILED
     later = describe(ecs, "cb")["deployments"][0]
     assert (later["pendingCount"], later["failedTasks"]) == (0, failed["failedTasks"])
@@ -255,7 +240,7 @@ def test_circuit_breaker_rolls_back_to_the_last_completed_deployment(ecs: Any) -
         "deployments"
     ][0]["id"]
 
-    service = wait_until(
+    service = wait_until_sync(
         lambda: (
             (s := describe(ecs, "rb"))["deployments"][0]["id"] not in (failing_id,)
             and is_stable(s)
@@ -285,7 +270,7 @@ def test_injected_fault_hits_only_the_next_deployment_of_that_service(
     assert wait_stable(ecs, "myappCanary")["deployments"][0]["failedTasks"] == 0
 
     ecs.update_service(cluster=CLUSTER, service="myapp", forceNewDeployment=True)
-    service = wait_until(
+    service = wait_until_sync(
         lambda: (s := describe(ecs, "myapp"))["deployments"][0]["failedTasks"] >= 1 and s
     )
     reasons = {t.get("stoppedReason", "") for t in tasks_of(ecs, "myapp", desiredStatus="STOPPED")}
@@ -313,7 +298,7 @@ def test_list_tasks_filters_by_service_and_status_and_paginates(ecs: Any, emulat
     assert len(small) == 2 and not set(small) & set(big)
 
     ecs.update_service(cluster=CLUSTER, service="small", desiredCount=0)
-    wait_until(
+    wait_until_sync(
         lambda: (
             len(
                 ecs.list_tasks(cluster=CLUSTER, serviceName="small", desiredStatus="STOPPED")[
@@ -338,14 +323,14 @@ def test_task_definition_and_service_tags_round_trip(ecs: Any) -> None:
     assert ecs.list_tags_for_resource(resourceArn=service["serviceArn"])["tags"] == tags
 
 
-def test_awsvpc_service_uses_the_seeded_network(ecs: Any, seed: dict[str, Any]) -> None:
+def test_awsvpc_service_uses_the_seeded_network(ecs: Any, ecs_state: dict[str, Any]) -> None:
     task_definition = register(
         ecs, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512"
     )
     network = {
         "awsvpcConfiguration": {
-            "subnets": seed["subnets"],
-            "securityGroups": [seed["security_group"]],
+            "subnets": ecs_state["subnets"],
+            "securityGroups": [ecs_state["security_group"]],
         }
     }
     create_service(
@@ -356,8 +341,10 @@ def test_awsvpc_service_uses_the_seeded_network(ecs: Any, seed: dict[str, Any]) 
     assert task["attachments"][0]["type"] == "ElasticNetworkInterface"
 
 
-def test_services_in_other_regions_are_scheduled_too(emulator: Any, seed: dict[str, Any]) -> None:
-    ecs = client(emulator, region="eu-west-1")
+def test_services_in_other_regions_are_scheduled_too(
+    emulator: Any, ecs_state: dict[str, Any]
+) -> None:
+    ecs = emulator_client(emulator.url, region="eu-west-1")
     ecs.create_cluster(clusterName="europe")
     task_definition = register(ecs)
     assert ":eu-west-1:" in task_definition

@@ -5,6 +5,7 @@ registered once and no second canary is ever created."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
@@ -12,10 +13,21 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from ecs_canary.models import DeploymentResult
-from tests.processes import DevServer, kill_hard, spawn_worker, stop
-from tests.support import describe, existing_service, start, status, wait_until
-
-CLUSTER = "ecs-canary"
+from tests.helpers import (
+    DevServer,
+    Runs,
+    approve_at_gate,
+    describe,
+    existing_service,
+    gate_is_open,
+    kill_hard,
+    start,
+    status,
+    wait_until,
+    worker_process,
+    worker_settings,
+)
+from worker import build_worker
 
 
 async def _running_activity(handle, activity_type: str) -> bool:
@@ -47,38 +59,30 @@ KILL_POINTS = {
 async def test_killing_the_worker_loses_nothing(
     stage, client, task_queue, requests, ecs, emulator, tmp_path, deploy
 ):
-    # Slow enough ECS that each wait is still running when the worker dies.
+    # Slow enough ECS that each wait is still running when the worker dies (the next test's
+    # `ecs_state` puts the emulator's speeds back).
     emulator.admin.settings(task_start_seconds=1.5, task_stop_seconds=1.5)
-    try:
-        old_arn = existing_service(ecs, requests)
-        emulator.admin.reset_calls()
-        address = client.service_client.config.target_host
-        log = tmp_path / "worker.log"
-        worker = spawn_worker(address, task_queue, log)
+    old_arn = existing_service(ecs, requests)
+    emulator.admin.reset_calls()
+    address, log = client.service_client.config.target_host, tmp_path / "worker.log"
+    with worker_process(address, task_queue, log) as first:
         handle = await deploy(requests.raw())
-
-        approve_early = stage in ("canary_delete", "rolling_deploy")
-        if approve_early:
-            await wait_until(lambda: _gate_open(handle), timeout=60)
+        if stage in ("canary_delete", "rolling_deploy"):  # approve early
+            await wait_until(lambda: gate_is_open(handle), timeout=60)
             await handle.signal("approve", {"by": "alice"})
         await wait_until(lambda: _stage_is(handle, stage), timeout=60)
         if stage == "verification":
-            await wait_until(lambda: _gate_open(handle), timeout=30)
+            await wait_until(lambda: gate_is_open(handle), timeout=30)
         else:
             await wait_until(lambda: _running_activity(handle, KILL_POINTS[stage]), timeout=30)
-        kill_hard(worker)
-        if stage == "verification":
-            await handle.signal("approve", {"by": "alice"})  # lands while no worker runs
-        replacement = spawn_worker(address, task_queue, log)
-        try:
-            if stage == "canary_deploy":
-                await wait_until(lambda: _gate_open(handle), timeout=90)
-                await handle.signal("approve", {"by": "alice"})
+        kill_hard(first)
+    if stage == "verification":
+        await handle.signal("approve", {"by": "alice"})  # lands while no worker runs
+    with worker_process(address, task_queue, log):
+        if stage == "canary_deploy":
+            result = await approve_at_gate(handle, timeout=90)
+        else:
             result = await handle.result()
-        finally:
-            stop(replacement)
-    finally:
-        emulator.admin.settings(task_start_seconds=0.3, task_stop_seconds=0.2)
 
     assert result.outcome == "succeeded"
     calls = emulator.admin.calls()["by_operation"]
@@ -86,9 +90,9 @@ async def test_killing_the_worker_loses_nothing(
     assert calls.get("CreateService") == 1
     revisions = ecs.list_task_definitions(familyPrefix="myapp-task")["taskDefinitionArns"]
     assert revisions == [old_arn, result.task_definition_arn]
-    main = describe(ecs, CLUSTER, "myapp")
+    main = describe(ecs, "myapp")
     assert (main["taskDefinition"], main["runningCount"]) == (result.task_definition_arn, 3)
-    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
 
 
 async def test_a_worker_killed_while_registering_registers_once(
@@ -99,38 +103,27 @@ async def test_a_worker_killed_while_registering_registers_once(
     The registration it repeats must find the revision the dead worker's call registered."""
     old_arn = existing_service(ecs, requests)
     emulator.admin.reset_calls()
-    address = client.service_client.config.target_host
-    log = tmp_path / "worker.log"
-    worker = spawn_worker(address, task_queue, log)
-    with emulator.hold("RegisterTaskDefinition"):
+    address, log = client.service_client.config.target_host, tmp_path / "worker.log"
+    with (
+        worker_process(address, task_queue, log) as first,
+        emulator.hold("RegisterTaskDefinition"),
+    ):
         handle = await deploy(requests.raw())
-        await wait_until(lambda: _calls_reached(emulator, "RegisterTaskDefinition"), timeout=30)
-        kill_hard(worker)
+        await wait_until(lambda: _calls_reached(emulator, "RegisterTaskDefinition"), 30)
+        kill_hard(first)
     # The dead worker's registration now takes effect, as a request AWS had received would.
-    replacement = spawn_worker(address, task_queue, log)
-    try:
-        await wait_until(lambda: _gate_open(handle), timeout=90)
-        await handle.signal("approve", {"by": "alice"})
-        result = await handle.result()
-    finally:
-        stop(replacement)
+    with worker_process(address, task_queue, log):
+        result = await approve_at_gate(handle, timeout=90)
 
     assert result.outcome == "succeeded"
     assert emulator.admin.calls()["by_operation"].get("RegisterTaskDefinition") == 1
     revisions = ecs.list_task_definitions(familyPrefix="myapp-task")["taskDefinitionArns"]
     assert revisions == [old_arn, result.task_definition_arn]
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+    assert describe(ecs, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
-async def _calls_reached(emulator, operation: str) -> bool:
+def _calls_reached(emulator, operation: str) -> bool:
     return emulator.admin.calls()["by_operation"].get(operation, 0) > 0
-
-
-async def _gate_open(handle) -> bool:
-    try:
-        return (await status(handle)).gate_open
-    except Exception:  # noqa: BLE001 - the query waits for a worker that may be restarting
-        return False
 
 
 async def test_a_server_restart_mid_deployment_loses_nothing(
@@ -138,44 +131,35 @@ async def test_a_server_restart_mid_deployment_loses_nothing(
 ):
     server = DevServer(tmp_path / "temporal.db", tmp_path / "server.log")
     await server.start()
-    worker = None
     try:
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
-        worker = spawn_worker(server.address, task_queue, tmp_path / "worker.log")
-        existing_service(ecs, requests)
-        handle = await start(client, task_queue, requests.raw())
-        await wait_until(lambda: _gate_open(handle), timeout=60)
+        with worker_process(server.address, task_queue, tmp_path / "worker.log"):
+            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+            existing_service(ecs, requests)
+            handle = await start(client, task_queue, requests.raw())
+            await wait_until(lambda: gate_is_open(handle), timeout=60)
 
-        await server.stop()
-        await server.start()
+            await server.stop()
+            await server.start()
 
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
-        handle = client.get_workflow_handle(handle.id, result_type=DeploymentResult)
-        await wait_until(lambda: _gate_open(handle), timeout=60)
-        await handle.signal("approve", {"by": "alice"})
-        result = await handle.result()
+            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+            handle = client.get_workflow_handle(handle.id, result_type=DeploymentResult)
+            result = await approve_at_gate(handle)
+        # No fixture knows this server: its finished run is replayed here, before it stops.
+        runs = Runs(client, task_queue)
+        await runs.track(handle.id)
+        assert await runs.finish() == 1
     finally:
-        if worker is not None:
-            stop(worker)
         await server.stop()
 
     assert result.outcome == "succeeded"
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+    assert describe(ecs, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
 async def test_a_worker_shutdown_ends_its_running_waits(client, task_queue, requests, ecs, deploy):
     """On shutdown the worker cancels the waits still polling; each must end, not keep
     calling ECS from a thread nobody owns (the executor's shutdown would hang on it)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ecs_canary.config import WorkerSettings
-    from worker import build_worker
-
-    settings = WorkerSettings(
-        task_queue=task_queue,
-        max_concurrent_activities=10,
-        graceful_shutdown_seconds=0.5,
-        ecs_calls_per_second=200,
+    settings = worker_settings(
+        task_queue, max_concurrent_activities=10, graceful_shutdown_seconds=0.5
     )
     executor = ThreadPoolExecutor(max_workers=10)
     worker = build_worker(client, settings, executor)

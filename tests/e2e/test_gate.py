@@ -10,16 +10,15 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from ecs_canary.models import DecisionInput, DeploymentResult, DeploymentStatus
-from tests.support import (
+from tests.helpers import (
     describe,
     existing_service,
     status,
     temporal_cli,
     wait_for_stage,
     wait_until,
+    worker_process,
 )
-
-CLUSTER = "ecs-canary"
 
 
 def _alarm(cloudwatch, name: str) -> None:
@@ -55,8 +54,8 @@ async def test_an_alarm_during_bake_rejects_the_canary(worker, requests, ecs, cl
     assert result.outcome == "rejected"
     assert (result.decision.via, result.decision.by) == ("alarm", "alarm:myapp-5xx")
     assert "5xx above 5" in result.decision.reason
-    assert describe(ecs, CLUSTER, "myappCanary")["status"] == "INACTIVE"
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == old_arn
+    assert describe(ecs, "myappCanary")["status"] == "INACTIVE"
+    assert describe(ecs, "myapp")["taskDefinition"] == old_arn
 
 
 async def _baking(handle) -> bool:
@@ -80,7 +79,7 @@ async def test_an_alarm_during_the_rolling_deploy_rolls_back(
     assert isinstance(cause, ApplicationError) and cause.type == "RolledBack"
     assert "myapp-5xx" in cause.message
     assert DeploymentResult.model_validate(cause.details[0]).outcome == "rolled_back"
-    main = describe(ecs, CLUSTER, "myapp")
+    main = describe(ecs, "myapp")
     assert (main["taskDefinition"], main["runningCount"]) == (old_arn, 2)
 
 
@@ -95,7 +94,7 @@ async def test_bake_without_alarm_promotes_with_no_human(worker, requests, ecs, 
 
     assert result.outcome == "succeeded"
     assert (result.decision.action, result.decision.via) == ("approve", "bake")
-    assert describe(ecs, CLUSTER, "myapp")["taskDefinition"] == result.task_definition_arn
+    assert describe(ecs, "myapp")["taskDefinition"] == result.task_definition_arn
 
 
 async def test_approve_during_bake_is_refused_but_reject_is_accepted(worker, requests, ecs, deploy):
@@ -154,38 +153,28 @@ async def test_the_cli_update_is_accepted_or_refused_at_once(client, worker, req
     await wait_for_stage(handle, "verification", gate_open=True)
     base = ["workflow", "update", "execute", "--workflow-id", handle.id, "--name", "approve"]
 
-    code, out, err = await temporal_cli(client, *base, "--input", '{"by": "eve"}')
-    assert code != 0 and "'eve' may not decide" in out + err
-    code, out, err = await temporal_cli(
-        client, *base, "--input", '{"by": "alice"}', "--output", "json"
-    )
-    assert code == 0, err
-    assert json.loads(out)["result"]["decision"]["by"] == "alice"
+    refused = await temporal_cli(client, *base, "--input", '{"by": "eve"}')
+    assert refused.code != 0 and "'eve' may not decide" in refused.out + refused.err
+    accepted = await temporal_cli(client, *base, "--input", '{"by": "alice"}', "--output", "json")
+    assert accepted.code == 0, accepted.err
+    assert json.loads(accepted.out)["result"]["decision"]["by"] == "alice"
     assert (await handle.result()).outcome == "succeeded"
 
 
 async def test_decisions_survive_a_worker_restart_mid_gate(
     client, task_queue, requests, ecs, tmp_path, deploy
 ):
-    from tests.processes import spawn_worker, stop
-
     existing_service(ecs, requests)
     request = requests.raw(verification={"approvers": ["alice", "carol"], "min_approvals": 2})
-    address = client.service_client.config.target_host
-    worker = spawn_worker(address, task_queue, tmp_path / "worker.log")
-    handle = await deploy(request)
-    try:
+    address, log = client.service_client.config.target_host, tmp_path / "worker.log"
+    with worker_process(address, task_queue, log):
+        handle = await deploy(request)
         await wait_for_stage(handle, "verification", gate_open=True)
         await _update(handle, "approve", "alice")
-    finally:
-        stop(worker)
-    worker = spawn_worker(address, task_queue, tmp_path / "worker.log")
-    try:
+    with worker_process(address, task_queue, log):
         after_restart = await status(handle)
         assert after_restart.approvals == ["alice"] and after_restart.gate_open
         await _update(handle, "approve", "carol")
         result = await handle.result()
-    finally:
-        stop(worker)
     assert result.outcome == "succeeded"
     assert result.decision.approvals == ["alice", "carol"]

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import sys
 import urllib.parse
 import urllib.request
 
 from ecs_canary.models import DeploymentResult
-from tests.processes import ROOT, spawn_worker, stop
-from tests.support import (
+from ecs_canary.names import workflow_id_for
+from tests.helpers import (
+    CLUSTER,
     existing_service,
     temporal_cli,
     wait_for_stage,
     wait_until,
+    worker_process,
 )
 
 
@@ -25,34 +25,15 @@ def _payload_text(payload: dict) -> str:
     return json.loads(base64.b64decode(payload["data"]))
 
 
-async def _starter(client, task_queue: str, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "starter.py",
-        *args,
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-            "TEMPORAL_TASK_QUEUE": task_queue,
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
-
-
 async def test_the_web_ui_and_cli_show_what_the_run_is(
-    client, worker, task_queue, requests, ecs, ui_port, tmp_path, started
+    client, worker, starter, requests, ecs, ui_port, runs
 ):
     existing_service(ecs, requests)
-    request_file = tmp_path / "request.json"
-    request_file.write_text(json.dumps(requests.raw()))
-    code, out, err = await _starter(client, task_queue, "deploy", str(request_file))
-    assert code == 0, err
-    handle = client.get_workflow_handle("ecs-canary/ecs-canary/myapp", result_type=DeploymentResult)
-    started.append(handle)
+    deployed = await starter.run("deploy", starter.request_file(requests.raw()))
+    assert deployed.code == 0, deployed.err
+    workflow_id = workflow_id_for(CLUSTER, "myapp")
+    await runs.track(workflow_id)
+    handle = client.get_workflow_handle(workflow_id, result_type=DeploymentResult)
     await wait_for_stage(handle, "verification", gate_open=True)
 
     quoted = urllib.parse.quote(handle.id, safe="")
@@ -62,19 +43,17 @@ async def test_the_web_ui_and_cli_show_what_the_run_is(
     assert _payload_text(metadata["summary"]).startswith("Deploy myapp on ecs-canary")
     assert "nginx:1.27" in _payload_text(metadata["details"])
 
-    code, out, err = await temporal_cli(client, "workflow", "describe", "--workflow-id", handle.id)
-    assert code == 0 and "Deploy myapp on ecs-canary" in out
-    code, out, err = await temporal_cli(
-        client, "workflow", "show", "--workflow-id", handle.id, "--detailed"
-    )
-    assert code == 0, err
+    described = await temporal_cli(client, "workflow", "describe", "--workflow-id", handle.id)
+    assert described.code == 0 and "Deploy myapp on ecs-canary" in described.out
+    shown = await temporal_cli(client, "workflow", "show", "--workflow-id", handle.id, "--detailed")
+    assert shown.code == 0, shown.err
     for summary in (
         "Register task definition myapp-task",
         "Create service myappCanary (desired 1)",
         "Wait for myappCanary to reach steady state",
         "Gate: wait for approval (10m)",
     ):
-        assert summary in out, summary
+        assert summary in shown.out, summary
     details = (await handle.describe()).raw_description.workflow_extended_info
     assert details is not None
 
@@ -83,7 +62,7 @@ async def test_the_web_ui_and_cli_show_what_the_run_is(
 
 
 async def test_the_list_query_finds_runs_waiting_at_the_gate(
-    client, worker, task_queue, requests, ecs, deploy
+    client, worker, starter, requests, ecs, deploy
 ):
     existing_service(ecs, requests)
     existing_service(ecs, requests, service="billing")
@@ -103,16 +82,11 @@ async def test_the_list_query_finds_runs_waiting_at_the_gate(
     except AssertionError:
         every = [(w.id, w.status, w.search_attributes) async for w in client.list_workflows()]
         raise AssertionError(every) from None
-    code, out, err = await temporal_cli(
-        client,
-        "workflow",
-        "list",
-        "--query",
-        "EcsService='myapp' AND DeploymentStage='verification'",
-    )
-    assert code == 0 and waiting.id in out
-    code, out, err = await _starter(client, task_queue, "pending")
-    assert code == 0 and "myapp" in out and "billing" not in out
+    at_gate = "EcsService='myapp' AND DeploymentStage='verification'"
+    shown = await temporal_cli(client, "workflow", "list", "--query", at_gate)
+    assert shown.code == 0 and waiting.id in shown.out
+    pending = await starter.run("pending")
+    assert pending.code == 0 and "myapp" in pending.out and "billing" not in pending.out
     await waiting.signal("reject", {"by": "alice"})
     assert (await waiting.result()).outcome == "rejected"
 
@@ -122,14 +96,11 @@ async def test_worker_logs_are_json_lines_with_their_context(
 ):
     existing_service(ecs, requests)
     log_file = tmp_path / "worker.log"
-    worker = spawn_worker(client.service_client.config.target_host, task_queue, log_file)
-    try:
+    with worker_process(client.service_client.config.target_host, task_queue, log_file):
         handle = await deploy(
             requests.raw(verification={"timeout_seconds": 1, "on_timeout": "approve"})
         )
         result = await handle.result()
-    finally:
-        stop(worker)
     assert result.outcome == "succeeded"
 
     lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]

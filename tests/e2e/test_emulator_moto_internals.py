@@ -12,6 +12,19 @@ from ecs_emulator import moto_internals
 CONTAINERS = [{"name": "web", "image": "nginx:1", "memory": 128}]
 
 
+def _emulated_task(cluster: Cluster, definition: object, backend: object, **extra: object):
+    """A task as the emulator's scheduler creates one for service `s`."""
+    return moto_internals._EmulatedTask(
+        cluster=cluster,
+        task_definition=definition,
+        container_instance_arn=None,
+        resource_requirements=None,
+        backend=backend,
+        group="service:s",
+        **extra,
+    )
+
+
 def test_pinned_moto_version() -> None:
     assert moto.__version__ == moto_internals.SUPPORTED_MOTO_VERSION, (
         "moto changed: re-check every name in ecs_emulator/moto_internals.py, then bump "
@@ -54,15 +67,7 @@ def test_model_attributes_exist() -> None:
     service = Service(cluster, "s", 1, backend, task_definition=definition)
     for name in moto_internals.SERVICE_ATTRIBUTES:
         assert hasattr(service, name), name
-    task = moto_internals._EmulatedTask(
-        cluster=cluster,
-        task_definition=definition,
-        container_instance_arn=None,
-        resource_requirements=None,
-        backend=backend,
-        group="service:s",
-        started_by="ecs-svc/1",
-    )
+    task = _emulated_task(cluster, definition, backend, started_by="ecs-svc/1")
     for name in moto_internals.TASK_ATTRIBUTES:
         assert hasattr(task, name), name
     assert isinstance(task.containers[0], Container)
@@ -74,14 +79,7 @@ def test_emulated_task_status_is_not_advanced_by_moto() -> None:
     backend = EC2ContainerServiceBackend("us-east-1", "123456789012")
     cluster = Cluster("c", "123456789012", "us-east-1")
     definition = backend.register_task_definition("f", CONTAINERS)
-    task = moto_internals._EmulatedTask(
-        cluster=cluster,
-        task_definition=definition,
-        container_instance_arn=None,
-        resource_requirements=None,
-        backend=backend,
-        group="service:s",
-    )
+    task = _emulated_task(cluster, definition, backend)
     task.last_status = "PENDING"
     for _ in range(3):
         task.advance()

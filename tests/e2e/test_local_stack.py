@@ -7,28 +7,34 @@ about half a minute: two starts and two stops of the Temporal dev server.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from ecs_canary.models import DeploymentRequest, DeploymentStatus
-from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE
+from ecs_canary.models import DeploymentRequest
+from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from tests.helpers import (
+    CLUSTER,
+    ROOT,
+    emulator_client,
+    free_ports,
+    gate_is_open,
+    replay_histories,
+    status,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 COMPONENTS = ("emulator", "temporal", "worker")
 
@@ -43,7 +49,7 @@ def _load_demo() -> Any:
 
 demo = _load_demo()
 FAKE_SEED = {
-    "cluster": "ecs-canary",
+    "cluster": CLUSTER,
     "subnets": ["subnet-aaaa1111", "subnet-bbbb2222"],
     "security_group": "sg-cccc3333",
 }
@@ -63,7 +69,7 @@ def test_example_is_a_valid_request_once_the_emulator_ids_are_filled_in(example:
     network = request.service_definition["networkConfiguration"]["awsvpcConfiguration"]
     assert network["subnets"] == FAKE_SEED["subnets"]
     assert network["securityGroups"] == [FAKE_SEED["security_group"]]
-    assert request.cluster == "ecs-canary"
+    assert request.cluster == CLUSTER
 
 
 def test_request_example_deploys_myapp_with_three_fargate_tasks() -> None:
@@ -76,17 +82,6 @@ def test_request_example_deploys_myapp_with_three_fargate_tasks() -> None:
 
 
 # --- The stack --------------------------------------------------------------------------------
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _make(env: dict[str, str], target: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -140,7 +135,7 @@ class Stack:
 
 
 def _stack_env(local_dir: Path) -> dict[str, str]:
-    temporal, ui, emulator = _free_ports(3)
+    temporal, ui, emulator = free_ports(3)
     env = {
         **os.environ,
         "TEMPORAL_PORT": str(temporal),
@@ -168,10 +163,10 @@ def test_up_starts_the_emulator_temporal_and_the_worker(stack: Stack) -> None:
     assert set(pids) == set(COMPONENTS)
     assert all(_alive(pid) for pid in pids.values())
 
-    status = stack.make("status").stdout
+    shown = stack.make("status").stdout
     for name, pid in pids.items():
-        assert f"{name}" in status and f"running (pid {pid})" in status
-    assert stack.temporal_address in status and stack.emulator_url in status
+        assert f"{name}" in shown and f"running (pid {pid})" in shown
+    assert stack.temporal_address in shown and stack.emulator_url in shown
     assert "Worker started" in (stack.local_dir / "worker.log").read_text()
     assert (stack.local_dir / "temporal.db").exists()
 
@@ -186,13 +181,7 @@ def test_a_service_on_the_emulator_starts_its_tasks_and_reaches_steady_state(
     stack: Stack,
 ) -> None:
     seed = stack.seed()
-    ecs = boto3.client(
-        "ecs",
-        endpoint_url=stack.emulator_url,
-        region_name=seed["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ecs = emulator_client(stack.emulator_url, region=seed["region"])
     request = demo.resolve(json.loads((ROOT / "examples" / "request.json").read_text()), seed)
     arn = ecs.register_task_definition(**request["task_definition"])["taskDefinition"][
         "taskDefinitionArn"
@@ -223,10 +212,11 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     )
     request["poll_interval_seconds"] = 0.2
     client = await stack.client()
+    # The stack's worker polls the default task queue.
     handle = await client.start_workflow(
-        WORKFLOW_TYPE, request, id="ecs-canary/ecs-canary/myapp", task_queue=TASK_QUEUE
+        WORKFLOW_TYPE, request, id=workflow_id_for(CLUSTER, "myapp"), task_queue=TASK_QUEUE
     )
-    await _until_gate_open(handle)
+    await wait_until(lambda: gate_is_open(handle), timeout=60, every=0.2)
     started = stack.pids()
 
     down = stack.make("down").stdout
@@ -242,9 +232,10 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     client = await stack.client()
     handle = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-    status = await handle.query("status", result_type=DeploymentStatus)
-    assert (status.stage.value, status.gate_open) == ("verification", True)
+    current = await status(handle)
+    assert (current.stage.value, current.gate_open) == ("verification", True)
     await handle.terminate("test over")
+    assert await replay_histories([await handle.fetch_history()]) == 1
 
 
 def test_down_leaves_alone_a_process_that_reuses_a_remembered_pid(tmp_path: Path) -> None:
@@ -270,16 +261,3 @@ def test_up_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert f"port {env['ECS_EMULATOR_PORT']} (ECS_EMULATOR_PORT) is already in use" in done.stderr
     assert not any(_alive(pid) for pid in _pids(tmp_path).values())
-
-
-async def _until_gate_open(handle: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            status = await handle.query("status", result_type=DeploymentStatus)
-        except Exception:  # the first workflow task has not run yet
-            status = None
-        if status is not None and status.gate_open:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"the gate did not open within {timeout}s")

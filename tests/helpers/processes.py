@@ -1,0 +1,90 @@
+"""Real processes: free ports, stopping a child politely or with SIGKILL, and a Temporal dev
+server on a SQLite file that can be stopped and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from ecs_canary import search_attributes
+from tests.helpers.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TEMPORAL = BIN / "temporal"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports nothing listens on right now."""
+    with contextlib.ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM and wait; SIGKILL if it has not exited within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill_hard(process)
+
+
+async def run_quietly(*args: str) -> int:
+    """Run a command with its output discarded; its exit code."""
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    return await process.wait()
+
+
+class DevServer:
+    """`temporal server start-dev` on a SQLite file, so runs survive a restart."""
+
+    def __init__(self, db_file: Path, log_path: Path) -> None:
+        self.db_file = db_file
+        self.log_path = log_path
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    async def start(self) -> None:
+        args = [str(TEMPORAL), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
+        args += ["--port", str(self.port), "--db-filename", str(self.db_file)]
+        args += ["--log-level", "error"]
+        for key in search_attributes.ALL:
+            args += ["--search-attribute", f"{key.name}=Keyword"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=log)
+        await self._wait_healthy()
+
+    async def _wait_healthy(self, timeout: float = 60) -> None:
+        async def healthy() -> bool:
+            assert self.process is not None and self.process.poll() is None, "server exited"
+            health = ("operator", "cluster", "health", "--address", self.address)
+            return await run_quietly(str(TEMPORAL), *health) == 0
+
+        await wait_until(healthy, timeout=timeout, every=0.2)
+
+    async def stop(self) -> None:
+        """SIGTERM, then wait for the pid to exit: it holds the SQLite file until then."""
+        if self.process is not None:
+            await asyncio.to_thread(stop, self.process)
+            self.process = None

@@ -1,0 +1,61 @@
+"""Replaying finished runs on today's workflow code, as sdk-python's replayer tests do: a run
+whose history no longer replays would break the runs in flight when a worker is upgraded."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.canary import EcsCanaryDeployment
+
+
+@dataclass
+class ReplayTally:
+    """How many histories this test session replayed, and from how many sources (tests)."""
+
+    histories: int = 0
+    sources: int = 0
+
+
+TALLY = ReplayTally()
+
+
+def replayer(workflows: Sequence[type] = (EcsCanaryDeployment,)) -> Replayer:
+    """A Replayer as the worker runs the workflow: today's code, the pydantic converter."""
+    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter)
+
+
+async def replay_histories(
+    histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
+    workflows: Sequence[type] = (EcsCanaryDeployment,),
+) -> int:
+    """Replay every history on `workflows` (today's workflow by default) and fail, naming each
+    run, if any does not replay deterministically. Returns how many were replayed."""
+    replayed: list[str] = []
+
+    async def counted() -> AsyncIterator[WorkflowHistory]:
+        async for history in _each(histories):
+            replayed.append(history.workflow_id)
+            yield history
+
+    results = await replayer(workflows).replay_workflows(counted(), raise_on_replay_failure=False)
+    failures = {run_id: repr(err) for run_id, err in results.replay_failures.items()}
+    assert not failures, f"finished runs that do not replay on this code: {failures}"
+    TALLY.histories += len(replayed)
+    TALLY.sources += 1
+    return len(replayed)
+
+
+async def _each(
+    histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
+) -> AsyncIterator[WorkflowHistory]:
+    if isinstance(histories, AsyncIterator):
+        async for history in histories:
+            yield history
+    else:
+        for history in histories:
+            yield history

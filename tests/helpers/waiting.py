@@ -1,0 +1,56 @@
+"""Waiting for a condition: one deadline loop, driven by an async poller (tests on the event
+loop, where the in-process worker must keep running) and a sync one (threads, sync tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_EVERY = 0.05
+
+
+class Deadline:
+    """The loop both waits share: `met` takes each value the predicate returned, says whether
+    the wait is over, and fails it (with that last value) once `timeout` has passed."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.end = time.monotonic() + timeout
+
+    def met(self, value: Any) -> bool:
+        if value:
+            return True
+        if time.monotonic() > self.end:
+            raise AssertionError(
+                f"condition not met within {self.timeout}s (last value: {value!r})"
+            )
+        return False
+
+
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, every: float = DEFAULT_EVERY
+) -> Any:
+    """Poll `predicate` (plain or async) until it returns something truthy; return that."""
+    deadline = Deadline(timeout)
+    while not deadline.met(value := await _value_of(predicate)):
+        await asyncio.sleep(every)
+    return value
+
+
+def wait_until_sync(
+    predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, every: float = DEFAULT_EVERY
+) -> Any:
+    """`wait_until` for a plain predicate, blocking the calling thread between polls."""
+    deadline = Deadline(timeout)
+    while not deadline.met(value := predicate()):
+        time.sleep(every)
+    return value
+
+
+async def _value_of(predicate: Callable[[], Any]) -> Any:
+    value = predicate()
+    return await value if inspect.isawaitable(value) else value

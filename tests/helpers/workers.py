@@ -1,0 +1,66 @@
+"""The worker, two ways: in this process (on the test's event loop) and as `python worker.py`
+in a process of its own that a test may kill."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ecs_canary.config import WorkerSettings
+from tests.helpers.processes import ROOT, stop
+from worker import build_worker
+
+
+def worker_settings(task_queue: str, **changes: float) -> WorkerSettings:
+    """Settings for a test's worker: its own task queue, no ECS call budget to speak of."""
+    fields = {
+        "max_concurrent_activities": 50,
+        "graceful_shutdown_seconds": 1,
+        "ecs_calls_per_second": 200,
+        **changes,
+    }
+    return WorkerSettings(task_queue=task_queue, **fields)
+
+
+@asynccontextmanager
+async def in_process_worker(
+    client: Client, task_queue: str, **changes: float
+) -> AsyncIterator[Worker]:
+    """The real worker (`worker.build_worker`) polling `task_queue` until the block ends."""
+    settings = worker_settings(task_queue, **changes)
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        async with build_worker(client, settings, executor) as running:
+            yield running
+
+
+def spawn_worker(address: str, task_queue: str, log_path: Path) -> subprocess.Popen:
+    """`python worker.py` as users run it, configured only through the environment."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": address,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "LOG_FORMAT": "json",
+        "ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS": "1",
+    }
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+
+
+@contextmanager
+def worker_process(address: str, task_queue: str, log_path: Path) -> Iterator[subprocess.Popen]:
+    """A spawned worker that is stopped (SIGTERM) when the block ends, however it ends."""
+    process = spawn_worker(address, task_queue, log_path)
+    try:
+        yield process
+    finally:
+        stop(process)
