@@ -29,7 +29,8 @@ CHECK_JSONSCHEMA = BIN / "check-jsonschema"
 # package behind it), and the emulator (a dev tool run from the repository).
 _INSTALLED = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 CODE_PATHS = [
-    *_INSTALLED["packages"],
+    # Subpackages ("activities.steps") lie inside their top-level package's folder.
+    *dict.fromkeys(package.split(".")[0] for package in _INSTALLED["packages"]),
     *(f"{module}.py" for module in _INSTALLED["py-modules"]),
     "ecs_emulator",
 ]
