@@ -33,7 +33,7 @@ def check_task_definition(value: dict[str, Any]) -> dict[str, Any]:
     for index, container in enumerate(containers):
         for key in ("name", "image"):
             if not str(container.get(key) or "").strip():
-                raise ValueError(f"containerDefinitions[{index}] needs a {key}")
+                raise ValueError(f"containerDefinitions[{index}] has no {key}")
     return value
 
 

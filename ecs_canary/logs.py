@@ -69,6 +69,7 @@ def configure_logging(stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # botocore narrates every request at DEBUG/INFO; keep its warnings only.
-    logging.getLogger("botocore").setLevel(max(level, logging.WARNING))
-    logging.getLogger("urllib3").setLevel(max(level, logging.WARNING))
+    # botocore and httpx (the http steps) narrate every request at DEBUG/INFO; keep their
+    # warnings only.
+    for chatty in ("botocore", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))

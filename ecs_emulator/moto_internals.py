@@ -3,7 +3,7 @@
 moto's public surface is its HTTP API; the scheduler needs more (backend objects, their
 attribute names, the WSGI dispatcher). Keeping all of it here (task objects in
 ``moto_tasks``, re-exported below) means a moto upgrade breaks exactly this pair of modules,
-and ``tests/test_emulator_moto_internals.py`` says what broke.
+and ``tests/unit/test_emulator_moto_internals.py`` says what broke.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.verification_steps import VerificationActivities
     from ecs_canary.gate import Gate
     from ecs_canary.models import DeploymentRequest
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG
@@ -27,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         CheckWorkflowInput,
         HttpStep,
         HttpStepInput,
-        MetricsStep,
         MetricsStepInput,
         RunTaskStep,
         RunTaskStepInput,
@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
 # limit is a little longer, for that cleanup.
 _CLEANUP_MARGIN = timedelta(seconds=60)
 _MIN_HEARTBEAT_TIMEOUT = 10.0
+
+ArgT = TypeVar("ArgT")
 
 
 def pending_steps(request: DeploymentRequest) -> list[StepState]:
@@ -119,10 +121,10 @@ class StepRunner:
         request, info = self._request, workflow.info()
         if isinstance(step, WorkflowStep):
             return await self._check_workflow(step)
-        arg: Any
         if isinstance(step, RunTaskStep):
-            activity, arg = (
-                "run_task_step",
+            return await self._activity(
+                step,
+                VerificationActivities.run_task_step,
                 RunTaskStepInput(
                     region=request.region,
                     cluster=request.cluster,
@@ -134,32 +136,40 @@ class StepRunner:
                     poll_interval_seconds=request.poll_interval_seconds,
                 ),
             )
-        elif isinstance(step, HttpStep):
-            activity, arg = "http_step", HttpStepInput(step=step)
-        else:
-            assert isinstance(step, MetricsStep)
-            activity, arg = (
-                "metrics_step",
-                MetricsStepInput(
-                    region=request.region,
-                    step=step,
-                    canary_service=request.canary_service_name,
-                    main_service=request.service_name,
-                    poll_interval_seconds=request.poll_interval_seconds,
-                ),
+        if isinstance(step, HttpStep):
+            return await self._activity(
+                step, VerificationActivities.http_step, HttpStepInput(step=step)
             )
+        return await self._activity(
+            step,
+            VerificationActivities.metrics_step,
+            MetricsStepInput(
+                region=request.region,
+                step=step,
+                canary_service=request.canary_service_name,
+                main_service=request.service_name,
+                poll_interval_seconds=request.poll_interval_seconds,
+            ),
+        )
+
+    async def _activity(
+        self,
+        step: VerificationStep,
+        activity: Callable[[VerificationActivities, ArgT], StepVerdict],
+        arg: ArgT,
+    ) -> StepVerdict:
+        """One step activity. It enforces the step's timeout itself; its own limit adds time
+        for the cleanup, and a cancel waits for that cleanup (test tasks stopped) before the
+        canary is deleted."""
         limit = timedelta(seconds=step.timeout_seconds) + _CLEANUP_MARGIN
-        return await workflow.execute_activity(
+        heartbeat = max(_MIN_HEARTBEAT_TIMEOUT, 3 * self._request.poll_interval_seconds)
+        return await workflow.execute_activity_method(
             activity,
             arg,
-            result_type=StepVerdict,
             start_to_close_timeout=limit,
             schedule_to_close_timeout=limit,
-            heartbeat_timeout=timedelta(
-                seconds=max(_MIN_HEARTBEAT_TIMEOUT, 3 * request.poll_interval_seconds)
-            ),
+            heartbeat_timeout=timedelta(seconds=heartbeat),
             retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
-            # A cancelled step stops its test tasks before the canary is deleted.
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"Verify {step.name} ({step.type})",
         )

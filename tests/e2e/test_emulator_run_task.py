@@ -1,5 +1,5 @@
 """The emulator's standalone tasks (RunTask/StopTask) and CloudWatch metrics, through boto3
-over HTTP against the in-process emulator (``tests/conftest.py``'s session fixture).
+over HTTP against the in-process emulator (``tests/e2e/conftest.py``'s session fixture).
 
 These back the verification steps: a test suite run as a one-off ECS task against a canary,
 and metrics a bad canary is judged by.
@@ -8,8 +8,6 @@ and metrics a bad canary is judged by.
 from __future__ import annotations
 
 import inspect
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,32 +18,7 @@ from botocore.exceptions import ClientError
 from moto.ecs.models import EC2ContainerServiceBackend
 
 from ecs_emulator import moto_internals
-
-CLUSTER = "ecs-canary"
-REGION = "us-east-1"
-START_SECONDS = 0.3
-STOP_SECONDS = 0.2
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll until ``predicate()`` is truthy; return its value or fail with the last one."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
-
-
-@pytest.fixture(autouse=True)
-def _known_speeds(emulator: Any) -> None:
-    """Other test files change the emulator's run-time settings; start from known ones
-    (before ``ecs_state`` resets it)."""
-    emulator.admin.settings(
-        task_start_seconds=START_SECONDS, task_stop_seconds=STOP_SECONDS, throttle_rate=0.0
-    )
+from tests.helpers import CLUSTER, REGION, wait_until_sync
 
 
 @pytest.fixture
@@ -79,7 +52,7 @@ def describe(ecs: Any, arns: list[str]) -> list[dict[str, Any]]:
 
 def wait_status(ecs: Any, arns: list[str], status: str, timeout: float = 15.0) -> list[dict]:
     """Wait until every task's lastStatus is ``status``; returns them."""
-    return wait_for(
+    return wait_until_sync(
         lambda: (
             (tasks := describe(ecs, arns))
             and all(t["lastStatus"] == status for t in tasks)
@@ -225,12 +198,12 @@ def test_stop_task_on_a_service_task_is_user_initiated_and_replaced(ecs: Any) ->
     ecs.create_service(
         cluster=CLUSTER, serviceName="web", taskDefinition=task_definition, desiredCount=1
     )
-    (first,) = wait_for(lambda: listed(ecs, serviceName="web"))
+    (first,) = wait_until_sync(lambda: listed(ecs, serviceName="web"))
     wait_status(ecs, [first], "RUNNING")
     ecs.stop_task(cluster=CLUSTER, task=first, reason="bad host")
     (stopped,) = wait_status(ecs, [first], "STOPPED")
     assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "bad host")
-    replacement = wait_for(lambda: listed(ecs, serviceName="web") - {first})
+    replacement = wait_until_sync(lambda: listed(ecs, serviceName="web") - {first})
     wait_status(ecs, list(replacement), "RUNNING")
 
 

@@ -27,6 +27,7 @@ from activities.aws import AwsClients
 from activities.steps.metrics import aggregate
 from activities.steps.run_task import STEP_TAG
 from activities.verification_steps import VerificationActivities
+from ecs_canary.names import WORKFLOW_ID_TAG, workflow_id_for
 from ecs_canary.steps import (
     HttpStep,
     HttpStepInput,
@@ -120,7 +121,7 @@ def run_task_input(
         canary_task_definition_arn=canary_arn,
         service_definition=service_definition(seed),
         started_by=started_by,
-        tags={"ecs-canary:workflow-id": "ecs-canary/ecs-canary/myapp"},
+        tags={WORKFLOW_ID_TAG: workflow_id_for(CLUSTER, "myapp")},
         poll_interval_seconds=0.1,
     )
 
@@ -254,7 +255,7 @@ def test_run_task_registers_its_task_definition_once(
         taskDefinition=task["taskDefinitionArn"], include=["TAGS"]
     )
     assert {t["key"]: t["value"] for t in described["tags"]} == {
-        "ecs-canary:workflow-id": "ecs-canary/ecs-canary/myapp",
+        WORKFLOW_ID_TAG: workflow_id_for(CLUSTER, "myapp"),
         STEP_TAG: STARTED_BY,
     }
     assert ecs_calls(emulator, "RegisterTaskDefinition") == 1

@@ -56,14 +56,20 @@ def stages(*spans: tuple[Stage, float, float | None]) -> list[StageTiming]:
     ]
 
 
+# What a status and a result both name.
+SERVICES: dict[str, Any] = {
+    "cluster": "ecs-canary",
+    "main_service": "myapp",
+    "canary_service": "myappCanary",
+    "task_definition_arn": None,
+}
+
+
 def status(**changes: Any) -> DeploymentStatus:
     base: dict[str, Any] = {
         "stage": Stage.VERIFICATION,
         "gate_open": False,
-        "cluster": "ecs-canary",
-        "main_service": "myapp",
-        "canary_service": "myappCanary",
-        "task_definition_arn": None,
+        **SERVICES,
         "running_count": 1,
         "desired_count": 1,
         "recent_events": [],
@@ -83,10 +89,7 @@ def result(**changes: Any) -> DeploymentResult:
     base: dict[str, Any] = {
         "outcome": Outcome.SUCCEEDED,
         "reason": None,
-        "cluster": "ecs-canary",
-        "main_service": "myapp",
-        "canary_service": "myappCanary",
-        "task_definition_arn": None,
+        **SERVICES,
         "previous_task_definition_arn": None,
         "canary_deleted": True,
         "decision": None,

@@ -148,7 +148,7 @@ def test_a_task_definition_needs_a_family_and_containers_with_name_and_image():
     )
     no_image = _changed(lambda r: r["task_definition"]["containerDefinitions"][0].pop("image"))
     assert _error(no_image).startswith(
-        "task_definition: Value error, containerDefinitions[0] needs a"
+        "task_definition: Value error, containerDefinitions[0] has no"
     )
     assert _error(no_image).endswith(" image")
 
