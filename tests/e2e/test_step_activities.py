@@ -145,6 +145,41 @@ def ecs_calls(emulator: Any, operation: str) -> int:
     return int(emulator.admin.calls()["by_operation"].get(operation, 0))
 
 
+def test_run_task_registers_its_task_definition_once(
+    steps: VerificationActivities,
+    env: ActivityEnvironment,
+    ecs: Any,
+    ecs_state: dict[str, Any],
+    emulator: Any,
+) -> None:
+    definition = task_definition_request("smoke-tests", ("tests", "runner:1.0", True))
+    verdict = env.run(
+        steps.run_task_step, run_task_input(ecs_state, "unused", task_definition=definition)
+    )
+    assert verdict.passed
+    (task,) = step_tasks(ecs)
+    described = ecs.describe_task_definition(
+        taskDefinition=task["taskDefinitionArn"], include=["TAGS"]
+    )
+    assert {t["key"]: t["value"] for t in described["tags"]} == {
+        WORKFLOW_ID_TAG: workflow_id_for(CLUSTER, "myapp"),
+        STEP_TAG: STARTED_BY,
+    }
+    assert ecs_calls(emulator, "RegisterTaskDefinition") == 1
+
+    # Another step's attempt died after registering, before RunTask: its retry finds it.
+    again = f"{STARTED_BY}-2"
+    ecs.register_task_definition(**definition, tags=[{"key": STEP_TAG, "value": again}])
+    verdict = env.run(
+        steps.run_task_step,
+        run_task_input(ecs_state, "unused", started_by=again, task_definition=definition),
+    )
+    assert verdict.passed
+    assert ecs_calls(emulator, "RegisterTaskDefinition") == 2  # the test's, not a third
+    (task,) = step_tasks(ecs, again)
+    assert task["taskDefinitionArn"].endswith("smoke-tests:2")
+
+
 def test_run_task_passes_when_every_task_exits_zero(
     steps: VerificationActivities,
     env: ActivityEnvironment,
@@ -236,41 +271,6 @@ def test_run_task_retry_follows_the_tasks_it_finds(
     assert verdict.passed
     assert ecs_calls(emulator, "RunTask") == 1  # the first attempt's
     assert f"Following task smoke (1 task) with task definition {canary}" in logs.lines()
-
-
-def test_run_task_registers_its_task_definition_once(
-    steps: VerificationActivities,
-    env: ActivityEnvironment,
-    ecs: Any,
-    ecs_state: dict[str, Any],
-    emulator: Any,
-) -> None:
-    definition = task_definition_request("smoke-tests", ("tests", "runner:1.0", True))
-    verdict = env.run(
-        steps.run_task_step, run_task_input(ecs_state, "unused", task_definition=definition)
-    )
-    assert verdict.passed
-    (task,) = step_tasks(ecs)
-    described = ecs.describe_task_definition(
-        taskDefinition=task["taskDefinitionArn"], include=["TAGS"]
-    )
-    assert {t["key"]: t["value"] for t in described["tags"]} == {
-        WORKFLOW_ID_TAG: workflow_id_for(CLUSTER, "myapp"),
-        STEP_TAG: STARTED_BY,
-    }
-    assert ecs_calls(emulator, "RegisterTaskDefinition") == 1
-
-    # Another step's attempt died after registering, before RunTask: its retry finds it.
-    again = f"{STARTED_BY}-2"
-    ecs.register_task_definition(**definition, tags=[{"key": STEP_TAG, "value": again}])
-    verdict = env.run(
-        steps.run_task_step,
-        run_task_input(ecs_state, "unused", started_by=again, task_definition=definition),
-    )
-    assert verdict.passed
-    assert ecs_calls(emulator, "RegisterTaskDefinition") == 2  # the test's, not a third
-    (task,) = step_tasks(ecs, again)
-    assert task["taskDefinitionArn"].endswith("smoke-tests:2")
 
 
 def wait_running(ecs: Any) -> dict[str, Any]:
