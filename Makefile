@@ -34,6 +34,7 @@ TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
+	$(BIN)/mypy bench/
 
 # ECS emulator, Temporal dev server and worker in the background (see scripts/local_stack.sh).
 up: venv

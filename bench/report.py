@@ -4,47 +4,14 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
-import subprocess
 from datetime import UTC, datetime
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-from bench.stack import ROOT
+from bench import steps
+from bench.stack import machine
 
 STAGES = ("canary_deploy", "canary_delete", "rolling_deploy")
-
-
-def machine() -> list[tuple[str, str]]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    logical = sum(1 for line in cpuinfo if line.startswith("processor"))
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = "?"
-    return [
-        ("CPU", f"{models[0] if models else platform.processor() or '?'}"),
-        ("Cores", f"{logical} logical (os.cpu_count() {os.cpu_count()})"),
-        ("Memory", f"{total_kib / 1024 / 1024:.1f} GiB"),
-        ("OS", platform.platform()),
-        ("Python", platform.python_version()),
-        ("temporalio", metadata.version("temporalio")),
-        ("moto", metadata.version("moto")),
-        ("boto3", metadata.version("boto3")),
-        ("Commit measured", commit or "?"),
-    ]
 
 
 def _median(values: list[float]) -> float:
@@ -157,6 +124,7 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 _met(kill["succeeded"] == kill["count"]),
             )
         )
+    rows.extend((name, value, _met(ok)) for name, value, ok in steps.targets(results))
     return rows
 
 
@@ -296,11 +264,11 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     )
     for delay in cfg.delays:
         ours, base = _singles(results, "ecs-canary", delay), _singles(results, "baseline", delay)
-        a, b = _calls_by_op(ours), _calls_by_op(base)
+        our_ops, base_ops = _calls_by_op(ours), _calls_by_op(base)
         add(f"**Task start {delay:g} s**\n")
         add("| Operation | ecs-canary | baseline |\n|---|---|---|")
-        for op in sorted(set(a) | set(b)):
-            add(f"| {op} | {a.get(op, 0):g} | {b.get(op, 0):g} |")
+        for op in sorted(set(our_ops) | set(base_ops)):
+            add(f"| {op} | {our_ops.get(op, 0):g} | {base_ops.get(op, 0):g} |")
         add(
             f"| **total** | **{_median([r['calls']['total'] for r in ours]):g}** "
             f"| **{_median([r['calls']['total'] for r in base]):g}** |\n"
@@ -459,4 +427,5 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
             for service, problem in kill["failures"].items():
                 add(f"- {service}: {problem}")
         add("")
+    out.extend(steps.section(results))
     return "\n".join(out) + "\n"

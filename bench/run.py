@@ -2,13 +2,14 @@
 
     .venv/bin/python -m bench.run                 # full run
     BENCH_QUICK=1 .venv/bin/python -m bench.run   # 1 s delay, 1 and 10 concurrent, no kill test
+    .venv/bin/python -m bench.steps               # the verification steps measure alone
 
 Environment: BENCH_QUICK, BENCH_OUTPUT (default BENCHMARKS.md), BENCH_ECS_CALLS_PER_SECOND
 (the worker's ECS_CANARY_ECS_CALLS_PER_SECOND, default 100), BENCH_POLL_SECONDS (0.25),
 BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURRENCY_ROUNDS
 (rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
 BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_MEASURES
-(single,history,concurrency,kill).
+(single,history,concurrency,kill,steps).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
-from bench import report
+from bench import report, steps
 from bench.stack import (
     REGION,
     ROOT,
@@ -48,6 +50,7 @@ from ecs_emulator import EmulatorAdmin
 
 GATE_TIMER = {"timeout_seconds": 0.05, "on_timeout": "approve"}
 GATE_MANUAL = {"timeout_seconds": 600}
+ALL_MEASURES = "single,history,concurrency,kill,steps"
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Config:
     kill_deployments: int
     history_delay: float = 1.0
     task_stop_seconds: float = 1.0
+    # How long the emulator's standalone (RunTask) tasks run: the steps measure's test task.
+    task_run_seconds: float = 5.0
     tick_seconds: float = 0.1
     desired: int = 2
     seeding_start_seconds: float = 0.2
@@ -345,14 +350,15 @@ class Bench:
         )
 
 
-async def main() -> int:
-    cfg = Config.from_env()
-    output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "BENCHMARKS.md"))
+@asynccontextmanager
+async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
+    """The emulator and a Temporal dev server for one run, torn down afterwards; shared by
+    `make bench` and `python -m bench.steps` so a measure runs the same way alone."""
     log_dir = Path(tempfile.mkdtemp(prefix="ecs-canary-bench-"))
-    command = "BENCH_QUICK=1 make bench" if cfg.quick else "make bench"
     print(f"[bench] logs and raw results in {log_dir}", flush=True)
-    began = time.time()
-    emulator = start_emulator(log_dir, cfg.delays[0], cfg.task_stop_seconds, cfg.tick_seconds)
+    emulator = start_emulator(
+        log_dir, cfg.delays[0], cfg.task_stop_seconds, cfg.tick_seconds, cfg.task_run_seconds
+    )
     env = None
     try:
         os.environ.update(aws_env(emulator.url))
@@ -364,7 +370,7 @@ async def main() -> int:
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
         )
-        bench = Bench(
+        yield Bench(
             config=cfg,
             log_dir=log_dir,
             emulator=emulator,
@@ -374,7 +380,19 @@ async def main() -> int:
             temporal_address=env.client.service_client.config.target_host,
             ecs=boto3.client("ecs", region_name=REGION),
         )
-        measures = os.environ.get("BENCH_MEASURES", "single,history,concurrency,kill").split(",")
+    finally:
+        if env is not None:
+            await env.shutdown()
+        emulator.stop()
+
+
+async def main() -> int:
+    cfg = Config.from_env()
+    output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "BENCHMARKS.md"))
+    command = "BENCH_QUICK=1 make bench" if cfg.quick else "make bench"
+    began = time.time()
+    async with open_bench(cfg) as bench:
+        measures = os.environ.get("BENCH_MEASURES", ALL_MEASURES).split(",")
         if "single" in measures:
             await bench.single_deployments()
         if "history" in measures:
@@ -383,14 +401,14 @@ async def main() -> int:
             await bench.concurrency()
         if "kill" in measures:
             await bench.kill_test()
+        if "steps" in measures:
+            bench.results["steps"] = await steps.measure(bench)
         bench.results["elapsed_seconds"] = time.time() - began
-        (log_dir / "results.json").write_text(json.dumps(bench.results, indent=2, default=str))
+        (bench.log_dir / "results.json").write_text(
+            json.dumps(bench.results, indent=2, default=str)
+        )
         output.write_text(report.render(cfg, bench.results, command))
-        print(f"[bench] wrote {output} in {statistics.fmean([time.time() - began]):.0f}s")
-    finally:
-        if env is not None:
-            await env.shutdown()
-        emulator.stop()
+        print(f"[bench] wrote {output} in {time.time() - began:.0f}s")
     return 0
 
 

@@ -1,9 +1,11 @@
 """The processes a benchmark runs: the ECS emulator and ecs-canary workers as subprocesses (so
-their RSS and CPU are their own), and readings of /proc for a process."""
+their RSS and CPU are their own), readings of /proc for a process, and what the machine is (for
+the report)."""
 
 from __future__ import annotations
 
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import IO
 
@@ -61,7 +64,9 @@ def _wait_for_line(
     deadline = time.monotonic() + timeout
     while not ready.wait(0.1):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"process {process.args} did not print {pattern!r}; see {log.name}")
+            raise RuntimeError(
+                f"process {process.args!r} did not print {pattern!r}; see {log.name}"
+            )
     return found[0]
 
 
@@ -95,8 +100,14 @@ class Managed:
 
 
 def start_emulator(
-    log_dir: Path, task_start_seconds: float, task_stop_seconds: float, tick_seconds: float
+    log_dir: Path,
+    task_start_seconds: float,
+    task_stop_seconds: float,
+    tick_seconds: float,
+    task_run_seconds: float,
 ) -> Managed:
+    """`python -m ecs_emulator` on a free port. `task_run_seconds` (standalone RunTask tasks
+    only; the emulator fixes it at start) matters only to the verification steps measure."""
     log_path = log_dir / "emulator.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -112,6 +123,8 @@ def start_emulator(
             str(task_stop_seconds),
             "--tick-seconds",
             str(tick_seconds),
+            "--task-run-seconds",
+            str(task_run_seconds),
         ],
         cwd=ROOT,
         env=clean_env(),
@@ -196,3 +209,33 @@ class RssSampler:
                 self.samples.append(memory_kib(self.pid)["VmRSS"])
             except (FileNotFoundError, KeyError, ProcessLookupError):
                 return
+
+
+def machine() -> list[tuple[str, str]]:
+    """What the report says the numbers were measured on."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    logical = sum(1 for line in cpuinfo if line.startswith("processor"))
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = "?"
+    return [
+        ("CPU", f"{models[0] if models else platform.processor() or '?'}"),
+        ("Cores", f"{logical} logical (os.cpu_count() {os.cpu_count()})"),
+        ("Memory", f"{total_kib / 1024 / 1024:.1f} GiB"),
+        ("OS", platform.platform()),
+        ("Python", platform.python_version()),
+        ("temporalio", metadata.version("temporalio")),
+        ("moto", metadata.version("moto")),
+        ("boto3", metadata.version("boto3")),
+        ("Commit measured", commit or "?"),
+    ]

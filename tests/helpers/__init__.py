@@ -13,6 +13,8 @@ tests need not import moto or the worker):
 - `processes`: `ROOT`, `free_port`, stopping children, `DevServer`
 - `workers`: the worker in this process or as `python worker.py`
 - `command_line`: the `temporal` CLI and `starter.py` as subprocesses
+- `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
+  the example check workflow on a worker of its own, standalone (RunTask) tasks
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ _EXPORTS = {
     "processes": ["BIN", "ROOT", "DevServer", "free_port", "free_ports", "kill_hard", "stop"],
     "workers": ["in_process_worker", "spawn_worker", "worker_process", "worker_settings"],
     "command_line": ["STARTER_USER", "Done", "Starter", "cli_start", "temporal_cli"],
+    "verification": [
+        "HttpTarget",
+        "check_example",
+        "check_worker",
+        "http_target",
+        "put_metric",
+        "standalone_tasks",
+    ],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
