@@ -111,8 +111,14 @@ async def check_worker(client: Client) -> AsyncIterator[str]:
         yield task_queue
 
 
-def standalone_tasks(ecs: Any, desired_status: str = "RUNNING") -> list[dict[str, Any]]:
-    """The cluster's tasks that no service owns (RunTask's), in `desired_status`."""
-    arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus=desired_status)["taskArns"]
+def standalone_tasks(ecs: Any, *desired_statuses: str) -> list[dict[str, Any]]:
+    """The cluster's tasks that no service owns (RunTask's), in the given desired statuses
+    (RUNNING when none is given). The emulator keeps stopped tasks until its reset, which
+    each test begins with, so RUNNING and STOPPED together are every task a test started."""
+    arns = [
+        arn
+        for desired in desired_statuses or ("RUNNING",)
+        for arn in ecs.list_tasks(cluster=CLUSTER, desiredStatus=desired)["taskArns"]
+    ]
     tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
     return [task for task in tasks if not task.get("group", "").startswith("service:")]
