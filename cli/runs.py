@@ -2,7 +2,8 @@
 
 The CLI never talks to ECS: the `status` query gives the stage timeline and the gate, the
 heartbeat details (`WaitProgress`) of the run's pending wait activity give the live task counts
-and ECS events, and the result (or a failed run's error details) gives the outcome.
+and ECS events, and the result gives the outcome (a failed run's is in its error's details, a
+cancelled run's in the `status` query).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
+from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.errors import CliError
@@ -64,8 +66,9 @@ async def live_progress(
 
 
 async def final_result(handle: RunHandle) -> tuple[DeploymentResult | None, str | None]:
-    """The run's DeploymentResult (also carried by a failed or cancelled run's error details)
-    and, when it did not complete, what ended it."""
+    """The run's DeploymentResult and, when it did not complete, what ended it. A failed run
+    carries its result in the error's details; a cancelled run's cancellation carries none, so
+    its result comes from the `status` query (which needs a worker up)."""
     try:
         return await handle.result(), None
     except WorkflowFailureError as err:
@@ -76,5 +79,10 @@ async def final_result(handle: RunHandle) -> tuple[DeploymentResult | None, str 
             try:
                 result = DeploymentResult.model_validate(details[0])
             except ValidationError:
+                result = None
+        elif isinstance(cause, CancelledError):
+            try:
+                result = (await query_status(handle)).result
+            except RPCError:
                 result = None
         return result, one_line(getattr(cause, "message", None) or cause)

@@ -197,6 +197,9 @@ class DeploymentStatus(StrictModel):
     stages: list[StageTiming]
     outcome: Outcome | None
     verification_steps: list[StepState] = Field(default_factory=list)
+    # The run's result once it has ended. A cancelled run's result reaches clients only here:
+    # Temporal's cancellation carries no details.
+    result: DeploymentResult | None = None
 
 
 class DeploymentResult(StrictModel):

@@ -44,6 +44,7 @@ class DeploymentState:
     outcome: Outcome | None = None
     search_attributes_registered: bool = True
     verification_steps: list[StepState] = field(default_factory=list)
+    final_result: DeploymentResult | None = None
 
     def enter(self, stage: Stage, now: datetime) -> None:
         """Close the running stage's timing and start the next one's."""
@@ -85,14 +86,15 @@ class DeploymentState:
             stages=self.stages,
             outcome=self.outcome,
             verification_steps=self.verification_steps,
+            result=self.final_result,
         )
 
     def result(
         self, request: DeploymentRequest, gate: Gate, reason: str | None
     ) -> DeploymentResult:
-        """The run's result, once its outcome is set."""
+        """The run's result, once its outcome is set; `status` reports it from then on."""
         assert self.outcome is not None, "the outcome is set before the result is built"
-        return DeploymentResult(
+        self.final_result = DeploymentResult(
             outcome=self.outcome,
             reason=reason,
             cluster=request.cluster,
@@ -106,3 +108,4 @@ class DeploymentState:
             stages=self.stages,
             verification_steps=self.verification_steps,
         )
+        return self.final_result

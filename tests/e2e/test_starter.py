@@ -222,3 +222,23 @@ async def test_failed_deploy_wait_exits_1_with_the_reason(
     assert "CannotPullContainerError" in done.err
     assert done.lines[-1].startswith("outcome: failed (")
     await runs.track(workflow_id())
+
+
+async def test_watch_reports_a_cancelled_run_with_its_result(
+    starter, worker, client, requests, runs
+):
+    """A cancellation carries no result: watch takes it from the status query instead."""
+    wid = workflow_id()
+    assert (await starter.run("deploy", starter.request_file(requests.raw()))).code == 0
+    run = await at_gate(client, wid, runs)
+    watch = await starter.spawn("watch", wid)
+    await wait_until(lambda: watch.printed("stage verification started"), timeout=20)
+
+    await run.cancel()
+    watched = await watch.finish()
+
+    assert watched.code == 1
+    assert watched.lines[-1].startswith("outcome: cancelled"), watched.out
+    assert watched.err.strip().startswith("deployment cancelled"), watched.err
+    final = await status(run)
+    assert final.result is not None and final.result.canary_deleted

@@ -185,6 +185,9 @@ async def test_a_cancel_during_the_rolling_deploy_rolls_back(existing, start):
     assert isinstance(error, CancelledError)
     final = await _status(handle)
     assert final.outcome == Outcome.CANCELLED
+    # The cancellation carries no result; the status query does.
+    assert final.result is not None and final.result.outcome == Outcome.CANCELLED
+    assert final.result.canary_deleted and final.result.previous_task_definition_arn == OLD_ARN
     rollout, rollback = existing.inputs("update_service")
     assert (rollout.task_definition_arn, rollback.task_definition_arn) == (NEW_ARN, OLD_ARN)
     assert [t.stage.value for t in final.stages][-1] == "rollback"
