@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     for action in ("approve", "reject"):
         decide = sub.add_parser(action, help=f"{action} the canary at the verification gate")
         decide.add_argument("workflow_id")
-        decide.add_argument("--by", help="who decides (default: $USER)")
+        decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
         decide.add_argument("--reason")
         decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
     status = sub.add_parser("status", help="where a deployment stands")

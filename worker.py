@@ -1,4 +1,5 @@
-"""Runs the ecs-canary worker: the deployment workflow and its ECS/CloudWatch activities."""
+"""Runs the ecs-canary worker: the deployment workflow, its ECS/CloudWatch activities and its
+notifications."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from temporalio.worker import Worker
 from activities.alarms import AlarmActivities
 from activities.aws import AwsClients
 from activities.ecs import EcsActivities
+from activities.notifications import send_notification
 from activities.search_attributes import missing_search_attributes
 from activities.verification_steps import VerificationActivities
 from ecs_canary.config import WorkerSettings
@@ -54,6 +56,7 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
             steps.http_step,
             steps.metrics_step,
             missing_search_attributes,
+            send_notification,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

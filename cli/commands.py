@@ -32,16 +32,16 @@ from temporalio.service import RPCError
 from cli.errors import CliError
 from cli.format import (
     clock,
+    current_user,
     decision_commands,
     decision_text,
-    default_user,
     details,
     gate_text,
     one_line,
+    status_approvals,
     status_lines,
     steps_text,
     summary,
-    ui_link,
 )
 from cli.progress import follow
 from cli.runs import describe, final_result, live_progress, query_status, run_handle
@@ -56,6 +56,7 @@ from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.steps import StepKind
 from ecs_canary.temporal import DEFAULT_ADDRESS
 from ecs_canary.text import duration_text
+from ecs_canary.web_ui import list_link, run_link
 
 UPDATE_TIMEOUT_SECONDS = 60
 _NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
@@ -159,12 +160,12 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
         raise CliError(
             f"a deployment of {request.service_name} on {request.cluster} is already running "
             f"as workflow {workflow_id}; see it with: python starter.py status {workflow_id} "
-            f"(or {ui_link(client.namespace, workflow_id)})"
+            f"(or {run_link(client.namespace, workflow_id)})"
         ) from None
     print(f"started {summary(request)}")
     print(f"workflow id: {workflow_id}")
     print(f"run id:      {handle.result_run_id}")
-    print(f"web ui:      {ui_link(client.namespace, workflow_id)}")
+    print(f"web ui:      {run_link(client.namespace, workflow_id)}")
     if request.verification.steps:
         print(f"verification steps: {steps_text(request)}")
     print("once the canary is verified, approve or reject it with:")
@@ -179,7 +180,10 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
 
 async def decide(client: Client, args: argparse.Namespace) -> int:
     action: str = args.command
-    decision = DecisionInput(by=args.by or default_user(), reason=args.reason)
+    by = args.by or current_user()
+    if not by:
+        raise CliError("cannot tell who decides ($USER is not set, no login name): pass --by", 2)
+    decision = DecisionInput(by=by, reason=args.reason)
     handle = client.get_workflow_handle(args.workflow_id)
     try:
         if args.signal:
@@ -209,9 +213,7 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
         nxt = "promoted by a rolling deploy" if status.decision.action == "approve" else "deleted"
         print(f"the canary will be {nxt}; follow: python starter.py watch {args.workflow_id}")
     else:
-        print(
-            f"{action} by {decision.by} recorded; approvals so far: {', '.join(status.approvals)}"
-        )
+        print(f"{action} by {decision.by} recorded; approvals so far: {status_approvals(status)}")
     return 0
 
 
@@ -231,7 +233,7 @@ async def status(client: Client, args: argparse.Namespace) -> int:
         print(line)
     execution = description.status.name.lower() if description.status else "unknown"
     print(f"run:       {description.run_id} ({execution}, started {clock(description.start_time)})")
-    print(f"web ui:    {ui_link(client.namespace, args.workflow_id)}")
+    print(f"web ui:    {run_link(client.namespace, args.workflow_id)}")
     return 0
 
 
@@ -242,10 +244,17 @@ def _since(started: datetime | None) -> str:
     return f"{clock(started)} ({duration_text(max(0, round(waited)))} ago)"
 
 
-async def pending(client: Client, args: argparse.Namespace) -> int:
+def waiting_query(service: str | None = None) -> str:
+    """The visibility query for runs waiting at the verification gate (`pending`'s list and
+    the Web UI link it prints)."""
     query = f"DeploymentStage='{Stage.VERIFICATION.value}' AND ExecutionStatus='Running'"
-    if args.service:
-        query += f" AND EcsService='{_checked_name(args.service, 'service name')}'"
+    if service:
+        query += f" AND EcsService='{_checked_name(service, 'service name')}'"
+    return query
+
+
+async def pending(client: Client, args: argparse.Namespace) -> int:
+    query = waiting_query(args.service)
     found = 0
     async for execution in client.list_workflows(query):
         found += 1
@@ -263,11 +272,12 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
         print(f"  waiting:   since {_since(started)}")
         print(f"  gate:      {gate_text(current)}")
         if current.approvals:
-            print(f"  approvals: {', '.join(current.approvals)}")
+            print(f"  approvals: {status_approvals(current)}")
         print(f"  approve:   {decision_commands(execution.id, 'approve')[1]}")
         print(f"  reject:    {decision_commands(execution.id, 'reject')[1]}")
     if not found:
         print("no deployment is waiting at a verification gate")
+    print(f"web ui:      {list_link(client.namespace, query)}")
     return 0
 
 

@@ -2,17 +2,19 @@
 readable lines.
 
 The wording is a public contract (people paste the commands, scripts grep the lines), so it is
-made in one place, by pure functions of their arguments (and of the environment for defaults)
-that every command shares and that need no Temporal to test.
+made in one place, by pure functions of their arguments (and of the environment and the clock
+for defaults) that every command shares and that need no Temporal to test. The workflow
+reports instants (the gate's deadline, the bake's end); what is left of them is computed here,
+when it is printed.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shlex
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from ecs_canary.models import (
     Decision,
@@ -24,9 +26,10 @@ from ecs_canary.models import (
     WaitProgress,
 )
 from ecs_canary.steps import StepState
-from ecs_canary.text import duration_text
+from ecs_canary.text import approvals_text, duration_text, time_left, utc_clock
 
-DEFAULT_UI_URL = "http://localhost:8233"
+# What the printed commands say for `--by` when nobody can be named (see current_user).
+NAME_PLACEHOLDER = "YOUR_NAME"
 
 
 def one_line(text: object) -> str:
@@ -34,18 +37,22 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def default_user() -> str:
-    return os.environ.get("USER") or "unknown"
-
-
-def ui_link(namespace: str, workflow_id: str) -> str:
-    base = (os.environ.get("TEMPORAL_UI_URL") or DEFAULT_UI_URL).rstrip("/")
-    return f"{base}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
+def current_user() -> str | None:
+    """Who runs this command: `$USER`, else the login name the system knows (getpass tries
+    `$LOGNAME` and the like, then the password database); None when neither names anyone.
+    The decision is recorded under this name, so it is never made up."""
+    user = os.environ.get("USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError):  # no such variable and a uid the password database lacks
+        return None
 
 
 def decision_commands(workflow_id: str, action: str, user: str | None = None) -> list[str]:
     """The Temporal CLI command and the starter's own for approving or rejecting a run."""
-    who = user or default_user()
+    who = user or current_user() or NAME_PLACEHOLDER
     payload = shlex.quote(json.dumps({"by": who}, separators=(",", ":")))
     wid = shlex.quote(workflow_id)
     return [
@@ -125,17 +132,36 @@ def attempt_text(attempt: DecisionAttempt) -> str:
     return f"{attempt.action} by {attempt.by or 'anonymous'} via {attempt.via}, {verdict}"
 
 
-def gate_text(status: DeploymentStatus) -> str:
+def deadline_text(deadline: datetime, now: datetime | None = None) -> str:
+    """`decide by 14:09:30 UTC (4m30s left)`: the gate's deadline, and what is left of it at
+    `now` (the moment of printing, by default): the workflow reports the instant only."""
+    now = now or datetime.now(UTC)
+    return f"decide by {utc_clock(deadline, now)} ({time_left(deadline, now)})"
+
+
+def bake_text(ends_at: datetime, now: datetime | None = None) -> str:
+    """`baking until 14:09:30 UTC (2m left)`, computed like `deadline_text`."""
+    now = now or datetime.now(UTC)
+    return f"baking until {utc_clock(ends_at, now)} ({time_left(ends_at, now)})"
+
+
+def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
     if status.gate_open:
-        return f"OPEN, {seconds_text(status.gate_seconds_left)} left to decide"
-    if status.bake_seconds_left is not None:
-        return f"baking, {seconds_text(status.bake_seconds_left)} left"
+        deadline = status.gate_deadline
+        return "OPEN" + (f", {deadline_text(deadline, now)}" if deadline else "")
+    if status.bake_ends_at is not None:
+        return bake_text(status.bake_ends_at, now)
     if status.decision:
         return "decided"
     unfinished = [s for s in status.verification_steps if s.state in ("pending", "running")]
     if status.stage == Stage.VERIFICATION and unfinished:
         return f"closed, waiting for {plural(len(unfinished), 'verification step')}"
     return "closed"
+
+
+def status_approvals(status: DeploymentStatus) -> str:
+    """`alice (1 of 2)`."""
+    return approvals_text(status.approvals, status.min_approvals)
 
 
 def plural(count: int, word: str) -> str:
@@ -167,7 +193,10 @@ def steps_count_text(steps: list[StepState]) -> str:
 
 
 def status_lines(
-    workflow_id: str, status: DeploymentStatus, live: WaitProgress | None = None
+    workflow_id: str,
+    status: DeploymentStatus,
+    live: WaitProgress | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
     running = live.running_count if live and live.running_count is not None else None
     desired = live.desired_count if live and live.running_count is not None else None
@@ -179,12 +208,12 @@ def status_lines(
         f"service:   {status.main_service} on {status.cluster} (canary {status.canary_service})",
         f"stage:     {status.stage.value}"
         + (f" ({status.outcome.value})" if status.outcome else ""),
-        f"gate:      {gate_text(status)}",
+        f"gate:      {gate_text(status, now)}",
         f"tasks:     {counts}",
         f"decision:  {decision_text(status.decision)}",
     ]
     if status.approvals:
-        lines.append(f"approvals: {', '.join(status.approvals)}")
+        lines.append(f"approvals: {status_approvals(status)}")
     if status.task_definition_arn:
         lines.append(f"task def:  {status.task_definition_arn}")
     if status.verification_steps:

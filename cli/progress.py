@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -21,6 +21,8 @@ from temporalio.service import RPCError
 from cli.errors import CliError, exit_code
 from cli.format import (
     attempt_text,
+    bake_text,
+    deadline_text,
     decision_commands,
     decision_text,
     one_line,
@@ -60,15 +62,23 @@ def _skipped_at(stages: list[StageTiming], decision: Decision | None) -> datetim
 class ProgressPrinter:
     """Prints what changed since the last poll; nothing twice."""
 
-    def __init__(self, workflow_id: str, out: TextIO) -> None:
+    def __init__(
+        self,
+        workflow_id: str,
+        out: TextIO,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.workflow_id = workflow_id
         self.out = out
+        # What is left of the gate's time is computed at each poll, on this clock.
+        self.clock = clock
         self.tty = out.isatty()
         self._printed: set[object] = set()
         self._events: set[str] = set()
         self._progress: str | None = None
         self._counts: tuple[int | None, int | None] | None = None
         self._gate_announced = False
+        self._bake_announced = False
         self._bar_shown = False
 
     def line(self, text: str) -> None:
@@ -133,12 +143,12 @@ class ProgressPrinter:
             self.timeline(
                 status.stages, status.attempts, status.decision, status.verification_steps
             )
+            if status.bake_ends_at is not None and not self._bake_announced:
+                self._bake_announced = True
+                self.line(bake_text(status.bake_ends_at, self.clock()))
             if status.gate_open and not self._gate_announced:
                 self._gate_announced = True
-                self.line(
-                    f"gate open: waiting for approval "
-                    f"({seconds_text(status.gate_seconds_left)} left)"
-                )
+                self.line("gate open: waiting for approval" + self._deadline(status))
                 for action in ("approve", "reject"):
                     self.line(f"  {action}: {decision_commands(self.workflow_id, action)[1]}")
         if live is not None:
@@ -152,7 +162,14 @@ class ProgressPrinter:
                     self.line(live.last_progress)
             self.counts(live.running_count, live.desired_count, status)
         elif self.tty and status is not None and status.gate_open:
-            self.bar_text(f"gate open, {seconds_text(status.gate_seconds_left)} left")
+            self.bar_text("gate open" + self._deadline(status))
+        elif self.tty and status is not None and status.bake_ends_at is not None:
+            self.bar_text(bake_text(status.bake_ends_at, self.clock()))
+
+    def _deadline(self, status: DeploymentStatus) -> str:
+        """`, decide by 14:09:30 UTC (4m30s left)`: what is left, as of this poll."""
+        deadline = status.gate_deadline
+        return f", {deadline_text(deadline, self.clock())}" if deadline else ""
 
     def counts(
         self, running: int | None, desired: int | None, status: DeploymentStatus | None

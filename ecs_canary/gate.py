@@ -68,17 +68,22 @@ class Gate:
         self._phase = "closed"
         self._bake_ends_at = self._deadline = None
 
-    def seconds_left(self, now: datetime) -> float | None:
-        return (
-            max(0.0, (self._deadline - now).total_seconds())
-            if self.is_open and self._deadline
-            else None
-        )
+    @property
+    def min_approvals(self) -> int:
+        """Distinct approvals that decide the gate."""
+        return self._settings.min_approvals
 
-    def bake_seconds_left(self, now: datetime) -> float | None:
-        if self._phase != "baking" or self._bake_ends_at is None:
-            return None
-        return max(0.0, (self._bake_ends_at - now).total_seconds())
+    @property
+    def deadline(self) -> datetime | None:
+        """When the open gate decides by itself (`on_timeout`); None unless it is open. An
+        instant, not a countdown: a query computes with the time of the last workflow task, so
+        only the reader knows how much time is left."""
+        return self._deadline if self.is_open else None
+
+    @property
+    def bake_ends_at(self) -> datetime | None:
+        """When the bake is over; None unless the canary is baking."""
+        return self._bake_ends_at if self._phase == "baking" else None
 
     def check(self, action: DecisionAction, attempt: DecisionInput) -> None:
         """Raise GateRefusal if this attempt may not decide now; changes nothing."""

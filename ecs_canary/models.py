@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ecs_canary.aws_shapes import check_service_definition, check_task_definition
 from ecs_canary.names import workflow_id_for
+from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
 from ecs_canary.steps import StepState, VerificationStep, check_unique_names
 from ecs_canary.strict import StrictModel
 
@@ -81,6 +82,8 @@ class DeploymentRequest(StrictModel):
     # Tasks of this run's deployment that may stop before the wait fails (ECS's circuit
     # breaker waits for at least 3).
     max_failed_tasks: int = Field(2, ge=1)
+    # Webhooks told when the gate opens, is decided, and the run ends; see ecs_canary.notifications.
+    notifications: list[Notification] = Field(default_factory=list, max_length=MAX_NOTIFICATIONS)
 
     @field_validator("task_definition")
     @classmethod
@@ -191,15 +194,22 @@ class DeploymentStatus(StrictModel):
     recent_events: list[str]
     decision: Decision | None
     approvals: list[str]
+    # How many distinct approvals decide the gate (the request's `min_approvals`).
+    min_approvals: int = 1
     attempts: list[DecisionAttempt]
-    gate_seconds_left: float | None
-    bake_seconds_left: float | None
+    # When the open gate decides by itself, and when the bake ends (UTC; None when not open /
+    # not baking). Instants, not countdowns: a query runs with the time of the last workflow
+    # task, so the reader computes what is left.
+    gate_deadline: datetime | None = None
+    bake_ends_at: datetime | None = None
     stages: list[StageTiming]
     outcome: Outcome | None
     verification_steps: list[StepState] = Field(default_factory=list)
     # The run's result once it has ended. A cancelled run's result reaches clients only here:
     # Temporal's cancellation carries no details.
     result: DeploymentResult | None = None
+    # Each notification sent so far and how its delivery went.
+    notifications: list[NotificationState] = Field(default_factory=list)
 
 
 class DeploymentResult(StrictModel):

@@ -1,5 +1,10 @@
 """Human-readable bits shared by the workflow's summaries and the starter's output."""
 
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
 
 def duration_text(seconds: float) -> str:
     """`90` -> `1m30s`, `3600` -> `1h`: short enough for a Web UI timer summary."""
@@ -14,3 +19,28 @@ def duration_text(seconds: float) -> str:
         f"{secs}s" if secs else "",
     ]
     return "".join(parts)
+
+
+def utc_clock(moment: datetime, now: datetime) -> str:
+    """`14:09:30 UTC`, or `2026-12-03 02:09:30 UTC` when `moment` falls on another (UTC) day
+    than `now`: a gate that waits overnight must not read as if it ended today. Seconds are
+    kept (and the rest truncated) so that "decide by" is never later than the real deadline."""
+    moment = moment.astimezone(UTC)
+    shown = moment.strftime("%H:%M:%S UTC")
+    if moment.date() != now.astimezone(UTC).date():
+        shown = moment.strftime("%Y-%m-%d ") + shown
+    return shown
+
+
+def time_left(until: datetime, now: datetime) -> str:
+    """`4m30s left` (whole seconds, rounded down: never more than is really left), or
+    `time is up` once `until` has passed (a worker that was down has yet to act on it)."""
+    seconds = (until - now).total_seconds()
+    if seconds <= 0:
+        return "time is up"
+    return f"{duration_text(math.floor(seconds))} left"
+
+
+def approvals_text(approvals: list[str], needed: int) -> str:
+    """`alice (1 of 2)`: who has approved so far, against the approvals the gate needs."""
+    return f"{', '.join(approvals) or 'none yet'} ({len(approvals)} of {needed})"

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,10 @@ from ecs_canary.models import (  # noqa: E402
 )
 from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for  # noqa: E402
 from ecs_canary.temporal import CLUSTER_SETTINGS  # noqa: E402
+from ecs_canary.web_ui import run_link  # noqa: E402
 
 HOST = "127.0.0.1"
 TEMPORAL_PORT = os.environ.get("TEMPORAL_PORT", "7233")
-TEMPORAL_UI_PORT = os.environ.get("TEMPORAL_UI_PORT", "8233")
 EMULATOR_URL = f"http://{HOST}:{os.environ.get('ECS_EMULATOR_PORT', '5000')}"
 LOCAL_DIR = ROOT / os.environ.get("LOCAL_DIR", ".local")
 TEMPORAL = os.path.relpath(Path(sys.executable).parent / "temporal", Path.cwd())
@@ -223,9 +222,7 @@ async def demo() -> int:
 
     step("Result")
     print(json.dumps(result.model_dump(mode="json"), indent=2))
-    quoted = urllib.parse.quote(workflow_id, safe="")
-    print(f"\nWeb UI: http://{HOST}:{TEMPORAL_UI_PORT}/namespaces/default/workflows/"
-          f"{quoted}/{handle.run_id}/history")  # fmt: skip
+    print(f"\nWeb UI: {run_link(client.namespace, workflow_id, handle.run_id)}")
     print(f"Outcome: {result.outcome.value} in {time.monotonic() - started:.0f}s")
     print_try_it_yourself(workflow_id, os.path.relpath(request_file))
     return 0 if result.outcome == Outcome.SUCCEEDED else 1

@@ -9,7 +9,6 @@ the run closes, and a main service the rolling deploy touched is rolled back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Any
 
 from temporalio import workflow
@@ -33,7 +32,8 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
-    from workflows.ecs_calls import EcsCalls, settle
+    from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
+    from workflows.notifications import Notifier
     from workflows.presentation import (
         StageFailure,
         current_details,
@@ -45,10 +45,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import DeploymentState
     from workflows.steps import pending_steps
     from workflows.verification import verify
-
-# A run's history holds these events when its first workflow task begins (started, task
-# scheduled, task started); more mean an earlier attempt of that task may have begun its calls.
-_FIRST_TASK_HISTORY_LENGTH = 3
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -71,13 +67,17 @@ class EcsCanaryDeployment:
             return
         self._gate.configure(self._request.verification)
         self._ecs = EcsCalls(self._request)
+        self._notifier = Notifier(
+            self._request.notifications, self._request.verification, self._log_context
+        )
+        self._state.notifications = self._notifier.states
         self._state.verification_steps = pending_steps(self._request)
 
     # --- Messages ---------------------------------------------------------------------------
 
     @workflow.query(description="Where the deployment stands: stage, gate, tasks, decision.")
     def status(self) -> DeploymentStatus:
-        return self._state.status(self._request, self._gate, workflow.now())
+        return self._state.status(self._request, self._gate)
 
     @workflow.signal(name="approve", description="Approve the canary; a refusal is recorded.")
     def approve_signal(self, decision: DecisionInput | None = None) -> None:
@@ -134,16 +134,12 @@ class EcsCanaryDeployment:
         that ends the run early (a failure, a cancel) goes through `_end_early`."""
         if self._invalid is not None:  # `request` was validated by __init__
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
-        # A run rebuilt from its history (another worker took it over, or this one evicted it)
-        # or one whose first task was begun before may repeat a local activity that already
-        # made its change: a local activity's attempts start over on the worker that takes over.
-        self._calls_may_repeat = (
-            workflow.unsafe.is_replaying()
-            or workflow.info().get_current_history_length() > _FIRST_TASK_HISTORY_LENGTH
-        )
+        self._calls_may_repeat = calls_may_repeat()
         try:
             await self._canary_deploy()
             await self._verification()
+            if self._gate.decision is not None:
+                self._notifier.send("decided", self.status())
             await self._canary_delete()
             if self._gate.approved:
                 await self._rolling_deploy()
@@ -240,14 +236,15 @@ class EcsCanaryDeployment:
             else None
         )
         try:
-            await self._unless_rejected(
+            await abandoned_when(
+                lambda: self._gate.rejected,
                 self._wait_steady(
                     canary,
                     created,
                     arn,
                     request.stage_timeouts.canary_deploy,
                     done_message=f"Created Service {canary} with Arn {{arn}}",
-                )
+                ),
             )
         finally:
             if rollback_check is not None:
@@ -274,7 +271,16 @@ class EcsCanaryDeployment:
         if self._gate.rejected:
             return
         self._enter(Stage.VERIFICATION)
-        await verify(self._require_request(), self._state, self._gate, self._ecs, self._set_details)
+        request, state, gate = self._require_request(), self._state, self._gate
+        notify = self._notifier.send
+        await verify(
+            request,
+            state,
+            gate,
+            self._ecs,
+            self._set_details,
+            lambda: notify("gate_open", self.status()),
+        )
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------
 
@@ -344,28 +350,10 @@ class EcsCanaryDeployment:
             raise StageFailure(
                 Stage.ROLLBACK,
                 f"rollback of service {request.service_name} failed: {failure_reason(err)[1]}; "
-                f"{await self._main_service_state()}. "
+                f"{await self._ecs.where_service_was_left(request.service_name)}. "
                 f"The rolling deploy had failed because: {reason}",
                 "RollbackFailed",
             ) from err
-
-    async def _main_service_state(self) -> str:
-        """Where a failed rollback left the main service, in plain words."""
-        name = self._require_request().service_name
-        try:
-            found = await self._ecs.describe_services(
-                [name], Stage.ROLLBACK, f"Describe service {name} after the failed rollback"
-            )
-        except Exception as err:
-            return f"its state is unknown ({failure_reason(err)[1]})"
-        service = found.services[name]
-        if service is None:
-            return f"service {name} no longer exists"
-        return (
-            f"service {name} was left {service.status} on task definition "
-            f"{service.task_definition} with {service.running_count}/{service.desired_count} "
-            "tasks running"
-        )
 
     # --- ECS steps the stages share ---------------------------------------------------------
 
@@ -414,19 +402,6 @@ class EcsCanaryDeployment:
                 extra=self._log_context(),
             )
 
-    async def _unless_rejected(self, step: Awaitable[None]) -> None:
-        """Run a wait, abandoning it (cancelled and settled) as soon as someone rejects the
-        canary, or the run is cancelled."""
-        task = asyncio.ensure_future(step)
-        try:
-            await workflow.wait_condition(lambda: task.done() or self._gate.rejected)
-        finally:
-            if not task.done():
-                task.cancel()
-                await settle(task)
-        if not task.cancelled():
-            task.result()
-
     # --- Bookkeeping ------------------------------------------------------------------------
 
     def _note_missing_search_attributes(self, missing: list[str]) -> None:
@@ -450,13 +425,15 @@ class EcsCanaryDeployment:
         await workflow.wait_condition(workflow.all_handlers_finished)
         state.outcome = outcome
         self._enter(Stage.FINISHED, sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
-        return state.result(request, self._gate, reason)
+        result = state.result(request, self._gate, reason)
+        self._notifier.send("finished", self.status())
+        await self._notifier.finish()
+        return result
 
     def _set_details(self) -> None:
+        request, info, now = self._require_request(), workflow.info(), workflow.now()
         workflow.set_current_details(
-            current_details(
-                self._require_request(), self._state, self._gate, workflow.info().workflow_id
-            )
+            current_details(request, self._state, self._gate, info.workflow_id, now)
         )
 
     def _log_context(self) -> dict[str, Any]:

@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         WaitSteadyInput,
         WatchAlarmsInput,
     )
-    from workflows.presentation import short_arn
+    from workflows.presentation import failure_reason, short_arn
 
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
@@ -64,6 +64,9 @@ _CALL_TIMEOUT = timedelta(seconds=60)
 _MIN_HEARTBEAT_TIMEOUT = 10.0
 _HEARTBEATS_PER_TIMEOUT = 3
 _SEARCH_ATTRIBUTE_CHECK_TIMEOUT = timedelta(seconds=30)
+# A run's history holds these events when its first workflow task begins (started, task
+# scheduled, task started); more mean an earlier attempt of that task may have begun its calls.
+_FIRST_TASK_HISTORY_LENGTH = 3
 
 
 async def settle(task: asyncio.Future[Any]) -> None:
@@ -71,6 +74,31 @@ async def settle(task: asyncio.Future[Any]) -> None:
     matters, only that nothing it started outlives this point."""
     with contextlib.suppress(Exception, asyncio.CancelledError):
         await task
+
+
+async def abandoned_when(condition: Callable[[], bool], step: Awaitable[None]) -> None:
+    """Run a step (a wait), abandoning it, cancelled and settled, as soon as `condition()`
+    holds (someone rejected the canary) or the run is cancelled."""
+    task = asyncio.ensure_future(step)
+    try:
+        await workflow.wait_condition(lambda: task.done() or condition())
+    finally:
+        if not task.done():
+            task.cancel()
+            await settle(task)
+    if not task.cancelled():
+        task.result()
+
+
+def calls_may_repeat() -> bool:
+    """Whether a single ECS call of this run may repeat one an earlier worker already made
+    (taken at the run's first activation): a run rebuilt from its history (another worker
+    took it over, or this one evicted it), or one whose first task was begun before, since a
+    local activity's attempts start over on the worker that takes over."""
+    return (
+        workflow.unsafe.is_replaying()
+        or workflow.info().get_current_history_length() > _FIRST_TASK_HISTORY_LENGTH
+    )
 
 
 def was_cancelled(err: ActivityError | ChildWorkflowError) -> bool:
@@ -182,6 +210,24 @@ class EcsCalls:
                 region=request.region, cluster=request.cluster, services=services, stage=stage
             ),
             summary=summary,
+        )
+
+    async def where_service_was_left(self, name: str) -> str:
+        """Where a failed rollback left a service, in plain words (never raises: it only
+        completes the failure's message)."""
+        try:
+            found = await self.describe_services(
+                [name], Stage.ROLLBACK, f"Describe service {name} after the failed rollback"
+            )
+        except Exception as err:
+            return f"its state is unknown ({failure_reason(err)[1]})"
+        service = found.services[name]
+        if service is None:
+            return f"service {name} no longer exists"
+        return (
+            f"service {name} was left {service.status} on task definition "
+            f"{service.task_definition} with {service.running_count}/{service.desired_count} "
+            "tasks running"
         )
 
     async def register_task_definition(

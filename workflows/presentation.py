@@ -6,12 +6,14 @@ the four stages, and so that the wording can be tested without a Temporal server
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from ecs_canary.gate import Gate
 from ecs_canary.models import Decision, DeploymentRequest, Stage
+from ecs_canary.text import approvals_text, utc_clock
 from workflows.state import DeploymentState
 
 
@@ -54,23 +56,40 @@ def decision_text(decision: Decision | None) -> str | None:
 
 
 def current_details(
-    request: DeploymentRequest, state: DeploymentState, gate: Gate, workflow_id: str
+    request: DeploymentRequest,
+    state: DeploymentState,
+    gate: Gate,
+    workflow_id: str,
+    now: datetime,
 ) -> str:
-    """The Web UI's current details: the stage, the tasks, the last ECS event and, while the
-    gate is open, the command that approves it."""
+    """The Web UI's current details: the stage, the tasks, the last ECS event, when the bake
+    ends, the open gate's deadline and the command that approves it, the approvals so far, each
+    verification step's state and the decision.
+
+    They are drawn at a workflow task (`now` is its time) and shown as drawn until the next
+    one, so every time here is an instant ("decide by 14:09:30 UTC"), never a countdown that
+    would go stale on the page."""
     lines = [f"**Stage:** {state.stage.value}"]
     if state.running_count is not None:
         lines.append(f"**Running:** {state.running_count}/{state.desired_count}")
     if state.recent_events:
         lines.append(f"**Last ECS event:** {state.recent_events[-1]}")
-    if gate.is_open:
+    if gate.bake_ends_at is not None:
+        lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")
+    if gate.deadline is not None:
         lines.append(
-            "**Gate open:** approve with `temporal workflow update execute --workflow-id "
-            f'{workflow_id} --name approve --input \'{{"by":"you"}}\'`'
+            f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
+            f"{request.verification.on_timeout}); approve with `temporal workflow update "
+            f'execute --workflow-id {workflow_id} --name approve --input \'{{"by":"you"}}\'`'
         )
+    if gate.is_open or gate.approvals:
+        lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")
     for step in state.verification_steps:
+        shown: str = step.state
+        if step.state == "running" and step.started_at is not None:
+            shown += f" since {utc_clock(step.started_at, now)}"
         summary = f": {step.summary}" if step.summary else ""
-        lines.append(f"**Verify {step.name} ({step.type}):** {step.state}{summary}")
+        lines.append(f"**Verify {step.name} ({step.type}):** {shown}{summary}")
     if gate.decision is not None:
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
     lines.append(f"**Service:** {request.service_name} on {request.cluster}")

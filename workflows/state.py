@@ -20,6 +20,7 @@ from ecs_canary.models import (
     StageTiming,
     SteadyState,
 )
+from ecs_canary.notifications import NotificationState
 from ecs_canary.steps import StepState
 
 
@@ -45,6 +46,8 @@ class DeploymentState:
     search_attributes_registered: bool = True
     verification_steps: list[StepState] = field(default_factory=list)
     final_result: DeploymentResult | None = None
+    # The Notifier's own list (appended to in place): what `status` shows of notifications.
+    notifications: list[NotificationState] = field(default_factory=list)
 
     def enter(self, stage: Stage, now: datetime) -> None:
         """Close the running stage's timing and start the next one's."""
@@ -64,9 +67,7 @@ class DeploymentState:
         """The canary was deleted by this run, or never created."""
         return self.canary_deleted or not self.canary_may_exist
 
-    def status(
-        self, request: DeploymentRequest | None, gate: Gate, now: datetime
-    ) -> DeploymentStatus:
+    def status(self, request: DeploymentRequest | None, gate: Gate) -> DeploymentStatus:
         """What the `status` query answers (`request` is None for an invalid request)."""
         return DeploymentStatus(
             stage=self.stage,
@@ -80,13 +81,15 @@ class DeploymentState:
             recent_events=self.recent_events,
             decision=gate.decision,
             approvals=gate.approvals,
+            min_approvals=gate.min_approvals,
             attempts=gate.attempts,
-            gate_seconds_left=gate.seconds_left(now),
-            bake_seconds_left=gate.bake_seconds_left(now),
+            gate_deadline=gate.deadline,
+            bake_ends_at=gate.bake_ends_at,
             stages=self.stages,
             outcome=self.outcome,
             verification_steps=self.verification_steps,
             result=self.final_result,
+            notifications=self.notifications,
         )
 
     def result(

@@ -28,6 +28,7 @@ async def verify(
     gate: Gate,
     ecs: EcsCalls,
     show: Callable[[], None],
+    gate_opened: Callable[[], None] = lambda: None,
 ) -> None:
     """The bake and the verification steps run side by side; the gate opens once both are
     through, and then a person, the gate's timer or an alarm decides. A rejection, an alarm
@@ -63,6 +64,7 @@ async def verify(
             return
         gate.open(workflow.now())
         show()
+        gate_opened()
         limit = settings.timeout_seconds
         timed_out = await _wait_for_gate(
             gate, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"

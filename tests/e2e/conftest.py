@@ -145,11 +145,11 @@ async def worker(
 
 @pytest.fixture
 async def starter(
-    temporal_env: WorkflowEnvironment, task_queue: str, emulator: Any, tmp_path: Path
+    temporal_env: WorkflowEnvironment, task_queue: str, emulator: Any, tmp_path: Path, ui_port: int
 ) -> AsyncIterator[Starter]:
-    """`python starter.py ...` against the test server, on this test's task queue."""
+    """`python starter.py ...` against the test server (and its Web UI), on this test's queue."""
     address = temporal_env.client.service_client.config.target_host
-    processes = Starter(address, task_queue, tmp_path)
+    processes = Starter(address, task_queue, tmp_path, ui_port)
     yield processes
     await processes.kill_all()
 

@@ -59,7 +59,7 @@ async def test_an_alarm_during_bake_rejects_the_canary(worker, requests, ecs, cl
 
 
 async def _baking(handle) -> bool:
-    return (await status(handle)).bake_seconds_left is not None
+    return (await status(handle)).bake_ends_at is not None
 
 
 async def test_an_alarm_during_the_rolling_deploy_rolls_back(

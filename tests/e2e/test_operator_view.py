@@ -8,12 +8,15 @@ import base64
 import json
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import workflow_id_for
+from ecs_canary.text import utc_clock
 from tests.helpers import (
     CLUSTER,
     existing_service,
+    status,
     temporal_cli,
     wait_for_stage,
     wait_until,
@@ -56,6 +59,15 @@ async def test_the_web_ui_and_cli_show_what_the_run_is(
         assert summary in shown.out, summary
     details = (await handle.describe()).raw_description.workflow_extended_info
     assert details is not None
+    # The current details were drawn when the gate opened: they give its deadline as a time
+    # (a countdown there would be stale on the page) and the approvals so far.
+    deadline = (await status(handle)).gate_deadline
+    assert deadline is not None
+    current = await temporal_cli(client, "workflow", "metadata", "--workflow-id", handle.id)
+    assert current.code == 0, current.err
+    opened_at = deadline - timedelta(minutes=10)
+    assert f"**Gate open:** decide by {utc_clock(deadline, opened_at)} (" in current.out
+    assert "**Approvals:** none yet (0 of 1)" in current.out
 
     await handle.signal("approve", {"by": "alice"})
     assert (await handle.result()).outcome == "succeeded"

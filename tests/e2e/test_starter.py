@@ -3,6 +3,9 @@ worker and the ECS emulator. Subprocesses run under asyncio so the worker keeps 
 
 from __future__ import annotations
 
+import os
+import pwd
+import re
 from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowHandle
@@ -39,7 +42,7 @@ async def at_gate(client: Client, wid: str, runs: Runs) -> WorkflowHandle:
     return run
 
 
-async def test_deploy_wait_and_approve_by_update(starter, worker, client, requests, runs):
+async def test_deploy_wait_and_approve_by_update(starter, worker, client, requests, runs, ui_port):
     wid = workflow_id()
     deploy = await starter.spawn("deploy", starter.request_file(requests.raw()), "--wait")
     run = await at_gate(client, wid, runs)
@@ -53,8 +56,18 @@ async def test_deploy_wait_and_approve_by_update(starter, worker, client, reques
         True,
         "myapp",
     )
-    readable = await starter.run("status", wid)
-    assert "stage:     verification" in readable.out and "OPEN" in readable.out
+    assert current.gate_deadline is not None and current.gate_deadline.tzinfo is not None
+    # TEMPORAL_UI_URL is where the links go (the default, TEMPORAL_UI_PORT, is checked below).
+    elsewhere = {**starter.env, "TEMPORAL_UI_URL": "https://temporal.example.com/"}
+    readable = await starter.run("status", wid, env=elsewhere)
+    assert "stage:     verification" in readable.out
+    gate = next(line for line in readable.lines if line.startswith("gate:"))
+    parts = re.fullmatch(r"gate: +OPEN, decide by (\S+ )?(\S+) UTC \(\d+m\d*s? left\)", gate)
+    assert parts and parts[2] == current.gate_deadline.strftime("%H:%M:%S"), gate
+    quoted = quote(wid, safe="")
+    assert f"web ui:    https://temporal.example.com/namespaces/default/workflows/{quoted}" in (
+        readable.lines
+    )
 
     approved = await starter.run("approve", wid, "--by", "alice", "--reason", "canary looks good")
     assert approved.code == 0, approved.err
@@ -64,7 +77,8 @@ async def test_deploy_wait_and_approve_by_update(starter, worker, client, reques
     assert done.code == 0, done.err
     assert done.err == ""
     assert f"workflow id: {wid}" in done.out
-    assert f"/namespaces/default/workflows/{quote(wid, safe='')}" in done.out
+    link = f"http://localhost:{ui_port}/namespaces/default/workflows/{quoted}"
+    assert f"web ui:      {link}" in done.lines
     assert (
         f"temporal workflow signal --workflow-id {wid} --name approve --input "
         f"""'{{"by":"{STARTER_USER}"}}'"""
@@ -89,7 +103,7 @@ async def test_deploy_wait_and_approve_by_update(starter, worker, client, reques
             "stage canary_deploy started",
             "stage canary_deploy done",
             "stage verification started",
-            "gate open: waiting for approval",
+            "gate open: waiting for approval, decide by ",
             "decision: approve by alice (update): canary looks good",
             "stage verification done",
             "stage canary_delete started",
@@ -161,12 +175,13 @@ async def test_second_deploy_and_early_approve_refused_then_reject(
     assert result.outcome.value == "rejected" and result.canary_deleted
 
 
-async def test_pending_and_history(starter, worker, client, requests, runs):
+async def test_pending_and_history(starter, worker, client, requests, runs, ui_port):
     wid = workflow_id()
     request = starter.request_file(requests.raw())
     assert (await starter.run("deploy", request)).code == 0
     first = await at_gate(client, wid, runs)
-    assert (await starter.run("approve", wid, "--by", "alice")).code == 0
+    approved = await starter.run("approve", wid)  # by $USER
+    assert f"approve accepted: approve by {STARTER_USER} (update)" in approved.out, approved.err
     assert (await first.result()).outcome.value == "succeeded"
 
     # The finished run's id is reused by the next deployment of the service.
@@ -187,8 +202,21 @@ async def test_pending_and_history(starter, worker, client, requests, runs):
     assert "  gate:      OPEN" in " ".join(out)
     assert f"  approve:   python starter.py approve {wid} --by {STARTER_USER}" in out
     assert any(line.startswith("  waiting:   since ") for line in out)
+    assert out[-1] == (
+        f"web ui:      http://localhost:{ui_port}/namespaces/default/workflows?query="
+        "DeploymentStage%3D%27verification%27+AND+ExecutionStatus%3D%27Running%27"
+        "+AND+EcsService%3D%27myapp%27"
+    )
     other = await starter.run("pending", "--service", "nosuchservice")
-    assert other.out.strip() == "no deployment is waiting at a verification gate"
+    assert other.lines[0] == "no deployment is waiting at a verification gate"
+    assert other.lines[1].endswith("+AND+EcsService%3D%27nosuchservice%27")
+    # Without $USER (cron, some containers) the hints name the login name, never "unknown".
+    anonymous = {
+        k: v for k, v in starter.env.items() if k not in ("USER", "LOGNAME", "LNAME", "USERNAME")
+    }
+    hinted = await starter.run("pending", "--service", "myapp", env=anonymous)
+    login = pwd.getpwuid(os.getuid()).pw_name
+    assert f"  approve:   python starter.py approve {wid} --by {login}" in hinted.lines
 
     signalled = await starter.run("reject", wid, "--by", "bob", "--signal")
     assert signalled.code == 0, signalled.err
@@ -203,7 +231,7 @@ async def test_pending_and_history(starter, worker, client, requests, runs):
     await wait_until(history_shows_both, timeout=30, every=0.5)
     rows = {line.split()[-1]: line for line in seen[-1].lines[1:]}
     assert seen[-1].lines[0].split()[:4] == ["STARTED", "DURATION", "STATUS", "OUTCOME"]
-    assert " succeeded " in rows[first.run_id] and " alice " in rows[first.run_id]
+    assert " succeeded " in rows[first.run_id] and f" {STARTER_USER} " in rows[first.run_id]
     assert " rejected " in rows[second.run_id] and " bob " in rows[second.run_id]
     newest_first = [line.split()[-1] for line in seen[-1].lines[1:]]
     assert newest_first.index(second.run_id) < newest_first.index(first.run_id)

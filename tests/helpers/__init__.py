@@ -13,6 +13,7 @@ tests need not import moto or the worker):
 - `processes`: `ROOT`, `free_port`, stopping children, `DevServer`
 - `workers`: the worker in this process or as `python worker.py`
 - `command_line`: the `temporal` CLI and `starter.py` as subprocesses
+- `local_http`: `serving` a handler on a free local port, `webhook_receiver` (notifications)
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 """
@@ -66,6 +67,7 @@ _EXPORTS = {
     "processes": ["BIN", "ROOT", "DevServer", "free_port", "free_ports", "kill_hard", "stop"],
     "workers": ["in_process_worker", "spawn_worker", "worker_process", "worker_settings"],
     "command_line": ["STARTER_USER", "Done", "Starter", "cli_start", "temporal_cli"],
+    "local_http": ["Received", "WebhookReceiver", "serving", "webhook_receiver"],
     "verification": [
         "HttpTarget",
         "check_example",

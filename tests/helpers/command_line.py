@@ -98,14 +98,17 @@ class Running:
 
 
 class Starter:
-    """`python starter.py ...` with the environment of one test (its server and task queue)."""
+    """`python starter.py ...` with the environment of one test (its server, its Web UI's port
+    and its task queue). A developer's TEMPORAL_UI_URL is left out: the links it prints go to
+    `ui_port`, the way `make up` exports TEMPORAL_UI_PORT for the local stack."""
 
-    def __init__(self, address: str, task_queue: str, tmp_path: Path) -> None:
+    def __init__(self, address: str, task_queue: str, tmp_path: Path, ui_port: int) -> None:
         self.env = {
             **os.environ,
             "TEMPORAL_ADDRESS": address,
             "TEMPORAL_NAMESPACE": "default",
             "TEMPORAL_TASK_QUEUE": task_queue,
+            "TEMPORAL_UI_PORT": str(ui_port),
             "USER": STARTER_USER,
         }
         for name in ("TEMPORAL_PROFILE", "TEMPORAL_UI_URL"):

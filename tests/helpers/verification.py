@@ -5,13 +5,12 @@ and the standalone (RunTask) tasks a step left in the cluster."""
 from __future__ import annotations
 
 import sys
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from temporalio.client import Client
@@ -19,6 +18,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from tests.helpers.ecs import CLUSTER
+from tests.helpers.local_http import serving
 from tests.helpers.processes import ROOT
 
 CHECK_EXAMPLE = ROOT / "examples" / "check_workflow"
@@ -54,17 +54,9 @@ def http_target() -> Iterator[HttpTarget]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    server.daemon_threads = True
-    target.base = f"http://127.0.0.1:{server.server_address[1]}"
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    serving.start()
-    try:
+    with serving(Answer) as base:
+        target.base = base
         yield target
-    finally:
-        server.shutdown()
-        server.server_close()
-        serving.join()
 
 
 def put_metric(cloudwatch: Any, namespace: str, metric: str, service: str, *values: float) -> None:

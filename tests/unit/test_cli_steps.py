@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,8 +75,6 @@ def status(**changes: Any) -> DeploymentStatus:
         "decision": None,
         "approvals": [],
         "attempts": [],
-        "gate_seconds_left": None,
-        "bake_seconds_left": None,
         "stages": stages((Stage.CANARY_DEPLOY, 0, 3), (Stage.VERIFICATION, 3, None)),
         "outcome": None,
         "verification_steps": [],
@@ -161,13 +158,12 @@ def test_a_failed_and_a_cancelled_step_show_their_summaries_on_one_line():
 def test_the_gate_reads_as_before_once_steps_are_through_or_the_canary_is_not_steady():
     done = [SMOKE_PASSED]
     assert gate_text(status(verification_steps=done)) == "closed"
-    assert gate_text(status(verification_steps=done, gate_open=True, gate_seconds_left=60)) == (
-        "OPEN, 1m left to decide"
-    )
+    opened = status(verification_steps=done, gate_open=True, gate_deadline=at(70))
+    assert gate_text(opened, now=at(10)) == "OPEN, decide by 12:01:10 UTC (1m left)"
     starting = status(stage=Stage.CANARY_DEPLOY, verification_steps=[step("smoke", "run_task")])
     assert gate_text(starting) == "closed"
-    baking = status(verification_steps=[HEALTH_RUNNING], bake_seconds_left=30)
-    assert gate_text(baking) == "baking, 30s left"
+    baking = status(verification_steps=[HEALTH_RUNNING], bake_ends_at=at(40))
+    assert gate_text(baking, now=at(10)) == "baking until 12:00:40 UTC (30s left)"
     assert gate_text(status(verification_steps=[HEALTH_RUNNING])) == (
         "closed, waiting for 1 verification step"
     )
@@ -184,11 +180,13 @@ def test_status_json_carries_the_steps():
 
 
 def printer() -> tuple[ProgressPrinter, io.StringIO]:
+    """A watch whose clock stands at 12:00:09, when the steps below are through."""
     out = io.StringIO()
-    return ProgressPrinter(WID, out), out
+    return ProgressPrinter(WID, out, clock=lambda: at(9)), out
 
 
-def test_watch_prints_each_step_change_once_in_time_order():
+def test_watch_prints_each_step_change_once_in_time_order(monkeypatch):
+    monkeypatch.setenv("USER", "carol")  # who the printed commands decide as
     watch, out = printer()
     watch.update(
         status(verification_steps=[step("smoke", "run_task"), step("health", "http")]), None
@@ -202,7 +200,7 @@ def test_watch_prints_each_step_change_once_in_time_order():
         started_at=at(7), ended_at=at(9),
     )  # fmt: skip
     watch.update(
-        status(gate_open=True, gate_seconds_left=600, verification_steps=[SMOKE_PASSED, health]),
+        status(gate_open=True, gate_deadline=at(609), verification_steps=[SMOKE_PASSED, health]),
         None,
     )
     watch.update(status(gate_open=True, verification_steps=[SMOKE_PASSED, health]), None)
@@ -215,14 +213,10 @@ def test_watch_prints_each_step_change_once_in_time_order():
         "verify smoke (run_task): passed — 1 task passed (exit code 0)",
         "verify health (http) started",
         "verify health (http): passed — 10 requests: 10 ok, 0 failed; p50 3 ms, p95 5 ms",
-        "gate open: waiting for approval (10m left)",
-        f"  approve: python starter.py approve {WID} --by {_user()}",
-        f"  reject: python starter.py reject {WID} --by {_user()}",
+        "gate open: waiting for approval, decide by 12:10:09 UTC (10m left)",
+        f"  approve: python starter.py approve {WID} --by carol",
+        f"  reject: python starter.py reject {WID} --by carol",
     ]
-
-
-def _user() -> str:
-    return os.environ.get("USER") or "unknown"
 
 
 def test_watch_a_failed_step_comes_before_its_rejection_and_skipped_steps_after():

@@ -189,28 +189,26 @@ def test_decide_automatically_on_timeout_approves_when_configured():
     assert not gate.is_open
 
 
-def test_the_gate_deadline_counts_down_from_opening():
+def test_the_gate_deadline_is_fixed_when_it_opens_and_gone_once_decided():
     gate = _gate("waiting_for_canary", timeout_seconds=600)
-    assert gate.seconds_left(T0) is None
+    assert gate.deadline is None
     gate.open(T0)
-    assert gate.seconds_left(T0 + timedelta(seconds=100)) == 500
-    assert gate.seconds_left(T0 + timedelta(seconds=900)) == 0  # never negative
-    gate.offer("reject", _by("alice"), "signal", T0)
-    assert gate.seconds_left(T0) is None  # decided: no longer open
+    assert gate.deadline == T0 + timedelta(seconds=600)
+    gate.offer("reject", _by("alice"), "signal", T0 + timedelta(seconds=100))
+    assert gate.deadline is None  # decided: no longer open
 
 
-def test_the_bake_counts_down_only_while_baking():
+def test_the_bake_end_is_known_only_while_baking():
     gate = _gate("waiting_for_canary", bake_seconds=120)
-    assert gate.bake_seconds_left(T0) is None
+    assert gate.bake_ends_at is None
     gate.start_bake(T0)
-    assert gate.bake_seconds_left(T0 + timedelta(seconds=20)) == 100
-    assert gate.bake_seconds_left(T0 + timedelta(seconds=500)) == 0
+    assert gate.bake_ends_at == T0 + timedelta(seconds=120)
     gate.open(T0 + timedelta(seconds=120))
-    assert gate.bake_seconds_left(T0 + timedelta(seconds=121)) is None
+    assert gate.bake_ends_at is None
 
 
 def test_closing_an_undecided_gate_ends_its_deadline():
     gate = _gate("open")
     gate.close()
     assert not gate.is_open
-    assert gate.seconds_left(T0) is None and gate.bake_seconds_left(T0) is None
+    assert gate.deadline is None and gate.bake_ends_at is None

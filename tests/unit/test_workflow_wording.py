@@ -17,6 +17,7 @@ from ecs_canary.models import (
     SteadyState,
     VerificationSettings,
 )
+from ecs_canary.steps import StepState
 from workflows.presentation import current_details, decision_text, failure_reason, log_context
 from workflows.state import DeploymentState
 
@@ -78,14 +79,56 @@ def test_web_ui_details_show_the_approve_command_only_while_the_gate_is_open():
     gate.configure(VerificationSettings())
     state.saw(SteadyState(running_count=1, desired_count=1, deployment_id="d", recent_events=["e"]))
     gate.open(NOW)
-    details = current_details(REQUEST, state, gate, "ecs-canary/prod/myapp")
+    details = current_details(REQUEST, state, gate, "ecs-canary/prod/myapp", NOW)
     assert "**Running:** 1/1" in details and "**Last ECS event:** e" in details
     assert "--workflow-id ecs-canary/prod/myapp --name approve" in details
 
     gate.offer("approve", DecisionInput(by="alice"), "signal", NOW)
-    details = current_details(REQUEST, state, gate, "ecs-canary/prod/myapp")
+    details = current_details(REQUEST, state, gate, "ecs-canary/prod/myapp", NOW)
     assert "Gate open" not in details
     assert "**Decision:** approve (signal) by alice" in details
+
+
+def test_web_ui_details_give_the_deadline_as_a_time_and_the_approvals_so_far():
+    """Drawn at a workflow task and shown until the next one: an instant, never a countdown."""
+    state, gate = DeploymentState(stage=Stage.VERIFICATION), Gate()
+    gate.configure(
+        VerificationSettings(timeout_seconds=570, min_approvals=2, approvers=["alice", "bob"])
+    )
+    baking = Gate()
+    baking.configure(VerificationSettings(bake_seconds=90))
+    baking.start_bake(NOW)
+    assert "**Bake:** until 12:01:30 UTC" in current_details(REQUEST, state, baking, "wf", NOW)
+
+    gate.open(NOW)
+
+    details = current_details(REQUEST, state, gate, "wf", NOW).split("\n\n")
+    assert details[1].startswith(
+        "**Gate open:** decide by 12:09:30 UTC (no decision by then: reject); approve with "
+    )
+    assert details[2] == "**Approvals:** none yet (0 of 2)"
+    assert not any("left" in line for line in details)
+
+    gate.offer("approve", DecisionInput(by="alice"), "update", NOW + timedelta(minutes=5))
+    later = current_details(REQUEST, state, gate, "wf", NOW + timedelta(minutes=5))
+    assert "**Approvals:** alice (1 of 2)" in later
+    assert "decide by 12:09:30 UTC" in later
+    # A gate that waits past midnight says on which day it ends.
+    tomorrow = current_details(REQUEST, state, gate, "wf", NOW - timedelta(hours=12, minutes=1))
+    assert "decide by 2026-12-02 12:09:30 UTC" in tomorrow
+
+
+def test_web_ui_details_say_since_when_a_step_runs():
+    state = DeploymentState(stage=Stage.VERIFICATION)
+    state.verification_steps = [
+        StepState(name="smoke", type="run_task", state="running", started_at=NOW),
+        StepState(name="health", type="http", state="passed", summary="10 ok"),
+        StepState(name="errors", type="metrics"),
+    ]
+    details = current_details(REQUEST, state, Gate(), "wf", NOW + timedelta(seconds=30))
+    assert "**Verify smoke (run_task):** running since 12:00:00 UTC" in details
+    assert "**Verify health (http):** passed: 10 ok" in details
+    assert "**Verify errors (metrics):** pending" in details
 
 
 def test_log_context_names_the_deployment_and_its_stage():

@@ -25,11 +25,39 @@ from workflows.canary import EcsCanaryDeployment
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
 
-@pytest.fixture(scope="session")
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
+async def start_time_skipping() -> WorkflowEnvironment:
+    """A time-skipping test server of its own (the installed binary, no download)."""
+    return await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "abandons_activity: the workflow closes while a (fake) activity still runs; the test "
+        "gets a time-skipping server of its own",
+    )
+
+
+@pytest.fixture(scope="session")
+async def shared_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def time_skipping(
+    request: pytest.FixtureRequest, shared_time_skipping: WorkflowEnvironment
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's server, except for tests marked `abandons_activity`. An activity that
+    completes after its workflow closed ("Activity not found on completion") leaves the test
+    server's time-skipping lock held for good: every later `sleep` would take real time."""
+    if request.node.get_closest_marker("abandons_activity") is None:
+        yield shared_time_skipping
+        return
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 

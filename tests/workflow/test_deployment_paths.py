@@ -135,6 +135,7 @@ async def test_a_gate_nobody_decides_times_out_into_on_timeout(existing, start):
     assert result.decision is not None and result.decision.via == "timeout"
 
 
+@pytest.mark.abandons_activity
 async def test_a_rejection_during_the_canary_wait_stops_it_and_deletes_the_canary(existing, start):
     existing.waits[("myappCanary", "canary_deploy")] = "hang"
     handle = await start(request())
@@ -175,6 +176,7 @@ async def test_a_failed_rollback_says_where_the_service_was_left(existing, start
     assert _result_of(error).outcome == Outcome.FAILED
 
 
+@pytest.mark.abandons_activity
 async def test_a_cancel_during_the_rolling_deploy_rolls_back(existing, start):
     existing.waits[("myapp", "rolling_deploy")] = "hang"
     handle = await start(request(verification={"require_approval": False}))

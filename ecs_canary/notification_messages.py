@@ -1,0 +1,302 @@
+"""What a notification posts, and what the notification activity takes and gives back.
+
+The workflow sends facts (the event, the `status` at that moment, the gate's deadline); the
+activity adds where the run is (workflow id, run id, namespace: its own activity info) and the
+Web UI link (from the worker's environment, see `ecs_canary.web_ui`), then builds the body
+here. So the words can change without touching workflow code, and what is posted is a pure
+function of its arguments, tested without Temporal or a network.
+
+Each event reads as one short message: what happened, the facts people act on, and for
+`gate_open` the copy-paste commands that decide the gate. `slack` is Slack's incoming-webhook
+JSON (`{"text", "blocks"}`, mrkdwn); `json` is the event name, the same words and links as
+fields, and the full status, for receivers of one's own.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ecs_canary.models import DeploymentStatus, Outcome, StageTiming
+from ecs_canary.notifications import Notification, NotificationEvent
+from ecs_canary.steps import StepState
+from ecs_canary.strict import StrictModel
+from ecs_canary.text import approvals_text, duration_text, utc_clock
+
+# Slack refuses a section text over 3000 characters; a reason or a summary is clipped well
+# before, so one long failure message cannot make the whole notification bounce.
+_SLACK_SECTION_LIMIT = 3000
+_VALUE_LIMIT = 600
+
+
+class GateFacts(StrictModel):
+    """What people at an open gate need beyond `status`: the request's gate settings and the
+    instant the gate decides by itself."""
+
+    deadline: datetime | None
+    timeout_seconds: float
+    on_timeout: Literal["reject", "approve"]
+    min_approvals: int
+    approvers: list[str]
+
+
+class NotificationInput(StrictModel):
+    """One event for one receiver. `notification` carries `url_env`'s name, never its value:
+    the activity reads the variable on the worker."""
+
+    notification: Notification
+    target_index: int
+    event: NotificationEvent
+    at: datetime  # when the event happened (workflow time)
+    status: DeploymentStatus
+    gate: GateFacts | None = None  # gate_open only
+
+
+class NotificationOutcome(StrictModel):
+    status_code: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    """Where the run is: known to the activity (its info, the worker's environment), not sent
+    by the workflow."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    web_ui: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One event in words: a plain one-line headline, labelled facts (a list value reads as
+    bullets) and, at the gate, the commands by action."""
+
+    headline: str
+    emoji: str
+    facts: list[tuple[str, str | list[str]]]
+    commands: dict[str, list[str]] = field(default_factory=dict)
+
+
+def body(request: NotificationInput, run: RunLinks) -> dict[str, Any]:
+    """The JSON document posted for `request` in its receiver's format."""
+    message = build_message(request, run)
+    if request.notification.format == "slack":
+        return slack_body(message, run, request.event)
+    return json_body(message, request, run)
+
+
+def build_message(request: NotificationInput, run: RunLinks) -> Message:
+    if request.event == "gate_open":
+        assert request.gate is not None, "the workflow sends the gate's facts with gate_open"
+        return gate_open_message(request.status, request.gate, request.at, run)
+    if request.event == "decided":
+        return decided_message(request.status)
+    return finished_message(request.status)
+
+
+# --- The three events -----------------------------------------------------------------------
+
+
+def gate_open_message(
+    status: DeploymentStatus, gate: GateFacts, at: datetime, run: RunLinks
+) -> Message:
+    """Someone must decide: what the canary is, how verification went, until when the gate
+    waits and what happens then, and how to approve or reject it."""
+    canary = status.canary_service
+    if status.running_count is not None:
+        canary += f", {status.running_count}/{status.desired_count} tasks running"
+    if status.task_definition_arn:
+        canary += f", task definition {_short_arn(status.task_definition_arn)}"
+    then = "rejected" if gate.on_timeout == "reject" else "approved"
+    waits = f"the gate waits {duration_text(gate.timeout_seconds)}, then the canary is {then}"
+    decide_by = f"{utc_clock(gate.deadline, at)} ({waits})" if gate.deadline else waits
+    approvals = approvals_text(status.approvals, gate.min_approvals)
+    if gate.approvers:
+        approvals += f"; may decide: {', '.join(gate.approvers)}"
+    return Message(
+        headline=f"{status.main_service}: the canary waits for approval on {status.cluster}",
+        emoji=":hourglass_flowing_sand:",
+        facts=[
+            ("Canary", canary),
+            ("Verification", _steps_text(status.verification_steps)),
+            ("Decide by", decide_by),
+            ("Approvals", approvals),
+        ],
+        commands={action: decision_commands(run, action) for action in ("approve", "reject")},
+    )
+
+
+_HOW = {
+    "signal": "the `{action}` signal",
+    "update": "the `{action}` Update",
+    "timeout": "the gate's timeout (`on_timeout: {action}`)",
+    "alarm": "a CloudWatch alarm",
+    "bake": "automatically: no approval is required",
+    "step": "a failed verification step",
+}
+
+
+def decided_message(status: DeploymentStatus) -> Message:
+    """Who decided, how, and why, and what the deployment does next."""
+    decision = status.decision
+    assert decision is not None, "decided is sent once the gate has a decision"
+    verb = "approved" if decision.action == "approve" else "rejected"
+    facts: list[tuple[str, str | list[str]]] = [
+        ("How", _HOW[decision.via].format(action=decision.action)),
+        ("Why", decision.reason or "no reason given"),
+    ]
+    if decision.approvals:
+        facts.append(("Approvals", ", ".join(decision.approvals)))
+    facts.append(
+        (
+            "Next",
+            f"{status.canary_service} is deleted, then {status.main_service} rolls out the new "
+            "task definition"
+            if decision.action == "approve"
+            else f"{status.canary_service} is deleted; {status.main_service} is not changed",
+        )
+    )
+    return Message(
+        headline=f"{status.main_service}: the canary was {verb} by {decision.by or 'anonymous'}",
+        emoji=":white_check_mark:" if decision.action == "approve" else ":no_entry:",
+        facts=facts,
+    )
+
+
+_ENDINGS = {
+    Outcome.SUCCEEDED: ("the deployment succeeded", ":rocket:"),
+    Outcome.REJECTED: ("the canary was rejected; the service is unchanged", ":no_entry:"),
+    Outcome.FAILED: ("the deployment failed", ":x:"),
+    Outcome.ROLLED_BACK: ("the deployment failed and was rolled back", ":rewind:"),
+    Outcome.CANCELLED: ("the deployment was cancelled", ":octagonal_sign:"),
+}
+
+
+def finished_message(status: DeploymentStatus) -> Message:
+    """How the run ended and why, how long each stage took, and whether the canary is gone."""
+    result = status.result
+    assert result is not None, "finished is sent once the run's result is known"
+    ending, emoji = _ENDINGS[result.outcome]
+    facts: list[tuple[str, str | list[str]]] = []
+    if result.reason:
+        facts.append(("Reason", result.reason))
+    facts.append(("Stages", [_timing_text(timing) for timing in result.stages] or ["none"]))
+    canary = result.canary_service
+    facts.append(
+        (
+            "Canary",
+            f"{canary} deleted"
+            if result.canary_deleted
+            else f"{canary} was NOT deleted: delete it by hand",
+        )
+    )
+    if result.task_definition_arn:
+        facts.append(("Task definition", result.task_definition_arn))
+    return Message(headline=f"{result.main_service}: {ending}", emoji=emoji, facts=facts)
+
+
+def decision_commands(run: RunLinks, action: str) -> list[str]:
+    """The Temporal CLI's Update (it answers with the refusal, if any) and the starter's
+    command, decided in the name of whoever pastes them (`$USER`, expanded by their shell)."""
+    namespace = f" --namespace {shlex.quote(run.namespace)}" if run.namespace != "default" else ""
+    workflow_id = shlex.quote(run.workflow_id)
+    return [
+        f"temporal workflow update execute{namespace} --workflow-id {workflow_id} "
+        f'--name {action} --input "{{\\"by\\":\\"$USER\\"}}"',
+        f'python starter.py {action} {workflow_id} --by "$USER"',
+    ]
+
+
+# --- The two formats ------------------------------------------------------------------------
+
+
+def slack_body(message: Message, run: RunLinks, event: NotificationEvent) -> dict[str, Any]:
+    """Slack's incoming-webhook JSON: `text` is what the phone notification shows, `blocks`
+    the message itself."""
+    facts = "\n".join(f"*{label}:* {_slack_value(value)}" for label, value in message.facts)
+    sections = [f"{message.emoji} *{_escape(message.headline)}*", facts]
+    for action, commands in message.commands.items():
+        code = "\n".join(f"```{_escape(command)}```" for command in commands)
+        sections.append(f"*{action.capitalize()}* (Temporal CLI, or the starter):\n{code}")
+    link = f"<{run.web_ui}|Open the run in the Temporal Web UI>"
+    if message.commands:
+        link += " (or decide there: *More Actions → Send an Update*)"
+    sections.append(link)
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _SLACK_SECTION_LIMIT)}}
+        for text in sections
+    ]
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": _escape(f"ecs-canary {event} · {run.workflow_id} · run {run.run_id}"),
+                }
+            ],
+        }
+    )
+    return {"text": _escape(message.headline), "blocks": blocks}
+
+
+def json_body(message: Message, request: NotificationInput, run: RunLinks) -> dict[str, Any]:
+    """The event with the same words and links as fields, and the full status."""
+    document: dict[str, Any] = {
+        "event": request.event,
+        "at": request.at.isoformat(),
+        "text": message.headline,
+        "facts": {label: value for label, value in message.facts},
+        "workflow_id": run.workflow_id,
+        "run_id": run.run_id,
+        "namespace": run.namespace,
+        "web_ui": run.web_ui,
+        "status": request.status.model_dump(mode="json"),
+    }
+    if message.commands:
+        document["commands"] = message.commands
+    if request.gate is not None:
+        document["gate"] = request.gate.model_dump(mode="json")
+    return document
+
+
+# --- Wording helpers ------------------------------------------------------------------------
+
+
+def _steps_text(steps: list[StepState]) -> str | list[str]:
+    if not steps:
+        return "no verification steps"
+    return [
+        f"{step.name} ({step.type}) {step.state}" + (f": {step.summary}" if step.summary else "")
+        for step in steps
+    ]
+
+
+def _timing_text(timing: StageTiming) -> str:
+    if timing.ended_at is None:
+        return f"{timing.stage.value}: did not end"
+    took = (timing.ended_at - timing.started_at).total_seconds()
+    return f"{timing.stage.value}: {duration_text(round(took, 1))}"
+
+
+def _short_arn(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _slack_value(value: str | list[str]) -> str:
+    if isinstance(value, str):
+        return _escape(_clip(value, _VALUE_LIMIT))
+    return "".join(f"\n• {_escape(_clip(item, _VALUE_LIMIT))}" for item in value)
+
+
+def _escape(text: str) -> str:
+    """Slack's three control characters in mrkdwn text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

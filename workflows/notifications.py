@@ -1,0 +1,200 @@
+"""The workflow's side of notifications: send in the background, never in the deployment's way.
+
+`Notifier.send(event, status)` starts one `send_notification` activity per receiver that asked
+for the event, as an asyncio task beside the run, and returns at once: a slow or dead receiver
+never delays a stage, and a failed notification never fails the run. Temporal retries each one
+(`DELIVERY_POLICY`, for at most `DELIVERY_LIMIT`); one that still fails is logged and shown in
+`status` (`states`). Each receiver gets its events in order: an event waits until the one before
+it to the same receiver was delivered or given up.
+
+At the very end, `finish()` waits for what is still on its way, at most `FINAL_WAIT`, so that
+`finished` reaches a healthy receiver before the run closes, while a dead one holds the run no
+longer than that; what is still undelivered then is recorded as failed.
+
+Each event is sent at most once per run (a second `send` of it does nothing), matching the
+activity's idempotency key. A request without notifications schedules nothing: not an activity,
+not a timer, so the histories of runs without them are unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import send_notification
+    from ecs_canary.models import DeploymentStatus, VerificationSettings
+    from ecs_canary.notification_messages import GateFacts, NotificationInput
+    from ecs_canary.notifications import (
+        DeliveryState,
+        Notification,
+        NotificationEvent,
+        NotificationState,
+    )
+    from ecs_canary.text import duration_text
+
+# How long one notification is retried: long enough to ride out a receiver's restart, short
+# enough that a later event to the same receiver is not held back for long.
+DELIVERY_LIMIT = timedelta(minutes=2)
+_LIMIT_TEXT = duration_text(DELIVERY_LIMIT.total_seconds())
+# One attempt: the activity's own HTTP timeouts end it well before this.
+ATTEMPT_LIMIT = timedelta(seconds=30)
+DELIVERY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+# How long the end of a run waits for notifications still on their way (`finished` above all).
+FINAL_WAIT = timedelta(seconds=15)
+
+
+class Notifier:
+    """A run's notifications: what was sent to whom, and how it went."""
+
+    def __init__(
+        self,
+        notifications: Sequence[Notification],
+        verification: VerificationSettings,
+        log_context: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
+        self._notifications = list(notifications)
+        self._verification = verification
+        self._log_context = log_context
+        # Every delivery so far, in the order they were queued: what `status` shows. Only ever
+        # appended to (never replaced), so the run's state may hold this very list.
+        self.states: list[NotificationState] = []
+        self._sent: set[NotificationEvent] = set()
+        # Per receiver (by index), its latest delivery: the next event waits for it.
+        self._latest: dict[int, asyncio.Task[None]] = {}
+
+    def send(self, event: NotificationEvent, status: DeploymentStatus) -> None:
+        """Queue `event` for every receiver that asked for it; returns at once. `status` is
+        the run's status at the event (for gate_open, its `gate_deadline` says when the gate
+        decides by itself)."""
+        if event in self._sent:
+            return
+        self._sent.add(event)
+        now = workflow.now()
+        gate = self._gate_facts(status.gate_deadline) if event == "gate_open" else None
+        for index, notification in enumerate(self._notifications):
+            if event not in notification.events:
+                continue
+            state = NotificationState(
+                event=event, target_index=index, target=notification.target, queued_at=now
+            )
+            self.states.append(state)
+            request = NotificationInput(
+                notification=notification,
+                target_index=index,
+                event=event,
+                at=now,
+                status=status,
+                gate=gate,
+            )
+            earlier = self._latest.get(index)
+            self._latest[index] = asyncio.ensure_future(self._deliver(request, state, earlier))
+
+    async def finish(self, bound: timedelta = FINAL_WAIT) -> None:
+        """Wait for the deliveries still on their way, at most `bound`; then record what is
+        still undelivered as failed (the run is about to close, and its activities with it)."""
+        if all(task.done() for task in self._latest.values()):
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: all(task.done() for task in self._latest.values()),
+                timeout=bound,
+                timeout_summary=f"Notifications: wait up to {duration_text(bound.total_seconds())}",
+            )
+        except builtins.TimeoutError:
+            for state in self.states:
+                if state.state == "pending":
+                    waited = round((workflow.now() - state.queued_at).total_seconds())
+                    self._settle(
+                        state,
+                        "failed",
+                        state.attempts,
+                        f"not delivered when the deployment finished ({duration_text(waited)} "
+                        "after it was queued; still being retried, or waiting for an earlier "
+                        "notification to the same receiver)",
+                    )
+
+    async def _deliver(
+        self,
+        request: NotificationInput,
+        state: NotificationState,
+        earlier: asyncio.Task[None] | None,
+    ) -> None:
+        """One event to one receiver, after the receiver's earlier event; never raises, so
+        nothing about a notification can end the run."""
+        try:
+            if earlier is not None:
+                await earlier
+            outcome = await workflow.execute_activity(
+                send_notification,
+                request,
+                start_to_close_timeout=ATTEMPT_LIMIT,
+                schedule_to_close_timeout=DELIVERY_LIMIT,
+                retry_policy=DELIVERY_POLICY,
+                summary=f"Notify {request.event} ({state.target})",
+            )
+        except Exception as err:  # ActivityError, or anything else: the run goes on
+            error, attempts = delivery_failure(err)
+            self._settle(state, "failed", attempts, error)
+        except asyncio.CancelledError:
+            self._settle(state, "failed", state.attempts, "cancelled before it was delivered")
+            raise
+        else:
+            self._settle(state, "sent", outcome.attempts, None)
+
+    def _settle(
+        self, state: NotificationState, result: DeliveryState, attempts: int, error: str | None
+    ) -> None:
+        if state.state != "pending":
+            return
+        state.state, state.attempts, state.error = result, attempts, error
+        state.settled_at = workflow.now()
+        if result == "failed":
+            workflow.logger.warning(
+                f"Notification {state.event} to {state.target} failed"
+                + (f" after {attempts} attempt(s)" if attempts else "")
+                + f": {error}",
+                extra=self._log_context(),
+            )
+
+    def _gate_facts(self, deadline: datetime | None) -> GateFacts:
+        settings = self._verification
+        return GateFacts(
+            deadline=deadline,
+            timeout_seconds=settings.timeout_seconds,
+            on_timeout=settings.on_timeout,
+            min_approvals=settings.min_approvals,
+            approvers=settings.approvers,
+        )
+
+
+def delivery_failure(err: BaseException) -> tuple[str, int]:
+    """(why, attempts) of a notification that was given up: the activity's last error (it
+    carries its attempt number), found under Temporal's ActivityError and, where the server
+    keeps it, under the timeout that ended the retries; said to be the last of many when the
+    retries ran out of time rather than meeting a final answer."""
+    retries_ran_out = isinstance(err, ActivityError) and err.retry_state in (
+        RetryState.TIMEOUT,
+        RetryState.MAXIMUM_ATTEMPTS_REACHED,
+    )
+    prefix = f"still failing after {_LIMIT_TEXT}: " if retries_ran_out else ""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            attempt = cause.details[0] if cause.details else 0
+            return prefix + cause.message, attempt if isinstance(attempt, int) else 0
+        cause = cause.cause if isinstance(cause, FailureError) else None
+    if retries_ran_out:
+        return f"not delivered within {_LIMIT_TEXT}", 0
+    return f"{type(err).__name__}: {err}", 0
