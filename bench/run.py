@@ -29,7 +29,6 @@ from typing import Any
 
 import boto3
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
@@ -46,6 +45,7 @@ from bench.stack import (
     start_worker,
 )
 from ecs_canary import search_attributes
+from ecs_canary.temporal import DATA_CONVERTER
 from ecs_emulator import EmulatorAdmin
 
 GATE_TIMER = {"timeout_seconds": 0.05, "on_timeout": "approve"}
@@ -366,7 +366,7 @@ async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
         seed = admin.reset()
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
         )

@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import Page, expect  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.service import RPCError, RPCStatusCode  # noqa: E402
 
 from cli.commands import deploy  # noqa: E402
 from ecs_canary.models import DeploymentRequest, DeploymentResult  # noqa: E402
 from ecs_canary.names import workflow_id_for  # noqa: E402
+from ecs_canary.temporal import DATA_CONVERTER  # noqa: E402
 from ecs_canary.web_ui import list_link  # noqa: E402
 from scripts import demo  # noqa: E402
 from scripts.browser import (  # noqa: E402
@@ -109,7 +109,7 @@ async def shoot(page: Page, name: str, whole: bool = False) -> None:
 async def screenshots() -> int:
     if not CHROMIUM.is_file():
         raise SystemExit(f"no chromium at {CHROMIUM}: apt-get install chromium")
-    client = await Client.connect(demo.ADDRESS, data_converter=pydantic_data_converter)
+    client = await Client.connect(demo.ADDRESS, data_converter=DATA_CONVERTER)
     handle = await start_waiting_deployment(client)
     run_id = handle.run_id
     assert run_id is not None

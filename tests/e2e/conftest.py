@@ -17,12 +17,12 @@ from typing import Any
 import boto3
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ecs_canary import search_attributes
 from ecs_canary.names import TASK_QUEUE
+from ecs_canary.temporal import DATA_CONVERTER
 from ecs_emulator import EmulatorSettings, start_emulator
 from tests.helpers import (
     BIN,
@@ -98,7 +98,7 @@ def ui_port() -> int:
 async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         search_attributes=search_attributes.ALL,
         ui=True,
         ui_port=ui_port,

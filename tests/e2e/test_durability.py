@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from ecs_canary.models import DeploymentResult
+from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
     DevServer,
     Runs,
@@ -133,7 +133,7 @@ async def test_a_server_restart_mid_deployment_loses_nothing(
     await server.start()
     try:
         with worker_process(server.address, task_queue, tmp_path / "worker.log"):
-            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+            client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
             existing_service(ecs, requests)
             handle = await start(client, task_queue, requests.raw())
             await wait_until(lambda: gate_is_open(handle), timeout=60)
@@ -141,7 +141,7 @@ async def test_a_server_restart_mid_deployment_loses_nothing(
             await server.stop()
             await server.start()
 
-            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+            client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
             handle = client.get_workflow_handle(handle.id, result_type=DeploymentResult)
             result = await approve_at_gate(handle)
         # No fixture knows this server: its finished run is replayed here, before it stops.

@@ -6,9 +6,9 @@ running on a namespace that lacks them."""
 from __future__ import annotations
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
     BIN,
     describe,
@@ -24,7 +24,7 @@ async def test_a_six_hour_gate_is_decided_by_on_timeout(on_timeout, task_queue, 
     old_arn = existing_service(ecs, requests)
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     ) as env:
         async with in_process_worker(env.client, task_queue, max_concurrent_activities=20):
             request = requests.raw(

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from ecs_canary.models import DeploymentRequest
 from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
     CLUSTER,
     ROOT,
@@ -131,7 +131,7 @@ class Stack:
             return json.load(response)
 
     async def client(self) -> Client:
-        return await Client.connect(self.temporal_address, data_converter=pydantic_data_converter)
+        return await Client.connect(self.temporal_address, data_converter=DATA_CONVERTER)
 
 
 def _stack_env(local_dir: Path) -> dict[str, str]:

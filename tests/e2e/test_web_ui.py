@@ -57,9 +57,10 @@ async def test_an_approver_decides_in_the_web_ui_after_a_refused_update(
     assert "Approve the canary" in listed  # the handler's description
     await browser.submit(dialog)
     refusal = "'mallory' may not decide this deployment; allowed: alice, bob"
-    await expect(dialog.get_by_role("alert").filter(has_text=refusal)).to_be_visible(
-        timeout=browser.TIMEOUT_MS
-    )
+    alert = dialog.get_by_role("alert").filter(has_text=refusal)
+    await expect(alert).to_be_visible(timeout=browser.TIMEOUT_MS)
+    # A refusal is an answer, not a crash: no stack trace (and no worker paths) under it.
+    assert ".py" not in await alert.inner_text()
 
     await browser.fill_update(dialog, "approve", {"by": "alice", "reason": "error rate flat"})
     await browser.submit(dialog)

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from ecs_canary.temporal import DATA_CONVERTER
 from workflows.canary import EcsCanaryDeployment
 
 
@@ -26,7 +26,7 @@ TALLY = ReplayTally()
 
 def replayer(workflows: Sequence[type] = (EcsCanaryDeployment,)) -> Replayer:
     """A Replayer as the worker runs the workflow: today's code, the pydantic converter."""
-    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter)
+    return Replayer(workflows=list(workflows), data_converter=DATA_CONVERTER)
 
 
 async def replay_histories(

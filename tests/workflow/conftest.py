@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.temporal import DATA_CONVERTER
 from tests.workflow.fake_check import FakeCheck
 from tests.workflow.fakes import FakeEcs
 from workflows.canary import EcsCanaryDeployment
@@ -28,7 +28,7 @@ TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 async def start_time_skipping() -> WorkflowEnvironment:
     """A time-skipping test server of its own (the installed binary, no download)."""
     return await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        test_server_existing_path=str(TEST_SERVER), data_converter=DATA_CONVERTER
     )
 
 
