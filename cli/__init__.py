@@ -7,6 +7,8 @@ the deployment only through Temporal (start, signal, update, query, describe, li
 - `errors`: `CliError` and the exit status of a finished run (the exit codes are a contract).
 - `format`: pure text: Web UI links, copy-paste commands, status lines.
 - `runs`: reading one run from Temporal (describe, `status` query, heartbeat progress, result).
-- `progress`: `watch` and `deploy --wait`: follow a run until it closes.
+- `timeline`: what a run did since the last poll, as lines told once (the story `watch` tells).
+- `progress`: `watch` and `deploy --wait`: follow a run until it closes, as plain lines or, on
+  a terminal, as the live view of `live` (rich, redrawn in place).
 - `commands`: one function per subcommand; `starter.py` parses the arguments and calls them.
 """

@@ -192,16 +192,25 @@ def steps_count_text(steps: list[StepState]) -> str:
     return f"{len(steps)}: " + ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
 
 
+def task_counts(
+    status: DeploymentStatus | None, live: WaitProgress | None
+) -> tuple[int | None, int | None]:
+    """Running and desired tasks: live from the wait's heartbeat while a wait runs, else the
+    counts the run last recorded."""
+    if live is not None and live.running_count is not None:
+        return live.running_count, live.desired_count
+    if status is None:
+        return None, None
+    return status.running_count, status.desired_count
+
+
 def status_lines(
     workflow_id: str,
     status: DeploymentStatus,
     live: WaitProgress | None = None,
     now: datetime | None = None,
 ) -> list[str]:
-    running = live.running_count if live and live.running_count is not None else None
-    desired = live.desired_count if live and live.running_count is not None else None
-    if running is None:
-        running, desired = status.running_count, status.desired_count
+    running, desired = task_counts(status, live)
     counts = "-" if running is None else f"{running}/{desired} running"
     lines = [
         f"workflow:  {workflow_id}",
@@ -240,3 +249,8 @@ def result_line(result: DeploymentResult) -> str:
     if result.reason:
         text += f" ({one_line(result.reason)})"
     return text
+
+
+def outcome_line(result: DeploymentResult | None, error: str | None) -> str:
+    """The last line of `watch`: the outcome, or why it is not known."""
+    return result_line(result) if result is not None else f"outcome: unknown ({error})"

@@ -3,9 +3,13 @@ worker and the ECS emulator. Subprocesses run under asyncio so the worker keeps 
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import os
+import pty
 import pwd
 import re
+import sys
 from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowHandle
@@ -14,6 +18,7 @@ from ecs_canary.models import DeploymentStatus
 from ecs_canary.names import workflow_id_for
 from tests.helpers import (
     CLUSTER,
+    ROOT,
     STARTER_USER,
     Done,
     Runs,
@@ -270,3 +275,64 @@ async def test_watch_reports_a_cancelled_run_with_its_result(
     assert watched.err.strip().startswith("deployment cancelled"), watched.err
     final = await status(run)
     assert final.result is not None and final.result.canary_deleted
+
+
+class PseudoTerminal:
+    """The terminal end of a pseudo-terminal: what a program writes to it, read as it comes,
+    escape codes dropped. `fd` is the program's end, to give it as stdout."""
+
+    def __init__(self) -> None:
+        self._ours, self.fd = pty.openpty()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.raw = ""
+        self.closed = asyncio.Event()
+        asyncio.get_running_loop().add_reader(self._ours, self._read)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self._ours, 65536)
+        except OSError:  # EIO: every program holding the other end has closed it
+            data = b""
+        self.raw += self._decoder.decode(data, final=not data)
+        if not data:
+            asyncio.get_running_loop().remove_reader(self._ours)
+            os.close(self._ours)
+            self.closed.set()
+
+    @property
+    def text(self) -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self.raw)
+
+
+async def test_watch_on_a_terminal_draws_the_live_view(starter, worker, client, requests, runs):
+    """Under a (pseudo-)terminal `watch` draws the run with rich, the gate's time left and the
+    approvals so far included, keeps the story's lines, and ends with the outcome line."""
+    wid = workflow_id()
+    assert (await starter.run("deploy", starter.request_file(requests.raw()))).code == 0
+    run = await at_gate(client, wid, runs)
+    screen = PseudoTerminal()
+    env = {**starter.env, "TERM": "xterm-256color", "COLUMNS": "100"}
+    env.pop("TTY_INTERACTIVE", None)
+    watch = await asyncio.create_subprocess_exec(
+        sys.executable, "starter.py", "watch", wid, cwd=ROOT, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=screen.fd, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    os.close(screen.fd)
+    try:
+        await wait_until(lambda: "gate          OPEN, decide by " in screen.text, timeout=20)
+        assert "approvals     none yet (0 of 1)" in screen.text
+        approved = await starter.run("approve", wid, "--by", "alice")
+        assert approved.code == 0, approved.err
+        _, err = await asyncio.wait_for(watch.communicate(), 60)
+        await asyncio.wait_for(screen.closed.wait(), 10)
+    finally:
+        if watch.returncode is None:
+            watch.kill()
+            await watch.wait()
+    assert watch.returncode == 0, err.decode()
+    assert "\x1b[" in screen.raw  # redrawn in place
+    lines = [line.rstrip() for line in screen.text.splitlines()]
+    assert any(line.endswith("decision: approve by alice (update)") for line in lines)
+    assert "decision      approve by alice (update)" in lines  # the last render, kept
+    assert lines[-1] == "outcome: succeeded"
+    assert (await run.result()).outcome.value == "succeeded"
