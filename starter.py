@@ -14,10 +14,11 @@ import asyncio
 import os
 import sys
 
-from cli import commands
+from cli import codec_server, commands, signing
 from cli.errors import CliError
 from cli.format import one_line
 from ecs_canary.names import TASK_QUEUE
+from ecs_canary.secret_names import secret_names_warning
 from ecs_canary.temporal import connect
 
 
@@ -36,6 +37,15 @@ def parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
         decide.add_argument("--reason")
         decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
+        signed = decide.add_mutually_exclusive_group()
+        signed.add_argument(
+            "--key", metavar="FILE", help="sign it with your key (keygen); signed for --by"
+        )
+        signed.add_argument(
+            "--token", help=f"send your IdP's token as is (default: ${signing.TOKEN_ENV})"
+        )
+    keygen = sub.add_parser("keygen", help="make a key to sign decisions; prints its JWK")
+    keygen.add_argument("name", help="the private key goes to NAME.pem (mode 0600)")
     status = sub.add_parser("status", help="where a deployment stands")
     status.add_argument("workflow_id")
     status.add_argument("--json", action="store_true", help="the DeploymentStatus as JSON")
@@ -47,11 +57,16 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("service")
     history.add_argument("--cluster")
     history.add_argument("--limit", type=int, default=10)
+    codec_server.add_arguments(sub)
     return top
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.command == "keygen":  # needs no Temporal
+        return signing.keygen(args)
     request = commands.load_request(args.file) if args.command == "deploy" else None
+    if request is not None and (warning := secret_names_warning(request)):
+        print(warning, file=sys.stderr)
     try:
         client = await connect()
     except RuntimeError as err:
@@ -64,7 +79,9 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> None:
     args = parser().parse_args()
     try:
-        code = asyncio.run(run(args))
+        # The codec server blocks and handles Ctrl-C and SIGTERM itself, outside asyncio.
+        serve = args.command == "codec-server"
+        code = codec_server.run(args) if serve else asyncio.run(run(args))
     except CliError as err:
         print(one_line(err.message), file=sys.stderr)
         code = err.code

@@ -14,10 +14,12 @@ from temporalio.worker import Worker
 
 from activities.alarms import AlarmActivities
 from activities.aws import AwsClients
+from activities.decisions import verify_decision
 from activities.ecs import EcsActivities
 from activities.notifications import send_notification
 from activities.search_attributes import missing_search_attributes
 from activities.verification_steps import VerificationActivities
+from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.sandbox import cache_workflow_bytecode
@@ -57,6 +59,7 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
             steps.metrics_step,
             missing_search_attributes,
             send_notification,
+            verify_decision,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
@@ -65,17 +68,32 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
     )
 
 
+def payload_protection(client: Client) -> str:
+    """For the startup line: whether this worker writes encrypted payloads, and with which key
+    (its id; never key material)."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec):
+        return f"encrypted with key {codec.keys.active} from {codec.keys.source}"
+    return "not encrypted (ECS_CANARY_PAYLOAD_KEY_FILE is not set)"
+
+
 async def main() -> None:
     configure_logging()
     settings = WorkerSettings.from_env()
-    client = await connect()
+    try:
+        client = await connect()
+    except PayloadKeyError as err:  # the key file's own words, not a traceback
+        raise SystemExit(f"worker: {err}") from None
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         structlog.get_logger("worker").info(
-            "Worker started", task_queue=settings.task_queue, namespace=client.namespace
+            "Worker started",
+            task_queue=settings.task_queue,
+            namespace=client.namespace,
+            payloads=payload_protection(client),
         )
         async with worker:
             await stop.wait()

@@ -3,6 +3,11 @@
 A workflow that upserts an unregistered search attribute has its every workflow task
 rejected and never moves; asking first lets a deployment run (unlisted) on a namespace where
 nobody registered them yet, with a warning that says how to register them.
+
+Every run starts with this one local activity, so it also brings the run the other thing it
+must learn from its worker before anyone decides: whether the worker's policy requires signed
+decisions. In the history from then on, a replay never asks again, whatever the worker's
+environment says by then.
 """
 
 from __future__ import annotations
@@ -12,9 +17,20 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import GetSearchAttributesRequest
 from temporalio.service import RPCError
 
+from ecs_canary.models import StartChecks
+from ecs_canary.signing import worker_requires_signed_decisions
+
 
 @activity.defn
-async def missing_search_attributes(names: list[str]) -> list[str]:
+async def missing_search_attributes(names: list[str]) -> StartChecks:
+    """The name stays: it is the activity type of the first command of every recorded run."""
+    return StartChecks(
+        missing_search_attributes=await _missing(names),
+        signed_decisions_required=worker_requires_signed_decisions(),
+    )
+
+
+async def _missing(names: list[str]) -> list[str]:
     client = activity.client()
     try:
         # Custom search attributes are registered per namespace.

@@ -32,7 +32,6 @@ from temporalio.service import RPCError
 from cli.errors import CliError
 from cli.format import (
     clock,
-    current_user,
     decision_commands,
     decision_text,
     details,
@@ -45,9 +44,9 @@ from cli.format import (
 )
 from cli.progress import follow
 from cli.runs import describe, final_result, live_progress, query_status, run_handle
+from cli.signing import decision_input
 from ecs_canary import search_attributes as sa
 from ecs_canary.models import (
-    DecisionInput,
     DeploymentRequest,
     DeploymentStatus,
     Stage,
@@ -169,8 +168,9 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
     if request.verification.steps:
         print(f"verification steps: {steps_text(request)}")
     print("once the canary is verified, approve or reject it with:")
+    signed = request.verification.require_signed_decisions
     for action in ("approve", "reject"):
-        for command in decision_commands(workflow_id, action):
+        for command in decision_commands(workflow_id, action, signed=signed):
             print(f"  {command}")
     print(f"follow it with: python starter.py watch {workflow_id}", flush=True)
     if not args.wait:
@@ -180,15 +180,13 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
 
 async def decide(client: Client, args: argparse.Namespace) -> int:
     action: str = args.command
-    by = args.by or current_user()
-    if not by:
-        raise CliError("cannot tell who decides ($USER is not set, no login name): pass --by", 2)
-    decision = DecisionInput(by=by, reason=args.reason)
+    decision = decision_input(args)
+    sender = decision.by or "the token's subject"
     handle = client.get_workflow_handle(args.workflow_id)
     try:
         if args.signal:
             await handle.signal(action, decision)
-            print(f"{action} signal sent to {args.workflow_id} by {decision.by} (not confirmed:")
+            print(f"{action} signal sent to {args.workflow_id} by {sender} (not confirmed:")
             print(
                 f"  a refused signal is only recorded; check: python starter.py status "
                 f"{args.workflow_id})"
@@ -213,7 +211,8 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
         nxt = "promoted by a rolling deploy" if status.decision.action == "approve" else "deleted"
         print(f"the canary will be {nxt}; follow: python starter.py watch {args.workflow_id}")
     else:
-        print(f"{action} by {decision.by} recorded; approvals so far: {status_approvals(status)}")
+        who = decision.by or next((a.by for a in reversed(status.attempts) if a.accepted), sender)
+        print(f"{action} by {who} recorded; approvals so far: {status_approvals(status)}")
     return 0
 
 
@@ -273,8 +272,10 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
         print(f"  gate:      {gate_text(current)}")
         if current.approvals:
             print(f"  approvals: {status_approvals(current)}")
-        print(f"  approve:   {decision_commands(execution.id, 'approve')[1]}")
-        print(f"  reject:    {decision_commands(execution.id, 'reject')[1]}")
+        signed = bool(current.signed_decisions_required)
+        for action in ("approve", "reject"):
+            command = decision_commands(execution.id, action, signed=signed)[1]
+            print(f"  {action + ':':<10} {command}")
     if not found:
         print("no deployment is waiting at a verification gate")
     print(f"web ui:      {list_link(client.namespace, query)}")

@@ -30,6 +30,9 @@ from ecs_canary.text import approvals_text, duration_text, time_left, utc_clock
 
 # What the printed commands say for `--by` when nobody can be named (see current_user).
 NAME_PLACEHOLDER = "YOUR_NAME"
+# ... and for a signed decision: the approver's key (starter.py keygen), or an IdP's token.
+KEY_PLACEHOLDER = "YOUR_KEY.pem"
+TOKEN_PLACEHOLDER = "YOUR_TOKEN"
 
 
 def one_line(text: object) -> str:
@@ -50,11 +53,21 @@ def current_user() -> str | None:
         return None
 
 
-def decision_commands(workflow_id: str, action: str, user: str | None = None) -> list[str]:
-    """The Temporal CLI command and the starter's own for approving or rejecting a run."""
+def decision_commands(
+    workflow_id: str, action: str, user: str | None = None, *, signed: bool = False
+) -> list[str]:
+    """The Temporal CLI command and the starter's own for approving or rejecting a run; with
+    `signed`, the ones that send a token (docs/signed-decisions.md)."""
+    wid = shlex.quote(workflow_id)
+    if signed:
+        payload = shlex.quote(json.dumps({"token": TOKEN_PLACEHOLDER}, separators=(",", ":")))
+        return [
+            f"temporal workflow update execute --workflow-id {wid} --name {action} "
+            f"--input {payload}",
+            f"python starter.py {action} {wid} --key {KEY_PLACEHOLDER}",
+        ]
     who = user or current_user() or NAME_PLACEHOLDER
     payload = shlex.quote(json.dumps({"by": who}, separators=(",", ":")))
-    wid = shlex.quote(workflow_id)
     return [
         f"temporal workflow signal --workflow-id {wid} --name {action} --input {payload}",
         f"python starter.py {action} {wid} --by {shlex.quote(who)}",
@@ -123,13 +136,15 @@ def steps_text(request: DeploymentRequest) -> str:
 def decision_text(decision: Decision | None) -> str:
     if decision is None:
         return "none yet"
-    text = f"{decision.action} by {decision.by or 'anonymous'} ({decision.via})"
+    signed = ", signed" if decision.signed else ""
+    text = f"{decision.action} by {decision.by or 'anonymous'} ({decision.via}{signed})"
     return text + (f": {decision.reason}" if decision.reason else "")
 
 
 def attempt_text(attempt: DecisionAttempt) -> str:
     verdict = "accepted" if attempt.accepted else f"refused: {attempt.refusal}"
-    return f"{attempt.action} by {attempt.by or 'anonymous'} via {attempt.via}, {verdict}"
+    signed = " (signed)" if attempt.signed else ""
+    return f"{attempt.action} by {attempt.by or 'anonymous'}{signed} via {attempt.via}, {verdict}"
 
 
 def deadline_text(deadline: datetime, now: datetime | None = None) -> str:

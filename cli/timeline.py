@@ -128,8 +128,10 @@ class Timeline:
             deadline = status.gate_deadline
             by = f", {deadline_text(deadline, self.clock())}" if deadline else ""
             lines.append("gate open: waiting for approval" + by)
+            signed = bool(status.signed_decisions_required)
             for action in ("approve", "reject"):
-                lines.append(f"  {action}: {decision_commands(self.workflow_id, action)[1]}")
+                command = decision_commands(self.workflow_id, action, signed=signed)[1]
+                lines.append(f"  {action}: {command}")
         return lines
 
     def of_result(self, result: DeploymentResult) -> list[str]:

@@ -8,6 +8,8 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
+from ecs_canary.strict import MAX_NESTING, nesting_exceeds
+
 # Loaded once at import, outside the workflow sandbox (the models are passed through).
 _ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
 _REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
@@ -17,6 +19,8 @@ _SERVICE_FIELDS_SET_BY_WORKFLOW = ("cluster", "serviceName", "taskDefinition")
 
 
 def _shape_errors(params: dict[str, Any], shape: Any) -> str | None:
+    if nesting_exceeds(params):  # before botocore, whose check would recurse without end
+        return f"lists and objects nest more than {MAX_NESTING} levels deep"
     report = ParamValidator().validate(params, shape)
     return report.generate_report() if report.has_errors() else None
 

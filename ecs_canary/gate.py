@@ -1,12 +1,15 @@
 """The verification gate's rules: who may decide, when, and what an attempt records.
 
 Kept apart from the workflow so that the Update validators and the signal handlers apply the
-very same rules: a refused Update never reaches history, a refused signal is recorded.
+very same rules: an Update its validator refuses never reaches history, a refused signal is
+recorded (and so is an Update refused after its token was verified).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+from temporalio.exceptions import ApplicationError
 
 from ecs_canary.models import (
     Decision,
@@ -24,9 +27,24 @@ class GateRefusal(ValueError):
     """Why a decision attempt was refused; its text goes back to the caller."""
 
 
+class UpdateRefusal(GateRefusal, ApplicationError):
+    """A refusal raised by an Update *handler* (once the token was verified): a handler fails
+    its Update only with an ApplicationError (anything else fails the workflow task, which then
+    retries forever). Still a GateRefusal: the caller sees the validator's type, and the
+    failure converter leaves out the stack trace."""
+
+    def __init__(self, reason: str) -> None:
+        ApplicationError.__init__(self, reason, type=GateRefusal.__name__, non_retryable=True)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class Gate:
     def __init__(self) -> None:
         self._settings = VerificationSettings()
+        # The worker's policy, from the run's first task (None until then).
+        self._worker_requires_signatures: bool | None = None
         # waiting_for_canary -> baking -> verifying (steps still running) -> open -> closed
         self._phase = "waiting_for_canary"
         self._bake_ends_at: datetime | None = None
@@ -37,6 +55,17 @@ class Gate:
 
     def configure(self, settings: VerificationSettings) -> None:
         self._settings = settings
+
+    def learn_worker_policy(self, requires_signatures: bool) -> None:
+        self._worker_requires_signatures = requires_signatures
+
+    @property
+    def signatures_required(self) -> bool | None:
+        """Whether a decision needs a verified token: the request's setting or the worker's
+        policy (which a request cannot switch off); None while the worker's is not known."""
+        if self._settings.require_signed_decisions or self._worker_requires_signatures:
+            return True
+        return self._worker_requires_signatures
 
     @property
     def is_open(self) -> bool:
@@ -85,9 +114,19 @@ class Gate:
         """When the bake is over; None unless the canary is baking."""
         return self._bake_ends_at if self._phase == "baking" else None
 
-    def check(self, action: DecisionAction, attempt: DecisionInput) -> None:
-        """Raise GateRefusal if this attempt may not decide now; changes nothing."""
-        by = attempt.by or ANONYMOUS
+    def check(
+        self, action: DecisionAction, attempt: DecisionInput, *, signed: bool = False
+    ) -> None:
+        """Raise GateRefusal if this attempt may not decide now; changes nothing. `signed`:
+        `attempt.by` is a token's verified subject."""
+        self._check(action, attempt.by or ANONYMOUS, signed)
+
+    def check_before_verification(self, action: DecisionAction) -> None:
+        """The rules that do not depend on who decides, for a token not verified yet (an Update
+        validator cannot verify: that takes the worker's keys)."""
+        self._check(action, None, signed=True)
+
+    def _check(self, action: DecisionAction, by: str | None, signed: bool) -> None:
         if self.decision is not None:
             raise GateRefusal(
                 f"the gate was already decided: {self.decision.action} by "
@@ -95,7 +134,9 @@ class Gate:
             )
         if self._phase == "closed":
             raise GateRefusal("the gate is closed: the rolling deploy has begun")
-        if self._settings.approvers and by not in self._settings.approvers:
+        if not signed and self.signatures_required:
+            raise GateRefusal(self._unsigned_refusal())
+        if by is not None and self._settings.approvers and by not in self._settings.approvers:
             raise GateRefusal(
                 f"{by!r} may not decide this deployment; allowed: "
                 f"{', '.join(self._settings.approvers)}"
@@ -108,30 +149,60 @@ class Gate:
             raise GateRefusal("the canary is still baking; approve once the bake time has passed")
         if self._phase == "verifying":
             raise GateRefusal("verification steps are still running; approve once they have passed")
-        if by in self.approvals:
+        if by is not None and by in self.approvals:
             raise GateRefusal(
                 f"{by!r} has already approved; {self._settings.min_approvals} distinct "
                 "approvers are needed"
             )
 
+    def _unsigned_refusal(self) -> str:
+        whose = (
+            "this deployment's request (verification.require_signed_decisions)"
+            if self._settings.require_signed_decisions
+            else "the worker's policy (ECS_CANARY_REQUIRE_SIGNED_DECISIONS)"
+        )
+        return (
+            f"a signed decision is required by {whose}: send a token "
+            "(python starter.py approve|reject ID --key FILE or --token TOKEN)"
+        )
+
     def offer(
-        self, action: DecisionAction, attempt: DecisionInput, via: DecisionSource, now: datetime
+        self,
+        action: DecisionAction,
+        attempt: DecisionInput,
+        via: DecisionSource,
+        now: datetime,
+        *,
+        signed: bool = False,
     ) -> bool:
         """Apply an attempt if the rules allow it and record it either way."""
         try:
-            self.check(action, attempt)
+            self.check(action, attempt, signed=signed)
         except GateRefusal as refusal:
-            self._record(action, attempt, via, now, refusal=str(refusal))
+            self.refuse(action, attempt, via, now, str(refusal), signed=signed)
             return False
-        self._record(action, attempt, via, now, refusal=None)
+        self._record(action, attempt, via, now, refusal=None, signed=signed)
         by = attempt.by or ANONYMOUS
         if action == "reject":
-            self._decide("reject", by, attempt.reason, via, now)
+            self._decide("reject", by, attempt.reason, via, now, signed)
         else:
             self.approvals.append(by)
             if len(self.approvals) >= self._settings.min_approvals:
-                self._decide("approve", by, attempt.reason, via, now)
+                self._decide("approve", by, attempt.reason, via, now, signed)
         return True
+
+    def refuse(
+        self,
+        action: DecisionAction,
+        attempt: DecisionInput,
+        via: DecisionSource,
+        now: datetime,
+        refusal: str,
+        *,
+        signed: bool = False,
+    ) -> None:
+        """Record a refused attempt (the rules above, or a token the worker refused)."""
+        self._record(action, attempt, via, now, refusal=refusal, signed=signed)
 
     def decide_automatically(
         self,
@@ -141,8 +212,8 @@ class Gate:
         now: datetime,
         by: str = "ecs-canary",
     ) -> None:
-        self._record(action, DecisionInput(by=by, reason=reason), via, now, refusal=None)
-        self._decide(action, by, reason, via, now)
+        self._record(action, DecisionInput(by=by, reason=reason), via, now, None, signed=False)
+        self._decide(action, by, reason, via, now, signed=False)
 
     def _decide(
         self,
@@ -151,9 +222,16 @@ class Gate:
         reason: str | None,
         via: DecisionSource,
         now: datetime,
+        signed: bool,
     ) -> None:
         self.decision = Decision(
-            action=action, by=by, reason=reason, at=now, via=via, approvals=list(self.approvals)
+            action=action,
+            by=by,
+            reason=reason,
+            at=now,
+            via=via,
+            approvals=list(self.approvals),
+            signed=signed,
         )
 
     def _record(
@@ -163,6 +241,8 @@ class Gate:
         via: DecisionSource,
         now: datetime,
         refusal: str | None,
+        *,
+        signed: bool,
     ) -> None:
         self.attempts.append(
             DecisionAttempt(
@@ -173,5 +253,6 @@ class Gate:
                 via=via,
                 accepted=refusal is None,
                 refusal=refusal,
+                signed=signed,
             )
         )

@@ -1,7 +1,8 @@
 """structlog set up once for every process: console on a terminal, JSON lines otherwise.
 
 Temporal's and botocore's stdlib loggers go through the same processors, so a worker's output
-is one stream of key/value events whatever wrote them.
+is one stream of key/value events whatever wrote them, and every event has task definition
+`environment` values masked (ecs_canary/masking.py) once its traceback is text.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TextIO
 import structlog
 import temporalio.activity
 import temporalio.workflow
+
+from ecs_canary.masking import mask_event
 
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -59,6 +62,7 @@ def configure_logging(stream: TextIO | None = None) -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                mask_event,  # last before rendering: it must see the traceback's text too
                 renderer,
             ],
         )

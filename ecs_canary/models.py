@@ -19,7 +19,7 @@ from ecs_canary.aws_shapes import check_service_definition, check_task_definitio
 from ecs_canary.names import workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
 from ecs_canary.steps import StepState, VerificationStep, check_unique_names
-from ecs_canary.strict import StrictModel
+from ecs_canary.strict import MAX_SECONDS, StrictModel
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_SERVICE_NAME_LENGTH = 255
@@ -31,9 +31,9 @@ class CanarySettings(StrictModel):
 
 
 class VerificationSettings(StrictModel):
-    timeout_seconds: float = Field(3600, gt=0)
+    timeout_seconds: float = Field(3600, gt=0, le=MAX_SECONDS)
     on_timeout: Literal["reject", "approve"] = "reject"
-    bake_seconds: float = Field(0, ge=0)
+    bake_seconds: float = Field(0, ge=0, le=MAX_SECONDS)
     alarms: list[str] = Field(default_factory=list)
     require_approval: bool = True
     approvers: list[str] = Field(default_factory=list)
@@ -42,6 +42,9 @@ class VerificationSettings(StrictModel):
     steps: list[VerificationStep] = Field(default_factory=list)
     # "reject": the first failed step rejects the canary; "gate": a person decides anyway.
     on_step_failure: Literal["reject", "gate"] = "reject"
+    # Every decision must carry a token signed by a key the worker trusts (see
+    # docs/signed-decisions.md); a worker's policy can require it for every run as well.
+    require_signed_decisions: bool = False
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> VerificationSettings:
@@ -61,10 +64,10 @@ class RollingSettings(StrictModel):
 class StageTimeouts(StrictModel):
     """Upper bounds, in seconds, for each stage's waits (sized for real AWS)."""
 
-    canary_deploy: float = Field(900, gt=0)
-    canary_delete: float = Field(600, gt=0)
-    rolling_deploy: float = Field(1800, gt=0)
-    rollback: float = Field(1800, gt=0)
+    canary_deploy: float = Field(900, gt=0, le=MAX_SECONDS)
+    canary_delete: float = Field(600, gt=0, le=MAX_SECONDS)
+    rolling_deploy: float = Field(1800, gt=0, le=MAX_SECONDS)
+    rollback: float = Field(1800, gt=0, le=MAX_SECONDS)
 
 
 class DeploymentRequest(StrictModel):
@@ -77,7 +80,7 @@ class DeploymentRequest(StrictModel):
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
     rolling: RollingSettings = Field(default_factory=RollingSettings)
     # Harness polls every 10 s; ECS throttles DescribeServices per account and region.
-    poll_interval_seconds: float = Field(10, gt=0)
+    poll_interval_seconds: float = Field(10, gt=0, le=MAX_SECONDS)
     stage_timeouts: StageTimeouts = Field(default_factory=StageTimeouts)
     # Tasks of this run's deployment that may stop before the wait fails (ECS's circuit
     # breaker waits for at least 3).
@@ -98,14 +101,16 @@ class DeploymentRequest(StrictModel):
     @model_validator(mode="after")
     def _valid_service_names(self) -> DeploymentRequest:
         for name in (self.service_name, self.canary_service_name):
+            # Quoted only up to a readable length: the message travels in the run's failure.
+            shown = repr(name) if len(name) <= 80 else f"{name[:60]!r}... ({len(name)} characters)"
             if not _SERVICE_NAME.match(name):
                 raise ValueError(
-                    f"service name {name!r} may contain only letters, digits, hyphens "
+                    f"service name {shown} may contain only letters, digits, hyphens "
                     "and underscores"
                 )
             if len(name) > MAX_SERVICE_NAME_LENGTH:
                 raise ValueError(
-                    f"service name {name!r} is longer than {MAX_SERVICE_NAME_LENGTH} characters"
+                    f"service name {shown} is longer than {MAX_SERVICE_NAME_LENGTH} characters"
                 )
         return self
 
@@ -146,11 +151,17 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
+# Far above any IdP's ID token (a few kB), far below what would bloat the history.
+MAX_TOKEN_LENGTH = 16_384
+
+
 class DecisionInput(StrictModel):
-    """What a person sends with `approve` or `reject`."""
+    """What a person sends with `approve` or `reject`. With a `token` (a JWT, see
+    docs/signed-decisions.md) the token's `sub` is who decides and `by` is ignored."""
 
     by: str | None = None
     reason: str | None = None
+    token: str | None = Field(None, min_length=1, max_length=MAX_TOKEN_LENGTH)
 
 
 DecisionAction = Literal["approve", "reject"]
@@ -165,6 +176,8 @@ class DecisionAttempt(StrictModel):
     via: DecisionSource
     accepted: bool
     refusal: str | None = None
+    # `by` was proven by a token the worker verified (otherwise it is what the sender claimed).
+    signed: bool = False
 
 
 class Decision(StrictModel):
@@ -174,6 +187,8 @@ class Decision(StrictModel):
     at: datetime
     via: DecisionSource
     approvals: list[str] = Field(default_factory=list)
+    # The deciding person proved who they are with a token the worker verified.
+    signed: bool = False
 
 
 class StageTiming(StrictModel):
@@ -210,6 +225,9 @@ class DeploymentStatus(StrictModel):
     result: DeploymentResult | None = None
     # Each notification sent so far and how its delivery went.
     notifications: list[NotificationState] = Field(default_factory=list)
+    # Whether decisions must carry a signed token (by the request or the worker's policy);
+    # None until the run's first task has asked its worker.
+    signed_decisions_required: bool | None = None
 
 
 class DeploymentResult(StrictModel):
@@ -228,6 +246,37 @@ class DeploymentResult(StrictModel):
 
 
 # --- Activity inputs and outputs ------------------------------------------------------------
+
+
+class StartChecks(StrictModel):
+    """What a run asks its worker before it starts (one local activity, the first command of
+    every run): the search attributes the namespace lacks, and whether the worker's policy
+    requires signed decisions. Recorded in the history, so a replay never asks again."""
+
+    missing_search_attributes: list[str]
+    signed_decisions_required: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, answer: Any) -> Any:
+        """Runs recorded before the policy existed were answered with the bare list of names."""
+        return {"missing_search_attributes": answer} if isinstance(answer, list) else answer
+
+
+class VerifyDecisionInput(StrictModel):
+    token: str
+    # The decision the token must be for: this run's workflow id and this action.
+    workflow_id: str
+    action: DecisionAction
+
+
+class DecisionVerdict(StrictModel):
+    """The worker's verdict on a token, recorded in the history: no refusal, and `subject` is
+    the verified identity; or why the token was refused, and `subject` is only who it claims
+    to be (None if it does not say)."""
+
+    subject: str | None = None
+    refusal: str | None = None
 
 
 class ServiceLocation(StrictModel):

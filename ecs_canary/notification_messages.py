@@ -126,7 +126,10 @@ def gate_open_message(
             ("Decide by", decide_by),
             ("Approvals", approvals),
         ],
-        commands={action: decision_commands(run, action) for action in ("approve", "reject")},
+        commands={
+            action: decision_commands(run, action, signed=bool(status.signed_decisions_required))
+            for action in ("approve", "reject")
+        },
     )
 
 
@@ -199,14 +202,20 @@ def finished_message(status: DeploymentStatus) -> Message:
     return Message(headline=f"{result.main_service}: {ending}", emoji=emoji, facts=facts)
 
 
-def decision_commands(run: RunLinks, action: str) -> list[str]:
+def decision_commands(run: RunLinks, action: str, signed: bool = False) -> list[str]:
     """The Temporal CLI's Update (it answers with the refusal, if any) and the starter's
-    command, decided in the name of whoever pastes them (`$USER`, expanded by their shell)."""
+    command, decided in the name of whoever pastes them (`$USER`, expanded by their shell); when
+    decisions must be signed, with their IdP token ($ECS_CANARY_ID_TOKEN) or their own key."""
     namespace = f" --namespace {shlex.quote(run.namespace)}" if run.namespace != "default" else ""
     workflow_id = shlex.quote(run.workflow_id)
+    update = f"temporal workflow update execute{namespace} --workflow-id {workflow_id} "
+    if signed:
+        return [
+            update + f'--name {action} --input "{{\\"token\\":\\"$ECS_CANARY_ID_TOKEN\\"}}"',
+            f"python starter.py {action} {workflow_id} --key YOUR_KEY.pem",
+        ]
     return [
-        f"temporal workflow update execute{namespace} --workflow-id {workflow_id} "
-        f'--name {action} --input "{{\\"by\\":\\"$USER\\"}}"',
+        update + f'--name {action} --input "{{\\"by\\":\\"$USER\\"}}"',
         f'python starter.py {action} {workflow_id} --by "$USER"',
     ]
 

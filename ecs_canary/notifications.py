@@ -21,6 +21,7 @@ types in the request and the status; what is posted is built in
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 from typing import Literal
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -69,7 +70,8 @@ class Notification(StrictModel):
     body format it understands, and the events it wants."""
 
     url: str | None = None
-    url_env: str | None = None
+    # Long enough for any variable name, short enough to quote in an error message.
+    url_env: str | None = Field(None, max_length=255)
     format: NotificationFormat = "json"
     events: list[NotificationEvent] = Field(default_factory=lambda: list(EVENTS), min_length=1)
 
@@ -93,7 +95,8 @@ class Notification(StrictModel):
     @field_validator("events")
     @classmethod
     def _each_event_once(cls, value: list[NotificationEvent]) -> list[NotificationEvent]:
-        repeated = sorted({event for event in value if value.count(event) > 1})
+        # Counted in one pass: a list of a million events must not stall the workflow task.
+        repeated = sorted(event for event, count in Counter(value).items() if count > 1)
         if repeated:
             raise ValueError(f"events lists {', '.join(repeated)} more than once")
         return value

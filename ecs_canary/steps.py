@@ -9,13 +9,14 @@ check of the user's own as a child workflow (`workflow`).
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ecs_canary.aws_shapes import check_task_definition
-from ecs_canary.strict import StrictModel
+from ecs_canary.strict import MAX_SECONDS, StrictModel, check_nesting
 
 # Step names appear in child workflow ids and ECS startedBy tokens: keep them plain.
 _STEP_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -25,7 +26,7 @@ StepPhase = Literal["pending", "running", "passed", "failed", "cancelled"]
 
 class _Step(StrictModel):
     name: str = Field(pattern=_STEP_NAME)
-    timeout_seconds: float = Field(gt=0)
+    timeout_seconds: float = Field(gt=0, le=MAX_SECONDS)
 
 
 class RunTaskStep(_Step):
@@ -37,7 +38,7 @@ class RunTaskStep(_Step):
     task_definition: str | dict[str, Any] | None = None
     overrides: dict[str, Any] | None = None  # RunTask's own `overrides`
     count: int = Field(1, ge=1, le=10)
-    timeout_seconds: float = Field(600, gt=0)
+    timeout_seconds: float = Field(600, gt=0, le=MAX_SECONDS)
 
     @field_validator("task_definition")
     @classmethod
@@ -47,6 +48,11 @@ class RunTaskStep(_Step):
         if isinstance(value, dict):
             check_task_definition(value)
         return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_nesting(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_nesting(value)
 
 
 class HttpStep(_Step):
@@ -58,12 +64,12 @@ class HttpStep(_Step):
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
     requests: int = Field(10, ge=1, le=10_000)
-    interval_seconds: float = Field(1, ge=0)
+    interval_seconds: float = Field(1, ge=0, le=MAX_SECONDS)
     expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
     expect_body_contains: str | None = None
     max_failures: int = Field(0, ge=0)
     max_latency_ms: float | None = Field(None, gt=0)
-    timeout_seconds: float = Field(120, gt=0)
+    timeout_seconds: float = Field(120, gt=0, le=MAX_SECONDS)
 
 
 class MetricsStep(_Step):
@@ -76,12 +82,12 @@ class MetricsStep(_Step):
     metric_name: str = Field(min_length=1)
     dimensions: dict[str, str] = Field(default_factory=dict)
     stat: str = Field("Sum", min_length=1)
-    period_seconds: int = Field(60, ge=1)
-    window_seconds: int = Field(300, ge=1)
+    period_seconds: int = Field(60, ge=1, le=MAX_SECONDS)
+    window_seconds: int = Field(300, ge=1, le=MAX_SECONDS)
     max_value: float | None = None
     max_ratio_to_primary: float | None = Field(None, gt=0)
     on_no_data: Literal["fail", "pass", "wait"] = "fail"
-    timeout_seconds: float = Field(600, gt=0)
+    timeout_seconds: float = Field(600, gt=0, le=MAX_SECONDS)
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> MetricsStep:
@@ -97,7 +103,12 @@ class WorkflowStep(_Step):
     workflow_type: str = Field(min_length=1)
     task_queue: str = Field(min_length=1)
     input: Any = None
-    timeout_seconds: float = Field(1800, gt=0)
+    timeout_seconds: float = Field(1800, gt=0, le=MAX_SECONDS)
+
+    @field_validator("input")
+    @classmethod
+    def _input_nesting(cls, value: Any) -> Any:
+        return check_nesting(value)
 
 
 VerificationStep = Annotated[
@@ -106,8 +117,10 @@ VerificationStep = Annotated[
 
 
 def check_unique_names(steps: list[Any]) -> None:
-    names = [step.name for step in steps]
-    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+    """Counted in one pass: a request may list thousands of steps, and a check that took
+    seconds would stall the workflow task that validates it."""
+    counts = Counter(step.name for step in steps)
+    if duplicates := sorted(name for name, count in counts.items() if count > 1):
         raise ValueError(f"verification step names must be unique: {', '.join(duplicates)}")
 
 

@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
 ]
 # Small enough for the docs' screenshots, wide enough for the run page's three columns.
 VIEWPORT = ViewportSize(width=1280, height=800)
+# Clicks on Random UUID before giving up (each waits up to 2 s for the id to appear).
+_FILL_ATTEMPTS = 5
 # The UI answers in well under a second; a loaded CI machine (tests beside it) may take longer.
 TIMEOUT_MS = 30_000
 # The run list's filter for deployments waiting for a decision (docs/web-ui.md).
@@ -95,8 +97,17 @@ async def fill_update(
     await expect(dialog.get_by_test_id("update-select-button")).to_have_accessible_name(name)
     await dialog.get_by_role("textbox", name="Data").fill(json.dumps(payload))
     # After the Data editor: the click takes the focus from it, so the form has the new input.
-    await dialog.get_by_role("button", name="Random UUID").click()
-    await expect(dialog.get_by_test_id("update-id")).not_to_have_value("")
+    # The dialog may still be redrawing after a refusal (which clears the Update ID): click
+    # until the field holds an id.
+    update_id = dialog.get_by_test_id("update-id")
+    for _ in range(_FILL_ATTEMPTS):
+        await dialog.get_by_role("button", name="Random UUID").click()
+        try:
+            await expect(update_id).not_to_have_value("", timeout=2_000)
+            break
+        except AssertionError:
+            continue
+    await expect(update_id).not_to_have_value("")
     return listed
 
 

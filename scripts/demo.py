@@ -37,7 +37,7 @@ from ecs_canary.models import (  # noqa: E402
     Outcome,
 )
 from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for  # noqa: E402
-from ecs_canary.temporal import CLUSTER_SETTINGS, DATA_CONVERTER  # noqa: E402
+from ecs_canary.temporal import CLUSTER_SETTINGS, data_converter  # noqa: E402
 from ecs_canary.web_ui import run_link  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -178,7 +178,7 @@ async def demo() -> int:
     started = time.monotonic()
     raw = json.loads(EXAMPLE.read_text())
     workflow_id = workflow_id_for(raw["cluster"], raw["service_name"])
-    client = await Client.connect(ADDRESS, data_converter=DATA_CONVERTER)
+    client = await Client.connect(ADDRESS, data_converter=data_converter())
 
     handle = client.get_workflow_handle(workflow_id)
     try:

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker.
+# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker;
+# with ECS_CANARY_PAYLOAD_KEY_FILE set, also the codec server on $CODEC_SERVER_PORT (default
+# 8081), which the Web UI asks to decode the encrypted payloads (docs/payload-encryption.md).
 #
 #   scripts/local_stack.sh up|down|status
 #
@@ -16,8 +18,9 @@ LOCAL_DIR=${LOCAL_DIR:-.local}
 TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TEMPORAL_UI_PORT:-8233}
 ECS_EMULATOR_PORT=${ECS_EMULATOR_PORT:-5000}
+CODEC_SERVER_PORT=${CODEC_SERVER_PORT:-8081}
 HOST=127.0.0.1
-COMPONENTS=(emulator temporal worker)
+COMPONENTS=(emulator temporal codec worker)
 STOP_SECONDS=10
 
 mkdir -p "$LOCAL_DIR"
@@ -26,6 +29,18 @@ PORTS_FILE=$LOCAL_DIR/ports
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'local stack: %s\n' "$*" >&2; exit 1; }
+
+# The payload key file, as an absolute path (the components run from the repository root);
+# empty: payloads are not encrypted and there is no codec server.
+KEY_FILE=${ECS_CANARY_PAYLOAD_KEY_FILE:-}
+if [[ -n $KEY_FILE ]]; then
+    [[ -f $KEY_FILE && -r $KEY_FILE ]] ||
+        die "ECS_CANARY_PAYLOAD_KEY_FILE=$KEY_FILE is not a readable file (see docs/payload-encryption.md)"
+    KEY_FILE=$(cd "$(dirname "$KEY_FILE")" && pwd)/$(basename "$KEY_FILE")
+fi
+# The codec server's port while one is wanted, "off" otherwise: a running stack keeps both.
+CODEC_IN_USE=${KEY_FILE:+$CODEC_SERVER_PORT}
+CODEC_IN_USE=${CODEC_IN_USE:-off}
 
 # When the process started (empty once it is gone; a zombie counts as gone). /proc where there
 # is one (CI images may lack ps), ps elsewhere.
@@ -97,6 +112,8 @@ temporal_healthy() {
 
 worker_ready() { grep -q 'Worker started' "$LOCAL_DIR/worker.log" 2>/dev/null; }
 
+codec_ready() { http_ok "http://$HOST:$CODEC_SERVER_PORT/health"; }
+
 # Start "$@" detached as component $1, in a session of its own: Ctrl-C on make must not reach it.
 launch() {
     local name=$1
@@ -128,11 +145,23 @@ start_emulator() {
 }
 
 start_temporal() {
+    # The browser showing the UI asks the codec server itself (CORS), at this address.
+    local codec=()
+    [[ -z $KEY_FILE ]] || codec=(--ui-codec-endpoint "http://$HOST:$CODEC_SERVER_PORT")
     launch temporal "$BIN/temporal" server start-dev \
         --db-filename "$LOCAL_DIR/temporal.db" \
         --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --ip "$HOST" \
         --search-attribute EcsCluster=Keyword --search-attribute EcsService=Keyword \
-        --search-attribute DeploymentStage=Keyword --search-attribute DeploymentOutcome=Keyword
+        --search-attribute DeploymentStage=Keyword --search-attribute DeploymentOutcome=Keyword \
+        ${codec[@]+"${codec[@]}"}
+}
+
+# The UI's pages come from http://$HOST:$TEMPORAL_UI_PORT, or localhost (the starter's links).
+start_codec() {
+    launch codec env ECS_CANARY_PAYLOAD_KEY_FILE="$KEY_FILE" \
+        "$BIN/python" -m cli.codec_server --host "$HOST" --port "$CODEC_SERVER_PORT" \
+        --cors-origin "http://$HOST:$TEMPORAL_UI_PORT" \
+        --cors-origin "http://localhost:$TEMPORAL_UI_PORT"
 }
 
 start_worker() {
@@ -140,37 +169,44 @@ start_worker() {
     launch worker env -u AWS_PROFILE -u AWS_SESSION_TOKEN "${LOCAL_TEMPORAL[@]}" \
         AWS_ENDPOINT_URL="http://$HOST:$ECS_EMULATOR_PORT" AWS_DEFAULT_REGION=us-east-1 \
         AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+        ECS_CANARY_PAYLOAD_KEY_FILE="$KEY_FILE" \
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
         "$BIN/python" worker.py
 }
 
 up() {
     [[ -x $BIN/temporal ]] || die "$BIN/temporal is missing: run 'make venv' first"
-    # A running stack keeps the ports it was started on.
-    local name want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT"
+    # A running stack keeps the ports it was started on, and its encryption setting: the
+    # worker's converter and the UI's codec endpoint are fixed when they start.
+    local name want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE"
     for name in "${COMPONENTS[@]}"; do
         live_pid "$name" >/dev/null && [[ -f $PORTS_FILE ]] || continue
         # shellcheck source=/dev/null
         source "$PORTS_FILE"
-        [[ $want == "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT" ]] ||
-            die "the stack in $LOCAL_DIR already runs on other ports; run 'make down' first"
+        [[ $want == "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE" ]] ||
+            die "the stack in $LOCAL_DIR already runs on other ports or with another" \
+                "ECS_CANARY_PAYLOAD_KEY_FILE setting; run 'make down' first"
         break
     done
-    printf 'TEMPORAL_PORT=%s\nTEMPORAL_UI_PORT=%s\nECS_EMULATOR_PORT=%s\n' \
-        "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$ECS_EMULATOR_PORT" >"$PORTS_FILE"
+    printf 'TEMPORAL_PORT=%s\nTEMPORAL_UI_PORT=%s\nECS_EMULATOR_PORT=%s\nCODEC_IN_USE=%s\n' \
+        "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$ECS_EMULATOR_PORT" "$CODEC_IN_USE" >"$PORTS_FILE"
 
     # Check every port before starting anything, so a conflict leaves nothing half-started.
-    local emulator_up=1 temporal_up=1
+    local emulator_up=1 temporal_up=1 codec_up=1
     live_pid emulator >/dev/null || emulator_up=0
     live_pid temporal >/dev/null || temporal_up=0
+    [[ -z $KEY_FILE ]] || live_pid codec >/dev/null || codec_up=0
     ((emulator_up)) || require_port ECS_EMULATOR_PORT "$ECS_EMULATOR_PORT"
     ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
     ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
+    ((codec_up)) || require_port CODEC_SERVER_PORT "$CODEC_SERVER_PORT"
 
-    # The emulator and Temporal start side by side; the worker needs Temporal.
+    # The emulator, Temporal and the codec server start side by side; the worker needs Temporal.
     ((emulator_up)) || start_emulator
     ((temporal_up)) || start_temporal
+    ((codec_up)) || start_codec
     wait_ready emulator 30 "http_ok http://$HOST:$ECS_EMULATOR_PORT/_emulator/info"
+    ((codec_up)) || wait_ready codec 30 codec_ready
     # The UI answers before gRPC does, so ask the frontend itself.
     wait_ready temporal 60 temporal_healthy
     live_pid worker >/dev/null || start_worker
@@ -206,7 +242,7 @@ stop() {
 down() {
     # The worker first, so that it does not log connection errors while Temporal stops.
     stop worker
-    stop temporal emulator
+    stop temporal emulator codec
 }
 
 status() {
@@ -217,10 +253,13 @@ status() {
         case $name in
         emulator) address="ECS API http://$HOST:$ECS_EMULATOR_PORT" ;;
         temporal) address="gRPC $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT" ;;
+        codec) address="http://$HOST:${CODEC_IN_USE:-$CODEC_SERVER_PORT}, the Web UI's codec endpoint" ;;
         worker) address="task queue ecs-deployments, log $LOCAL_DIR/worker.log" ;;
         esac
         if pid=$(live_pid "$name"); then
             printf '%-9s running (pid %s)  %s\n' "$name" "$pid" "$address"
+        elif [[ $name == codec && ${CODEC_IN_USE:-off} == off ]]; then
+            printf '%-9s not used (payloads are encrypted only with ECS_CANARY_PAYLOAD_KEY_FILE)\n' "$name"
         else
             printf '%-9s not running\n' "$name"
         fi

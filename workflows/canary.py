@@ -18,10 +18,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from ecs_canary import search_attributes as sa
-    from ecs_canary.gate import Gate, GateRefusal
+    from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
     from ecs_canary.models import (
         DecisionAction,
-        DecisionInput,
         DecisionSource,
         DeploymentRequest,
         DeploymentResult,
@@ -30,8 +29,10 @@ with workflow.unsafe.imports_passed_through():
         ServiceChange,
         ServiceSnapshot,
         Stage,
+        StartChecks,
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
+    from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
     from workflows.notifications import Notifier
     from workflows.presentation import (
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         current_details,
         decision_text,
         failure_reason,
+        invalid_request_text,
         log_context,
         unlisted_warning,
     )
@@ -55,6 +57,7 @@ class EcsCanaryDeployment:
         (signal-with-start) must meet the gate as the request configures it."""
         self._state = DeploymentState()
         self._gate = Gate()
+        self._desk = DecisionDesk(self._gate, workflow.info().workflow_id, self._set_details)
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         # Set by run(): whether a single ECS call may repeat one an earlier worker made.
@@ -63,7 +66,7 @@ class EcsCanaryDeployment:
             self._request = DeploymentRequest.model_validate(request)
         except ValidationError as err:
             # Raised by run(), so the run fails at once instead of its task retrying forever.
-            self._invalid = f"Invalid deployment request: {err}"
+            self._invalid = invalid_request_text(err)
             return
         self._gate.configure(self._request.verification)
         self._ecs = EcsCalls(self._request)
@@ -80,51 +83,50 @@ class EcsCanaryDeployment:
         return self._state.status(self._request, self._gate)
 
     @workflow.signal(name="approve", description="Approve the canary; a refusal is recorded.")
-    def approve_signal(self, decision: DecisionInput | None = None) -> None:
-        self._offer("approve", decision, "signal")
+    async def approve_signal(self, decision: Any = None) -> None:
+        await self._take("approve", decision, "signal")
 
     @workflow.signal(name="reject", description="Reject the canary; a refusal is recorded.")
-    def reject_signal(self, decision: DecisionInput | None = None) -> None:
-        self._offer("reject", decision, "signal")
+    async def reject_signal(self, decision: Any = None) -> None:
+        await self._take("reject", decision, "signal")
 
     @workflow.update(
         name="approve",
-        description='Approve the canary, e.g. {"by": "alice", "reason": "error rate flat"}; '
-        "answers with the status, or with why the approval was refused.",
+        description='Approve the canary, e.g. {"by": "alice", "reason": "error rate flat"} or '
+        '{"token": "<JWT>"}; answers with the status, or with why the approval was refused.',
     )
-    def approve_update(self, decision: DecisionInput | None = None) -> DeploymentStatus:
-        self._offer("approve", decision, "update")
+    async def approve_update(self, decision: Any = None) -> DeploymentStatus:
+        await self._take("approve", decision, "update")
         return self.status()
 
     @approve_update.validator
-    def _validate_approve(self, decision: DecisionInput | None = None) -> None:
+    def _validate_approve(self, decision: Any = None) -> None:
         self._check("approve", decision)
 
     @workflow.update(
         name="reject",
-        description='Reject the canary, e.g. {"by": "alice", "reason": "error rate up"}; '
-        "answers with the status, or with why the rejection was refused.",
+        description='Reject the canary, e.g. {"by": "alice", "reason": "error rate up"} or '
+        '{"token": "<JWT>"}; answers with the status, or with why the rejection was refused.',
     )
-    def reject_update(self, decision: DecisionInput | None = None) -> DeploymentStatus:
-        self._offer("reject", decision, "update")
+    async def reject_update(self, decision: Any = None) -> DeploymentStatus:
+        await self._take("reject", decision, "update")
         return self.status()
 
     @reject_update.validator
-    def _validate_reject(self, decision: DecisionInput | None = None) -> None:
+    def _validate_reject(self, decision: Any = None) -> None:
         self._check("reject", decision)
 
-    def _check(self, action: DecisionAction, decision: DecisionInput | None) -> None:
+    def _check(self, action: DecisionAction, decision: Any) -> None:
         if self._invalid is not None:
             raise GateRefusal(f"this deployment will not run: {self._invalid}")
-        self._gate.check(action, decision or DecisionInput())
+        self._desk.check(action, decision)
 
-    def _offer(
-        self, action: DecisionAction, decision: DecisionInput | None, via: DecisionSource
-    ) -> None:
+    async def _take(self, action: DecisionAction, decision: Any, via: DecisionSource) -> None:
         if self._invalid is not None:
             return  # the run fails at once with InvalidRequest; there is no gate to decide
-        self._gate.offer(action, decision or DecisionInput(), via, workflow.now())
-        self._set_details()
+        refusal = await self._desk.take(action, decision, via)
+        if refusal is not None and via == "update":
+            raise UpdateRefusal(refusal)
 
     # --- The run ----------------------------------------------------------------------------
 
@@ -195,15 +197,15 @@ class EcsCanaryDeployment:
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
         # The first look at the services needs nothing from the search-attribute check.
-        missing, found = await asyncio.gather(
-            self._ecs.missing_search_attributes(),
+        checks, found = await asyncio.gather(
+            self._ecs.start_checks(),
             self._ecs.describe_services(
                 [request.service_name, canary],
                 Stage.CANARY_DEPLOY,
                 f"Describe services {request.service_name}, {canary}",
             ),
         )
-        self._note_missing_search_attributes(missing)
+        await self._learn_from_worker(checks)
         self._enter(
             Stage.CANARY_DEPLOY,
             sa.ECS_CLUSTER.value_set(request.cluster),
@@ -404,13 +406,15 @@ class EcsCanaryDeployment:
 
     # --- Bookkeeping ------------------------------------------------------------------------
 
-    def _note_missing_search_attributes(self, missing: list[str]) -> None:
-        """A workflow that upserts an unregistered search attribute never moves again: run
-        unlisted instead, and say how to fix it."""
-        if not missing:
-            return
-        self._state.search_attributes_registered = False
-        workflow.logger.warning(unlisted_warning(missing), extra=self._log_context())
+    async def _learn_from_worker(self, checks: StartChecks) -> None:
+        """Decisions sent with the start waited for the worker's signing policy: they are taken
+        before the first change to ECS. A workflow that upserts an unregistered search
+        attribute never moves again: run unlisted instead, and say how to fix it."""
+        await self._desk.learn_worker_policy(checks.signed_decisions_required)
+        if checks.missing_search_attributes:
+            self._state.search_attributes_registered = False
+            warning = unlisted_warning(checks.missing_search_attributes)
+            workflow.logger.warning(warning, extra=self._log_context())
 
     def _enter(self, stage: Stage, *also: Any) -> None:
         self._state.enter(stage, workflow.now())
@@ -422,6 +426,7 @@ class EcsCanaryDeployment:
     async def _finish(self, outcome: Outcome, reason: str | None) -> DeploymentResult:
         request, state = self._require_request(), self._state
         # Safe message handlers: none may still be running when the run closes.
+        self._desk.close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         state.outcome = outcome
         self._enter(Stage.FINISHED, sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))

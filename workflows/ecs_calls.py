@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ServiceChange,
         ServiceSnapshots,
         Stage,
+        StartChecks,
         SteadyState,
         UpdateServiceInput,
         WaitInactiveInput,
@@ -190,9 +191,9 @@ class EcsCalls:
 
     # --- The steps -------------------------------------------------------------------------
 
-    async def missing_search_attributes(self) -> list[str]:
-        """The deployment's search attributes that the namespace lacks (not an ECS call, but
-        as quick as one: a local activity)."""
+    async def start_checks(self) -> StartChecks:
+        """The deployment's search attributes that the namespace lacks, and the worker's
+        signing policy (not an ECS call, but as quick as one: a local activity)."""
         return await workflow.execute_local_activity(
             missing_search_attributes,
             [key.name for key in sa.ALL],

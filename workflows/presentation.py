@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from ecs_canary.gate import Gate
@@ -33,6 +34,26 @@ class StageFailure(Exception):
             return err
         kind, reason = failure_reason(err)
         return cls(stage, reason, kind)
+
+
+# Temporal refuses a failure over 2 MB (and the run's first task would then retry forever);
+# a person reads the first few errors anyway.
+_MAX_INVALID_ERRORS = 10
+_MAX_INVALID_TEXT = 16_000
+
+
+def invalid_request_text(err: ValidationError) -> str:
+    """Why the request was refused: pydantic's own wording, cut to the first errors (with a
+    count of the rest) and to a size any failure can carry."""
+    errors = err.errors(include_url=False, include_input=False)
+    lines = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
+        for error in errors[:_MAX_INVALID_ERRORS]
+    ]
+    if len(errors) > _MAX_INVALID_ERRORS:
+        lines.append(f"... and {len(errors) - _MAX_INVALID_ERRORS} more errors")
+    text = f"Invalid deployment request: {len(errors)} validation error(s)\n" + "\n".join(lines)
+    return text if len(text) <= _MAX_INVALID_TEXT else text[: _MAX_INVALID_TEXT - 3] + "..."
 
 
 def failure_reason(err: BaseException) -> tuple[str, str]:

@@ -90,6 +90,7 @@ class DeploymentState:
             verification_steps=self.verification_steps,
             result=self.final_result,
             notifications=self.notifications,
+            signed_decisions_required=gate.signatures_required,
         )
 
     def result(

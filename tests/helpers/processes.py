@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ecs_canary import search_attributes
@@ -56,19 +57,29 @@ async def run_quietly(*args: str) -> int:
 
 
 class DevServer:
-    """`temporal server start-dev` on a SQLite file, so runs survive a restart."""
+    """`temporal server start-dev` on a SQLite file, so runs survive a restart (and a test can
+    read what the server stored); headless unless given a Web UI port."""
 
-    def __init__(self, db_file: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        db_file: Path,
+        log_path: Path,
+        ui_port: int | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.db_file = db_file
         self.log_path = log_path
+        self.ui_port = ui_port
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     async def start(self) -> None:
-        args = [str(TEMPORAL), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
+        args = [str(TEMPORAL), "server", "start-dev", "--ip", "127.0.0.1"]
+        args += ["--headless"] if self.ui_port is None else ["--ui-port", str(self.ui_port)]
         args += ["--port", str(self.port), "--db-filename", str(self.db_file)]
-        args += ["--log-level", "error"]
+        args += ["--log-level", "error", *self.extra_args]
         for key in search_attributes.ALL:
             args += ["--search-attribute", f"{key.name}=Keyword"]
         with self.log_path.open("ab") as log:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from ecs_canary.temporal import DATA_CONVERTER
@@ -24,14 +25,19 @@ class ReplayTally:
 TALLY = ReplayTally()
 
 
-def replayer(workflows: Sequence[type] = (EcsCanaryDeployment,)) -> Replayer:
-    """A Replayer as the worker runs the workflow: today's code, the pydantic converter."""
-    return Replayer(workflows=list(workflows), data_converter=DATA_CONVERTER)
+def replayer(
+    workflows: Sequence[type] = (EcsCanaryDeployment,),
+    data_converter: DataConverter = DATA_CONVERTER,
+) -> Replayer:
+    """A Replayer as the worker runs the workflow: today's code, the pydantic converter (with
+    the payload codec, for histories a worker wrote encrypted)."""
+    return Replayer(workflows=list(workflows), data_converter=data_converter)
 
 
 async def replay_histories(
     histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
     workflows: Sequence[type] = (EcsCanaryDeployment,),
+    data_converter: DataConverter = DATA_CONVERTER,
 ) -> int:
     """Replay every history on `workflows` (today's workflow by default) and fail, naming each
     run, if any does not replay deterministically. Returns how many were replayed."""
@@ -42,7 +48,9 @@ async def replay_histories(
             replayed.append(history.workflow_id)
             yield history
 
-    results = await replayer(workflows).replay_workflows(counted(), raise_on_replay_failure=False)
+    results = await replayer(workflows, data_converter).replay_workflows(
+        counted(), raise_on_replay_failure=False
+    )
     failures = {run_id: repr(err) for run_id, err in results.replay_failures.items()}
     assert not failures, f"finished runs that do not replay on this code: {failures}"
     TALLY.histories += len(replayed)

@@ -52,7 +52,8 @@ class Runs:
             await self._terminate(workflow_id, run_id)
         await wait_until(self._all_closed_and_listed, timeout=VISIBILITY_TIMEOUT, every=0.1)
         closed = self.client.list_workflows(self._query("ExecutionStatus != 'Running'"))
-        replayed = await replay_histories(closed.map_histories())
+        converter = self.client.data_converter  # encrypted histories need the client's codec
+        replayed = await replay_histories(closed.map_histories(), data_converter=converter)
         print(f"\n{self.task_queue}: replayed {replayed} finished run(s)")
         return replayed
 

@@ -301,11 +301,57 @@ def test_project_images_run_as_non_root(compose: dict) -> None:
     assert _effective_user(stages, None).split(":")[0] not in {"root", "0"}
 
 
-def test_emulator_only_runs_under_local_profile(compose: dict) -> None:
+# Services that only start under a profile: the rest start with a plain `docker compose up`.
+PROFILED = {"ecs-emulator": ["local"], "codec-server": ["encryption"]}
+
+
+def test_only_the_emulator_and_the_codec_server_wait_for_a_profile(compose: dict) -> None:
     services = compose["services"]
     assert services["ecs-emulator"]["profiles"] == ["local"]
-    # Everything else starts with a plain `docker compose up`.
-    assert all("profiles" not in s for n, s in services.items() if n != "ecs-emulator")
+    for name, service in services.items():
+        assert service.get("profiles") == PROFILED.get(name), name
+
+
+# Encrypted payloads (docs/payload-encryption.md)
+
+SECRET_PATH = "/run/secrets/payload-keys"
+
+
+def test_the_key_file_reaches_the_worker_and_the_codec_server_only_as_a_secret(
+    compose: dict,
+) -> None:
+    services = compose["services"]
+    assert compose["secrets"]["payload-keys"] == {
+        "file": "${ECS_CANARY_PAYLOAD_KEY_FILE:-/dev/null}"
+    }
+    worker, codec = services["worker"], services["codec-server"]
+    # The worker encrypts only when the host names a key file.
+    assert _environment(worker)["ECS_CANARY_PAYLOAD_KEY_FILE"] == (
+        f"${{ECS_CANARY_PAYLOAD_KEY_FILE:+{SECRET_PATH}}}"
+    )
+    assert _environment(codec)["ECS_CANARY_PAYLOAD_KEY_FILE"] == SECRET_PATH
+    users = {name for name, svc in services.items() if "payload-keys" in svc.get("secrets", [])}
+    assert users == {"worker", "codec-server"}
+
+
+def test_the_codec_server_runs_the_worker_image_behind_the_ui(compose: dict) -> None:
+    services = compose["services"]
+    codec, worker = services["codec-server"], services["worker"]
+    assert (codec["image"], codec["build"]) == (worker["image"], worker["build"])
+    command = codec["command"]
+    assert command[:3] == ["python", "starter.py", "codec-server"]
+    assert _read_in_code("codec-server", _code_text())
+    port = command[command.index("--port") + 1]
+    # Published on the host's loopback only: it decrypts for anyone who can reach it.
+    assert codec["ports"] == [f"127.0.0.1:{port}:{port}"]
+    origins = [command[i + 1] for i, arg in enumerate(command) if arg == "--cors-origin"]
+    ui_port = "${TEMPORAL_UI_PORT:-8080}"
+    assert services["temporal-ui"]["ports"] == [f"127.0.0.1:{ui_port}:8080"]
+    assert origins == [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"]
+    # The UI's pages call it from the browser, so the endpoint is the host's address.
+    assert _environment(services["temporal-ui"])["TEMPORAL_CODEC_ENDPOINT"] == (
+        f"${{ECS_CANARY_PAYLOAD_KEY_FILE:+http://127.0.0.1:{port}}}"
+    )
 
 
 # Search attributes

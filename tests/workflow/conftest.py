@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.decisions import verify_decision
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.temporal import DATA_CONVERTER
@@ -75,7 +76,8 @@ async def fake_worker(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
         time_skipping.client,
         task_queue=task_queue,
         workflows=[EcsCanaryDeployment, FakeCheck],
-        activities=fake_ecs.activities(),
+        # The real token verification: pure Python, keys from ECS_CANARY_APPROVER_KEYS.
+        activities=[*fake_ecs.activities(), verify_decision],
         max_heartbeat_throttle_interval=timedelta(seconds=0.2),
         default_heartbeat_throttle_interval=timedelta(seconds=0.2),
     ):

@@ -27,6 +27,7 @@ from ecs_canary.models import (
     ServiceChange,
     ServiceSnapshot,
     ServiceSnapshots,
+    StartChecks,
     SteadyState,
     TaskDefinitionState,
     UpdateServiceInput,
@@ -34,6 +35,7 @@ from ecs_canary.models import (
     WaitSteadyInput,
     WatchAlarmsInput,
 )
+from ecs_canary.signing import worker_requires_signed_decisions
 from ecs_canary.steps import HttpStepInput, MetricsStepInput, RunTaskStepInput, StepVerdict
 
 NEW_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:2"
@@ -77,8 +79,12 @@ class FakeEcs:
         fake = self
 
         @activity.defn(name="missing_search_attributes")
-        async def missing_search_attributes(names: list[str]) -> list[str]:
-            return names  # the test server has none of them registered
+        async def missing_search_attributes(names: list[str]) -> StartChecks:
+            # The test server has none of them registered; the signing policy is the real one.
+            return StartChecks(
+                missing_search_attributes=names,
+                signed_decisions_required=worker_requires_signed_decisions(),
+            )
 
         @activity.defn(name="describe_services")
         async def describe_services(request: DescribeServicesInput) -> ServiceSnapshots:

@@ -1,0 +1,41 @@
+"""What the fuzz tests share: deeply nested values, and the property every generated request
+or decision must have (valid, or refused with a clear ValidationError, and quickly)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+# What a validation may take at most: the SDK's deadlock detector fails a workflow task whose
+# code runs for 2 s without yielding, and that task would be retried forever.
+VALIDATION_SECONDS = 1.0
+
+
+def nested(depth: int, kind: str = "list") -> Any:
+    """`depth` lists (or dicts) inside each other, built without recursion."""
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+def valid_or_clearly_refused(model: type[BaseModel], value: Any) -> BaseModel | None:
+    """`value` as the model, or None once refused with a clear ValidationError: it says how
+    many errors, and each one where (its path) and why (a message). Any other exception fails
+    the caller's test, and so does a validation that would stall a workflow task."""
+    started = time.monotonic()
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        text = str(err)
+        count = err.error_count()
+        assert count >= 1
+        assert text.startswith(f"{count} validation error{'s' if count > 1 else ''} for")
+        for error in err.errors(include_url=False):
+            assert isinstance(error["loc"], tuple)
+            assert isinstance(error["msg"], str) and error["msg"].strip(), error
+        return None
+    finally:
+        assert time.monotonic() - started < VALIDATION_SECONDS

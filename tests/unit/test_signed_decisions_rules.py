@@ -1,0 +1,161 @@
+"""Signed decisions without a server: the gate's rules for unsigned and signed attempts, the
+decision payload and the run's start checks, and the starter's keys and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from cli import signing as starter_signing
+from cli.errors import CliError
+from cli.format import attempt_text, decision_commands, decision_text
+from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+from ecs_canary.models import DecisionInput, StartChecks, VerificationSettings
+from ecs_canary.notification_messages import RunLinks
+from ecs_canary.notification_messages import decision_commands as notification_commands
+from ecs_canary.signing import jwks, trusted_keys, verify_decision_token
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+WID = "ecs-canary/prod/myapp"
+
+
+def _open_gate(worker_policy: bool | None = False, **settings: object) -> Gate:
+    gate = Gate()
+    gate.configure(VerificationSettings.model_validate(settings))
+    if worker_policy is not None:
+        gate.learn_worker_policy(worker_policy)
+    gate.open(T0)
+    return gate
+
+
+def _refusal(gate: Gate, decision: DecisionInput, signed: bool = False) -> str:
+    with pytest.raises(GateRefusal) as refused:
+        gate.check("approve", decision, signed=signed)
+    return str(refused.value)
+
+
+def test_unsigned_decisions_are_refused_when_the_request_requires_signatures():
+    gate = _open_gate(require_signed_decisions=True)
+    assert gate.signatures_required is True
+    assert _refusal(gate, DecisionInput(by="alice")).startswith(
+        "a signed decision is required by this deployment's request "
+        "(verification.require_signed_decisions)"
+    )
+    assert not gate.offer("reject", DecisionInput(by="alice"), "signal", T0)
+    assert gate.offer("approve", DecisionInput(by="alice"), "update", T0, signed=True)
+    assert gate.decision is not None and gate.decision.signed
+    assert [(a.accepted, a.signed) for a in gate.attempts] == [(False, False), (True, True)]
+
+
+def test_the_worker_policy_requires_signatures_whatever_the_request_says():
+    gate = _open_gate(worker_policy=True, require_signed_decisions=False)
+    assert "the worker's policy (ECS_CANARY_REQUIRE_SIGNED_DECISIONS)" in _refusal(
+        gate, DecisionInput(by="alice")
+    )
+
+
+def test_before_the_worker_answers_the_policy_is_unknown_unless_the_request_decides():
+    assert _open_gate(worker_policy=None).signatures_required is None
+    assert _open_gate(worker_policy=None, require_signed_decisions=True).signatures_required
+    assert _open_gate(worker_policy=False).signatures_required is False
+
+
+def test_approvers_are_compared_with_the_verified_subject():
+    gate = _open_gate(approvers=["alice", "bob"])
+    assert "'mallory' may not decide" in _refusal(gate, DecisionInput(by="mallory"), signed=True)
+    gate.check_before_verification("approve")  # who it is is not known yet: no approver check
+    assert gate.offer("approve", DecisionInput(by="bob"), "signal", T0, signed=True)
+
+
+def test_the_checks_before_verification_still_refuse_a_decided_gate():
+    gate = _open_gate()
+    gate.offer("reject", DecisionInput(by="alice"), "signal", T0)
+    with pytest.raises(GateRefusal, match="already decided"):
+        gate.check_before_verification("approve")
+
+
+def test_an_update_refusal_is_an_application_error_that_reads_like_the_gate():
+    refusal = UpdateRefusal("the token expired at 12:00")
+    assert str(refusal) == refusal.message == "the token expired at 12:00"
+    assert refusal.type == "GateRefusal" and refusal.non_retryable
+    assert isinstance(refusal, GateRefusal)
+
+
+def test_a_decision_payload_may_carry_a_token_but_not_an_empty_or_huge_one():
+    assert DecisionInput.model_validate({"token": "a.b.c", "reason": "ok"}).token == "a.b.c"
+    for token in ("", "x" * 20_000, 5):
+        with pytest.raises(ValidationError):
+            DecisionInput.model_validate({"token": token})
+
+
+def test_start_checks_read_the_bare_list_recorded_before_signing_existed():
+    legacy = StartChecks.model_validate(["EcsCluster"])
+    assert legacy == StartChecks(missing_search_attributes=["EcsCluster"])
+    assert not legacy.signed_decisions_required
+
+
+def test_signed_decisions_show_in_the_starter_wording():
+    gate = _open_gate()
+    gate.offer("approve", DecisionInput(by="alice", reason="flat"), "update", T0, signed=True)
+    assert gate.decision is not None
+    assert decision_text(gate.decision) == "approve by alice (update, signed): flat"
+    assert attempt_text(gate.attempts[0]) == "approve by alice (signed) via update, accepted"
+    cli, starter = decision_commands(WID, "approve", signed=True)
+    assert cli == (
+        f"temporal workflow update execute --workflow-id {WID} --name approve "
+        """--input '{"token":"YOUR_TOKEN"}'"""
+    )
+    assert starter == f"python starter.py approve {WID} --key YOUR_KEY.pem"
+    notified, _ = notification_commands(RunLinks("default", WID, "r1", "-"), "reject", signed=True)
+    assert notified.endswith('--name reject --input "{\\"token\\":\\"$ECS_CANARY_ID_TOKEN\\"}"')
+
+
+def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_jwk(
+    tmp_path: Path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    assert starter_signing.keygen(argparse.Namespace(name="alice")) == 0
+    key_file = tmp_path / "alice.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    jwk = json.loads(capsys.readouterr().out)
+    assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("OKP", "Ed25519", "EdDSA", "sig")
+    assert jwk["kid"] == starter_signing.thumbprint(jwk) and "d" not in jwk
+    with pytest.raises(CliError, match="exists"):
+        starter_signing.keygen(argparse.Namespace(name="alice.pem"))
+
+    # What `approve --key alice.pem` signs, the worker verifies with the printed JWK.
+    (tmp_path / "jwks.json").write_text(jwks(jwk))
+    key = starter_signing.load_private_key(str(key_file))
+    token = starter_signing.sign_decision(key, "alice", WID, "approve")
+    assert verify_decision_token(token, trusted_keys(str(tmp_path / "jwks.json")), WID, "approve")
+
+
+def _decide_args(**values: object) -> argparse.Namespace:
+    defaults = {"command": "approve", "workflow_id": WID, "by": None, "reason": None}
+    return argparse.Namespace(**{**defaults, "key": None, "token": None, **values})
+
+
+def test_the_starter_sends_a_name_a_signed_token_or_an_idp_token(
+    tmp_path: Path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("USER", "carol")
+    monkeypatch.delenv("ECS_CANARY_ID_TOKEN", raising=False)
+    assert starter_signing.decision_input(_decide_args()) == DecisionInput(by="carol")
+    starter_signing.keygen(argparse.Namespace(name="carol"))
+    signed = starter_signing.decision_input(_decide_args(key="carol.pem", reason="ok"))
+    assert signed.by is None and signed.reason == "ok" and signed.token
+    assert starter_signing.decision_input(_decide_args(token=" t.o.k ")).token == "t.o.k"
+    monkeypatch.setenv("ECS_CANARY_ID_TOKEN", "from.the.idp")
+    assert starter_signing.decision_input(_decide_args()).token == "from.the.idp"
+    with pytest.raises(CliError, match="--by cannot go with a token"):
+        starter_signing.decision_input(_decide_args(by="carol"))
+    (tmp_path / "notakey.pem").write_text("hello")
+    with pytest.raises(CliError, match="not an unencrypted PEM private key"):
+        starter_signing.decision_input(_decide_args(key="notakey.pem"))

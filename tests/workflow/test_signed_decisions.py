@@ -1,0 +1,243 @@
+"""Signed decisions on the time-skipping server: the real verification activity with a JWKS
+file, fake ECS. Who decides is the token's `sub`; unsigned decisions are refused when the
+request or the worker's policy requires signatures; a refused token is recorded; decisions
+keep their order while one is verified; and a replay after the keys rotate keeps the decision."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.decisions import verify_decision
+from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome
+from ecs_canary.names import WORKFLOW_TYPE
+from ecs_canary.signing import KEYS_ENV, POLICY_ENV
+from tests.helpers import replayer, wait_until
+from tests.helpers.signing import Approver, write_jwks
+from tests.workflow.conftest import request
+from tests.workflow.fakes import FakeEcs, running_service
+from workflows.canary import EcsCanaryDeployment
+
+ALICE_KEY = Approver("alice-key")
+
+
+@pytest.fixture
+def existing(fake_ecs: FakeEcs) -> FakeEcs:
+    fake_ecs.services["myapp"] = running_service("myapp", desired=3)
+    return fake_ecs
+
+
+@pytest.fixture
+def jwks_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The worker trusts ALICE_KEY (the worker runs in this process: it reads this env)."""
+    path = write_jwks(tmp_path / "approvers.json", ALICE_KEY)
+    monkeypatch.setenv(KEYS_ENV, str(path))
+    monkeypatch.delenv(POLICY_ENV, raising=False)
+    return path
+
+
+async def _status(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentStatus:
+    return await handle.query("status", result_type=DeploymentStatus)
+
+
+async def _gate_open(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentStatus:
+    async def opened() -> DeploymentStatus | None:
+        current = await _status(handle)
+        return current if current.gate_open else None
+
+    return await wait_until(opened)
+
+
+async def _refused(handle: WorkflowHandle[Any, DeploymentResult], name: str, payload: Any) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(name, payload)
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "GateRefusal"
+    return refused.value.cause.message
+
+
+def _audit(result: DeploymentResult | DeploymentStatus) -> list[tuple[Any, ...]]:
+    return [(a.action, a.by, a.via, a.accepted, a.signed) for a in result.attempts]
+
+
+async def test_a_signed_approval_decides_as_the_tokens_subject(existing, jwks_file, start):
+    handle = await start(request())
+    await _gate_open(handle)
+    token = ALICE_KEY.token(handle.id, sub="alice")
+    status = await handle.execute_update(
+        "approve", {"by": "mallory", "token": token, "reason": "flat"}, result_type=DeploymentStatus
+    )
+    assert status.decision is not None
+    assert (status.decision.by, status.decision.signed) == ("alice", True)
+    result = await handle.result()
+    assert result.outcome == Outcome.SUCCEEDED
+    assert _audit(result) == [("approve", "alice", "update", True, True)]
+
+
+async def test_unsigned_decisions_are_refused_when_the_request_requires_signatures(
+    existing, jwks_file, start
+):
+    handle = await start(request(verification={"require_signed_decisions": True}))
+    gate = await _gate_open(handle)
+    assert gate.signed_decisions_required is True
+    refusal = await _refused(handle, "approve", {"by": "alice"})
+    assert "a signed decision is required by this deployment's request" in refusal
+    await handle.signal("approve", {"by": "alice"})
+    await handle.signal("reject", {"token": ALICE_KEY.token(handle.id, "reject", sub="bob")})
+    result = await handle.result()
+
+    assert result.outcome == Outcome.REJECTED
+    assert result.decision is not None and (result.decision.by, result.decision.signed) == (
+        "bob",
+        True,
+    )
+    # The refused Update never reached the history; the refused signal is recorded.
+    assert _audit(result) == [
+        ("approve", "alice", "signal", False, False),
+        ("reject", "bob", "signal", True, True),
+    ]
+    assert "signed decision is required" in (result.attempts[0].refusal or "")
+
+
+async def test_the_worker_policy_requires_signatures_even_if_the_request_does_not(
+    existing, jwks_file, start, monkeypatch
+):
+    monkeypatch.setenv(POLICY_ENV, "true")
+    handle = await start(request(verification={"require_signed_decisions": False}))
+    gate = await _gate_open(handle)
+    assert gate.signed_decisions_required is True
+    refusal = await _refused(handle, "approve", {"by": "alice"})
+    assert "required by the worker's policy (ECS_CANARY_REQUIRE_SIGNED_DECISIONS)" in refusal
+    token = ALICE_KEY.token(handle.id, sub="alice")
+    await handle.execute_update("approve", {"token": token})
+    assert (await handle.result()).outcome == Outcome.SUCCEEDED
+
+
+async def test_refused_tokens_are_recorded_with_the_reason(existing, jwks_file, start, tmp_path):
+    handle = await start(request())
+    await _gate_open(handle)
+    other_run = ALICE_KEY.token("ecs-canary/ecs-canary/other", sub="alice")
+    await handle.signal("approve", {"token": other_run})
+    forged = Approver("alice-key").token(handle.id, sub="alice")
+    refusal = await _refused(handle, "approve", {"token": forged})
+    assert refusal == "the token's signature does not match the trusted key 'alice-key'"
+    assert await _refused(handle, "approve", {"token": "no-jwt"}) == (
+        "the token is not a JWT: Not enough segments"
+    )
+
+    status = await _status(handle)
+    assert status.decision is None and status.gate_open
+    # The signal and the Update refused after verification are both recorded; the Update its
+    # validator refused (not even a JWT) is not.
+    assert _audit(status) == [
+        ("approve", "alice", "signal", False, False),
+        ("approve", "alice", "update", False, False),
+    ]
+    assert status.attempts[0].refusal == (
+        f"the token is for workflow 'ecs-canary/ecs-canary/other', not {handle.id!r}"
+    )
+    await handle.signal("reject", {"by": "alice"})
+    assert (await handle.result()).outcome == Outcome.REJECTED
+
+
+async def test_malformed_decisions_are_refused_with_what_is_wrong(existing, start):
+    handle = await start(request())
+    await _gate_open(handle)
+    assert await _refused(handle, "approve", {"token": ""}) == (
+        "invalid decision: token: String should have at least 1 character"
+    )
+    assert await _refused(handle, "approve", ["alice"]) == (
+        "invalid decision: decision: Input should be a valid dictionary or instance of "
+        "DecisionInput"
+    )
+    await handle.signal("approve", {"by": "alice", "when": "now"})
+    await handle.signal("reject", {"by": "alice"})
+    result = await handle.result()
+    assert result.outcome == Outcome.REJECTED
+    assert _audit(result) == [
+        ("approve", "alice", "signal", False, False),
+        ("reject", "alice", "signal", True, False),
+    ]
+    assert result.attempts[0].refusal == "invalid decision: when: Extra inputs are not permitted"
+
+
+async def test_decisions_keep_their_order_while_a_token_is_verified(
+    existing, jwks_file, time_skipping: WorkflowEnvironment
+):
+    """Both signals reach the run in one workflow task: the unsigned rejection that came
+    second waits for the signed approval's verification, and finds the gate decided."""
+    client, queue = time_skipping.client, f"signed-order-{uuid.uuid4().hex[:8]}"
+
+    def worker(**options: Any) -> Worker:
+        activities = [*existing.activities(), verify_decision]
+        workflows = [EcsCanaryDeployment]
+        return Worker(
+            client, task_queue=queue, workflows=workflows, activities=activities, **options
+        )
+
+    async with worker(max_cached_workflows=0):  # no sticky queue: the next task goes anywhere
+        handle = await client.start_workflow(
+            WORKFLOW_TYPE,
+            request(),
+            id=f"ecs-canary/ecs-canary/myapp-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+            result_type=DeploymentResult,
+        )
+        await _gate_open(handle)
+    await handle.signal("approve", {"token": ALICE_KEY.token(handle.id, sub="alice")})
+    await handle.signal("reject", {"by": "bob"})
+    async with worker():
+        result = await handle.result()
+
+    assert result.outcome == Outcome.SUCCEEDED
+    assert _audit(result) == [
+        ("approve", "alice", "signal", True, True),
+        ("reject", "bob", "signal", False, False),
+    ]
+    assert "already decided: approve by alice" in (result.attempts[1].refusal or "")
+
+
+async def test_a_rejection_sent_with_the_start_is_taken_before_any_ecs_change(existing, start):
+    handle = await start(request(), start_signal="reject", start_signal_args=[{"by": "alice"}])
+    result = await handle.result()
+    assert result.outcome == Outcome.REJECTED
+    assert "register_task_definition" not in existing.names()
+
+
+async def test_the_worker_policy_refuses_an_unsigned_decision_sent_with_the_start(
+    existing, jwks_file, start, monkeypatch
+):
+    monkeypatch.setenv(POLICY_ENV, "1")
+    handle = await start(request(), start_signal="reject", start_signal_args=[{"by": "alice"}])
+    gate = await _gate_open(handle)
+    assert [(a.by, a.accepted) for a in gate.attempts] == [("alice", False)]
+    await handle.signal("reject", {"token": ALICE_KEY.token(handle.id, "reject")})
+    assert (await handle.result()).outcome == Outcome.REJECTED
+
+
+async def test_a_replay_after_the_keys_rotate_keeps_the_recorded_decision(
+    existing, jwks_file, start
+):
+    handle = await start(request())
+    await _gate_open(handle)
+    await handle.signal("approve", {"token": ALICE_KEY.token(handle.id, sub="alice")})
+    assert (await handle.result()).outcome == Outcome.SUCCEEDED
+    history = await handle.fetch_history()
+
+    # Alice's key is rotated out: a token signed with it proves nothing any more...
+    write_jwks(jwks_file, Approver("alice-key-2026"))
+    replayed = await replayer().replay_workflow(history)
+    # ... yet the run replays deterministically: the verdict is in its history.
+    assert replayed.replay_failure is None
+    result = await handle.result()
+    assert result.decision is not None and (result.decision.by, result.decision.signed) == (
+        "alice",
+        True,
+    )
