@@ -75,6 +75,22 @@ def aws_errors(action: str) -> Iterator[None]:
         ) from err
 
 
+def latest_tagged_revision(client: Any, family: str, key: str, value: str) -> dict | None:
+    """The family's latest task definition revision if its tag `key` is `value` (an earlier
+    attempt of the same run or step registered it), else None; None too when the family has
+    no revision yet."""
+    try:
+        latest = client.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    except botocore.exceptions.ClientError as err:
+        if aws_error_code(err) == "ClientException":  # the family has no revision yet
+            return None
+        with aws_errors("DescribeTaskDefinition"):
+            raise
+    tags = {t["key"]: t["value"] for t in latest.get("tags") or []}
+    revision: dict = latest["taskDefinition"]
+    return revision if tags.get(key) == value else None
+
+
 class CallBudget:
     """At most `calls_per_second` ECS requests leave this worker in any window a little longer
     than a second (the margin absorbs the jitter between sending and AWS receiving), however

@@ -14,7 +14,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.alarms import firing_alarm
-from activities.aws import AwsClients, aws_error_code, aws_error_message, aws_errors
+from activities.aws import (
+    AwsClients,
+    aws_error_code,
+    aws_error_message,
+    aws_errors,
+    latest_tagged_revision,
+)
 from activities.polling import (
     Heartbeats,
     activity_logger,
@@ -158,17 +164,9 @@ class EcsActivities:
     def _latest_revision_of_run(
         self, client: Any, family: str, run_id: str
     ) -> RegisteredTaskDefinition | None:
-        try:
-            latest = client.describe_task_definition(taskDefinition=family, include=["TAGS"])
-        except botocore.exceptions.ClientError as err:
-            if aws_error_code(err) == "ClientException":  # the family has no revision yet
-                return None
-            with aws_errors("DescribeTaskDefinition"):
-                raise
-        tags = {t["key"]: t["value"] for t in latest.get("tags") or []}
-        if tags.get(RUN_ID_TAG) != run_id:
+        revision = latest_tagged_revision(client, family, RUN_ID_TAG, run_id)
+        if revision is None:
             return None
-        revision = latest["taskDefinition"]
         return RegisteredTaskDefinition(
             arn=revision["taskDefinitionArn"], family=family, revision=revision["revision"]
         )

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import botocore.exceptions
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities.aws import AwsClients, aws_error_code, aws_errors
+from activities.aws import AwsClients, aws_errors, latest_tagged_revision
 from activities.polling import activity_logger
 from activities.steps.common import StepClock, plural, restored_details, shielded, timed_out
 from ecs_canary.steps import RunTaskStepInput, StepVerdict
@@ -177,18 +176,8 @@ class RunTaskStep:
         return arn
 
     def _latest_revision_of_step(self, family: str) -> str | None:
-        try:
-            latest = self.client.describe_task_definition(taskDefinition=family, include=["TAGS"])
-        except botocore.exceptions.ClientError as err:
-            if aws_error_code(err) == "ClientException":  # the family has no revision yet
-                return None
-            with aws_errors("DescribeTaskDefinition"):
-                raise
-        tags = {t["key"]: t["value"] for t in latest.get("tags") or []}
-        if tags.get(STEP_TAG) != self.request.started_by:
-            return None
-        arn: str = latest["taskDefinition"]["taskDefinitionArn"]
-        return arn
+        revision = latest_tagged_revision(self.client, family, STEP_TAG, self.request.started_by)
+        return None if revision is None else str(revision["taskDefinitionArn"])
 
     def _run_task(self, definition_arn: str) -> list[str]:
         service = self.request.service_definition

@@ -28,6 +28,7 @@ from ecs_canary.models import (
     StageTiming,
 )
 from ecs_canary.steps import StepState
+from tests.helpers.statuses import deployment_status
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -65,21 +66,11 @@ SERVICES: dict[str, Any] = {
 
 
 def status(**changes: Any) -> DeploymentStatus:
-    base: dict[str, Any] = {
-        "stage": Stage.VERIFICATION,
-        "gate_open": False,
-        **SERVICES,
-        "running_count": 1,
-        "desired_count": 1,
-        "recent_events": [],
-        "decision": None,
-        "approvals": [],
-        "attempts": [],
-        "stages": stages((Stage.CANARY_DEPLOY, 0, 3), (Stage.VERIFICATION, 3, None)),
-        "outcome": None,
-        "verification_steps": [],
-    }
-    return DeploymentStatus.model_validate({**base, **changes})
+    """The canary steady, its verification under way (the gate not open yet)."""
+    verifying = stages((Stage.CANARY_DEPLOY, 0, 3), (Stage.VERIFICATION, 3, None))
+    return deployment_status(
+        **{"gate_open": False, "cluster": "ecs-canary", "stages": verifying, **changes}
+    )
 
 
 def result(**changes: Any) -> DeploymentResult:
