@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -38,6 +37,7 @@ from ecs_canary.steps import (
     StepVerdict,
 )
 from tests.helpers import CLUSTER, LogCapture, wait_until_sync
+from tests.helpers.local_http import QuietHandler, serving
 
 STARTED_BY = "ecs-canary/verify/myapp/smoke"
 STOP_REASON = "ecs-canary: verification step {} was stopped"
@@ -330,15 +330,16 @@ def test_run_task_times_out_and_stops_its_task(
 # --- http -----------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """/ok (200 "ok healthy"), /status/<code>, /slow?ms=N (200 after N ms); records each hit."""
+class _Handler(QuietHandler):
+    """/ok (200 "ok healthy"), /status/<code>, /slow?ms=N (200 after N ms); records each hit
+    in `hits` (a list each server's subclass brings)."""
 
     hits: list[dict[str, Any]]
 
     def _answer(self) -> None:
         url = urlparse(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        self.server.hits.append(  # type: ignore[attr-defined]
+        self.hits.append(
             {
                 "method": self.command,
                 "path": url.path,
@@ -352,30 +353,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(int(parse_qs(url.query)["ms"][0]) / 1000)
         try:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, body)
         except OSError:  # the client gave up waiting (the timeout case)
             self.close_connection = True
 
     do_GET = do_POST = _answer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass
-
 
 @pytest.fixture
 def http_server() -> Iterator[Any]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.hits = []  # type: ignore[attr-defined]
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    server.base = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    yield server
-    server.shutdown()
-    server.server_close()
+    handler = type("Handler", (_Handler,), {"hits": []})
+    with serving(handler) as base:
+        yield SimpleNamespace(base=base, hits=handler.hits)
 
 
 def http_input(url: str, **step: Any) -> HttpStepInput:

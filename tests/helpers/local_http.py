@@ -32,6 +32,21 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         serving_thread.join()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: no access log on stderr, and one way to answer."""
+
+    def answer(self, status: int, body: bytes, content_type: str | None = None) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass
+
+
 @dataclass(frozen=True)
 class Received:
     """One POST as the receiver saw it: the answer it gave, and what was sent."""
@@ -68,7 +83,7 @@ class WebhookReceiver:
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
 
-    class Receive(BaseHTTPRequestHandler):
+    class Receive(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             seen = Received(
@@ -79,14 +94,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
             )
             status = receiver.respond(seen)
             receiver.received.append(replace(seen, answered=status))
-            answer = b"ok" if status < 300 else b"receiver unavailable"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            self.answer(status, b"ok" if status < 300 else b"receiver unavailable")
 
     with serving(Receive) as base:
         receiver.base = base

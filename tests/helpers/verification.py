@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from temporalio.client import Client
@@ -18,7 +17,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from tests.helpers.ecs import CLUSTER
-from tests.helpers.local_http import serving
+from tests.helpers.local_http import QuietHandler, serving
 from tests.helpers.processes import ROOT
 
 CHECK_EXAMPLE = ROOT / "examples" / "check_workflow"
@@ -41,18 +40,11 @@ class HttpTarget:
 def http_target() -> Iterator[HttpTarget]:
     target = HttpTarget(base="")
 
-    class Answer(BaseHTTPRequestHandler):
+    class Answer(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             target.paths.append(self.path)
             code = int(self.path.split("/")[-1]) if self.path.startswith("/status/") else 200
-            body = HEALTHY_BODY if code == 200 else b"unavailable"
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            self.answer(code, HEALTHY_BODY if code == 200 else b"unavailable")
 
     with serving(Answer) as base:
         target.base = base

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import jwt
@@ -25,7 +24,7 @@ from ecs_canary.signing import (
     verify_decision_token,
     worker_requires_signed_decisions,
 )
-from tests.helpers.local_http import serving
+from tests.helpers.local_http import QuietHandler, serving
 from tests.helpers.signing import Approver, write_jwks
 
 WID = "ecs-canary/prod/myapp"
@@ -155,16 +154,10 @@ def test_keys_from_a_jwks_url_are_fetched_and_cached():
     document = json.dumps({"keys": [ED.jwk]}).encode()
     fetched: list[str] = []
 
-    class Jwks(BaseHTTPRequestHandler):
+    class Jwks(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             fetched.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *_args: object) -> None:
-            pass
+            self.answer(200, document, "application/json")
 
     with serving(Jwks) as base:
         keys = trusted_keys(f"{base}/.well-known/jwks.json")
@@ -186,8 +179,17 @@ def _url_refusal(keys) -> TokenRefusal:
 
 @pytest.mark.parametrize(
     ("value", "required"),
-    [(None, False), ("", False), ("false", False), ("0", False), ("No", False),
-     ("true", True), ("1", True), ("YES", True), ("ture", True)],
+    [
+        (None, False),
+        ("", False),
+        ("false", False),
+        ("0", False),
+        ("No", False),
+        ("true", True),
+        ("1", True),
+        ("YES", True),
+        ("ture", True),
+    ],
 )
 def test_the_worker_policy_is_on_for_anything_but_a_false_value(value, required):
     environ = {} if value is None else {"ECS_CANARY_REQUIRE_SIGNED_DECISIONS": value}
