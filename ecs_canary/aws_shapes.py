@@ -14,6 +14,7 @@ from ecs_canary.strict import MAX_NESTING, nesting_exceeds
 _ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
 _REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
 _CREATE_SHAPE = _ECS_MODEL.operation_model("CreateService").input_shape
+_RUN_TASK_SHAPE = _ECS_MODEL.operation_model("RunTask").input_shape
 # Set by the workflow from the request's cluster, service name and the registered revision.
 _SERVICE_FIELDS_SET_BY_WORKFLOW = ("cluster", "serviceName", "taskDefinition")
 
@@ -50,6 +51,19 @@ def check_service_definition(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"not a valid CreateService request: {errors}")
     if "desiredCount" not in value:
         raise ValueError("desiredCount is required (the rolling deploy's full count)")
+    if isinstance(value["desiredCount"], bool):  # botocore takes a bool for an integer
+        raise ValueError("desiredCount must be an integer, not true or false")
     if value["desiredCount"] < 1:
         raise ValueError("desiredCount must be at least 1")
+    return value
+
+
+def check_run_task_overrides(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """RunTask's `overrides` (TaskOverride) as AWS accepts them, refused before the canary
+    starts rather than when the step runs."""
+    if value is None:
+        return None
+    probe = {"taskDefinition": "probe:1", "overrides": value}
+    if errors := _shape_errors(probe, _RUN_TASK_SHAPE):
+        raise ValueError(f"not valid RunTask overrides: {errors}")
     return value

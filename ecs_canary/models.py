@@ -23,6 +23,14 @@ from ecs_canary.strict import MAX_SECONDS, StrictModel
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_SERVICE_NAME_LENGTH = 255
+# A cluster's name (ECS: up to 255 letters, digits, hyphens, underscores) or its ARN.
+_CLUSTER = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}$"
+# An AWS region code (us-east-1, us-gov-west-1, cn-north-1): anything else would reach botocore,
+# whose InvalidRegionError the ECS calls would retry until the stage timed out.
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+# Steps run one after another inside one bake; DescribeAlarms takes at most 100 names.
+MAX_STEPS = 50
+MAX_ALARMS = 100
 
 
 class CanarySettings(StrictModel):
@@ -34,12 +42,12 @@ class VerificationSettings(StrictModel):
     timeout_seconds: float = Field(3600, gt=0, le=MAX_SECONDS)
     on_timeout: Literal["reject", "approve"] = "reject"
     bake_seconds: float = Field(0, ge=0, le=MAX_SECONDS)
-    alarms: list[str] = Field(default_factory=list)
+    alarms: list[str] = Field(default_factory=list, max_length=MAX_ALARMS)
     require_approval: bool = True
     approvers: list[str] = Field(default_factory=list)
     min_approvals: int = Field(1, ge=1)
     # Checks run in order once the canary is steady, beside the bake; see ecs_canary.steps.
-    steps: list[VerificationStep] = Field(default_factory=list)
+    steps: list[VerificationStep] = Field(default_factory=list, max_length=MAX_STEPS)
     # "reject": the first failed step rejects the canary; "gate": a person decides anyway.
     on_step_failure: Literal["reject", "gate"] = "reject"
     # Every decision must carry a token signed by a key the worker trusts (see
@@ -71,9 +79,9 @@ class StageTimeouts(StrictModel):
 
 
 class DeploymentRequest(StrictModel):
-    cluster: str = Field(min_length=1)
+    cluster: str = Field(pattern=_CLUSTER)
     service_name: str = Field(min_length=1)
-    region: str | None = None
+    region: str | None = Field(None, pattern=_REGION)
     task_definition: dict[str, Any]
     service_definition: dict[str, Any]
     canary: CanarySettings = Field(default_factory=CanarySettings)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ecs_canary.aws_shapes import check_task_definition
+from ecs_canary.aws_shapes import check_run_task_overrides, check_task_definition
 from ecs_canary.strict import MAX_SECONDS, StrictModel, check_nesting
 
 # Step names appear in child workflow ids and ECS startedBy tokens: keep them plain.
@@ -51,8 +51,8 @@ class RunTaskStep(_Step):
 
     @field_validator("overrides")
     @classmethod
-    def _overrides_nesting(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return check_nesting(value)
+    def _valid_overrides(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_run_task_overrides(value)
 
 
 class HttpStep(_Step):

@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         DeploymentStatus,
         Outcome,
         ServiceChange,
-        ServiceSnapshot,
         Stage,
         StartChecks,
     )
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
     from workflows.notifications import Notifier
+    from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.presentation import (
         StageFailure,
         current_details,
@@ -52,9 +53,10 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name=WORKFLOW_TYPE)
 class EcsCanaryDeployment:
     @workflow.init
-    def __init__(self, request: Any = None) -> None:
+    def __init__(self, request: RawValue = NO_ARGUMENT) -> None:
         """Validate the request before any handler runs: a signal delivered with the start
-        (signal-with-start) must meet the gate as the request configures it."""
+        (signal-with-start) must meet the gate as the request configures it. No input can fail
+        the first task: it is decoded here (workflows.payloads)."""
         self._state = DeploymentState()
         self._gate = Gate()
         self._desk = DecisionDesk(self._gate, workflow.info().workflow_id, self._set_details)
@@ -62,11 +64,12 @@ class EcsCanaryDeployment:
         self._invalid: str | None = None
         # Set by run(): whether a single ECS call may repeat one an earlier worker made.
         self._calls_may_repeat = False
+        payload = read_argument(request)
         try:
-            self._request = DeploymentRequest.model_validate(request)
+            self._request = DeploymentRequest.model_validate(payload)
         except ValidationError as err:
             # Raised by run(), so the run fails at once instead of its task retrying forever.
-            self._invalid = invalid_request_text(err)
+            self._invalid = invalid_request_text(err, payload)
             return
         self._gate.configure(self._request.verification)
         self._ecs = EcsCalls(self._request)
@@ -83,11 +86,11 @@ class EcsCanaryDeployment:
         return self._state.status(self._request, self._gate)
 
     @workflow.signal(name="approve", description="Approve the canary; a refusal is recorded.")
-    async def approve_signal(self, decision: Any = None) -> None:
+    async def approve_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
         await self._take("approve", decision, "signal")
 
     @workflow.signal(name="reject", description="Reject the canary; a refusal is recorded.")
-    async def reject_signal(self, decision: Any = None) -> None:
+    async def reject_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
         await self._take("reject", decision, "signal")
 
     @workflow.update(
@@ -95,12 +98,12 @@ class EcsCanaryDeployment:
         description='Approve the canary, e.g. {"by": "alice", "reason": "error rate flat"} or '
         '{"token": "<JWT>"}; answers with the status, or with why the approval was refused.',
     )
-    async def approve_update(self, decision: Any = None) -> DeploymentStatus:
+    async def approve_update(self, decision: RawValue = NO_ARGUMENT) -> DeploymentStatus:
         await self._take("approve", decision, "update")
         return self.status()
 
     @approve_update.validator
-    def _validate_approve(self, decision: Any = None) -> None:
+    def _validate_approve(self, decision: RawValue = NO_ARGUMENT) -> None:
         self._check("approve", decision)
 
     @workflow.update(
@@ -108,30 +111,30 @@ class EcsCanaryDeployment:
         description='Reject the canary, e.g. {"by": "alice", "reason": "error rate up"} or '
         '{"token": "<JWT>"}; answers with the status, or with why the rejection was refused.',
     )
-    async def reject_update(self, decision: Any = None) -> DeploymentStatus:
+    async def reject_update(self, decision: RawValue = NO_ARGUMENT) -> DeploymentStatus:
         await self._take("reject", decision, "update")
         return self.status()
 
     @reject_update.validator
-    def _validate_reject(self, decision: Any = None) -> None:
+    def _validate_reject(self, decision: RawValue = NO_ARGUMENT) -> None:
         self._check("reject", decision)
 
-    def _check(self, action: DecisionAction, decision: Any) -> None:
+    def _check(self, action: DecisionAction, decision: RawValue) -> None:
         if self._invalid is not None:
             raise GateRefusal(f"this deployment will not run: {self._invalid}")
-        self._desk.check(action, decision)
+        self._desk.check(action, read_argument(decision))
 
-    async def _take(self, action: DecisionAction, decision: Any, via: DecisionSource) -> None:
+    async def _take(self, action: DecisionAction, decision: RawValue, via: DecisionSource) -> None:
         if self._invalid is not None:
             return  # the run fails at once with InvalidRequest; there is no gate to decide
-        refusal = await self._desk.take(action, decision, via)
+        refusal = await self._desk.take(action, read_argument(decision), via)
         if refusal is not None and via == "update":
             raise UpdateRefusal(refusal)
 
     # --- The run ----------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: Any = None) -> DeploymentResult:
+    async def run(self, request: RawValue = NO_ARGUMENT) -> DeploymentResult:
         """The four stages, top to bottom. A rejection skips to Canary Delete; anything else
         that ends the run early (a failure, a cancel) goes through `_end_early`."""
         if self._invalid is not None:  # `request` was validated by __init__
@@ -230,10 +233,9 @@ class EcsCanaryDeployment:
             request.canary.desired_count,
             {WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id},
         )
-        # The rollback target is read while the canary starts: off the critical path, and a
-        # deployment that could not be rolled back stops before anyone verifies it.
+        # The rollback target is read while the canary starts: off the critical path.
         rollback_check = (
-            asyncio.ensure_future(self._check_rollback_possible(state.previous))
+            asyncio.ensure_future(self._ecs.check_rollback_possible(state.previous))
             if state.previous is not None
             else None
         )
@@ -253,18 +255,6 @@ class EcsCanaryDeployment:
                 await settle(rollback_check)
         if rollback_check is not None:
             rollback_check.result()
-
-    async def _check_rollback_possible(self, previous: ServiceSnapshot) -> None:
-        """ECS cannot point a service back at a deregistered task definition."""
-        status = await self._ecs.task_definition_status(previous.task_definition)
-        if status != "ACTIVE":
-            raise StageFailure(
-                Stage.CANARY_DEPLOY,
-                f"the service's current task definition {previous.task_definition} is "
-                f"{status or 'gone'}, so a failed rollout could not be rolled back; "
-                "the main service was not touched",
-                "PreviousTaskDefinitionInactive",
-            )
 
     # --- Stage 2: Verification --------------------------------------------------------------
 

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyDecisionInput,
     )
     from ecs_canary.signing import token_shape_refusal
+    from workflows.payloads import Unreadable
     from workflows.presentation import failure_reason
 
 # Reading a JWKS file takes milliseconds; an IdP's JWKS URL gets a few tries within this.
@@ -48,6 +49,8 @@ def parse(decision: Any) -> DecisionInput:
     saying what is wrong, for anything else."""
     if decision is None:
         return DecisionInput()
+    if isinstance(decision, Unreadable):
+        raise GateRefusal(f"invalid decision: not JSON the workflow can read: {decision.why}")
     try:
         return DecisionInput.model_validate(decision)
     except ValidationError as err:

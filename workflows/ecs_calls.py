@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         RegisteredTaskDefinition,
         RegisterTaskDefinitionInput,
         ServiceChange,
+        ServiceSnapshot,
         ServiceSnapshots,
         Stage,
         StartChecks,
@@ -52,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         WaitSteadyInput,
         WatchAlarmsInput,
     )
-    from workflows.presentation import failure_reason, short_arn
+    from workflows.presentation import StageFailure, failure_reason, short_arn
 
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
@@ -249,14 +250,23 @@ class EcsCalls:
             summary=f"Register task definition {request.task_definition['family']}",
         )
 
-    async def task_definition_status(self, arn: str) -> str | None:
-        """ACTIVE, INACTIVE or None (gone); made beside the canary's wait."""
+    async def check_rollback_possible(self, previous: ServiceSnapshot) -> None:
+        """ECS cannot point a service back at a deregistered task definition: a deployment
+        that could not be rolled back stops before anyone verifies it. Made beside the
+        canary's wait."""
+        arn = previous.task_definition
         state = await self._call_beside_wait(
             EcsActivities.describe_task_definition,
             DescribeTaskDefinitionInput(region=self._request.region, arn=arn),
             summary=f"Check rollback target {short_arn(arn)}",
         )
-        return state.status
+        if state.status != "ACTIVE":
+            raise StageFailure(
+                Stage.CANARY_DEPLOY,
+                f"the service's current task definition {arn} is {state.status or 'gone'}, "
+                "so a failed rollout could not be rolled back; the main service was not touched",
+                "PreviousTaskDefinitionInactive",
+            )
 
     async def create_service(
         self, service: str, stage: Stage, arn: str, desired: int, tags: dict[str, str]

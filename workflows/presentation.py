@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 from ecs_canary.gate import Gate
 from ecs_canary.models import Decision, DeploymentRequest, Stage
 from ecs_canary.text import approvals_text, utc_clock
+from workflows.payloads import Unreadable
 from workflows.state import DeploymentState
 
 
@@ -42,9 +43,11 @@ _MAX_INVALID_ERRORS = 10
 _MAX_INVALID_TEXT = 16_000
 
 
-def invalid_request_text(err: ValidationError) -> str:
+def invalid_request_text(err: ValidationError, payload: Any) -> str:
     """Why the request was refused: pydantic's own wording, cut to the first errors (with a
-    count of the rest) and to a size any failure can carry."""
+    count of the rest) and to a size any failure can carry; or why it could not be read."""
+    if isinstance(payload, Unreadable):
+        return f"Invalid deployment request: the input is not JSON it can read: {payload.why}"
     errors = err.errors(include_url=False, include_input=False)
     lines = [
         f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"

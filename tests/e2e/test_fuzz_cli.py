@@ -65,6 +65,9 @@ MALFORMED: list[tuple[str, tuple[Any, ...], Any, str]] = [
     ("max failed tasks is a fraction", ("max_failed_tasks",), 1.5, "max_failed_tasks"),
     ("notifications is an object", ("notifications",), {}, "notifications"),
     ("desiredCount is a string", ("service_definition", "desiredCount"), "3", "desiredCount"),
+    ("desiredCount is true", ("service_definition", "desiredCount"), True, "desiredCount"),
+    ("region with spaces", ("region",), "us east 1", "region"),
+    ("cluster with a slash", ("cluster",), "team/ecs", "cluster"),
     ("containers is an object", ("task_definition", "containerDefinitions"), {}, "containerDef"),
     ("the request is null", (), None, "DeploymentRequest"),
     ("the request is a sentence", (), "deploy myapp please", "DeploymentRequest"),
@@ -224,9 +227,9 @@ async def test_malformed_requests_fail_at_once_without_an_ecs_call(
 
 # Malformed requests at the edges: JSON text Python's json cannot write, durations past what
 # the workflow can wait, a refusal whose full text would exceed Temporal's failure size. The
-# ones marked xfail (strict) are not refused at once yet: a fix makes them pass. MARK in a
-# change stands for JSON text that Python's json cannot write: 1e400, a lone surrogate, 250
-# levels.
+# JSON the SDK's decoder cannot read (250 levels, a lone surrogate) is decoded by the workflow
+# itself (workflows/payloads.py), so it too is refused at once. MARK in a change stands for
+# JSON text that Python's json cannot write: 1e400, a lone surrogate, 250 levels.
 MARK = "__JSON_TEXT__"
 EDGE_CASES = [
     pytest.param(
@@ -234,22 +237,12 @@ EDGE_CASES = [
         "[" * 250 + "]" * 250,
         "",
         id="nested 250 deep",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="Temporal's JSON decoding stops at 200 levels: the SDK fails the first "
-            "workflow task ('Failed decoding arguments') before the workflow sees the "
-            "request, and retries it forever. workflows/canary.py must decode the argument "
-            "itself (a RawValue) and fail with InvalidRequest.",
-        ),
     ),
     pytest.param(
         {"cluster": MARK},
         '"\\ud800"',
         "",
         id="lone surrogate",
-        marks=pytest.mark.xfail(
-            strict=True, reason="as 'nested 250 deep': the SDK cannot decode the argument"
-        ),
     ),
     pytest.param(
         {"verification": {"steps": [{}] * 30_000}},
@@ -373,12 +366,6 @@ async def test_malformed_decisions_are_refused_as_updates_and_recorded_as_signal
     assert final.decision is None and final.approvals == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Temporal's JSON decoding stops at 200 levels: the SDK drops such a signal "
-    "unrecorded and refuses such an Update with 'Failed decoding arguments', before the "
-    "workflow's handlers see the payload (workflows/canary.py could take a RawValue)",
-)
 async def test_a_decision_nested_250_deep_is_recorded_and_says_why(
     client, worker, task_queue, requests, tmp_path, runs
 ):

@@ -149,3 +149,73 @@ def test_a_request_of_a_couple_of_megabytes_is_validated_at_once(change):
     """Step names and notification events were checked for repeats in quadratic time: 11 s
     and 31 s for these, long past the SDK's deadlock detector."""
     valid_or_clearly_refused(DeploymentRequest, _changed(change))
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        (lambda r: r.update(region="us east 1"), "region", "should match pattern"),
+        (lambda r: r.update(region="Mars"), "region", "should match pattern"),
+        (lambda r: r.update(cluster="my cluster"), "cluster", "should match pattern"),
+        (lambda r: r.update(cluster="arn:aws:ecs:x:1:cluster/c"), "cluster", "should match"),
+        (
+            lambda r: r["service_definition"].update(desiredCount=True),
+            "service_definition",
+            "desiredCount must be an integer",
+        ),
+        (
+            lambda r: r["verification"]["steps"][0].update(overrides={"containerOverride": []}),
+            "overrides",
+            "not valid RunTask overrides",
+        ),
+        (
+            lambda r: r["verification"]["steps"][0].update(
+                overrides={"containerOverrides": [{"name": "tests", "command": "pytest"}]}
+            ),
+            "overrides",
+            "not valid RunTask overrides",
+        ),
+        (
+            _set_steps(*({"name": f"s{i}", "type": "http", "url": "http://x"} for i in range(51))),
+            "steps",
+            "at most 50 items",
+        ),
+        (
+            lambda r: r["verification"].update(alarms=[f"a{i}" for i in range(101)]),
+            "alarms",
+            "at most 100 items",
+        ),
+    ],
+    ids=[
+        "region with spaces",
+        "region not a code",
+        "cluster with a space",
+        "cluster ARN with a short account",
+        "desiredCount true",
+        "unknown override field",
+        "override command a string",
+        "51 steps",
+        "101 alarms",
+    ],
+)
+def test_what_aws_would_refuse_later_is_refused_before_anything_starts(change, field, says):
+    """Each passed validation before, then failed at the first AWS call (a region with spaces
+    raised botocore's InvalidRegionError, which the stage retried until it timed out)."""
+    refusal = _refused(_changed(change))
+    assert field in refusal and says in refusal, refusal
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r.update(region="us-gov-west-1"),
+        lambda r: r.update(region="cn-north-1"),
+        lambda r: r.update(cluster="arn:aws:ecs:us-east-1:123456789012:cluster/ecs-canary"),
+        lambda r: r["verification"]["steps"][0].update(
+            overrides={"containerOverrides": [{"name": "tests", "command": ["pytest", "-x"]}]}
+        ),
+    ],
+    ids=["GovCloud region", "China region", "cluster ARN", "container command override"],
+)
+def test_what_aws_accepts_still_passes(change):
+    assert DeploymentRequest.model_validate(_changed(change))
