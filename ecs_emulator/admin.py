@@ -25,11 +25,12 @@ class EmulatorAdmin:
         return self._request("GET", "info")
 
     def settings(self, **changes: float) -> dict[str, Any]:
-        """Change task_start_seconds, task_stop_seconds or throttle_rate at run time."""
+        """Change task_start_seconds, task_stop_seconds, throttle_rate or health_check_seconds
+        at run time."""
         return self._request("POST", "settings", changes)
 
     def inject_fault(self, service: str, fault: str, cluster: str | None = None) -> dict[str, Any]:
-        """Make the next deployment of ``service`` fail with nopull, crash or slow."""
+        """Make the next deployment of ``service`` fail with nopull, crash, slow or unhealthy."""
         payload = {"service": service, "fault": fault, "cluster": cluster}
         return self._request("POST", "faults", payload)
 

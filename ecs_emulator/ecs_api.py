@@ -1,7 +1,9 @@
 """ECS request hooks around moto: the fixes real clients notice.
 
 - Task operations (ListTasks, RunTask, StopTask, DescribeTasks): see ``task_api.py``.
-- CreateService: refuse names that are ACTIVE or still DRAINING, as ECS does.
+- Service deployments and revisions (which moto lacks): see ``deployments_api.py``.
+- CreateService: refuse names that are ACTIVE or still DRAINING, as ECS does, and
+  ``loadBalancers`` ECS would refuse (``load_balancing.load_balancer_error``).
 - UpdateService: refuse services that are not ACTIVE; decide about a new deployment.
 - DeleteService: DRAINING while tasks stop, INACTIVE afterwards.
 Create/Update/Delete responses are re-rendered after the scheduler saw the change, so the
@@ -15,9 +17,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .deployments_api import DeploymentHooks
+from .load_balancing import load_balancer_error
 from .moto_internals import ServiceRef, find_service
 from .scheduler import Scheduler
-from .task_api import TaskHooks
+from .task_api import TaskHooks, request_cluster
 from .wsgi_util import WsgiResponse, aws_error, call_app, json_response, with_body
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ class EcsHooks:
             "UpdateService": self._update_service,
             "DeleteService": self._delete_service,
             **TaskHooks(moto_app, scheduler, self._call).handlers,
+            **DeploymentHooks(scheduler, self._call).handlers,
         }
 
     def handle(
@@ -66,10 +71,28 @@ class EcsHooks:
         )
         return call_app(self._moto, sub)
 
-    def _existing_status(self, environ: dict[str, Any], cluster: str, service: str) -> str | None:
+    def _existing(self, environ: dict[str, Any], cluster: str, service: str) -> dict[str, Any]:
+        """The service as moto describes it, or {} if there is none."""
         found = self._call(environ, "DescribeServices", {"cluster": cluster, "services": [service]})
         services = found.json().get("services", []) if found.code == 200 else []
-        return services[0]["status"] if services else None
+        return services[0] if services else {}
+
+    def _existing_status(self, environ: dict[str, Any], cluster: str, service: str) -> str | None:
+        return self._existing(environ, cluster, service).get("status")
+
+    def _refused_load_balancers(
+        self, environ: dict[str, Any], cluster: str, params: dict[str, Any], task_definition: str
+    ) -> WsgiResponse | None:
+        """InvalidParameterException for load balancers ECS would refuse; None when they are
+        fine or there is nothing to check (moto answers for a missing cluster or definition)."""
+        if not params.get("loadBalancers"):
+            return None
+        found = request_cluster(self._call, environ, cluster)
+        if isinstance(found, WsgiResponse):
+            return None
+        definition = found.task_definition(task_definition)
+        error = definition and load_balancer_error(params["loadBalancers"], definition)
+        return aws_error("InvalidParameterException", error) if error else None
 
     def _render_service(self, environ: dict[str, Any], cluster: str, arn: str) -> WsgiResponse:
         params = {"cluster": cluster, "services": [arn], "include": ["TAGS"]}
@@ -94,6 +117,10 @@ class EcsHooks:
             )
         if status == "ACTIVE":
             return aws_error("InvalidParameterException", "Creation of service was not idempotent.")
+        definition = str(params.get("taskDefinition", ""))
+        refused = self._refused_load_balancers(environ, cluster, params, definition)
+        if refused is not None:
+            return refused
         created = call_app(self._moto, environ)
         if created.code != 200:
             return created
@@ -103,9 +130,13 @@ class EcsHooks:
 
     def _update_service(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
         cluster = params.get("cluster", "default")
-        status = self._existing_status(environ, cluster, params.get("service", ""))
-        if status is not None and status != "ACTIVE":
+        existing = self._existing(environ, cluster, params.get("service", ""))
+        if existing and existing["status"] != "ACTIVE":
             return aws_error("ServiceNotActiveException", "Service was not ACTIVE.")
+        definition = str(params.get("taskDefinition") or existing.get("taskDefinition", ""))
+        refused = self._refused_load_balancers(environ, cluster, params, definition)
+        if refused is not None:
+            return refused
         updated = call_app(self._moto, environ)
         if updated.code != 200:
             return updated

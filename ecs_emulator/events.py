@@ -42,6 +42,26 @@ def rolling_back(service: str, deployment_id: str) -> str:
     return f"(service {service}) rolling back to deployment {deployment_id}."
 
 
+def registered_targets(service: str, count: int, target_group_arn: str) -> str:
+    return f"(service {service}) registered {count} targets in (target-group {target_group_arn})"
+
+
+def began_draining(service: str, task_count: int) -> str:
+    return f"(service {service}) has begun draining connections on {task_count} tasks."
+
+
+def deregistered_targets(service: str, count: int, target_group_arn: str) -> str:
+    return f"(service {service}) deregistered {count} targets in (target-group {target_group_arn})"
+
+
+def unhealthy_target(service: str, task_id: str, port: int, target_group_arn: str) -> str:
+    """ECS's wording for an awsvpc (Fargate-style) task that fails its ELB health checks."""
+    return (
+        f"(service {service}) (task {task_id}) (port {port}) is unhealthy in "
+        f"(target-group {target_group_arn}) due to (reason Health checks failed)."
+    )
+
+
 class EventLog:
     """Newest-first event list, capped like ECS's describe output."""
 

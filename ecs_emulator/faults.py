@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-FAULTS = ("nopull", "crash", "slow")
+# ``unhealthy`` fails the ELB health checks of a load-balanced service's tasks (see
+# ``load_balancing.py``); tasks without target groups ignore it.
+FAULTS = ("nopull", "crash", "slow", "unhealthy")
 # Standalone (RunTask) tasks only: how a one-off test run ends. Services ignore these tags, so
 # a test image can also be deployed as a service without failing it.
 TEST_VERDICTS = ("testfail", "testhang")

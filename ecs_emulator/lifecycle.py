@@ -100,22 +100,34 @@ class TaskLifecycle:
         stop_code: str = "ServiceSchedulerInitiated",
         exit_code: int | None = 0,
         exit_image: str | None = None,
+        drain_seconds: float = 0.0,
     ) -> None:
-        """desiredStatus STOPPED now, lastStatus STOPPED after the stop delay."""
+        """desiredStatus STOPPED now, lastStatus STOPPED after the stop delay. A task whose
+        targets drain first (``drain_seconds``) stays DEACTIVATING that much longer: ECS
+        deregisters a task from its target groups before it stops the containers."""
         task.desired_status = "STOPPED"
-        task.stopping_at = now
-        task.stopped_at = now + self.settings.task_stop_seconds
+        task.stopping_at = now + drain_seconds
+        task.stopped_at = task.stopping_at + self.settings.task_stop_seconds
         task.handle.set_times(stopping_at=now_utc())
         task.handle.set_stopped(reason, stop_code, exit_code, exit_image)
         self._set_status(task, "DEACTIVATING")
 
-    def stop_by_user(self, task: EmulatedTask, now: float, reason: str | None) -> None:
+    def stop_by_user(
+        self, task: EmulatedTask, now: float, reason: str | None, drain_seconds: float = 0.0
+    ) -> None:
         """StopTask: a no-op for a task already on its way out, as in ECS."""
         if task.desired_status == "STOPPED":
             return
         # Containers that never started have no exit code; started ones were killed.
         exit_code = SIGKILL_EXIT_CODE if task.last_status == "RUNNING" else None
-        self.begin_stop(task, now, reason or USER_STOP_REASON, "UserInitiated", exit_code)
+        self.begin_stop(
+            task,
+            now,
+            reason or USER_STOP_REASON,
+            "UserInitiated",
+            exit_code,
+            drain_seconds=drain_seconds,
+        )
 
     def _start(self, task: EmulatedTask, now: float) -> None:
         """RUNNING; a crashing or standalone task also learns when it will exit."""

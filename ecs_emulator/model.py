@@ -10,14 +10,21 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import EventLog
+from .moto_elbv2 import TargetGroupHandle
 from .moto_internals import ServiceHandle, TaskHandle
+
+if TYPE_CHECKING:
+    from .service_deployments import ServiceDeployment, ServiceRevision
 
 PRIMARY, ACTIVE = "PRIMARY", "ACTIVE"
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
 STARTING_STATES = ("PROVISIONING", "PENDING")
+# A target's states in DescribeTargetHealth.
+INITIAL, HEALTHY, UNHEALTHY, DRAINING = "initial", "healthy", "unhealthy", "draining"
+ROLLING = "ROLLING"
 
 
 def new_deployment_id() -> str:
@@ -26,6 +33,18 @@ def new_deployment_id() -> str:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class Target:
+    """One task's registration in one target group; ``until`` is when its current state ends
+    (``initial``: the health check verdict; ``draining``: deregistration)."""
+
+    group: TargetGroupHandle
+    id: str
+    port: int
+    state: str
+    until: float
 
 
 @dataclass
@@ -50,6 +69,8 @@ class EmulatedTask:
     exit_at: float | None = None
     stopping_at: float | None = None
     stopped_at: float | None = None
+    load_balanced: bool = False
+    targets: list[Target] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -57,8 +78,19 @@ class EmulatedTask:
         return self.desired_status == "RUNNING"
 
     @property
-    def healthy(self) -> bool:
+    def running(self) -> bool:
+        """Counted in runningCount, whatever its targets say."""
         return self.active and self.last_status == "RUNNING"
+
+    @property
+    def healthy(self) -> bool:
+        """What minimumHealthyPercent and steady state count: RUNNING, and behind a load
+        balancer only once every target of the task is healthy."""
+        if not self.running:
+            return False
+        if not self.load_balanced:
+            return True
+        return bool(self.targets) and all(target.state == HEALTHY for target in self.targets)
 
     @property
     def starting(self) -> bool:
@@ -73,6 +105,9 @@ class Deployment:
     desired_count: int
     fault: str | None = None
     fault_image: str = ""
+    load_balancers: list[dict[str, Any]] = field(default_factory=list)
+    revision: ServiceRevision | None = None
+    service_deployment: ServiceDeployment | None = None
     id: str = field(default_factory=new_deployment_id)
     status: str = PRIMARY
     rollout_state: str = IN_PROGRESS
@@ -95,7 +130,7 @@ class Deployment:
             "taskDefinition": self.task_definition,
             "desiredCount": self.desired_count,
             "pendingCount": sum(t.starting for t in self.tasks),
-            "runningCount": sum(t.healthy for t in self.tasks),
+            "runningCount": sum(t.running for t in self.tasks),
             "failedTasks": self.failed_tasks,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
@@ -106,22 +141,25 @@ class Deployment:
 
 @dataclass
 class DeploymentPolicy:
-    """deploymentConfiguration with ECS's defaults."""
+    """deploymentConfiguration with ECS's defaults; the fields the scheduler does not use
+    (``strategy``, ``bakeTimeInMinutes``, ``alarms``...) are kept as given in ``other``."""
 
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
     circuit_breaker: bool = False
     rollback: bool = False
+    other: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, config: dict[str, Any] | None) -> DeploymentPolicy:
-        config = config or {}
-        breaker = config.get("deploymentCircuitBreaker") or {}
+        config = dict(config or {})
+        breaker = config.pop("deploymentCircuitBreaker", None) or {}
         return cls(
-            minimum_healthy_percent=int(config.get("minimumHealthyPercent", 100)),
-            maximum_percent=int(config.get("maximumPercent", 200)),
+            minimum_healthy_percent=int(config.pop("minimumHealthyPercent", 100)),
+            maximum_percent=int(config.pop("maximumPercent", 200)),
             circuit_breaker=bool(breaker.get("enable", False)),
             rollback=bool(breaker.get("rollback", False)),
+            other=config,
         )
 
     def as_api(self) -> dict[str, Any]:
@@ -129,7 +167,12 @@ class DeploymentPolicy:
             "deploymentCircuitBreaker": {"enable": self.circuit_breaker, "rollback": self.rollback},
             "maximumPercent": self.maximum_percent,
             "minimumHealthyPercent": self.minimum_healthy_percent,
+            **self.other,
         }
+
+    @property
+    def strategy(self) -> str:
+        return str(self.other.get("strategy") or ROLLING)
 
     def min_healthy(self, desired: int) -> int:
         return math.ceil(desired * self.minimum_healthy_percent / 100)
@@ -155,6 +198,10 @@ class ServiceRecord:
     last_completed: Deployment | None = None
     steady: bool = False
     draining_tasks: list[EmulatedTask] = field(default_factory=list)
+    # False for CODE_DEPLOY / EXTERNAL controllers and non-ROLLING strategies: stored and
+    # described, never scheduled.
+    managed: bool = True
+    history: list[ServiceDeployment] = field(default_factory=list)
 
     @property
     def primary(self) -> Deployment:

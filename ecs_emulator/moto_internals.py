@@ -2,8 +2,9 @@
 
 moto's public surface is its HTTP API; the scheduler needs more (backend objects, their
 attribute names, the WSGI dispatcher). Keeping all of it here (task objects in
-``moto_tasks``, re-exported below) means a moto upgrade breaks exactly this pair of modules,
-and ``tests/unit/test_emulator_moto_internals.py`` says what broke.
+``moto_tasks``, re-exported below; ELBv2 target groups in ``moto_elbv2``) means a moto
+upgrade breaks exactly these modules, and ``tests/unit/test_emulator_moto_internals.py``
+says what broke.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "TaskDefinitionInfo",
     "TaskHandle",
     "_EmulatedTask",
+    "container_images",
     "find_cluster",
     "find_service",
     "iter_services",
@@ -44,7 +46,6 @@ __all__ = [
     "moto_wsgi_app",
     "reset_moto",
     "resolve_task_definition",
-    "task_definition_images",
 ]
 
 SUPPORTED_MOTO_VERSION = "5.2.5"
@@ -64,6 +65,16 @@ SERVICE_ATTRIBUTES = (
     "network_configuration",
     "launch_type",
     "platform_version",
+    "cluster_arn",
+    "load_balancers",
+    "deployment_controller",
+)
+# Written on moto's Service for DescribeServices; moto's serializer reads any member of the
+# response shape from the attribute of the same name in snake_case.
+SERVICE_PUBLISHED_ATTRIBUTES = (
+    "deployment_configuration",
+    "current_service_deployment",
+    "current_service_revisions",
 )
 TASK_ATTRIBUTES = (
     "id",
@@ -175,9 +186,13 @@ def resolve_task_definition(ref: ServiceRef, task_definition: str) -> str:
     return ref.backend.describe_task_definition(task_definition).arn
 
 
-def task_definition_images(ref: ServiceRef, task_definition_arn: str) -> list[str]:
+def container_images(ref: ServiceRef, task_definition_arn: str) -> list[dict[str, str]]:
+    """``{"containerName", "image"}`` per container definition, in order."""
     definition = ref.backend.describe_task_definition(task_definition_arn)
-    return [c.get("image", "") for c in definition.container_definitions]
+    return [
+        {"containerName": c.get("name", ""), "image": c.get("image", "")}
+        for c in definition.container_definitions
+    ]
 
 
 class ServiceHandle:
@@ -198,6 +213,27 @@ class ServiceHandle:
     @property
     def arn(self) -> str:
         return self._service.arn
+
+    @property
+    def cluster_arn(self) -> str:
+        return self._service.cluster_arn
+
+    @property
+    def launch_type(self) -> str | None:
+        return self._service.launch_type or None
+
+    @property
+    def platform_version(self) -> str | None:
+        return self._service.platform_version or None
+
+    @property
+    def deployment_controller(self) -> str:
+        """ECS, CODE_DEPLOY or EXTERNAL (moto defaults to ECS)."""
+        return (self._service.deployment_controller or {}).get("type") or "ECS"
+
+    @property
+    def load_balancers(self) -> list[dict[str, Any]]:
+        return list(self._service.load_balancers or [])
 
     @property
     def status(self) -> str:
@@ -237,6 +273,8 @@ class ServiceHandle:
         running: int,
         pending: int,
         events: list[dict[str, Any]],
+        current_service_deployment: str | None = None,
+        current_service_revisions: list[dict[str, Any]] | None = None,
     ) -> None:
         service = self._service
         for deployment in deployments:
@@ -247,6 +285,8 @@ class ServiceHandle:
         service.running_count = running
         service.pending_count = pending
         service.events = events
+        service.current_service_deployment = current_service_deployment
+        service.current_service_revisions = current_service_revisions
 
     def start_task(self, task_definition_arn: str, started_by: str) -> TaskHandle:
         """Create a moto task for this service and register it so moto's APIs see it."""

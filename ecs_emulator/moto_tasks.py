@@ -8,7 +8,7 @@ same rule holds: every moto private name the emulator touches is used here or th
 from __future__ import annotations
 
 import copy
-import random
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,12 +38,13 @@ class _EmulatedTask(Task):
 
 @dataclass(frozen=True)
 class TaskDefinitionInfo:
-    """What RunTask needs to know about a task definition."""
+    """What RunTask and a load-balanced CreateService need to know about a task definition."""
 
     arn: str
     family: str
     network_mode: str
     images: list[str]
+    container_definitions: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ class ClusterRef:
             return None
         images = [c.get("image", "") for c in definition.container_definitions]
         return TaskDefinitionInfo(
-            definition.arn, definition.family, definition.network_mode or "bridge", images
+            definition.arn,
+            definition.family,
+            definition.network_mode or "bridge",
+            images,
+            list(definition.container_definitions),
         )
 
     def start_task(
@@ -170,6 +175,8 @@ def _new_task(
         platform_version=platform_version,
         capacity_provider_name=capacity_provider_name,
     )
+    # ECS's task ids are 32 lowercase hex characters; moto's are dashed UUIDs.
+    task.id = uuid.uuid4().hex
     # ECS omits startedBy and stoppedReason until they have a value; moto writes "".
     task.started_by = started_by or None
     task.stopped_reason = None
@@ -213,9 +220,19 @@ def _without_awsvpc(definition: Any) -> Any:
     return clone
 
 
+# Private addresses in the seeded VPC (10.42.0.0/16), handed out in turn: a task's address is
+# its target id in an ip target group, so two live tasks must never share one.
+_ADDRESSES = itertools.count()
+
+
+def _next_address() -> str:
+    n = next(_ADDRESSES) % (256 * 254)
+    return f"10.42.{n // 254}.{n % 254 + 1}"
+
+
 def _eni_attachment(network: dict[str, Any]) -> dict[str, Any]:
     subnet = (network.get("awsvpcConfiguration") or {}).get("subnets", ["subnet-unknown"])[0]
-    address = f"10.42.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    address = _next_address()
     return {
         "id": str(uuid.uuid4()),
         "type": "ElasticNetworkInterface",
@@ -262,6 +279,15 @@ class TaskHandle:
     @property
     def container_instance_arn(self) -> str | None:
         return self._task.container_instance_arn
+
+    @property
+    def private_ip(self) -> str | None:
+        """The ENI's private address of an awsvpc task (its ip target id), else None."""
+        for attachment in self._task.attachments or []:
+            for detail in attachment.get("details", []):
+                if detail.get("name") == "privateIPv4Address":
+                    return detail.get("value")
+        return None
 
     def set_status(self, last_status: str, desired_status: str) -> None:
         self._task.last_status = last_status

@@ -1,11 +1,12 @@
 """ECS's service scheduler, played against moto's ECS backend objects.
 
 Every tick walks every service of every account and region moto knows, advances task
-lifecycles by wall-clock deadlines, applies the rolling-update rules
-(minimumHealthyPercent / maximumPercent), the deployment circuit breaker, draining on
-delete, and publishes the result onto the moto objects that the API serializes. The same
-tick advances the standalone (RunTask) tasks of ``standalone.py``, so one thread and one
-lock order every task change.
+lifecycles by wall-clock deadlines, registers load-balanced tasks in their target groups
+and follows their health (``load_balancing.py``), applies the service rules of
+``rollout.py`` (rolling updates, the circuit breaker, draining on delete), keeps ECS's
+service deployment records (``service_deployments.py``) and publishes the result onto the
+moto objects that the API serializes. The same tick advances the standalone (RunTask)
+tasks of ``standalone.py``, so one thread and one lock order every task change.
 """
 
 from __future__ import annotations
@@ -19,31 +20,21 @@ from typing import Any
 from . import events as msg
 from .faults import InjectedFaults, fault_from_images
 from .lifecycle import TaskLifecycle
-from .model import (
-    ACTIVE,
-    COMPLETED,
-    FAILED,
-    IN_PROGRESS,
-    Deployment,
-    DeploymentPolicy,
-    EmulatedTask,
-    ServiceRecord,
-    failure_threshold,
-    now_utc,
-)
+from .load_balancing import LoadBalancing, TargetEvents, failed_health_checks_reason
+from .model import ACTIVE, ROLLING, Deployment, DeploymentPolicy, EmulatedTask, ServiceRecord
 from .moto_internals import (
     ServiceHandle,
     ServiceRef,
+    container_images,
     iter_services,
     resolve_task_definition,
-    task_definition_images,
 )
+from .rollout import Rollout
+from .service_deployments import ServiceDeployment, ServiceRevision, revision_summary
 from .settings import EmulatorSettings
 from .standalone import StandaloneTasks
 
 log = logging.getLogger(__name__)
-
-CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 
 
 class Scheduler:
@@ -54,7 +45,9 @@ class Scheduler:
         self.faults = faults
         self.lock = lock
         self.lifecycle = TaskLifecycle(settings)
+        self.load_balancing = LoadBalancing(settings)
         self.standalone = StandaloneTasks(self.lifecycle)
+        self.rollout = Rollout(self.lifecycle, self.load_balancing, self._launch)
         self._records: dict[int, ServiceRecord] = {}
         self._task_services: dict[str, str] = {}
         self._stop = threading.Event()
@@ -91,16 +84,25 @@ class Scheduler:
     def service_of_task(self, task_arn: str) -> str | None:
         return self._task_services.get(task_arn)
 
+    def record(self, ref: ServiceRef) -> ServiceRecord:
+        """The scheduler's view of a service (deployment records included)."""
+        return self._record_for(ref)
+
     def stop_task(self, task_arn: str, reason: str | None) -> bool:
         """StopTask on a task the emulator runs; False if it is not one (moto's own, e.g.
-        from StartTask). A stopped service task is replaced by the next tick, as in ECS."""
+        from StartTask). A stopped service task drains its targets first and is replaced by
+        the next tick, as in ECS."""
         now = time.monotonic()
         if self.standalone.stop(task_arn, reason, now):
             return True
         for record in self._records.values():
             for task in record.all_tasks() + record.draining_tasks:
                 if task.handle.arn == task_arn:
-                    self.lifecycle.stop_by_user(task, now, reason)
+                    events = TargetEvents()
+                    if task.active:
+                        drain = self.load_balancing.drain(task, now, events)
+                        self.lifecycle.stop_by_user(task, now, reason, drain)
+                    events.write(record.handle.name, record.events)
                     self._publish(record)
                     return True
         return False
@@ -108,14 +110,17 @@ class Scheduler:
     def on_service_created(self, ref: ServiceRef, params: dict[str, Any]) -> None:
         handle = ServiceHandle(ref)
         policy = DeploymentPolicy.from_api(params.get("deploymentConfiguration"))
+        handle.set_deployment_configuration(policy.as_api())
         record = ServiceRecord(
             handle=handle,
             policy=policy,
-            deployments=[self._new_deployment(ref, handle.task_definition or "")],
+            deployments=[],
             network_configuration=params.get("networkConfiguration"),
+            managed=handle.deployment_controller == "ECS" and policy.strategy == ROLLING,
         )
-        handle.set_deployment_configuration(policy.as_api())
         self._records[ref.key] = record
+        if record.managed:
+            self._deploy(record, self._new_deployment(ref, handle.task_definition or ""))
         self._publish(record)
 
     def on_service_updated(self, ref: ServiceRef, params: dict[str, Any]) -> None:
@@ -125,18 +130,28 @@ class Scheduler:
             merged = record.policy.as_api() | (params["deploymentConfiguration"] or {})
             record.policy = DeploymentPolicy.from_api(merged)
             handle.set_deployment_configuration(record.policy.as_api())
+        if not record.managed:
+            self._publish(record)  # no tasks, whatever counts moto wrote
+            return
         primary = record.primary
         wanted = primary.task_definition
         if params.get("taskDefinition"):
             wanted = resolve_task_definition(ref, params["taskDefinition"])
         network = params.get("networkConfiguration")
         network_changed = network is not None and network != record.network_configuration
-        if wanted != primary.task_definition or params.get("forceNewDeployment") or network_changed:
+        balancers = params.get("loadBalancers")
+        balancers_changed = balancers is not None and balancers != primary.load_balancers
+        if (
+            wanted != primary.task_definition
+            or params.get("forceNewDeployment")
+            or network_changed
+            or balancers_changed
+        ):
             if network is not None:
                 record.network_configuration = network
             for deployment in record.deployments:
                 deployment.status = ACTIVE
-            record.deployments.insert(0, self._new_deployment(ref, wanted))
+            self._deploy(record, self._new_deployment(ref, wanted))
             record.steady = False
         primary = record.primary
         primary.desired_count = handle.desired_count
@@ -159,7 +174,10 @@ class Scheduler:
         for ref in iter_services():
             seen.add(ref.key)
             record = self._record_for(ref)
-            if record.handle.status != "INACTIVE" or record.all_tasks():
+            if not record.managed:
+                if record.handle.status == "DRAINING":  # no tasks to wait for
+                    record.handle.status = "INACTIVE"
+            elif record.handle.status != "INACTIVE" or record.all_tasks() or record.draining_tasks:
                 self._step(record, now)
                 cluster_key = (id(ref.backend), record.handle.cluster)
                 clusters.setdefault(cluster_key, record.handle.refresh_cluster_counts)
@@ -178,16 +196,36 @@ class Scheduler:
             handle = ServiceHandle(ref)
             policy = DeploymentPolicy()
             handle.set_deployment_configuration(policy.as_api())
-            deployment = self._new_deployment(ref, handle.task_definition or "")
-            record = ServiceRecord(handle, policy, [deployment])
+            managed = handle.deployment_controller == "ECS"
+            record = ServiceRecord(handle, policy, [], managed=managed)
+            if managed:
+                self._deploy(record, self._new_deployment(ref, handle.task_definition or ""))
             self._records[ref.key] = record
         return record
 
     def _new_deployment(self, ref: ServiceRef, task_definition: str) -> Deployment:
+        """A deployment of the service's current configuration, with its service revision
+        and the fault its images (or the admin endpoint) ask for."""
         handle = ServiceHandle(ref)
-        deployment = Deployment(task_definition, handle.desired_count)
+        deployment = Deployment(
+            task_definition, handle.desired_count, load_balancers=handle.load_balancers
+        )
+        containers = container_images(ref, task_definition) if task_definition else []
+        deployment.revision = ServiceRevision(
+            arn=handle.arn.replace(":service/", ":service-revision/", 1)
+            + "/"
+            + deployment.id.split("/")[-1],
+            service_arn=handle.arn,
+            cluster_arn=handle.cluster_arn,
+            task_definition=task_definition,
+            launch_type=handle.launch_type,
+            platform_version=handle.platform_version,
+            load_balancers=deployment.load_balancers,
+            network_configuration=handle.network_configuration,
+            container_images=containers,
+        )
+        images = [container["image"] for container in containers]
         injected = self.faults.take(handle.cluster, handle.name)
-        images = task_definition_images(ref, task_definition) if task_definition else []
         found = fault_from_images(images)
         if injected:
             deployment.fault = injected
@@ -196,149 +234,90 @@ class Scheduler:
             deployment.fault, deployment.fault_image = found
         return deployment
 
+    def _deploy(self, record: ServiceRecord, deployment: Deployment) -> None:
+        """Make ``deployment`` PRIMARY and open its service deployment; one still open is
+        superseded (STOPPED), as when ECS gets a new deployment mid-rollout."""
+        for earlier in record.history:
+            earlier.superseded()
+        sources = [d for d in record.deployments if d.active_tasks()]
+        record.deployments.insert(0, deployment)
+        record.history.append(
+            ServiceDeployment.start(
+                record.handle.arn,
+                record.handle.cluster_arn,
+                deployment,
+                sources,
+                record.policy.as_api(),
+                record.policy.circuit_breaker,
+            )
+        )
+
     def _step(self, record: ServiceRecord, now: float) -> None:
+        events = TargetEvents()
+        stopped: list[str] = []
         for deployment in record.deployments:
             for task in deployment.tasks:
-                self._advance(task, deployment, now)
+                self._advance(record, task, deployment, now, events, stopped)
         for task in record.draining_tasks:
-            self._advance(task, None, now)
-        self._check_circuit_breaker(record)
-        if record.handle.status in ("DRAINING", "INACTIVE"):
-            self._drain(record, now)
-        else:
-            self._roll(record, now)
-            self._check_completion(record)
+            self._advance(record, task, None, now, events, stopped)
+        self.rollout.step(record, now, events, stopped)
+        # A task that stopped by itself may still have targets draining: keep following it.
+        record.draining_tasks = [
+            t for t in record.draining_tasks if t.last_status != "STOPPED" or t.targets
+        ]
         for deployment in record.deployments:
+            record.draining_tasks.extend(
+                t for t in deployment.tasks if t.last_status == "STOPPED" and t.targets
+            )
             deployment.tasks = [t for t in deployment.tasks if t.last_status != "STOPPED"]
-        record.draining_tasks = [t for t in record.draining_tasks if t.last_status != "STOPPED"]
         self._publish(record)
 
-    # -- task lifecycle (see lifecycle.py) -----------------------------------------------
+    # -- one task: lifecycle (lifecycle.py) and targets (load_balancing.py) ---------------
 
-    def _advance(self, task: EmulatedTask, deployment: Deployment | None, now: float) -> None:
+    def _advance(
+        self,
+        record: ServiceRecord,
+        task: EmulatedTask,
+        deployment: Deployment | None,
+        now: float,
+        events: TargetEvents,
+        stopped: list[str],
+    ) -> None:
         if self.lifecycle.advance(task, now) and deployment is not None:
-            deployment.failed_tasks += 1
-            deployment.updated_at = now_utc()
-
-    def _begin_stop(self, task: EmulatedTask, now: float, reason: str) -> None:
-        self.lifecycle.begin_stop(task, now, reason)
+            self.rollout.count_failure(deployment)
+        if deployment is not None and task.load_balanced and task.running and not task.targets:
+            self.load_balancing.register(task, deployment.load_balancers, now, events)
+        failed = self.load_balancing.check(task, now) if task.running else None
+        if failed is not None and deployment is not None:
+            events.unhealthy.append(
+                msg.unhealthy_target(
+                    record.handle.name, task.handle.id, failed.port, failed.group.arn
+                )
+            )
+            reason = failed_health_checks_reason(failed.group.arn)
+            self.rollout.begin_stop(task, now, reason, events)
+            self.rollout.count_failure(deployment)
+            stopped.append(task.handle.id)
+        if not task.active:  # e.g. its essential container exited: the ELB drains it anyway
+            self.load_balancing.drain(task, now, events)
+        self.load_balancing.finish_draining(task, now)
 
     def _launch(self, record: ServiceRecord, deployment: Deployment, now: float) -> EmulatedTask:
         handle = record.handle.start_task(deployment.task_definition, deployment.id)
         task = self.lifecycle.launch(handle, now, deployment.fault, deployment.fault_image)
+        task.load_balanced = bool(deployment.load_balancers)
         deployment.tasks.append(task)
         self._task_services[handle.arn] = record.handle.name
         return task
 
-    # -- service rules --------------------------------------------------------------------
-
-    def _roll(self, record: ServiceRecord, now: float) -> None:
-        """One scheduling pass of a rolling update (also plain scale up/down)."""
-        desired = record.handle.desired_count
-        primary, old = record.primary, record.deployments[1:]
-        primary.desired_count = desired
-        reason = f"Scaling activity initiated by (deployment {primary.id})"
-        stopped: list[str] = []
-
-        def stop(task: EmulatedTask) -> None:
-            self._begin_stop(task, now, reason)
-            stopped.append(task.handle.id)
-
-        excess = len(primary.active_tasks()) - desired
-        if excess > 0:
-            for task in sorted(primary.active_tasks(), key=lambda t: t.healthy)[:excess]:
-                stop(task)
-        for deployment in old:
-            for task in deployment.active_tasks():
-                if task.starting:
-                    stop(task)
-        min_healthy = record.policy.min_healthy(desired)
-        healthy = sum(t.healthy for t in record.all_tasks())
-        for deployment in reversed(old):
-            for task in deployment.active_tasks():
-                if healthy <= min_healthy:
-                    break
-                stop(task)
-                healthy -= 1
-        for deployment in old:
-            deployment.desired_count = len(deployment.active_tasks())
-
-        started: list[str] = []
-        if primary.rollout_state != FAILED:
-            active = sum(t.active for t in record.all_tasks())
-            room = record.policy.max_tasks(desired) - active
-            for _ in range(min(desired - len(primary.active_tasks()), room)):
-                started.append(self._launch(record, primary, now).handle.id)
-        if stopped:
-            record.events.add(msg.stopped_tasks(record.handle.name, stopped))
-        if started:
-            record.events.add(msg.started_tasks(record.handle.name, started))
-
-    def _check_completion(self, record: ServiceRecord) -> None:
-        primary, old = record.primary, record.deployments[1:]
-        desired = record.handle.desired_count
-        # A crash-looping task is RUNNING for a moment but never lets a rollout complete.
-        healthy = sum(t.healthy and t.exit_at is None for t in primary.tasks)
-        settled = healthy == desired and len(primary.active_tasks()) == desired
-        old_drained = not any(d.active_tasks() for d in old)
-        if primary.rollout_state == IN_PROGRESS and settled and old_drained:
-            primary.rollout_state = COMPLETED
-            primary.rollout_state_reason = f"ECS deployment {primary.id} completed."
-            primary.updated_at = now_utc()
-            record.events.add(msg.deployment_completed(record.handle.name, primary.id))
-            record.last_completed = primary
-            for deployment in old:
-                record.draining_tasks.extend(deployment.tasks)
-            record.deployments = [primary]
-        stable = len(record.deployments) == 1 and primary.rollout_state == COMPLETED and settled
-        if stable and not record.steady:
-            record.events.add(msg.steady_state(record.handle.name))
-        record.steady = stable
-
-    def _check_circuit_breaker(self, record: ServiceRecord) -> None:
-        primary = record.primary
-        if not record.policy.circuit_breaker or primary.rollout_state != IN_PROGRESS:
-            return
-        if primary.failed_tasks < failure_threshold(record.handle.desired_count):
-            return
-        primary.rollout_state = FAILED
-        primary.rollout_state_reason = CIRCUIT_BREAKER_REASON
-        primary.updated_at = now_utc()
-        name = record.handle.name
-        target = record.last_completed
-        if not (record.policy.rollback and target is not None and target is not primary):
-            record.events.add(msg.deployment_failed(name, primary.id))
-            return
-        record.events.add(msg.deployment_failed_rolling_back(name, primary.id))
-        for deployment in record.deployments:
-            deployment.status = ACTIVE
-        rollback = Deployment(target.task_definition, record.handle.desired_count)
-        rollback.rollout_state_reason = (
-            f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
-        )
-        record.deployments.insert(0, rollback)
-        record.handle.task_definition = target.task_definition
-        record.events.add(msg.rolling_back(name, target.id))
-
-    def _drain(self, record: ServiceRecord, now: float) -> None:
-        reason = f"Scaling activity initiated by (deployment {record.primary.id})"
-        stopped = []
-        for task in record.all_tasks():
-            if task.active:
-                self._begin_stop(task, now, reason)
-                stopped.append(task.handle.id)
-        if stopped:
-            record.events.add(msg.stopped_tasks(record.handle.name, stopped))
-        record.primary.desired_count = 0
-        live = [t for t in record.all_tasks() + record.draining_tasks if t.last_status != "STOPPED"]
-        if not live and record.handle.status == "DRAINING":
-            record.handle.status = "INACTIVE"
-
     def _publish(self, record: ServiceRecord) -> None:
         tasks = record.all_tasks()
+        current = record.history[-1].arn if record.history else None
         record.handle.publish(
             deployments=[d.as_api() for d in record.deployments],
-            running=sum(t.healthy for t in tasks),
+            running=sum(t.running for t in tasks),
             pending=sum(t.starting for t in tasks),
             events=record.events.entries,
+            current_service_deployment=current,
+            current_service_revisions=[revision_summary(d) for d in record.deployments],
         )

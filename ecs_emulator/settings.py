@@ -7,18 +7,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 ENV_PREFIX = "ECS_EMULATOR_"
-RUNTIME_SETTINGS = ("task_start_seconds", "task_stop_seconds", "throttle_rate")
+RUNTIME_SETTINGS = (
+    "task_start_seconds",
+    "task_stop_seconds",
+    "throttle_rate",
+    "health_check_seconds",
+)
 
 
 @dataclass
 class EmulatorSettings:
     """How the emulator listens, what it seeds and how fast tasks move.
 
-    ``task_start_seconds``, ``task_stop_seconds`` and ``throttle_rate`` may change at run
-    time through the admin endpoint; the scheduler reads them on every tick.
-    ``task_run_seconds`` (how long a standalone RunTask task runs before its essential
-    container exits) is fixed at start: the admin endpoint's settings document stays the
-    three knobs clients already rely on.
+    ``task_start_seconds``, ``task_stop_seconds``, ``throttle_rate`` and
+    ``health_check_seconds`` (a load-balanced task's target: RUNNING to healthy or unhealthy)
+    may change at run time through the admin endpoint; the scheduler reads them when a task
+    changes state. ``task_run_seconds`` (how long a standalone RunTask task runs before its
+    essential container exits) is fixed at start, like the listen address.
     """
 
     host: str = "127.0.0.1"
@@ -30,6 +35,7 @@ class EmulatorSettings:
     cluster: str = "ecs-canary"
     tick_seconds: float = 0.1
     task_run_seconds: float = 1.0
+    health_check_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         validate_runtime(asdict(self))
@@ -64,7 +70,12 @@ class EmulatorSettings:
 
 
 def validate_runtime(values: dict[str, Any]) -> None:
-    for name in ("task_start_seconds", "task_stop_seconds", "task_run_seconds"):
+    for name in (
+        "task_start_seconds",
+        "task_stop_seconds",
+        "task_run_seconds",
+        "health_check_seconds",
+    ):
         if name in values and values[name] < 0:
             raise ValueError(f"{name} must be >= 0")
     if "throttle_rate" in values and not 0 <= values["throttle_rate"] <= 1:

@@ -35,6 +35,44 @@ def _invalid(message: str) -> WsgiResponse:
     return aws_error("InvalidParameterException", message)
 
 
+def page_offset(params: dict[str, Any], default_size: int) -> int | WsgiResponse:
+    """Where the page asked for by ``nextToken`` starts (ECS's tokens are opaque; these are
+    offsets), after checking ``maxResults`` (1 to 100)."""
+    page_size = params.get("maxResults", default_size)
+    if not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE:
+        return _invalid("maxResults must be between 1 and 100.")
+    token = params.get("nextToken")
+    try:
+        return int(base64.urlsafe_b64decode(str(token).encode()).decode()) if token else 0
+    except (ValueError, binascii.Error):
+        return _invalid("Invalid nextToken.")
+
+
+def page_of(key: str, items: list[Any], offset: int, page_size: int) -> dict[str, Any]:
+    """One page of ``items`` under ``key``, with ``nextToken`` if more follow."""
+    result: dict[str, Any] = {key: items[offset : offset + page_size]}
+    if offset + page_size < len(items):
+        result["nextToken"] = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode()
+    return result
+
+
+def request_cluster(
+    call: MotoCall, environ: dict[str, Any], reference: str
+) -> ClusterRef | WsgiResponse:
+    """The moto cluster behind a name or ARN, in the account and region of the request (moto
+    works those out from the request's signature), or ECS's ClusterNotFoundException."""
+    found = call(environ, "DescribeClusters", {"clusters": [reference]})
+    if found.code != 200:
+        return found
+    clusters = found.json().get("clusters", [])
+    if clusters:
+        _, _, _, region, account_id, resource = clusters[0]["clusterArn"].split(":", 5)
+        cluster = find_cluster(account_id, region, resource.split("/")[-1])
+        if cluster is not None:
+            return cluster
+    return aws_error("ClusterNotFoundException", "Cluster not found.")
+
+
 class TaskHooks:
     """Handlers for the task operations; called by ``EcsHooks`` under the emulator lock.
 
@@ -54,31 +92,16 @@ class TaskHooks:
         }
 
     def _cluster(self, environ: dict[str, Any], reference: str) -> ClusterRef | WsgiResponse:
-        """The moto cluster behind a name or ARN, in the account and region of the request."""
-        found = self._call(environ, "DescribeClusters", {"clusters": [reference]})
-        if found.code != 200:
-            return found
-        clusters = found.json().get("clusters", [])
-        if clusters:
-            _, _, _, region, account_id, resource = clusters[0]["clusterArn"].split(":", 5)
-            cluster = find_cluster(account_id, region, resource.split("/")[-1])
-            if cluster is not None:
-                return cluster
-        return aws_error("ClusterNotFoundException", "Cluster not found.")
+        return request_cluster(self._call, environ, reference)
 
     def _render(self, environ: dict[str, Any], cluster: ClusterRef, arns: list[str]) -> list[Any]:
         params = {"cluster": cluster.name, "tasks": arns, "include": ["TAGS"]}
         return self._call(environ, "DescribeTasks", params).json().get("tasks", [])
 
     def _list_tasks(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        token = params.get("nextToken")
-        page_size = params.get("maxResults", PAGE_SIZE)
-        if not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE:
-            return _invalid("maxResults must be between 1 and 100.")
-        try:
-            offset = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
-        except (ValueError, binascii.Error):
-            return _invalid("Invalid nextToken.")
+        offset = page_offset(params, PAGE_SIZE)
+        if isinstance(offset, WsgiResponse):
+            return offset
         desired = params.get("desiredStatus") or "RUNNING"  # ECS's default filter
         if desired not in DESIRED_STATUSES:
             return _invalid(f"desiredStatus must be one of {', '.join(DESIRED_STATUSES)}.")
@@ -97,10 +120,7 @@ class TaskHooks:
             and (not params.get("launchType") or task.launch_type == params["launchType"])
             and (not instance or (task.container_instance_arn or "").endswith("/" + instance))
         ]
-        result: dict[str, Any] = {"taskArns": arns[offset : offset + page_size]}
-        if offset + page_size < len(arns):
-            next_offset = str(offset + page_size).encode()
-            result["nextToken"] = base64.urlsafe_b64encode(next_offset).decode()
+        result = page_of("taskArns", arns, offset, params.get("maxResults") or PAGE_SIZE)
         return json_response(200, result, AWS_JSON)
 
     def _run_task(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:

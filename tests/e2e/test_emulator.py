@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -350,3 +351,55 @@ def test_services_in_other_regions_are_scheduled_too(
     assert ":eu-west-1:" in task_definition
     create_service(ecs, "far", task_definition, 2, cluster="europe")
     assert wait_stable(ecs, "far", cluster="europe")["runningCount"] == 2
+
+
+def test_task_ids_are_32_hex_characters_as_in_ecs(ecs: Any, ecs_state: dict[str, Any]) -> None:
+    task_definition = register(ecs)
+    create_service(ecs, "ids", task_definition, 2)
+    ran = ecs.run_task(cluster=CLUSTER, taskDefinition=task_definition, launchType="EC2")["tasks"]
+    started = wait_until_sync(
+        lambda: len(a := ecs.list_tasks(cluster=CLUSTER, serviceName="ids")["taskArns"]) == 2 and a
+    )
+    arns = started + [ran[0]["taskArn"]]
+    prefix = f"arn:aws:ecs:us-east-1:123456789012:task/{CLUSTER}/"
+    for arn in arns:
+        assert arn.startswith(prefix) and re.fullmatch(r"[0-9a-f]{32}", arn[len(prefix) :]), arn
+    task_id = arns[0].split("/")[-1]
+    (by_id,) = ecs.describe_tasks(cluster=CLUSTER, tasks=[task_id])["tasks"]
+    assert by_id["taskArn"] == arns[0]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"deploymentController": {"type": "CODE_DEPLOY"}},
+        {"deploymentController": {"type": "EXTERNAL"}},
+        {"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}},
+        {
+            "deploymentConfiguration": {
+                "strategy": "CANARY",
+                "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2},
+            }
+        },
+    ],
+)
+def test_other_controllers_and_strategies_are_stored_but_not_scheduled(
+    ecs: Any, extra: dict[str, Any]
+) -> None:
+    created = create_service(ecs, "other", register(ecs), 2, **extra)
+    controller = extra.get("deploymentController", {"type": "ECS"})
+    wanted = extra.get("deploymentConfiguration", {})
+    for service in (created, describe(ecs, "other")):
+        assert service["deploymentController"] == controller
+        assert service["deploymentConfiguration"].items() >= wanted.items()
+    ecs.update_service(cluster=CLUSTER, service="other", desiredCount=3)
+    create_service(ecs, "rolling", register(ecs, family="rolling"), 1)
+    wait_stable(ecs, "rolling")  # the scheduler had time to start the other one's tasks
+    service = describe(ecs, "other")
+    assert (service["deployments"], service["runningCount"], service["pendingCount"]) == ([], 0, 0)
+    assert ecs.list_tasks(cluster=CLUSTER, serviceName="other")["taskArns"] == []
+    assert (
+        ecs.list_service_deployments(cluster=CLUSTER, service="other")["serviceDeployments"] == []
+    )
+    ecs.delete_service(cluster=CLUSTER, service="other", force=True)
+    wait_until_sync(lambda: describe(ecs, "other")["status"] == "INACTIVE")

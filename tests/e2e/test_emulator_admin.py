@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ecs_emulator import EmulatorAdmin, EmulatorAdminError
+from ecs_emulator import EmulatorAdmin, EmulatorAdminError, EmulatorSettings
 from tests.helpers import (
     CLUSTER,
     REGION,
@@ -48,6 +48,7 @@ def test_info_reports_the_seeded_account(emulator: Any, ecs_state: dict[str, Any
         "task_start_seconds": START_SECONDS,
         "task_stop_seconds": STOP_SECONDS,
         "throttle_rate": 0.0,
+        "health_check_seconds": EmulatorSettings().health_check_seconds,
     }
     ec2 = emulator_client(emulator.url, "ec2")
     assert ec2.describe_subnets(SubnetIds=info["subnets"])["Subnets"][0]["VpcId"] == info["vpc_id"]

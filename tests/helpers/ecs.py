@@ -108,3 +108,42 @@ def inventory(ecs: Any, cluster: str = CLUSTER) -> tuple[list[str], list[str]]:
         sorted(ecs.list_task_definitions()["taskDefinitionArns"]),
         sorted(ecs.list_services(cluster=cluster)["serviceArns"]),
     )
+
+
+def target_group(
+    elbv2: Any,
+    seed: dict[str, Any],
+    name: str = "web-tg",
+    port: int = 80,
+    deregistration_delay: int = 0,
+) -> str:
+    """An `ip` target group behind an Application Load Balancer's listener (ECS refuses one
+    without a load balancer), with a short deregistration delay (AWS's default is 300 s);
+    returns its ARN."""
+    balancer = elbv2.create_load_balancer(
+        Name=f"{name}-alb", Subnets=seed["subnets"], SecurityGroups=[seed["security_group"]]
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    arn = elbv2.create_target_group(
+        Name=name, Protocol="HTTP", Port=port, VpcId=seed["vpc_id"], TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn,
+        Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": str(deregistration_delay)}
+        ],
+    )
+    elbv2.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}],
+    )
+    return arn
+
+
+def target_states(elbv2: Any, target_group_arn: str) -> dict[str, str]:
+    """Target id -> state (`initial`, `healthy`, `unhealthy`, `draining`) as the ELB says."""
+    found = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+    return {
+        t["Target"]["Id"]: t["TargetHealth"]["State"] for t in found["TargetHealthDescriptions"]
+    }

@@ -5,9 +5,13 @@ from __future__ import annotations
 import inspect
 
 import moto
+from botocore import xform_name
+from botocore.session import get_session
+from moto.ec2.models import ec2_backends
 from moto.ecs.models import Cluster, Container, EC2ContainerServiceBackend, Service, Task
+from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 
-from ecs_emulator import moto_internals
+from ecs_emulator import moto_elbv2, moto_internals
 
 CONTAINERS = [{"name": "web", "image": "nginx:1", "memory": 128}]
 
@@ -93,3 +97,96 @@ def test_service_lookup_key_format() -> None:
     definition = backend.register_task_definition("f", CONTAINERS)
     backend.create_service("c", "s", 0, task_definition_str=definition.arn)
     assert list(backend.services) == ["c:s"]
+
+
+def test_describe_services_serializes_the_attributes_the_scheduler_publishes() -> None:
+    """moto renders each member of ECS's Service shape from the snake_case attribute."""
+    shape = get_session().get_service_model("ecs").shape_for("Service")
+    members = {xform_name(name) for name in shape.members}
+    for name in moto_internals.SERVICE_PUBLISHED_ATTRIBUTES:
+        assert name in members, name
+
+
+# An account of its own: these ELBv2 backends are moto's process-global ones (found by ARN),
+# and must not meet the emulator's seeded account should both run in one process.
+ELB_ACCOUNT = "999999999999"
+
+
+def _target_group(name: str) -> FakeTargetGroup:
+    vpc = ec2_backends[ELB_ACCOUNT]["us-east-1"].create_vpc("10.0.0.0/16")
+    backend = elbv2_backends[ELB_ACCOUNT]["us-east-1"]
+    return backend.create_target_group(
+        name, protocol="HTTP", port=80, vpc_id=vpc.id, target_type="ip"
+    )
+
+
+def test_target_group_attributes_exist() -> None:
+    group = _target_group("attributes")
+    for name in moto_elbv2.TARGET_GROUP_ATTRIBUTES:
+        assert hasattr(group, name), name
+    assert float(group.attributes[moto_elbv2.DEREGISTRATION_DELAY]) == 300
+    found = moto_elbv2.find_target_group(group.arn)
+    assert found is not None and found.target_type == "ip" and not found.has_load_balancer
+    assert moto_elbv2.find_target_group(group.arn.replace(ELB_ACCOUNT, "111111111111")) is None
+
+
+def test_describe_target_health_reports_the_emulators_states() -> None:
+    backend = elbv2_backends[ELB_ACCOUNT]["us-east-1"]
+    group = _target_group("health")
+    handle = moto_elbv2.find_target_group(group.arn)
+    assert handle is not None
+    handle.register("10.0.0.1", 8080)
+    backend.register_targets(group.arn, [{"Id": "10.0.0.2"}])  # by hand: moto's own answer
+    handle.set_health("10.0.0.1", "initial", "Elb.RegistrationInProgress", "in progress")
+    reported = {h.instance_id: h for h in backend.describe_target_health(group.arn, [])}
+    assert (reported["10.0.0.1"].status, reported["10.0.0.1"].reason) == (
+        "initial",
+        "Elb.RegistrationInProgress",
+    )
+    assert reported["10.0.0.1"].port == 8080
+    assert reported["10.0.0.2"].status == "healthy"
+
+    handle.deregister("10.0.0.1")
+    assert [h.instance_id for h in backend.describe_target_health(group.arn, [])] == ["10.0.0.2"]
+    (gone,) = backend.describe_target_health(group.arn, [{"Id": "10.0.0.1"}])
+    assert gone.status == "unused"
+    handle.deregister("10.0.0.1")  # already gone: nothing to do
+
+
+def test_a_group_only_a_modified_listener_forwards_to_has_a_load_balancer() -> None:
+    """moto's load_balancer_arns misses groups ModifyListener/ModifyRule point at; ECS does
+    not, so the emulator also reads the listeners' actions."""
+    ec2 = ec2_backends[ELB_ACCOUNT]["us-east-1"]
+    backend = elbv2_backends[ELB_ACCOUNT]["us-east-1"]
+    main, canary = _target_group("main"), _target_group("canary")
+    vpc_id = main.vpc_id
+    subnets = [
+        ec2.create_subnet(vpc_id, f"10.0.{n}.0/24", availability_zone=f"us-east-1{zone}").id
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    balancer = backend.create_load_balancer("alb", [], subnets)
+    forward = {"Type": "forward", "TargetGroupArn": main.arn}
+    listener = backend.create_listener(balancer.arn, "HTTP", "80", "", None, [forward])
+    for kind, obj in (
+        ("backend", backend),
+        ("load_balancer", balancer),
+        ("listener", listener),
+        ("rule", next(iter(listener.rules.values()))),
+        ("action", listener.default_actions[0]),
+    ):
+        for name in moto_elbv2.FORWARDING_ATTRIBUTES[kind]:
+            assert hasattr(obj, name), (kind, name)
+    handle = moto_elbv2.find_target_group(canary.arn)
+    assert handle is not None and not handle.has_load_balancer
+
+    weighted = {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [
+                {"TargetGroupArn": main.arn, "Weight": 100},
+                {"TargetGroupArn": canary.arn, "Weight": 0},
+            ]
+        },
+    }
+    backend.modify_listener(listener.arn, actions=[weighted])
+    assert canary.load_balancer_arns == [] and handle.has_load_balancer
