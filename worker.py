@@ -13,9 +13,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.alarms import AlarmActivities
+from activities.autoscaling import ScalingActivities
 from activities.aws import AwsClients
 from activities.decisions import verify_decision
 from activities.ecs import EcsActivities
+from activities.load_balancers import LoadBalancerActivities
 from activities.notifications import send_notification
 from activities.search_attributes import missing_search_attributes
 from activities.verification_steps import VerificationActivities
@@ -38,6 +40,7 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
     )
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
     steps = VerificationActivities(clients)
+    balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
     workflows = [EcsCanaryDeployment]
     cache_workflow_bytecode(workflows)
     return Worker(
@@ -53,6 +56,9 @@ def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolE
             ecs.delete_service,
             ecs.wait_for_steady_state,
             ecs.wait_for_inactive,
+            balancers.read_listener_rule,
+            balancers.set_rule_actions,
+            scaling.set_suspended_state,
             alarms.watch_alarms,
             steps.run_task_step,
             steps.http_step,

@@ -287,3 +287,9 @@ class AwsClients:
 
     def cloudwatch(self, region: str | None) -> Any:
         return self._client("cloudwatch", region)
+
+    def elbv2(self, region: str | None) -> Any:
+        return self._client("elbv2", region)
+
+    def autoscaling(self, region: str | None) -> Any:
+        return self._client("application-autoscaling", region)

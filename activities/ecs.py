@@ -6,7 +6,6 @@ doing it twice. Log lines follow the wording of ECS deployment tooling (Harness)
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import botocore.exceptions
@@ -14,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.alarms import firing_alarm
+from activities.autoscaling import scalable_target
 from activities.aws import (
     AwsClients,
     aws_error_code,
@@ -27,7 +27,15 @@ from activities.polling import (
     first_useful_poll,
     sleep_until_next_poll,
 )
+from activities.service_deployments import find_record, record_verdict
+from activities.service_events import log_new_events
 from activities.steady_state import Failed, ServiceView, Steady, decide_steady_state
+from activities.stopped_tasks import stop_reasons
+from activities.target_health import (
+    deployment_targets,
+    targets_reached_text,
+    waiting_for_targets_text,
+)
 from ecs_canary.models import (
     CreateServiceInput,
     DeleteServiceInput,
@@ -47,10 +55,7 @@ from ecs_canary.models import (
     WaitSteadyInput,
 )
 from ecs_canary.names import RUN_ID_TAG
-
-# Enough event ids to recognise every event ECS still returns (it keeps about 100).
-_SEEN_EVENTS_KEPT = 200
-_RECENT_EVENTS_KEPT = 5
+from ecs_canary.supported_services import controller_and_strategy
 
 
 def _snapshot(service: dict[str, Any]) -> ServiceSnapshot:
@@ -62,15 +67,9 @@ def _snapshot(service: dict[str, Any]) -> ServiceSnapshot:
         desired_count=view.desired,
         running_count=view.running,
         deployment_configuration=service.get("deploymentConfiguration"),
+        load_balancers=service.get("loadBalancers") or [],
+        deployment_controller=controller_and_strategy(service)[0],
     )
-
-
-def _event_line(event: dict[str, Any]) -> str:
-    created = event["createdAt"]
-    stamp = (
-        created.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if isinstance(created, datetime) else created
-    )
-    return f"# AWS Event: {stamp} {event['message']}"
 
 
 def _restored_progress() -> WaitProgress:
@@ -100,7 +99,9 @@ class EcsActivities:
     @activity.defn
     def describe_services(self, request: DescribeServicesInput) -> ServiceSnapshots:
         """The services' current state; None for one ECS does not have (or has as INACTIVE).
-        A missing cluster fails here, before the deployment creates anything."""
+        A missing cluster fails here, before the deployment creates anything. The first look
+        also reads the main service's scalable target: a count outside its range is refused
+        before anything changes, at no cost of a step of its own."""
         client = self._clients.ecs(request.region)
         with aws_errors("DescribeServices"):
             described = self._clients.describer.describe_many(
@@ -111,7 +112,15 @@ class EcsActivities:
             for name, service in described.items()
             if service is not None and service["status"] != "INACTIVE"
         }
-        return ServiceSnapshots(services={name: found.get(name) for name in request.services})
+        scaled = request.scalable_target_of
+        target = (
+            scalable_target(self._clients.autoscaling(request.region), request.cluster, scaled)
+            if scaled is not None and found.get(scaled) is not None
+            else None
+        )
+        return ServiceSnapshots(
+            services={name: found.get(name) for name in request.services}, scalable_target=target
+        )
 
     @activity.defn
     def describe_task_definition(self, request: DescribeTaskDefinitionInput) -> TaskDefinitionState:
@@ -186,10 +195,14 @@ class EcsActivities:
             *request.service_definition.get("tags", []),
             *({"key": k, "value": v} for k, v in request.tags.items()),
         ]
+        load_balancers = (
+            {} if request.load_balancers is None else {"loadBalancers": request.load_balancers}
+        )
         try:
             created = client.create_service(
                 **{
                     **request.service_definition,
+                    **load_balancers,
                     "cluster": request.cluster,
                     "serviceName": request.service,
                     "taskDefinition": request.task_definition_arn,
@@ -234,6 +247,7 @@ class EcsActivities:
             deployment_id=primary.id if primary else None,
             deployment_created_at=primary.created_at if primary else None,
             changed=changed,
+            service_deployment_arn=service.get("currentServiceDeployment"),
         )
 
     @activity.defn
@@ -311,7 +325,7 @@ class EcsActivities:
         while True:
             sleep_until_next_poll(request.poll_interval_seconds, not_before=first_poll)
             service = self._clients.describer.describe(client, request.cluster, request.service)
-            self._log_new_events(service, request.events_since, progress, log)
+            log_new_events(service, request.events_since, progress, log)
             steady = self._steady_state(client, request, service, progress, log)
             if steady is not None:
                 return steady
@@ -340,12 +354,7 @@ class EcsActivities:
             service, name, request.task_definition_arn, request.max_failed_tasks
         )
         if isinstance(decision, Failed):
-            reasons = (
-                self._stop_reasons(client, request, decision.stopped_tasks_of)
-                if decision.stopped_tasks_of
-                else ""
-            )
-            raise _final(f"{decision.message}{reasons}", decision.failure_type)
+            raise self._failure(client, request, decision, log)
         running, desired = decision.running, decision.desired
         progress.running_count, progress.desired_count = running, desired
         self._say_once(
@@ -356,42 +365,61 @@ class EcsActivities:
         if not progress.steady_wait_announced:
             log.info(f"Waiting for Service {name} to reach steady state")
             progress.steady_wait_announced = True
-        if not isinstance(decision, Steady):
+        if not isinstance(decision, Steady) or service is None:
+            return None
+        targets = deployment_targets(
+            self._clients, request.region, request.cluster, service, decision.deployment_id
+        )
+        if not all(count.all_healthy for count in targets):
+            line = waiting_for_targets_text(name, targets)
+            if line != progress.last_targets_progress:
+                log.info(line)
+                progress.last_targets_progress = line
             return None
         log.info(f"Service {name} reached steady state")
-        if request.done_message and service is not None:
+        if targets:
+            log.info(targets_reached_text(name, targets))
+        if request.done_message:
             log.info(request.done_message.format(arn=ServiceView(service).arn))
         return SteadyState(
             running_count=running,
             desired_count=desired,
             deployment_id=decision.deployment_id,
             recent_events=progress.recent_events,
+            targets=targets,
         )
+
+    def _failure(
+        self, client: Any, request: WaitSteadyInput, decision: Failed, log: Any
+    ) -> ApplicationError:
+        """The wait's failure: ECS's record of the deployment names it where DescribeServices
+        only shows that the deployment lost (see activities.service_deployments), and the
+        stopped tasks' reasons follow."""
+        failure_type, message = decision.failure_type, decision.message
+        if failure_type in ("DeploymentRolledBack", "DeploymentFailed"):
+            record = find_record(
+                client,
+                request.cluster,
+                request.service,
+                request.service_deployment_arn,
+                request.events_since,
+                log,
+            )
+            verdict = record_verdict(record, request.service) if record is not None else None
+            if verdict is not None:
+                failure_type, message = verdict
+        reasons = (
+            stop_reasons(client, request.cluster, request.service, decision.stopped_tasks_of)
+            if decision.stopped_tasks_of
+            else ""
+        )
+        return _final(f"{message}{reasons}", failure_type)
 
     @staticmethod
     def _say_once(progress: WaitProgress, log: Any, line: str) -> None:
         if line != progress.last_progress:
             log.info(line)
             progress.last_progress = line
-
-    def _stop_reasons(self, client: Any, request: WaitSteadyInput, deployment_id: str) -> str:
-        """ECS's own reasons for the stopped tasks of this deployment, for the failure text."""
-        with aws_errors("ListTasks"):
-            arns = client.list_tasks(
-                cluster=request.cluster, serviceName=request.service, desiredStatus="STOPPED"
-            )["taskArns"]
-        if not arns:
-            return ""
-        with aws_errors("DescribeTasks"):
-            tasks = client.describe_tasks(cluster=request.cluster, tasks=arns[:100])["tasks"]
-        reasons = sorted(
-            {
-                t.get("stoppedReason", "")
-                for t in tasks
-                if t.get("startedBy") == deployment_id and t.get("stoppedReason")
-            }
-        )
-        return f": {'; '.join(reasons)}" if reasons else ""
 
     @activity.defn
     def wait_for_inactive(self, request: WaitInactiveInput) -> None:
@@ -406,27 +434,10 @@ class EcsActivities:
         while True:
             sleep_until_next_poll(request.poll_interval_seconds, not_before=first_poll)
             service = self._clients.describer.describe(client, request.cluster, request.service)
-            self._log_new_events(service, request.events_since, progress, log)
+            log_new_events(service, request.events_since, progress, log)
             if service is None or service["status"] == "INACTIVE":
                 log.info(f"Existing Service {request.service} reached inactive state")
                 if request.done_message:
                     log.info(request.done_message)
                 return
             heartbeats.beat(progress.model_dump(mode="json"))
-
-    @staticmethod
-    def _log_new_events(
-        service: dict[str, Any] | None, since: datetime, progress: WaitProgress, log: Any
-    ) -> None:
-        """Log each ECS service event of this step once, oldest first, even across retries."""
-        if service is None:
-            return
-        seen = set(progress.seen_event_ids)
-        for event in reversed(service.get("events", [])):
-            if event["id"] in seen or event["createdAt"] < since:
-                continue
-            line = _event_line(event)
-            log.info(line)
-            progress.seen_event_ids.append(event["id"])
-            progress.recent_events = [*progress.recent_events, line][-_RECENT_EVENTS_KEPT:]
-        del progress.seen_event_ids[:-_SEEN_EVENTS_KEPT]

@@ -26,7 +26,13 @@ from ecs_canary.models import (
     WaitProgress,
 )
 from ecs_canary.steps import StepState
-from ecs_canary.text import approvals_text, duration_text, time_left, utc_clock
+from ecs_canary.text import (
+    approvals_text,
+    duration_text,
+    load_balancing_lines,
+    time_left,
+    utc_clock,
+)
 
 # What the printed commands say for `--by` when nobody can be named (see current_user).
 NAME_PLACEHOLDER = "YOUR_NAME"
@@ -111,7 +117,7 @@ def details(request: DeploymentRequest) -> str:
         f"**Cluster:** {request.cluster}" + (f" ({request.region})" if request.region else ""),
         f"**Image(s):** {', '.join(request.images)}",
         f"**Task definition family:** {request.task_definition['family']}",
-        f"**Canary:** {request.canary.desired_count} task(s) as {request.canary_service_name}",
+        f"**Canary:** {canary_text(request)}",
         f"**Desired count:** {request.desired_count}",
         f"**Approval:** {approval}",
     ]
@@ -122,6 +128,15 @@ def details(request: DeploymentRequest) -> str:
     if verification.steps:
         lines.append(f"**Verification steps:** {steps_text(request)}")
     return "\n\n".join(lines)
+
+
+def canary_text(request: DeploymentRequest) -> str:
+    """`1 task(s) as myappCanary`, and a weighted canary's share of its listener rule."""
+    text = f"{request.canary.desired_count} task(s) as {request.canary_service_name}"
+    traffic = request.canary.traffic
+    if traffic is None:
+        return text
+    return f"{text}, {traffic.weight_percent} % of listener rule {traffic.listener_rule_arn}"
 
 
 def steps_text(request: DeploymentRequest) -> str:
@@ -234,6 +249,10 @@ def status_lines(
         + (f" ({status.outcome.value})" if status.outcome else ""),
         f"gate:      {gate_text(status, now)}",
         f"tasks:     {counts}",
+        *(
+            f"{label.lower() + ':':<10} {text}"
+            for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling)
+        ),
         f"decision:  {decision_text(status.decision)}",
     ]
     if status.approvals:

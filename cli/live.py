@@ -44,7 +44,7 @@ from ecs_canary.models import (
     WaitProgress,
 )
 from ecs_canary.steps import StepState
-from ecs_canary.text import duration_text
+from ecs_canary.text import duration_text, load_balancing_lines
 
 # The last few ECS service events: enough to see what ECS is doing, few enough to keep the view
 # (which must fit on the screen to be redrawn in place) short.
@@ -150,6 +150,9 @@ def render_view(
     running, desired = task_counts(status, live)
     if running is not None and desired is not None:
         rows.add_row("tasks", _tasks_bar(running, desired))
+    if status is not None:
+        for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling):
+            rows.add_row(label.lower(), _clipped(text))
     if status is not None and status.verification_steps:
         rows.add_row("steps", _steps_table(status.verification_steps, now))
     if status is not None:

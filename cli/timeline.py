@@ -31,6 +31,7 @@ from ecs_canary.models import (
     StageTiming,
 )
 from ecs_canary.steps import StepState
+from ecs_canary.text import load_balancing_lines
 
 # Order of timeline lines at the same instant (a stable sort keeps the rest as listed).
 _RANK_STEP_ENDED, _RANK_DECISION, _RANK_STEP_SKIPPED, _RANK_STAGE, _RANK_STEP_STARTED = range(5)
@@ -115,11 +116,17 @@ class Timeline:
         return lines
 
     def of_status(self, status: DeploymentStatus) -> list[str]:
-        """What a poll's `status` adds: the timeline, then, once each, when the bake ends and
-        that the gate is open, by when to decide and the commands that decide."""
+        """What a poll's `status` adds: the timeline, each new wording of the targets, traffic
+        weights and auto scaling, then, once each, when the bake ends and that the gate is
+        open, by when to decide and the commands that decide."""
         lines = self.since_last(
             status.stages, status.attempts, status.decision, status.verification_steps
         )
+        for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling):
+            line = f"{label.lower()}: {text}"
+            if ("load balancing", line) not in self._told:
+                self._told.add(("load balancing", line))
+                lines.append(line)
         if status.bake_ends_at is not None and not self._bake_announced:
             self._bake_announced = True
             lines.append(bake_text(status.bake_ends_at, self.clock()))

@@ -9,6 +9,7 @@ import botocore.session
 from botocore.validate import ParamValidator
 
 from ecs_canary.strict import MAX_NESTING, nesting_exceeds
+from ecs_canary.supported_services import controller_and_strategy, unsupported_reason
 
 # Loaded once at import, outside the workflow sandbox (the models are passed through).
 _ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
@@ -55,6 +56,8 @@ def check_service_definition(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("desiredCount must be an integer, not true or false")
     if value["desiredCount"] < 1:
         raise ValueError("desiredCount must be at least 1")
+    if reason := unsupported_reason(*controller_and_strategy(value), "the service_definition"):
+        raise ValueError(reason)
     return value
 
 

@@ -18,8 +18,11 @@ from pydantic import Field, field_validator, model_validator
 from ecs_canary.aws_shapes import check_service_definition, check_task_definition
 from ecs_canary.names import workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
+from ecs_canary.scaling import ScalableTarget, ScalingHoldState
 from ecs_canary.steps import StepState, VerificationStep, check_unique_names
 from ecs_canary.strict import MAX_SECONDS, StrictModel
+from ecs_canary.targets import TargetCount
+from ecs_canary.traffic import TrafficSettings, TrafficState
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_SERVICE_NAME_LENGTH = 255
@@ -36,6 +39,9 @@ MAX_ALARMS = 100
 class CanarySettings(StrictModel):
     desired_count: int = Field(1, ge=1)
     suffix: str = Field("Canary", min_length=1, pattern=_SERVICE_NAME.pattern)
+    # A traffic-weighted canary (see ecs_canary.traffic); without it the canary joins the main
+    # service's target groups and gets its task count's share.
+    traffic: TrafficSettings | None = None
 
 
 class VerificationSettings(StrictModel):
@@ -236,6 +242,11 @@ class DeploymentStatus(StrictModel):
     # Whether decisions must carry a signed token (by the request or the worker's policy);
     # None until the run's first task has asked its worker.
     signed_decisions_required: bool | None = None
+    # Behind load balancers: the last wait's deployment's targets, the weighted canary's
+    # listener rule, and the main service's auto scaling during the rollout.
+    targets: list[TargetCount] = Field(default_factory=list)
+    traffic: TrafficState | None = None
+    scaling: ScalingHoldState | None = None
 
 
 class DeploymentResult(StrictModel):
@@ -299,6 +310,8 @@ class DescribeServicesInput(StrictModel):
     cluster: str
     services: list[str]
     stage: Stage
+    # Also look up this service's scalable target (the first look at the main service).
+    scalable_target_of: str | None = None
 
 
 class ServiceSnapshot(StrictModel):
@@ -310,12 +323,15 @@ class ServiceSnapshot(StrictModel):
     desired_count: int
     running_count: int
     deployment_configuration: dict[str, Any] | None
+    load_balancers: list[dict[str, Any]] = Field(default_factory=list)
+    deployment_controller: str | None = None
 
 
 class ServiceSnapshots(StrictModel):
     """Each asked-for service by name; None where ECS has no such service (or only INACTIVE)."""
 
     services: dict[str, ServiceSnapshot | None]
+    scalable_target: ScalableTarget | None = None
 
 
 class RegisterTaskDefinitionInput(StrictModel):
@@ -352,6 +368,8 @@ class CreateServiceInput(ServiceLocation):
     service_definition: dict[str, Any]
     desired_count: int
     tags: dict[str, str]
+    # Replaces the service definition's `loadBalancers` (the canary's, see ecs_canary.traffic).
+    load_balancers: list[dict[str, Any]] | None = None
 
 
 class UpdateServiceInput(ServiceLocation):
@@ -367,6 +385,8 @@ class ServiceChange(StrictModel):
     # (None where ECS reported no primary deployment).
     deployment_created_at: datetime | None
     changed: bool
+    # ECS's record of the deployment (the service's `currentServiceDeployment`), if it has one.
+    service_deployment_arn: str | None = None
 
 
 class DeleteServiceInput(ServiceLocation):
@@ -390,6 +410,7 @@ class WaitSteadyInput(WaitInput):
     task_definition_arn: str
     max_failed_tasks: int
     alarms: list[str] = Field(default_factory=list)
+    service_deployment_arn: str | None = None
 
 
 class SteadyState(StrictModel):
@@ -398,6 +419,7 @@ class SteadyState(StrictModel):
     deployment_id: str
     # The last ECS service events the wait logged, for the status query and the Web UI.
     recent_events: list[str] = Field(default_factory=list)
+    targets: list[TargetCount] = Field(default_factory=list)
 
 
 class WaitInactiveInput(WaitInput):
@@ -420,6 +442,7 @@ class WaitProgress(StrictModel):
 
     seen_event_ids: list[str] = Field(default_factory=list)
     last_progress: str | None = None
+    last_targets_progress: str | None = None
     steady_wait_announced: bool = False
     running_count: int | None = None
     desired_count: int | None = None

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from ecs_canary.scaling import ScalingHoldState, scaling_text
+from ecs_canary.targets import TargetCount, targets_text
+from ecs_canary.traffic import TrafficState, weights_text
+
 
 def duration_text(seconds: float) -> str:
     """`90` -> `1m30s`, `3600` -> `1h`: short enough for a Web UI timer summary."""
@@ -44,3 +48,21 @@ def time_left(until: datetime, now: datetime) -> str:
 def approvals_text(approvals: list[str], needed: int) -> str:
     """`alice (1 of 2)`: who has approved so far, against the approvals the gate needs."""
     return f"{', '.join(approvals) or 'none yet'} ({len(approvals)} of {needed})"
+
+
+def load_balancing_lines(
+    targets: list[TargetCount], traffic: TrafficState | None, scaling: ScalingHoldState | None
+) -> list[tuple[str, str]]:
+    """(label, text) for a deployment's targets (`1 of 4 healthy targets in my-tg, ~25 %`), the
+    weighted canary's traffic and the main service's auto scaling; none for a service without
+    them. Shared by the Web UI details and `starter.py status`."""
+    lines = []
+    if targets:
+        group_percents = traffic.weights if traffic is not None else {}
+        lines.append(("Targets", targets_text(targets, group_percents)))
+    if traffic is not None:
+        state = "the canary's weight" if traffic.shifted else "as recorded"
+        lines.append(("Traffic", f"{weights_text(traffic.weights)} ({state})"))
+    if scaling is not None:
+        lines.append(("Scaling", scaling_text(scaling)))
+    return lines

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
+    from workflows.preflight import REFUSED, canary_load_balancers, first_look, refusal
     from workflows.presentation import (
         StageFailure,
         current_details,
@@ -45,8 +46,10 @@ with workflow.unsafe.imports_passed_through():
         log_context,
         unlisted_warning,
     )
+    from workflows.scaling import ScalingHold
     from workflows.state import DeploymentState
     from workflows.steps import pending_steps
+    from workflows.traffic import TrafficShift
     from workflows.verification import verify
 
 
@@ -73,6 +76,8 @@ class EcsCanaryDeployment:
             return
         self._gate.configure(self._request.verification)
         self._ecs = EcsCalls(self._request)
+        self._traffic = TrafficShift(self._request, self._ecs, self._state, self._set_details)
+        self._scaling = ScalingHold(self._request, self._ecs, self._state, self._set_details)
         self._notifier = Notifier(
             self._request.notifications, self._request.verification, self._log_context
         )
@@ -157,8 +162,9 @@ class EcsCanaryDeployment:
 
     async def _end_early(self, err: BaseException) -> BaseException:
         """The one cleanup path (the saga's compensation): roll the main service back if the
-        rolling deploy touched it, delete the canary if it may exist, and close the run with
-        the error that says what ended it."""
+        rolling deploy touched it and put its auto scaling back, put the listener rule back
+        and delete the canary if it may exist, and close the run with the error that says what
+        ended it. A rule that cannot be put back keeps the canary serving its traffic."""
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         failure = None if cancelled else StageFailure.of(err, self._state.stage)
         if self._state.main_service_touched:
@@ -173,13 +179,13 @@ class EcsCanaryDeployment:
                 failure = rollback_failed
             else:
                 if failure is not None:
-                    rolled_back = self._state.previous is not None
-                    failure = StageFailure(
-                        Stage.ROLLING_DEPLOY,
-                        failure.reason,
-                        "RolledBack" if rolled_back else failure.failure_type,
-                    )
-        await self._clean_up_canary()
+                    failure = failure.rolled_back(self._state.previous is not None)
+        await self._scaling.restore()
+        stuck = await self._traffic.restore_on_the_way_out()
+        if stuck is None:
+            await self._clean_up_canary()
+        elif failure is not None:
+            failure = failure.noting(stuck)
         if failure is None:
             result = await self._finish(Outcome.CANCELLED, "the workflow was cancelled")
             return CancelledError("Deployment cancelled", result.model_dump(mode="json"))
@@ -199,23 +205,19 @@ class EcsCanaryDeployment:
         steady; stops early, leaving the canary to Canary Delete, if someone rejects it."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
-        # The first look at the services needs nothing from the search-attribute check.
-        checks, found = await asyncio.gather(
-            self._ecs.start_checks(),
-            self._ecs.describe_services(
-                [request.service_name, canary],
-                Stage.CANARY_DEPLOY,
-                f"Describe services {request.service_name}, {canary}",
-            ),
-        )
-        await self._learn_from_worker(checks)
+        look = await first_look(request, self._ecs, self._traffic)
+        await self._learn_from_worker(look.checks)
         self._enter(
             Stage.CANARY_DEPLOY,
             sa.ECS_CLUSTER.value_set(request.cluster),
             sa.ECS_SERVICE.value_set(request.service_name),
         )
-        state.previous = found.services[request.service_name]
-        if found.services[canary] is not None:  # left ACTIVE by an earlier, crashed run
+        state.previous = look.main
+        self._scaling.record(look.scalable_target)
+        self._traffic.record(look.rule)
+        if refused := refusal(request, look.main, look.scalable_target, look.rule):
+            raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)
+        if look.canary_exists:  # left ACTIVE by an earlier, crashed run
             state.canary_may_exist = True
             await self._remove_service(canary, Stage.CANARY_DEPLOY)
         if self._gate.rejected:
@@ -232,6 +234,7 @@ class EcsCanaryDeployment:
             arn,
             request.canary.desired_count,
             {WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id},
+            canary_load_balancers(request, look.main, look.rule),
         )
         # The rollback target is read while the canary starts: off the critical path.
         rollback_check = (
@@ -255,6 +258,8 @@ class EcsCanaryDeployment:
                 await settle(rollback_check)
         if rollback_check is not None:
             rollback_check.result()
+        if not self._gate.rejected:  # healthy: its weight for the verification stage
+            await self._traffic.shift()
 
     # --- Stage 2: Verification --------------------------------------------------------------
 
@@ -279,6 +284,7 @@ class EcsCanaryDeployment:
     async def _canary_delete(self) -> None:
         canary = self._require_request().canary_service_name
         self._enter(Stage.CANARY_DELETE)
+        await self._traffic.restore()
         await self._remove_service(
             canary, Stage.CANARY_DELETE, done_message=f"Canary service {canary} deleted"
         )
@@ -290,10 +296,10 @@ class EcsCanaryDeployment:
         arn = state.task_definition_arn
         assert arn is not None, "registered during the canary deploy"
         self._enter(Stage.ROLLING_DEPLOY)
+        await self._scaling.suspend()
         state.main_service_touched = True
         if state.previous is not None:
-            keep_count = request.rolling.same_as_running_instances
-            desired = state.previous.desired_count if keep_count else request.desired_count
+            desired = await self._scaling.rolling_count()
             deployment_configuration = request.service_definition.get("deploymentConfiguration")
             change = await self._ecs.update_service(
                 Stage.ROLLING_DEPLOY, arn, desired, deployment_configuration
@@ -313,6 +319,7 @@ class EcsCanaryDeployment:
             request.stage_timeouts.rolling_deploy,
             alarms=request.verification.alarms,
         )
+        await self._scaling.restore()
 
     async def _roll_back(self, reason: str) -> None:
         """Restore the previous task definition, count and configuration (Harness's ECS Rolling

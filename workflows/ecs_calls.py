@@ -120,10 +120,11 @@ class EcsCalls:
             )
         )
 
-    async def _call(
+    async def call(
         self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
     ) -> ResultT:
-        """One ECS call inside this workflow task, shielded from the run's cancellation."""
+        """One AWS call inside this workflow task, shielded from the run's cancellation (the
+        listener rule's and the scalable target's calls are made the same way)."""
         call = asyncio.ensure_future(
             workflow.execute_local_activity_method(
                 activity,
@@ -139,7 +140,7 @@ class EcsCalls:
             await settle(call)
             raise
 
-    async def _call_beside_wait(
+    async def call_beside_wait(
         self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
     ) -> ResultT:
         """One ECS call as an activity task, for a call made while a wait runs."""
@@ -203,13 +204,17 @@ class EcsCalls:
         )
 
     async def describe_services(
-        self, services: list[str], stage: Stage, summary: str
+        self, services: list[str], stage: Stage, summary: str, scalable_target_of: str | None = None
     ) -> ServiceSnapshots:
         request = self._request
-        return await self._call(
+        return await self.call(
             EcsActivities.describe_services,
             DescribeServicesInput(
-                region=request.region, cluster=request.cluster, services=services, stage=stage
+                region=request.region,
+                cluster=request.cluster,
+                services=services,
+                stage=stage,
+                scalable_target_of=scalable_target_of,
             ),
             summary=summary,
         )
@@ -236,7 +241,7 @@ class EcsCalls:
         self, run_id: str, may_be_repeated: bool
     ) -> RegisteredTaskDefinition:
         request = self._request
-        return await self._call(
+        return await self.call(
             EcsActivities.register_task_definition,
             RegisterTaskDefinitionInput(
                 region=request.region,
@@ -255,7 +260,7 @@ class EcsCalls:
         that could not be rolled back stops before anyone verifies it. Made beside the
         canary's wait."""
         arn = previous.task_definition
-        state = await self._call_beside_wait(
+        state = await self.call_beside_wait(
             EcsActivities.describe_task_definition,
             DescribeTaskDefinitionInput(region=self._request.region, arn=arn),
             summary=f"Check rollback target {short_arn(arn)}",
@@ -269,10 +274,16 @@ class EcsCalls:
             )
 
     async def create_service(
-        self, service: str, stage: Stage, arn: str, desired: int, tags: dict[str, str]
+        self,
+        service: str,
+        stage: Stage,
+        arn: str,
+        desired: int,
+        tags: dict[str, str],
+        load_balancers: list[dict[str, Any]] | None = None,
     ) -> ServiceChange:
         request = self._request
-        return await self._call(
+        return await self.call(
             EcsActivities.create_service,
             CreateServiceInput(
                 region=request.region,
@@ -283,6 +294,7 @@ class EcsCalls:
                 service_definition=request.service_definition,
                 desired_count=desired,
                 tags=tags,
+                load_balancers=load_balancers,
             ),
             summary=f"Create service {service} (desired {desired})",
         )
@@ -295,7 +307,7 @@ class EcsCalls:
         deployment_configuration: dict[str, Any] | None,
     ) -> ServiceChange:
         request = self._request
-        return await self._call(
+        return await self.call(
             EcsActivities.update_service,
             UpdateServiceInput(
                 region=request.region,
@@ -336,6 +348,7 @@ class EcsCalls:
                 task_definition_arn=arn,
                 max_failed_tasks=request.max_failed_tasks,
                 alarms=alarms,
+                service_deployment_arn=change.service_deployment_arn,
             ),
             timeout_seconds=timeout,
             summary=f"Wait for {service} to reach steady state",
@@ -347,7 +360,7 @@ class EcsCalls:
         """Delete a service and wait until ECS has it INACTIVE."""
         request = self._request
         since = workflow.now()
-        await self._call(
+        await self.call(
             EcsActivities.delete_service,
             DeleteServiceInput(
                 region=request.region, cluster=request.cluster, service=service, stage=stage

@@ -14,7 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from ecs_canary.gate import Gate
 from ecs_canary.models import Decision, DeploymentRequest, Stage
-from ecs_canary.text import approvals_text, utc_clock
+from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
 from workflows.payloads import Unreadable
 from workflows.state import DeploymentState
 
@@ -35,6 +35,16 @@ class StageFailure(Exception):
             return err
         kind, reason = failure_reason(err)
         return cls(stage, reason, kind)
+
+    def rolled_back(self, to_previous: bool) -> StageFailure:
+        """The rollout's failure once the rollback went through: `RolledBack` when the service
+        is back on its previous task definition (a first deployment's is removed instead)."""
+        kind = "RolledBack" if to_previous else self.failure_type
+        return StageFailure(Stage.ROLLING_DEPLOY, self.reason, kind)
+
+    def noting(self, note: str) -> StageFailure:
+        """The same failure, with what the cleanup could not do appended to its reason."""
+        return StageFailure(self.stage, f"{self.reason}; {note}", self.failure_type)
 
 
 # Temporal refuses a failure over 2 MB (and the run's first task would then retry forever);
@@ -98,6 +108,8 @@ def current_details(
         lines.append(f"**Running:** {state.running_count}/{state.desired_count}")
     if state.recent_events:
         lines.append(f"**Last ECS event:** {state.recent_events[-1]}")
+    balanced = load_balancing_lines(state.targets, state.traffic, state.scaling)
+    lines.extend(f"**{label}:** {text}" for label, text in balanced)
     if gate.bake_ends_at is not None:
         lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")
     if gate.deadline is not None:

@@ -21,7 +21,10 @@ from ecs_canary.models import (
     SteadyState,
 )
 from ecs_canary.notifications import NotificationState
+from ecs_canary.scaling import ScalingHoldState
 from ecs_canary.steps import StepState
+from ecs_canary.targets import TargetCount
+from ecs_canary.traffic import TrafficState
 
 
 @dataclass
@@ -42,6 +45,13 @@ class DeploymentState:
     running_count: int | None = None
     desired_count: int | None = None
     recent_events: list[str] = field(default_factory=list)
+    # The last wait's deployment's targets behind the service's load balancers.
+    targets: list[TargetCount] = field(default_factory=list)
+    # The weighted canary's listener rule: recorded before anything changes, and whether the
+    # canary's weight may be in force (then every way out puts the recorded actions back).
+    traffic: TrafficState | None = None
+    # The main service's scalable target, and whether this run holds its dynamic scaling.
+    scaling: ScalingHoldState | None = None
     outcome: Outcome | None = None
     search_attributes_registered: bool = True
     verification_steps: list[StepState] = field(default_factory=list)
@@ -61,6 +71,7 @@ class DeploymentState:
         """Remember what the last wait for steady state saw, for `status` and the Web UI."""
         self.running_count, self.desired_count = steady.running_count, steady.desired_count
         self.recent_events = steady.recent_events
+        self.targets = steady.targets
 
     @property
     def canary_gone(self) -> bool:
@@ -91,6 +102,9 @@ class DeploymentState:
             result=self.final_result,
             notifications=self.notifications,
             signed_decisions_required=gate.signatures_required,
+            targets=self.targets,
+            traffic=self.traffic,
+            scaling=self.scaling,
         )
 
     def result(

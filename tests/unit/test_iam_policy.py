@@ -1,9 +1,9 @@
 """deploy/iam-policy.json, the worker's least-privilege IAM policy, against the code it serves.
 
-The policy is written by hand, so these tests hold it to the activities' source: every ECS
-and CloudWatch operation they call is granted, nothing else is, tags are allowed exactly
-where the worker tags what it creates, and parliament (the IAM linter `make lint` runs)
-reports nothing but the two findings accepted on purpose.
+The policy is written by hand, so these tests hold it to the activities' source: every ECS,
+CloudWatch, ELBv2 and Application Auto Scaling operation they call is granted, nothing else
+is, tags are allowed exactly where the worker tags what it creates, and parliament (the IAM
+linter `make lint` runs) reports nothing but the two findings accepted on purpose.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "deploy" / "iam-policy.json"
 ACTIVITIES = ROOT / "activities"
 # The AWS services the activities call, by boto3 client name -> IAM prefix.
-SERVICES = {"ecs": "ecs", "cloudwatch": "cloudwatch"}
+SERVICES = {
+    "ecs": "ecs",
+    "cloudwatch": "cloudwatch",
+    "elbv2": "elasticloadbalancing",
+    "application-autoscaling": "application-autoscaling",
+}
 CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/ecs-canary"
 # Granted although no activity calls them by name: ECS authorizes the tags of a create
 # (CreateService, RegisterTaskDefinition with `tags`) as TagResource, and a task definition's
@@ -70,7 +75,7 @@ def _operations_by_method() -> dict[str, set[str]]:
 
 def _activity_calls() -> Iterator[tuple[str, ast.Call]]:
     """(method name, call) of every `x.method(...)` and `x.get_paginator("method")` in the
-    activities' source whose method is an ECS or CloudWatch operation."""
+    activities' source whose method is an operation of one of SERVICES."""
     methods = _operations_by_method()
     for path in sorted(ACTIVITIES.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -114,6 +119,10 @@ def test_the_scan_finds_the_calls_the_worker_is_known_to_make():
     called = _called()
     assert {"ecs:CreateService", "ecs:DescribeServices", "ecs:ListTasks"} <= called
     assert {"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"} <= called
+    assert {
+        "elasticloadbalancing:ModifyRule",
+        "application-autoscaling:RegisterScalableTarget",
+    } <= (called)
 
 
 def test_every_operation_the_activities_call_is_allowed():
@@ -165,6 +174,16 @@ def test_each_ecs_statement_is_held_to_the_cluster_where_ecs_supports_it():
             continue
         condition = statement.get("Condition", {}).get("ArnEquals", {})
         assert condition.get("ecs:cluster") == CLUSTER_ARN, statement["Sid"]
+
+
+def test_scaling_is_changed_only_for_ecs_services_desired_counts():
+    """RegisterScalableTarget cannot be scoped to one service by ARN (a scalable target's id is
+    opaque): the namespace and dimension hold it to ECS services' desired counts."""
+    (statement,) = _allows("application-autoscaling:RegisterScalableTarget")
+    assert statement["Condition"]["StringEquals"] == {
+        "application-autoscaling:service-namespace": "ecs",
+        "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount",
+    }
 
 
 def test_the_roles_are_passed_only_to_ecs_tasks():

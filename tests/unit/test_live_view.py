@@ -18,9 +18,12 @@ from temporalio.client import WorkflowExecutionStatus
 import cli.progress
 from cli.live import LiveView, finished_status, render_view
 from cli.progress import follow
+from cli.timeline import Timeline
 from ecs_canary.models import Decision, DeploymentStatus, WaitProgress
 from ecs_canary.notifications import NotificationState
 from ecs_canary.steps import StepState
+from ecs_canary.targets import TargetCount
+from ecs_canary.traffic import ListenerRule, TrafficState
 from tests.helpers.statuses import deployment_status
 from tests.helpers.statuses import finished_status as finished_run
 
@@ -295,3 +298,25 @@ async def test_follow_shows_the_live_view_on_a_terminal_only(one_run, monkeypatc
     drawn = [line for screen in screens(printed) for line in screen]
     assert any(line.startswith("tasks ") and line.endswith(" 1/1 running") for line in drawn)
     assert drawn[-2:] == ["outcome: succeeded", ""]
+
+
+def test_watch_shows_the_targets_and_the_weights_in_place_and_tells_each_change_once():
+    elb = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    main, canary = f"{elb}:targetgroup/myapp-tg/1", f"{elb}:targetgroup/myapp-canary-tg/2"
+    rule = ListenerRule(rule_arn="r", listener_arn="l", is_default=False, actions=[])
+    traffic = TrafficState(
+        rule=rule, canary_target_group_arn=canary, weights={main: 90.0, canary: 10.0}, shifted=True
+    )
+    count = TargetCount(target_group_arn=canary, tasks=1, healthy=1, healthy_in_group=1)
+    status = deployment_status(targets=[count], traffic=traffic)
+
+    lines = shown(status)
+    assert any(
+        re.match(r"targets\s+1 of 1 healthy targets in myapp-canary-tg, ~10 %", x) for x in lines
+    )
+    assert any(re.match(r"traffic\s+myapp-tg 90 %, myapp-canary-tg 10 %", x) for x in lines)
+    story = Timeline(WID)
+    told = story.of_status(status)
+    assert "traffic: myapp-tg 90 %, myapp-canary-tg 10 % (the canary's weight)" in told
+    assert "targets: 1 of 1 healthy targets in myapp-canary-tg, ~10 %" in told
+    assert not [line for line in story.of_status(status) if line.startswith(("targets", "traffic"))]

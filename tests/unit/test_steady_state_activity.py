@@ -23,11 +23,28 @@ NOPULL = (
 
 
 class FakeEcs:
-    """ListTasks/DescribeTasks answering with the given stopped tasks; records the calls."""
+    """ListTasks/DescribeTasks answering with the given stopped tasks, and the Service
+    Deployments API with the given records; records the calls."""
 
-    def __init__(self, stopped: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        stopped: list[dict[str, Any]] | None = None,
+        records: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.stopped = stopped or []
+        self.records = records or []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def list_service_deployments(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(("ListServiceDeployments", params))
+        return {"serviceDeployments": self.records}
+
+    def describe_service_deployments(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(("DescribeServiceDeployments", params))
+        arns = params["serviceDeploymentArns"]
+        return {
+            "serviceDeployments": [r for r in self.records if r["serviceDeploymentArn"] in arns]
+        }
 
     def list_tasks(self, **params: Any) -> dict[str, Any]:
         self.calls.append(("ListTasks", params))
@@ -44,6 +61,8 @@ class Log:
 
     def info(self, line: str) -> None:
         self.lines.append(line)
+
+    warning = info
 
 
 def _wait_input(recording: Recording, **extra: Any) -> WaitSteadyInput:
@@ -116,7 +135,13 @@ def test_a_failed_rollout_ends_with_its_stopped_tasks_reasons_sorted_once_each()
         f"ECS marked deployment {primary} of service breaker FAILED: ECS deployment circuit "
         f"breaker: tasks failed to start.: {NOPULL}; Essential container in task exited"
     )
-    assert client.calls[0] == (
+    # ECS's record is asked first (it has none here), then the stopped tasks.
+    assert [name for name, _ in client.calls] == [
+        "ListServiceDeployments",
+        "ListTasks",
+        "DescribeTasks",
+    ]
+    assert client.calls[1] == (
         "ListTasks",
         {"cluster": "ecs-canary", "serviceName": "breaker", "desiredStatus": "STOPPED"},
     )
@@ -138,19 +163,64 @@ def test_without_stopped_tasks_the_message_ends_with_ecs_text():
     assert [name for name, _ in client.calls] == ["ListTasks"]  # nothing to describe
 
 
-@pytest.mark.parametrize(
-    ("name", "failure_type"),
-    [
-        ("rolled-back", "DeploymentRolledBack"),
-        ("inactive", "ServiceGone"),
-        ("missing", "ServiceGone"),
-    ],
-)
-def test_other_failures_make_no_ecs_call(name, failure_type):
+@pytest.mark.parametrize("name", ["inactive", "missing"])
+def test_a_service_that_is_gone_makes_no_ecs_call(name):
     client = FakeEcs([_stopped("ecs-svc/x", NOPULL, 1)])
     failure = _failure(load(name), client)
-    assert failure.type == failure_type
+    assert failure.type == "ServiceGone"
     assert client.calls == []
+
+
+SERVICE_DEPLOYMENT = "arn:aws:ecs:us-east-1:123456789012:service-deployment/ecs-canary/rb/r9i43Y"
+
+
+def _record(status: str, created_at: datetime, **more: Any) -> dict[str, Any]:
+    return {
+        "serviceDeploymentArn": SERVICE_DEPLOYMENT,
+        "status": status,
+        "createdAt": created_at,
+        "statusReason": "ECS deployment circuit breaker: tasks failed to start.",
+        **more,
+    }
+
+
+def test_a_rollback_is_named_by_ecs_record_found_by_its_arn():
+    """One DescribeServiceDeployments at the wait's end, of the ARN the update reported."""
+    record = _record(
+        "ROLLBACK_SUCCESSFUL", datetime(2026, 1, 1, tzinfo=UTC), rollback={"reason": "breaker"}
+    )
+    client = FakeEcs(records=[record])
+    with pytest.raises(ApplicationError) as caught:
+        _poll(load("rolled-back"), client, service_deployment_arn=SERVICE_DEPLOYMENT)
+    assert caught.value.type == "DeploymentRolledBack"
+    assert caught.value.message == (
+        f"ECS rolled back service deployment {SERVICE_DEPLOYMENT} of service "
+        f"{load('rolled-back').service_name} (ROLLBACK_SUCCESSFUL): ECS deployment circuit "
+        "breaker: tasks failed to start.; breaker"
+    )
+    assert client.calls == [
+        ("DescribeServiceDeployments", {"serviceDeploymentArns": [SERVICE_DEPLOYMENT]})
+    ]
+
+
+def test_a_replaced_deployment_is_not_called_a_rollback():
+    """DescribeServices shows only that another revision is primary; ECS's record, found by
+    ListServiceDeployments beside this run's deployment, says it was STOPPED."""
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    client = FakeEcs(records=[_record("STOPPED", since, statusReason="A newer one started.")])
+    failure = _failure(load("rolled-back"), client)
+    assert failure.type == "DeploymentFailed"
+    assert failure.message.startswith(f"ECS stopped service deployment {SERVICE_DEPLOYMENT}")
+    assert failure.message.endswith("(STOPPED): A newer one started.")
+    assert [name for name, _ in client.calls] == ["ListServiceDeployments"]
+
+
+def test_without_ecs_records_describe_services_verdict_stands():
+    client = FakeEcs()
+    failure = _failure(load("rolled-back"), client)
+    assert failure.type == "DeploymentRolledBack"
+    assert failure.message.startswith("ECS rolled back service ")
+    assert [name for name, _ in client.calls] == ["ListServiceDeployments"]
 
 
 def test_progress_is_logged_once_per_change_then_the_steady_state():

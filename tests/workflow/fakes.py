@@ -15,6 +15,7 @@ from typing import Any, Literal
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ecs_canary.aws_inputs import ReadListenerRuleInput, SetRuleActionsInput, SetSuspendedStateInput
 from ecs_canary.models import (
     AlarmFiring,
     CreateServiceInput,
@@ -35,8 +36,10 @@ from ecs_canary.models import (
     WaitSteadyInput,
     WatchAlarmsInput,
 )
+from ecs_canary.scaling import ScalableTarget
 from ecs_canary.signing import worker_requires_signed_decisions
 from ecs_canary.steps import HttpStepInput, MetricsStepInput, RunTaskStepInput, StepVerdict
+from ecs_canary.traffic import ListenerRule
 
 NEW_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:2"
 OLD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:1"
@@ -68,6 +71,13 @@ class FakeEcs:
     # Set while a scripted "hang" wait runs, and when it was cancelled.
     hanging: asyncio.Event = field(default_factory=asyncio.Event)
     hang_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # The main service's scalable target (looked up with the first describe), and the listener
+    # rules by ARN: set_rule_actions changes their actions. A name in `failing` fails its calls:
+    # "shift_rule" / "restore_rule" (set_rule_actions), "hold_scaling" / "restore_scaling"
+    # (set_suspended_state, told apart by whether dynamic scaling is to be suspended).
+    scalable_target: ScalableTarget | None = None
+    rules: dict[str, ListenerRule] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -89,9 +99,29 @@ class FakeEcs:
         @activity.defn(name="describe_services")
         async def describe_services(request: DescribeServicesInput) -> ServiceSnapshots:
             fake.calls.append(("describe_services", request))
+            scaled = request.scalable_target_of
             return ServiceSnapshots(
-                services={name: fake.services.get(name) for name in request.services}
+                services={name: fake.services.get(name) for name in request.services},
+                scalable_target=fake.scalable_target if scaled in fake.services else None,
             )
+
+        @activity.defn(name="read_listener_rule")
+        async def read_listener_rule(request: ReadListenerRuleInput) -> ListenerRule:
+            fake.calls.append(("read_listener_rule", request))
+            return fake.rules[request.rule_arn]
+
+        @activity.defn(name="set_rule_actions")
+        async def set_rule_actions(request: SetRuleActionsInput) -> None:
+            fake.calls.append(("set_rule_actions", request))
+            fake._fail_if_scripted("restore_rule" if request.restoring else "shift_rule")
+            rule = fake.rules[request.rule.rule_arn]
+            fake.rules[rule.rule_arn] = rule.model_copy(update={"actions": request.actions})
+
+        @activity.defn(name="set_suspended_state")
+        async def set_suspended_state(request: SetSuspendedStateInput) -> None:
+            fake.calls.append(("set_suspended_state", request))
+            holding = request.suspended.dynamic_scaling_in
+            fake._fail_if_scripted("hold_scaling" if holding else "restore_scaling")
 
         @activity.defn(name="describe_task_definition")
         async def describe_task_definition(
@@ -199,6 +229,9 @@ class FakeEcs:
             metrics_step,
             missing_search_attributes,
             describe_services,
+            read_listener_rule,
+            set_rule_actions,
+            set_suspended_state,
             describe_task_definition,
             register_task_definition,
             create_service,
@@ -208,6 +241,12 @@ class FakeEcs:
             wait_for_steady_state,
             watch_alarms,
         ]
+
+    def _fail_if_scripted(self, name: str) -> None:
+        if name in self.failing:
+            raise ApplicationError(
+                f"{name} failed: AccessDenied", type="AccessDenied", non_retryable=True
+            )
 
     async def _hang(self, until: Callable[[], bool] = lambda: False) -> None:
         """Heartbeat until `until()` holds or the workflow cancels this activity (a cancel

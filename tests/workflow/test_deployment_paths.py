@@ -4,44 +4,16 @@ what order, and how the run ends, for each path through the four stages."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from ecs_canary.models import AlarmFiring, DeploymentResult, DeploymentStatus, Outcome
+from ecs_canary.models import AlarmFiring, Outcome
 from ecs_canary.names import WORKFLOW_TYPE
 from tests.workflow.conftest import request
 from tests.workflow.fakes import NEW_ARN, OLD_ARN, FakeEcs, running_service
-
-
-async def _status(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentStatus:
-    return await handle.query("status", result_type=DeploymentStatus)
-
-
-async def _until(handle: WorkflowHandle[Any, DeploymentResult], stage: str, **fields: Any) -> None:
-    """Wait (bounded) for the run to reach `stage` with the given status fields."""
-    async with asyncio.timeout(30):
-        while True:
-            current = await _status(handle)
-            if current.stage.value == stage and all(
-                getattr(current, k) == v for k, v in fields.items()
-            ):
-                return
-            await asyncio.sleep(0.05)
-
-
-async def _failure(handle: WorkflowHandle[Any, DeploymentResult]) -> BaseException:
-    with pytest.raises(WorkflowFailureError) as failed:
-        await handle.result()
-    assert failed.value.cause is not None
-    return failed.value.cause
-
-
-def _result_of(error: BaseException) -> DeploymentResult:
-    assert isinstance(error, ApplicationError)
-    return DeploymentResult.model_validate(error.details[0])
+from tests.workflow.reading import failure_of, result_of, status_of, until
 
 
 @pytest.fixture
@@ -52,7 +24,7 @@ def existing(fake_ecs: FakeEcs) -> FakeEcs:
 
 async def test_approved_canary_is_promoted_in_stage_order(existing, start):
     handle = await start(request())
-    await _until(handle, "verification", gate_open=True)
+    await until(handle, "verification", gate_open=True)
     await handle.execute_update("approve", {"by": "alice"})
     result = await handle.result()
 
@@ -77,9 +49,9 @@ async def test_a_refused_signal_before_run_is_recorded_and_changes_nothing(exist
     request's approvers."""
     body = request(verification={"approvers": ["alice", "bob"]})
     handle = await start(body, start_signal="reject", start_signal_args=[{"by": "mallory"}])
-    await _until(handle, "verification", gate_open=True)
+    await until(handle, "verification", gate_open=True)
 
-    attempts = (await _status(handle)).attempts
+    attempts = (await status_of(handle)).attempts
     assert [(a.by, a.accepted) for a in attempts] == [("mallory", False)]
     assert "'mallory' may not decide" in (attempts[0].refusal or "")
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -91,8 +63,8 @@ async def test_a_refused_signal_before_run_is_recorded_and_changes_nothing(exist
 
 async def test_an_approval_before_the_canary_is_steady_is_refused(existing, start):
     handle = await start(request(), start_signal="approve", start_signal_args=[{"by": "alice"}])
-    await _until(handle, "verification", gate_open=True)
-    (attempt,) = (await _status(handle)).attempts
+    await until(handle, "verification", gate_open=True)
+    (attempt,) = (await status_of(handle)).attempts
     assert not attempt.accepted and "not steady yet" in (attempt.refusal or "")
     await handle.signal("reject", {"by": "alice"})
     assert (await handle.result()).outcome == Outcome.REJECTED
@@ -100,7 +72,7 @@ async def test_an_approval_before_the_canary_is_steady_is_refused(existing, star
 
 async def test_an_invalid_request_fails_the_run_at_once_without_calls(fake_ecs, start):
     handle = await start(request(service_name="my app"))
-    error = await _failure(handle)
+    error = await failure_of(handle)
     assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
     assert "may contain only letters" in error.message
     assert fake_ecs.calls == []
@@ -112,7 +84,7 @@ async def test_a_start_without_any_input_fails_as_an_invalid_request(
     handle = await time_skipping.client.start_workflow(
         WORKFLOW_TYPE, id="ecs-canary/no-input", task_queue=fake_worker
     )
-    error = await _failure(handle)
+    error = await failure_of(handle)
     assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
     assert fake_ecs.calls == []
 
@@ -151,10 +123,10 @@ async def test_a_rejection_during_the_canary_wait_stops_it_and_deletes_the_canar
 async def test_a_failed_rollout_rolls_back_to_the_recorded_service(existing, start):
     existing.waits[("myapp", "rolling_deploy")] = "fail"
     handle = await start(request(verification={"require_approval": False}))
-    error = await _failure(handle)
+    error = await failure_of(handle)
 
     assert isinstance(error, ApplicationError) and error.type == "RolledBack"
-    assert _result_of(error).outcome == Outcome.ROLLED_BACK
+    assert result_of(error).outcome == Outcome.ROLLED_BACK
     rollout, rollback = existing.inputs("update_service")
     assert (rollout.task_definition_arn, rollback.task_definition_arn) == (NEW_ARN, OLD_ARN)
     assert rollback.deployment_configuration == {
@@ -167,13 +139,13 @@ async def test_a_failed_rollback_says_where_the_service_was_left(existing, start
     existing.waits[("myapp", "rolling_deploy")] = "fail"
     existing.waits[("myapp", "rollback")] = "fail"
     handle = await start(request(verification={"require_approval": False}))
-    error = await _failure(handle)
+    error = await failure_of(handle)
 
     assert isinstance(error, ApplicationError) and error.type == "RollbackFailed"
     assert "rollback of service myapp failed: 2 task(s)" in error.message
     assert f"service myapp was left ACTIVE on task definition {OLD_ARN}" in error.message
     assert "The rolling deploy had failed because: 2 task(s)" in error.message
-    assert _result_of(error).outcome == Outcome.FAILED
+    assert result_of(error).outcome == Outcome.FAILED
 
 
 @pytest.mark.abandons_activity
@@ -182,10 +154,10 @@ async def test_a_cancel_during_the_rolling_deploy_rolls_back(existing, start):
     handle = await start(request(verification={"require_approval": False}))
     await existing.hanging.wait()
     await handle.cancel()
-    error = await _failure(handle)
+    error = await failure_of(handle)
 
     assert isinstance(error, CancelledError)
-    final = await _status(handle)
+    final = await status_of(handle)
     assert final.outcome == Outcome.CANCELLED
     # The cancellation carries no result; the status query does.
     assert final.result is not None and final.result.outcome == Outcome.CANCELLED
@@ -200,7 +172,7 @@ async def test_a_cancel_during_the_rolling_deploy_rolls_back(existing, start):
 async def test_a_first_deployment_whose_rollout_fails_removes_the_new_service(fake_ecs, start):
     fake_ecs.waits[("myapp", "rolling_deploy")] = "fail"
     handle = await start(request(verification={"require_approval": False}))
-    error = await _failure(handle)
+    error = await failure_of(handle)
 
     assert isinstance(error, ApplicationError) and error.type == "TasksFailed"
     assert [d.service for d in fake_ecs.inputs("delete_service")] == ["myappCanary", "myapp"]
@@ -210,8 +182,8 @@ async def test_a_first_deployment_whose_rollout_fails_removes_the_new_service(fa
 async def test_an_inactive_rollback_target_stops_before_the_gate(existing, start):
     existing.task_definition_status = "INACTIVE"
     handle = await start(request())
-    error = await _failure(handle)
+    error = await failure_of(handle)
 
     assert isinstance(error, ApplicationError)
     assert error.type == "PreviousTaskDefinitionInactive"
-    assert existing.inputs("update_service") == [] and _result_of(error).canary_deleted
+    assert existing.inputs("update_service") == [] and result_of(error).canary_deleted

@@ -1,0 +1,114 @@
+"""The run's first look, before it changes anything: the services (with the main one's
+scalable target), the worker's checks and the weighted canary's listener rule, all at once;
+then what the run refuses, and where the canary registers.
+
+The refusals are pure functions of what the look found, so each reads and tests on its own;
+the workflow fails the run with `Refused` and the reason, with no change made to ECS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from ecs_canary.models import DeploymentRequest, ServiceSnapshot, Stage, StartChecks
+    from ecs_canary.scaling import ScalableTarget, capacity_refusal
+    from ecs_canary.supported_services import unsupported_reason
+    from ecs_canary.traffic import ListenerRule, traffic_refusal
+    from ecs_canary.traffic import canary_load_balancers as weighted_canary_load_balancers
+    from workflows.ecs_calls import EcsCalls
+    from workflows.traffic import TrafficShift
+
+REFUSED = "Refused"
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    checks: StartChecks
+    # The main service (None: a first deployment), and whether a canary is ACTIVE already.
+    main: ServiceSnapshot | None
+    canary_exists: bool
+    scalable_target: ScalableTarget | None
+    rule: ListenerRule | None
+
+
+async def first_look(request: DeploymentRequest, ecs: EcsCalls, traffic: TrafficShift) -> FirstLook:
+    """One round trip: the search-attribute and signing checks, DescribeServices (and the
+    scalable target, in the same step) and, for a weighted canary, the listener rule."""
+    main, canary = request.service_name, request.canary_service_name
+    checks, found, rule = await asyncio.gather(
+        ecs.start_checks(),
+        ecs.describe_services(
+            [main, canary],
+            Stage.CANARY_DEPLOY,
+            f"Describe services {main}, {canary}",
+            scalable_target_of=main,
+        ),
+        traffic.read_rule(),
+    )
+    return FirstLook(
+        checks,
+        found.services[main],
+        found.services[canary] is not None,
+        found.scalable_target,
+        rule,
+    )
+
+
+def _main_load_balancers(
+    request: DeploymentRequest, main: ServiceSnapshot | None
+) -> list[dict[str, Any]]:
+    """The service's `loadBalancers`: the request's, else the running main service's."""
+    given: list[dict[str, Any]] = request.service_definition.get("loadBalancers") or []
+    return given or (main.load_balancers if main is not None else [])
+
+
+def refusal(
+    request: DeploymentRequest,
+    main: ServiceSnapshot | None,
+    scalable: ScalableTarget | None,
+    rule: ListenerRule | None,
+) -> str | None:
+    """Why this deployment must not start, or None."""
+    if main is not None:
+        strategy = (main.deployment_configuration or {}).get("strategy")
+        whose = f"service {request.service_name}"
+        if reason := unsupported_reason(main.deployment_controller, strategy, whose):
+            return reason
+    keeps_count = request.rolling.same_as_running_instances
+    if scalable is not None and not keeps_count:  # else the autoscaler's count is kept
+        reason = capacity_refusal(scalable, request.desired_count, request.service_name)
+        if reason is not None:
+            return reason
+    traffic = request.canary.traffic
+    if traffic is not None:
+        assert rule is not None, "read before the refusals"
+        if reason := traffic_refusal(rule, traffic):
+            return reason
+        if not _main_load_balancers(request, main):
+            return (
+                "a traffic-weighted canary takes its container name and port from the "
+                f"service's loadBalancers, and neither the service_definition nor service "
+                f"{request.service_name} has any"
+            )
+    return None
+
+
+def canary_load_balancers(
+    request: DeploymentRequest, main: ServiceSnapshot | None, rule: ListenerRule | None
+) -> list[dict[str, Any]] | None:
+    """The canary's `loadBalancers`, or None to keep the service definition's. Without
+    `canary.traffic` the canary joins the main service's target groups (as in Harness); with
+    it, only the canary's own target group."""
+    traffic = request.canary.traffic
+    load_balancers = _main_load_balancers(request, main)
+    if traffic is not None:
+        assert rule is not None, "read before the canary is created"
+        return weighted_canary_load_balancers(load_balancers, rule, traffic.canary_target_group_arn)
+    if request.service_definition.get("loadBalancers") or not load_balancers:
+        return None
+    return load_balancers
