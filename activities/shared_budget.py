@@ -104,7 +104,8 @@ class SharedBudget:
                 found |= live_identities(answer.pollers, now)
         except RPCError as err:
             structlog.get_logger("ecs_canary.shared_budget").warning(
-                "Could not list the task queue's workers; keeping this worker's share",
+                "Could not list the task queue's workers (DescribeTaskQueue); this worker keeps "
+                "its share, and makes no ECS call until it has a first one",
                 error=str(err),
             )
             return None
