@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.alarms import AlarmActivities
 from activities.autoscaling import ScalingActivities
@@ -19,7 +20,9 @@ from activities.decisions import verify_decision
 from activities.ecs import EcsActivities
 from activities.load_balancers import LoadBalancerActivities
 from activities.notifications import send_notification
+from activities.polling import keep_alive
 from activities.search_attributes import missing_search_attributes
+from activities.shared_budget import SharedBudget
 from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
@@ -34,19 +37,42 @@ from workflows.canary import EcsCanaryDeployment
 HEARTBEAT_SEND_INTERVAL = timedelta(seconds=2)
 
 
-def build_worker(client: Client, settings: WorkerSettings, executor: ThreadPoolExecutor) -> Worker:
-    clients = AwsClients(
-        settings.ecs_calls_per_second, max_connections=settings.max_concurrent_activities
+def aws_clients(settings: WorkerSettings) -> AwsClients:
+    return AwsClients(
+        settings.ecs_calls_per_second,
+        max_connections=settings.max_concurrent_activities,
+        while_waiting=keep_alive,
     )
+
+
+def workflow_runner(settings: WorkerSettings) -> WorkflowRunner:
+    """Temporal's sandbox re-imports the workflow's modules for every run and runs each
+    activation, and each payload's conversion, through them: a third of the worker's CPU
+    under load (BENCHMARKS.md, profile). What it guards against (a workflow that reads the
+    clock or keeps global state) is checked where it cannot cost a deployment anything: the
+    workflow tests run sandboxed, and every run the tests finish is replayed in the sandbox.
+    ECS_CANARY_WORKFLOW_SANDBOX=true runs it here too."""
+    if not settings.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    cache_workflow_bytecode([EcsCanaryDeployment])
+    return SandboxedWorkflowRunner()
+
+
+def build_worker(
+    client: Client,
+    settings: WorkerSettings,
+    executor: ThreadPoolExecutor,
+    clients: AwsClients | None = None,
+) -> Worker:
+    clients = clients or aws_clients(settings)
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
     steps = VerificationActivities(clients)
     balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
-    workflows = [EcsCanaryDeployment]
-    cache_workflow_bytecode(workflows)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=workflows,
+        workflows=[EcsCanaryDeployment],
+        workflow_runner=workflow_runner(settings),
         activities=[
             ecs.describe_services,
             ecs.describe_task_definition,
@@ -91,7 +117,8 @@ async def main() -> None:
     except PayloadKeyError as err:  # the key file's own words, not a traceback
         raise SystemExit(f"worker: {err}") from None
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, executor)
+        clients = aws_clients(settings)
+        worker = build_worker(client, settings, executor, clients)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -102,7 +129,18 @@ async def main() -> None:
             payloads=payload_protection(client),
         )
         async with worker:
+            sharing = None
+            if settings.shared_ecs_calls_per_second is not None:
+                shared = SharedBudget(
+                    client,
+                    settings.task_queue,
+                    settings.shared_ecs_calls_per_second,
+                    clients.ecs_budget,
+                )
+                sharing = asyncio.create_task(shared.run())
             await stop.wait()
+            if sharing is not None:
+                sharing.cancel()
             structlog.get_logger("worker").info("Shutting down: finishing running activities")
 
 

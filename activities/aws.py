@@ -8,7 +8,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +104,8 @@ class CallBudget:
     """
 
     WINDOW_SECONDS = 1.1
+    # A queued caller calls `while_waiting` at least this often (its wait's heartbeat).
+    CHECK_IN_SECONDS = 1.0
     CHANGES = frozenset(
         {"RegisterTaskDefinition", "CreateService", "UpdateService", "DeleteService"}
     )
@@ -114,8 +116,10 @@ class CallBudget:
         calls_per_second: float,
         read_slack_seconds: float = 0.5,
         background_slack_seconds: float = 2.0,
+        while_waiting: Callable[[], None] = lambda: None,
     ) -> None:
         self._capacity = max(1, int(calls_per_second))
+        self._while_waiting = while_waiting
         self._read_slack = read_slack_seconds
         self._background_slack = background_slack_seconds
         self._granted: deque[float] = deque()  # grant times within the last window
@@ -128,6 +132,17 @@ class CallBudget:
         """Requests queued for the budget right now."""
         with self._lock:
             return len(self._queue)
+
+    @property
+    def calls_per_second(self) -> int:
+        return self._capacity
+
+    def set_rate(self, calls_per_second: float) -> None:
+        """A new rate from now on (a worker's share of a budget shared with other workers);
+        0 holds every request until a rate is set."""
+        with self._lock:
+            self._capacity = max(0, int(calls_per_second))
+            self._wake_first()
 
     def acquire(self, event_name: str = "", **_: Any) -> None:
         """botocore's before-send hook: returns when this request may be sent."""
@@ -147,9 +162,13 @@ class CallBudget:
                         self._granted.append(now)
                         self._wake_first()
                         return
-                    # The first in line waits for the window to move; the others to be first.
-                    timeout = self._granted[0] + self.WINDOW_SECONDS - now if first else None
-                ticket[2].wait(timeout)
+                    # The first in line waits for the window to move (or, with no rate yet, for
+                    # one); the others to be first.
+                    moves = first and self._capacity > 0 and bool(self._granted)
+                    timeout = self._granted[0] + self.WINDOW_SECONDS - now if moves else None
+                check_in = self.CHECK_IN_SECONDS
+                if not ticket[2].wait(check_in if timeout is None else min(timeout, check_in)):
+                    self._while_waiting()
                 ticket[2].clear()
         except BaseException:
             # A cancelled activity's thread gets its CancelledError wherever it is, here too:
@@ -193,8 +212,11 @@ class ServiceDescriber:
     waits poll on shared wall-clock ticks, so concurrent deployments land in the same batch.
     """
 
-    def __init__(self, window_seconds: float = 0.05) -> None:
+    def __init__(
+        self, window_seconds: float = 0.05, while_waiting: Callable[[], None] = lambda: None
+    ) -> None:
         self._window = window_seconds
+        self._while_waiting = while_waiting
         self._open: dict[tuple[str, str], _DescribeBatch] = {}
         self._lock = threading.Lock()
 
@@ -224,7 +246,8 @@ class ServiceDescriber:
             if leader:
                 self._call(client, cluster, key, batch)
             else:
-                batch.done.wait()
+                while not batch.done.wait(CallBudget.CHECK_IN_SECONDS):
+                    self._while_waiting()
             if not isinstance(batch.error, _LeaderCancelled):
                 break  # else its leader's activity was cancelled: join or lead another batch
         if batch.error is not None:
@@ -262,15 +285,22 @@ class AwsClients:
     at once: with botocore's default of 10, a hundred deployments open (and, against AWS,
     TLS-handshake) a new connection for most calls and log "Connection pool is full"."""
 
-    def __init__(self, ecs_calls_per_second: float, max_connections: int = 10) -> None:
+    def __init__(
+        self,
+        ecs_calls_per_second: float,
+        max_connections: int = 10,
+        while_waiting: Callable[[], None] = lambda: None,
+    ) -> None:
         self._session = boto3.session.Session()
         self._config = _BOTO_CONFIG.merge(
             botocore.config.Config(max_pool_connections=max(1, max_connections))
         )
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
-        self._ecs_budget = CallBudget(ecs_calls_per_second)
-        self.describer = ServiceDescriber()
+        # `while_waiting`: what a caller held up in the budget's queue or by a shared describe
+        # does every CallBudget.CHECK_IN_SECONDS (the worker: its wait's heartbeat).
+        self.ecs_budget = CallBudget(ecs_calls_per_second, while_waiting=while_waiting)
+        self.describer = ServiceDescriber(while_waiting=while_waiting)
 
     def _client(self, service: str, region: str | None) -> Any:
         with self._lock:
@@ -278,7 +308,7 @@ class AwsClients:
             if client is None:
                 client = self._session.client(service, region_name=region, config=self._config)
                 if service == "ecs":
-                    client.meta.events.register("before-send.ecs", self._ecs_budget.acquire)
+                    client.meta.events.register("before-send.ecs", self.ecs_budget.acquire)
                 self._clients[(service, region)] = client
             return client
 

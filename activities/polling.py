@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Protocol
 
@@ -56,16 +57,22 @@ def first_useful_poll(interval_seconds: float) -> float:
     return time.time() + interval_seconds
 
 
+# The wait whose activity runs on this thread, if any (see keep_alive).
+_current = threading.local()
+
+
 class Heartbeats:
     """A wait's heartbeats: at once when its details change (a retry must not log the same ECS
     events again), otherwise every quarter of the heartbeat timeout to show it is alive. Each
     heartbeat costs the worker a hop to its event loop, so not every poll needs one."""
 
     def __init__(self) -> None:
-        timeout = activity.info().heartbeat_timeout
+        info = activity.info()
+        timeout = info.heartbeat_timeout
         self._every = timeout.total_seconds() / 4 if timeout else 0.0
         self._last_at = float("-inf")
         self._last_details: Any = None
+        _current.wait = (info.task_token, self)
 
     def beat(self, details: Any = None) -> None:
         now = time.monotonic()
@@ -73,3 +80,20 @@ class Heartbeats:
             return
         activity.heartbeat(*(() if details is None else (details,)))
         self._last_at, self._last_details = now, details
+
+    def again(self) -> None:
+        """The last details once more, if a heartbeat is due: the wait is alive, only held up."""
+        self.beat(self._last_details)
+
+
+def keep_alive() -> None:
+    """Called while a thread is held up outside its wait's loop (queued for the ECS budget,
+    or for a DescribeServices another wait makes): a wait held there longer than its heartbeat
+    timeout would otherwise be declared dead and retried, which costs more ECS calls at the
+    moment they are scarcest. Does nothing for code that is not a wait's."""
+    current = getattr(_current, "wait", None)
+    if current is None or not activity.in_activity():
+        return
+    token, heartbeats = current
+    if activity.info().task_token == token:  # not a wait an earlier activity on this thread ran
+        heartbeats.again()

@@ -8,7 +8,7 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import steps
+from bench import load, steps
 from bench.stack import machine
 
 STAGES = ("canary_deploy", "canary_delete", "rolling_deploy")
@@ -60,7 +60,10 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     conc = results.get("concurrency", [])
-    top = max(conc, key=lambda r: r["count"]) if conc else None
+    # The 1.5x target is at 100; the 300 run has targets of its own (bench.load).
+    top = next((r for r in conc if r["count"] == 100), None) or (
+        max(conc, key=lambda r: r["count"]) if conc else None
+    )
     lone = next((r for r in conc if r["count"] == 1), None)
     if top:
         label = f"{top['count']} concurrent" + ("" if top["count"] == 100 else " (quick mode)")
@@ -124,6 +127,7 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 _met(kill["succeeded"] == kill["count"]),
             )
         )
+    rows.extend((name, value, _met(ok)) for name, value, ok in load.targets(cfg, results))
     rows.extend((name, value, _met(ok)) for name, value, ok in steps.targets(results))
     return rows
 
@@ -329,18 +333,23 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
         )
         add(
             "| N | Succeeded | p50 wall | p95 wall | max wall | Peak RSS | CPU | ECS calls/deployment "
-            "| Max ECS calls/s | Throttled | Retried attempts |"
+            "| Max ECS calls/s | Throttled | Retried attempts | CPU/deployment | Workers |"
         )
-        add("|---|---|---|---|---|---|---|---|---|---|---|")
-        for r in conc:
+        add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        shared = results.get("shared")
+        for r in conc + ([shared] if shared else []):
+            workers = f"{r['workers']}, one shared budget" if r.get("shared") else r["workers"]
             add(
                 f"| {r['count']} | {r['succeeded']}/{r['count']} | {r['p50']:.2f} s "
                 f"| {r['p95']:.2f} s | {r['max']:.2f} s | {_mb(r['peak_rss_mib']):.0f} MB "
                 f"| {r['cpu_seconds']:.1f} s | {r['calls_per_deployment']:.1f} "
                 f"| {r['calls']['max_per_second']} | {r['calls']['throttled']} "
-                f"| {r['retried_activity_attempts']} |"
+                f"| {r['retried_activity_attempts']} | {r['cpu_seconds'] / r['count']:.3f} s "
+                f"| {workers} |"
             )
         add("")
+        if shared:
+            add(load.shared_note(cfg, shared))
         rounds = results.get("concurrency_rounds", [])
         if len(rounds) > 1:
             add(
@@ -419,13 +428,15 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
             f"| {kill['calls']['max_per_second']} |"
         )
         add(
-            "\nThe ECS call budget is per worker process: two workers on one queue may together send "
-            "up to twice `ECS_CANARY_ECS_CALLS_PER_SECOND` (the max calls/s above)."
+            "\nHere the ECS call budget is per worker process: two workers on one queue may together "
+            "send up to twice `ECS_CANARY_ECS_CALLS_PER_SECOND` (the max calls/s above); measure 4's "
+            "last row shares one budget among workers instead."
         )
         if kill["failures"]:
             add("\nFailures:\n")
             for service, problem in kill["failures"].items():
                 add(f"- {service}: {problem}")
         add("")
+    out.extend(load.profile_section(results))
     out.extend(steps.section(results))
     return "\n".join(out) + "\n"

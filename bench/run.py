@@ -32,7 +32,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
-from bench import report, steps
+from bench import load, report, steps
 from bench.stack import (
     REGION,
     ROOT,
@@ -50,7 +50,7 @@ from ecs_emulator import EmulatorAdmin
 
 GATE_TIMER = {"timeout_seconds": 0.05, "on_timeout": "approve"}
 GATE_MANUAL = {"timeout_seconds": 600}
-ALL_MEASURES = "single,history,concurrency,kill,steps"
+ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps"
 
 
 @dataclass
@@ -64,6 +64,9 @@ class Config:
     concurrency_delay: float
     concurrency_rounds: int
     kill_deployments: int
+    profile_concurrency: list[int]
+    shared_count: int = 300
+    shared_workers: int = 3
     history_delay: float = 1.0
     task_stop_seconds: float = 1.0
     # How long the emulator's standalone (RunTask) tasks run: the steps measure's test task.
@@ -84,7 +87,7 @@ class Config:
             concurrency=[
                 int(n)
                 for n in os.environ.get(
-                    "BENCH_CONCURRENCY", "1,10" if quick else "1,10,50,100"
+                    "BENCH_CONCURRENCY", "1,10" if quick else "1,10,50,100,300"
                 ).split(",")
             ],
             concurrency_delay=float(
@@ -94,6 +97,13 @@ class Config:
                 os.environ.get("BENCH_CONCURRENCY_ROUNDS", "1" if quick else "3")
             ),
             kill_deployments=0 if quick else 50,
+            shared_count=30 if quick else 300,
+            profile_concurrency=[
+                int(n)
+                for n in os.environ.get(
+                    "BENCH_PROFILE_CONCURRENCY", "10" if quick else "100,300"
+                ).split(",")
+            ],
         )
 
 
@@ -112,7 +122,7 @@ class Bench:
     def say(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
-    def worker(self, name: str, task_queue: str) -> Managed:
+    def worker(self, name: str, task_queue: str, shared: bool = False) -> Managed:
         return start_worker(
             self.log_dir,
             name,
@@ -120,6 +130,7 @@ class Bench:
             task_queue,
             self.emulator.url,
             self.config.budget,
+            shared,
         )
 
     def seed_services(self, services: list[str], delay: float) -> None:
@@ -219,7 +230,12 @@ class Bench:
     # --- Measure 4: concurrent deployments on one worker ------------------------------------
 
     async def concurrent(
-        self, count: int, workers: int = 1, kill_after: float | None = None
+        self,
+        count: int,
+        workers: int = 1,
+        kill_after: float | None = None,
+        profile_to: Path | None = None,
+        shared: bool = False,
     ) -> dict[str, Any]:
         cfg = self.config
         delay = cfg.concurrency_delay
@@ -227,14 +243,16 @@ class Bench:
         services = [f"c{count}x{i:03d}" for i in range(count)]
         self.seed_services(services, delay)
         task_queue = f"bench-c{count}-{uuid.uuid4().hex[:6]}"
-        running = [self.worker(f"worker-c{count}-{i}", task_queue) for i in range(workers)]
+        running = [self.worker(f"worker-c{count}-{i}", task_queue, shared) for i in range(workers)]
         main = running[0]
-        await asyncio.sleep(1.0)
-        cpu_before = cpu_seconds(main.pid)
+        # Shared: each worker makes no ECS call until it has its share (activities.shared_budget).
+        await (load.shares_settled(running, workers) if shared else asyncio.sleep(1.0))
+        cpu_before = sum(cpu_seconds(w.pid) for w in running)
         emulator_cpu_before = cpu_seconds(self.emulator.pid)
         self.admin.reset_calls()
         bodies = [d.request(self.seed, s, cfg.desired, cfg.poll, GATE_TIMER) for s in services]
         killed_at = None
+        recording = load.Recording(main.pid, profile_to) if profile_to else None
         try:
             with RssSampler(main.pid) as sampler:
                 began = time.time()
@@ -251,10 +269,11 @@ class Bench:
                 runs = await asyncio.wait_for(asyncio.gather(*jobs), timeout=900)
                 total = time.time() - began
                 calls = self.admin.calls()
-                cpu_after = cpu_seconds(main.pid)
+                cpu_after = sum(cpu_seconds(w.pid) for w in running)
                 emulator_cpu = cpu_seconds(self.emulator.pid) - emulator_cpu_before
                 memory = memory_kib(main.pid)
         finally:
+            profile = recording.stop() if recording else None
             for worker in running:
                 worker.stop()
         failures = {}
@@ -289,6 +308,7 @@ class Bench:
         result = {
             "count": count,
             "workers": workers,
+            "shared": shared,
             "delay": delay,
             "succeeded": count - len(failures),
             "failures": failures,
@@ -310,6 +330,13 @@ class Bench:
             "history_events_max": max(history_lengths),
             "killed_at": killed_at,
             "emulator_cpu_seconds": emulator_cpu,
+            "profile": None
+            if profile is None
+            else {
+                "samples": profile.samples,
+                "own": profile.top("own", 25),
+                "total": profile.top("total", 40),
+            },
             "stages": {
                 stage: {
                     "p50": d.percentile([r.stages.get(stage, 0) for r in runs], 50),
@@ -399,6 +426,10 @@ async def main() -> int:
             await bench.histories()
         if "concurrency" in measures:
             await bench.concurrency()
+        if "shared" in measures:
+            await load.shared_budget(bench)
+        if "profile" in measures:
+            await load.profiles(bench)
         if "kill" in measures:
             await bench.kill_test()
         if "steps" in measures:

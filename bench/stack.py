@@ -144,15 +144,18 @@ def start_worker(
     task_queue: str,
     endpoint: str,
     ecs_calls_per_second: float,
+    shared: bool = False,
 ) -> Managed:
-    """`python worker.py` with only the bench's settings in its environment."""
+    """`python worker.py` with only the bench's settings in its environment; `shared`: the
+    budget is the one all workers on the task queue share."""
     log_path = log_dir / f"{name}.log"
-    log = log_path.open("w")
+    log = log_path.open("w", buffering=1)  # line by line: the bench reads the shares from it
     env = clean_env(
         TEMPORAL_ADDRESS=temporal_address,
         TEMPORAL_NAMESPACE="default",
         TEMPORAL_TASK_QUEUE=task_queue,
         ECS_CANARY_ECS_CALLS_PER_SECOND=str(ecs_calls_per_second),
+        **({"ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND": str(ecs_calls_per_second)} if shared else {}),
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="2",
         PYTHONUNBUFFERED="1",
         **aws_env(endpoint),

@@ -26,18 +26,37 @@ def _env_float(name: str, default: float) -> float:
     return value
 
 
+def _env_flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SystemExit(f"{name} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     task_queue: str
     max_concurrent_activities: int
     graceful_shutdown_seconds: float
     ecs_calls_per_second: float
+    # The ECS budget of the account and region, shared by every worker on the task queue (see
+    # ecs_canary.shared_budget); None: each worker keeps `ecs_calls_per_second` to itself.
+    shared_ecs_calls_per_second: float | None = None
+    # Run the workflow in Temporal's sandbox (see worker.py for why it is off by default).
+    workflow_sandbox: bool = False
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
+        shared = os.environ.get("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND")
         return cls(
             task_queue=os.environ.get("TEMPORAL_TASK_QUEUE") or TASK_QUEUE,
             max_concurrent_activities=int(_env_float("ECS_CANARY_MAX_CONCURRENT_ACTIVITIES", 200)),
             graceful_shutdown_seconds=_env_float("ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS", 30),
             ecs_calls_per_second=_env_float("ECS_CANARY_ECS_CALLS_PER_SECOND", 10),
+            shared_ecs_calls_per_second=(
+                _env_float("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", 0) if shared else None
+            ),
+            workflow_sandbox=_env_flag("ECS_CANARY_WORKFLOW_SANDBOX"),
         )

@@ -12,7 +12,6 @@ emulator: no test task or check outlives its deployment.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from tests.helpers import (
     free_port,
     inventory,
     kill_hard,
+    logged_json,
     request_file,
     standalone_tasks,
     status,
@@ -185,21 +185,6 @@ async def test_a_cancel_during_a_check_workflow_cancels_the_check(
 # --- A worker killed during a run_task step ----------------------------------------------------
 
 
-def _logged(log_path: Path, prefix: str) -> list[dict[str, Any]]:
-    """The JSON log lines of a `python worker.py` whose event starts with `prefix`."""
-    if not log_path.exists():
-        return []
-    lines = []
-    for raw in log_path.read_text().splitlines():
-        try:
-            line = json.loads(raw)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(line, dict) and str(line.get("event", "")).startswith(prefix):
-            lines.append(line)
-    return lines
-
-
 # How the step's one test task ends once its worker is dead: on its own (exit code 0 after the
 # emulator's task run time, before the activity's heartbeat timeout lets a retry start), or,
 # with `testhang`, when someone rejects the canary while the next worker follows it.
@@ -226,15 +211,16 @@ async def test_a_worker_killed_during_a_run_task_step_starts_one_test_task(
         # The retry (once the dead worker's heartbeats are overdue) finds the task by its
         # startedBy token instead of running another.
         following = "Following task smoke (1 task)"
-        (followed,) = await wait_until(lambda: _logged(second_log, following), timeout=60)
+        (followed,) = await wait_until(lambda: logged_json(second_log, following), timeout=60)
         if outcome == "rejected":
             await _reject(handle)
         result = await handle.result()
 
     assert result.outcome == outcome
     assert followed["attempt"] == 2
-    assert [line["attempt"] for line in _logged(first_log, "Running task smoke (1 task)")] == [1]
-    assert _logged(second_log, "Running task smoke") == []
+    started = logged_json(first_log, "Running task smoke (1 task)")
+    assert [line["attempt"] for line in started] == [1]
+    assert logged_json(second_log, "Running task smoke") == []
     (task,) = standalone_tasks(ecs, "RUNNING", "STOPPED")
     assert task["startedBy"].endswith(":smoke")
     if outcome == "rejected":

@@ -63,7 +63,7 @@ _EXPORTS = {
     ],
     "runs": ["Runs"],
     "replay": ["TALLY", "replay_histories", "replayer"],
-    "logs": ["LogCapture", "in_order"],
+    "logs": ["LogCapture", "in_order", "logged_json"],
     "processes": ["BIN", "ROOT", "DevServer", "free_port", "free_ports", "kill_hard", "stop"],
     "workers": ["in_process_worker", "spawn_worker", "worker_process", "worker_settings"],
     "command_line": ["STARTER_USER", "Done", "Starter", "cli_start", "temporal_cli"],

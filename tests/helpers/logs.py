@@ -3,7 +3,9 @@ their order."""
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 CONTEXT_KEYS = ("cluster", "service", "stage", "workflow_id")
@@ -44,3 +46,18 @@ def in_order(lines: list[str], expected: list[str]) -> bool:
             return False
         position += 1
     return True
+
+
+def logged_json(log_path: Path, prefix: str) -> list[dict[str, Any]]:
+    """The JSON log lines of a `python worker.py` whose event starts with `prefix`."""
+    if not log_path.exists():
+        return []
+    lines = []
+    for raw in log_path.read_text().splitlines():
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(line, dict) and str(line.get("event", "")).startswith(prefix):
+            lines.append(line)
+    return lines

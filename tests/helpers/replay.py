@@ -30,7 +30,9 @@ def replayer(
     data_converter: DataConverter = DATA_CONVERTER,
 ) -> Replayer:
     """A Replayer as the worker runs the workflow: today's code, the pydantic converter (with
-    the payload codec, for histories a worker wrote encrypted)."""
+    the payload codec, for histories a worker wrote encrypted). It replays in Temporal's
+    sandbox, which the worker leaves off for speed (worker.workflow_runner): every finished run
+    the tests replay is also checked for what the sandbox forbids."""
     return Replayer(workflows=list(workflows), data_converter=data_converter)
 
 

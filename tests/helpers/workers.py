@@ -41,14 +41,18 @@ async def in_process_worker(
             yield running
 
 
-def spawn_worker(address: str, task_queue: str, log_path: Path) -> subprocess.Popen:
-    """`python worker.py` as users run it, configured only through the environment."""
+def spawn_worker(
+    address: str, task_queue: str, log_path: Path, **settings: str
+) -> subprocess.Popen:
+    """`python worker.py` as users run it, configured only through the environment (`settings`:
+    more variables, e.g. ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND="30")."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": address,
         "TEMPORAL_TASK_QUEUE": task_queue,
         "LOG_FORMAT": "json",
         "ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS": "1",
+        **settings,
     }
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -57,9 +61,11 @@ def spawn_worker(address: str, task_queue: str, log_path: Path) -> subprocess.Po
 
 
 @contextmanager
-def worker_process(address: str, task_queue: str, log_path: Path) -> Iterator[subprocess.Popen]:
+def worker_process(
+    address: str, task_queue: str, log_path: Path, **settings: str
+) -> Iterator[subprocess.Popen]:
     """A spawned worker that is stopped (SIGTERM) when the block ends, however it ends."""
-    process = spawn_worker(address, task_queue, log_path)
+    process = spawn_worker(address, task_queue, log_path, **settings)
     try:
         yield process
     finally:

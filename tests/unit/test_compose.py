@@ -274,6 +274,8 @@ def test_worker_env_covers_the_settings_contract(compose: dict) -> None:
         "ECS_CANARY_MAX_CONCURRENT_ACTIVITIES",
         "ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS",
         "ECS_CANARY_ECS_CALLS_PER_SECOND",
+        "ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND",
+        "ECS_CANARY_WORKFLOW_SANDBOX",
         "LOG_LEVEL",
         "AWS_REGION",
         "AWS_ACCESS_KEY_ID",

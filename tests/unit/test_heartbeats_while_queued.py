@@ -1,0 +1,56 @@
+"""A wait held up outside its loop (queued for the worker's ECS budget) keeps heartbeating
+with its last details, so the server never takes it for dead and retries it; code that is not
+a wait's, or a wait an earlier activity on the same thread ran, sends nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.testing import ActivityEnvironment
+
+from activities.aws import CallBudget
+from activities.polling import Heartbeats, keep_alive
+from tests.helpers import wait_until_sync
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+
+
+def _environment(task_token: bytes) -> tuple[ActivityEnvironment, list[tuple]]:
+    env = ActivityEnvironment()
+    env.info = activity.Info(
+        **{**vars(env.info), "heartbeat_timeout": HEARTBEAT_TIMEOUT, "task_token": task_token}
+    )
+    beats: list[tuple] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    return env, beats
+
+
+def test_a_wait_queued_for_the_budget_keeps_heartbeating_its_last_details():
+    budget = CallBudget(10, while_waiting=keep_alive)
+    budget.set_rate(0)  # held: as behind a queue of other deployments' calls
+    env, beats = _environment(b"wait-1")
+
+    def wait() -> None:
+        heartbeats = Heartbeats()
+        heartbeats.beat({"events_seen": 3})
+        budget.acquire(event_name="before-send.ecs.DescribeServices")
+
+    caller = threading.Thread(target=lambda: env.run(wait), daemon=True)
+    caller.start()
+    # Queued for longer than the heartbeat timeout, it beat more than once, always the same.
+    wait_until_sync(lambda: len(beats) >= 3, timeout=15)
+    budget.set_rate(10)
+    caller.join(5)
+    assert not caller.is_alive()
+    assert all(details == ({"events_seen": 3},) for details in beats)
+
+
+def test_code_that_is_not_the_current_wait_sends_nothing():
+    first, first_beats = _environment(b"wait-1")
+    first.run(lambda: Heartbeats().beat({"events_seen": 1}))
+    later, later_beats = _environment(b"local-activity-2")
+    later.run(keep_alive)  # same thread, another activity: not the wait that registered
+    keep_alive()  # outside any activity
+    assert first_beats == [({"events_seen": 1},)] and later_beats == []

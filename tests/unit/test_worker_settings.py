@@ -1,0 +1,65 @@
+"""The worker's settings from its environment: defaults, the sandbox switch, the shared ECS
+budget, and a clear refusal of a value it cannot use (it never starts half-configured)."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from ecs_canary.config import WorkerSettings
+from worker import workflow_runner
+
+VARIABLES = (
+    "TEMPORAL_TASK_QUEUE",
+    "ECS_CANARY_MAX_CONCURRENT_ACTIVITIES",
+    "ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS",
+    "ECS_CANARY_ECS_CALLS_PER_SECOND",
+    "ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND",
+    "ECS_CANARY_WORKFLOW_SANDBOX",
+)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults(env):
+    settings = WorkerSettings.from_env()
+    assert settings.task_queue == "ecs-deployments"
+    assert settings.ecs_calls_per_second == 10
+    assert settings.shared_ecs_calls_per_second is None
+    assert settings.workflow_sandbox is False
+    assert isinstance(workflow_runner(settings), UnsandboxedWorkflowRunner)
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes", "on", "TRUE"])
+def test_the_sandbox_can_be_switched_on(env, value):
+    env.setenv("ECS_CANARY_WORKFLOW_SANDBOX", value)
+    settings = WorkerSettings.from_env()
+    assert settings.workflow_sandbox is True
+    assert isinstance(workflow_runner(settings), SandboxedWorkflowRunner)
+
+
+def test_a_shared_budget_is_read(env):
+    env.setenv("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", "40")
+    assert WorkerSettings.from_env().shared_ecs_calls_per_second == 40
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("ECS_CANARY_WORKFLOW_SANDBOX", "maybe", "must be true or false"),
+        ("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", "lots", "must be a number"),
+        ("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", "-5", "greater than 0"),
+        ("ECS_CANARY_ECS_CALLS_PER_SECOND", "0", "greater than 0"),
+    ],
+)
+def test_a_value_the_worker_cannot_use_stops_it_with_the_reason(env, name, value, says):
+    env.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        WorkerSettings.from_env()
+    assert name in str(stopped.value) and says in str(stopped.value)
