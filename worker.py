@@ -47,11 +47,11 @@ def aws_clients(settings: WorkerSettings) -> AwsClients:
 
 def workflow_runner(settings: WorkerSettings) -> WorkflowRunner:
     """Temporal's sandbox re-imports the workflow's modules for every run and runs each
-    activation, and each payload's conversion, through them: a third of the worker's CPU
-    under load (BENCHMARKS.md, profile). What it guards against (a workflow that reads the
-    clock or keeps global state) is checked where it cannot cost a deployment anything: the
-    workflow tests run sandboxed, and every run the tests finish is replayed in the sandbox.
-    ECS_CANARY_WORKFLOW_SANDBOX=true runs it here too."""
+    activation, and each payload's conversion, through them: about a quarter of the worker's
+    CPU under load (BENCHMARKS.md, "Where the worker's CPU goes"). What it guards against (a
+    workflow that reads the clock or keeps global state) is checked where it cannot cost a
+    deployment anything: the workflow tests run sandboxed, and every run the tests finish is
+    replayed in the sandbox. ECS_CANARY_WORKFLOW_SANDBOX=true runs it here too."""
     if not settings.workflow_sandbox:
         return UnsandboxedWorkflowRunner()
     cache_workflow_bytecode([EcsCanaryDeployment])
@@ -100,6 +100,16 @@ def build_worker(
     )
 
 
+def shared_budget(
+    client: Client, settings: WorkerSettings, clients: AwsClients
+) -> SharedBudget | None:
+    """With ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND, this worker's share of that one budget."""
+    if settings.shared_ecs_calls_per_second is None:
+        return None
+    budget = settings.shared_ecs_calls_per_second
+    return SharedBudget(client, settings.task_queue, budget, clients.ecs_budget)
+
+
 def payload_protection(client: Client) -> str:
     """For the startup line: whether this worker writes encrypted payloads, and with which key
     (its id; never key material)."""
@@ -118,6 +128,10 @@ async def main() -> None:
         raise SystemExit(f"worker: {err}") from None
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
         clients = aws_clients(settings)
+        sharing = shared_budget(client, settings, clients)
+        if sharing is not None:
+            clients.ecs_budget.set_rate(0)  # no ECS call before this worker has its share
+            await sharing.check_access()
         worker = build_worker(client, settings, executor, clients)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -129,18 +143,10 @@ async def main() -> None:
             payloads=payload_protection(client),
         )
         async with worker:
-            sharing = None
-            if settings.shared_ecs_calls_per_second is not None:
-                shared = SharedBudget(
-                    client,
-                    settings.task_queue,
-                    settings.shared_ecs_calls_per_second,
-                    clients.ecs_budget,
-                )
-                sharing = asyncio.create_task(shared.run())
+            following = asyncio.create_task(sharing.run()) if sharing else None
             await stop.wait()
-            if sharing is not None:
-                sharing.cancel()
+            if following is not None:
+                following.cancel()
             structlog.get_logger("worker").info("Shutting down: finishing running activities")
 
 

@@ -6,13 +6,17 @@ talking to each other: Temporal already knows who they are. Each worker asks the
 workers poll its task queue (DescribeTaskQueue's pollers, the same list the Web UI's task queue
 page shows) and takes an equal share of the budget, asking again every `refresh_seconds`.
 
-The shares never add up to more than the budget:
+The shares add up to no more than the budget (as long as it is at least one call per second per
+worker: a share never drops below one):
 - a worker that joins makes no ECS call until every other worker has had time to see it and
-  shrink its own share (two refreshes after the server first lists it);
+  shrink its own share (five refreshes after the server first lists it);
 - a worker that leaves (or dies) is listed until its last poll ages out, so the others grow
-  their shares late, never early.
+  their shares late, never early;
+- a worker that cannot reach the server shrinks its share at every refresh it misses, as if
+  one more worker had joined each time.
 
-A worker that cannot reach the server keeps the share it had: the budget's safe side.
+Every worker on the task queue must run with the same budget: one without it still counts in
+the split but keeps its own ECS_CANARY_ECS_CALLS_PER_SECOND.
 """
 
 from __future__ import annotations
@@ -26,15 +30,19 @@ from datetime import UTC, datetime
 import structlog
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeTaskQueueResponse
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import CallBudget
 
 # A worker's long poll lasts up to about a minute; a poller not seen for longer is gone.
 POLLER_GONE_SECONDS = 75.0
 REFRESH_SECONDS = 1.0
+# A joining worker waits this many refreshes after the server first lists it: time for every
+# other worker, even a busy one, to see it and shrink its share first.
+_JOIN_REFRESHES = 5
+_WARN_EVERY_SECONDS = 60.0
 _POLLED = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
 
@@ -63,50 +71,70 @@ class SharedBudget:
     calls: CallBudget
     refresh_seconds: float = REFRESH_SECONDS
 
+    async def check_access(self) -> None:
+        """Before the worker starts: a worker that may not list the task queue's workers would
+        never get a share, so it stops with the reason instead of holding every call."""
+        try:
+            await self._describe(_POLLED[0])
+        except RPCError as err:
+            if err.status == RPCStatusCode.PERMISSION_DENIED:
+                raise SystemExit(
+                    "worker: ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND needs permission to describe "
+                    f"task queue {self.task_queue} (DescribeTaskQueue): {err.message}"
+                ) from None
+
     async def run(self) -> None:
-        """Until cancelled: hold calls until this worker is listed and others had time to see
-        it, then follow the number of workers."""
+        """Until cancelled: hold calls until this worker is listed and the others have had
+        time to see it, then follow the number of workers."""
         log = structlog.get_logger("ecs_canary.shared_budget")
         identity = self.client.identity
         self.calls.set_rate(0)
         seen_at: float | None = None
-        workers = 0
+        workers, warned_at = 0, float("-inf")
         while True:
-            listed = await self._workers()
-            if listed is not None and identity in listed:
-                seen_at = seen_at or time.monotonic()
-                settled = time.monotonic() - seen_at >= 2 * self.refresh_seconds
-                if settled and len(listed) != workers:
-                    workers = len(listed)
+            try:
+                listed = await self._workers()
+            except RPCError as err:
+                # Unseen, another worker may have joined: shrink as if one had (never grow).
+                if workers:
+                    workers += 1
                     self.calls.set_rate(share(self.budget, workers))
-                    log.info(
-                        "ECS call budget shared",
-                        workers=workers,
-                        budget=self.budget,
+                if time.monotonic() - warned_at >= _WARN_EVERY_SECONDS:
+                    warned_at = time.monotonic()
+                    log.warning(
+                        "Could not list the task queue's workers (DescribeTaskQueue); the share "
+                        "shrinks as if one more had joined",
+                        error=str(err),
                         calls_per_second=self.calls.calls_per_second,
                     )
+            else:
+                if identity in listed:
+                    seen_at = seen_at or time.monotonic()
+                    settled = time.monotonic() - seen_at >= _JOIN_REFRESHES * self.refresh_seconds
+                    if settled and len(listed) != workers:
+                        workers = len(listed)
+                        self.calls.set_rate(share(self.budget, workers))
+                        log.info(
+                            "ECS call budget shared",
+                            workers=workers,
+                            budget=self.budget,
+                            calls_per_second=self.calls.calls_per_second,
+                        )
             await asyncio.sleep(self.refresh_seconds)
 
-    async def _workers(self) -> set[str] | None:
-        """Identities of the workers polling the task queue (workflow or activity tasks); None
-        when the server does not answer."""
-        found: set[str] = set()
+    async def _workers(self) -> set[str]:
+        """Identities of the workers polling the task queue (workflow or activity tasks)."""
         now = datetime.now(UTC)
-        try:
-            for kind in _POLLED:
-                answer = await self.client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=self.client.namespace,
-                        task_queue=TaskQueue(name=self.task_queue),
-                        task_queue_type=kind,
-                    )
-                )
-                found |= live_identities(answer.pollers, now)
-        except RPCError as err:
-            structlog.get_logger("ecs_canary.shared_budget").warning(
-                "Could not list the task queue's workers (DescribeTaskQueue); this worker keeps "
-                "its share, and makes no ECS call until it has a first one",
-                error=str(err),
-            )
-            return None
+        found: set[str] = set()
+        for kind in _POLLED:
+            found |= live_identities((await self._describe(kind)).pollers, now)
         return found
+
+    async def _describe(self, kind: TaskQueueType.ValueType) -> DescribeTaskQueueResponse:
+        return await self.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=self.client.namespace,
+                task_queue=TaskQueue(name=self.task_queue),
+                task_queue_type=kind,
+            )
+        )

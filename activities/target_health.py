@@ -4,8 +4,9 @@ ECS registers each task of a load-balanced service in the service's target group
 `awsvpc` task (Fargate) the target id is the task's ENI private address. DescribeTargetHealth
 of each group, matched against this deployment's running tasks, says how many of them are
 healthy and how many healthy targets the group has in all (its share of the traffic).
-Read only once DescribeServices says the deployment is steady: one ListTasks, DescribeTasks
-per hundred tasks and one DescribeTargetHealth per group, not on every poll.
+Read only on the polls where DescribeServices already says the deployment is steady (until
+its targets are healthy too): one ListTasks, DescribeTasks per hundred tasks and one
+DescribeTargetHealth per group; the polls before that cost nothing more.
 """
 
 from __future__ import annotations

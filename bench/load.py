@@ -231,7 +231,7 @@ def profile_section(results: dict[str, Any]) -> list[str]:
     if not runs:
         return []
     out = [
-        "## 6. Where the worker's CPU goes\n",
+        "## 7. Where the worker's CPU goes\n",
         "`py-spy record --gil --nonblocking --rate "
         f"{SAMPLES_PER_SECOND}` attached to the worker during one extra run per N (not the timed "
         "rounds). `--gil` keeps the samples of the thread holding the GIL: Python's own CPU. The "

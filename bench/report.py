@@ -437,6 +437,6 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
             for service, problem in kill["failures"].items():
                 add(f"- {service}: {problem}")
         add("")
-    out.extend(load.profile_section(results))
     out.extend(steps.section(results))
+    out.extend(load.profile_section(results))
     return "\n".join(out) + "\n"

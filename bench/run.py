@@ -8,8 +8,9 @@ Environment: BENCH_QUICK, BENCH_OUTPUT (default BENCHMARKS.md), BENCH_ECS_CALLS_
 (the worker's ECS_CANARY_ECS_CALLS_PER_SECOND, default 100), BENCH_POLL_SECONDS (0.25),
 BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURRENCY_ROUNDS
 (rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
-BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_MEASURES
-(single,history,concurrency,kill,steps).
+BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_PROFILE_CONCURRENCY (the Ns
+profiled with py-spy, "100,300"), BENCH_MEASURES (single,history,concurrency,shared,profile,
+kill,steps).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ GATE_MANUAL = {"timeout_seconds": 600}
 ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps"
 
 
+def _counts(variable: str, default: str) -> list[int]:
+    """A comma-separated list of deployment counts, e.g. "1,100"."""
+    return [int(n) for n in os.environ.get(variable, default).split(",")]
+
+
 @dataclass
 class Config:
     quick: bool
@@ -84,12 +90,7 @@ class Config:
             budget=float(os.environ.get("BENCH_ECS_CALLS_PER_SECOND", "100")),
             repeats=int(os.environ.get("BENCH_REPEATS", "2" if quick else "3")),
             delays=[1.0] if quick else [1.0, 5.0],
-            concurrency=[
-                int(n)
-                for n in os.environ.get(
-                    "BENCH_CONCURRENCY", "1,10" if quick else "1,10,50,100,300"
-                ).split(",")
-            ],
+            concurrency=_counts("BENCH_CONCURRENCY", "1,10" if quick else "1,10,50,100,300"),
             concurrency_delay=float(
                 os.environ.get("BENCH_CONCURRENCY_DELAY", "1" if quick else "5")
             ),
@@ -98,12 +99,7 @@ class Config:
             ),
             kill_deployments=0 if quick else 50,
             shared_count=30 if quick else 300,
-            profile_concurrency=[
-                int(n)
-                for n in os.environ.get(
-                    "BENCH_PROFILE_CONCURRENCY", "10" if quick else "100,300"
-                ).split(",")
-            ],
+            profile_concurrency=_counts("BENCH_PROFILE_CONCURRENCY", "10" if quick else "100,300"),
         )
 
 
@@ -243,17 +239,20 @@ class Bench:
         services = [f"c{count}x{i:03d}" for i in range(count)]
         self.seed_services(services, delay)
         task_queue = f"bench-c{count}-{uuid.uuid4().hex[:6]}"
-        running = [self.worker(f"worker-c{count}-{i}", task_queue, shared) for i in range(workers)]
-        main = running[0]
-        # Shared: each worker makes no ECS call until it has its share (activities.shared_budget).
-        await (load.shares_settled(running, workers) if shared else asyncio.sleep(1.0))
-        cpu_before = sum(cpu_seconds(w.pid) for w in running)
-        emulator_cpu_before = cpu_seconds(self.emulator.pid)
-        self.admin.reset_calls()
-        bodies = [d.request(self.seed, s, cfg.desired, cfg.poll, GATE_TIMER) for s in services]
-        killed_at = None
-        recording = load.Recording(main.pid, profile_to) if profile_to else None
-        try:
+        running: list[Managed] = []
+        recording = None
+        try:  # every worker started is stopped, whatever fails
+            for i in range(workers):
+                running.append(self.worker(f"worker-c{count}-{i}", task_queue, shared))
+            main = running[0]
+            # Shared: no worker makes an ECS call before it has its share (shared_budget.py).
+            await (load.shares_settled(running, workers) if shared else asyncio.sleep(1.0))
+            cpu_before = sum(cpu_seconds(w.pid) for w in running)
+            emulator_cpu_before = cpu_seconds(self.emulator.pid)
+            self.admin.reset_calls()
+            bodies = [d.request(self.seed, s, cfg.desired, cfg.poll, GATE_TIMER) for s in services]
+            killed_at = None
+            recording = load.Recording(main.pid, profile_to) if profile_to else None
             with RssSampler(main.pid) as sampler:
                 began = time.time()
                 jobs = [

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED, canary_load_balancers, first_look, refusal
     from workflows.presentation import (
+        ROLLED_BACK,
         StageFailure,
         current_details,
         decision_text,
@@ -187,9 +188,10 @@ class EcsCanaryDeployment:
         elif failure is not None:
             failure = failure.noting(stuck)
         if failure is None:
-            result = await self._finish(Outcome.CANCELLED, "the workflow was cancelled")
+            why = "; ".join(["the workflow was cancelled", *([stuck] if stuck else [])])
+            result = await self._finish(Outcome.CANCELLED, why)
             return CancelledError("Deployment cancelled", result.model_dump(mode="json"))
-        outcome = Outcome.ROLLED_BACK if failure.failure_type == "RolledBack" else Outcome.FAILED
+        outcome = Outcome.ROLLED_BACK if failure.failure_type in ROLLED_BACK else Outcome.FAILED
         result = await self._finish(outcome, failure.reason)
         return ApplicationError(
             f"{failure.stage.value} failed: {failure.reason}",
@@ -319,6 +321,7 @@ class EcsCanaryDeployment:
             request.stage_timeouts.rolling_deploy,
             alarms=request.verification.alarms,
         )
+        state.main_service_touched = False  # rolled out: nothing left that a cancel rolls back
         await self._scaling.restore()
 
     async def _roll_back(self, reason: str) -> None:

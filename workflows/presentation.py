@@ -18,6 +18,10 @@ from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
 from workflows.payloads import Unreadable
 from workflows.state import DeploymentState
 
+# The failure types of a rollout that was rolled back: by the workflow, or by ECS itself.
+ROLLED_BACK_BY_ECS = "DeploymentRolledBack"
+ROLLED_BACK = frozenset({"RolledBack", ROLLED_BACK_BY_ECS})
+
 
 class StageFailure(Exception):
     """A stage failed; carries the stage and the reason in ECS's words."""
@@ -38,8 +42,11 @@ class StageFailure(Exception):
 
     def rolled_back(self, to_previous: bool) -> StageFailure:
         """The rollout's failure once the rollback went through: `RolledBack` when the service
-        is back on its previous task definition (a first deployment's is removed instead)."""
-        kind = "RolledBack" if to_previous else self.failure_type
+        is back on its previous task definition (a first deployment's is removed instead), or
+        `DeploymentRolledBack` when ECS had rolled it back first (the workflow then only puts
+        back the recorded count and configuration)."""
+        rolled_back_by_ecs = self.failure_type == ROLLED_BACK_BY_ECS
+        kind = "RolledBack" if to_previous and not rolled_back_by_ecs else self.failure_type
         return StageFailure(Stage.ROLLING_DEPLOY, self.reason, kind)
 
     def noting(self, note: str) -> StageFailure:

@@ -9,36 +9,19 @@ logged and shown in `status`, and never turns a finished rollout into a rollback
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.autoscaling import ScalingActivities
     from ecs_canary.aws_inputs import SetSuspendedStateInput
-    from ecs_canary.models import DeploymentRequest
     from ecs_canary.scaling import ScalableTarget, ScalingHoldState, SuspendedState
-    from workflows.ecs_calls import EcsCalls
     from workflows.presentation import failure_reason
-    from workflows.state import DeploymentState
+    from workflows.run_part import RunPart
 
 
-class ScalingHold:
+class ScalingHold(RunPart):
     """One run's hold on the main service's scalable target; every method is a no-op for a
     service without one."""
-
-    def __init__(
-        self,
-        request: DeploymentRequest,
-        calls: EcsCalls,
-        state: DeploymentState,
-        show: Callable[[], None],
-    ) -> None:
-        """`show` redraws the Web UI details once a change is made."""
-        self._request = request
-        self._calls = calls
-        self._state = state
-        self._show = show
 
     def record(self, target: ScalableTarget | None) -> None:
         self._state.scaling = ScalingHoldState(target=target) if target is not None else None

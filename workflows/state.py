@@ -39,8 +39,8 @@ class DeploymentState:
     # the run in between must delete it.
     canary_may_exist: bool = False
     canary_deleted: bool = False
-    # Set once the rolling deploy may have touched the main service: a failure or a cancel from
-    # then on rolls it back.
+    # Set once the rolling deploy may have touched the main service, until it is rolled out: a
+    # failure or a cancel in between rolls it back.
     main_service_touched: bool = False
     running_count: int | None = None
     desired_count: int | None = None

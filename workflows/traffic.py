@@ -10,7 +10,6 @@ sending its share to an empty target group. The rules themselves: ecs_canary.tra
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
@@ -18,56 +17,45 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.load_balancers import LoadBalancerActivities
     from ecs_canary.aws_inputs import ReadListenerRuleInput, SetRuleActionsInput
-    from ecs_canary.models import DeploymentRequest
     from ecs_canary.traffic import (
         ListenerRule,
+        TrafficSettings,
         TrafficState,
         group_percents,
         weighted_actions,
         weights_text,
     )
-    from workflows.ecs_calls import EcsCalls
     from workflows.presentation import failure_reason
-    from workflows.state import DeploymentState
+    from workflows.run_part import RunPart
 
 
-class TrafficShift:
+class TrafficShift(RunPart):
     """One run's listener rule; every method is a no-op without `canary.traffic`."""
 
-    def __init__(
-        self,
-        request: DeploymentRequest,
-        calls: EcsCalls,
-        state: DeploymentState,
-        show: Callable[[], None],
-    ) -> None:
-        """`show` redraws the Web UI details once a change is made."""
-        self._request = request
-        self._settings = request.canary.traffic
-        self._calls = calls
-        self._state = state
-        self._show = show
+    @property
+    def _traffic_settings(self) -> TrafficSettings | None:
+        return self._request.canary.traffic
 
     async def read_rule(self) -> ListenerRule | None:
         """The rule as it is now, and a check that the canary's target group exists."""
-        if self._settings is None:
+        if self._traffic_settings is None:
             return None
         request = self._request
         return await self._calls.call(
             LoadBalancerActivities.read_listener_rule,
             ReadListenerRuleInput(
                 **self._location(),
-                rule_arn=self._settings.listener_rule_arn,
-                canary_target_group_arn=self._settings.canary_target_group_arn,
+                rule_arn=self._traffic_settings.listener_rule_arn,
+                canary_target_group_arn=self._traffic_settings.canary_target_group_arn,
             ),
             summary=f"Read listener rule of {request.service_name}",
         )
 
     def record(self, rule: ListenerRule | None) -> None:
         """Remember the rule's actions: what every way out puts back."""
-        if self._settings is None or rule is None:
+        if self._traffic_settings is None or rule is None:
             return
-        canary = self._settings.canary_target_group_arn
+        canary = self._traffic_settings.canary_target_group_arn
         self._state.traffic = TrafficState(
             rule=rule,
             canary_target_group_arn=canary,
@@ -77,7 +65,7 @@ class TrafficShift:
     async def shift(self) -> None:
         """Give the canary's target group its weight. Marked shifted before the call, so a
         cancel that arrives while it is in flight still puts the rule back."""
-        traffic, settings = self._state.traffic, self._settings
+        traffic, settings = self._state.traffic, self._traffic_settings
         if traffic is None or settings is None:
             return
         canary = settings.canary_target_group_arn

@@ -38,6 +38,7 @@ from tests.helpers import (
     in_process_worker,
     known_speeds,
 )
+from tests.helpers.load_balancers import fast_health_checks as health_checks_at
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +83,19 @@ def ecs(ecs_state: dict[str, Any]) -> Any:
 @pytest.fixture
 def cloudwatch(ecs_state: dict[str, Any]) -> Any:
     return boto3.client("cloudwatch", region_name=REGION)
+
+
+@pytest.fixture
+def elbv2(ecs_state: dict[str, Any]) -> Any:
+    return boto3.client("elbv2", region_name=REGION)
+
+
+@pytest.fixture
+def fast_health_checks(emulator: Any, ecs_state: dict[str, Any]) -> Iterator[None]:
+    """The emulator's ELB health checks at test speed for one test (`pytestmark =
+    pytest.mark.usefixtures("fast_health_checks")` in a module of load-balanced services)."""
+    with health_checks_at(emulator):
+        yield
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers import (
     CLUSTER,
-    REGION,
     create_service,
     describe,
     messages,
@@ -25,23 +23,17 @@ from tests.helpers import (
     wait_until_sync,
 )
 from tests.helpers.ecs import target_group, target_states
+from tests.helpers.load_balancers import fast_health_checks as health_checks_at
 
 HEALTH_CHECK_SECONDS = 0.8  # leaves time to see `initial` on a busy machine
 DRAIN_SECONDS = 1
 
 
-@pytest.fixture
-def elbv2(ecs_state: dict[str, Any]) -> Any:
-    return boto3.client("elbv2", region_name=REGION)
-
-
 @pytest.fixture(autouse=True)
 def fast_health_checks(emulator: Any, ecs_state: dict[str, Any]) -> Iterator[None]:
-    """Health checks at test speed; the session's setting is put back afterwards."""
-    before = emulator.admin.info()["settings"]["health_check_seconds"]
-    emulator.admin.settings(health_check_seconds=HEALTH_CHECK_SECONDS)
-    yield
-    emulator.admin.settings(health_check_seconds=before)
+    """Health checks at this module's speed (see HEALTH_CHECK_SECONDS)."""
+    with health_checks_at(emulator, HEALTH_CHECK_SECONDS):
+        yield
 
 
 def web_definition(ecs: Any, image: str = "nginx:1.25", family: str = "web") -> str:

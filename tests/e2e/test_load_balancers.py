@@ -4,16 +4,13 @@ targets, and a canary or a rollout whose tasks fail health checks ends with ECS'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from ecs_canary.text import load_balancing_lines
 from tests.helpers import (
     CLUSTER,
-    REGION,
     describe,
     failure_of,
     wait_for_stage,
@@ -24,22 +21,12 @@ from tests.helpers.load_balancers import (
     balancer,
     behind,
     existing_service_with,
-    fast_health_checks,
     healthy_targets,
     only_targets_of,
     task_addresses,
 )
 
-
-@pytest.fixture
-def elbv2(ecs_state: dict[str, Any]) -> Any:
-    return boto3.client("elbv2", region_name=REGION)
-
-
-@pytest.fixture(autouse=True)
-def _fast_health_checks(emulator: Any, ecs_state: dict[str, Any]) -> Iterator[None]:
-    with fast_health_checks(emulator):
-        yield
+pytestmark = pytest.mark.usefixtures("fast_health_checks")
 
 
 @pytest.fixture

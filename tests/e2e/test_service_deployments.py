@@ -39,7 +39,7 @@ async def test_a_rollback_by_ecs_is_named_from_its_service_deployment(
     rolled_back = next(
         d for d in service_deployments["serviceDeployments"] if d["status"].startswith("ROLLBACK")
     )
-    assert error.type == "RolledBack" and result.outcome == "rolled_back"
+    assert error.type == "DeploymentRolledBack" and result.outcome == "rolled_back"
     assert f"ECS rolled back service deployment {rolled_back['serviceDeploymentArn']}" in (
         error.message
     )

@@ -4,23 +4,20 @@ exactly as they were on every way out (approve, reject, cancel)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from ecs_canary.models import DeploymentResult
 from ecs_canary.text import load_balancing_lines
-from tests.helpers import REGION, describe, status, wait_for_stage, wait_until_sync
+from tests.helpers import describe, status, wait_for_stage, wait_until_sync
 from tests.helpers.load_balancers import (
     Balancer,
     balancer,
     behind,
     existing_service_with,
-    fast_health_checks,
     forward_weights,
     only_targets_of,
     rule_actions,
@@ -28,16 +25,7 @@ from tests.helpers.load_balancers import (
     task_addresses,
 )
 
-
-@pytest.fixture
-def elbv2(ecs_state: dict[str, Any]) -> Any:
-    return boto3.client("elbv2", region_name=REGION)
-
-
-@pytest.fixture(autouse=True)
-def _fast_health_checks(emulator: Any, ecs_state: dict[str, Any]) -> Iterator[None]:
-    with fast_health_checks(emulator):
-        yield
+pytestmark = pytest.mark.usefixtures("fast_health_checks")
 
 
 @pytest.fixture

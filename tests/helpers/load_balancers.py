@@ -23,10 +23,10 @@ HEALTH_CHECK_SECONDS = 0.3
 
 
 @contextmanager
-def fast_health_checks(emulator: Any) -> Iterator[None]:
+def fast_health_checks(emulator: Any, seconds: float = HEALTH_CHECK_SECONDS) -> Iterator[None]:
     """The emulator's health checks at test speed; its setting is put back afterwards."""
     before = emulator.admin.info()["settings"]["health_check_seconds"]
-    emulator.admin.settings(health_check_seconds=HEALTH_CHECK_SECONDS)
+    emulator.admin.settings(health_check_seconds=seconds)
     try:
         yield
     finally:

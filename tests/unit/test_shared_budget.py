@@ -3,15 +3,20 @@ by their last poll, and a worker's calls held until its share is set."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.taskqueue.v1 import PollerInfo
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueResponse
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import CallBudget
-from activities.shared_budget import POLLER_GONE_SECONDS, live_identities, share
+from activities.shared_budget import POLLER_GONE_SECONDS, SharedBudget, live_identities, share
 
 NOW = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
 
@@ -53,3 +58,64 @@ def test_no_rate_holds_every_call_until_a_share_is_set():
     assert granted.wait(5)
     caller.join(5)
     assert budget.calls_per_second == 10 and budget.waiting == 0
+
+
+class _TaskQueue:
+    """Answers DescribeTaskQueue as scripted: a list of identities, or an RPCError."""
+
+    def __init__(self) -> None:
+        self.answer: list[str] | RPCError = []
+        self.asked = 0
+
+    async def describe_task_queue(self, request: Any) -> DescribeTaskQueueResponse:
+        self.asked += 1
+        if isinstance(self.answer, RPCError):
+            raise self.answer
+        return DescribeTaskQueueResponse(pollers=[_live(identity) for identity in self.answer])
+
+
+def _live(identity: str) -> PollerInfo:
+    seen = Timestamp()
+    seen.GetCurrentTime()
+    return PollerInfo(identity=identity, last_access_time=seen)
+
+
+async def _rate_becomes(budget: CallBudget, rate: int, at_most: bool = False) -> None:
+    for _ in range(500):
+        if budget.calls_per_second == rate or (at_most and budget.calls_per_second <= rate):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the rate stayed {budget.calls_per_second}, not {rate}")
+
+
+async def test_a_worker_joins_after_the_others_saw_it_and_shrinks_when_it_cannot_look():
+    """The Temporal server is scripted here: what matters is how the share follows it (the
+    real server is in tests/e2e/test_shared_budget.py)."""
+    queue = _TaskQueue()
+    client = SimpleNamespace(identity="me@host", namespace="default", workflow_service=queue)
+    budget = CallBudget(100)
+    shared = SharedBudget(client, "q", 60, budget, refresh_seconds=0.01)  # type: ignore[arg-type]
+    following = asyncio.create_task(shared.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert budget.calls_per_second == 0  # not listed yet: no call at all
+        queue.answer = ["me@host", "other@host"]
+        await _rate_becomes(budget, 30)
+        assert queue.asked >= 2 * 5  # five refreshes (two kinds of poller each) first
+        queue.answer = RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+        # As if a third worker had joined (20), and another at each refresh it misses.
+        await _rate_becomes(budget, 20, at_most=True)
+        queue.answer = ["me@host", "other@host"]
+        await _rate_becomes(budget, 30)
+    finally:
+        following.cancel()
+
+
+async def test_a_worker_that_may_not_list_the_task_queue_stops_with_the_reason():
+    queue = _TaskQueue()
+    queue.answer = RPCError("no", RPCStatusCode.PERMISSION_DENIED, b"")
+    client = SimpleNamespace(identity="me@host", namespace="default", workflow_service=queue)
+    shared = SharedBudget(client, "q", 60, CallBudget(10))  # type: ignore[arg-type]
+    with pytest.raises(SystemExit) as stopped:
+        await shared.check_access()
+    assert "DescribeTaskQueue" in str(stopped.value) and "q" in str(stopped.value)

@@ -197,6 +197,7 @@ class FakeEcs:
         @activity.defn(name="watch_alarms")
         async def watch_alarms(request: WatchAlarmsInput) -> AlarmFiring:
             fake.calls.append(("watch_alarms", request))
+            fake._fail_if_scripted("watch_alarms")
             await fake._hang(until=lambda: fake.alarm is not None)
             assert fake.alarm is not None
             return fake.alarm

@@ -122,6 +122,22 @@ async def test_every_way_out_of_the_gate_puts_the_rule_back_first(weighted, star
     assert weighted.rules[RULE].actions == RECORDED
 
 
+async def test_a_failure_after_the_shift_puts_the_rule_back_before_the_canary_goes(
+    weighted, start
+):
+    """The alarms cannot be watched (DescribeAlarms refused) once the canary has its weight:
+    the run fails, and the one cleanup path puts the rule back before deleting the canary."""
+    weighted.failing.add("watch_alarms")
+    traffic = _traffic()
+    traffic["verification"]["alarms"] = ["myapp-5xx"]
+    error = await failure_of(await start(traffic))
+
+    assert isinstance(error, ApplicationError) and error.type == "AccessDenied"
+    assert [step for step, _ in _rule_calls(weighted)] == ["shift", "restore", "delete"]
+    assert weighted.rules[RULE].actions == RECORDED
+    assert result_of(error).canary_deleted
+
+
 async def test_a_failed_rollout_does_not_restore_the_rule_twice(weighted, start):
     weighted.waits[("myapp", "rolling_deploy")] = "fail"
     handle = await start(_traffic())

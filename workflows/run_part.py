@@ -1,0 +1,29 @@
+"""What a part of the run that changes AWS outside ECS's services needs (the listener rule of
+a weighted canary, the main service's auto scaling): the request, the way calls are made, the
+run's state it records into, and how to redraw the Web UI details after a change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from ecs_canary.models import DeploymentRequest
+    from workflows.ecs_calls import EcsCalls
+    from workflows.state import DeploymentState
+
+
+class RunPart:
+    def __init__(
+        self,
+        request: DeploymentRequest,
+        calls: EcsCalls,
+        state: DeploymentState,
+        show: Callable[[], None],
+    ) -> None:
+        """`show` redraws the Web UI details once a change is made."""
+        self._request = request
+        self._calls = calls
+        self._state = state
+        self._show = show
