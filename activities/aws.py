@@ -101,6 +101,10 @@ class CallBudget:
     A read gives way to changes that arrive up to `read_slack_seconds` after it, no more; a
     DescribeTaskDefinition (the rollback target's check, made beside the canary's wait for its
     tasks to start) gives way for `background_slack_seconds`.
+
+    Spread (the worker's budget), grants are at least a window's share of time apart instead of
+    a whole window's calls at once: under load the calls of a burst leave the worker over the
+    following moments and would reach ECS in the same second as the next window's.
     """
 
     WINDOW_SECONDS = 1.1
@@ -117,8 +121,10 @@ class CallBudget:
         read_slack_seconds: float = 0.5,
         background_slack_seconds: float = 2.0,
         while_waiting: Callable[[], None] = lambda: None,
+        spread: bool = False,
     ) -> None:
         self._capacity = max(1, int(calls_per_second))
+        self._spread = spread
         self._while_waiting = while_waiting
         self._read_slack = read_slack_seconds
         self._background_slack = background_slack_seconds
@@ -157,15 +163,19 @@ class CallBudget:
                     while self._granted and self._granted[0] <= now - self.WINDOW_SECONDS:
                         self._granted.popleft()
                     first = self._queue[0] is ticket
-                    if first and len(self._granted) < self._capacity:
+                    spaced_at = self._granted[-1] + self._gap() if self._granted else now
+                    if first and len(self._granted) < self._capacity and spaced_at <= now:
                         heapq.heappop(self._queue)
                         self._granted.append(now)
                         self._wake_first()
                         return
-                    # The first in line waits for the window to move (or, with no rate yet, for
-                    # one); the others to be first.
-                    moves = first and self._capacity > 0 and bool(self._granted)
-                    timeout = self._granted[0] + self.WINDOW_SECONDS - now if moves else None
+                    # The first in line waits for the window to move, or for its spacing (with
+                    # no rate yet, for one); the others to be first.
+                    timeout = None
+                    if first and self._capacity > 0 and self._granted:
+                        full = len(self._granted) >= self._capacity
+                        moves = self._granted[0] + self.WINDOW_SECONDS if full else now
+                        timeout = max(moves, spaced_at) - now
                 check_in = self.CHECK_IN_SECONDS
                 if not ticket[2].wait(check_in if timeout is None else min(timeout, check_in)):
                     self._while_waiting()
@@ -179,6 +189,12 @@ class CallBudget:
                     heapq.heapify(self._queue)
                     self._wake_first()
             raise
+
+    def _gap(self) -> float:
+        """The least time between two grants when spread (else 0): a whole window's calls
+        granted at once leave the worker over the next moments, as its threads get to run,
+        and would reach ECS bunched with the next window's."""
+        return self.WINDOW_SECONDS / self._capacity if self._spread and self._capacity else 0.0
 
     def _slack(self, operation: str) -> float:
         if operation in self.CHANGES:
@@ -299,7 +315,7 @@ class AwsClients:
         self._lock = threading.Lock()
         # `while_waiting`: what a caller held up in the budget's queue or by a shared describe
         # does every CallBudget.CHECK_IN_SECONDS (the worker: its wait's heartbeat).
-        self.ecs_budget = CallBudget(ecs_calls_per_second, while_waiting=while_waiting)
+        self.ecs_budget = CallBudget(ecs_calls_per_second, while_waiting=while_waiting, spread=True)
         self.describer = ServiceDescriber(while_waiting=while_waiting)
 
     def _client(self, service: str, region: str | None) -> Any:

@@ -247,7 +247,9 @@ class Bench:
             main = running[0]
             # Shared: no worker makes an ECS call before it has its share (shared_budget.py).
             await (load.shares_settled(running, workers) if shared else asyncio.sleep(1.0))
-            cpu_before = sum(cpu_seconds(w.pid) for w in running)
+            # CPU of the workers that live to the end (the kill test's victim is not one).
+            measured = running[:-1] if kill_after is not None else running
+            cpu_before = sum(cpu_seconds(w.pid) for w in measured)
             emulator_cpu_before = cpu_seconds(self.emulator.pid)
             self.admin.reset_calls()
             bodies = [d.request(self.seed, s, cfg.desired, cfg.poll, GATE_TIMER) for s in services]
@@ -268,7 +270,7 @@ class Bench:
                 runs = await asyncio.wait_for(asyncio.gather(*jobs), timeout=900)
                 total = time.time() - began
                 calls = self.admin.calls()
-                cpu_after = sum(cpu_seconds(w.pid) for w in running)
+                cpu_after = sum(cpu_seconds(w.pid) for w in measured)
                 emulator_cpu = cpu_seconds(self.emulator.pid) - emulator_cpu_before
                 memory = memory_kib(main.pid)
         finally:

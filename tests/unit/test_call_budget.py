@@ -229,3 +229,21 @@ def test_a_caller_that_leaves_the_line_does_not_stall_those_behind_it(clock):
     behind.join()
     assert behind.error is None and behind.granted_at == START + WINDOW
     assert budget.waiting == 0
+
+
+def test_a_spread_budget_grants_a_windows_share_apart(clock):
+    budget = CallBudget(
+        4, read_slack_seconds=READ_SLACK, background_slack_seconds=BACKGROUND_SLACK, spread=True
+    )
+    budget.WINDOW_SECONDS = WINDOW
+    gap = WINDOW / 4
+    budget.acquire(event_name="before-send.ecs.CreateService")  # at once: nothing granted yet
+    second, third = _queue(budget, clock, "CreateService", "CreateService")
+    clock.advance(gap / 2)
+    assert second.granted_at is None  # within capacity, but too soon after the first
+    clock.advance(gap / 2)
+    second.join()
+    assert second.granted_at == START + gap and third.granted_at is None
+    clock.advance(gap)
+    third.join()
+    assert third.granted_at == START + 2 * gap
