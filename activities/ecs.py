@@ -21,6 +21,7 @@ from activities.aws import (
     aws_errors,
     latest_tagged_revision,
 )
+from activities.deployment_tasks import stop_reasons
 from activities.polling import (
     Heartbeats,
     activity_logger,
@@ -30,7 +31,6 @@ from activities.polling import (
 from activities.service_deployments import find_record, record_verdict
 from activities.service_events import log_new_events
 from activities.steady_state import Failed, ServiceView, Steady, decide_steady_state
-from activities.stopped_tasks import stop_reasons
 from activities.target_health import (
     deployment_targets,
     targets_reached_text,

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from activities.aws import AwsClients, aws_errors
+from activities.deployment_tasks import deployment_tasks
 from ecs_canary.targets import TargetCount, target_share_text
 from ecs_canary.traffic import target_group_name
 
 HEALTHY = "healthy"
-_DESCRIBE_TASKS_BATCH = 100
 
 
 def target_groups(service: Mapping[str, Any]) -> list[str]:
@@ -44,20 +44,8 @@ def _deployment_addresses(
 ) -> list[str] | None:
     """The target ids of the deployment's running tasks; None when one of them has no ENI
     address (bridge or host networking: instance targets, not matched here)."""
-    with aws_errors("ListTasks"):
-        pages = ecs.get_paginator("list_tasks").paginate(
-            cluster=cluster, serviceName=service, desiredStatus="RUNNING"
-        )
-        arns = [arn for page in pages for arn in page["taskArns"]]
-    tasks = []
-    for start in range(0, len(arns), _DESCRIBE_TASKS_BATCH):
-        with aws_errors("DescribeTasks"):
-            batch = arns[start : start + _DESCRIBE_TASKS_BATCH]
-            tasks += ecs.describe_tasks(cluster=cluster, tasks=batch)["tasks"]
-    ours = [
-        t for t in tasks if t.get("startedBy") == deployment_id and t["lastStatus"] == "RUNNING"
-    ]
-    addresses = [private_address(task) for task in ours]
+    tasks = deployment_tasks(ecs, cluster, service, deployment_id, "RUNNING")
+    addresses = [private_address(task) for task in tasks if task["lastStatus"] == "RUNNING"]
     return None if None in addresses else [a for a in addresses if a is not None]
 
 

@@ -247,12 +247,9 @@ class FakeClients:
 
     elbv2 = ecs
 
-    def get_paginator(self, name: str) -> FakeClients:
-        return self
-
-    def paginate(self, **params: Any) -> list[dict]:
+    def list_tasks(self, **params: Any) -> dict:
         self.calls.append(("ListTasks", params))
-        return [{"taskArns": [t["taskArn"] for t in self.tasks]}]
+        return {"taskArns": [t["taskArn"] for t in self.tasks]}
 
     def describe_tasks(self, **params: Any) -> dict:
         self.calls.append(("DescribeTasks", params))
