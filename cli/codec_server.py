@@ -221,11 +221,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
     origins = ", ".join(sorted(server.origins)) or "none (CLI only)"
-    # One line, flushed: `make up` and the tests wait for it (and read the port of --port 0).
-    print(f"Codec server on {server.url} for {keys.describe()}; browser origins: {origins}")
-    sys.stdout.flush()
+    # The handler goes in before the line a supervisor waits for (and may answer with SIGTERM).
     signal.signal(signal.SIGTERM, _stop)
     try:
+        # One line, flushed: `make up` and the tests wait for it (and read the port of --port 0).
+        print(f"Codec server on {server.url} for {keys.describe()}; browser origins: {origins}")
+        sys.stdout.flush()
         server.serve_forever()
     except (KeyboardInterrupt, _Stop):
         pass

@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"invalid settings: {exc}", file=sys.stderr)
         return 2
+    # Handlers go in before "ready" is printed: a supervisor may send SIGTERM the moment it reads
+    # that line, and an uninstalled handler would let the default action kill the process.
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
     emulator = start_emulator(settings)
     seed = emulator.seed
     print(f"seeded VPC {seed['vpc_id']}")
@@ -49,9 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         f"subnets {','.join(seed['subnets'])}, security group {seed['security_group']})",
         flush=True,
     )
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
     while not stopping.wait(0.5):
         pass
     emulator.stop()
