@@ -6,6 +6,7 @@ the middleware's throttling and call counting, like every ECS operation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -71,31 +72,12 @@ class DeploymentHooks:
         return json_response(200, page_of("serviceDeployments", found, offset, page_size), AWS_JSON)
 
     def _describe(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        arns = params.get("serviceDeploymentArns") or []
-        if not 1 <= len(arns) <= MAX_DESCRIBED:
-            return _invalid(f"serviceDeploymentArns must hold 1 to {MAX_DESCRIBED} ARNs.")
-        deployments, failures = [], []
-        for arn in arns:
-            found = self._find_deployment(str(arn))
-            if found is None:
-                failures.append({"arn": arn, "reason": "MISSING"})
-            else:
-                deployments.append(found.as_api())
-        body = {"serviceDeployments": deployments, "failures": failures}
-        return json_response(200, body, AWS_JSON)
+        return _described(
+            params, "serviceDeploymentArns", "serviceDeployments", self._find_deployment
+        )
 
     def _describe_revisions(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        arns = params.get("serviceRevisionArns") or []
-        if not 1 <= len(arns) <= MAX_DESCRIBED:
-            return _invalid(f"serviceRevisionArns must hold 1 to {MAX_DESCRIBED} ARNs.")
-        revisions, failures = [], []
-        for arn in arns:
-            found = self._find_revision(str(arn))
-            if found is None:
-                failures.append({"arn": arn, "reason": "MISSING"})
-            else:
-                revisions.append(found.as_api())
-        return json_response(200, {"serviceRevisions": revisions, "failures": failures}, AWS_JSON)
+        return _described(params, "serviceRevisionArns", "serviceRevisions", self._find_revision)
 
     def _service_of(self, arn: str) -> ServiceRef | None:
         """The service behind ``arn:aws:ecs:<region>:<account>:<kind>/<cluster>/<service>/<id>``."""
@@ -119,3 +101,24 @@ class DeploymentHooks:
         deployments = record.deployments + [r.target for r in record.history]
         revisions = [d.revision for d in deployments if d.revision is not None]
         return next((revision for revision in revisions if revision.arn == arn), None)
+
+
+def _described(
+    params: dict[str, Any],
+    arns_field: str,
+    result_field: str,
+    find: Callable[[str], ServiceDeployment | ServiceRevision | None],
+) -> WsgiResponse:
+    """A Describe* answer as ECS gives it: what was found, and a MISSING failure for each ARN
+    that was not (never an error for an unknown ARN)."""
+    arns = params.get(arns_field) or []
+    if not 1 <= len(arns) <= MAX_DESCRIBED:
+        return _invalid(f"{arns_field} must hold 1 to {MAX_DESCRIBED} ARNs.")
+    described, failures = [], []
+    for arn in arns:
+        found = find(str(arn))
+        if found is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            described.append(found.as_api())
+    return json_response(200, {result_field: described, "failures": failures}, AWS_JSON)

@@ -15,13 +15,10 @@ from tests.helpers import (
     failure_of,
     wait_for_stage,
     wait_until,
-    wait_until_sync,
 )
 from tests.helpers.load_balancers import (
-    balancer,
-    behind,
-    existing_service_with,
     healthy_targets,
+    myapp_behind_balancer,
     only_targets_of,
     task_addresses,
 )
@@ -32,10 +29,7 @@ pytestmark = pytest.mark.usefixtures("fast_health_checks")
 @pytest.fixture
 def main_group(ecs: Any, elbv2: Any, requests: Any) -> str:
     """myapp (2 tasks at nginx:1.26) behind the `myapp-tg` target group, all targets healthy."""
-    group = balancer(elbv2, requests.seed).main_group
-    existing_service_with(ecs, requests, loadBalancers=behind(group))
-    wait_until_sync(lambda: only_targets_of(elbv2, group, ecs, "myapp"), timeout=15)
-    return group
+    return myapp_behind_balancer(ecs, elbv2, requests).main_group
 
 
 async def test_the_canary_takes_its_share_of_the_main_group_and_the_rollout_ends_healthy(

@@ -12,14 +12,11 @@ from temporalio.exceptions import CancelledError
 
 from ecs_canary.models import DeploymentResult
 from ecs_canary.text import load_balancing_lines
-from tests.helpers import describe, status, wait_for_stage, wait_until_sync
+from tests.helpers import describe, status, wait_for_stage
 from tests.helpers.load_balancers import (
     Balancer,
-    balancer,
-    behind,
-    existing_service_with,
     forward_weights,
-    only_targets_of,
+    myapp_behind_balancer,
     rule_actions,
     targets,
     task_addresses,
@@ -32,10 +29,7 @@ pytestmark = pytest.mark.usefixtures("fast_health_checks")
 def lb(ecs: Any, elbv2: Any, requests: Any) -> Balancer:
     """myapp (2 tasks) behind `myapp-tg`; the listener's default action and its rule forward
     100 to `myapp-tg` and 0 to `myapp-canary-tg`."""
-    found = balancer(elbv2, requests.seed)
-    existing_service_with(ecs, requests, loadBalancers=behind(found.main_group))
-    wait_until_sync(lambda: only_targets_of(elbv2, found.main_group, ecs, "myapp"), timeout=15)
-    return found
+    return myapp_behind_balancer(ecs, elbv2, requests)
 
 
 def weighted(requests: Any, lb: Balancer, rule_arn: str, weight: int = 10) -> dict[str, Any]:

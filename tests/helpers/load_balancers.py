@@ -16,6 +16,7 @@ from typing import Any
 from ecs_canary.scaling import SCALABLE_DIMENSION, SERVICE_NAMESPACE, scalable_resource_id
 from tests.helpers.deployment_requests import RequestFactory
 from tests.helpers.ecs import CLUSTER, existing_service, tasks_of
+from tests.helpers.waiting import wait_until_sync
 
 # Target health at test speed: a task's target turns healthy (or unhealthy) this long after
 # it runs.
@@ -109,6 +110,15 @@ def existing_service_with(
     e.g. `loadBalancers=behind(group)`; returns its task definition ARN."""
     extended: Any = _WithServiceDefinition(requests, service_definition)
     return existing_service(ecs, extended, desired=desired)
+
+
+def myapp_behind_balancer(ecs: Any, elbv2: Any, requests: RequestFactory) -> Balancer:
+    """myapp (2 tasks at nginx:1.26) behind the `myapp-tg` target group of a new `balancer`,
+    returned once that group holds exactly its tasks' targets, all healthy."""
+    found = balancer(elbv2, requests.seed)
+    existing_service_with(ecs, requests, loadBalancers=behind(found.main_group))
+    wait_until_sync(lambda: only_targets_of(elbv2, found.main_group, ecs, "myapp"), timeout=15)
+    return found
 
 
 def rule_actions(elbv2: Any, rule_arn: str) -> list[dict[str, Any]]:
