@@ -409,7 +409,7 @@ class EcsActivities:
             if verdict is not None:
                 failure_type, message = verdict
         reasons = (
-            stop_reasons(client, request.cluster, request.service, decision.stopped_tasks_of)
+            stop_reasons(client, request.cluster, decision.stopped_tasks_of)
             if decision.stopped_tasks_of
             else ""
         )

@@ -39,12 +39,10 @@ def private_address(task: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _deployment_addresses(
-    ecs: Any, cluster: str, service: str, deployment_id: str
-) -> list[str] | None:
+def _deployment_addresses(ecs: Any, cluster: str, deployment_id: str) -> list[str] | None:
     """The target ids of the deployment's running tasks; None when one of them has no ENI
     address (bridge or host networking: instance targets, not matched here)."""
-    tasks = deployment_tasks(ecs, cluster, service, deployment_id, "RUNNING")
+    tasks = deployment_tasks(ecs, cluster, deployment_id, "RUNNING")
     addresses = [private_address(task) for task in tasks if task["lastStatus"] == "RUNNING"]
     return None if None in addresses else [a for a in addresses if a is not None]
 
@@ -63,7 +61,7 @@ def deployment_targets(
     if not groups:
         return []
     ecs, elbv2 = clients.ecs(region), clients.elbv2(region)
-    addresses = _deployment_addresses(ecs, cluster, str(service["serviceName"]), deployment_id)
+    addresses = _deployment_addresses(ecs, cluster, deployment_id)
     if addresses is None:
         return []
     ours = set(addresses)

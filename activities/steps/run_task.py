@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.aws import AwsClients, aws_errors, latest_tagged_revision
+from activities.deployment_tasks import described_tasks, task_arns
 from activities.polling import activity_logger
 from activities.steps.common import StepClock, plural, restored_details, shielded, timed_out
 from ecs_canary.steps import RunTaskStepInput, StepVerdict
@@ -23,8 +24,6 @@ STEP_TAG = "ecs-canary:step"
 MAX_STARTED_BY = 128
 # RunTask's keys a step's tasks take from the service definition.
 SERVICE_KEYS = ("networkConfiguration", "launchType", "capacityProviderStrategy", "platformVersion")
-# DescribeTasks takes at most 100 tasks per call.
-DESCRIBE_TASKS_BATCH = 100
 
 
 def task_id(arn: str) -> str:
@@ -132,16 +131,7 @@ class RunTaskStep:
         return arns, definition_arn
 
     def _list_tasks(self, desired_status: str) -> list[str]:
-        arns: list[str] = []
-        with aws_errors("ListTasks"):
-            pages = self.client.get_paginator("list_tasks").paginate(
-                cluster=self.request.cluster,
-                startedBy=self.request.started_by,
-                desiredStatus=desired_status,
-            )
-            for page in pages:
-                arns.extend(page["taskArns"])
-        return arns
+        return task_arns(self.client, self.request.cluster, self.request.started_by, desired_status)
 
     def _task_definition(self) -> str:
         wanted = self.step.task_definition
@@ -210,14 +200,7 @@ class RunTaskStep:
     # --- following --------------------------------------------------------------------------
 
     def _describe(self, arns: list[str]) -> list[dict[str, Any]]:
-        tasks: list[dict[str, Any]] = []
-        for start in range(0, len(arns), DESCRIBE_TASKS_BATCH):
-            with aws_errors("DescribeTasks"):
-                response = self.client.describe_tasks(
-                    cluster=self.request.cluster, tasks=arns[start : start + DESCRIBE_TASKS_BATCH]
-                )
-            tasks.extend(response["tasks"])
-        return tasks
+        return described_tasks(self.client, self.request.cluster, arns)
 
     def _essential(self, definition_arn: str) -> set[str]:
         with aws_errors("DescribeTaskDefinition"):

@@ -249,11 +249,12 @@ class FakeClients:
 
     def list_tasks(self, **params: Any) -> dict:
         self.calls.append(("ListTasks", params))
-        return {"taskArns": [t["taskArn"] for t in self.tasks]}
+        started = [t for t in self.tasks if t["startedBy"] == params["startedBy"]]
+        return {"taskArns": [t["taskArn"] for t in started]}
 
     def describe_tasks(self, **params: Any) -> dict:
         self.calls.append(("DescribeTasks", params))
-        return {"tasks": self.tasks}
+        return {"tasks": [t for t in self.tasks if t["taskArn"] in params["tasks"]]}
 
     def describe_target_health(self, TargetGroupArn: str) -> dict:  # noqa: N803 - boto3's name
         self.calls.append(("DescribeTargetHealth", TargetGroupArn))

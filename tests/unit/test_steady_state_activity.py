@@ -48,7 +48,8 @@ class FakeEcs:
 
     def list_tasks(self, **params: Any) -> dict[str, Any]:
         self.calls.append(("ListTasks", params))
-        return {"taskArns": [task["taskArn"] for task in self.stopped]}
+        started = [task for task in self.stopped if task["startedBy"] == params["startedBy"]]
+        return {"taskArns": [task["taskArn"] for task in started]}
 
     def describe_tasks(self, **params: Any) -> dict[str, Any]:
         self.calls.append(("DescribeTasks", params))
@@ -143,7 +144,7 @@ def test_a_failed_rollout_ends_with_its_stopped_tasks_reasons_sorted_once_each()
     ]
     assert client.calls[1] == (
         "ListTasks",
-        {"cluster": "ecs-canary", "serviceName": "breaker", "desiredStatus": "STOPPED"},
+        {"cluster": "ecs-canary", "startedBy": primary, "desiredStatus": "STOPPED"},
     )
 
 
