@@ -71,7 +71,9 @@ class Heartbeats:
         timeout = info.heartbeat_timeout
         self._every = timeout.total_seconds() / 4 if timeout else 0.0
         self._last_at = float("-inf")
-        self._last_details: Any = None
+        # A retried attempt starts from the details its predecessor saved, so a heartbeat it
+        # sends while held up before its first look (keep_alive) keeps them, not blanks them.
+        self._last_details: Any = info.heartbeat_details[0] if info.heartbeat_details else None
         _current.wait = (info.task_token, self)
 
     def beat(self, details: Any = None) -> None:

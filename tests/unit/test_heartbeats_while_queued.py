@@ -17,10 +17,17 @@ from tests.helpers import wait_until_sync
 HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 
 
-def _environment(task_token: bytes) -> tuple[ActivityEnvironment, list[tuple]]:
+def _environment(task_token: bytes, saved: tuple = ()) -> tuple[ActivityEnvironment, list[tuple]]:
+    """An attempt of a wait; `saved`: the details its previous attempt heartbeat."""
     env = ActivityEnvironment()
     env.info = activity.Info(
-        **{**vars(env.info), "heartbeat_timeout": HEARTBEAT_TIMEOUT, "task_token": task_token}
+        **{
+            **vars(env.info),
+            "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+            "task_token": task_token,
+            "heartbeat_details": saved,
+            "attempt": 2 if saved else 1,
+        }
     )
     beats: list[tuple] = []
     env.on_heartbeat = lambda *details: beats.append(details)
@@ -54,3 +61,22 @@ def test_code_that_is_not_the_current_wait_sends_nothing():
     later.run(keep_alive)  # same thread, another activity: not the wait that registered
     keep_alive()  # outside any activity
     assert first_beats == [({"events_seen": 1},)] and later_beats == []
+
+
+def test_a_retried_wait_held_up_before_its_first_look_keeps_its_predecessors_details():
+    saved = {"events_seen": 7, "reported": ["Canary step one"]}
+    budget = CallBudget(10, while_waiting=keep_alive)
+    budget.set_rate(0)
+    env, beats = _environment(b"wait-1-attempt-2", saved=(saved,))
+
+    def wait() -> None:
+        Heartbeats()  # no beat of its own yet: queued for its first DescribeServices
+        budget.acquire(event_name="before-send.ecs.DescribeServices")
+
+    caller = threading.Thread(target=lambda: env.run(wait), daemon=True)
+    caller.start()
+    wait_until_sync(lambda: len(beats) >= 2, timeout=15)
+    budget.set_rate(10)
+    caller.join(5)
+    assert not caller.is_alive()
+    assert all(details == (saved,) for details in beats)
