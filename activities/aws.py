@@ -153,8 +153,9 @@ class CallBudget:
     def acquire(self, event_name: str = "", **_: Any) -> None:
         """botocore's before-send hook: returns when this request may be sent."""
         slack = self._slack(event_name.rsplit(".", 1)[-1])
+        checked_in = time.monotonic()  # arrival: the first check-in is due a CHECK_IN_SECONDS on
         with self._lock:
-            ticket = (time.monotonic() + slack, next(self._arrivals), threading.Event())
+            ticket = (checked_in + slack, next(self._arrivals), threading.Event())
             heapq.heappush(self._queue, ticket)
         try:
             while True:
@@ -176,10 +177,13 @@ class CallBudget:
                         full = len(self._granted) >= self._capacity
                         moves = self._granted[0] + self.WINDOW_SECONDS if full else now
                         timeout = max(moves, spaced_at) - now
-                check_in = self.CHECK_IN_SECONDS
-                if not ticket[2].wait(check_in if timeout is None else min(timeout, check_in)):
-                    self._while_waiting()
+                # Checks in once a CHECK_IN_SECONDS, not on every short wait for its spacing.
+                check_in = max(0.0, checked_in + self.CHECK_IN_SECONDS - time.monotonic())
+                ticket[2].wait(check_in if timeout is None else min(timeout, check_in))
                 ticket[2].clear()
+                if time.monotonic() >= checked_in + self.CHECK_IN_SECONDS:
+                    self._while_waiting()
+                    checked_in = time.monotonic()
         except BaseException:
             # A cancelled activity's thread gets its CancelledError wherever it is, here too:
             # it leaves the line, or everyone behind it would wait forever.

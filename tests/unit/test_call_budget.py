@@ -247,3 +247,16 @@ def test_a_spread_budget_grants_a_windows_share_apart(clock):
     clock.advance(gap)
     third.join()
     assert third.granted_at == START + 2 * gap
+
+
+def test_a_caller_waiting_for_its_spacing_checks_in_once_a_check_in_interval_not_each_wait():
+    """The first in line of a spread budget waits a window's share between grants, many short
+    waits; its wait's heartbeat (`while_waiting`) is due only once a CHECK_IN_SECONDS."""
+    check_ins: list[float] = []
+    budget = CallBudget(50, spread=True, while_waiting=lambda: check_ins.append(time.monotonic()))
+    started = time.monotonic()
+    for _ in range(30):  # 29 waits of about 22 ms for the spacing
+        budget.acquire(event_name="before-send.ecs.DescribeServices")
+    elapsed = time.monotonic() - started
+    assert elapsed >= 29 * budget.WINDOW_SECONDS / 50 * 0.9  # it did wait for the spacing
+    assert len(check_ins) <= elapsed / CallBudget.CHECK_IN_SECONDS
