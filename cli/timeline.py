@@ -60,6 +60,9 @@ class Timeline:
         # clock.
         self.clock = clock
         self._told: set[object] = set()
+        # The last wording told of each load-balancing line (targets, traffic, scaling): a
+        # change is told, and so is a return to an earlier wording (the rule put back).
+        self._load_balancing: dict[str, str] = {}
         self._gate_announced = False
         self._bake_announced = False
 
@@ -123,10 +126,9 @@ class Timeline:
             status.stages, status.attempts, status.decision, status.verification_steps
         )
         for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling):
-            line = f"{label.lower()}: {text}"
-            if ("load balancing", line) not in self._told:
-                self._told.add(("load balancing", line))
-                lines.append(line)
+            if self._load_balancing.get(label) != text:
+                self._load_balancing[label] = text
+                lines.append(f"{label.lower()}: {text}")
         if status.bake_ends_at is not None and not self._bake_announced:
             self._bake_announced = True
             lines.append(bake_text(status.bake_ends_at, self.clock()))

@@ -21,6 +21,7 @@ from cli.progress import follow
 from cli.timeline import Timeline
 from ecs_canary.models import Decision, DeploymentStatus, WaitProgress
 from ecs_canary.notifications import NotificationState
+from ecs_canary.scaling import ScalableTarget, ScalingHoldState
 from ecs_canary.steps import StepState
 from ecs_canary.targets import TargetCount
 from ecs_canary.traffic import ListenerRule, TrafficState
@@ -320,3 +321,35 @@ def test_watch_shows_the_targets_and_the_weights_in_place_and_tells_each_change_
     assert "traffic: myapp-tg 90 %, myapp-canary-tg 10 % (the canary's weight)" in told
     assert "targets: 1 of 1 healthy targets in myapp-canary-tg, ~10 %" in told
     assert not [line for line in story.of_status(status) if line.startswith(("targets", "traffic"))]
+
+
+def test_the_story_tells_the_rule_and_the_scaling_put_back_after_their_change():
+    elb = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    main, canary = f"{elb}:targetgroup/myapp-tg/1", f"{elb}:targetgroup/myapp-canary-tg/2"
+    rule = ListenerRule(rule_arn="r", listener_arn="l", is_default=False, actions=[])
+    recorded = TrafficState(
+        rule=rule, canary_target_group_arn=canary, weights={main: 100.0, canary: 0.0}
+    )
+    shifted = recorded.model_copy(update={"weights": {main: 90.0, canary: 10.0}, "shifted": True})
+    target = ScalableTarget(resource_id="service/prod/myapp", min_capacity=2, max_capacity=8)
+    held = ScalingHoldState(target=target, suspended=True)
+    story = Timeline(WID)
+    told = [
+        line
+        for traffic, scaling in [
+            (recorded, ScalingHoldState(target=target)),
+            (shifted, ScalingHoldState(target=target)),
+            (recorded, held),
+            (recorded, ScalingHoldState(target=target)),
+        ]
+        for line in story.of_status(deployment_status(traffic=traffic, scaling=scaling))
+        if line.startswith(("traffic", "scaling"))
+    ]
+    assert told == [
+        "traffic: myapp-tg 100 %, myapp-canary-tg 0 % (as recorded)",
+        "scaling: scalable target service/prod/myapp (range 2-8)",
+        "traffic: myapp-tg 90 %, myapp-canary-tg 10 % (the canary's weight)",
+        "traffic: myapp-tg 100 %, myapp-canary-tg 0 % (as recorded)",
+        "scaling: dynamic scaling suspended for the rolling deploy (range 2-8)",
+        "scaling: scalable target service/prod/myapp (range 2-8)",
+    ]
