@@ -119,6 +119,27 @@ def payload_protection(client: Client) -> str:
     return "not encrypted (ECS_CANARY_PAYLOAD_KEY_FILE is not set)"
 
 
+async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> None:
+    """Until `stop` is set, following the shared budget if there is one. A share no longer
+    followed would hold every call at its last rate (at first, none): if following fails, the
+    worker stops with the error (SystemExit) instead of holding its deployments silently."""
+    if sharing is None:
+        await stop.wait()
+        return
+    following = asyncio.create_task(sharing.run())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not following.done():
+        following.cancel()
+        return
+    error = following.exception()
+    structlog.get_logger("worker").error(
+        "Shutting down: the shared ECS budget stopped following the workers", error=repr(error)
+    )
+    raise SystemExit(f"worker: the shared ECS budget stopped following the workers: {error!r}")
+
+
 async def main() -> None:
     configure_logging()
     settings = WorkerSettings.from_env()
@@ -130,7 +151,6 @@ async def main() -> None:
         clients = aws_clients(settings)
         sharing = shared_budget(client, settings, clients)
         if sharing is not None:
-            clients.ecs_budget.set_rate(0)  # no ECS call before this worker has its share
             await sharing.check_access()
         worker = build_worker(client, settings, executor, clients)
         stop = asyncio.Event()
@@ -143,10 +163,7 @@ async def main() -> None:
             payloads=payload_protection(client),
         )
         async with worker:
-            following = asyncio.create_task(sharing.run()) if sharing else None
-            await stop.wait()
-            if following is not None:
-                following.cancel()
+            await until_stopped(stop, sharing)
             structlog.get_logger("worker").info("Shutting down: finishing running activities")
 
 

@@ -77,6 +77,11 @@ class SharedBudget:
     calls: CallBudget
     refresh_seconds: float = REFRESH_SECONDS
 
+    def __post_init__(self) -> None:
+        # No ECS call before this worker has its share: held from the start, until `run`
+        # has seen it listed and the others have had time to see it.
+        self.calls.set_rate(0)
+
     async def check_access(self) -> None:
         """Before the worker starts: a worker that may not list the task queue's workers would
         never get a share, so it stops with the reason instead of holding every call."""
@@ -94,7 +99,6 @@ class SharedBudget:
         time to see it, then follow the number of workers."""
         log = structlog.get_logger("ecs_canary.shared_budget")
         identity = self.client.identity
-        self.calls.set_rate(0)
         seen_at: float | None = None
         workers, warned_at = 0, float("-inf")
         while True:

@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import CallBudget
 from activities.shared_budget import POLLER_GONE_SECONDS, SharedBudget, live_identities, share
+from worker import until_stopped
 
 NOW = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
 
@@ -61,15 +62,15 @@ def test_no_rate_holds_every_call_until_a_share_is_set():
 
 
 class _TaskQueue:
-    """Answers DescribeTaskQueue as scripted: a list of identities, or an RPCError."""
+    """Answers DescribeTaskQueue as scripted: a list of identities, or an error."""
 
     def __init__(self) -> None:
-        self.answer: list[str] | RPCError = []
+        self.answer: list[str] | Exception = []
         self.asked = 0
 
     async def describe_task_queue(self, request: Any) -> DescribeTaskQueueResponse:
         self.asked += 1
-        if isinstance(self.answer, RPCError):
+        if isinstance(self.answer, Exception):
             raise self.answer
         return DescribeTaskQueueResponse(pollers=[_live(identity) for identity in self.answer])
 
@@ -119,3 +120,33 @@ async def test_a_worker_that_may_not_list_the_task_queue_stops_with_the_reason()
     with pytest.raises(SystemExit) as stopped:
         await shared.check_access()
     assert "DescribeTaskQueue" in str(stopped.value) and "q" in str(stopped.value)
+
+
+def _following(queue: _TaskQueue) -> SharedBudget:
+    client = SimpleNamespace(identity="me@host", namespace="default", workflow_service=queue)
+    return SharedBudget(client, "q", 60, CallBudget(100), refresh_seconds=0.01)  # type: ignore[arg-type]
+
+
+async def test_a_worker_whose_share_stops_being_followed_stops_with_the_error():
+    """Not an RPC error (those shrink the share): a bug, say. Its calls would stay held."""
+    queue = _TaskQueue()
+    queue.answer = ValueError("a poller without an identity")
+    with pytest.raises(SystemExit) as stopped:
+        await until_stopped(asyncio.Event(), _following(queue))  # its first look fails
+    assert "shared ECS budget stopped following" in str(stopped.value)
+    assert "a poller without an identity" in str(stopped.value)
+
+
+async def test_a_stopped_worker_stops_following_its_share():
+    queue = _TaskQueue()
+    queue.answer = ["me@host"]
+    stop = asyncio.Event()
+    waiting = asyncio.create_task(until_stopped(stop, _following(queue)))
+    while queue.asked < 2:  # following: it has asked the server
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(waiting, timeout=10)
+    asked = queue.asked
+    for _ in range(5):  # a few of its refreshes go by: it asks no more
+        await asyncio.sleep(0.01)
+    assert queue.asked == asked
