@@ -5,6 +5,7 @@ run's state it records into, and how to redraw the Web UI details after a change
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from temporalio import workflow
 
@@ -27,3 +28,13 @@ class RunPart:
         self._calls = calls
         self._state = state
         self._show = show
+
+    def _location(self) -> dict[str, Any]:
+        """Where a call of this part goes and for which stage: the fields its inputs share."""
+        request = self._request
+        return {
+            "region": request.region,
+            "cluster": request.cluster,
+            "service": request.service_name,
+            "stage": self._state.stage,
+        }

@@ -74,17 +74,13 @@ class ScalingHold(RunPart):
     async def _set(self, suspended: SuspendedState, description: str) -> None:
         hold = self._state.scaling
         assert hold is not None
-        request = self._request
         await self._calls.call(
             ScalingActivities.set_suspended_state,
             SetSuspendedStateInput(
-                region=request.region,
-                cluster=request.cluster,
-                service=request.service_name,
-                stage=self._state.stage,
+                **self._location(),
                 resource_id=hold.target.resource_id,
                 suspended=suspended,
                 description=description,
             ),
-            summary=f"Auto scaling of {request.service_name}: {description}",
+            summary=f"Auto scaling of {self._request.service_name}: {description}",
         )

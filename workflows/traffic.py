@@ -120,12 +120,3 @@ class TrafficShift(RunPart):
             ),
             summary=f"{verb} listener rule: {text}",
         )
-
-    def _location(self) -> dict[str, Any]:
-        request = self._request
-        return {
-            "region": request.region,
-            "cluster": request.cluster,
-            "service": request.service_name,
-            "stage": self._state.stage,
-        }
