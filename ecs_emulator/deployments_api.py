@@ -13,7 +13,7 @@ from typing import Any
 from .moto_internals import ServiceRef, find_service
 from .scheduler import Scheduler
 from .service_deployments import ServiceDeployment, ServiceRevision
-from .task_api import Handler, MotoCall, page_of, page_offset, request_cluster
+from .task_api import Handler, MotoCall, request_cluster, requested_page
 from .wsgi_util import AWS_JSON, WsgiResponse, aws_error, json_response
 
 LIST_PAGE_SIZE = 20  # ListServiceDeployments' default page
@@ -44,9 +44,9 @@ class DeploymentHooks:
         }
 
     def _list(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        offset = page_offset(params, LIST_PAGE_SIZE)
-        if isinstance(offset, WsgiResponse):
-            return offset
+        page = requested_page(params, LIST_PAGE_SIZE)
+        if isinstance(page, WsgiResponse):
+            return page
         cluster = request_cluster(self._call, environ, params.get("cluster") or "default")
         if isinstance(cluster, WsgiResponse):
             return cluster
@@ -68,8 +68,7 @@ class DeploymentHooks:
             and (after is None or record.created_at.timestamp() >= after)
             and (before is None or record.created_at.timestamp() <= before)
         ]
-        page_size = params.get("maxResults") or LIST_PAGE_SIZE
-        return json_response(200, page_of("serviceDeployments", found, offset, page_size), AWS_JSON)
+        return json_response(200, page.of("serviceDeployments", found), AWS_JSON)
 
     def _describe(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
         return _described(

@@ -15,6 +15,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .moto_internals import ClusterRef, find_cluster
@@ -35,25 +36,34 @@ def _invalid(message: str) -> WsgiResponse:
     return aws_error("InvalidParameterException", message)
 
 
-def page_offset(params: dict[str, Any], default_size: int) -> int | WsgiResponse:
-    """Where the page asked for by ``nextToken`` starts (ECS's tokens are opaque; these are
-    offsets), after checking ``maxResults`` (1 to 100)."""
+@dataclass(frozen=True)
+class Page:
+    """The page a List call asks for: where it starts (``nextToken``) and its size."""
+
+    offset: int
+    size: int
+
+    def of(self, key: str, items: list[Any]) -> dict[str, Any]:
+        """This page of ``items`` under ``key``, with ``nextToken`` if more follow."""
+        end = self.offset + self.size
+        result: dict[str, Any] = {key: items[self.offset : end]}
+        if end < len(items):
+            result["nextToken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+        return result
+
+
+def requested_page(params: dict[str, Any], default_size: int) -> Page | WsgiResponse:
+    """The page asked for by ``nextToken`` (ECS's tokens are opaque; these are offsets) and
+    ``maxResults`` (1 to 100), or the error ECS gives for either."""
     page_size = params.get("maxResults", default_size)
     if not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE:
         return _invalid("maxResults must be between 1 and 100.")
     token = params.get("nextToken")
     try:
-        return int(base64.urlsafe_b64decode(str(token).encode()).decode()) if token else 0
+        offset = int(base64.urlsafe_b64decode(str(token).encode()).decode()) if token else 0
     except (ValueError, binascii.Error):
         return _invalid("Invalid nextToken.")
-
-
-def page_of(key: str, items: list[Any], offset: int, page_size: int) -> dict[str, Any]:
-    """One page of ``items`` under ``key``, with ``nextToken`` if more follow."""
-    result: dict[str, Any] = {key: items[offset : offset + page_size]}
-    if offset + page_size < len(items):
-        result["nextToken"] = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode()
-    return result
+    return Page(offset, page_size)
 
 
 def request_cluster(
@@ -99,9 +109,9 @@ class TaskHooks:
         return self._call(environ, "DescribeTasks", params).json().get("tasks", [])
 
     def _list_tasks(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        offset = page_offset(params, PAGE_SIZE)
-        if isinstance(offset, WsgiResponse):
-            return offset
+        page = requested_page(params, PAGE_SIZE)
+        if isinstance(page, WsgiResponse):
+            return page
         desired = params.get("desiredStatus") or "RUNNING"  # ECS's default filter
         if desired not in DESIRED_STATUSES:
             return _invalid(f"desiredStatus must be one of {', '.join(DESIRED_STATUSES)}.")
@@ -120,8 +130,7 @@ class TaskHooks:
             and (not params.get("launchType") or task.launch_type == params["launchType"])
             and (not instance or (task.container_instance_arn or "").endswith("/" + instance))
         ]
-        result = page_of("taskArns", arns, offset, params.get("maxResults") or PAGE_SIZE)
-        return json_response(200, result, AWS_JSON)
+        return json_response(200, page.of("taskArns", arns), AWS_JSON)
 
     def _run_task(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
         cluster = self._cluster(environ, params.get("cluster") or "default")
