@@ -43,8 +43,11 @@ class TaskDefinitionInfo:
     arn: str
     family: str
     network_mode: str
-    images: list[str]
     container_definitions: list[dict[str, Any]]
+
+    @property
+    def images(self) -> list[str]:
+        return [c.get("image", "") for c in self.container_definitions]
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,10 @@ class ClusterRef:
             definition = self.backend.describe_task_definition(reference)
         except Exception:  # moto raises its own not-found error, or ValueError on a bad revision
             return None
-        images = [c.get("image", "") for c in definition.container_definitions]
         return TaskDefinitionInfo(
             definition.arn,
             definition.family,
             definition.network_mode or "bridge",
-            images,
             list(definition.container_definitions),
         )
 

@@ -84,10 +84,6 @@ class Scheduler:
     def service_of_task(self, task_arn: str) -> str | None:
         return self._task_services.get(task_arn)
 
-    def record(self, ref: ServiceRef) -> ServiceRecord:
-        """The scheduler's view of a service (deployment records included)."""
-        return self._record_for(ref)
-
     def stop_task(self, task_arn: str, reason: str | None) -> bool:
         """StopTask on a task the emulator runs; False if it is not one (moto's own, e.g.
         from StartTask). A stopped service task drains its targets first and is replaced by
@@ -124,7 +120,7 @@ class Scheduler:
         self._publish(record)
 
     def on_service_updated(self, ref: ServiceRef, params: dict[str, Any]) -> None:
-        record = self._record_for(ref)
+        record = self.record(ref)
         handle = record.handle
         if "deploymentConfiguration" in params:
             merged = record.policy.as_api() | (params["deploymentConfiguration"] or {})
@@ -159,7 +155,7 @@ class Scheduler:
         self._publish(record)
 
     def on_service_deleted(self, ref: ServiceRef) -> None:
-        record = self._record_for(ref)
+        record = self.record(ref)
         record.handle.status = "DRAINING"
         record.handle.desired_count = 0
         record.steady = False
@@ -173,7 +169,7 @@ class Scheduler:
         clusters: dict[tuple[int, str], Callable[[], None]] = {}
         for ref in iter_services():
             seen.add(ref.key)
-            record = self._record_for(ref)
+            record = self.record(ref)
             if not record.managed:
                 if record.handle.status == "DRAINING":  # no tasks to wait for
                     record.handle.status = "INACTIVE"
@@ -189,8 +185,9 @@ class Scheduler:
         for key in set(self._records) - seen:
             del self._records[key]
 
-    def _record_for(self, ref: ServiceRef) -> ServiceRecord:
-        """The record for a service, adopting ones created outside the hooks (defaults)."""
+    def record(self, ref: ServiceRef) -> ServiceRecord:
+        """The scheduler's view of a service (deployment records included), adopting one
+        created outside the hooks (with defaults)."""
         record = self._records.get(ref.key)
         if record is None:
             handle = ServiceHandle(ref)

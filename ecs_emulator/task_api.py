@@ -101,9 +101,6 @@ class TaskHooks:
             "DescribeTasks": self._describe_tasks,
         }
 
-    def _cluster(self, environ: dict[str, Any], reference: str) -> ClusterRef | WsgiResponse:
-        return request_cluster(self._call, environ, reference)
-
     def _render(self, environ: dict[str, Any], cluster: ClusterRef, arns: list[str]) -> list[Any]:
         params = {"cluster": cluster.name, "tasks": arns, "include": ["TAGS"]}
         return self._call(environ, "DescribeTasks", params).json().get("tasks", [])
@@ -115,7 +112,7 @@ class TaskHooks:
         desired = params.get("desiredStatus") or "RUNNING"  # ECS's default filter
         if desired not in DESIRED_STATUSES:
             return _invalid(f"desiredStatus must be one of {', '.join(DESIRED_STATUSES)}.")
-        cluster = self._cluster(environ, params.get("cluster") or "default")
+        cluster = request_cluster(self._call, environ, params.get("cluster") or "default")
         if isinstance(cluster, WsgiResponse):
             return cluster
         service = (params.get("serviceName") or "").split("/")[-1]
@@ -133,7 +130,7 @@ class TaskHooks:
         return json_response(200, page.of("taskArns", arns), AWS_JSON)
 
     def _run_task(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        cluster = self._cluster(environ, params.get("cluster") or "default")
+        cluster = request_cluster(self._call, environ, params.get("cluster") or "default")
         if isinstance(cluster, WsgiResponse):
             return cluster
         count = params.get("count", 1)
@@ -183,7 +180,7 @@ class TaskHooks:
         return json_response(200, {"tasks": tasks, "failures": []}, AWS_JSON)
 
     def _stop_task(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
-        cluster = self._cluster(environ, params.get("cluster") or "default")
+        cluster = request_cluster(self._call, environ, params.get("cluster") or "default")
         if isinstance(cluster, WsgiResponse):
             return cluster
         task = cluster.find_task(str(params.get("task", "")))
