@@ -12,6 +12,8 @@ RUNTIME_SETTINGS = (
     "task_stop_seconds",
     "throttle_rate",
     "health_check_seconds",
+    "traffic_rps",
+    "describe_services_delay_seconds",
 )
 
 
@@ -36,6 +38,10 @@ class EmulatorSettings:
     tick_seconds: float = 0.1
     task_run_seconds: float = 1.0
     health_check_seconds: float = 1.0
+    # Requests per second the emulator sends to its services' tasks (0: no traffic).
+    traffic_rps: float = 20.0
+    # How long every DescribeServices answer is held back (a stalled ECS, for fault tests).
+    describe_services_delay_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         validate_runtime(asdict(self))
