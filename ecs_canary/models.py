@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ecs_canary.analysis import AnalysisSettings, AnalysisStatus
 from ecs_canary.aws_shapes import check_service_definition, check_task_definition
 from ecs_canary.names import workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
@@ -59,6 +60,9 @@ class VerificationSettings(StrictModel):
     # Every decision must carry a token signed by a key the worker trusts (see
     # docs/signed-decisions.md); a worker's policy can require it for every run as well.
     require_signed_decisions: bool = False
+    # Canary analysis: a baseline of the old version beside the canary and a statistical judge
+    # (see ecs_canary.analysis).
+    analysis: AnalysisSettings | None = None
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> VerificationSettings:
@@ -247,6 +251,7 @@ class DeploymentStatus(StrictModel):
     targets: list[TargetCount] = Field(default_factory=list)
     traffic: TrafficState | None = None
     scaling: ScalingHoldState | None = None
+    analysis: AnalysisStatus | None = None
 
 
 class DeploymentResult(StrictModel):
