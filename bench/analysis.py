@@ -149,14 +149,15 @@ def simulated_samples(
     baseline: AnswerModel,
     metrics: list[AnalysisMetric],
     rng: np.random.Generator,
+    periods: int = PERIODS,
 ) -> list[MetricSamples]:
     """One interval's per-period values of `metrics`, each period REQUESTS_PER_PERIOD requests
     answered by each side's model."""
     return [
         MetricSamples(
             metric=metric,
-            canary=[READINGS[metric.metric_name](canary, rng) for _ in range(PERIODS)],
-            baseline=[READINGS[metric.metric_name](baseline, rng) for _ in range(PERIODS)],
+            canary=[READINGS[metric.metric_name](canary, rng) for _ in range(periods)],
+            baseline=[READINGS[metric.metric_name](baseline, rng) for _ in range(periods)],
         )
         for metric in metrics
     ]
