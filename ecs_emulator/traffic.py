@@ -139,9 +139,12 @@ class Traffic:
         self._scheduler = scheduler
         self._rng = rng
         self._credits: dict[str, float] = {}
+        # Requests sent since the start or the last reset.
+        self.requests = 0
 
     def reset(self) -> None:
         self._credits.clear()
+        self.requests = 0
 
     def send(self, second: int) -> None:
         """The requests of whole second `second` (seconds since the epoch), and their
@@ -164,6 +167,7 @@ class Traffic:
                 for entry, requests in zip(tasks, shares.tolist(), strict=True):
                     second_metrics.answer(entry, requests, self._rng, None, None)
         self._credits = credits
+        self.requests += second_metrics.requests
         for entry in pools.running:
             second_metrics.utilisation(entry, self._rng)
         second_metrics.write()
@@ -207,6 +211,7 @@ class _Second:
         self.second = second
         self.groups: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
         self.balancers: dict[str, _Tally] = defaultdict(_Tally)
+        self.requests = 0
         # By service ARN: the record, and what its tasks answered or used.
         self.records: dict[str, ServiceRecord] = {}
         self.services: dict[str, _Tally] = defaultdict(_Tally)
@@ -221,6 +226,7 @@ class _Second:
         group: str | None,
         balancer: str | None,
     ) -> None:
+        self.requests += requests
         answers = entry.deployment.answers
         latencies = answers.latencies_ms(rng, requests)
         errors = answers.errors(rng, requests)
@@ -324,6 +330,12 @@ class TrafficLoop:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The last whole second the loop is done with (sent, or skipped without traffic).
+        self.last_second: int | None = None
+
+    def status(self) -> dict[str, Any]:
+        """For the admin endpoint: how far the metric clock has come, and what was sent."""
+        return {"second": self.last_second, "requests": self.traffic.requests}
 
     def start(self) -> None:
         self._stop.clear()
@@ -350,3 +362,4 @@ class TrafficLoop:
                     except Exception:  # a bad second must not end the traffic
                         log.exception("traffic for second %s failed", second)
             next_second = now
+            self.last_second = now - 1
