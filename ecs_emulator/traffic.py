@@ -338,8 +338,12 @@ class TrafficLoop:
         return {"second": self.last_second, "requests": self.traffic.requests}
 
     def start(self) -> None:
+        """Traffic from the current second on (sent once it ends)."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ecs-emulator-traffic")
+        first = int(self._clock())
+        self._thread = threading.Thread(
+            target=self._run, args=(first,), name="ecs-emulator-traffic"
+        )
         self._thread.daemon = True
         self._thread.start()
 
@@ -348,8 +352,7 @@ class TrafficLoop:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _run(self) -> None:
-        next_second = int(self._clock())
+    def _run(self, next_second: int) -> None:
         while not self._stop.wait(max(0.0, next_second + 1 - self._clock())):
             now = int(self._clock())
             if now <= next_second:
