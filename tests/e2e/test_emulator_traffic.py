@@ -38,6 +38,8 @@ from tests.helpers.traffic import (
 pytestmark = pytest.mark.usefixtures("fast_health_checks")
 
 RPS = 1000
+# Seconds read back, as one period where a test wants one value for the whole run.
+WINDOW = 120
 # Requests per entry point before a test reads its metrics: the binomial spread of a share
 # is then below 1 percentage point.
 REQUESTS = 4000
@@ -71,16 +73,9 @@ def requests_to(emulator: Any, cloudwatch: Any, *services: str) -> datetime:
         )
 
 
-def whole_window(
-    cloudwatch: Any,
-    namespace: str,
-    metric: str,
-    dimensions: dict[str, str],
-    stat: str,
-    end: datetime,
-) -> float:
-    """One statistic over the two minutes before `end` (one period)."""
-    (value,) = datapoints(cloudwatch, namespace, metric, dimensions, stat, end, period=120)
+def whole_window(values: list[float]) -> float:
+    """The one datapoint of a query whose period is its whole window (`WINDOW`)."""
+    (value,) = values
     return value
 
 
@@ -143,7 +138,11 @@ def test_a_listener_splits_requests_by_its_rules_and_their_weights(
         assert answered == by_group[key]
         own_view = total(cloudwatch, APPLICATION, "RequestCount", service_dimensions(service), end)
         assert own_view == by_group[key]
-        seconds = whole_window(cloudwatch, ELB, "TargetResponseTime", dimensions, "p50", end)
+        seconds = whole_window(
+            datapoints(
+                cloudwatch, ELB, "TargetResponseTime", dimensions, "p50", end, WINDOW, WINDOW
+            )
+        )
         assert seconds == pytest.approx(MEDIAN_MS / 1000, rel=0.1)
     listed = cloudwatch.list_metrics(Namespace=ELB, MetricName="RequestCount")["Metrics"]
     dimension_sets = {tuple(sorted(d["Name"] for d in m["Dimensions"])) for m in listed}
@@ -199,7 +198,11 @@ def test_latency_tag_adds_to_the_median(emulator: Any, ecs: Any, cloudwatch: Any
     plain_services(ecs, {"plain": "nginx:1.25", "slow": "nginx:latency-25"})
     end = requests_to(emulator, cloudwatch, "plain", "slow")
     medians = {
-        name: whole_window(cloudwatch, APPLICATION, "Latency", service_dimensions(name), "p50", end)
+        name: whole_window(
+            datapoints(
+                cloudwatch, APPLICATION, "Latency", service_dimensions(name), "p50", end, WINDOW
+            )
+        )
         for name in ("plain", "slow")
     }
     assert medians["plain"] == pytest.approx(MEDIAN_MS, abs=2)
@@ -213,8 +216,9 @@ def test_cpu_tag_sets_the_utilisation_of_the_task_reservation(
     end = requests_to(emulator, cloudwatch, "idle", "busy")
 
     def average(service: str, metric: str) -> float:
+        dimensions = service_dimensions(service)
         return whole_window(
-            cloudwatch, INSIGHTS, metric, service_dimensions(service), "Average", end
+            datapoints(cloudwatch, INSIGHTS, metric, dimensions, "Average", end, WINDOW, WINDOW)
         )
 
     assert average("busy", "CpuUtilized") / DEFAULT_CPU_UNITS == pytest.approx(0.60, abs=0.03)
@@ -232,10 +236,10 @@ def test_get_metric_data_answers_percentiles_of_the_traffic(
     stats = ("p50", "p90", "p99", "SampleCount", "Average", "Minimum", "Maximum")
     results = cloudwatch.get_metric_data(
         MetricDataQueries=[
-            metric_query(stat.lower(), APPLICATION, "Latency", dimensions, stat, 120)
+            metric_query(stat.lower(), APPLICATION, "Latency", dimensions, stat, WINDOW)
             for stat in stats
         ],
-        StartTime=end - timedelta(seconds=120),
+        StartTime=end - timedelta(seconds=WINDOW),
         EndTime=end,
     )["MetricDataResults"]
     found = {r["Id"]: r["Values"] for r in results}
@@ -251,9 +255,9 @@ def test_get_metric_data_answers_percentiles_of_the_traffic(
         Namespace=APPLICATION,
         MetricName="Latency",
         Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-        StartTime=end - timedelta(seconds=120),
+        StartTime=end - timedelta(seconds=WINDOW),
         EndTime=end,
-        Period=120,
+        Period=WINDOW,
         ExtendedStatistics=["p99"],
     )["Datapoints"]
     assert point["ExtendedStatistics"]["p99"] == value["p99"]
