@@ -1,7 +1,7 @@
 """The emulator's simulated traffic and the metrics it writes, read back through boto3's
 CloudWatch client: the split by listener rule weights, services without a load balancer, the
 image tags (`errors-<N>`, `latency-<N>`, `cpu-<N>`), CloudWatch's percentiles, and
-`traffic_rps` (0 sends nothing; the admin endpoint refuses bad values and changes nothing).
+`traffic_rps` (0 sends nothing; the admin endpoint and the command line refuse bad values).
 
 Traffic runs at a high rate so that a few seconds hold enough requests for tight bounds; each
 test reads every metric over the same settled seconds (`wait_for_requests`)."""
@@ -9,6 +9,9 @@ test reads every metric over the same settled seconds (`wait_for_requests`)."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ecs_emulator import EmulatorAdminError
-from tests.helpers import create_service, register, wait_stable, wait_until_sync
+from tests.helpers import ROOT, create_service, register, wait_stable, wait_until_sync
 from tests.helpers.ecs import awsvpc_network, web_definition
 from tests.helpers.load_balancers import balancer, behind, healthy_targets
 from tests.helpers.traffic import (
@@ -365,3 +368,22 @@ def test_traffic_rps_changes_at_run_time_and_bad_values_change_nothing(
                 emulator.admin.settings(**bad)
             assert emulator.admin.info()["settings"]["traffic_rps"] == 12.5
     assert emulator.admin.info()["settings"]["traffic_rps"] == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment"),
+    [(["--traffic-rps", "-1"], {}), ([], {"ECS_EMULATOR_TRAFFIC_RPS": "nan"})],
+)
+def test_a_bad_traffic_rate_at_start_is_refused(
+    arguments: list[str], environment: dict[str, str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ecs_emulator", "--port", "0", *arguments],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **environment},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "traffic_rps must be between 0 (no traffic) and 10000" in result.stderr
