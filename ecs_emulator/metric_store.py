@@ -45,6 +45,13 @@ def check_statistic(stat: str) -> None:
         )
 
 
+def percentile(values: np.ndarray, share: float, counts: np.ndarray | None = None) -> float:
+    """CloudWatch's `p<share>` of `values` (each `counts` times): the smallest value at or
+    above `share` percent of the samples, so always one of the values. For anyone who draws
+    samples as the emulator's traffic does and wants the statistic CloudWatch would give."""
+    return float(np.percentile(values, share, weights=counts, method="inverted_cdf"))
+
+
 class _Samples:
     """Raw values of one metric: whole seconds since the epoch, values and their counts, in
     columns that grow by doubling. Appends are usually in time order; a late one marks the
@@ -156,8 +163,7 @@ class _Period:
             return pick(candidates) if candidates else None
         if not self.counts.sum():
             return None
-        share = float(stat[1:])
-        return float(np.percentile(self.values, share, weights=self.counts, method="inverted_cdf"))
+        return percentile(self.values, float(stat[1:]), self.counts)
 
 
 class MetricStore:

@@ -12,6 +12,7 @@ from ecs_emulator.metric_store import (
     StatisticSet,
     check_statistic,
     dimension_key,
+    percentile,
 )
 
 NAMESPACE, NAME = "Shop", "Latency"
@@ -49,6 +50,12 @@ def test_percentiles_are_values_put_weighted_by_their_counts() -> None:
     ((_, values),) = points(store, ["p25", "p50", "p50.5", "p99", "p100", "p0"], 100, 102, 2)
     # 200 samples: 1..100 once, then 500 a hundred times; the value at or above each share.
     assert values == {"p25": 50, "p50": 100, "p50.5": 500, "p99": 500, "p100": 500, "p0": 1}
+
+
+def test_percentile_without_counts_is_a_value_of_the_sample() -> None:
+    values = np.array([3.0, 1.0, 2.0, 4.0])
+    shares = (0, 25, 26, 50, 99, 100)
+    assert [percentile(values, share) for share in shares] == [1, 1, 2, 2, 4, 4]
 
 
 def test_a_statistic_set_counts_for_plain_statistics_and_no_percentile() -> None:
