@@ -118,3 +118,37 @@ def test_statistics_cloudwatch_would_not_answer_are_refused(stat: str) -> None:
 @pytest.mark.parametrize("stat", ["p0", "p9", "p50", "p99", "p99.99", "p100", "Sum"])
 def test_percentiles_and_plain_statistics_are_accepted(stat: str) -> None:
     check_statistic(stat)
+
+
+def test_every_period_gets_the_statistics_numpy_gives_for_it_alone() -> None:
+    """Periods are computed together; each must be what numpy says for its own values."""
+    rng = np.random.default_rng(24)
+    shares = ["p0", "p10", "p50", "p90", "p99", "p99.9", "p100"]
+    stats = ["SampleCount", "Sum", "Average", "Minimum", "Maximum", *shares]
+    for _ in range(50):
+        store = MetricStore()
+        by_period: dict[int, tuple[list[float], list[float]]] = {}
+        for second in rng.choice(60, size=rng.integers(1, 40)).tolist():
+            size = int(rng.integers(1, 30))
+            values = np.round(rng.lognormal(3.9, 0.3, size), int(rng.integers(0, 3)))
+            counts = rng.integers(0, 4, size).astype(float)
+            store.add_values(NAMESPACE, NAME, DIMENSIONS, 1000 + second, values, counts)
+            held = by_period.setdefault(second // 7, ([], []))
+            held[0].extend(values.tolist())
+            held[1].extend(counts.tolist())
+        expected = []
+        for period, (values, counts) in sorted(by_period.items()):
+            v, c = np.array(values), np.array(counts)
+            if not c.sum():
+                continue
+            shown = v[c > 0]
+            found = {
+                "SampleCount": c.sum(),
+                "Sum": float(np.dot(v, c)),
+                "Average": float(np.dot(v, c)) / c.sum(),
+                "Minimum": shown.min(),
+                "Maximum": shown.max(),
+            }
+            found.update({share: percentile(v, float(share[1:]), c) for share in shares})
+            expected.append((1000 + period * 7, pytest.approx(found)))
+        assert points(store, stats, 1000, 1060, 7) == expected
