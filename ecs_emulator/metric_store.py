@@ -54,8 +54,8 @@ def percentile(values: np.ndarray, share: float, counts: np.ndarray | None = Non
 
 class _Samples:
     """Raw values of one metric: whole seconds since the epoch, values and their counts, in
-    columns that grow by doubling. Appends are usually in time order; a late one marks the
-    columns for one sort before the next query."""
+    columns that grow by doubling. Appends are in time order but for data put late by hand,
+    which sorts the columns again."""
 
     def __init__(self) -> None:
         self.seconds = np.empty(64, dtype=np.int64)
