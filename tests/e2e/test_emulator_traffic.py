@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from ecs_emulator import EmulatorAdminError
 from tests.helpers import ROOT, create_service, register, wait_stable, wait_until_sync
-from tests.helpers.ecs import awsvpc_network, web_definition
+from tests.helpers.ecs import awsvpc_network, target_group, web_definition
 from tests.helpers.load_balancers import balancer, behind, healthy_targets
 from tests.helpers.traffic import (
     APPLICATION,
@@ -150,6 +150,30 @@ def test_a_listener_splits_requests_by_its_rules_and_their_weights(
     listed = cloudwatch.list_metrics(Namespace=ELB, MetricName="RequestCount")["Metrics"]
     dimension_sets = {tuple(sorted(d["Name"] for d in m["Dimensions"])) for m in listed}
     assert dimension_sets == {("LoadBalancer",), ("LoadBalancer", "TargetGroup")}
+
+
+def test_a_target_group_spreads_its_requests_evenly_over_its_healthy_targets(
+    emulator: Any, ecs: Any, elbv2: Any, cloudwatch: Any, ecs_state: dict[str, Any]
+) -> None:
+    # A canary that joins the main service's group takes its share by task count: 1 in 3.
+    group = target_group(elbv2, ecs_state, "shared-tg")
+    network = awsvpc_network(ecs_state)
+    for name, desired in (("shared", 2), ("sharedCanary", 1)):
+        create_service(
+            ecs,
+            name,
+            web_definition(ecs, family=name),
+            desired,
+            networkConfiguration=network,
+            loadBalancers=behind(group),
+        )
+    wait_until_sync(lambda: len(healthy_targets(elbv2, group)) == 3, timeout=15)
+    with traffic_at(emulator, RPS):
+        dimensions = service_dimensions("sharedCanary")
+        end = wait_for_requests(emulator, cloudwatch, APPLICATION, dimensions, REQUESTS / 3)
+    canary = total(cloudwatch, APPLICATION, "RequestCount", dimensions, end)
+    main = total(cloudwatch, APPLICATION, "RequestCount", service_dimensions("shared"), end)
+    assert canary / (canary + main) == pytest.approx(1 / 3, abs=0.03)
 
 
 def test_a_target_group_weighted_zero_gets_no_requests(
