@@ -64,6 +64,20 @@ def plain_services(ecs: Any, images: dict[str, str], desired: int = 2) -> None:
         wait_stable(ecs, name)
 
 
+def balanced_service(
+    ecs: Any, seed: dict[str, Any], name: str, target_group_arn: str, desired: int
+) -> None:
+    """An awsvpc service behind `target_group_arn`, its task definition named after it."""
+    create_service(
+        ecs,
+        name,
+        web_definition(ecs, family=name),
+        desired,
+        networkConfiguration=awsvpc_network(seed),
+        loadBalancers=behind(target_group_arn),
+    )
+
+
 def requests_to(emulator: Any, cloudwatch: Any, *services: str) -> datetime:
     """Traffic at RPS until each service has had REQUESTS; returns a settled end by which
     all of them have."""
@@ -102,16 +116,8 @@ def test_a_listener_splits_requests_by_its_rules_and_their_weights(
             }
         ],
     )
-    network = awsvpc_network(ecs_state)
-    for name, group, desired in (("shop", alb.main_group, 2), ("shopCanary", alb.canary_group, 1)):
-        create_service(
-            ecs,
-            name,
-            web_definition(ecs, family=name),
-            desired,
-            networkConfiguration=network,
-            loadBalancers=behind(group),
-        )
+    balanced_service(ecs, ecs_state, "shop", alb.main_group, 2)
+    balanced_service(ecs, ecs_state, "shopCanary", alb.canary_group, 1)
     wait_until_sync(lambda: len(healthy_targets(elbv2, alb.main_group)) == 2, timeout=15)
     wait_until_sync(lambda: len(healthy_targets(elbv2, alb.canary_group)) == 1, timeout=15)
     load_balancer = elb_dimension(
@@ -157,16 +163,8 @@ def test_a_target_group_spreads_its_requests_evenly_over_its_healthy_targets(
 ) -> None:
     # A canary that joins the main service's group takes its share by task count: 1 in 3.
     group = target_group(elbv2, ecs_state, "shared-tg")
-    network = awsvpc_network(ecs_state)
-    for name, desired in (("shared", 2), ("sharedCanary", 1)):
-        create_service(
-            ecs,
-            name,
-            web_definition(ecs, family=name),
-            desired,
-            networkConfiguration=network,
-            loadBalancers=behind(group),
-        )
+    balanced_service(ecs, ecs_state, "shared", group, 2)
+    balanced_service(ecs, ecs_state, "sharedCanary", group, 1)
     wait_until_sync(lambda: len(healthy_targets(elbv2, group)) == 3, timeout=15)
     with traffic_at(emulator, RPS):
         dimensions = service_dimensions("sharedCanary")
@@ -180,15 +178,7 @@ def test_a_target_group_weighted_zero_gets_no_requests(
     emulator: Any, ecs: Any, elbv2: Any, cloudwatch: Any, ecs_state: dict[str, Any]
 ) -> None:
     alb = balancer(elbv2, ecs_state, "quiet")  # main 100, canary 0 on both rules
-    network = awsvpc_network(ecs_state)
-    create_service(
-        ecs,
-        "quietCanary",
-        web_definition(ecs, family="quietCanary"),
-        1,
-        networkConfiguration=network,
-        loadBalancers=behind(alb.canary_group),
-    )
+    balanced_service(ecs, ecs_state, "quietCanary", alb.canary_group, 1)
     wait_until_sync(lambda: len(healthy_targets(elbv2, alb.canary_group)) == 1, timeout=15)
     with traffic_at(emulator, RPS):
         wait_seconds_done(emulator, clock_second(emulator) + 2)
