@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -16,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.alarms import AlarmActivities
 from activities.autoscaling import ScalingActivities
 from activities.aws import AwsClients
+from activities.cancellation import check_cancelled_only_where_chosen
 from activities.decisions import verify_decision
 from activities.ecs import EcsActivities
 from activities.load_balancers import LoadBalancerActivities
@@ -58,41 +61,47 @@ def workflow_runner(settings: WorkerSettings) -> WorkflowRunner:
     return SandboxedWorkflowRunner()
 
 
+def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
+    """Every activity the worker runs, each cancelled only where it chooses (checked here)."""
+    ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
+    steps = VerificationActivities(clients)
+    balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
+    activities: list[Callable[..., Any]] = [
+        ecs.describe_services,
+        ecs.describe_task_definition,
+        ecs.register_task_definition,
+        ecs.create_service,
+        ecs.update_service,
+        ecs.delete_service,
+        ecs.wait_for_steady_state,
+        ecs.wait_for_inactive,
+        balancers.read_listener_rule,
+        balancers.set_rule_actions,
+        scaling.set_suspended_state,
+        alarms.watch_alarms,
+        steps.run_task_step,
+        steps.http_step,
+        steps.metrics_step,
+        missing_search_attributes,
+        send_notification,
+        verify_decision,
+    ]
+    check_cancelled_only_where_chosen(activities)
+    return activities
+
+
 def build_worker(
     client: Client,
     settings: WorkerSettings,
     executor: ThreadPoolExecutor,
     clients: AwsClients | None = None,
 ) -> Worker:
-    clients = clients or aws_clients(settings)
-    ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
-    steps = VerificationActivities(clients)
-    balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[EcsCanaryDeployment],
         workflow_runner=workflow_runner(settings),
-        activities=[
-            ecs.describe_services,
-            ecs.describe_task_definition,
-            ecs.register_task_definition,
-            ecs.create_service,
-            ecs.update_service,
-            ecs.delete_service,
-            ecs.wait_for_steady_state,
-            ecs.wait_for_inactive,
-            balancers.read_listener_rule,
-            balancers.set_rule_actions,
-            scaling.set_suspended_state,
-            alarms.watch_alarms,
-            steps.run_task_step,
-            steps.http_step,
-            steps.metrics_step,
-            missing_search_attributes,
-            send_notification,
-            verify_decision,
-        ],
+        activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,

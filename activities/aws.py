@@ -185,8 +185,8 @@ class CallBudget:
                     self._while_waiting()
                     checked_in = time.monotonic()
         except BaseException:
-            # A cancelled activity's thread gets its CancelledError wherever it is, here too:
-            # it leaves the line, or everyone behind it would wait forever.
+            # A cancelled activity stops at its check-in (`while_waiting`, outside the lock; see
+            # activities.cancellation): it leaves the line, or everyone behind would wait forever.
             with self._lock:
                 if any(queued is ticket for queued in self._queue):
                     self._queue.remove(ticket)
@@ -275,9 +275,9 @@ class ServiceDescriber:
         return {name: batch.found.get(name) for name in services}
 
     def _call(self, client: Any, cluster: str, key: tuple[str, str], batch: _DescribeBatch) -> None:
-        """The leader's DescribeServices, its answer or error handed to every member. A
-        cancelled activity gets its CancelledError anywhere in its thread, here too: the
-        others then start over instead of waiting for an answer that never comes."""
+        """The leader's DescribeServices, its answer or error handed to every member. A leader
+        cancelled while its call is queued for the budget stops there (activities.cancellation):
+        the others then start over instead of waiting for an answer that never comes."""
         try:
             time.sleep(self._window)
             self._close(key, batch)
