@@ -32,6 +32,7 @@ from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
+from ecs_canary.watchdog import LoopWatchdog
 from workflows.canary import EcsCanaryDeployment
 
 # The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
@@ -152,6 +153,14 @@ async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> No
 async def main() -> None:
     configure_logging()
     settings = WorkerSettings.from_env()
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), settings.watchdog_seconds).start()
+    try:
+        await serve(settings)
+    finally:
+        watchdog.stop()
+
+
+async def serve(settings: WorkerSettings) -> None:
     try:
         client = await connect()
     except PayloadKeyError as err:  # the key file's own words, not a traceback
