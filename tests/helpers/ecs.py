@@ -25,7 +25,10 @@ FAST_WAITER = {"Delay": 0.1, "MaxAttempts": 600}
 def known_speeds(emulator: Any) -> None:
     """Put back the run-time settings a test may have changed."""
     emulator.admin.settings(
-        task_start_seconds=START_SECONDS, task_stop_seconds=STOP_SECONDS, throttle_rate=0.0
+        task_start_seconds=START_SECONDS,
+        task_stop_seconds=STOP_SECONDS,
+        throttle_rate=0.0,
+        describe_services_delay_seconds=0.0,
     )
 
 
