@@ -294,7 +294,8 @@ def section(results: dict[str, Any]) -> list[str]:
         "Nothing is killed. A hang is a run still open after 10 minutes. Heartbeat timeouts: "
         "attempts that followed one, from the histories (a lower bound: a history keeps an "
         "attempt's last failure only). The longest event-loop stall is the worker watchdog's "
-        "(`ecs_canary/watchdog.py`, a ping every 0.25 s).\n",
+        "(`ecs_canary/watchdog.py`, a ping every 0.25 s). How the heartbeat timeouts were "
+        'chosen: README, "Cancellation, heartbeats and the watchdog".\n',
         "| Seed | Runs | Cancels injected | Cancelled | Succeeded | Hangs | Problems "
         "| Heartbeat timeouts | Retried attempts | Longest event-loop stall |",
         "|---|---|---|---|---|---|---|---|---|---|",
