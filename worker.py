@@ -18,7 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.alarms import AlarmActivities
 from activities.autoscaling import ScalingActivities
 from activities.aws import AwsClients
-from activities.cancellation import check_cancelled_only_where_chosen
+from activities.cancellation import check_cancelled_only_where_chosen, stop_before_request
 from activities.decisions import verify_decision
 from activities.ecs import EcsActivities
 from activities.load_balancers import LoadBalancerActivities
@@ -46,6 +46,7 @@ def aws_clients(settings: WorkerSettings) -> AwsClients:
         settings.ecs_calls_per_second,
         max_connections=settings.max_concurrent_activities,
         while_waiting=keep_alive,
+        before_request=stop_before_request,
     )
 
 

@@ -20,10 +20,11 @@ from activities.cancellation import (
     check_cancelled_only_where_chosen,
     cleaning_up,
     raise_if_cancelled,
+    stop_before_request,
     sync_activity,
 )
 from activities.polling import keep_alive, sleep_until_next_poll
-from tests.helpers import wait_until_sync
+from tests.helpers import free_port, wait_until_sync
 from worker import worker_activities
 
 TIMEOUT = 10.0
@@ -153,6 +154,25 @@ def test_a_describe_batch_whose_leader_is_cancelled_is_led_again_by_a_member():
     member.join()
     assert member.error is None and member.result["serviceName"] == "b"
     assert client.calls == [["b"]]
+
+
+def test_a_cancelled_activity_sends_no_further_aws_request(monkeypatch: pytest.MonkeyPatch):
+    """The endpoint is a port nothing listens on: a request that left would fail to connect
+    (EndpointConnectionError) instead of stopping with CancelledError."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    clients = AwsClients(10, before_request=stop_before_request)
+
+    @sync_activity
+    def describe_alarms() -> Any:
+        return clients.cloudwatch("us-east-1").describe_alarms()
+
+    env = ActivityEnvironment()
+    env.cancel()
+    with pytest.raises(CancelledError):
+        env.run(describe_alarms)
+    stop_before_request()  # outside an activity: nothing to stop
 
 
 def test_clean_up_owed_after_a_cancellation_runs_through_the_cancellation_points():
