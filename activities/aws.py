@@ -276,7 +276,7 @@ class ServiceDescriber:
 
     def _call(self, client: Any, cluster: str, key: tuple[str, str], batch: _DescribeBatch) -> None:
         """The leader's DescribeServices, its answer or error handed to every member. A leader
-        cancelled while its call is queued for the budget stops there (activities.cancellation):
+        whose activity is cancelled stops before its request leaves (activities.cancellation):
         the others then start over instead of waiting for an answer that never comes."""
         try:
             time.sleep(self._window)
