@@ -6,6 +6,7 @@ worker does: by raising CancelledError into its thread unless it was declared ot
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -129,22 +130,29 @@ class BudgetedClient:
         return {"services": [{"serviceName": name, "status": "ACTIVE"} for name in services]}
 
 
-def test_a_describe_batch_whose_leader_is_cancelled_is_led_again_by_a_member():
+def _held_describer() -> tuple[CallBudget, ServiceDescriber, BudgetedClient]:
+    """A describer whose calls are held in the budget until a test sets a rate."""
     budget = CallBudget(10, while_waiting=keep_alive)
     budget.set_rate(0)
-    describer = ServiceDescriber(window_seconds=0.5, while_waiting=keep_alive)
-    client = BudgetedClient(budget)
+    describer = ServiceDescriber(window_seconds=2.0, while_waiting=keep_alive)
+    return budget, describer, BudgetedClient(budget)
 
-    def describing(service: str) -> Callable[[], Any]:
-        @sync_activity
-        def describe() -> Any:
-            return describer.describe(client, "cluster", service)
 
-        return describe
+def _describing(describer: ServiceDescriber, client: Any, service: str) -> Callable[[], Any]:
+    @sync_activity
+    def describe() -> Any:
+        return describer.describe(client, "cluster", service)
 
+    return describe
+
+
+def test_a_describe_batch_whose_leader_is_cancelled_is_led_again_by_a_member():
+    budget, describer, client = _held_describer()
+    describing = functools.partial(_describing, describer, client)
     leader = Running(describing("a"))
     wait_until_sync(lambda: describer.joining == 1, timeout=TIMEOUT)
     member = Running(describing("b"))
+    wait_until_sync(lambda: describer.joining == 2, timeout=TIMEOUT)
     wait_until_sync(lambda: budget.waiting == 1, timeout=TIMEOUT)  # the batch's call, queued
     leader.env.cancel()
     leader.join()
@@ -173,6 +181,24 @@ def test_a_cancelled_activity_sends_no_further_aws_request(monkeypatch: pytest.M
     with pytest.raises(CancelledError):
         env.run(describe_alarms)
     stop_before_request()  # outside an activity: nothing to stop
+
+
+def test_a_cancelled_member_leaves_its_describe_batch_and_the_others_get_their_answers():
+    budget, describer, client = _held_describer()
+    describing = functools.partial(_describing, describer, client)
+    leader = Running(describing("a"))
+    wait_until_sync(lambda: describer.joining == 1, timeout=TIMEOUT)
+    member, other = Running(describing("b")), Running(describing("c"))
+    wait_until_sync(lambda: describer.joining == 3, timeout=TIMEOUT)
+    wait_until_sync(lambda: budget.waiting == 1, timeout=TIMEOUT)  # the batch's call, queued
+    member.env.cancel()
+    member.join()  # at its next check-in
+    assert isinstance(member.error, CancelledError)
+    budget.set_rate(10)
+    leader.join()
+    other.join()
+    assert (leader.result["serviceName"], other.result["serviceName"]) == ("a", "c")
+    assert client.calls == [["a", "b", "c"]]
 
 
 def test_clean_up_owed_after_a_cancellation_runs_through_the_cancellation_points():
