@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import functools
 import os
 import sys
 import threading
@@ -85,9 +86,7 @@ class LoopWatchdog:
         while not self._stopped.wait(self._ping):
             answered = threading.Event()
             sent = time.monotonic()
-            try:
-                self._loop.call_soon_threadsafe(answered.set)
-            except RuntimeError:  # the loop closed: the worker is stopping
+            if not self._call_on_loop(answered.set):
                 return
             if not answered.wait(self._timeout):
                 self.longest_stall_seconds = time.monotonic() - sent
@@ -98,8 +97,20 @@ class LoopWatchdog:
             if stall > self.longest_stall_seconds:
                 self.longest_stall_seconds = stall
             if stall > LATE_SECONDS:
-                log.warning(
+                # Logged by the loop, never by this thread: a stuck thread may hold the log
+                # handler's lock, and the watchdog must not wait for it.
+                late = functools.partial(
+                    log.warning,
                     "Event loop answered late",
                     stall_seconds=round(stall, 3),
                     longest_stall_seconds=round(self.longest_stall_seconds, 3),
                 )
+                self._call_on_loop(late)
+
+    def _call_on_loop(self, fn: Callable[[], object]) -> bool:
+        """False once the loop is closed: the worker is stopping."""
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError:
+            return False
+        return True

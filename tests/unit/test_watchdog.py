@@ -7,22 +7,22 @@ import asyncio
 import threading
 import time
 
-from ecs_canary.watchdog import LoopWatchdog
+from ecs_canary.watchdog import LATE_SECONDS, LoopWatchdog
+from tests.helpers import LogCapture, wait_until
 
 
-async def test_the_longest_stall_is_measured():
+async def test_the_longest_stall_is_measured_and_a_late_answer_logged(logs: LogCapture):
     watchdog = LoopWatchdog(asyncio.get_running_loop(), timeout_seconds=30, ping_seconds=0.01)
     watchdog.start()
     try:
         while watchdog.pings < 3:
             await asyncio.sleep(0.01)
-        time.sleep(0.3)  # blocks the loop: the ping sent meanwhile is answered late
-        pings = watchdog.pings
-        while watchdog.pings == pings:
-            await asyncio.sleep(0.01)
+        time.sleep(LATE_SECONDS + 0.2)  # blocks the loop: the ping sent meanwhile is late
+        await wait_until(lambda: "Event loop answered late" in logs.lines(), timeout=10)
     finally:
         watchdog.stop()
-    assert 0.2 <= watchdog.longest_stall_seconds < 30
+    assert LATE_SECONDS < watchdog.longest_stall_seconds < 30
+    assert logs.lines()[-1] == "Event loop stalls"  # at stop, with the longest
 
 
 async def test_a_loop_that_does_not_answer_in_time_is_given_up_on():
