@@ -21,7 +21,14 @@ from . import events as msg
 from .faults import InjectedFaults, fault_from_images
 from .lifecycle import TaskLifecycle
 from .load_balancing import LoadBalancing, TargetEvents, failed_health_checks_reason
-from .model import ACTIVE, ROLLING, Deployment, DeploymentPolicy, EmulatedTask, ServiceRecord
+from .model import (
+    ACTIVE,
+    ROLLING,
+    Deployment,
+    DeploymentPolicy,
+    EmulatedTask,
+    ServiceRevision,
+)
 from .moto_internals import (
     ServiceHandle,
     ServiceRef,
@@ -30,7 +37,8 @@ from .moto_internals import (
     resolve_task_definition,
 )
 from .rollout import Rollout
-from .service_deployments import ServiceDeployment, ServiceRevision, revision_summary
+from .service_deployments import ServiceDeployment, revision_summary
+from .service_record import ServiceRecord
 from .settings import EmulatorSettings
 from .standalone import StandaloneTasks
 
