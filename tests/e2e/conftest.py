@@ -28,9 +28,9 @@ from tests.helpers import (
     BIN,
     CLUSTER,
     REGION,
+    SERVER_START_TIMEOUT,
     START_SECONDS,
     STOP_SECONDS,
-    TALLY,
     RequestFactory,
     Runs,
     Starter,
@@ -117,6 +117,7 @@ async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
         ui=True,
         ui_port=ui_port,
         dev_server_log_level="error",
+        dev_server_startup_timeout=SERVER_START_TIMEOUT,
     )
     yield env
     await env.shutdown()
@@ -166,11 +167,3 @@ async def starter(
     processes = Starter(address, task_queue, tmp_path, ui_port)
     yield processes
     await processes.kill_all()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TALLY.sources:
-        terminalreporter.write_line(
-            f"replay of finished runs: {TALLY.histories} histories replayed deterministically "
-            f"on today's workflow code ({TALLY.sources} replays: test teardowns, in-test checks)"
-        )
