@@ -180,6 +180,7 @@ async def shared_budget(bench: Bench) -> None:
 
 
 async def kill_test(bench: Bench) -> None:
+    """The deployments on two workers, one killed (SIGKILL) halfway through a lone one's time."""
     cfg = bench.config
     if not cfg.kill_deployments:
         return

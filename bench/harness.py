@@ -29,6 +29,7 @@ from ecs_canary import search_attributes
 from ecs_canary.temporal import DATA_CONVERTER
 from ecs_emulator import EmulatorAdmin
 
+# The gates of the measures' requests: approved by its timer at once, or held for a signal.
 GATE_TIMER = {"timeout_seconds": 0.05, "on_timeout": "approve"}
 GATE_MANUAL = {"timeout_seconds": 600}
 

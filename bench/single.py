@@ -12,6 +12,8 @@ from bench.harness import GATE_MANUAL, GATE_TIMER, Bench
 
 
 async def single_deployments(bench: Bench) -> None:
+    """Measures 1 and 2: at each delay, `repeats` deployments of each variant, alternating
+    which goes first, each on a service of its own."""
     cfg = bench.config
     task_queue = f"bench-single-{uuid.uuid4().hex[:6]}"
     worker = bench.worker("worker-single", task_queue)
@@ -64,6 +66,7 @@ async def single_deployments(bench: Bench) -> None:
 
 
 async def histories(bench: Bench) -> None:
+    """Measure 3: the history of a happy, a rejected and a rolled-back deployment."""
     cfg = bench.config
     task_queue = f"bench-history-{uuid.uuid4().hex[:6]}"
     worker = bench.worker("worker-history", task_queue)

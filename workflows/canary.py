@@ -16,7 +16,7 @@ run stays Running, frozen at the bug: the canary keeps serving as it does while 
 waits for a decision, the main service stays as the last finished step left it, and the Web UI
 (and `temporal workflow describe`) shows the failed workflow task with the error and its stack
 trace, as the worker logs it at every attempt. An operator who will not wait for the fix
-terminates the run and deletes the canary service by hand (README, "A bug in the workflow").
+terminates the run and deletes the canary service by hand (README, "When things go wrong").
 """
 
 from __future__ import annotations
