@@ -10,13 +10,17 @@ that is neither one of Temporal's failures nor a stage's verdict (`ENDS_A_DEPLOY
 `TypeError` or an `AttributeError`, is not caught: it fails the workflow task, as the SDK does
 by default, and Temporal retries the task until a worker with the fix replays the run's
 history and carries on where the bug stopped it. Nothing is lost, and the deployment ends as it
-would have. Cleaning up instead would run the very code that just proved wrong, report the bug
-as the service's failure, and invite a new deployment that meets the same bug. Meanwhile the
+would have. Cleaning up at once would report the bug as the service's failure, throw away a
+run that a fix could finish, and invite a new deployment that meets the same bug; the operator
+decides instead, with a cancel the one way to clean up. Meanwhile the
 run stays Running, frozen at the bug: the canary keeps serving as it does while verification
 waits for a decision, the main service stays as the last finished step left it, and the Web UI
 (and `temporal workflow describe`) shows the failed workflow task with the error and its stack
 trace, as the worker logs it at every attempt. An operator who will not wait for the fix
-terminates the run and deletes the canary service by hand (README, "When things go wrong").
+cancels the run: the cancel reaches it where it waits, before the code with the bug runs
+again, and the cleanup path deletes the canary as for any cancel (README, "When things go
+wrong"; a bug on the cleanup path itself leaves terminating the run and deleting the canary by
+hand).
 """
 
 from __future__ import annotations
