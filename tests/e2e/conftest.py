@@ -1,5 +1,6 @@
 """End-to-end fixtures: the ECS emulator (in this process, on a free port), a real Temporal
-dev server from the installed `temporal` binary, and a worker on a per-test task queue.
+dev server from the installed `temporal` binary, and a worker on a per-test task queue. Under
+pytest-xdist each worker process starts its own emulator and dev server (tests/conftest.py).
 
 Every run a test starts on its task queue is accounted for when the test ends (`runs`): runs
 still open are terminated, and every closed run on the queue is replayed on today's workflow
