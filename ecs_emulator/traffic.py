@@ -45,11 +45,12 @@ from typing import Any
 import numpy as np
 
 from .metric_store import Dimensions
-from .model import HEALTHY, Deployment, EmulatedTask, ServiceRecord
+from .model import HEALTHY, Deployment, EmulatedTask
 from .moto_cloudwatch import MetricWriter
 from .moto_elbv2 import Listener, forwarding_listeners
 from .scheduler import Scheduler
 from .settings import EmulatorSettings
+from .service_record import ServiceRecord
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,23 @@ Canary Deploy -> Verification -> Canary Delete -> Rolling Deploy. The workflow o
 every ECS and CloudWatch call is an activity (see `workflows.ecs_calls` for how each runs).
 Whatever ends a run early goes through one cleanup path: the canary service is deleted before
 the run closes, and a main service the rolling deploy touched is rolled back.
+
+A bug in the workflow code is not a failed deployment, and does not end the run. An exception
+that is neither one of Temporal's failures nor a stage's verdict (`ENDS_A_DEPLOYMENT`), a
+`TypeError` or an `AttributeError`, is not caught: it fails the workflow task, as the SDK does
+by default, and Temporal retries the task until a worker with the fix replays the run's
+history and carries on where the bug stopped it. Nothing is lost, and the deployment ends as it
+would have. Cleaning up at once would report the bug as the service's failure, throw away a
+run that a fix could finish, and invite a new deployment that meets the same bug; the operator
+decides instead, with a cancel the one way to clean up. Meanwhile the
+run stays Running, frozen at the bug: the canary keeps serving as it does while verification
+waits for a decision, the main service stays as the last finished step left it, and the Web UI
+(and `temporal workflow describe`) shows the failed workflow task with the error and its stack
+trace, as the worker logs it at every attempt. An operator who will not wait for the fix
+cancels the run: the cancel reaches it where it waits, before the code with the bug runs
+again, and the cleanup path deletes the canary as for any cancel (README, "When things go
+wrong"; a bug on the cleanup path itself leaves terminating the run and deleting the canary by
+hand).
 """
 
 from __future__ import annotations
@@ -13,7 +30,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -52,6 +69,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import pending_steps
     from workflows.traffic import TrafficShift
     from workflows.verification import verify
+
+
+# What ends a deployment early, through the cleanup path: Temporal's failures (an ECS call's or a
+# check's error, a timeout, a cancel delivered as a failure), a stage's own verdict and the
+# cancellation of the run. Anything else is a bug in this code (see the module docstring).
+ENDS_A_DEPLOYMENT = (FailureError, StageFailure, asyncio.CancelledError)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -141,8 +164,9 @@ class EcsCanaryDeployment:
 
     @workflow.run
     async def run(self, request: RawValue = NO_ARGUMENT) -> DeploymentResult:
-        """The four stages, top to bottom. A rejection skips to Canary Delete; anything else
-        that ends the run early (a failure, a cancel) goes through `_end_early`."""
+        """The four stages, top to bottom. A rejection skips to Canary Delete; a failure or a
+        cancel (`ENDS_A_DEPLOYMENT`) goes through `_end_early`. A bug is not caught: it fails
+        the workflow task until a fixed worker resumes the run (module docstring)."""
         if self._invalid is not None:  # `request` was validated by __init__
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         self._calls_may_repeat = calls_may_repeat()
@@ -154,7 +178,7 @@ class EcsCanaryDeployment:
             await self._canary_delete()
             if self._gate.approved:
                 await self._rolling_deploy()
-        except (Exception, asyncio.CancelledError) as err:
+        except ENDS_A_DEPLOYMENT as err:
             raise await self._end_early(err) from None
         if not self._gate.approved:
             return await self._finish(Outcome.REJECTED, decision_text(self._gate.decision))
