@@ -49,8 +49,8 @@ from .model import HEALTHY, Deployment, EmulatedTask
 from .moto_cloudwatch import MetricWriter
 from .moto_elbv2 import Listener, forwarding_listeners
 from .scheduler import Scheduler
-from .settings import EmulatorSettings
 from .service_record import ServiceRecord
+from .settings import EmulatorSettings
 
 log = logging.getLogger(__name__)
 
