@@ -23,9 +23,13 @@ FAST_WAITER = {"Delay": 0.1, "MaxAttempts": 600}
 
 
 def known_speeds(emulator: Any) -> None:
-    """Put back the run-time settings a test may have changed."""
+    """Put back the run-time settings a test may have changed (traffic off, as the e2e
+    emulator starts)."""
     emulator.admin.settings(
-        task_start_seconds=START_SECONDS, task_stop_seconds=STOP_SECONDS, throttle_rate=0.0
+        task_start_seconds=START_SECONDS,
+        task_stop_seconds=STOP_SECONDS,
+        throttle_rate=0.0,
+        traffic_rps=0.0,
     )
 
 
@@ -146,4 +150,27 @@ def target_states(elbv2: Any, target_group_arn: str) -> dict[str, str]:
     found = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
     return {
         t["Target"]["Id"]: t["TargetHealth"]["State"] for t in found["TargetHealthDescriptions"]
+    }
+
+
+def web_definition(ecs: Any, image: str = "nginx:1.25", family: str = "web") -> str:
+    """An awsvpc task definition whose container `web` listens on port 80."""
+    container = {
+        "name": "web",
+        "image": image,
+        "memory": 128,
+        "portMappings": [{"containerPort": 80}],
+    }
+    return ecs.register_task_definition(
+        family=family, networkMode="awsvpc", containerDefinitions=[container]
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def awsvpc_network(seed: dict[str, Any]) -> dict[str, Any]:
+    """The seeded subnets and security group, for an awsvpc service or task."""
+    return {
+        "awsvpcConfiguration": {
+            "subnets": seed["subnets"],
+            "securityGroups": [seed["security_group"]],
+        }
     }
