@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ecs_canary.baseline import BaselineState, baseline_text
 from ecs_canary.models import DeploymentRequest
+from ecs_canary.notification_messages import finished_message
 from ecs_canary.targets import TargetCount
 from ecs_canary.traffic import (
     ListenerRule,
@@ -20,6 +21,7 @@ from ecs_canary.traffic import (
     weighted_actions,
 )
 from tests.helpers import analysis_settings
+from tests.helpers.statuses import finished_status
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 RULE = f"{ELB}:listener-rule/app/my-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
@@ -144,3 +146,16 @@ def test_the_baseline_reads_as_its_service_tasks_and_share():
     )
     deleted = steady.model_copy(update={"deleted": True})
     assert baseline_text(deleted, {}) == "myappBaseline deleted"
+
+
+@pytest.mark.parametrize(
+    ("deleted", "said"),
+    [(True, "myappBaseline deleted"), (False, "myappBaseline was NOT deleted: delete it by hand")],
+)
+def test_the_finished_notification_says_whether_the_baseline_is_gone(deleted, said):
+    status = finished_status("failed", "tasks failed", baseline={"service": "myappBaseline"})
+    assert status.result is not None
+    status.result.baseline_deleted = deleted
+    assert ("Baseline", said) in finished_message(status).facts
+    plain = finished_status("failed", "tasks failed")
+    assert "Baseline" not in [label for label, _ in finished_message(plain).facts]
