@@ -1,7 +1,11 @@
 """Canary analysis's baseline on the emulator and a real Temporal dev server: created beside the
 canary from the main service's task definition at the canary's count, tagged like it, in the
 canary's target groups (or its own, weighted like the canary's), and never left behind: every
-way a run ends deletes it and waits until ECS has it INACTIVE."""
+way a run ends deletes it and waits until ECS has it INACTIVE.
+
+The tests look at both services once Verification starts (both are steady by then) and end
+the run there, so they do not depend on the analysis's verdict; only the approved run waits
+for the gate, with the emulator's traffic on so the judge has data."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG
 from ecs_canary.text import load_balancing_lines
 from tests.helpers import (
     analysis_settings,
+    approve_at_gate,
     assert_failed_at_once,
     describe,
     failure_of,
@@ -71,11 +76,12 @@ def gone(ecs: Any, *services: str) -> bool:
 
 
 async def test_the_baseline_runs_the_old_version_beside_the_canary_in_its_groups(
-    worker, requests, ecs, elbv2, lb, deploy
+    worker, requests, ecs, elbv2, emulator, lb, deploy
 ):
+    emulator.admin.settings(traffic_rps=20)
     old_arn = describe(ecs, "myapp")["taskDefinition"]
     handle = await deploy(analysed(requests))
-    gate = await wait_for_stage(handle, "verification", gate_open=True)
+    gate = await wait_for_stage(handle, "verification")
 
     baseline, canary = describe(ecs, "myappBaseline"), describe(ecs, "myappCanary")
     assert (baseline["status"], baseline["taskDefinition"]) == ("ACTIVE", old_arn)
@@ -92,8 +98,7 @@ async def test_the_baseline_runs_the_old_version_beside_the_canary_in_its_groups
     assert gate.baseline is not None
     assert (gate.baseline.service, gate.baseline.task_definition_arn) == ("myappBaseline", old_arn)
     assert (gate.baseline.running_count, gate.baseline.desired_count) == (1, 1)
-    await handle.signal("approve", {"by": "alice"})
-    result = await handle.result()
+    result = await approve_at_gate(handle)
 
     assert result.outcome == "succeeded" and result.baseline_deleted and result.canary_deleted
     assert gone(ecs, "myappBaseline", "myappCanary")
@@ -107,7 +112,7 @@ async def test_weighted_the_baseline_gets_the_canarys_share_and_the_rule_is_put_
 ):
     recorded = rule_actions(elbv2, lb.rule_arn)
     handle = await deploy(analysed(requests, lb))
-    gate = await wait_for_stage(handle, "verification", gate_open=True)
+    gate = await wait_for_stage(handle, "verification")
 
     assert forward_weights(elbv2, lb.rule_arn) == {
         lb.main_group: 80,
@@ -138,7 +143,7 @@ async def test_weighted_the_baseline_gets_the_canarys_share_and_the_rule_is_put_
 
 
 async def _ends(handle: Any, ending: str) -> DeploymentResult:
-    """End the run at its open gate as `ending` says (`cancelled`: it was cancelled already);
+    """End the run in Verification as `ending` says (`cancelled`: it was cancelled already);
     its result (from `status` once cancelled)."""
     if ending == "reject":
         await handle.signal("reject", {"by": "alice"})
@@ -156,14 +161,14 @@ async def _ends(handle: Any, ending: str) -> DeploymentResult:
 
 
 @pytest.mark.parametrize("ending", ["reject", "cancel", "timeout"])
-async def test_no_baseline_is_left_behind_at_the_gate(
+async def test_no_baseline_is_left_behind_in_verification(
     worker, requests, ecs, elbv2, lb, deploy, ending
 ):
     recorded = rule_actions(elbv2, lb.rule_arn)
     timeout = 1 if ending == "timeout" else 600
     handle = await deploy(analysed(requests, lb, timeout_seconds=timeout))
     if ending != "timeout":
-        await wait_for_stage(handle, "verification", gate_open=True)
+        await wait_for_stage(handle, "verification")
     result = await _ends(handle, ending)
 
     assert result.outcome == {"reject": "rejected", "cancel": "cancelled"}.get(ending, "rejected")
@@ -212,7 +217,7 @@ async def test_a_crashed_runs_leftover_baseline_and_canary_are_replaced(
     """A run terminated at its gate (as a crash of everything would leave it) runs no cleanup;
     the next run removes its canary and baseline before it creates its own."""
     crashed = await deploy(analysed(requests))
-    await wait_for_stage(crashed, "verification", gate_open=True)
+    await wait_for_stage(crashed, "verification")
     await crashed.terminate("crash")
     assert describe(ecs, "myappBaseline")["status"] == "ACTIVE"
 
