@@ -85,9 +85,8 @@ class DeploymentState:
 
     @property
     def baseline_gone(self) -> bool:
-        """The baseline was deleted by this run, or never created."""
-        deleted = self.baseline is not None and self.baseline.deleted
-        return deleted or not self.baseline_may_exist
+        """The baseline was deleted by this run (or by no one: it was never created)."""
+        return not self.baseline_may_exist
 
     def status(self, request: DeploymentRequest | None, gate: Gate) -> DeploymentStatus:
         """What the `status` query answers (`request` is None for an invalid request)."""
