@@ -26,9 +26,11 @@ from tests.helpers import (
     failure_of,
     in_order,
     inventory,
+    kill_hard,
     status,
     wait_for_stage,
     wait_until,
+    worker_process,
 )
 from tests.helpers.load_balancers import (
     Balancer,
@@ -69,6 +71,12 @@ def analysed(requests: Any, lb: Balancer | None = None, **verification: Any) -> 
 def tags_of(ecs: Any, service: str) -> dict[str, str]:
     arn = describe(ecs, service)["serviceArn"]
     return {tag["key"]: tag["value"] for tag in ecs.list_tags_for_resource(resourceArn=arn)["tags"]}
+
+
+def active(ecs: Any, *services: str) -> bool:
+    return all(
+        (found := describe(ecs, service)) and found["status"] == "ACTIVE" for service in services
+    )
 
 
 def gone(ecs: Any, *services: str) -> bool:
@@ -200,14 +208,35 @@ async def test_a_cancel_while_the_baseline_starts_deletes_both(
 ):
     emulator.admin.inject_fault("myappBaseline", "slow", cluster=requests.seed["cluster"])
     handle = await deploy(analysed(requests))
-    await wait_until(
-        lambda: (found := describe(ecs, "myappBaseline")) and found["status"] == "ACTIVE"
-    )
+    await wait_until(lambda: active(ecs, "myappBaseline"))
     await handle.cancel()
     result = await _ends(handle, "cancelled")
 
     assert result.outcome == "cancelled" and result.baseline_deleted and result.canary_deleted
     assert [timing.stage.value for timing in result.stages] == ["canary_deploy"]
+    assert gone(ecs, "myappBaseline", "myappCanary")
+
+
+async def test_a_worker_killed_while_both_start_creates_each_once(
+    client, task_queue, requests, ecs, emulator, lb, tmp_path, deploy
+):
+    """The worker dies while the canary's and the baseline's waits run; the next one carries
+    on where the history says: neither service is created twice, and both go in the end."""
+    emulator.admin.settings(task_start_seconds=1.5, task_stop_seconds=1.5)
+    emulator.admin.reset_calls()
+    address, log = client.service_client.config.target_host, tmp_path / "worker.log"
+    with worker_process(address, task_queue, log) as first:
+        handle = await deploy(analysed(requests))
+        await wait_until(lambda: active(ecs, "myappCanary", "myappBaseline"), timeout=30)
+        kill_hard(first)
+    with worker_process(address, task_queue, log):
+        await wait_for_stage(handle, "verification", timeout=90)
+        await handle.signal("reject", {"by": "alice"})
+        result = await handle.result()
+
+    assert result.outcome == "rejected" and result.baseline_deleted and result.canary_deleted
+    calls = emulator.admin.calls()["by_operation"]
+    assert (calls.get("CreateService"), calls.get("DeleteService")) == (2, 2)
     assert gone(ecs, "myappBaseline", "myappCanary")
 
 
