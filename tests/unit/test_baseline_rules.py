@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cli.format import status_lines
 from ecs_canary.baseline import BaselineState, baseline_text
 from ecs_canary.models import DeploymentRequest
 from ecs_canary.notification_messages import finished_message
@@ -21,7 +22,7 @@ from ecs_canary.traffic import (
     weighted_actions,
 )
 from tests.helpers import analysis_settings
-from tests.helpers.statuses import finished_status
+from tests.helpers.statuses import deployment_status, finished_status
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 RULE = f"{ELB}:listener-rule/app/my-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
@@ -159,3 +160,16 @@ def test_the_finished_notification_says_whether_the_baseline_is_gone(deleted, sa
     assert ("Baseline", said) in finished_message(status).facts
     plain = finished_status("failed", "tasks failed")
     assert "Baseline" not in [label for label, _ in finished_message(plain).facts]
+
+
+def test_starter_status_shows_the_baseline_beside_the_canarys_tasks():
+    arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/myapp-task:7"
+    baseline = {
+        "service": "myappBaseline",
+        "task_definition_arn": arn,
+        "running_count": 1,
+        "desired_count": 1,
+    }
+    shown = status_lines("ecs-canary/prod/myapp", deployment_status(baseline=baseline))
+    assert "baseline:  myappBaseline on myapp-task:7, 1/1 running" in shown
+    assert not [line for line in status_lines("w", deployment_status()) if "baseline" in line]
