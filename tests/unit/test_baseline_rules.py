@@ -3,6 +3,7 @@ baseline, its refusals, what a request with analysis may ask for, and how it rea
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from cli.format import status_lines
 from ecs_canary.baseline import BaselineState, baseline_text
+from ecs_canary.gate import Gate
 from ecs_canary.models import DeploymentRequest
 from ecs_canary.notification_messages import finished_message
 from ecs_canary.targets import TargetCount
@@ -23,6 +25,8 @@ from ecs_canary.traffic import (
 )
 from tests.helpers import analysis_settings
 from tests.helpers.statuses import deployment_status, finished_status
+from workflows.presentation import current_details
+from workflows.state import DeploymentState
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 RULE = f"{ELB}:listener-rule/app/my-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
@@ -173,3 +177,10 @@ def test_starter_status_shows_the_baseline_beside_the_canarys_tasks():
     shown = status_lines("ecs-canary/prod/myapp", deployment_status(baseline=baseline))
     assert "baseline:  myappBaseline on myapp-task:7, 1/1 running" in shown
     assert not [line for line in status_lines("w", deployment_status()) if "baseline" in line]
+
+
+def test_the_web_ui_details_show_the_baseline():
+    request = DeploymentRequest.model_validate(_request())
+    state = DeploymentState(baseline=BaselineState(service="myappBaseline", deleted=True))
+    details = current_details(request, state, Gate(), "ecs-canary/x/myapp", datetime.now(UTC))
+    assert "**Baseline:** myappBaseline deleted" in details.split("\n\n")
