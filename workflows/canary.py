@@ -2,8 +2,9 @@
 
 Canary Deploy -> Verification -> Canary Delete -> Rolling Deploy. The workflow only decides;
 every ECS and CloudWatch call is an activity (see `workflows.ecs_calls` for how each runs).
-Whatever ends a run early goes through one cleanup path: the canary service is deleted before
-the run closes, and a main service the rolling deploy touched is rolled back.
+Whatever ends a run early goes through one cleanup path: the canary service (and canary
+analysis's baseline beside it) is deleted before the run closes, and a main service the
+rolling deploy touched is rolled back.
 
 A bug in the workflow code is not a failed deployment, and does not end the run. An exception
 that is neither one of Temporal's failures nor a stage's verdict (`ENDS_A_DEPLOYMENT`), a
@@ -26,6 +27,7 @@ hand).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from temporalio import workflow
@@ -49,11 +51,18 @@ with workflow.unsafe.imports_passed_through():
         StartChecks,
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
+    from workflows.baseline import BaselineService
     from workflows.decisions import DecisionDesk
-    from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
+    from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle, together
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
-    from workflows.preflight import REFUSED, canary_load_balancers, first_look, refusal
+    from workflows.preflight import (
+        REFUSED,
+        baseline_load_balancers,
+        canary_load_balancers,
+        first_look,
+        refusal,
+    )
     from workflows.presentation import (
         ROLLED_BACK,
         StageFailure,
@@ -102,6 +111,7 @@ class EcsCanaryDeployment:
         self._ecs = EcsCalls(self._request)
         self._traffic = TrafficShift(self._request, self._ecs, self._state, self._set_details)
         self._scaling = ScalingHold(self._request, self._ecs, self._state, self._set_details)
+        self._baseline = BaselineService(self._request, self._ecs, self._state, self._set_details)
         self._notifier = Notifier(
             self._request.notifications, self._request.verification, self._log_context
         )
@@ -188,8 +198,9 @@ class EcsCanaryDeployment:
     async def _end_early(self, err: BaseException) -> BaseException:
         """The one cleanup path (the saga's compensation): roll the main service back if the
         rolling deploy touched it and put its auto scaling back, put the listener rule back
-        and delete the canary if it may exist, and close the run with the error that says what
-        ended it. A rule that cannot be put back keeps the canary serving its traffic."""
+        and delete the canary (and the baseline) if it may exist, and close the run with the
+        error that says what ended it. A rule that cannot be put back keeps the canary (and the
+        baseline) serving its traffic."""
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         failure = None if cancelled else StageFailure.of(err, self._state.stage)
         if self._state.main_service_touched:
@@ -227,8 +238,9 @@ class EcsCanaryDeployment:
     # --- Stage 1: Canary Deploy -------------------------------------------------------------
 
     async def _canary_deploy(self) -> None:
-        """Register the task definition, create the canary service and wait for it to be
-        steady; stops early, leaving the canary to Canary Delete, if someone rejects it."""
+        """Register the task definition, create the canary service (and, for canary analysis,
+        the baseline beside it) and wait for both to be steady; stops early, leaving them to
+        Canary Delete, if someone rejects the canary."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
         look = await first_look(request, self._ecs, self._traffic)
@@ -243,9 +255,15 @@ class EcsCanaryDeployment:
         self._traffic.record(look.rule)
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
             raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)
-        if look.canary_exists:  # left ACTIVE by an earlier, crashed run
+        leftovers = []  # left ACTIVE by an earlier, crashed run
+        if look.canary_exists:
             state.canary_may_exist = True
-            await self._remove_service(canary, Stage.CANARY_DEPLOY)
+            leftovers.append(self._remove_service(canary, Stage.CANARY_DEPLOY))
+        if look.baseline_exists:
+            state.baseline_may_exist = True
+            leftovers.append(self._baseline.remove(Stage.CANARY_DEPLOY))
+        await together(*leftovers)
+        self._baseline.record(look.main)
         if self._gate.rejected:
             return
         info = workflow.info()
@@ -254,14 +272,22 @@ class EcsCanaryDeployment:
         if self._gate.rejected:
             return
         state.canary_may_exist = True
-        created = await self._ecs.create_service(
-            canary,
-            Stage.CANARY_DEPLOY,
-            arn,
-            request.canary.desired_count,
-            {WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id},
-            canary_load_balancers(request, look.main, look.rule),
+        tags = {WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id}
+        baseline_creation = asyncio.ensure_future(
+            self._baseline.create(tags, baseline_load_balancers(request, look.main, look.rule))
         )
+        try:
+            created = await self._ecs.create_service(
+                canary,
+                Stage.CANARY_DEPLOY,
+                arn,
+                request.canary.desired_count,
+                tags,
+                canary_load_balancers(request, look.main, look.rule),
+            )
+        finally:
+            await settle(baseline_creation)
+        baseline_created = baseline_creation.result()
         # The rollback target is read while the canary starts: off the critical path.
         rollback_check = (
             asyncio.ensure_future(self._ecs.check_rollback_possible(state.previous))
@@ -271,12 +297,15 @@ class EcsCanaryDeployment:
         try:
             await abandoned_when(
                 lambda: self._gate.rejected,
-                self._wait_steady(
-                    canary,
-                    created,
-                    arn,
-                    request.stage_timeouts.canary_deploy,
-                    done_message=f"Created Service {canary} with Arn {{arn}}",
+                together(
+                    self._wait_steady(
+                        canary,
+                        created,
+                        arn,
+                        request.stage_timeouts.canary_deploy,
+                        done_message=f"Created Service {canary} with Arn {{arn}}",
+                    ),
+                    self._baseline.wait_steady(baseline_created),
                 ),
             )
         finally:
@@ -284,7 +313,7 @@ class EcsCanaryDeployment:
                 await settle(rollback_check)
         if rollback_check is not None:
             rollback_check.result()
-        if not self._gate.rejected:  # healthy: its weight for the verification stage
+        if not self._gate.rejected:  # healthy: their weight for the verification stage
             await self._traffic.shift()
 
     # --- Stage 2: Verification --------------------------------------------------------------
@@ -311,8 +340,11 @@ class EcsCanaryDeployment:
         canary = self._require_request().canary_service_name
         self._enter(Stage.CANARY_DELETE)
         await self._traffic.restore()
-        await self._remove_service(
-            canary, Stage.CANARY_DELETE, done_message=f"Canary service {canary} deleted"
+        await together(
+            self._remove_service(
+                canary, Stage.CANARY_DELETE, done_message=f"Canary service {canary} deleted"
+            ),
+            self._baseline.remove(Stage.CANARY_DELETE),
         )
 
     # --- Stage 4: Rolling Deploy ------------------------------------------------------------
@@ -414,18 +446,32 @@ class EcsCanaryDeployment:
             self._state.canary_deleted = True
 
     async def _clean_up_canary(self) -> None:
-        """Delete the canary if it may exist; a failure here is logged, never hides the one
-        that ended the run."""
-        if not self._state.canary_may_exist:
-            return
-        canary = self._require_request().canary_service_name
-        workflow.logger.info(f"Cleaning up canary service {canary}", extra=self._log_context())
+        """Delete the canary and the baseline, side by side, where they may exist."""
+        request, state = self._require_request(), self._state
+        removals = []
+        if state.canary_may_exist:
+            canary = request.canary_service_name
+            removals.append(
+                self._clean_up(
+                    f"canary service {canary}", self._remove_service(canary, state.stage)
+                )
+            )
+        if state.baseline_may_exist:
+            baseline = request.baseline_service_name
+            removals.append(
+                self._clean_up(f"baseline service {baseline}", self._baseline.remove(state.stage))
+            )
+        await together(*removals)
+
+    async def _clean_up(self, what: str, removal: Awaitable[None]) -> None:
+        """One removal of the cleanup path; a failure here is logged, never hides the one that
+        ended the run."""
+        workflow.logger.info(f"Cleaning up {what}", extra=self._log_context())
         try:
-            await self._remove_service(canary, self._state.stage)
+            await removal
         except Exception as err:
             workflow.logger.error(
-                f"Could not delete canary service {canary}: {failure_reason(err)[1]}",
-                extra=self._log_context(),
+                f"Could not delete {what}: {failure_reason(err)[1]}", extra=self._log_context()
             )
 
     # --- Bookkeeping ------------------------------------------------------------------------

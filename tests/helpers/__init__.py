@@ -46,6 +46,7 @@ _EXPORTS = {
     ],
     "deployment_requests": [
         "RequestFactory",
+        "analysis_settings",
         "canary_create_input",
         "canary_wait_input",
         "request_file",
