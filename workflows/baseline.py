@@ -2,7 +2,7 @@
 
 Recorded at the first look from the main service it copies (its task definition is the run's
 rollback target); created, waited for and deleted side by side with the canary by the
-workflow (`workflows.ecs_calls.together`), so that it starts when the canary starts and is
+workflow (`workflows.calls.together`), so that it starts when the canary starts and is
 gone whenever the canary is. What it is and why: ecs_canary.baseline.
 """
 
@@ -15,11 +15,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from ecs_canary.baseline import BaselineState
     from ecs_canary.models import ServiceChange, ServiceSnapshot, Stage
-    from workflows.run_part import RunPart
+    from workflows.ecs_calls import EcsSteps
+    from workflows.run_part import RunContext, RunPart
 
 
 class BaselineService(RunPart):
     """One run's baseline; every method is a no-op without `verification.analysis`."""
+
+    def __init__(self, run: RunContext) -> None:
+        super().__init__(run)
+        self._ecs = EcsSteps(run)
+
 
     def record(self, main: ServiceSnapshot | None) -> None:
         """Remember the baseline to create: the main service's task definition, at the
@@ -43,7 +49,7 @@ class BaselineService(RunPart):
             return None
         assert baseline.task_definition_arn is not None, "recorded from the main service"
         self._state.baseline_may_exist = True
-        return await self._calls.create_service(
+        return await self._ecs.create_service(
             baseline.service,
             Stage.CANARY_DEPLOY,
             baseline.task_definition_arn,
@@ -53,12 +59,12 @@ class BaselineService(RunPart):
         )
 
     async def wait_steady(self, change: ServiceChange | None) -> None:
-        """Wait for the baseline to be steady, like the canary, and show what the wait saw."""
+        """Wait for the baseline to be steady, like the canary, and record what the wait saw."""
         baseline = self._state.baseline
         if baseline is None or change is None:
             return
         assert baseline.task_definition_arn is not None, "recorded from the main service"
-        steady = await self._calls.wait_for_steady_state(
+        steady = await self._ecs.wait_for_steady_state(
             baseline.service,
             Stage.CANARY_DEPLOY,
             change,
@@ -69,15 +75,13 @@ class BaselineService(RunPart):
         )
         baseline.running_count, baseline.desired_count = steady.running_count, steady.desired_count
         baseline.targets = steady.targets
-        self._show()
 
     async def remove(self, stage: Stage) -> None:
         """Delete the baseline, if it may exist, and wait until it is INACTIVE."""
         name = self._request.baseline_service_name
         if name is None or not self._state.baseline_may_exist:
             return
-        await self._calls.remove_service(name, stage, f"Baseline service {name} deleted")
+        await self._ecs.remove_service(name, stage, f"Baseline service {name} deleted")
         self._state.baseline_may_exist = False
         if self._state.baseline is not None:
             self._state.baseline.deleted = True
-            self._show()

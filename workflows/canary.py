@@ -1,7 +1,7 @@
 """EcsCanaryDeployment: Harness's ECS canary sequence as one durable workflow.
 
 Canary Deploy -> Verification -> Canary Delete -> Rolling Deploy. The workflow only decides;
-every ECS and CloudWatch call is an activity (see `workflows.ecs_calls` for how each runs).
+every ECS and CloudWatch call is an activity (see `workflows.calls` for how each runs).
 Whatever ends a run early goes through one cleanup path: the canary service (and canary
 analysis's baseline beside it) is deleted before the run closes, and a main service the
 rolling deploy touched is rolled back.
@@ -52,8 +52,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from workflows.baseline import BaselineService
+    from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
     from workflows.decisions import DecisionDesk
-    from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle, together
+    from workflows.ecs_calls import EcsSteps
+    from workflows.failures import ROLLED_BACK, StageFailure, failure_reason
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import (
@@ -63,16 +65,8 @@ with workflow.unsafe.imports_passed_through():
         first_look,
         refusal,
     )
-    from workflows.presentation import (
-        ROLLED_BACK,
-        StageFailure,
-        current_details,
-        decision_text,
-        failure_reason,
-        invalid_request_text,
-        log_context,
-        unlisted_warning,
-    )
+    from workflows.presentation import decision_text, invalid_request_text, unlisted_warning
+    from workflows.run_part import RunContext
     from workflows.scaling import ScalingHold
     from workflows.state import DeploymentState
     from workflows.steps import pending_steps
@@ -95,7 +89,6 @@ class EcsCanaryDeployment:
         the first task: it is decoded here (workflows.payloads)."""
         self._state = DeploymentState()
         self._gate = Gate()
-        self._desk = DecisionDesk(self._gate, workflow.info().workflow_id, self._set_details)
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         # Set by run(): whether a single ECS call may repeat one an earlier worker made.
@@ -108,15 +101,14 @@ class EcsCanaryDeployment:
             self._invalid = invalid_request_text(err, payload)
             return
         self._gate.configure(self._request.verification)
-        self._ecs = EcsCalls(self._request)
-        self._traffic = TrafficShift(self._request, self._ecs, self._state, self._set_details)
-        self._scaling = ScalingHold(self._request, self._ecs, self._state, self._set_details)
-        self._baseline = BaselineService(self._request, self._ecs, self._state, self._set_details)
-        self._notifier = Notifier(
-            self._request.notifications, self._request.verification, self._log_context
-        )
-        self._state.notifications = self._notifier.states
         self._state.verification_steps = pending_steps(self._request)
+        self._run = run = RunContext(self._request, self._state, self._gate, Calls(self._request))
+        self._desk = DecisionDesk(run)
+        self._ecs = EcsSteps(run)
+        self._traffic = TrafficShift(run)
+        self._scaling = ScalingHold(run)
+        self._baseline = BaselineService(run)
+        self._notifier = Notifier(run)
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -180,6 +172,8 @@ class EcsCanaryDeployment:
         if self._invalid is not None:  # `request` was validated by __init__
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         self._calls_may_repeat = calls_may_repeat()
+        # Runs as long as the run does: the Web UI details follow every change of the state.
+        asyncio.ensure_future(self._run.keep_details_current())
         try:
             await self._canary_deploy()
             await self._verification()
@@ -323,16 +317,7 @@ class EcsCanaryDeployment:
         if self._gate.rejected:
             return
         self._enter(Stage.VERIFICATION)
-        request, state, gate = self._require_request(), self._state, self._gate
-        notify = self._notifier.send
-        await verify(
-            request,
-            state,
-            gate,
-            self._ecs,
-            self._set_details,
-            lambda: notify("gate_open", self.status()),
-        )
+        await verify(self._run, lambda: self._notifier.send("gate_open", self.status()))
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------
 
@@ -435,7 +420,6 @@ class EcsCanaryDeployment:
             done_message=done_message,
         )
         self._state.saw(steady)
-        self._set_details()
 
     async def _remove_service(
         self, service: str, stage: Stage, done_message: str | None = None
@@ -491,7 +475,6 @@ class EcsCanaryDeployment:
         if self._state.search_attributes_registered:
             workflow.upsert_search_attributes([*also, sa.DEPLOYMENT_STAGE.value_set(stage.value)])
         workflow.logger.info(f"Stage {stage.value}", extra=self._log_context())
-        self._set_details()
 
     async def _finish(self, outcome: Outcome, reason: str | None) -> DeploymentResult:
         request, state = self._require_request(), self._state
@@ -505,14 +488,8 @@ class EcsCanaryDeployment:
         await self._notifier.finish()
         return result
 
-    def _set_details(self) -> None:
-        request, info, now = self._require_request(), workflow.info(), workflow.now()
-        workflow.set_current_details(
-            current_details(request, self._state, self._gate, info.workflow_id, now)
-        )
-
     def _log_context(self) -> dict[str, Any]:
-        return log_context(self._require_request(), self._state, workflow.info().workflow_id)
+        return self._run.log_context()
 
     def _require_request(self) -> DeploymentRequest:
         assert self._request is not None, "run() fails at once when the request is invalid"

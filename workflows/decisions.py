@@ -14,19 +14,16 @@ before signing existed, so recorded runs replay unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.decisions import verify_decision
-    from ecs_canary.gate import Gate, GateRefusal
+    from ecs_canary.gate import GateRefusal
     from ecs_canary.models import (
         DecisionAction,
         DecisionInput,
@@ -35,13 +32,10 @@ with workflow.unsafe.imports_passed_through():
         VerifyDecisionInput,
     )
     from ecs_canary.signing import token_shape_refusal
+    from workflows.calls import decision_check
+    from workflows.failures import failure_reason
     from workflows.payloads import Unreadable
-    from workflows.presentation import failure_reason
-
-# Reading a JWKS file takes milliseconds; an IdP's JWKS URL gets a few tries within this.
-_VERIFY_TIMEOUT = timedelta(seconds=15)
-_VERIFY_TIMEOUT_TOTAL = timedelta(seconds=45)
-_VERIFY_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
+    from workflows.run_part import RunContext
 
 
 def parse(decision: Any) -> DecisionInput:
@@ -69,10 +63,8 @@ def _claimed_by(decision: Any) -> str | None:
 class DecisionDesk:
     """Takes the decisions people send (signals and Updates) to the gate, one at a time."""
 
-    def __init__(self, gate: Gate, workflow_id: str, changed: Callable[[], None]) -> None:
-        self._gate = gate
-        self._workflow_id = workflow_id
-        self._changed = changed  # refreshes the Web UI details
+    def __init__(self, run: RunContext) -> None:
+        self._gate = run.gate
         self._turn = asyncio.Lock()
         self._in_progress = 0
         self._closing = False
@@ -98,7 +90,6 @@ class DecisionDesk:
                 return await self._take(action, payload, via)
         finally:
             self._in_progress -= 1
-            self._changed()
 
     async def learn_worker_policy(self, requires_signatures: bool) -> None:
         """The worker's signing policy, from the run's first task; returns once the decisions
@@ -139,11 +130,10 @@ class DecisionDesk:
         try:
             return await workflow.execute_local_activity(
                 verify_decision,
-                VerifyDecisionInput(token=token, workflow_id=self._workflow_id, action=action),
-                start_to_close_timeout=_VERIFY_TIMEOUT,
-                schedule_to_close_timeout=_VERIFY_TIMEOUT_TOTAL,
-                retry_policy=_VERIFY_RETRIES,
-                summary=f"Verify the {action} token",
+                VerifyDecisionInput(
+                    token=token, workflow_id=workflow.info().workflow_id, action=action
+                ),
+                **decision_check(f"Verify the {action} token"),
             )
         except ActivityError as err:
             why = failure_reason(err)[1]

@@ -3,9 +3,10 @@
 `Notifier.send(event, status)` starts one `send_notification` activity per receiver that asked
 for the event, as an asyncio task beside the run, and returns at once: a slow or dead receiver
 never delays a stage, and a failed notification never fails the run. Temporal retries each one
-(`DELIVERY_POLICY`, for at most `DELIVERY_LIMIT`); one that still fails is logged and shown in
-`status` (`states`). Each receiver gets its events in order: an event waits until the one before
-it to the same receiver was delivered or given up.
+(`workflows.calls.notification_delivery`, for at most `DELIVERY_LIMIT`); one that still fails
+is logged and shown in `status` (the run's `state.notifications`). Each receiver gets its
+events in order: an event waits until the one before it to the same receiver was delivered or
+given up.
 
 At the very end, `finish()` waits for what is still on its way, at most `FINAL_WAIT`, so that
 `finished` reaches a healthy receiver before the run closes, while a dead one holds the run no
@@ -20,37 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import send_notification
-    from ecs_canary.models import DeploymentStatus, VerificationSettings
+    from ecs_canary.models import DeploymentStatus
     from ecs_canary.notification_messages import GateFacts, NotificationInput
     from ecs_canary.notifications import (
         DeliveryState,
-        Notification,
         NotificationEvent,
         NotificationState,
     )
     from ecs_canary.text import duration_text
+    from workflows.calls import DELIVERY_LIMIT, notification_delivery
+    from workflows.run_part import RunContext
 
-# How long one notification is retried: long enough to ride out a receiver's restart, short
-# enough that a later event to the same receiver is not held back for long.
-DELIVERY_LIMIT = timedelta(minutes=2)
 _LIMIT_TEXT = duration_text(DELIVERY_LIMIT.total_seconds())
-# One attempt: the activity's own HTTP timeouts end it well before this.
-ATTEMPT_LIMIT = timedelta(seconds=30)
-DELIVERY_POLICY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
 # How long the end of a run waits for notifications still on their way (`finished` above all).
 FINAL_WAIT = timedelta(seconds=15)
 
@@ -58,18 +47,8 @@ FINAL_WAIT = timedelta(seconds=15)
 class Notifier:
     """A run's notifications: what was sent to whom, and how it went."""
 
-    def __init__(
-        self,
-        notifications: Sequence[Notification],
-        verification: VerificationSettings,
-        log_context: Callable[[], dict[str, Any]] = dict,
-    ) -> None:
-        self._notifications = list(notifications)
-        self._verification = verification
-        self._log_context = log_context
-        # Every delivery so far, in the order they were queued: what `status` shows. Only ever
-        # appended to (never replaced), so the run's state may hold this very list.
-        self.states: list[NotificationState] = []
+    def __init__(self, run: RunContext) -> None:
+        self._run = run
         self._sent: set[NotificationEvent] = set()
         # Per receiver (by index), its latest delivery: the next event waits for it.
         self._latest: dict[int, asyncio.Task[None]] = {}
@@ -83,13 +62,13 @@ class Notifier:
         self._sent.add(event)
         now = workflow.now()
         gate = self._gate_facts(status.gate_deadline) if event == "gate_open" else None
-        for index, notification in enumerate(self._notifications):
+        for index, notification in enumerate(self._run.request.notifications):
             if event not in notification.events:
                 continue
             state = NotificationState(
                 event=event, target_index=index, target=notification.target, queued_at=now
             )
-            self.states.append(state)
+            self._run.state.notifications.append(state)
             request = NotificationInput(
                 notification=notification,
                 target_index=index,
@@ -113,7 +92,7 @@ class Notifier:
                 timeout_summary=f"Notifications: wait up to {duration_text(bound.total_seconds())}",
             )
         except builtins.TimeoutError:
-            for state in self.states:
+            for state in self._run.state.notifications:
                 if state.state == "pending":
                     waited = round((workflow.now() - state.queued_at).total_seconds())
                     self._settle(
@@ -139,10 +118,7 @@ class Notifier:
             outcome = await workflow.execute_activity(
                 send_notification,
                 request,
-                start_to_close_timeout=ATTEMPT_LIMIT,
-                schedule_to_close_timeout=DELIVERY_LIMIT,
-                retry_policy=DELIVERY_POLICY,
-                summary=f"Notify {request.event} ({state.target})",
+                **notification_delivery(f"Notify {request.event} ({state.target})"),
             )
         except Exception as err:  # ActivityError, or anything else: the run goes on
             error, attempts = delivery_failure(err)
@@ -165,11 +141,11 @@ class Notifier:
                 f"Notification {state.event} to {state.target} failed"
                 + (f" after {attempts} attempt(s)" if attempts else "")
                 + f": {error}",
-                extra=self._log_context(),
+                extra=self._run.log_context(),
             )
 
     def _gate_facts(self, deadline: datetime | None) -> GateFacts:
-        settings = self._verification
+        settings = self._run.request.verification
         return GateFacts(
             deadline=deadline,
             timeout_seconds=settings.timeout_seconds,

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.supported_services import unsupported_reason
     from ecs_canary.traffic import ListenerRule, traffic_refusal
     from ecs_canary.traffic import canary_load_balancers as weighted_canary_load_balancers
-    from workflows.ecs_calls import EcsCalls
+    from workflows.ecs_calls import EcsSteps
     from workflows.traffic import TrafficShift
 
 REFUSED = "Refused"
@@ -39,7 +39,7 @@ class FirstLook:
     baseline_exists: bool = False
 
 
-async def first_look(request: DeploymentRequest, ecs: EcsCalls, traffic: TrafficShift) -> FirstLook:
+async def first_look(request: DeploymentRequest, ecs: EcsSteps, traffic: TrafficShift) -> FirstLook:
     """One round trip: the search-attribute and signing checks, DescribeServices (and the
     scalable target, in the same step) and, for a weighted canary, the listener rule."""
     main, canary, baseline = (

@@ -1,4 +1,4 @@
-"""What people read about a run: Web UI details, log context and failure wording.
+"""What people read about a run: Web UI details, log context and the request's refusal.
 
 Pure functions of the run's state, kept out of the workflow class so that its `run()` reads as
 the four stages, and so that the wording can be tested without a Temporal server.
@@ -10,49 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from ecs_canary.gate import Gate
-from ecs_canary.models import Decision, DeploymentRequest, Stage
+from ecs_canary.models import Decision, DeploymentRequest
 from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
 from workflows.payloads import Unreadable
 from workflows.state import DeploymentState
-
-# The failure types of a rollout that was rolled back: by the workflow, or by ECS itself.
-ROLLED_BACK_BY_ECS = "DeploymentRolledBack"
-ROLLED_BACK = frozenset({"RolledBack", ROLLED_BACK_BY_ECS})
-
-
-class StageFailure(Exception):
-    """A stage failed; carries the stage and the reason in ECS's words."""
-
-    def __init__(self, stage: Stage, reason: str, failure_type: str) -> None:
-        super().__init__(reason)
-        self.stage = stage
-        self.reason = reason
-        self.failure_type = failure_type
-
-    @classmethod
-    def of(cls, err: BaseException, stage: Stage) -> StageFailure:
-        """What ended `stage`, in the words a failed run reports."""
-        if isinstance(err, StageFailure):
-            return err
-        kind, reason = failure_reason(err)
-        return cls(stage, reason, kind)
-
-    def rolled_back(self, to_previous: bool) -> StageFailure:
-        """The rollout's failure once the rollback went through: `RolledBack` when the service
-        is back on its previous task definition (a first deployment's is removed instead), or
-        `DeploymentRolledBack` when ECS had rolled it back first (the workflow then only puts
-        back the recorded count and configuration)."""
-        rolled_back_by_ecs = self.failure_type == ROLLED_BACK_BY_ECS
-        kind = "RolledBack" if to_previous and not rolled_back_by_ecs else self.failure_type
-        return StageFailure(Stage.ROLLING_DEPLOY, self.reason, kind)
-
-    def noting(self, note: str) -> StageFailure:
-        """The same failure, with what the cleanup could not do appended to its reason."""
-        return StageFailure(self.stage, f"{self.reason}; {note}", self.failure_type)
-
 
 # Temporal refuses a failure over 2 MB (and the run's first task would then retry forever);
 # a person reads the first few errors anyway.
@@ -74,17 +37,6 @@ def invalid_request_text(err: ValidationError, payload: Any) -> str:
         lines.append(f"... and {len(errors) - _MAX_INVALID_ERRORS} more errors")
     text = f"Invalid deployment request: {len(errors)} validation error(s)\n" + "\n".join(lines)
     return text if len(text) <= _MAX_INVALID_TEXT else text[: _MAX_INVALID_TEXT - 3] + "..."
-
-
-def failure_reason(err: BaseException) -> tuple[str, str]:
-    """(type, message) of what really went wrong, unwrapped from Temporal's activity error:
-    the run's failure names AWS's code or the wait's verdict, not "ActivityError"."""
-    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-    if isinstance(cause, ApplicationError):
-        return cause.type or "ApplicationError", cause.message
-    if isinstance(cause, TimeoutError):
-        return "Timeout", f"timed out ({cause.type.name if cause.type else 'timeout'})"
-    return type(cause).__name__, str(cause)
 
 
 def decision_text(decision: Decision | None) -> str | None:

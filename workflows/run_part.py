@@ -1,40 +1,84 @@
-"""What a part of the run that changes AWS outside ECS's services needs (the listener rule of
-a weighted canary, the main service's auto scaling): the request, the way calls are made, the
-run's state it records into, and how to redraw the Web UI details after a change."""
+"""One run's context, and the parts of the run built on it.
+
+Every part of a run (the ECS steps, the listener rule, the auto scaling hold, the baseline,
+the verification steps, the notifications, the decisions) needs the same few things: the
+request, the run's state it records into, the gate, the way activities are called, and the
+fields every log line carries. `RunContext` holds them once; a part takes the context.
+
+The Web UI details follow the state by themselves (`RunContext.keep_details_current`): a part
+changes the state and never redraws anything.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ecs_canary.models import DeploymentRequest
-    from workflows.ecs_calls import EcsCalls
+    from ecs_canary.gate import Gate
+    from ecs_canary.models import DeploymentRequest, Stage
+    from workflows.calls import Calls
+    from workflows.presentation import current_details, log_context
     from workflows.state import DeploymentState
 
 
-class RunPart:
-    def __init__(
-        self,
-        request: DeploymentRequest,
-        calls: EcsCalls,
-        state: DeploymentState,
-        show: Callable[[], None],
-    ) -> None:
-        """`show` redraws the Web UI details once a change is made."""
-        self._request = request
-        self._calls = calls
-        self._state = state
-        self._show = show
+class Location(TypedDict):
+    """Where a call goes and for which stage: the fields the inputs of every call around an
+    ECS service share (`ecs_canary.models.ServiceLocation`)."""
 
-    def _location(self) -> dict[str, Any]:
-        """Where a call of this part goes and for which stage: the fields its inputs share."""
-        request = self._request
-        return {
-            "region": request.region,
-            "cluster": request.cluster,
-            "service": request.service_name,
-            "stage": self._state.stage,
-        }
+    region: str | None
+    cluster: str
+    service: str
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class RunContext:
+    request: DeploymentRequest
+    state: DeploymentState
+    gate: Gate
+    calls: Calls
+
+    def location(self, service: str | None = None, stage: Stage | None = None) -> Location:
+        """The main service in the running stage, unless told another service or stage."""
+        request = self.request
+        return Location(
+            region=request.region,
+            cluster=request.cluster,
+            service=service if service is not None else request.service_name,
+            stage=stage if stage is not None else self.state.stage,
+        )
+
+    def log_context(self) -> dict[str, Any]:
+        """The fields on every line the run logs."""
+        return log_context(self.request, self.state, workflow.info().workflow_id)
+
+    def details(self) -> str:
+        """The Web UI's current details, as the state and the gate are now."""
+        return current_details(
+            self.request, self.state, self.gate, workflow.info().workflow_id, workflow.now()
+        )
+
+    async def keep_details_current(self) -> None:
+        """Redraw the Web UI details whenever they would read differently: run beside the run
+        for its whole life. The condition is checked at the end of every workflow activation,
+        after every handler and every step has run, so whatever changed the state is shown
+        before the activation completes. Drawing details takes no command: the history is the
+        same with or without it."""
+        while True:
+            workflow.set_current_details(self.details())
+            await workflow.wait_condition(self._details_changed)
+
+    def _details_changed(self) -> bool:
+        return self.details() != workflow.get_current_details()
+
+
+class RunPart:
+    """A part of the run: it reads the request and records into the state of its context."""
+
+    def __init__(self, run: RunContext) -> None:
+        self._run = run
+        self._request = run.request
+        self._state = run.state

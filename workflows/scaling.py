@@ -15,13 +15,19 @@ with workflow.unsafe.imports_passed_through():
     from activities.autoscaling import ScalingActivities
     from ecs_canary.aws_inputs import SetSuspendedStateInput
     from ecs_canary.scaling import ScalableTarget, ScalingHoldState, SuspendedState
-    from workflows.presentation import failure_reason
-    from workflows.run_part import RunPart
+    from workflows.ecs_calls import EcsSteps
+    from workflows.failures import failure_reason
+    from workflows.run_part import RunContext, RunPart
 
 
 class ScalingHold(RunPart):
     """One run's hold on the main service's scalable target; every method is a no-op for a
     service without one."""
+
+    def __init__(self, run: RunContext) -> None:
+        super().__init__(run)
+        self._ecs = EcsSteps(run)
+
 
     def record(self, target: ScalableTarget | None) -> None:
         self._state.scaling = ScalingHoldState(target=target) if target is not None else None
@@ -35,7 +41,6 @@ class ScalingHold(RunPart):
         hold.suspended = True
         held = hold.target.suspended.held_still()
         await self._set(held, "dynamic scaling suspended for the rolling deploy")
-        self._show()
 
     async def restore(self) -> None:
         """Put the recorded SuspendedState back; a failure is reported, not raised."""
@@ -52,7 +57,6 @@ class ScalingHold(RunPart):
             )
         else:
             hold.suspended = False
-        self._show()
 
     async def rolling_count(self) -> int:
         """The rolling deploy's desired count: the request's, or with
@@ -65,7 +69,7 @@ class ScalingHold(RunPart):
         if self._state.scaling is None:
             return previous.desired_count
         name = request.service_name
-        found = await self._calls.describe_services(
+        found = await self._ecs.describe_services(
             [name], self._state.stage, f"Describe service {name} (its autoscaled count)"
         )
         current = found.services[name]
@@ -74,10 +78,10 @@ class ScalingHold(RunPart):
     async def _set(self, suspended: SuspendedState, description: str) -> None:
         hold = self._state.scaling
         assert hold is not None
-        await self._calls.call(
+        await self._run.calls.call(
             ScalingActivities.set_suspended_state,
             SetSuspendedStateInput(
-                **self._location(),
+                **self._run.location(),
                 resource_id=hold.target.resource_id,
                 suspended=suspended,
                 description=description,

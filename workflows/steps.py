@@ -15,9 +15,8 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
-from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.verification_steps import VerificationActivities
@@ -36,13 +35,9 @@ with workflow.unsafe.imports_passed_through():
         VerificationStep,
         WorkflowStep,
     )
-    from workflows.ecs_calls import was_cancelled
-    from workflows.presentation import failure_reason
-
-# A step activity enforces its own timeout (and cleans up after itself); the activity's own
-# limit is a little longer, for that cleanup.
-_CLEANUP_MARGIN = timedelta(seconds=60)
-_MIN_HEARTBEAT_TIMEOUT = 10.0
+    from workflows.calls import was_cancelled
+    from workflows.failures import failure_reason
+    from workflows.run_part import RunPart
 
 ArgT = TypeVar("ArgT")
 
@@ -51,20 +46,19 @@ def pending_steps(request: DeploymentRequest) -> list[StepState]:
     return [StepState(name=s.name, type=s.type) for s in request.verification.steps]
 
 
-class StepRunner:
-    """Runs a deployment's verification steps and keeps their states current."""
+class StepRunner(RunPart):
+    """Runs a deployment's verification steps and keeps their states (in the run's state)
+    current."""
 
-    def __init__(
-        self,
-        request: DeploymentRequest,
-        states: list[StepState],
-        canary_task_definition_arn: str,
-        show: Callable[[], None],
-    ) -> None:
-        self._request = request
-        self._states = states
-        self._arn = canary_task_definition_arn
-        self._show = show
+    @property
+    def _states(self) -> list[StepState]:
+        return self._state.verification_steps
+
+    @property
+    def _arn(self) -> str:
+        arn = self._state.task_definition_arn
+        assert arn is not None, "registered during the canary deploy"
+        return arn
 
     @property
     def any_failed(self) -> bool:
@@ -95,11 +89,9 @@ class StepRunner:
         for state in self._states:
             if state.state == "pending":
                 state.state, state.summary = "cancelled", why
-        self._show()
 
     async def _run_one(self, step: VerificationStep, state: StepState) -> StepVerdict:
         state.state, state.started_at = "running", workflow.now()
-        self._show()
         try:
             verdict = await self._verdict(step)
         except (asyncio.CancelledError, ActivityError, ChildWorkflowError) as err:
@@ -108,13 +100,11 @@ class StepRunner:
             else:
                 state.state, state.summary = "cancelled", "stopped: the verification was ended"
                 state.ended_at = workflow.now()
-                self._show()
                 raise asyncio.CancelledError() from err
         except Exception as err:  # a check that failed to run fails its step
             verdict = StepVerdict(passed=False, summary=failure_reason(err)[1])
         state.state = "passed" if verdict.passed else "failed"
         state.summary, state.ended_at = verdict.summary, workflow.now()
-        self._show()
         return verdict
 
     async def _verdict(self, step: VerificationStep) -> StepVerdict:
@@ -158,20 +148,14 @@ class StepRunner:
         activity: Callable[[VerificationActivities, ArgT], StepVerdict],
         arg: ArgT,
     ) -> StepVerdict:
-        """One step activity. It enforces the step's timeout itself; its own limit adds time
-        for the cleanup, and a cancel waits for that cleanup (test tasks stopped) before the
-        canary is deleted."""
-        limit = timedelta(seconds=step.timeout_seconds) + _CLEANUP_MARGIN
-        heartbeat = max(_MIN_HEARTBEAT_TIMEOUT, 3 * self._request.poll_interval_seconds)
+        """One step activity. It enforces the step's timeout itself (see
+        `CallPolicies.verification_step`)."""
         return await workflow.execute_activity_method(
             activity,
             arg,
-            start_to_close_timeout=limit,
-            schedule_to_close_timeout=limit,
-            heartbeat_timeout=timedelta(seconds=heartbeat),
-            retry_policy=RetryPolicy(non_retryable_error_types=["CancelledError"]),
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"Verify {step.name} ({step.type})",
+            **self._run.calls.policies.verification_step(
+                step.timeout_seconds, f"Verify {step.name} ({step.type})"
+            ),
         )
 
     async def _check_workflow(self, step: WorkflowStep) -> StepVerdict:

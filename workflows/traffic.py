@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         weighted_actions,
         weights_text,
     )
-    from workflows.presentation import failure_reason
+    from workflows.failures import failure_reason
     from workflows.run_part import RunPart
 
 
@@ -47,10 +47,10 @@ class TrafficShift(RunPart):
         if self._traffic_settings is None:
             return None
         request = self._request
-        return await self._calls.call(
+        return await self._run.calls.call(
             LoadBalancerActivities.read_listener_rule,
             ReadListenerRuleInput(
-                **self._location(),
+                **self._run.location(),
                 rule_arn=self._traffic_settings.listener_rule_arn,
                 canary_target_group_arn=self._traffic_settings.canary_target_group_arn,
                 baseline_target_group_arn=self._baseline_group,
@@ -83,7 +83,6 @@ class TrafficShift(RunPart):
         weights = group_percents(actions, canary, baseline)
         await self._set(actions, weights_text(weights), restoring=False)
         traffic.weights = weights
-        self._show()
 
     async def restore(self) -> None:
         """Put the recorded actions back, if the canary's weight may be in force."""
@@ -95,7 +94,6 @@ class TrafficShift(RunPart):
         )
         await self._set(traffic.rule.actions, "as recorded", restoring=True)
         traffic.shifted, traffic.weights = False, recorded
-        self._show()
 
     async def restore_on_the_way_out(self) -> str | None:
         """`restore` for the cleanup path: None once the rule is back, else why the canary
@@ -127,10 +125,10 @@ class TrafficShift(RunPart):
         traffic = self._state.traffic
         assert traffic is not None
         verb = "Restore" if restoring else "Weight"
-        await self._calls.call(
+        await self._run.calls.call(
             LoadBalancerActivities.set_rule_actions,
             SetRuleActionsInput(
-                **self._location(),
+                **self._run.location(),
                 rule=traffic.rule,
                 actions=actions,
                 restoring=restoring,

@@ -14,42 +14,31 @@ from collections.abc import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.alarms import AlarmActivities
     from ecs_canary.gate import Gate
-    from ecs_canary.models import AlarmFiring, DeploymentRequest
+    from ecs_canary.models import AlarmFiring, WatchAlarmsInput
     from ecs_canary.text import duration_text
-    from workflows.ecs_calls import EcsCalls, settle
-    from workflows.state import DeploymentState
+    from workflows.calls import settle
+    from workflows.run_part import RunContext
     from workflows.steps import StepRunner
 
 
-async def verify(
-    request: DeploymentRequest,
-    state: DeploymentState,
-    gate: Gate,
-    ecs: EcsCalls,
-    show: Callable[[], None],
-    gate_opened: Callable[[], None] = lambda: None,
-) -> None:
+async def verify(run: RunContext, gate_opened: Callable[[], None] = lambda: None) -> None:
     """The bake and the verification steps run side by side; the gate opens once both are
     through, and then a person, the gate's timer or an alarm decides. A rejection, an alarm
-    or a cancel ends whatever still runs. `show` refreshes the Web UI details."""
-    settings = request.verification
-    steps = None
-    if settings.steps:
-        assert state.task_definition_arn is not None, "registered during the canary deploy"
-        steps = StepRunner(request, state.verification_steps, state.task_definition_arn, show)
-    alarm_watch = ecs.watch_alarms() if settings.alarms else None
+    or a cancel ends whatever still runs."""
+    settings, gate = run.request.verification, run.gate
+    steps = StepRunner(run) if settings.steps else None
+    alarm_watch = _watch_alarms(run) if settings.alarms else None
     step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
     try:
         if settings.bake_seconds:
             gate.start_bake(workflow.now())
-            show()
             bake = settings.bake_seconds
             await _wait_for_gate(gate, alarm_watch, bake, f"Bake {duration_text(bake)}")
         if step_run is not None and gate.decision is None:
             if not step_run.done():
                 gate.await_steps()
-                show()
                 await _wait_for_gate(gate, alarm_watch, also=step_run.done)
             if step_run.done():
                 step_run.result()
@@ -63,7 +52,6 @@ async def verify(
             gate.decide_automatically("approve", "bake", why, workflow.now())
             return
         gate.open(workflow.now())
-        show()
         gate_opened()
         limit = settings.timeout_seconds
         timed_out = await _wait_for_gate(
@@ -83,6 +71,21 @@ async def verify(
             if side_task is not None and not side_task.done():
                 side_task.cancel()
                 await settle(side_task)
+
+
+def _watch_alarms(run: RunContext) -> asyncio.Task[AlarmFiring]:
+    """Watch the verification alarms until one fires or the watch is cancelled."""
+    request = run.request
+    alarms = request.verification.alarms
+    return run.calls.watch(
+        AlarmActivities.watch_alarms,
+        WatchAlarmsInput(
+            region=request.region,
+            alarms=alarms,
+            poll_interval_seconds=request.poll_interval_seconds,
+        ),
+        summary=f"Watch alarms {', '.join(alarms)}",
+    )
 
 
 async def _wait_for_gate(

@@ -27,7 +27,10 @@ from ecs_canary.gate import Gate, GateRefusal
 from ecs_canary.models import DecisionInput, DeploymentRequest, VerificationSettings
 from ecs_canary.strict import MAX_NESTING
 from tests.helpers.fuzzing import VALIDATION_SECONDS, nested, valid_or_clearly_refused
+from workflows.calls import Calls
 from workflows.decisions import DecisionDesk
+from workflows.run_part import RunContext
+from workflows.state import DeploymentState
 
 FUZZ = settings(
     max_examples=200,
@@ -307,14 +310,12 @@ def test_the_update_validator_answers_any_payload_with_a_refusal_or_lets_it_thro
     payload, action, phase, approvers
 ):
     """The approve/reject Update validator, as the workflow runs it on the raw payload."""
-    desk = DecisionDesk(_gate(VerificationSettings(approvers=approvers), phase, []), "wf", _quiet)
+    gate = _gate(VerificationSettings(approvers=approvers), phase, [])
+    request = DeploymentRequest.model_validate(REQUEST)
+    desk = DecisionDesk(RunContext(request, DeploymentState(), gate, Calls(request)))
     started = time.monotonic()
     try:
         desk.check(action, payload)
     except GateRefusal as refusal:
         assert str(refusal).strip()
     assert time.monotonic() - started < VALIDATION_SECONDS
-
-
-def _quiet() -> None:
-    """The desk's `changed` callback, which the validator never calls."""

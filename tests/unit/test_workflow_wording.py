@@ -18,7 +18,8 @@ from ecs_canary.models import (
     VerificationSettings,
 )
 from ecs_canary.steps import StepState
-from workflows.presentation import current_details, decision_text, failure_reason, log_context
+from workflows.failures import failure_reason
+from workflows.presentation import current_details, decision_text, log_context
 from workflows.state import DeploymentState
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

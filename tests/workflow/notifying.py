@@ -10,31 +10,32 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ecs_canary.models import VerificationSettings
-    from ecs_canary.notifications import Notification
+    from ecs_canary.gate import Gate
+    from ecs_canary.models import DeploymentRequest
     from tests.helpers.statuses import deployment_status
+    from workflows.calls import Calls
     from workflows.notifications import Notifier
+    from workflows.run_part import RunContext
+    from workflows.state import DeploymentState
 
 
 @workflow.defn(name="NotifyingWorkflow")
 class NotifyingWorkflow:
-    """Sends `events` one after another (a repeated one does nothing), then waits for delivery
-    at most `final_wait_seconds`; returns the delivery states as `status` would show them."""
+    """Sends `events` one after another (a repeated one does nothing) for the notifications of
+    `request`, then waits for delivery at most `final_wait_seconds`; returns the delivery
+    states as `status` shows them."""
 
     def __init__(self) -> None:
-        self._notifier: Notifier | None = None
+        self._state = DeploymentState()
 
     @workflow.query(name="notifications")
     def notifications(self) -> list[dict[str, Any]]:
-        states = self._notifier.states if self._notifier else []
-        return [state.model_dump(mode="json") for state in states]
+        return [state.model_dump(mode="json") for state in self._state.notifications]
 
     @workflow.run
     async def run(self, script: dict[str, Any]) -> list[dict[str, Any]]:
-        self._notifier = Notifier(
-            [Notification.model_validate(n) for n in script["notifications"]],
-            VerificationSettings(),
-        )
+        request = DeploymentRequest.model_validate(script["request"])
+        self._notifier = Notifier(RunContext(request, self._state, Gate(), Calls(request)))
         status = deployment_status(gate_deadline=workflow.now())
         for event in script["events"]:
             self._notifier.send(event, status)

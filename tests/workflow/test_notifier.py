@@ -21,8 +21,9 @@ from temporalio.worker import Worker
 
 from ecs_canary.notification_messages import NotificationInput, NotificationOutcome
 from tests.helpers import wait_until
+from tests.workflow.conftest import request
 from tests.workflow.notifying import NotifyingWorkflow
-from workflows.notifications import DELIVERY_LIMIT
+from workflows.calls import DELIVERY_LIMIT
 
 HOOK = "http://127.0.0.1:9/hook"
 SCHEDULED_OR_TIMED = {
@@ -77,7 +78,7 @@ async def notify(
             return await time_skipping.client.start_workflow(
                 NotifyingWorkflow.run,
                 {
-                    "notifications": notifications,
+                    "request": request(notifications=notifications),
                     "events": events,
                     "final_wait_seconds": final_wait,
                 },

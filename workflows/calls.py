@@ -1,0 +1,286 @@
+"""How the deployment workflow calls activities: one named policy per kind of call, and the
+helpers that end a call (or a side task) cleanly when the run is cancelled.
+
+Every activity the workflow starts takes its options from a policy here, built on the SDK's
+own `ActivityConfig` / `LocalActivityConfig`:
+
+- **An AWS call** (`Calls.call`: ECS describe, register, create, update, delete; the listener
+  rule's and the scalable target's calls) runs as a local activity in the workflow task that
+  asks for it: no round trip through the server per call. It is shielded: a cancelled run
+  still waits for the call's answer, so no change to AWS is abandoned midway and no cleanup
+  races it. botocore retries transient errors inside one attempt; Temporal retries the attempt
+  within the rollback stage's time.
+- **A wait** (minutes of polling) is an activity task that heartbeats, bounded by its stage's
+  timeout, so a dead worker's wait moves to another worker where it stopped.
+- **A call beside a wait** is an activity task too: as a local activity it would hold the
+  workflow task, and with it the start of the wait, until its answer came.
+- **A watch** (the alarms) heartbeats until it finds something or is cancelled.
+- **A verification step** enforces its own timeout and cleans up after itself.
+- **The start checks, a decision check and a notification** have fixed policies of their own.
+
+Every call keeps the SDK's typed signature: the activity method decides the argument and
+result types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
+from temporalio.workflow import ActivityCancellationType, ActivityConfig, LocalActivityConfig
+
+with workflow.unsafe.imports_passed_through():
+    from ecs_canary.models import DeploymentRequest
+
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
+
+# One AWS request per attempt: botocore has already retried transient errors inside it.
+_CALL_TIMEOUT = timedelta(seconds=60)
+# A wait heartbeats every poll and the worker sends the latest heartbeat every couple of
+# seconds; a busy worker (a hundred deployments on two cores) can be a few seconds late, and a
+# wait timed out for that polls twice from then on. A dead worker's wait moves on after this.
+_MIN_HEARTBEAT_TIMEOUT = 10.0
+_HEARTBEATS_PER_TIMEOUT = 3
+# A cancelled wait or step is over: another attempt would only be cancelled again.
+_NOT_AFTER_A_CANCEL = RetryPolicy(non_retryable_error_types=["CancelledError"])
+# A watch runs until it finds something or is cancelled.
+_WATCH_LIMIT = timedelta(days=365)
+# A step activity enforces its own timeout (and cleans up after itself); the activity's own
+# limit is a little longer, for that cleanup.
+_STEP_CLEANUP_MARGIN = timedelta(seconds=60)
+# A run's history holds these events when its first workflow task begins (started, task
+# scheduled, task started); more mean an earlier attempt of that task may have begun its calls.
+_FIRST_TASK_HISTORY_LENGTH = 3
+
+# How long one notification is retried: long enough to ride out a receiver's restart, short
+# enough that a later event to the same receiver is not held back for long.
+DELIVERY_LIMIT = timedelta(minutes=2)
+_DELIVERY_RETRIES = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+# A decision's check by the worker: reading a JWKS file takes milliseconds; an IdP's JWKS URL
+# gets a few tries within the total.
+_DECISION_CHECK_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
+
+
+# Each policy takes the call's summary, the line the Web UI and `temporal workflow show` give
+# the call: the SDK takes it among the options.
+
+
+def start_checks(summary: str) -> LocalActivityConfig:
+    """The run's first command: which search attributes the namespace lacks, and the
+    worker's signing policy. Not an AWS call, but as quick as one: a local activity."""
+    return {"start_to_close_timeout": timedelta(seconds=30), "summary": summary}
+
+
+def decision_check(summary: str) -> LocalActivityConfig:
+    """A decision's check by the worker (a token's verification), a local activity."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=15),
+        "schedule_to_close_timeout": timedelta(seconds=45),
+        "retry_policy": _DECISION_CHECK_RETRIES,
+        "summary": summary,
+    }
+
+
+def notification_delivery(summary: str) -> ActivityConfig:
+    """One notification, retried for at most `DELIVERY_LIMIT`; one attempt is ended by the
+    activity's own HTTP timeouts well before its 30 seconds."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=30),
+        "schedule_to_close_timeout": DELIVERY_LIMIT,
+        "retry_policy": _DELIVERY_RETRIES,
+        "summary": summary,
+    }
+
+
+class CallPolicies:
+    """The policies that depend on the request: how long an AWS call is retried (the rollback
+    stage's time) and how often a long activity must heartbeat (its poll interval)."""
+
+    def __init__(self, request: DeploymentRequest) -> None:
+        self._retried_for = timedelta(seconds=request.stage_timeouts.rollback)
+        self._heartbeat_timeout = timedelta(
+            seconds=max(
+                _MIN_HEARTBEAT_TIMEOUT, _HEARTBEATS_PER_TIMEOUT * request.poll_interval_seconds
+            )
+        )
+
+    def aws_call(self, summary: str) -> LocalActivityConfig:
+        """One AWS call as a local activity."""
+        return {
+            "start_to_close_timeout": _CALL_TIMEOUT,
+            "schedule_to_close_timeout": self._retried_for,
+            "summary": summary,
+        }
+
+    def call_beside_wait(self, summary: str) -> ActivityConfig:
+        """One AWS call as an activity task, for a call made while a wait runs."""
+        return {
+            "start_to_close_timeout": _CALL_TIMEOUT,
+            "schedule_to_close_timeout": self._retried_for,
+            "summary": summary,
+        }
+
+    def wait(self, timeout_seconds: float, summary: str) -> ActivityConfig:
+        """A heartbeating wait bounded by its stage's timeout; retried on another worker from
+        its last heartbeat, never after it was cancelled."""
+        timeout = timedelta(seconds=timeout_seconds)
+        return {
+            "start_to_close_timeout": timeout,
+            "schedule_to_close_timeout": timeout,
+            "heartbeat_timeout": self._heartbeat_timeout,
+            "retry_policy": _NOT_AFTER_A_CANCEL,
+            "summary": summary,
+        }
+
+    def watch(self, summary: str) -> ActivityConfig:
+        """A watch: a cancel waits for it to stop, so none outlives its deployment."""
+        return {
+            "start_to_close_timeout": _WATCH_LIMIT,
+            "heartbeat_timeout": self._heartbeat_timeout,
+            "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            "summary": summary,
+        }
+
+    def verification_step(self, timeout_seconds: float, summary: str) -> ActivityConfig:
+        """A step activity: its own limit adds time for the step's cleanup, and a cancel
+        waits for that cleanup (test tasks stopped) before the canary is deleted."""
+        limit = timedelta(seconds=timeout_seconds) + _STEP_CLEANUP_MARGIN
+        return {
+            "start_to_close_timeout": limit,
+            "schedule_to_close_timeout": limit,
+            "heartbeat_timeout": self._heartbeat_timeout,
+            "retry_policy": _NOT_AFTER_A_CANCEL,
+            "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            "summary": summary,
+        }
+
+
+class Calls:
+    """A run's way of calling activities, each kind with its policy."""
+
+    def __init__(self, request: DeploymentRequest) -> None:
+        self.policies = CallPolicies(request)
+
+    async def call(
+        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
+    ) -> ResultT:
+        """One AWS call inside this workflow task, shielded from the run's cancellation."""
+        call = asyncio.ensure_future(
+            workflow.execute_local_activity_method(
+                activity, arg, **self.policies.aws_call(summary)
+            )
+        )
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await settle(call)
+            raise
+
+    async def call_beside_wait(
+        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
+    ) -> ResultT:
+        """One AWS call as an activity task, for a call made while a wait runs."""
+        return await plain_cancel(
+            workflow.execute_activity_method(
+                activity, arg, **self.policies.call_beside_wait(summary)
+            )
+        )
+
+    async def wait(
+        self,
+        activity: Callable[[Any, ArgT], ResultT],
+        arg: ArgT,
+        *,
+        timeout_seconds: float,
+        summary: str,
+    ) -> ResultT:
+        """A heartbeating wait bounded by its stage's timeout."""
+        return await plain_cancel(
+            workflow.execute_activity_method(
+                activity, arg, **self.policies.wait(timeout_seconds, summary)
+            )
+        )
+
+    def watch(
+        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
+    ) -> asyncio.Task[ResultT]:
+        """A watch that runs until it finds something or is cancelled."""
+        return workflow.start_activity_method(
+            activity, arg, **self.policies.watch(summary)
+        )
+
+
+# --- Ending calls and side tasks ------------------------------------------------------------
+
+
+async def settle(task: asyncio.Future[Any]) -> None:
+    """Wait for a side task that was cancelled or is no longer needed; its outcome no longer
+    matters, only that nothing it started outlives this point."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await task
+
+
+async def abandoned_when(condition: Callable[[], bool], step: Awaitable[None]) -> None:
+    """Run a step (a wait), abandoning it, cancelled and settled, as soon as `condition()`
+    holds (someone rejected the canary) or the run is cancelled."""
+    task = asyncio.ensure_future(step)
+    try:
+        await workflow.wait_condition(lambda: task.done() or condition())
+    finally:
+        if not task.done():
+            task.cancel()
+            await settle(task)
+    if not task.cancelled():
+        task.result()
+
+
+async def together(*steps: Awaitable[Any]) -> None:
+    """Run steps side by side (the canary's and the baseline's). The first failure (or a
+    cancel) cancels the others, and is raised once they have settled: nothing one of them
+    started outlives this point, so no cleanup races a call still in flight."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+                await settle(task)
+
+
+def calls_may_repeat() -> bool:
+    """Whether a single AWS call of this run may repeat one an earlier worker already made
+    (taken at the run's first activation): a run rebuilt from its history (another worker
+    took it over, or this one evicted it), or one whose first task was begun before, since a
+    local activity's attempts start over on the worker that takes over."""
+    return (
+        workflow.unsafe.is_replaying()
+        or workflow.info().get_current_history_length() > _FIRST_TASK_HISTORY_LENGTH
+    )
+
+
+def was_cancelled(err: ActivityError | ChildWorkflowError) -> bool:
+    """An activity or child workflow that ended because it was cancelled."""
+    return isinstance(err.cause, CancelledError)
+
+
+async def plain_cancel(activity: Awaitable[ResultT]) -> ResultT:
+    """A cancelled activity task means this run (or this wait) was cancelled: say it with
+    asyncio's own CancelledError, as every other await in the workflow does."""
+    try:
+        return await activity
+    except ActivityError as err:
+        if was_cancelled(err):
+            raise asyncio.CancelledError() from err
+        raise
