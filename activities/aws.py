@@ -75,6 +75,12 @@ def aws_errors(action: str) -> Iterator[None]:
         ) from err
 
 
+def final_error(message: str, failure_type: str) -> ApplicationError:
+    """A failure no retry can fix (the deployment's own verdict, a conflict with what exists):
+    Temporal does not retry it."""
+    return ApplicationError(message, type=failure_type, non_retryable=True)
+
+
 def latest_tagged_revision(client: Any, family: str, key: str, value: str) -> dict | None:
     """The family's latest task definition revision if its tag `key` is `value` (an earlier
     attempt of the same run or step registered it), else None; None too when the family has

@@ -13,8 +13,8 @@ it, so a secret webhook URL (Slack's carry their token in the path) never enters
 history, the `status` query or a log line. Wherever a target is shown, `target` names it with
 anything secret-looking hidden.
 
-This module depends on nothing else in the package, so that `ecs_canary.models` can use its
-types in the request and the status; what is posted is built in
+This module depends on nothing else in the package, so that the request (`ecs_canary.request`)
+and the status (`ecs_canary.status`) can use its types; what is posted is built in
 `ecs_canary.notification_messages`.
 """
 
