@@ -82,6 +82,23 @@ class StageTiming(StrictModel):
     ended_at: datetime | None = None
 
 
+class DeploymentResult(StrictModel):
+    outcome: Outcome
+    reason: str | None
+    cluster: str
+    main_service: str
+    canary_service: str
+    task_definition_arn: str | None
+    previous_task_definition_arn: str | None
+    canary_deleted: bool
+    decision: Decision | None
+    attempts: list[DecisionAttempt]
+    stages: list[StageTiming]
+    verification_steps: list[StepState] = Field(default_factory=list)
+    # With canary analysis: whether the baseline was deleted (or never created).
+    baseline_deleted: bool | None = None
+
+
 class DeploymentStatus(StrictModel):
     stage: Stage
     gate_open: bool
@@ -121,20 +138,3 @@ class DeploymentStatus(StrictModel):
     analysis: AnalysisStatus | None = None
     # Canary analysis's baseline service beside the canary.
     baseline: BaselineState | None = None
-
-
-class DeploymentResult(StrictModel):
-    outcome: Outcome
-    reason: str | None
-    cluster: str
-    main_service: str
-    canary_service: str
-    task_definition_arn: str | None
-    previous_task_definition_arn: str | None
-    canary_deleted: bool
-    decision: Decision | None
-    attempts: list[DecisionAttempt]
-    stages: list[StageTiming]
-    verification_steps: list[StepState] = Field(default_factory=list)
-    # With canary analysis: whether the baseline was deleted (or never created).
-    baseline_deleted: bool | None = None

@@ -2,9 +2,9 @@
 
 Canary Deploy -> Verification -> Canary Delete -> Rolling Deploy. The workflow only decides;
 every ECS and CloudWatch call is an activity (see `workflows.calls` for how each runs).
-Whatever ends a run early goes through one cleanup path: the canary service (and canary
-analysis's baseline beside it) is deleted before the run closes, and a main service the
-rolling deploy touched is rolled back.
+Whatever ends a run early goes through one cleanup path (`_end_early`, with
+`workflows.cleanup`): the canary service (and canary analysis's baseline beside it) is
+deleted before the run closes, and a main service the rolling deploy touched is rolled back.
 
 A bug in the workflow code is not a failed deployment, and does not end the run. An exception
 that is neither one of Temporal's failures nor a stage's verdict (`ENDS_A_DEPLOYMENT`), a
@@ -27,8 +27,6 @@ hand).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -46,16 +44,16 @@ with workflow.unsafe.imports_passed_through():
         DeploymentResult,
         DeploymentStatus,
         Outcome,
-        ServiceChange,
         Stage,
         StartChecks,
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
+    from workflows.cleanup import Cleanup
     from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsSteps
-    from workflows.failures import ROLLED_BACK, StageFailure, failure_reason
+    from workflows.failures import ROLLED_BACK, StageFailure
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import (
@@ -108,6 +106,7 @@ class EcsCanaryDeployment:
         self._traffic = TrafficShift(run)
         self._scaling = ScalingHold(run)
         self._baseline = BaselineService(run)
+        self._cleanup = Cleanup(run)
         self._notifier = Notifier(run)
 
     # --- Messages ---------------------------------------------------------------------------
@@ -186,7 +185,7 @@ class EcsCanaryDeployment:
             raise await self._end_early(err) from None
         if not self._gate.approved:
             return await self._finish(Outcome.REJECTED, decision_text(self._gate.decision))
-        workflow.logger.info("Deployment Successful.", extra=self._log_context())
+        workflow.logger.info("Deployment Successful.", extra=self._run.log_context())
         return await self._finish(Outcome.SUCCEEDED, None)
 
     async def _end_early(self, err: BaseException) -> BaseException:
@@ -204,7 +203,7 @@ class EcsCanaryDeployment:
                 else "the workflow was cancelled during the rolling deploy"
             )
             try:
-                await self._roll_back(why)
+                await self._cleanup.roll_back(why)
             except StageFailure as rollback_failed:
                 failure = rollback_failed
             else:
@@ -213,7 +212,7 @@ class EcsCanaryDeployment:
         await self._scaling.restore()
         stuck = await self._traffic.restore_on_the_way_out()
         if stuck is None:
-            await self._clean_up_canary()
+            await self._cleanup.remove_canary_and_baseline()
         elif failure is not None:
             failure = failure.noting(stuck)
         if failure is None:
@@ -239,7 +238,7 @@ class EcsCanaryDeployment:
         canary = request.canary_service_name
         look = await first_look(request, self._ecs, self._traffic)
         await self._learn_from_worker(look.checks)
-        self._enter(
+        self._run.enter(
             Stage.CANARY_DEPLOY,
             sa.ECS_CLUSTER.value_set(request.cluster),
             sa.ECS_SERVICE.value_set(request.service_name),
@@ -252,7 +251,7 @@ class EcsCanaryDeployment:
         leftovers = []  # left ACTIVE by an earlier, crashed run
         if look.canary_exists:
             state.canary_may_exist = True
-            leftovers.append(self._remove_service(canary, Stage.CANARY_DEPLOY))
+            leftovers.append(self._ecs.remove_service(canary, Stage.CANARY_DEPLOY))
         if look.baseline_exists:
             state.baseline_may_exist = True
             leftovers.append(self._baseline.remove(Stage.CANARY_DEPLOY))
@@ -292,7 +291,7 @@ class EcsCanaryDeployment:
             await abandoned_when(
                 lambda: self._gate.rejected,
                 together(
-                    self._wait_steady(
+                    self._ecs.wait_steady(
                         canary,
                         created,
                         arn,
@@ -316,17 +315,17 @@ class EcsCanaryDeployment:
         """Bake, then the gate: a person, the gate's timer or an alarm decides."""
         if self._gate.rejected:
             return
-        self._enter(Stage.VERIFICATION)
+        self._run.enter(Stage.VERIFICATION)
         await verify(self._run, lambda: self._notifier.send("gate_open", self.status()))
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------
 
     async def _canary_delete(self) -> None:
         canary = self._require_request().canary_service_name
-        self._enter(Stage.CANARY_DELETE)
+        self._run.enter(Stage.CANARY_DELETE)
         await self._traffic.restore()
         await together(
-            self._remove_service(
+            self._ecs.remove_service(
                 canary, Stage.CANARY_DELETE, done_message=f"Canary service {canary} deleted"
             ),
             self._baseline.remove(Stage.CANARY_DELETE),
@@ -338,7 +337,7 @@ class EcsCanaryDeployment:
         request, state = self._require_request(), self._state
         arn = state.task_definition_arn
         assert arn is not None, "registered during the canary deploy"
-        self._enter(Stage.ROLLING_DEPLOY)
+        self._run.enter(Stage.ROLLING_DEPLOY)
         await self._scaling.suspend()
         state.main_service_touched = True
         if state.previous is not None:
@@ -355,7 +354,7 @@ class EcsCanaryDeployment:
                 request.desired_count,
                 {WORKFLOW_ID_TAG: workflow.info().workflow_id},
             )
-        await self._wait_steady(
+        await self._ecs.wait_steady(
             request.service_name,
             change,
             arn,
@@ -364,99 +363,6 @@ class EcsCanaryDeployment:
         )
         state.main_service_touched = False  # rolled out: nothing left that a cancel rolls back
         await self._scaling.restore()
-
-    async def _roll_back(self, reason: str) -> None:
-        """Restore the previous task definition, count and configuration (Harness's ECS Rolling
-        Rollback); on a first deployment remove the service that never became healthy."""
-        request, previous = self._require_request(), self._state.previous
-        self._enter(Stage.ROLLBACK)
-        workflow.logger.warning(
-            f"Rolling back service {request.service_name}: {reason}", extra=self._log_context()
-        )
-        try:
-            if previous is None:
-                await self._remove_service(request.service_name, Stage.ROLLBACK)
-                return
-            change = await self._ecs.update_service(
-                Stage.ROLLBACK,
-                previous.task_definition,
-                previous.desired_count,
-                previous.deployment_configuration,
-            )
-            await self._wait_steady(
-                request.service_name,
-                change,
-                previous.task_definition,
-                request.stage_timeouts.rollback,
-            )
-        except Exception as err:
-            raise StageFailure(
-                Stage.ROLLBACK,
-                f"rollback of service {request.service_name} failed: {failure_reason(err)[1]}; "
-                f"{await self._ecs.where_service_was_left(request.service_name)}. "
-                f"The rolling deploy had failed because: {reason}",
-                "RollbackFailed",
-            ) from err
-
-    # --- ECS steps the stages share ---------------------------------------------------------
-
-    async def _wait_steady(
-        self,
-        service: str,
-        change: ServiceChange,
-        arn: str,
-        timeout: float,
-        *,
-        alarms: list[str] | None = None,
-        done_message: str | None = None,
-    ) -> None:
-        steady = await self._ecs.wait_for_steady_state(
-            service,
-            self._state.stage,
-            change,
-            arn,
-            timeout,
-            alarms=alarms or [],
-            done_message=done_message,
-        )
-        self._state.saw(steady)
-
-    async def _remove_service(
-        self, service: str, stage: Stage, done_message: str | None = None
-    ) -> None:
-        await self._ecs.remove_service(service, stage, done_message)
-        if service == self._require_request().canary_service_name:
-            self._state.canary_may_exist = False
-            self._state.canary_deleted = True
-
-    async def _clean_up_canary(self) -> None:
-        """Delete the canary and the baseline, side by side, where they may exist."""
-        request, state = self._require_request(), self._state
-        removals = []
-        if state.canary_may_exist:
-            canary = request.canary_service_name
-            removals.append(
-                self._clean_up(
-                    f"canary service {canary}", self._remove_service(canary, state.stage)
-                )
-            )
-        if state.baseline_may_exist:
-            baseline = request.baseline_service_name
-            removals.append(
-                self._clean_up(f"baseline service {baseline}", self._baseline.remove(state.stage))
-            )
-        await together(*removals)
-
-    async def _clean_up(self, what: str, removal: Awaitable[None]) -> None:
-        """One removal of the cleanup path; a failure here is logged, never hides the one that
-        ended the run."""
-        workflow.logger.info(f"Cleaning up {what}", extra=self._log_context())
-        try:
-            await removal
-        except Exception as err:
-            workflow.logger.error(
-                f"Could not delete {what}: {failure_reason(err)[1]}", extra=self._log_context()
-            )
 
     # --- Bookkeeping ------------------------------------------------------------------------
 
@@ -468,13 +374,7 @@ class EcsCanaryDeployment:
         if checks.missing_search_attributes:
             self._state.search_attributes_registered = False
             warning = unlisted_warning(checks.missing_search_attributes)
-            workflow.logger.warning(warning, extra=self._log_context())
-
-    def _enter(self, stage: Stage, *also: Any) -> None:
-        self._state.enter(stage, workflow.now())
-        if self._state.search_attributes_registered:
-            workflow.upsert_search_attributes([*also, sa.DEPLOYMENT_STAGE.value_set(stage.value)])
-        workflow.logger.info(f"Stage {stage.value}", extra=self._log_context())
+            workflow.logger.warning(warning, extra=self._run.log_context())
 
     async def _finish(self, outcome: Outcome, reason: str | None) -> DeploymentResult:
         request, state = self._require_request(), self._state
@@ -482,14 +382,11 @@ class EcsCanaryDeployment:
         self._desk.close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         state.outcome = outcome
-        self._enter(Stage.FINISHED, sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
+        self._run.enter(Stage.FINISHED, sa.DEPLOYMENT_OUTCOME.value_set(outcome.value))
         result = state.result(request, self._gate, reason)
         self._notifier.send("finished", self.status())
         await self._notifier.finish()
         return result
-
-    def _log_context(self) -> dict[str, Any]:
-        return self._run.log_context()
 
     def _require_request(self) -> DeploymentRequest:
         assert self._request is not None, "run() fails at once when the request is invalid"

@@ -188,10 +188,34 @@ class EcsSteps(RunPart):
             summary=f"Wait for {service} to reach steady state",
         )
 
+    async def wait_steady(
+        self,
+        service: str,
+        change: ServiceChange,
+        arn: str,
+        timeout: float,
+        *,
+        alarms: list[str] | None = None,
+        done_message: str | None = None,
+    ) -> None:
+        """Wait for the canary or the main service to be steady in the running stage, and
+        record what the wait saw (`status` and the Web UI show it)."""
+        steady = await self.wait_for_steady_state(
+            service,
+            self._state.stage,
+            change,
+            arn,
+            timeout,
+            alarms=alarms or [],
+            done_message=done_message,
+        )
+        self._state.saw(steady)
+
     async def remove_service(
         self, service: str, stage: Stage, done_message: str | None = None
     ) -> None:
-        """Delete a service and wait until ECS has it INACTIVE."""
+        """Delete a service and wait until ECS has it INACTIVE; the canary is then recorded
+        as deleted."""
         request, calls = self._request, self._run.calls
         location = self._run.location(service, stage)
         since = workflow.now()
@@ -213,3 +237,6 @@ class EcsSteps(RunPart):
             timeout_seconds=timeout,
             summary=f"Wait for {service} to be INACTIVE",
         )
+        if service == request.canary_service_name:
+            self._state.canary_may_exist = False
+            self._state.canary_deleted = True

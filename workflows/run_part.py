@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from ecs_canary import search_attributes as sa
     from ecs_canary.gate import Gate
     from ecs_canary.models import DeploymentRequest, Stage
     from workflows.calls import Calls
@@ -50,6 +52,14 @@ class RunContext:
             service=service if service is not None else request.service_name,
             stage=stage if stage is not None else self.state.stage,
         )
+
+    def enter(self, stage: Stage, *also: SearchAttributeUpdate) -> None:
+        """Start `stage`: its timing, the run's search attributes (with `also`, unless the
+        namespace lacks them) and a log line."""
+        self.state.enter(stage, workflow.now())
+        if self.state.search_attributes_registered:
+            workflow.upsert_search_attributes([*also, sa.DEPLOYMENT_STAGE.value_set(stage.value)])
+        workflow.logger.info(f"Stage {stage.value}", extra=self.log_context())
 
     def log_context(self) -> dict[str, Any]:
         """The fields on every line the run logs."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,21 @@ def test_min_approvals_cannot_exceed_the_distinct_approvers():
 )
 def test_numbers_and_choices_out_of_range_are_rejected(change, location):
     assert _error(_changed(change)).startswith(f"{location}: ")
+
+
+def test_every_shared_model_is_complete_when_its_module_is_imported():
+    """A model whose annotation names a class defined later is only completed at its first
+    use, from its module as `sys.modules` has it then; inside the workflow sandbox that is the
+    sandbox's own, which lacks the module, and the run's first `status` failed. Checked in a
+    fresh interpreter: in this one another test may already have completed them."""
+    check = """
+import sys, pydantic, ecs_canary.models
+for module in ("ecs_canary.request", "ecs_canary.status", "ecs_canary.activity_io"):
+    for name, value in vars(sys.modules[module]).items():
+        model = isinstance(value, type) and issubclass(value, pydantic.BaseModel)
+        if model and value.__module__ == module and not value.__pydantic_complete__:
+            print(module, name)
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
