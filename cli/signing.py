@@ -14,6 +14,8 @@ import json
 import os
 import sys
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +42,26 @@ def thumbprint(public_jwk: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
 
 
-def public_jwk(private_key: Ed25519PrivateKey) -> dict[str, Any]:
-    """The public JWK the worker's JWKS needs: kid, alg and use included."""
+def public_jwk(private_key: Ed25519PrivateKey, owner: str | None = None) -> dict[str, Any]:
+    """The public JWK the worker's JWKS needs: kid, alg and use included, and `sub`, the one
+    person whose tokens it verifies."""
     jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    return {**jwk, "kid": thumbprint(jwk), "alg": "EdDSA", "use": "sig"}
+    owned = {"sub": owner} if owner else {}
+    return {**jwk, "kid": thumbprint(jwk), "alg": "EdDSA", "use": "sig", **owned}
 
 
 def key_path(name: str) -> Path:
     return Path(name if name.endswith(".pem") else f"{name}.pem")
 
 
+def key_owner(name: str) -> str:
+    """Whose key NAME (or NAME.pem, or a path to it) is: its file name without `.pem`."""
+    return key_path(name).stem
+
+
 def keygen(args: argparse.Namespace) -> int:
-    """`starter.py keygen NAME`: write NAME.pem (readable by its owner only), print the JWK."""
+    """`starter.py keygen NAME`: write NAME.pem (readable by its owner only), print the JWK,
+    which carries `"sub": NAME`: the worker then verifies only NAME's tokens with it."""
     path = key_path(args.name)
     private_key = Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(
@@ -67,7 +77,7 @@ def keygen(args: argparse.Namespace) -> int:
         raise CliError(f"cannot write {path}: {err.strerror or err}", 2) from None
     with os.fdopen(descriptor, "wb") as key_file:
         key_file.write(pem)
-    print(json.dumps(public_jwk(private_key)), flush=True)
+    print(json.dumps(public_jwk(private_key, key_owner(args.name))), flush=True)
     print(
         f"wrote the private key {path} (keep it to yourself); the line above is its public "
         "JWK: add it to the JWKS file the worker reads (ECS_CANARY_APPROVER_KEYS)",
@@ -91,17 +101,20 @@ def load_private_key(path: str) -> Ed25519PrivateKey:
 def sign_decision(
     private_key: Ed25519PrivateKey,
     subject: str,
-    workflow_id: str,
+    run: RunOf,
     action: str,
     lifetime: float = TOKEN_LIFETIME_SECONDS,
 ) -> str:
-    """A token for one decision: `action` on run `workflow_id` by `subject`."""
+    """A token for one decision: `action` on one run by `subject`, with a fresh `jti` (the run
+    accepts it once)."""
     now = int(time.time())
     claims = {
         "sub": subject,
         "aud": AUDIENCE,
-        "workflow_id": workflow_id,
+        "workflow_id": run.workflow_id,
+        "run_id": run.run_id,
         "action": action,
+        "jti": uuid.uuid4().hex,
         "iat": now,
         "exp": now + int(lifetime),
     }
@@ -109,15 +122,22 @@ def sign_decision(
     return jwt.encode(claims, private_key, algorithm="EdDSA", headers={"kid": kid})
 
 
-def decision_input(args: argparse.Namespace) -> DecisionInput:
-    """What `approve`/`reject` sends: signed with `--key`, a token from `--token` or
-    $ECS_CANARY_ID_TOKEN (its `sub` names who decides), else just the name (`--by`)."""
+@dataclass(frozen=True)
+class RunOf:
+    """The run a decision is for: its workflow id and its run id."""
+
+    workflow_id: str
+    run_id: str
+
+
+def decision_input(args: argparse.Namespace, run: RunOf) -> DecisionInput:
+    """What `approve`/`reject` sends to `run`: signed with `--key` (as the key's owner, its
+    keygen NAME, unless `--by` says otherwise), a token from `--token` or $ECS_CANARY_ID_TOKEN
+    (its `sub` names who decides), else just the name (`--by`)."""
     key, token = getattr(args, "key", None), getattr(args, "token", None)  # optional to callers
     if key:
-        subject = args.by or current_user()
-        if not subject:
-            raise CliError("cannot tell who signs ($USER is not set, no login name): pass --by", 2)
-        signed = sign_decision(load_private_key(key), subject, args.workflow_id, args.command)
+        subject = args.by or key_owner(key)
+        signed = sign_decision(load_private_key(key), subject, run, args.command)
         return DecisionInput(reason=args.reason, token=signed)
     token = (token or os.environ.get(TOKEN_ENV) or "").strip()
     if token:
