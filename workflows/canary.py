@@ -64,7 +64,7 @@ class EcsCanaryDeployment:
         the first task: it is decoded here (workflows.payloads)."""
         self._state = DeploymentState()
         self._gate = Gate()
-        self._desk = DecisionDesk(self._gate, self._set_details)
+        self._desk = DecisionDesk(self._gate, workflow.info().workflow_id, self._set_details)
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         # Set by run(): whether a single ECS call may repeat one an earlier worker made.

@@ -73,10 +73,9 @@ def _claimed_by(decision: Any) -> str | None:
 class DecisionDesk:
     """Takes the decisions people send (signals and Updates) to the gate, one at a time."""
 
-    def __init__(self, gate: Gate, changed: Callable[[], None]) -> None:
+    def __init__(self, gate: Gate, workflow_id: str, changed: Callable[[], None]) -> None:
         self._gate = gate
-        info = workflow.info()
-        self._workflow_id, self._run_id = info.workflow_id, info.run_id
+        self._workflow_id = workflow_id
         self._changed = changed  # refreshes the Web UI details
         self._turn = asyncio.Lock()
         self._in_progress = 0
@@ -159,8 +158,9 @@ class DecisionDesk:
 
     async def _ask_worker(self, action: DecisionAction, token: str | None) -> DecisionVerdict:
         """The platform policy as the worker reads it now, and a token's verdict."""
+        run_id = workflow.info().run_id  # the token must be for this very run
         request = VerifyDecisionInput(
-            token=token, workflow_id=self._workflow_id, run_id=self._run_id, action=action
+            token=token, workflow_id=self._workflow_id, run_id=run_id, action=action
         )
         try:
             return await workflow.execute_local_activity(

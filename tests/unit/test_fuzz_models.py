@@ -49,7 +49,7 @@ def _examples() -> list[dict[str, Any]]:
     full["verification"].update(approvers=["alice", "bob"], min_approvals=2, alarms=["myapp-5xx"])
     full["notifications"] = [
         {"url": "https://hooks.example.com/T0/B0/secret", "format": "slack"},
-        {"url_env": "DEPLOY_WEBHOOK_URL", "events": ["gate_open", "finished"]},
+        {"url_env": "ECS_CANARY_WEBHOOK_DEPLOYS", "events": ["gate_open", "finished"]},
     ]
     return [*requests, full]
 
