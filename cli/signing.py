@@ -26,7 +26,12 @@ from jwt.algorithms import OKPAlgorithm
 
 from cli.errors import CliError
 from cli.format import current_user
-from ecs_canary.models import MAX_TOKEN_LENGTH, DecisionInput
+from ecs_canary.models import (
+    MAX_BY_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TOKEN_LENGTH,
+    DecisionInput,
+)
 from ecs_canary.signing import AUDIENCE
 
 TOKEN_ENV = "ECS_CANARY_ID_TOKEN"
@@ -135,6 +140,12 @@ def decision_input(args: argparse.Namespace, run: RunOf) -> DecisionInput:
     keygen NAME, unless `--by` says otherwise), a token from `--token` or $ECS_CANARY_ID_TOKEN
     (its `sub` names who decides), else just the name (`--by`)."""
     key, token = getattr(args, "key", None), getattr(args, "token", None)  # optional to callers
+    for option, value, limit in (
+        ("--by", args.by, MAX_BY_LENGTH),
+        ("--reason", args.reason, MAX_REASON_LENGTH),
+    ):
+        if value is not None and len(value) > limit:
+            raise CliError(f"{option} is longer than {limit} characters ({len(value)})", 2)
     if key:
         subject = args.by or key_owner(key)
         signed = sign_decision(load_private_key(key), subject, run, args.command)

@@ -59,6 +59,7 @@ class Gate:
         self.attempts: list[DecisionAttempt] = []
         # Refused attempts beyond the last MAX_REFUSED_ATTEMPTS, forgotten but counted.
         self.refused_attempts_dropped = 0
+        self._refused_attempts_kept = 0
 
     def configure(self, settings: VerificationSettings) -> None:
         self._settings = settings
@@ -230,7 +231,10 @@ class Gate:
         now: datetime,
         by: str = "ecs-canary",
     ) -> None:
-        self._record(action, DecisionInput(by=by, reason=reason), via, now, None, signed=False)
+        # Not a person's input: an alarm's name or a step's failure may be longer than a
+        # person's `by` and `reason` may be.
+        automatic = DecisionInput.model_construct(by=by, reason=reason, token=None)
+        self._record(action, automatic, via, now, None, signed=False)
         self._decide(action, by, reason, via, now, signed=False)
 
     def _decide(
@@ -279,7 +283,10 @@ class Gate:
 
     def _forget_old_refusals(self) -> None:
         """Keep the last MAX_REFUSED_ATTEMPTS refused attempts (and every accepted one)."""
-        refused = [index for index, kept in enumerate(self.attempts) if not kept.accepted]
-        if len(refused) > MAX_REFUSED_ATTEMPTS:
-            del self.attempts[refused[0]]
+        self._refused_attempts_kept += 1
+        if self._refused_attempts_kept > MAX_REFUSED_ATTEMPTS:
+            # The oldest refused attempt: after the few accepted ones that came first.
+            oldest = next(index for index, kept in enumerate(self.attempts) if not kept.accepted)
+            del self.attempts[oldest]
+            self._refused_attempts_kept -= 1
             self.refused_attempts_dropped += 1

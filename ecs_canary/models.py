@@ -168,14 +168,17 @@ class Outcome(StrEnum):
 
 # Far above any IdP's ID token (a few kB), far below what would bloat the history.
 MAX_TOKEN_LENGTH = 16_384
+# A name, and a sentence or a paragraph: every attempt is kept in the run's state and shown.
+MAX_BY_LENGTH = 128
+MAX_REASON_LENGTH = 1000
 
 
 class DecisionInput(StrictModel):
     """What a person sends with `approve` or `reject`. With a `token` (a JWT, see
     docs/signed-decisions.md) the token's `sub` is who decides and `by` is ignored."""
 
-    by: str | None = None
-    reason: str | None = None
+    by: str | None = Field(None, max_length=MAX_BY_LENGTH)
+    reason: str | None = Field(None, max_length=MAX_REASON_LENGTH)
     token: str | None = Field(None, min_length=1, max_length=MAX_TOKEN_LENGTH)
 
 

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 
 import jwt
 
+from ecs_canary.models import MAX_BY_LENGTH
+
 AUDIENCE = "ecs-canary"
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 REQUIRED_CLAIMS = ["sub", "aud", "exp", "iat", "workflow_id", "run_id", "action"]
@@ -244,6 +246,8 @@ def _check_claims(claims: dict[str, Any], expected: DecisionClaims, now: float) 
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject.strip():
         raise TokenRefusal("the token's sub (who decides) is empty")
+    if len(subject) > MAX_BY_LENGTH:
+        raise TokenRefusal(f"the token's sub is longer than {MAX_BY_LENGTH} characters")
     if claims["workflow_id"] != expected.workflow_id:
         raise TokenRefusal(
             f"the token is for workflow {claims['workflow_id']!r}, not {expected.workflow_id!r}"

@@ -7,8 +7,9 @@ the keys rotate or the policy changes takes the same decision. The identity is t
 token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per run.
 
 A decision the gate would refuse whoever sent it (an unreadable payload, a gate that is not
-open or already decided) is refused and recorded without asking the worker: it takes no
-command, so a flood of them costs the history nothing but the signals themselves.
+open or already decided) is refused and recorded without asking the worker and without
+redrawing the Web UI details: it takes no command and little time, so a flood of them costs
+the history nothing but the signals themselves, and a replay of 10,000 of them stays quick.
 
 Decisions are taken in arrival order: one still being checked holds back those that came
 after it, and so does one that waits for the run's first task to learn the platform policy.
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.decisions import verify_decision
     from ecs_canary.gate import Gate, GateRefusal
     from ecs_canary.models import (
+        MAX_BY_LENGTH,
         DecisionAction,
         DecisionInput,
         DecisionSource,
@@ -67,7 +69,7 @@ def parse(decision: Any) -> DecisionInput:
 def _claimed_by(decision: Any) -> str | None:
     """`by` of a payload that failed to parse, when it is at least a name (for the record)."""
     by = decision.get("by") if isinstance(decision, dict) else None
-    return by if isinstance(by, str) else None
+    return by if isinstance(by, str) and len(by) <= MAX_BY_LENGTH else None
 
 
 class DecisionDesk:
@@ -104,7 +106,6 @@ class DecisionDesk:
                 return await self._take(action, payload, via)
         finally:
             self._in_progress -= 1
-            self._changed()
 
     async def learn_policy(self, policy: PlatformPolicy) -> None:
         """The platform policy, from the run's first task; returns once the decisions that
@@ -133,6 +134,15 @@ class DecisionDesk:
             self._gate.check_before_verification(action)
         except GateRefusal as refused:
             return self._refuse(action, self._unproven(decision), via, str(refused))
+        try:
+            return await self._decide(action, decision, via)
+        finally:
+            self._changed()  # the policy, the approvals or the decision may have changed
+
+    async def _decide(
+        self, action: DecisionAction, decision: DecisionInput, via: DecisionSource
+    ) -> str | None:
+        """Ask the worker (the policy now, the token's verdict), then offer it to the gate."""
         verdict = await self._ask_worker(action, decision.token)
         if verdict.policy is not None:
             self._gate.learn_policy(verdict.policy)
