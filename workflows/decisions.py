@@ -6,8 +6,9 @@ verifies the token of a signed one; the verdict is recorded in the history, so a
 the keys rotate or the policy changes takes the same decision. The identity is then the
 token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per run.
 
-A decision the gate would refuse whoever sent it (an unreadable payload, a gate that is not
-open or already decided) is refused and recorded without asking the worker and without
+A decision the run can refuse by itself (an unreadable payload, a gate that is not open or
+already decided, an unsigned decision where the policy it knows requires a token, a name that
+is not an approver) is refused and recorded without asking the worker and without
 redrawing the Web UI details: it takes no command and little time, so a flood of them costs
 the history nothing but the signals themselves, and a replay of 10,000 of them stays quick.
 
@@ -87,8 +88,12 @@ class DecisionDesk:
 
     def check(self, action: DecisionAction, payload: Any) -> None:
         """An Update validator's rules (raise GateRefusal; change nothing). What needs the
-        worker, a token's verification or the worker's policy, is left to the handler."""
-        decision = parse(payload)
+        worker, a token's verification or the policy as it reads it now, is left to the
+        handler."""
+        self._check(action, parse(payload))
+
+    def _check(self, action: DecisionAction, decision: DecisionInput) -> None:
+        """The rules the run can apply by itself, with the policy it last learned."""
         if decision.token is None:
             self._gate.check(action, decision)
             return
@@ -122,7 +127,9 @@ class DecisionDesk:
         try:
             decision = parse(payload)
         except GateRefusal as invalid:
-            return self._refuse(action, DecisionInput(by=_claimed_by(payload)), via, str(invalid))
+            # Recorded as claimed, though the model would refuse it (a lone surrogate).
+            claimed = DecisionInput.model_construct(by=_claimed_by(payload), token=None)
+            return self._refuse(action, claimed, via, str(invalid))
         if self._gate.signatures_required is None:  # a decision sent with the run's start
             await workflow.wait_condition(
                 lambda: self._gate.signatures_required is not None or self._closing
@@ -130,8 +137,8 @@ class DecisionDesk:
             if self._gate.signatures_required is None:
                 ended = "the deployment ended before the decision could be taken"
                 return self._refuse(action, decision, via, ended)
-        try:  # what no sender could change: not worth asking the worker
-            self._gate.check_before_verification(action)
+        try:  # refused by what the run knows already: not worth asking the worker
+            self._check(action, decision)
         except GateRefusal as refused:
             return self._refuse(action, self._unproven(decision), via, str(refused))
         try:
