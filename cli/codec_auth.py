@@ -11,17 +11,10 @@ Web UI passes its user's access token when its codec setting "include credential
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 import jwt
 
-from ecs_canary.signing import (
-    ALGORITHMS,
-    LEEWAY_SECONDS,
-    TokenRefusal,
-    TrustedKeys,
-    token_shape_refusal,
-)
+from ecs_canary.signing import TokenRefusal, TrustedKeys, signing_key, verified_claims
 
 CODEC_AUDIENCE = "ecs-canary-codec"
 
@@ -43,21 +36,9 @@ def codec_caller(authorization: str | None, keys: TrustedKeys) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenRefusal("an Authorization: Bearer <JWT> header is required")
-    token = token.strip()
-    shape = token_shape_refusal(token)
-    if shape is not None:
-        raise TokenRefusal(shape)
-    kid = jwt.get_unverified_header(token)["kid"]
-    key = keys.key(kid)
+    kid, key = signing_key(token.strip(), keys)
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=ALGORITHMS,
-            audience=CODEC_AUDIENCE,
-            leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "aud"]},
-        )
+        claims = verified_claims(token.strip(), key, CODEC_AUDIENCE, ["exp", "aud"])
     except jwt.InvalidAudienceError:
         raise TokenRefusal(f"the token is not for audience {CODEC_AUDIENCE!r}") from None
     except jwt.PyJWTError as err:

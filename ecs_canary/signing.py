@@ -203,11 +203,7 @@ def verify_decision_token(
     """Who a token for `expected` proves decides; TokenRefusal (with the reason) if it does not
     prove that, KeysUnavailable if no verdict is possible. `issuer`: the `iss` a key without a
     `sub` member requires (None: such a key verifies nothing)."""
-    shape = token_shape_refusal(token)
-    if shape is not None:
-        raise TokenRefusal(shape)
-    kid = jwt.get_unverified_header(token)["kid"]
-    key = keys.key(kid)
+    kid, key = signing_key(token, keys)
     owner = key_owner(key)
     if owner is None and issuer is None:
         raise TokenRefusal(
@@ -215,16 +211,9 @@ def verify_decision_token(
             f"provider's keys) and this worker trusts no issuer ({ISSUER_ENV} is unset): such "
             "a key verifies nothing"
         )
+    required = REQUIRED_CLAIMS if owner else [*REQUIRED_CLAIMS, "iss"]
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=ALGORITHMS,
-            audience=AUDIENCE,
-            leeway=LEEWAY_SECONDS,
-            options={"require": REQUIRED_CLAIMS if owner else [*REQUIRED_CLAIMS, "iss"]},
-            issuer=None if owner else issuer,
-        )
+        claims = verified_claims(token, key, AUDIENCE, required, None if owner else issuer)
     except jwt.PyJWTError as err:
         raise TokenRefusal(_why(err, token, kid, issuer)) from None
     subject = _check_claims(claims, expected, time.time() if now is None else now)
@@ -233,6 +222,33 @@ def verify_decision_token(
             f"the token is signed by {owner!r}'s key {kid!r} but names {subject!r} as who decides"
         )
     return VerifiedToken(subject, claims.get("jti") or None)  # PyJWT checks it is a string
+
+
+def signing_key(token: str, keys: TrustedKeys) -> tuple[str, jwt.PyJWK]:
+    """The kid a token names and the trusted key under it; TokenRefusal if the token cannot be
+    a JWT we accept or no key has its kid."""
+    shape = token_shape_refusal(token)
+    if shape is not None:
+        raise TokenRefusal(shape)
+    kid = jwt.get_unverified_header(token)["kid"]
+    return kid, keys.key(kid)
+
+
+def verified_claims(
+    token: str, key: jwt.PyJWK, audience: str, required: list[str], issuer: str | None = None
+) -> dict[str, Any]:
+    """The token's claims once its signature, audience, lifetime and `required` claims (and
+    `issuer`, if given) check out; PyJWT's error otherwise."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=ALGORITHMS,
+        audience=audience,
+        leeway=LEEWAY_SECONDS,
+        options={"require": required},
+        issuer=issuer,
+    )
+    return claims
 
 
 def key_owner(key: jwt.PyJWK) -> str | None:
