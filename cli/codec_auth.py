@@ -36,9 +36,10 @@ def codec_caller(authorization: str | None, keys: TrustedKeys) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenRefusal("an Authorization: Bearer <JWT> header is required")
-    kid, key = signing_key(token.strip(), keys)
+    token = token.strip()
+    kid, key = signing_key(token, keys)
     try:
-        claims = verified_claims(token.strip(), key, CODEC_AUDIENCE, ["exp", "aud"])
+        claims = verified_claims(token, key, CODEC_AUDIENCE, ["exp", "aud"])
     except jwt.InvalidAudienceError:
         raise TokenRefusal(f"the token is not for audience {CODEC_AUDIENCE!r}") from None
     except jwt.PyJWTError as err:
