@@ -223,6 +223,16 @@ class Gate:
         """Record a refused attempt (the rules above, or a token the worker refused)."""
         self._record(action, attempt, via, now, refusal=refusal, signed=signed)
 
+    def automatic_approval_refusal(self, via: DecisionSource) -> str | None:
+        """Why the policy as last read forbids the run to approve by itself `via` the bake
+        (no approval asked for) or the gate's timeout; None if it does not."""
+        policy, where = self._policy, f"the platform policy ({POLICY_FILE_ENV})"
+        if policy is not None and via == "bake" and policy.require_approval:
+            return f"{where} requires approval (require_approval)"
+        if policy is not None and via == "timeout" and not policy.allow_timeout_approve:
+            return f'{where} does not allow on_timeout "approve" (allow_timeout_approve is false)'
+        return None
+
     def decide_automatically(
         self,
         action: DecisionAction,

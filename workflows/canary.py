@@ -283,6 +283,7 @@ class EcsCanaryDeployment:
             self._ecs,
             self._set_details,
             lambda: notify("gate_open", self.status()),
+            self._desk.refresh_policy,
         )
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------

@@ -119,6 +119,14 @@ class DecisionDesk:
         if self._in_progress:
             await workflow.wait_condition(lambda: self._in_progress == 0)
 
+    async def refresh_policy(self) -> None:
+        """The platform policy as the worker reads it now, before the run approves by itself
+        (the bake passed, the gate timed out): a policy tightened since the last decision
+        applies to that approval too. Unreadable, the last one read stands."""
+        verdict = await self._ask_worker("approve", None)
+        if verdict.policy is not None:
+            self._gate.learn_policy(verdict.policy)
+
     def close(self) -> None:
         """The run is ending: a decision waiting for the worker's policy waits no longer."""
         self._closing = True

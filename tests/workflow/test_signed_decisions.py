@@ -321,3 +321,42 @@ async def test_a_policy_tightened_while_the_gate_is_open_applies_to_the_next_dec
         ("approve", "alice", "update", True, True),
         ("approve", "bob", "update", True, True),
     ]
+
+
+async def _baking(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentStatus | None:
+    current = await _status(handle)
+    return current if current.bake_ends_at is not None else None
+
+
+async def test_a_policy_tightened_during_the_bake_asks_a_person_to_decide(
+    existing, start, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text("{}")
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start(request(verification={"require_approval": False, "bake_seconds": 600}))
+    await wait_until(lambda: _baking(handle))
+    policy.write_text('{"require_approval": true}')
+    result = await handle.result()  # the server skips the bake, then the gate's hour
+
+    assert result.outcome == Outcome.REJECTED
+    assert result.decision is not None and result.decision.via == "timeout"
+
+
+async def test_a_policy_tightened_while_the_gate_is_open_forbids_a_timeout_approval(
+    existing, start, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text("{}")
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start(request(verification={"on_timeout": "approve", "timeout_seconds": 600}))
+    await _gate_open(handle)
+    policy.write_text('{"allow_timeout_approve": false}')
+    result = await handle.result()
+
+    assert result.outcome == Outcome.REJECTED
+    assert result.decision is not None
+    assert (result.decision.action, result.decision.via) == ("reject", "timeout")
+    assert 'does not allow on_timeout "approve" (allow_timeout_approve is false)' in (
+        result.decision.reason or ""
+    )
