@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from cli import signing as starter_signing
 from cli.errors import CliError
-from cli.format import attempt_text, decision_commands, decision_text
+from cli.format import attempt_text, decision_commands, decision_text, status_lines
 from ecs_canary.gate import MAX_REFUSED_ATTEMPTS, Gate, GateRefusal, UpdateRefusal
 from ecs_canary.models import DecisionInput, StartChecks, VerificationSettings
 from ecs_canary.notification_messages import RunLinks
@@ -28,6 +28,7 @@ from ecs_canary.signing import (
     trusted_keys,
     verify_decision_token,
 )
+from tests.helpers.statuses import deployment_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 WID = "ecs-canary/prod/myapp"
@@ -201,3 +202,16 @@ def test_the_starter_sends_a_name_a_signed_token_or_an_idp_token(
     (tmp_path / "notakey.pem").write_text("hello")
     with pytest.raises(CliError, match="not an unencrypted PEM private key"):
         starter_signing.decision_input(_decide_args(key="notakey.pem"), run)
+
+
+def test_status_counts_the_refused_attempts_it_no_longer_keeps():
+    gate = _open_gate()
+    for number in range(MAX_REFUSED_ATTEMPTS + 3):
+        gate.refuse("approve", DecisionInput(by=f"p{number}"), "signal", T0, "invalid decision")
+    shown = deployment_status(
+        attempts=[a.model_dump() for a in gate.attempts],
+        refused_attempts_dropped=gate.refused_attempts_dropped,
+    )
+    lines = status_lines(WID, shown, None)
+    assert f"attempts:  {MAX_REFUSED_ATTEMPTS + 3}" in lines
+    assert "  (3 earlier refused attempts not kept)" in lines
