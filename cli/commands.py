@@ -187,9 +187,10 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
 
 async def decide(client: Client, args: argparse.Namespace) -> int:
     action: str = args.command
-    run_id = await decision_run(client, args.workflow_id, args.run_id)
+    decision_for = decision_input(args)
+    run_id = await decision_run(client, args.workflow_id, getattr(args, "run_id", None))
     print(f"{action} run {run_id} of {args.workflow_id}", flush=True)
-    decision = decision_input(args, RunOf(args.workflow_id, run_id))
+    decision = decision_for(RunOf(args.workflow_id, run_id))
     sender = decision.by or "the token's subject"
     handle = client.get_workflow_handle(args.workflow_id, run_id=run_id)
     try:

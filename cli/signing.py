@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,10 +136,11 @@ class RunOf:
     run_id: str
 
 
-def decision_input(args: argparse.Namespace, run: RunOf) -> DecisionInput:
-    """What `approve`/`reject` sends to `run`: signed with `--key` (as the key's owner, its
-    keygen NAME, unless `--by` says otherwise), a token from `--token` or $ECS_CANARY_ID_TOKEN
-    (its `sub` names who decides), else just the name (`--by`)."""
+def decision_input(args: argparse.Namespace) -> Callable[[RunOf], DecisionInput]:
+    """What `approve`/`reject` sends, for the run it will be sent to: signed with `--key` (as
+    the key's owner, its keygen NAME, unless `--by` says otherwise), a token from `--token` or
+    $ECS_CANARY_ID_TOKEN (its `sub` names who decides), else just the name (`--by`). Every
+    argument is checked here, before the starter asks Temporal which run that is."""
     key, token = getattr(args, "key", None), getattr(args, "token", None)  # optional to callers
     for option, value, limit in (
         ("--by", args.by, MAX_BY_LENGTH),
@@ -147,9 +149,10 @@ def decision_input(args: argparse.Namespace, run: RunOf) -> DecisionInput:
         if value is not None and len(value) > limit:
             raise CliError(f"{option} is longer than {limit} characters ({len(value)})", 2)
     if key:
-        subject = args.by or key_owner(key)
-        signed = sign_decision(load_private_key(key), subject, run, args.command)
-        return DecisionInput(reason=args.reason, token=signed)
+        private_key, subject = load_private_key(key), args.by or key_owner(key)
+        return lambda run: DecisionInput(
+            reason=args.reason, token=sign_decision(private_key, subject, run, args.command)
+        )
     token = (token or os.environ.get(TOKEN_ENV) or "").strip()
     if token:
         if args.by:
@@ -157,8 +160,8 @@ def decision_input(args: argparse.Namespace, run: RunOf) -> DecisionInput:
             raise CliError(f"--by cannot go with a token (--token or ${TOKEN_ENV}): {why}", 2)
         if len(token) > MAX_TOKEN_LENGTH:
             raise CliError(f"the token is longer than {MAX_TOKEN_LENGTH} characters", 2)
-        return DecisionInput(reason=args.reason, token=token)
+        return lambda run: DecisionInput(reason=args.reason, token=token)
     by = args.by or current_user()
     if not by:
         raise CliError("cannot tell who decides ($USER is not set, no login name): pass --by", 2)
-    return DecisionInput(by=by, reason=args.reason)
+    return lambda run: DecisionInput(by=by, reason=args.reason)

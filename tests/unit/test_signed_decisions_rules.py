@@ -187,21 +187,21 @@ def test_the_starter_sends_a_name_a_signed_token_or_an_idp_token(
     monkeypatch.setenv("USER", "carol")
     monkeypatch.delenv("ECS_CANARY_ID_TOKEN", raising=False)
     run = starter_signing.RunOf(WID, "run-1")
-    assert starter_signing.decision_input(_decide_args(), run) == DecisionInput(by="carol")
+    assert starter_signing.decision_input(_decide_args())(run) == DecisionInput(by="carol")
     starter_signing.keygen(argparse.Namespace(name="dave"))
-    signed = starter_signing.decision_input(_decide_args(key="dave.pem", reason="ok"), run)
+    signed = starter_signing.decision_input(_decide_args(key="dave.pem", reason="ok"))(run)
     assert signed.by is None and signed.reason == "ok" and signed.token
     claims = jwt.decode(signed.token, options={"verify_signature": False})
     # Signed as the key's owner (keygen's NAME), for this run, with a fresh id.
     assert (claims["sub"], claims["run_id"], len(claims["jti"])) == ("dave", "run-1", 32)
-    assert starter_signing.decision_input(_decide_args(token=" t.o.k "), run).token == "t.o.k"
+    assert starter_signing.decision_input(_decide_args(token=" t.o.k "))(run).token == "t.o.k"
     monkeypatch.setenv("ECS_CANARY_ID_TOKEN", "from.the.idp")
-    assert starter_signing.decision_input(_decide_args(), run).token == "from.the.idp"
+    assert starter_signing.decision_input(_decide_args())(run).token == "from.the.idp"
     with pytest.raises(CliError, match="--by cannot go with a token"):
-        starter_signing.decision_input(_decide_args(by="carol"), run)
+        starter_signing.decision_input(_decide_args(by="carol"))(run)
     (tmp_path / "notakey.pem").write_text("hello")
     with pytest.raises(CliError, match="not an unencrypted PEM private key"):
-        starter_signing.decision_input(_decide_args(key="notakey.pem"), run)
+        starter_signing.decision_input(_decide_args(key="notakey.pem"))(run)
 
 
 def test_status_counts_the_refused_attempts_it_no_longer_keeps():
