@@ -10,8 +10,8 @@ credentials one guess at a time. These ranges are refused unless the platform po
 The check applies to the address actually connected to: the host is resolved once, checked,
 and the connection goes to that very address (TLS still checks the certificate against the
 host name), so a name that resolves elsewhere on a second lookup (DNS rebinding) gains nothing.
-Proxies from the environment are not used: the address checked would be the proxy's. Redirects
-are not followed by either caller.
+Proxies from the environment are not used (an httpx client given its transport mounts none):
+the address checked would be the proxy's. Redirects are not followed by either caller.
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ class EgressGuard(httpx.BaseTransport):
     """A transport that resolves each request's host once and connects only where the policy
     allows (see the module's docstring)."""
 
-    def __init__(self, policy: EgressPolicy, **transport: Any) -> None:
+    def __init__(self, policy: EgressPolicy) -> None:
         self._policy = policy
-        self._inner = httpx.HTTPTransport(trust_env=False, **transport)
+        self._inner = httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host, port = request.url.host, _port(request.url)
@@ -119,9 +119,9 @@ class EgressGuard(httpx.BaseTransport):
 class AsyncEgressGuard(httpx.AsyncBaseTransport):
     """EgressGuard for an httpx.AsyncClient."""
 
-    def __init__(self, policy: EgressPolicy, **transport: Any) -> None:
+    def __init__(self, policy: EgressPolicy) -> None:
         self._policy = policy
-        self._inner = httpx.AsyncHTTPTransport(trust_env=False, **transport)
+        self._inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host, port = request.url.host, _port(request.url)
