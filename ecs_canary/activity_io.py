@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from ecs_canary.policy import PlatformPolicy
 from ecs_canary.scaling import ScalableTarget
 from ecs_canary.status import DecisionAction, Stage
 from ecs_canary.strict import StrictModel
@@ -22,6 +23,8 @@ class StartChecks(StrictModel):
 
     missing_search_attributes: list[str]
     signed_decisions_required: bool = False
+    # The platform's policy (ecs_canary.policy) as the run found it at its start.
+    policy: PlatformPolicy | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -31,19 +34,24 @@ class StartChecks(StrictModel):
 
 
 class VerifyDecisionInput(StrictModel):
-    token: str
-    # The decision the token must be for: this run's workflow id and this action.
+    # None: an unsigned decision, for which the worker only reads its policy.
+    token: str | None = None
+    # The decision the token must be for: this run (workflow id and run id) and this action.
     workflow_id: str
+    run_id: str = ""
     action: DecisionAction
 
 
 class DecisionVerdict(StrictModel):
     """The worker's verdict on a token, recorded in the history: no refusal, and `subject` is
-    the verified identity; or why the token was refused, and `subject` is only who it claims
-    to be (None if it does not say)."""
+    the verified identity (and `jti` the token's id, if any); or why the token was refused, and
+    no subject: a refused token's claims prove nothing. `policy`: the platform policy as the
+    worker read it for this decision."""
 
     subject: str | None = None
     refusal: str | None = None
+    jti: str | None = None
+    policy: PlatformPolicy | None = None
 
 
 class ServiceLocation(StrictModel):

@@ -38,14 +38,17 @@ class Outcome(StrEnum):
 
 # Far above any IdP's ID token (a few kB), far below what would bloat the history.
 MAX_TOKEN_LENGTH = 16_384
+# A name, and a sentence or a paragraph: every attempt is kept in the run's state and shown.
+MAX_BY_LENGTH = 128
+MAX_REASON_LENGTH = 1000
 
 
 class DecisionInput(StrictModel):
     """What a person sends with `approve` or `reject`. With a `token` (a JWT, see
     docs/signed-decisions.md) the token's `sub` is who decides and `by` is ignored."""
 
-    by: str | None = None
-    reason: str | None = None
+    by: str | None = Field(None, max_length=MAX_BY_LENGTH)
+    reason: str | None = Field(None, max_length=MAX_REASON_LENGTH)
     token: str | None = Field(None, min_length=1, max_length=MAX_TOKEN_LENGTH)
 
 
@@ -114,6 +117,8 @@ class DeploymentStatus(StrictModel):
     # How many distinct approvals decide the gate (the request's `min_approvals`).
     min_approvals: int = 1
     attempts: list[DecisionAttempt]
+    # Refused attempts older than the last 100 (`attempts` keeps those and every accepted one).
+    refused_attempts_dropped: int = 0
     # When the open gate decides by itself, and when the bake ends (UTC; None when not open /
     # not baking). Instants, not countdowns: a query runs with the time of the last workflow
     # task, so the reader computes what is left.

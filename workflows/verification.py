@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
@@ -23,10 +23,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import StepRunner
 
 
-async def verify(run: RunContext, gate_opened: Callable[[], None] = lambda: None) -> None:
+async def verify(
+    run: RunContext,
+    gate_opened: Callable[[], None],
+    refresh_policy: Callable[[], Awaitable[None]],
+) -> None:
     """The bake and the verification steps run side by side; the gate opens once both are
     through, and then a person, the gate's timer or an alarm decides. A rejection, an alarm
-    or a cancel ends whatever still runs."""
+    or a cancel ends whatever still runs. `refresh_policy` reads the platform policy again
+    before the run approves by itself."""
     settings, gate = run.request.verification, run.gate
     steps = StepRunner(run) if settings.steps else None
     alarm_watch = _watch_alarms(run) if settings.alarms else None
@@ -46,11 +51,16 @@ async def verify(run: RunContext, gate_opened: Callable[[], None] = lambda: None
             return
         a_step_failed = steps is not None and steps.any_failed
         if not settings.require_approval and not a_step_failed:
-            why = "the bake time passed with no alarm"
-            if steps is not None:
-                why = "the bake time passed and every verification step passed, with no alarm"
-            gate.decide_automatically("approve", "bake", why, workflow.now())
-            return
+            await refresh_policy()
+            if gate.decision is not None:
+                return
+            if gate.automatic_approval_refusal("bake") is None:
+                why = "the bake time passed with no alarm"
+                if steps is not None:
+                    why = "the bake time passed and every verification step passed, with no alarm"
+                gate.decide_automatically("approve", "bake", why, workflow.now())
+                return
+            # The policy now asks for approval: a person decides.
         gate.open(workflow.now())
         gate_opened()
         limit = settings.timeout_seconds
@@ -58,12 +68,13 @@ async def verify(run: RunContext, gate_opened: Callable[[], None] = lambda: None
             gate, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
         )
         if timed_out:
-            gate.decide_automatically(
-                settings.on_timeout,
-                "timeout",
-                f"no decision within {duration_text(limit)}",
-                workflow.now(),
-            )
+            action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"
+            if action == "approve":
+                await refresh_policy()
+                if refused := gate.automatic_approval_refusal("timeout"):
+                    action, why = "reject", f"{why}; {refused}"
+            if gate.decision is None:
+                gate.decide_automatically(action, "timeout", why, workflow.now())
     finally:
         gate.close()
         # Steps first: a cancelled run_task step stops its test tasks before anything else.
