@@ -61,7 +61,7 @@ class DeploymentState:
     search_attributes_registered: bool = True
     verification_steps: list[StepState] = field(default_factory=list)
     final_result: DeploymentResult | None = None
-    # The Notifier's own list (appended to in place): what `status` shows of notifications.
+    # Every notification queued so far and how its delivery went (the Notifier records here).
     notifications: list[NotificationState] = field(default_factory=list)
 
     def enter(self, stage: Stage, now: datetime) -> None:
