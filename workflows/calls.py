@@ -15,7 +15,8 @@ own `ActivityConfig` / `LocalActivityConfig`:
 - **A call beside a wait** is an activity task too: as a local activity it would hold the
   workflow task, and with it the start of the wait, until its answer came.
 - **A watch** (the alarms) heartbeats until it finds something or is cancelled.
-- **A verification step** enforces its own timeout and cleans up after itself.
+- **A verification step** enforces its own timeout and cleans up after itself; a check of the
+  user's own is a child workflow, cancelled with the run.
 - **The start checks, a decision check and a notification** have fixed policies of their own.
 
 Every call keeps the SDK's typed signature: the activity method decides the argument and
@@ -33,7 +34,13 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
-from temporalio.workflow import ActivityCancellationType, ActivityConfig, LocalActivityConfig
+from temporalio.workflow import (
+    ActivityCancellationType,
+    ActivityConfig,
+    ChildWorkflowConfig,
+    LocalActivityConfig,
+    ParentClosePolicy,
+)
 
 with workflow.unsafe.imports_passed_through():
     from ecs_canary.models import DeploymentRequest
@@ -100,6 +107,20 @@ def notification_delivery(summary: str) -> ActivityConfig:
         "schedule_to_close_timeout": DELIVERY_LIMIT,
         "retry_policy": _DELIVERY_RETRIES,
         "summary": summary,
+    }
+
+
+def check_workflow(
+    workflow_id: str, task_queue: str, timeout_seconds: float, summary: str
+) -> ChildWorkflowConfig:
+    """A verification step's check workflow (the user's own, on their task queue): bounded by
+    the step's timeout, and asked to cancel when the run closes."""
+    return {
+        "id": workflow_id,
+        "task_queue": task_queue,
+        "execution_timeout": timedelta(seconds=timeout_seconds),
+        "parent_close_policy": ParentClosePolicy.REQUEST_CANCEL,
+        "static_summary": summary,
     }
 
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.verification_steps import VerificationActivities
@@ -35,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         VerificationStep,
         WorkflowStep,
     )
-    from workflows.calls import was_cancelled
+    from workflows.calls import check_workflow, was_cancelled
     from workflows.failures import failure_reason
     from workflows.run_part import RunPart
 
@@ -171,11 +169,12 @@ class StepRunner(RunPart):
                 task_definition_arn=self._arn,
                 input=step.input,
             ).model_dump(mode="json"),
-            id=f"{workflow.info().workflow_id}/verify/{step.name}",
-            task_queue=step.task_queue,
-            execution_timeout=timedelta(seconds=step.timeout_seconds),
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            static_summary=f"Verify {step.name} ({step.type})",
+            **check_workflow(
+                f"{workflow.info().workflow_id}/verify/{step.name}",
+                step.task_queue,
+                step.timeout_seconds,
+                f"Verify {step.name} ({step.type})",
+            ),
         )
         if not isinstance(result, dict):
             return StepVerdict(
