@@ -14,6 +14,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.alarms import AlarmActivities
+from activities.analysis import AnalysisActivities
 from activities.autoscaling import ScalingActivities
 from activities.aws import AwsClients
 from activities.decisions import verify_decision
@@ -66,7 +67,7 @@ def build_worker(
 ) -> Worker:
     clients = clients or aws_clients(settings)
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
-    steps = VerificationActivities(clients)
+    steps, analysis = VerificationActivities(clients), AnalysisActivities(clients)
     balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
     return Worker(
         client,
@@ -89,6 +90,7 @@ def build_worker(
             steps.run_task_step,
             steps.http_step,
             steps.metrics_step,
+            analysis.judge_interval,
             missing_search_attributes,
             send_notification,
             verify_decision,

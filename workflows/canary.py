@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         StartChecks,
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
+    from workflows.analysis import pending_analysis
     from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
     from workflows.notifications import Notifier
@@ -84,6 +85,7 @@ class EcsCanaryDeployment:
         )
         self._state.notifications = self._notifier.states
         self._state.verification_steps = pending_steps(self._request)
+        self._state.analysis = pending_analysis(self._request)
 
     # --- Messages ---------------------------------------------------------------------------
 

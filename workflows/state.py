@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.gate import Gate
 from ecs_canary.models import (
     DeploymentRequest,
@@ -55,6 +56,8 @@ class DeploymentState:
     outcome: Outcome | None = None
     search_attributes_registered: bool = True
     verification_steps: list[StepState] = field(default_factory=list)
+    # `verification.analysis`'s intervals so far (None without it).
+    analysis: AnalysisStatus | None = None
     final_result: DeploymentResult | None = None
     # The Notifier's own list (appended to in place): what `status` shows of notifications.
     notifications: list[NotificationState] = field(default_factory=list)
@@ -105,6 +108,7 @@ class DeploymentState:
             targets=self.targets,
             traffic=self.traffic,
             scaling=self.scaling,
+            analysis=self.analysis,
         )
 
     def result(

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.gate import Gate
     from ecs_canary.models import AlarmFiring, DeploymentRequest
     from ecs_canary.text import duration_text
+    from workflows.analysis import CanaryAnalysis
     from workflows.ecs_calls import EcsCalls, settle
     from workflows.state import DeploymentState
     from workflows.steps import StepRunner
@@ -30,16 +31,21 @@ async def verify(
     show: Callable[[], None],
     gate_opened: Callable[[], None] = lambda: None,
 ) -> None:
-    """The bake and the verification steps run side by side; the gate opens once both are
-    through, and then a person, the gate's timer or an alarm decides. A rejection, an alarm
-    or a cancel ends whatever still runs. `show` refreshes the Web UI details."""
+    """The bake, the verification steps and the canary analysis run side by side; the gate
+    opens once all are through, and then a person, the gate's timer or an alarm decides. A
+    rejection, an alarm or a cancel ends whatever still runs. `show` refreshes the Web UI
+    details."""
     settings = request.verification
-    steps = None
+    steps = analysis = None
     if settings.steps:
         assert state.task_definition_arn is not None, "registered during the canary deploy"
         steps = StepRunner(request, state.verification_steps, state.task_definition_arn, show)
+    if settings.analysis is not None:
+        assert state.analysis is not None, "set from the request when the run starts"
+        analysis = CanaryAnalysis(request, settings.analysis, state.analysis, show)
     alarm_watch = ecs.watch_alarms() if settings.alarms else None
     step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
+    analysis_run = asyncio.ensure_future(analysis.run(gate)) if analysis is not None else None
     try:
         if settings.bake_seconds:
             gate.start_bake(workflow.now())
@@ -53,14 +59,19 @@ async def verify(
                 await _wait_for_gate(gate, alarm_watch, also=step_run.done)
             if step_run.done():
                 step_run.result()
+        if analysis_run is not None and gate.decision is None:
+            if not analysis_run.done():
+                gate.await_analysis()
+                show()
+                await _wait_for_gate(gate, alarm_watch, also=analysis_run.done)
+            if analysis_run.done():
+                analysis_run.result()
         if gate.decision is not None:
             return
         a_step_failed = steps is not None and steps.any_failed
-        if not settings.require_approval and not a_step_failed:
-            why = "the bake time passed with no alarm"
-            if steps is not None:
-                why = "the bake time passed and every verification step passed, with no alarm"
-            gate.decide_automatically("approve", "bake", why, workflow.now())
+        marginal = analysis is not None and analysis.needs_a_person
+        if not settings.require_approval and not a_step_failed and not marginal:
+            gate.decide_automatically("approve", "bake", _why_approved(state), workflow.now())
             return
         gate.open(workflow.now())
         show()
@@ -79,10 +90,23 @@ async def verify(
     finally:
         gate.close()
         # Steps first: a cancelled run_task step stops its test tasks before anything else.
-        for side_task in (step_run, alarm_watch):
+        for side_task in (step_run, analysis_run, alarm_watch):
             if side_task is not None and not side_task.done():
                 side_task.cancel()
                 await settle(side_task)
+
+
+def _why_approved(state: DeploymentState) -> str:
+    """`the bake time passed, every verification step passed and the canary analysis passed
+    (score 100), with no alarm`: what `require_approval: false` approved on."""
+    passed = ["the bake time passed"]
+    if state.verification_steps:
+        passed.append("every verification step passed")
+    if state.analysis is not None:
+        passed.append(f"the canary analysis passed (score {state.analysis.score:.0f})")
+    if len(passed) == 1:
+        return f"{passed[0]} with no alarm"
+    return f"{', '.join(passed[:-1])} and {passed[-1]}, with no alarm"
 
 
 async def _wait_for_gate(
