@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cli.format import status_lines
 from ecs_canary.analysis import (
     AnalysisInterval,
     AnalysisSettings,
@@ -208,3 +209,12 @@ def test_gate_open_carries_the_analysis_score_and_verdict():
     assert posted["status"]["analysis"]["verdict"] == "marginal"
     assert f"*Canary analysis:* {expected}" in slack["blocks"][1]["text"]["text"]
     assert "Canary analysis" not in _gate_open("json", deployment_status())["facts"]
+
+
+def test_starter_status_gives_the_analysis_one_line_and_the_gate_waits_for_it():
+    running = _analysis("running")
+    shown = deployment_status(gate_open=False, analysis=running)
+    lines = status_lines("wid", shown)
+
+    assert f"analysis:  {analysis_summary(running)}" in lines
+    assert "gate:      closed, waiting for the canary analysis" in lines
