@@ -1,13 +1,19 @@
-"""The canary analysis activity's read of CloudWatch, against the emulator's CloudWatch over
-HTTP with boto3: one GetMetricData request for every metric of both services, placeholders
-filled in per side, one value per period in time order."""
+"""The canary analysis activity against the emulator's CloudWatch over HTTP with boto3: one
+GetMetricData request for every metric of both services, placeholders filled in per side, one
+value per period in time order; then the judge's word on what it read."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from activities.analysis import read_samples
+import numpy as np
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.analysis import AnalysisActivities, read_samples
+from activities.aws import AwsClients
 from ecs_canary.analysis import AnalysisSettings
 from ecs_canary.analysis_queries import JudgeIntervalInput, placeholder_values
 from tests.helpers import CLUSTER, REGION
@@ -22,6 +28,7 @@ RULE = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/myapp-alb/50dc/f2f7/9683"
 )
 PERIODS = 5
+ANALYSIS = AnalysisActivities(AwsClients(ecs_calls_per_second=100))
 
 
 def put(
@@ -139,3 +146,77 @@ def test_a_metric_with_no_data_reads_as_no_values(cloudwatch):
     (cpu,) = read_samples(cloudwatch, interval(settings, started))
 
     assert (cpu.canary, cpu.baseline) == ([], [])
+
+
+def _latency_settings(min_data_points: int) -> AnalysisSettings:
+    return AnalysisSettings(
+        period_seconds=1,
+        min_data_points=min_data_points,
+        metrics=[
+            {
+                "name": "latency",
+                "namespace": "ECS/Emulator",
+                "metric_name": "Latency",
+                "dimensions": {"ClusterName": "{cluster}", "ServiceName": "{service}"},
+                "stat": "Average",
+            }
+        ],
+    )
+
+
+def _put_latencies(cloudwatch: Any, started: datetime, canary_added_ms: float) -> None:
+    """20 seconds of per-second latency averages around 50 ms on both sides; the canary's
+    `canary_added_ms` slower."""
+    rng = np.random.default_rng(24)
+    seconds = [started + timedelta(seconds=n) for n in range(20)]
+    for service, added in (("myappCanary", canary_added_ms), ("myappBaseline", 0.0)):
+        values = rng.normal(50.0, 2.0, size=len(seconds)) + added
+        dimensions = {"ClusterName": CLUSTER, "ServiceName": service}
+        put(
+            cloudwatch,
+            "ECS/Emulator",
+            "Latency",
+            dimensions,
+            dict(zip(seconds, values, strict=True)),
+        )
+
+
+@pytest.mark.parametrize(("added_ms", "verdict"), [(0.0, "pass"), (25.0, "fail")])
+def test_the_activity_judges_the_interval_it_read(cloudwatch, added_ms, verdict):
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
+    _put_latencies(cloudwatch, started, added_ms)
+    request = interval(_latency_settings(min_data_points=15), started).model_copy(
+        update={"ended_at": started + timedelta(seconds=20)}
+    )
+
+    judged = ActivityEnvironment().run(ANALYSIS.judge_interval, request)
+
+    assert judged.verdict == verdict
+    (latency,) = judged.metrics
+    assert latency.data_points == 20
+    assert latency.classification == ("pass" if verdict == "pass" else "high")
+
+
+def test_too_few_periods_are_nodata(cloudwatch):
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
+    _put_latencies(cloudwatch, started, 0.0)
+    request = interval(_latency_settings(min_data_points=30), started)
+
+    judged = ActivityEnvironment().run(ANALYSIS.judge_interval, request)
+
+    assert (judged.verdict, judged.metrics[0].classification) == ("fail", "nodata")
+    assert judged.metrics[0].data_points == PERIODS
+
+
+def test_cloudwatchs_refusal_fails_the_activity_with_its_code(cloudwatch):
+    """An empty window (both ends within one second, as CloudWatch counts them)."""
+    started = datetime.now(UTC).replace(microsecond=100_000)
+    request = interval(_latency_settings(min_data_points=1), started).model_copy(
+        update={"ended_at": started + timedelta(milliseconds=500)}
+    )
+
+    with pytest.raises(ApplicationError) as refused:
+        ActivityEnvironment().run(ANALYSIS.judge_interval, request)
+
+    assert refused.value.type == "ValidationError" and refused.value.non_retryable
+    assert refused.value.message.startswith("GetMetricData failed: ValidationError: ")
