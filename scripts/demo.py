@@ -130,9 +130,10 @@ def aws(service: str, request: dict[str, Any]) -> Any:
     )
 
 
-def seed_existing_service(request: dict[str, Any]) -> None:
-    """myapp as an earlier release left it, so the rolling deploy updates a real service."""
-    ecs = aws("ecs", request)
+def seed_existing_service(request: dict[str, Any], ecs: Any = None) -> None:
+    """myapp as an earlier release left it, so the rolling deploy updates a real service
+    (`ecs`: a client of the emulator; by default the local stack's)."""
+    ecs = ecs or aws("ecs", request)
     task_definition = json.loads(json.dumps(request["task_definition"]))
     for container in task_definition["containerDefinitions"]:
         container["image"] = OLD_IMAGE
