@@ -57,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("service")
     history.add_argument("--cluster")
     history.add_argument("--limit", type=int, default=10)
+    analysis = sub.add_parser("analysis", help="a run's canary analysis, a table per interval")
+    analysis.add_argument("workflow_id")
+    analysis.add_argument(
+        "--html", metavar="FILE", help="also write a report with a chart per metric"
+    )
     codec_server.add_arguments(sub)
     return top
 

@@ -107,7 +107,9 @@ def start_emulator(
     task_run_seconds: float,
 ) -> Managed:
     """`python -m ecs_emulator` on a free port. `task_run_seconds` (standalone RunTask tasks
-    only; the emulator fixes it at start) matters only to the verification steps measure."""
+    only; the emulator fixes it at start) matters only to the verification steps measure.
+    Without traffic: the emulator shares the cores with the worker being measured (a measure
+    that needs traffic turns it on with `EmulatorAdmin.settings(traffic_rps=...)`)."""
     log_path = log_dir / "emulator.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -125,6 +127,8 @@ def start_emulator(
             str(tick_seconds),
             "--task-run-seconds",
             str(task_run_seconds),
+            "--traffic-rps",
+            "0",
         ],
         cwd=ROOT,
         env=clean_env(),

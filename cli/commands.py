@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
 )
@@ -29,6 +30,7 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from cli.analysis_report import analysis_lines, write_html
 from cli.errors import CliError
 from cli.format import (
     clock,
@@ -41,6 +43,7 @@ from cli.format import (
     status_lines,
     steps_text,
     summary,
+    table_lines,
 )
 from cli.progress import follow
 from cli.runs import describe, final_result, live_progress, query_status, run_handle
@@ -216,13 +219,20 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-async def status(client: Client, args: argparse.Namespace) -> int:
-    handle = run_handle(client, args.workflow_id)
-    description = await describe(handle)
+async def _latest(
+    client: Client, workflow_id: str
+) -> tuple[WorkflowExecutionDescription, DeploymentStatus]:
+    """The latest run of `workflow_id` and its `status` query's answer."""
+    description = await describe(run_handle(client, workflow_id))
     try:
-        current = await query_status(run_handle(client, args.workflow_id, description.run_id))
+        current = await query_status(run_handle(client, workflow_id, description.run_id))
     except RPCError as err:
-        raise CliError(f"cannot query {args.workflow_id}: {one_line(err.message)}") from None
+        raise CliError(f"cannot query {workflow_id}: {one_line(err.message)}") from None
+    return description, current
+
+
+async def status(client: Client, args: argparse.Namespace) -> int:
+    description, current = await _latest(client, args.workflow_id)
     if args.json:
         print(current.model_dump_json(indent=2))
         return 0
@@ -323,15 +333,25 @@ async def history(client: Client, args: argparse.Namespace) -> int:
         return 0
     rows = [await _history_row(client, e) for e in executions]
     columns = ["started", "duration", "status", "outcome", "decided_by", "workflow"]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
+    for line in table_lines(columns, rows):
+        print(line)
     return 0
 
 
 async def watch(client: Client, args: argparse.Namespace) -> int:
     return await follow(client, args.workflow_id)
+
+
+async def analysis(client: Client, args: argparse.Namespace) -> int:
+    _, current = await _latest(client, args.workflow_id)
+    if current.analysis is None:
+        raise CliError(f"{args.workflow_id} runs no canary analysis (verification.analysis)")
+    for line in analysis_lines(args.workflow_id, current.analysis):
+        print(line)
+    if args.html:
+        write_html(args.workflow_id, current.analysis, Path(args.html))
+        print(f"report written to {args.html}")
+    return 0
 
 
 # The subcommands other than `deploy` (which also takes the request `starter.py` loaded first).
@@ -342,4 +362,5 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Awaitable[int]]] = {
     "pending": pending,
     "history": history,
     "watch": watch,
+    "analysis": analysis,
 }

@@ -202,6 +202,15 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def table_lines(columns: list[str], rows: list[dict[str, str]]) -> list[str]:
+    """A plain-text table: the columns' names in capitals, then one line per row, each column
+    as wide as its widest cell."""
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip()]
+    lines.extend("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in rows)
+    return lines
+
+
 def step_name(step: StepState) -> str:
     """`verify smoke (run_task)`: how the starter names a verification step."""
     return f"verify {step.name} ({step.type})"

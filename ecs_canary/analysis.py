@@ -104,7 +104,9 @@ class MetricSamples(StrictModel):
 class MetricJudgement(StrictModel):
     """The judge's word on one metric in one interval. `canary` and `baseline` are medians
     (None without data); `shift_percent` is the Hodges-Lehmann shift relative to the baseline's
-    median; the per-period values are kept for the report's charts."""
+    median (where that median is 0, the shift of the means; see `ecs_canary.judge`), None
+    without data; the per-period values (finite ones, in time order) are kept for the report's
+    charts."""
 
     name: str
     group: str

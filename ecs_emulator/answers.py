@@ -28,6 +28,8 @@ BASE_CPU_PERCENT = 20.0
 # Period-to-period noise of a task's CPU utilisation, in percentage points.
 CPU_NOISE_POINTS = 2.0
 BASE_MEMORY_PERCENT = 30.0
+# Period-to-period noise of a task's memory utilisation, in percentage points.
+MEMORY_NOISE_POINTS = 1.0
 
 _TAG = re.compile(r"^(errors|latency|cpu)-(\d+(?:\.\d+)?)$")
 
@@ -67,3 +69,8 @@ class AnswerModel:
     def cpu(self, rng: np.random.Generator) -> float:
         """One period's CPU utilisation in percent, within 0..100."""
         return float(np.clip(rng.normal(self.cpu_percent, CPU_NOISE_POINTS), 0.0, 100.0))
+
+    def memory(self, rng: np.random.Generator) -> float:
+        """One period's memory utilisation in percent of the task's reservation (no image tag
+        changes it)."""
+        return float(np.clip(rng.normal(BASE_MEMORY_PERCENT, MEMORY_NOISE_POINTS), 0.0, 100.0))

@@ -13,6 +13,8 @@ and leaves targets the emulator did not register (RegisterTargets by hand) to mo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from moto.elbv2.models import FakeHealthStatus, elbv2_backends
@@ -34,8 +36,8 @@ TARGET_GROUP_ATTRIBUTES = (
 # that only ModifyListener or ModifyRule made a forward action point at.
 FORWARDING_ATTRIBUTES = {
     "backend": ("target_groups", "load_balancers"),
-    "load_balancer": ("listeners",),
-    "listener": ("default_actions", "rules"),
+    "load_balancer": ("arn", "listeners"),
+    "listener": ("arn", "default_actions", "rules"),
     "rule": ("actions",),
     "action": ("data",),
 }
@@ -110,6 +112,40 @@ def find_target_group(arn: str) -> TargetGroupHandle | None:
     backend = regions[region]
     target_group = backend.target_groups.get(arn)
     return TargetGroupHandle(target_group, backend) if target_group is not None else None
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listener that forwards: per rule with a forward action (its default action
+    included), the target groups it forwards to and their weights."""
+
+    load_balancer_arn: str
+    arn: str
+    routes: list[dict[str, float]]
+
+
+def forwarding_listeners() -> Iterator[Listener]:
+    """Every listener of every account and region with at least one forward action."""
+    for regions in list(elbv2_backends.values()):
+        for backend in list(regions.values()):
+            for balancer in list(backend.load_balancers.values()):
+                for listener in list(balancer.listeners.values()):
+                    routes = [
+                        _weights(action.data)
+                        for rule in listener.rules.values()
+                        for action in rule.actions
+                        if action.data.get("Type") == "forward"
+                    ]
+                    if routes:
+                        yield Listener(balancer.arn, listener.arn, routes)
+
+
+def _weights(action: dict[str, Any]) -> dict[str, float]:
+    """Target group -> weight of one forward action (a plain one forwards all to its group)."""
+    weighted = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+    if weighted:
+        return {g["TargetGroupArn"]: float(g.get("Weight", 1)) for g in weighted}
+    return {action["TargetGroupArn"]: 1.0} if action.get("TargetGroupArn") else {}
 
 
 def _forwarded_to(action: dict[str, Any]) -> list[str]:

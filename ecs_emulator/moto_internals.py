@@ -46,6 +46,7 @@ __all__ = [
     "moto_wsgi_app",
     "reset_moto",
     "resolve_task_definition",
+    "task_reservation",
 ]
 
 SUPPORTED_MOTO_VERSION = "5.2.5"
@@ -117,7 +118,18 @@ CLUSTER_ATTRIBUTES = (
     "default_capacity_provider_strategy",
 )
 # Attributes read on moto's TaskDefinition.
-TASK_DEFINITION_ATTRIBUTES = ("arn", "family", "network_mode", "container_definitions")
+TASK_DEFINITION_ATTRIBUTES = (
+    "arn",
+    "family",
+    "network_mode",
+    "container_definitions",
+    "cpu",
+    "memory",
+)
+# What a task reserves when neither its task definition nor its containers say: one vCPU (1024
+# CPU units) and 2 GiB.
+DEFAULT_CPU_UNITS = 1024.0
+DEFAULT_MEMORY_MB = 2048.0
 
 
 class _HostCachingDispatcher(DomainDispatcherApplication):
@@ -195,6 +207,19 @@ def container_images(ref: ServiceRef, task_definition_arn: str) -> list[dict[str
     ]
 
 
+def task_reservation(ref: ServiceRef, task_definition_arn: str) -> tuple[float, float]:
+    """(CPU units, MiB) a task of this definition reserves: the task-level `cpu` and `memory`,
+    else the sum over its containers (`memory`, else `memoryReservation`), else the defaults."""
+    definition = ref.backend.describe_task_definition(task_definition_arn)
+    containers = definition.container_definitions
+    cpu = float(definition.cpu or sum(float(c.get("cpu") or 0) for c in containers))
+    memory = float(
+        definition.memory
+        or sum(float(c.get("memory") or c.get("memoryReservation") or 0) for c in containers)
+    )
+    return cpu or DEFAULT_CPU_UNITS, memory or DEFAULT_MEMORY_MB
+
+
 class ServiceHandle:
     """Reads and writes the moto Service attributes the scheduler owns."""
 
@@ -205,6 +230,14 @@ class ServiceHandle:
     @property
     def name(self) -> str:
         return self._service.name
+
+    @property
+    def account_id(self) -> str:
+        return self._ref.account_id
+
+    @property
+    def region(self) -> str:
+        return self._ref.region
 
     @property
     def cluster(self) -> str:

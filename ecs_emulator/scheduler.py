@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import events as msg
+from .answers import AnswerModel
 from .faults import InjectedFaults, fault_from_images
 from .lifecycle import TaskLifecycle
 from .load_balancing import LoadBalancing, TargetEvents, failed_health_checks_reason
@@ -28,6 +29,7 @@ from .moto_internals import (
     container_images,
     iter_services,
     resolve_task_definition,
+    task_reservation,
 )
 from .rollout import Rollout
 from .service_deployments import ServiceDeployment, ServiceRevision, revision_summary
@@ -80,6 +82,10 @@ class Scheduler:
         self._records.clear()
         self._task_services.clear()
         self.standalone.reset()
+
+    def services(self) -> list[ServiceRecord]:
+        """Every service the scheduler follows (INACTIVE ones included)."""
+        return list(self._records.values())
 
     def service_of_task(self, task_arn: str) -> str | None:
         return self._task_services.get(task_arn)
@@ -222,6 +228,9 @@ class Scheduler:
             container_images=containers,
         )
         images = [container["image"] for container in containers]
+        deployment.answers = AnswerModel.from_images(images)
+        if task_definition:
+            deployment.cpu_units, deployment.memory_mb = task_reservation(ref, task_definition)
         injected = self.faults.take(handle.cluster, handle.name)
         found = fault_from_images(images)
         if injected:

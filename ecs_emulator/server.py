@@ -12,8 +12,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from . import moto_cloudwatch
 from .admin import EmulatorAdmin
 from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
@@ -23,6 +25,7 @@ from .moto_internals import moto_request_handler, moto_wsgi_app, reset_moto
 from .scheduler import Scheduler
 from .seed import INTERNAL_HEADER, seed_account
 from .settings import EmulatorSettings
+from .traffic import Traffic, TrafficLoop
 from .wsgi_util import WsgiResponse, aws_error, call_app, read_body
 
 INTERNAL_ENVIRON_KEY = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
@@ -95,6 +98,7 @@ class Emulator:
     _server: BaseWSGIServer = field(repr=False)
     _server_thread: threading.Thread = field(repr=False)
     _scheduler: Scheduler = field(repr=False)
+    _traffic: TrafficLoop = field(repr=False)
     _held: HeldOperations = field(repr=False)
 
     def hold(self, operation: str) -> AbstractContextManager[None]:
@@ -105,6 +109,7 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop serving and scheduling (moto's state stays until the next start or reset)."""
+        self._traffic.stop()
         self._scheduler.stop()
         self._server.shutdown()
         self._server.server_close()
@@ -123,6 +128,8 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         lock = threading.RLock()
         faults, calls = InjectedFaults(), CallStats()
         scheduler = Scheduler(settings, faults, lock)
+        traffic = Traffic(settings, scheduler, np.random.default_rng())
+        moto_cloudwatch.install()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}
         url_holder: list[str] = []
@@ -131,6 +138,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             with lock:
                 reset_moto()
                 scheduler.reset()
+                traffic.reset()
                 faults.clear()
             seeded.clear()
             seeded.update(seed_account(url_holder[0], settings))
@@ -158,8 +166,18 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         thread.start()
         reset()
         scheduler.start()
+        traffic_loop = TrafficLoop(traffic, lock)
+        traffic_loop.start()
         emulator = Emulator(
-            settings, url, EmulatorAdmin(url), dict(seeded), server, thread, scheduler, held
+            settings,
+            url,
+            EmulatorAdmin(url),
+            dict(seeded),
+            server,
+            thread,
+            scheduler,
+            traffic_loop,
+            held,
         )
         _running.append(emulator)
         return emulator

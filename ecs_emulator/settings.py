@@ -16,6 +16,9 @@ RUNTIME_SETTINGS = (
     "describe_services_delay_seconds",
 )
 
+# Each request is drawn in memory: a bound keeps a typo from stalling the emulator.
+MAX_TRAFFIC_RPS = 10_000.0
+
 
 @dataclass
 class EmulatorSettings:
@@ -24,8 +27,9 @@ class EmulatorSettings:
     ``task_start_seconds``, ``task_stop_seconds``, ``throttle_rate`` and
     ``health_check_seconds`` (a load-balanced task's target: RUNNING to healthy or unhealthy)
     may change at run time through the admin endpoint; the scheduler reads them when a task
-    changes state. ``task_run_seconds`` (how long a standalone RunTask task runs before its
-    essential container exits) is fixed at start, like the listen address.
+    changes state. So may ``traffic_rps``, which the traffic loop reads every second.
+    ``task_run_seconds`` (how long a standalone RunTask task runs before its essential
+    container exits) is fixed at start, like the listen address.
     """
 
     host: str = "127.0.0.1"
@@ -84,6 +88,10 @@ def validate_runtime(values: dict[str, Any]) -> None:
     ):
         if name in values and values[name] < 0:
             raise ValueError(f"{name} must be >= 0")
+    if "traffic_rps" in values and not 0 <= values["traffic_rps"] <= MAX_TRAFFIC_RPS:
+        raise ValueError(
+            f"traffic_rps must be between 0 (no traffic) and {MAX_TRAFFIC_RPS:g} per second"
+        )
     if "throttle_rate" in values and not 0 <= values["throttle_rate"] <= 1:
         raise ValueError("throttle_rate must be between 0 and 1")
     if "tick_seconds" in values and values["tick_seconds"] <= 0:

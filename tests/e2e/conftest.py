@@ -53,6 +53,7 @@ def emulator() -> Iterator[Any]:
             region=REGION,
             cluster=CLUSTER,
             tick_seconds=0.05,
+            traffic_rps=0.0,
         )
     )
     # boto3's own settings reach the emulator: the code under test has no knobs for it.

@@ -16,6 +16,7 @@ tests need not import moto or the worker):
 - `local_http`: `serving` a handler on a free local port, `webhook_receiver` (notifications)
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
+- `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ _EXPORTS = {
         "put_metric",
         "standalone_tasks",
     ],
+    "analysis_report": ["sample_analysis"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

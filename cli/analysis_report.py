@@ -1,0 +1,224 @@
+"""`starter.py analysis`: the canary analysis of a run, from its `status` query's `analysis`.
+
+Two renderings of one `AnalysisStatus`, both pure functions of it:
+- `analysis_lines`: a table per judged interval, for the terminal;
+- `write_html`: one self-contained HTML file with a chart per metric (canary and baseline per
+  period, the interval boundaries, each interval's verdict), drawn by Vega-Lite through altair
+  with the Vega scripts inlined, so that the report opens anywhere with no network.
+
+A period's time is its interval's `started_at` plus its index times `period_seconds`: the
+judgement keeps each side's finite per-period values in time order, not their timestamps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+
+from cli.format import clock, plural, table_lines
+from ecs_canary.analysis import AnalysisInterval, AnalysisStatus, MetricJudgement
+
+METRIC_COLUMNS = ["metric", "group", "canary", "baseline", "shift", "p_value", "result", "points"]
+SIDES = ["canary", "baseline"]
+SIDE_COLOURS = ["#d62728", "#1f77b4"]
+VERDICTS = ["pass", "marginal", "fail"]
+VERDICT_COLOURS = ["#2ca02c", "#ff7f0e", "#d62728"]
+CHART_WIDTH = 760
+CHART_HEIGHT = 170
+TIME_AXIS = alt.Axis(format="%H:%M:%S", labelOverlap=True)
+
+
+# --- The terminal's table ---------------------------------------------------------------------
+
+
+def analysis_lines(workflow_id: str, analysis: AnalysisStatus) -> list[str]:
+    """The analysis in a few lines, then a table of the metrics of each judged interval."""
+    lines = [f"canary analysis of {workflow_id}: {summary_text(analysis)}"]
+    if not analysis.intervals:
+        lines.append("no interval judged yet")
+    for interval in analysis.intervals:
+        lines.append("")
+        lines.append(interval_heading(interval))
+        lines.extend(table_lines(METRIC_COLUMNS, [metric_row(m) for m in interval.metrics]))
+    return lines
+
+
+def summary_text(analysis: AnalysisStatus) -> str:
+    """`failed, score 0, verdict fail; 1 of 3 intervals judged; baseline myappBaseline, 60 s
+    periods`."""
+    outcome: str = analysis.state
+    if analysis.score is not None:
+        outcome += f", score {number_text(analysis.score)}"
+    if analysis.verdict is not None:
+        outcome += f", verdict {analysis.verdict}"
+    judged = f"{len(analysis.intervals)} of {plural(analysis.intervals_planned, 'interval')}"
+    return (
+        f"{outcome}; {judged} judged; baseline {analysis.baseline_service}, "
+        f"{analysis.period_seconds} s periods"
+    )
+
+
+def interval_heading(interval: AnalysisInterval) -> str:
+    return (
+        f"interval {interval.index}: {clock(interval.started_at)} to {clock(interval.ended_at)}, "
+        f"score {number_text(interval.score)}, {interval.verdict}"
+    )
+
+
+def metric_row(metric: MetricJudgement) -> dict[str, str]:
+    return {
+        "metric": metric.name,
+        "group": metric.group,
+        "canary": number_text(metric.canary),
+        "baseline": number_text(metric.baseline),
+        "shift": "-" if metric.shift_percent is None else f"{metric.shift_percent:+.1f}%",
+        "p_value": "-" if metric.p_value is None else f"{metric.p_value:.3g}",
+        "result": result_text(metric),
+        "points": str(metric.data_points),
+    }
+
+
+def result_text(metric: MetricJudgement) -> str:
+    """`pass`, `nodata`, `high (harmless)`, `high (bad)` or `high (bad, critical)`."""
+    text: str = metric.classification
+    if metric.classification in ("high", "low"):
+        text += (
+            " (harmless)" if metric.passed else " (bad, critical)" if metric.critical else " (bad)"
+        )
+    return text
+
+
+def number_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+# --- The HTML report --------------------------------------------------------------------------
+
+
+def write_html(workflow_id: str, analysis: AnalysisStatus, path: Path) -> None:
+    """The report as one HTML file with the Vega scripts inlined (no network to open it)."""
+    report_chart(workflow_id, analysis).save(
+        path, format="html", inline=True, embed_options={"renderer": "svg", "actions": False}
+    )
+
+
+def report_chart(workflow_id: str, analysis: AnalysisStatus) -> alt.VConcatChart:
+    """A chart per metric, stacked, under a title that says how the analysis stands."""
+    names = list(dict.fromkeys(m.name for i in analysis.intervals for m in i.metrics))
+    charts: list[alt.LayerChart | alt.Chart] = [metric_chart(name, analysis) for name in names]
+    title = alt.TitleParams(
+        text=f"Canary analysis of {workflow_id}",
+        subtitle=summary_text(analysis),
+        anchor="start",
+        fontSize=16,
+    )
+    return alt.vconcat(*(charts or [_empty_chart()]), title=title).resolve_scale(
+        x="shared", y="independent"
+    )
+
+
+def metric_chart(name: str, analysis: AnalysisStatus) -> alt.LayerChart:
+    """One metric: each interval as a band coloured by its verdict, with its boundaries, a label
+    (index, verdict, score and this metric's classification), and the canary's and the
+    baseline's per-period values."""
+    judged = [
+        (interval, metric)
+        for interval in analysis.intervals
+        for metric in interval.metrics
+        if metric.name == name
+    ]
+    group = judged[0][1].group
+    critical = ", critical" if judged[0][1].critical else ""
+    x = alt.X("time:T", title="time (UTC)", scale=alt.Scale(type="utc"), axis=TIME_AXIS)
+    bands = alt.Chart(alt.Data(values=[_band(interval, m) for interval, m in judged]))
+    values = alt.Chart(alt.Data(values=_points(judged, analysis.period_seconds)))
+    return (
+        alt.layer(
+            bands.mark_rect(opacity=0.12).encode(
+                x=alt.X("start:T", title="time (UTC)", scale=alt.Scale(type="utc"), axis=TIME_AXIS),
+                x2="end:T",
+                fill=alt.Fill(
+                    "verdict:N",
+                    scale=alt.Scale(domain=VERDICTS, range=VERDICT_COLOURS),
+                    title="interval verdict",
+                ),
+            ),
+            bands.mark_rule(strokeDash=[4, 3], color="#555").encode(x="start:T"),
+            bands.mark_rule(strokeDash=[4, 3], color="#555").encode(x="end:T"),
+            bands.mark_text(align="left", dx=4, dy=2, baseline="top", fontWeight="bold").encode(
+                x="start:T",
+                y=alt.value(0),
+                text="label:N",
+                color=alt.Color(
+                    "verdict:N", scale=alt.Scale(domain=VERDICTS, range=VERDICT_COLOURS)
+                ),
+            ),
+            values.mark_line(point=alt.OverlayMarkDef(size=14), strokeWidth=1.5).encode(
+                x=x,
+                y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
+                stroke=alt.Stroke(
+                    "side:N", scale=alt.Scale(domain=SIDES, range=SIDE_COLOURS), title="side"
+                ),
+                detail="interval:N",
+                tooltip=[
+                    alt.Tooltip("time:T", format="%H:%M:%S", formatType="utc", title="time (UTC)"),
+                    "side:N",
+                    "value:Q",
+                    "interval:N",
+                ],
+            ),
+        )
+        .properties(
+            title=alt.TitleParams(f"{name} ({group}{critical})", anchor="start"),
+            width=CHART_WIDTH,
+            height=CHART_HEIGHT,
+        )
+        .resolve_scale(color="independent")
+    )
+
+
+def _band(interval: AnalysisInterval, metric: MetricJudgement) -> dict[str, Any]:
+    return {
+        "start": _iso(interval.started_at),
+        "end": _iso(interval.ended_at),
+        "verdict": interval.verdict,
+        "label": (
+            f"interval {interval.index}: {interval.verdict}, score "
+            f"{number_text(interval.score)} | {result_text(metric)}"
+        ),
+    }
+
+
+def _points(
+    judged: list[tuple[AnalysisInterval, MetricJudgement]], period_seconds: int
+) -> list[dict[str, Any]]:
+    """One row per side, interval and period, at the period's time."""
+    period = timedelta(seconds=period_seconds)
+    return [
+        {
+            "time": _iso(interval.started_at + index * period),
+            "side": side,
+            "value": value,
+            "interval": interval.index,
+        }
+        for interval, metric in judged
+        for side, series in (("canary", metric.canary_values), ("baseline", metric.baseline_values))
+        for index, value in enumerate(series)
+    ]
+
+
+def _empty_chart() -> alt.Chart:
+    """What the report shows before an interval has been judged."""
+    return (
+        alt.Chart(alt.Data(values=[{"text": "no interval judged yet"}]))
+        .mark_text(size=14)
+        .encode(text="text:N")
+        .properties(width=CHART_WIDTH, height=60)
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
