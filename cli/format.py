@@ -16,7 +16,7 @@ import os
 import shlex
 from datetime import UTC, datetime
 
-from ecs_canary.analysis_text import analysis_summary
+from ecs_canary.analysis_text import summary_text
 from ecs_canary.models import (
     Decision,
     DecisionAttempt,
@@ -276,7 +276,7 @@ def status_lines(
         lines.append(f"steps:     {steps_count_text(status.verification_steps)}")
         lines.extend(f"  {step_text(step)}" for step in status.verification_steps)
     if status.analysis is not None:
-        lines.append(f"analysis:  {analysis_summary(status.analysis)}")
+        lines.append(f"analysis:  {summary_text(status.analysis)}")
     lines.append(f"attempts:  {len(status.attempts)}")
     lines.extend(f"  - {attempt_text(a)}" for a in status.attempts)
     lines.append("stages:")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ecs_canary.analysis_text import analysis_summary
+from ecs_canary.analysis_text import summary_text
 from ecs_canary.models import DeploymentStatus, Outcome, StageTiming
 from ecs_canary.notifications import Notification, NotificationEvent
 from ecs_canary.steps import StepState
@@ -124,7 +124,7 @@ def gate_open_message(
         ("Verification", _steps_text(status.verification_steps)),
     ]
     if status.analysis is not None:
-        facts.append(("Canary analysis", analysis_summary(status.analysis)))
+        facts.append(("Canary analysis", summary_text(status.analysis)))
     facts += [("Decide by", decide_by), ("Approvals", approvals)]
     return Message(
         headline=f"{status.main_service}: the canary waits for approval on {status.cluster}",

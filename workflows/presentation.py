@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from ecs_canary.analysis import AnalysisStatus
-from ecs_canary.analysis_text import analysis_summary, interval_table, interval_verdict_text
+from ecs_canary.analysis_text import interval_table, interval_verdict_text, summary_text
 from ecs_canary.gate import Gate
 from ecs_canary.models import Decision, DeploymentRequest, Stage
 from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
@@ -146,7 +146,7 @@ def current_details(
 
 def _analysis_lines(analysis: AnalysisStatus, now: datetime) -> list[str]:
     """The analysis in one line, then its latest interval: when, its verdict, its metrics."""
-    lines = [f"**Canary analysis:** {analysis_summary(analysis)}"]
+    lines = [f"**Canary analysis:** {summary_text(analysis)}"]
     if analysis.intervals:
         latest = analysis.intervals[-1]
         window = f"{utc_clock(latest.started_at, now)} to {utc_clock(latest.ended_at, now)}"

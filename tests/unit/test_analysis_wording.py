@@ -21,7 +21,7 @@ from ecs_canary.analysis_queries import (
     placeholder_values,
     target_group_dimension,
 )
-from ecs_canary.analysis_text import analysis_summary, failing_metrics, interval_table
+from ecs_canary.analysis_text import failing_metrics, interval_table, summary_text
 from ecs_canary.gate import Gate
 from ecs_canary.models import DeploymentRequest, DeploymentStatus
 from ecs_canary.notification_messages import GateFacts, NotificationInput, RunLinks, body
@@ -136,25 +136,26 @@ def _analysis(state: str = "running") -> AnalysisStatus:
 def test_the_summary_and_the_metrics_that_did_not_pass():
     analysis = _analysis("failed")
 
-    assert analysis_summary(analysis) == (
-        "failed: score 50, fail (1 of 3 intervals judged; baseline myappBaseline)"
+    assert summary_text(analysis) == (
+        "failed, score 50, verdict fail; 1 of 3 intervals judged; baseline myappBaseline, "
+        "60 s periods"
     )
     assert failing_metrics(analysis.intervals[0]) == (
-        "p99 | latency high (+48.0 %, p=0.0001, critical), cpu nodata (12 data points)"
+        "p99 | latency high (+48.0%, p=0.0001, critical), cpu nodata (12 data points)"
     )
     waiting = AnalysisStatus(period_seconds=60, intervals_planned=3, baseline_service="b")
-    assert analysis_summary(waiting) == "waiting (0 of 3 intervals judged; baseline b)"
+    assert summary_text(waiting) == "waiting; 0 of 3 intervals judged; baseline b, 60 s periods"
 
 
 def test_an_interval_reads_as_a_markdown_table_one_row_per_metric():
     rows = interval_table(_analysis().intervals[0]).splitlines()
 
-    assert rows[0] == "| metric | group | canary | baseline | shift | p | result | points |"
-    assert rows[2] == "| errors | default | 0.0502 | 0.05 | +0.4 % | 0.61 | pass | 60 |"
+    assert rows[0] == ("| metric | group | canary | baseline | shift | p_value | result | points |")
+    assert rows[2] == "| errors | default | 0.0502 | 0.05 | +0.4% | 0.61 | pass | 60 |"
     assert rows[3] == (
-        "| p99 \\| latency | default | 0.074 | 0.05 | +48.0 % | 0.0001 | high ✗ | 60 |"
+        "| p99 \\| latency | default | 0.074 | 0.05 | +48.0% | 0.0001 | high (bad, critical) | 60 |"
     )
-    assert rows[4] == "| cpu | default | - | 0.05 | - | - | nodata ✗ | 12 |"
+    assert rows[4] == "| cpu | default | - | 0.05 | - | - | nodata | 12 |"
 
 
 def test_web_ui_details_show_the_analysis_and_its_latest_interval_as_a_table():
@@ -173,7 +174,7 @@ def test_web_ui_details_show_the_analysis_and_its_latest_interval_as_a_table():
 
     details = current_details(request, state, Gate(), "wf", NOW).split("\n\n")
 
-    assert "**Canary analysis:** running: score 50, fail (1 of 3 intervals judged; " in details[1]
+    assert details[1] == f"**Canary analysis:** {summary_text(_analysis())}"
     assert details[2] == (
         "**Analysis interval 2 of 3: score 50, fail** (11:50:00 UTC to 11:55:00 UTC)"
     )
@@ -203,7 +204,7 @@ def test_gate_open_carries_the_analysis_score_and_verdict():
     posted = _gate_open("json", status)
     slack = _gate_open("slack", status)
 
-    expected = "marginal: score 80, marginal (1 of 3 intervals judged; baseline myappBaseline)"
+    expected = summary_text(analysis)
     assert posted["facts"]["Canary analysis"] == expected
     assert posted["status"]["analysis"]["score"] == 80
     assert posted["status"]["analysis"]["verdict"] == "marginal"
@@ -216,5 +217,5 @@ def test_starter_status_gives_the_analysis_one_line_and_the_gate_waits_for_it():
     shown = deployment_status(gate_open=False, analysis=running)
     lines = status_lines("wid", shown)
 
-    assert f"analysis:  {analysis_summary(running)}" in lines
+    assert f"analysis:  {summary_text(running)}" in lines
     assert "gate:      closed, waiting for the canary analysis" in lines

@@ -149,7 +149,7 @@ async def test_a_failed_interval_rejects_at_once_naming_the_score_and_the_metric
     assert (result.decision.via, result.decision.by) == ("analysis", "analysis")
     assert result.reason == (
         "reject (analysis) by analysis: canary analysis interval 2 of 3: score 40, fail "
-        "(marginal_score 75); not passing: p99-latency high (+48.0 %, p=0.0001)"
+        "(marginal_score 75); not passing: p99-latency high (+48.0%, p=0.0001)"
     )
     assert [judged.index for judged in fake_judge.inputs] == [1, 2]
     final = await status_of(handle)
