@@ -122,7 +122,9 @@ async def test_every_way_out_of_the_gate_puts_the_rule_back_first(weighted, star
     assert weighted.rules[RULE].actions == RECORDED
 
 
-async def test_a_failure_after_the_shift_puts_the_rule_back_before_the_canary_goes(weighted, start):
+async def test_a_failure_after_the_shift_puts_the_rule_back_before_the_canary_goes(
+    weighted, start
+):
     """The alarms cannot be watched (DescribeAlarms refused) once the canary has its weight:
     the run fails, and the one cleanup path puts the rule back before deleting the canary."""
     weighted.failing.add("watch_alarms")
