@@ -93,7 +93,7 @@ class CanaryAnalysis:
     @property
     def needs_a_person(self) -> bool:
         """The analysis ended marginal and `on_marginal` leaves it to the gate."""
-        return self._status.state == "marginal"
+        return self._status.state == "marginal" and self._settings.on_marginal == "gate"
 
     async def run(self, gate: Gate) -> None:
         """Every interval in turn, unless one fails (which rejects) or the canary is decided
