@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cli.format import status_lines
+from cli.timeline import Timeline
 from ecs_canary.analysis import (
     AnalysisInterval,
     AnalysisSettings,
@@ -23,7 +24,7 @@ from ecs_canary.analysis_queries import (
 )
 from ecs_canary.analysis_text import failing_metrics, interval_table, summary_text
 from ecs_canary.gate import Gate
-from ecs_canary.models import DeploymentRequest, DeploymentStatus
+from ecs_canary.models import Decision, DeploymentRequest, DeploymentStatus
 from ecs_canary.notification_messages import GateFacts, NotificationInput, RunLinks, body
 from ecs_canary.notifications import Notification
 from tests.helpers.statuses import deployment_status
@@ -219,3 +220,20 @@ def test_starter_status_gives_the_analysis_one_line_and_the_gate_waits_for_it():
 
     assert f"analysis:  {summary_text(running)}" in lines
     assert "gate:      closed, waiting for the canary analysis" in lines
+
+
+def test_watch_tells_each_judged_interval_once_before_the_decision_it_caused():
+    analysis = _analysis("failed")
+    decision = Decision(
+        action="reject", by="analysis", reason="...", at=NOW - timedelta(minutes=5), via="analysis"
+    )
+    story = Timeline("wid")
+    status = deployment_status(gate_open=False, analysis=analysis, decision=decision)
+
+    told = story.of_status(status)
+
+    assert told[-2:] == [
+        "canary analysis interval 2 of 3: score 50, fail",
+        "decision: reject by analysis (analysis): ...",
+    ]
+    assert story.of_status(status) == []
