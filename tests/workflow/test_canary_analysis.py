@@ -14,6 +14,7 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome
+from ecs_canary.traffic import ListenerRule, listener_arn_of
 from tests.workflow.conftest import request
 from tests.workflow.fake_analysis import FakeJudge
 from tests.workflow.fakes import FakeEcs, running_service
@@ -238,3 +239,54 @@ async def test_a_cancel_mid_analysis_stops_it_and_deletes_the_canary(
     assert final.result is not None and final.result.canary_deleted
     assert [judged.index for judged in fake_judge.inputs] == [1]
     assert "myappCanary" not in existing.services
+
+
+async def test_a_weighted_analysis_reads_each_services_own_target_group(
+    fake_ecs: FakeEcs, fake_judge: FakeJudge, start
+):
+    """`{target_group}` and `{load_balancer}` in CloudWatch's format, per side."""
+    elb = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    rule = f"{elb}:listener-rule/app/myapp-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+    main, canary, baseline = (
+        f"{elb}:targetgroup/{name}/{suffix}"
+        for name, suffix in (
+            ("myapp-tg", "73e2"),
+            ("myapp-canary-tg", "4f3b"),
+            ("myapp-base-tg", "8c7d"),
+        )
+    )
+    behind = [{"targetGroupArn": main, "containerName": "web", "containerPort": 80}]
+    fake_ecs.services["myapp"] = running_service("myapp").model_copy(
+        update={"load_balancers": behind}
+    )
+    actions = [{"Type": "forward", "TargetGroupArn": main}]
+    fake_ecs.rules[rule] = ListenerRule(
+        rule_arn=rule, listener_arn=listener_arn_of(rule), is_default=False, actions=actions
+    )
+    elb_metric = {
+        "name": "5xx",
+        "namespace": "AWS/ApplicationELB",
+        "metric_name": "HTTPCode_Target_5XX_Count",
+        "dimensions": {"TargetGroup": "{target_group}", "LoadBalancer": "{load_balancer}"},
+        "stat": "Sum",
+    }
+    traffic = {"listener_rule_arn": rule, "canary_target_group_arn": canary, "weight_percent": 20}
+    body = request(
+        canary={"traffic": traffic},
+        verification={
+            "require_approval": False,
+            "analysis": analysis(metrics=[elb_metric], baseline_target_group_arn=baseline),
+        },
+    )
+
+    result = await (await start(body)).result()
+
+    assert result.outcome == Outcome.SUCCEEDED
+    first = fake_judge.inputs[0]
+    assert first.canary["{target_group}"] == "targetgroup/myapp-canary-tg/4f3b"
+    assert first.baseline["{target_group}"] == "targetgroup/myapp-base-tg/8c7d"
+    assert (
+        first.canary["{load_balancer}"]
+        == first.baseline["{load_balancer}"]
+        == ("app/myapp-alb/50dc6c495c0c9188")
+    )
