@@ -10,7 +10,7 @@ BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURREN
 (rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
 BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_PROFILE_CONCURRENCY (the Ns
 profiled with py-spy, "100,300"), BENCH_MEASURES (single,history,concurrency,shared,profile,
-kill,steps).
+kill,steps,analysis).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import boto3
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from bench import analysis, load, report, steps
 from bench import deployments as d
-from bench import load, report, steps
 from bench.stack import (
     REGION,
     ROOT,
@@ -51,7 +51,7 @@ from ecs_emulator import EmulatorAdmin
 
 GATE_TIMER = {"timeout_seconds": 0.05, "on_timeout": "approve"}
 GATE_MANUAL = {"timeout_seconds": 600}
-ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps"
+ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps,analysis"
 
 
 def _counts(variable: str, default: str) -> list[int]:
@@ -435,6 +435,8 @@ async def main() -> int:
             await bench.kill_test()
         if "steps" in measures:
             bench.results["steps"] = await steps.measure(bench)
+        if "analysis" in measures:
+            bench.results["analysis"] = analysis.measure()
         bench.results["elapsed_seconds"] = time.time() - began
         (bench.log_dir / "results.json").write_text(
             json.dumps(bench.results, indent=2, default=str)

@@ -29,7 +29,8 @@ from ecs_canary.analysis_text import (
 )
 
 SIDES = ["canary", "baseline"]
-SIDE_COLOURS = ["#d62728", "#1f77b4"]
+# Purple and blue, apart from the verdicts' green, orange and red.
+SIDE_COLOURS = ["#7b3294", "#1f77b4"]
 VERDICTS = ["pass", "marginal", "fail"]
 VERDICT_COLOURS = ["#2ca02c", "#ff7f0e", "#d62728"]
 CHART_WIDTH = 760
@@ -96,13 +97,12 @@ def metric_chart(name: str, analysis: AnalysisStatus) -> alt.LayerChart:
     ]
     group = judged[0][1].group
     critical = ", critical" if judged[0][1].critical else ""
-    x = alt.X("time:T", title="time (UTC)", scale=alt.Scale(type="utc"), axis=TIME_AXIS)
     bands = alt.Chart(alt.Data(values=[_band(interval, m) for interval, m in judged]))
     values = alt.Chart(alt.Data(values=_points(judged, analysis.period_seconds)))
-    return (
-        alt.layer(
+    return alt.LayerChart(
+        layer=[
             bands.mark_rect(opacity=0.12).encode(
-                x=alt.X("start:T", title="time (UTC)", scale=alt.Scale(type="utc"), axis=TIME_AXIS),
+                x=_time("start"),
                 x2="end:T",
                 fill=alt.Fill(
                     "verdict:N",
@@ -112,16 +112,19 @@ def metric_chart(name: str, analysis: AnalysisStatus) -> alt.LayerChart:
             ),
             bands.mark_rule(strokeDash=[4, 3], color="#555").encode(x="start:T"),
             bands.mark_rule(strokeDash=[4, 3], color="#555").encode(x="end:T"),
-            bands.mark_text(align="left", dx=4, dy=2, baseline="top", fontWeight="bold").encode(
+            bands.mark_text(align="left", dx=4, baseline="bottom", fontWeight="bold").encode(
                 x="start:T",
-                y=alt.value(0),
+                # Just above the plot, under the chart's title: clear of the values.
+                y=alt.value(-3),
                 text="label:N",
                 color=alt.Color(
-                    "verdict:N", scale=alt.Scale(domain=VERDICTS, range=VERDICT_COLOURS)
+                    "verdict:N",
+                    scale=alt.Scale(domain=VERDICTS, range=VERDICT_COLOURS),
+                    legend=None,
                 ),
             ),
             values.mark_line(point=alt.OverlayMarkDef(size=14), strokeWidth=1.5).encode(
-                x=x,
+                x=_time("time"),
                 y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
                 stroke=alt.Stroke(
                     "side:N", scale=alt.Scale(domain=SIDES, range=SIDE_COLOURS), title="side"
@@ -134,14 +137,16 @@ def metric_chart(name: str, analysis: AnalysisStatus) -> alt.LayerChart:
                     "interval:N",
                 ],
             ),
-        )
-        .properties(
-            title=alt.TitleParams(f"{name} ({group}{critical})", anchor="start"),
-            width=CHART_WIDTH,
-            height=CHART_HEIGHT,
-        )
-        .resolve_scale(color="independent")
+        ],
+        title=alt.TitleParams(f"{name} ({group}{critical})", anchor="start", offset=18),
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
     )
+
+
+def _time(field: str) -> alt.X:
+    """The time axis, in UTC like the rest of the starter's output."""
+    return alt.X(f"{field}:T", title="time (UTC)", scale=alt.Scale(type="utc"), axis=TIME_AXIS)
 
 
 def _band(interval: AnalysisInterval, metric: MetricJudgement) -> dict[str, Any]:
@@ -151,7 +156,7 @@ def _band(interval: AnalysisInterval, metric: MetricJudgement) -> dict[str, Any]
         "verdict": interval.verdict,
         "label": (
             f"interval {interval.index}: {interval.verdict}, score "
-            f"{number_text(interval.score)} | {result_text(metric)}"
+            f"{number_text(interval.score)} | metric: {result_text(metric)}"
         ),
     }
 

@@ -30,7 +30,6 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from cli.analysis_report import analysis_lines, write_html
 from cli.errors import CliError
 from cli.format import (
     clock,
@@ -343,13 +342,19 @@ async def watch(client: Client, args: argparse.Namespace) -> int:
 
 
 async def analysis(client: Client, args: argparse.Namespace) -> int:
+    # Imported here: altair takes a second to import, and only this command draws charts.
+    from cli.analysis_report import analysis_lines, write_html
+
     _, current = await _latest(client, args.workflow_id)
     if current.analysis is None:
         raise CliError(f"{args.workflow_id} runs no canary analysis (verification.analysis)")
     for line in analysis_lines(args.workflow_id, current.analysis):
         print(line)
     if args.html:
-        write_html(args.workflow_id, current.analysis, Path(args.html))
+        try:
+            write_html(args.workflow_id, current.analysis, Path(args.html))
+        except OSError as err:
+            raise CliError(f"cannot write {args.html}: {err.strerror or err}") from None
         print(f"report written to {args.html}")
     return 0
 

@@ -25,8 +25,8 @@ class EmulatorAdmin:
         return self._request("GET", "info")
 
     def settings(self, **changes: float) -> dict[str, Any]:
-        """Change task_start_seconds, task_stop_seconds, throttle_rate or health_check_seconds
-        at run time."""
+        """Change task_start_seconds, task_stop_seconds, throttle_rate, health_check_seconds or
+        traffic_rps at run time (all valid, or nothing changes)."""
         return self._request("POST", "settings", changes)
 
     def inject_fault(self, service: str, fault: str, cluster: str | None = None) -> dict[str, Any]:

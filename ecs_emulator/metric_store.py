@@ -216,7 +216,10 @@ class MetricStore:
         for stat in stats:
             check_statistic(stat)
         by_unit = self._metrics.get((namespace, name, dimensions), {})
-        metrics = list(by_unit.values()) if unit is None else [by_unit[unit]] * (unit in by_unit)
+        if unit is None:
+            metrics = list(by_unit.values())
+        else:
+            metrics = [by_unit[unit]] if unit in by_unit else []
         windows = [metric.samples.window(start, end) for metric in metrics]
         seconds = np.concatenate([w[0] for w in windows]) if windows else np.empty(0, np.int64)
         values = np.concatenate([w[1] for w in windows]) if windows else np.empty(0)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .answers import AnswerModel
 from .events import EventLog
 from .moto_elbv2 import TargetGroupHandle
-from .moto_internals import DEFAULT_CPU_UNITS, DEFAULT_MEMORY_MB, ServiceHandle, TaskHandle
+from .moto_internals import DEFAULT_CPU_UNITS, ServiceHandle, TaskHandle
 
 if TYPE_CHECKING:
     from .service_deployments import ServiceDeployment, ServiceRevision
@@ -107,10 +107,11 @@ class Deployment:
     fault: str | None = None
     fault_image: str = ""
     load_balancers: list[dict[str, Any]] = field(default_factory=list)
-    # How its tasks answer the emulator's traffic (by image tag), and what each reserves.
+    # How its tasks answer the emulator's traffic (by image tag), and what each reserves (set
+    # from the task definition when the deployment is made).
     answers: AnswerModel = field(default_factory=AnswerModel)
     cpu_units: float = DEFAULT_CPU_UNITS
-    memory_mb: float = DEFAULT_MEMORY_MB
+    memory_mb: float = 0.0
     revision: ServiceRevision | None = None
     service_deployment: ServiceDeployment | None = None
     id: str = field(default_factory=new_deployment_id)

@@ -126,10 +126,9 @@ TASK_DEFINITION_ATTRIBUTES = (
     "cpu",
     "memory",
 )
-# What a task reserves when neither its task definition nor its containers say: one vCPU (1024
-# CPU units) and 2 GiB.
+# The CPU a task reserves when neither its task definition nor its containers say: one vCPU.
+# (Memory is always said: ECS and moto refuse a task definition without it.)
 DEFAULT_CPU_UNITS = 1024.0
-DEFAULT_MEMORY_MB = 2048.0
 
 
 class _HostCachingDispatcher(DomainDispatcherApplication):
@@ -209,7 +208,8 @@ def container_images(ref: ServiceRef, task_definition_arn: str) -> list[dict[str
 
 def task_reservation(ref: ServiceRef, task_definition_arn: str) -> tuple[float, float]:
     """(CPU units, MiB) a task of this definition reserves: the task-level `cpu` and `memory`,
-    else the sum over its containers (`memory`, else `memoryReservation`), else the defaults."""
+    else the sum over its containers (`memory`, else `memoryReservation`); CPU defaults to
+    one vCPU."""
     definition = ref.backend.describe_task_definition(task_definition_arn)
     containers = definition.container_definitions
     cpu = float(definition.cpu or sum(float(c.get("cpu") or 0) for c in containers))
@@ -217,7 +217,7 @@ def task_reservation(ref: ServiceRef, task_definition_arn: str) -> tuple[float, 
         definition.memory
         or sum(float(c.get("memory") or c.get("memoryReservation") or 0) for c in containers)
     )
-    return cpu or DEFAULT_CPU_UNITS, memory or DEFAULT_MEMORY_MB
+    return cpu or DEFAULT_CPU_UNITS, memory
 
 
 class ServiceHandle:

@@ -128,7 +128,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         lock = threading.RLock()
         faults, calls = InjectedFaults(), CallStats()
         scheduler = Scheduler(settings, faults, lock)
-        traffic = Traffic(settings, scheduler, np.random.default_rng())
+        traffic = TrafficLoop(Traffic(settings, scheduler, np.random.default_rng()), lock)
         moto_cloudwatch.install()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}
@@ -138,7 +138,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             with lock:
                 reset_moto()
                 scheduler.reset()
-                traffic.reset()
+                traffic.traffic.reset()
                 faults.clear()
             seeded.clear()
             seeded.update(seed_account(url_holder[0], settings))
@@ -146,7 +146,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             return dict(seeded)
 
         def info() -> dict[str, Any]:
-            return {**seeded, "settings": settings.runtime()}
+            return {**seeded, "settings": settings.runtime(), "traffic": traffic.status()}
 
         admin_api = AdminApi(settings, calls, faults, reset, info)
         held = HeldOperations()
@@ -166,8 +166,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         thread.start()
         reset()
         scheduler.start()
-        traffic_loop = TrafficLoop(traffic, lock)
-        traffic_loop.start()
+        traffic.start()
         emulator = Emulator(
             settings,
             url,
@@ -176,7 +175,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             server,
             thread,
             scheduler,
-            traffic_loop,
+            traffic,
             held,
         )
         _running.append(emulator)

@@ -74,7 +74,8 @@ class _Pools:
     """Where requests can go this second, from the scheduler's state."""
 
     healthy: dict[str, list[_Task]] = field(default_factory=lambda: defaultdict(list))
-    unbalanced: dict[str, list[_Task]] = field(default_factory=lambda: defaultdict(list))
+    # By the service record's id (its ARN is worked out by moto at every read).
+    unbalanced: dict[int, list[_Task]] = field(default_factory=lambda: defaultdict(list))
     running: list[_Task] = field(default_factory=list)
 
     @classmethod
@@ -88,7 +89,7 @@ class _Pools:
                     entry = _Task(record, deployment, task)
                     pools.running.append(entry)
                     if not task.load_balanced:
-                        pools.unbalanced[record.handle.arn].append(entry)
+                        pools.unbalanced[id(record)].append(entry)
                     for target in task.targets:
                         if target.state == HEALTHY:
                             pools.healthy[target.group.arn].append(entry)
@@ -138,10 +139,14 @@ class Traffic:
         self.settings = settings
         self._scheduler = scheduler
         self._rng = rng
-        self._credits: dict[str, float] = {}
+        # Carried-over fractions of a request, by listener ARN or service record id.
+        self._credits: dict[str | int, float] = {}
+        # Requests sent since the start or the last reset.
+        self.requests = 0
 
     def reset(self) -> None:
         self._credits.clear()
+        self.requests = 0
 
     def send(self, second: int) -> None:
         """The requests of whole second `second` (seconds since the epoch), and their
@@ -151,24 +156,25 @@ class Traffic:
             self._credits.clear()
             return
         pools = _Pools.collect(self._scheduler.services())
-        credits: dict[str, float] = {}
+        credits: dict[str | int, float] = {}
         second_metrics = _Second(second)
         for listener in forwarding_listeners():
             count = self._count(listener.arn, rps, credits)
             if count:
                 self._to_listener(listener, count, pools, second_metrics)
-        for service_arn, tasks in pools.unbalanced.items():
-            count = self._count(service_arn, rps, credits)
+        for service, tasks in pools.unbalanced.items():
+            count = self._count(service, rps, credits)
             if count:
                 shares = self._rng.multinomial(count, [1 / len(tasks)] * len(tasks))
                 for entry, requests in zip(tasks, shares.tolist(), strict=True):
                     second_metrics.answer(entry, requests, self._rng, None, None)
         self._credits = credits
+        self.requests += second_metrics.requests
         for entry in pools.running:
             second_metrics.utilisation(entry, self._rng)
         second_metrics.write()
 
-    def _count(self, key: str, rps: float, credits: dict[str, float]) -> int:
+    def _count(self, key: str | int, rps: float, credits: dict[str | int, float]) -> int:
         """This second's requests for one entry point; the fraction carries over."""
         due = self._credits.get(key, 0.0) + rps
         count = int(due)
@@ -207,11 +213,13 @@ class _Second:
         self.second = second
         self.groups: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
         self.balancers: dict[str, _Tally] = defaultdict(_Tally)
-        # By service ARN: the record, and what its tasks answered or used.
-        self.records: dict[str, ServiceRecord] = {}
-        self.services: dict[str, _Tally] = defaultdict(_Tally)
-        self.cpu: dict[str, list[float]] = defaultdict(list)
-        self.memory: dict[str, list[float]] = defaultdict(list)
+        self.requests = 0
+        # By the service record's id: the record, and what its tasks answered or used.
+        self.records: dict[int, ServiceRecord] = {}
+        self.services: dict[int, _Tally] = defaultdict(_Tally)
+        self.cpu: dict[int, list[float]] = defaultdict(list)
+        self.memory: dict[int, list[float]] = defaultdict(list)
+        self._writers: dict[tuple[str, str], MetricWriter] = {}
 
     def answer(
         self,
@@ -221,17 +229,18 @@ class _Second:
         group: str | None,
         balancer: str | None,
     ) -> None:
+        self.requests += requests
         answers = entry.deployment.answers
         latencies = answers.latencies_ms(rng, requests)
         errors = answers.errors(rng, requests)
-        self.records[entry.record.handle.arn] = entry.record
-        self.services[entry.record.handle.arn].add(requests, errors, latencies)
+        self.records[id(entry.record)] = entry.record
+        self.services[id(entry.record)].add(requests, errors, latencies)
         if group is not None and balancer is not None:
             self.groups[(group, balancer)].add(requests, errors, latencies)
             self.balancers[balancer].add(requests, errors, latencies)
 
     def utilisation(self, entry: _Task, rng: np.random.Generator) -> None:
-        deployment, service = entry.deployment, entry.record.handle.arn
+        deployment, service = entry.deployment, id(entry.record)
         self.records[service] = entry.record
         self.cpu[service].append(deployment.answers.cpu(rng) / 100 * deployment.cpu_units)
         self.memory[service].append(deployment.answers.memory(rng) / 100 * deployment.memory_mb)
@@ -284,7 +293,7 @@ class _Second:
         dimensions: tuple[tuple[str, str], ...],
         tally: _Tally,
     ) -> None:
-        writer = MetricWriter(where[0], where[1])
+        writer = self._writer(where[0], where[1])
         counts = (
             ("RequestCount", tally.requests),
             ("HTTPCode_Target_2XX_Count", tally.requests - tally.errors),
@@ -303,11 +312,16 @@ class _Second:
             "Seconds",
         )
 
-    @staticmethod
-    def _service_writer(record: ServiceRecord) -> tuple[MetricWriter, tuple[tuple[str, str], ...]]:
+    def _service_writer(self, record: ServiceRecord) -> tuple[MetricWriter, Dimensions]:
         handle = record.handle
         dimensions = (("ClusterName", handle.cluster), ("ServiceName", handle.name))
-        return MetricWriter(handle.account_id, handle.region), dimensions
+        return self._writer(handle.account_id, handle.region), dimensions
+
+    def _writer(self, account_id: str, region: str) -> MetricWriter:
+        writer = self._writers.get((account_id, region))
+        if writer is None:
+            writer = self._writers[(account_id, region)] = MetricWriter(account_id, region)
+        return writer
 
 
 class TrafficLoop:
@@ -324,10 +338,20 @@ class TrafficLoop:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The last whole second the loop is done with (sent, or skipped without traffic).
+        self.last_second: int | None = None
+
+    def status(self) -> dict[str, Any]:
+        """For the admin endpoint: how far the metric clock has come, and what was sent."""
+        return {"second": self.last_second, "requests": self.traffic.requests}
 
     def start(self) -> None:
+        """Traffic from the current second on (sent once it ends)."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ecs-emulator-traffic")
+        first = int(self._clock())
+        self._thread = threading.Thread(
+            target=self._run, args=(first,), name="ecs-emulator-traffic"
+        )
         self._thread.daemon = True
         self._thread.start()
 
@@ -336,8 +360,7 @@ class TrafficLoop:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _run(self) -> None:
-        next_second = int(self._clock())
+    def _run(self, next_second: int) -> None:
         while not self._stop.wait(max(0.0, next_second + 1 - self._clock())):
             now = int(self._clock())
             if now <= next_second:
@@ -350,3 +373,4 @@ class TrafficLoop:
                     except Exception:  # a bad second must not end the traffic
                         log.exception("traffic for second %s failed", second)
             next_second = now
+            self.last_second = now - 1

@@ -22,7 +22,8 @@ from tests.helpers import (
     wait_stable,
     wait_until_sync,
 )
-from tests.helpers.ecs import target_group, target_states
+from tests.helpers.ecs import awsvpc_network as network
+from tests.helpers.ecs import target_group, target_states, web_definition
 from tests.helpers.load_balancers import fast_health_checks as health_checks_at
 
 HEALTH_CHECK_SECONDS = 0.8  # leaves time to see `initial` on a busy machine
@@ -36,30 +37,8 @@ def fast_health_checks(emulator: Any, ecs_state: dict[str, Any]) -> Iterator[Non
         yield
 
 
-def web_definition(ecs: Any, image: str = "nginx:1.25", family: str = "web") -> str:
-    """An awsvpc task definition whose container `web` listens on port 80."""
-    container = {
-        "name": "web",
-        "image": image,
-        "memory": 128,
-        "portMappings": [{"containerPort": 80}],
-    }
-    return ecs.register_task_definition(
-        family=family, networkMode="awsvpc", containerDefinitions=[container]
-    )["taskDefinition"]["taskDefinitionArn"]
-
-
 def behind(arn: str, port: int = 80) -> list[dict[str, Any]]:
     return [{"targetGroupArn": arn, "containerName": "web", "containerPort": port}]
-
-
-def network(seed: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "awsvpcConfiguration": {
-            "subnets": seed["subnets"],
-            "securityGroups": [seed["security_group"]],
-        }
-    }
 
 
 def addresses(ecs: Any, service: str) -> set[str]:

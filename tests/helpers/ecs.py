@@ -147,3 +147,26 @@ def target_states(elbv2: Any, target_group_arn: str) -> dict[str, str]:
     return {
         t["Target"]["Id"]: t["TargetHealth"]["State"] for t in found["TargetHealthDescriptions"]
     }
+
+
+def web_definition(ecs: Any, image: str = "nginx:1.25", family: str = "web") -> str:
+    """An awsvpc task definition whose container `web` listens on port 80."""
+    container = {
+        "name": "web",
+        "image": image,
+        "memory": 128,
+        "portMappings": [{"containerPort": 80}],
+    }
+    return ecs.register_task_definition(
+        family=family, networkMode="awsvpc", containerDefinitions=[container]
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def awsvpc_network(seed: dict[str, Any]) -> dict[str, Any]:
+    """The seeded subnets and security group, for an awsvpc service or task."""
+    return {
+        "awsvpcConfiguration": {
+            "subnets": seed["subnets"],
+            "securityGroups": [seed["security_group"]],
+        }
+    }

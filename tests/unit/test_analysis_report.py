@@ -59,8 +59,8 @@ def test_the_report_has_a_chart_per_metric_with_each_period_at_its_time():
     ]
     bands, *_, values = charts[2]["layer"]
     assert [(band["verdict"], band["label"]) for band in bands["data"]["values"]] == [
-        ("pass", "interval 1: pass, score 100 | pass"),
-        ("fail", "interval 2: fail, score 0 | nodata"),
+        ("pass", "interval 1: pass, score 100 | metric: pass"),
+        ("fail", "interval 2: fail, score 0 | metric: nodata"),
     ]
     points = values["data"]["values"]
     # The CPU has no canary data in interval 2: 10 periods on each side, then the baseline's.

@@ -7,11 +7,13 @@ import inspect
 import moto
 from botocore import xform_name
 from botocore.session import get_session
+from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.ec2.models import ec2_backends
 from moto.ecs.models import Cluster, Container, EC2ContainerServiceBackend, Service, Task
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 
-from ecs_emulator import moto_elbv2, moto_internals
+from ecs_emulator import moto_cloudwatch, moto_elbv2, moto_internals
 
 CONTAINERS = [{"name": "web", "image": "nginx:1", "memory": 128}]
 
@@ -190,3 +192,48 @@ def test_a_group_only_a_modified_listener_forwards_to_has_a_load_balancer() -> N
     }
     backend.modify_listener(listener.arn, actions=[weighted])
     assert canary.load_balancer_arns == [] and handle.has_load_balancer
+    (found,) = [
+        found
+        for found in moto_elbv2.forwarding_listeners()
+        if found.load_balancer_arn == balancer.arn
+    ]
+    assert found.arn == listener.arn and found.routes == [{main.arn: 100.0, canary.arn: 0.0}]
+
+
+def test_task_definition_attributes_and_reservation() -> None:
+    backend = EC2ContainerServiceBackend("us-east-1", "123456789012")
+    sized = backend.register_task_definition("sized", CONTAINERS, cpu="256", memory="512")
+    for name in moto_internals.TASK_DEFINITION_ATTRIBUTES:
+        assert hasattr(sized, name), name
+    containers = [
+        {"name": "web", "image": "nginx:1", "memoryReservation": 64},
+        {"name": "log", "image": "fluent:1", "memory": 32, "cpu": 128},
+    ]
+    unsized = backend.register_task_definition("unsized", containers)
+    ref = moto_internals.ServiceRef("123456789012", "us-east-1", backend, None)
+    assert moto_internals.task_reservation(ref, sized.arn) == (256.0, 512.0)
+    assert moto_internals.task_reservation(ref, unsized.arn) == (128.0, 96.0)
+    bare = backend.register_task_definition("bare", CONTAINERS)
+    assert moto_internals.task_reservation(ref, bare.arn) == (
+        moto_internals.DEFAULT_CPU_UNITS,
+        128.0,
+    )
+
+
+def test_cloudwatch_methods_the_metric_store_replaces_keep_their_shape() -> None:
+    """moto_cloudwatch swaps these methods on moto's classes: a moto that renames them or
+    changes what its response methods pass would bypass the store."""
+    for name in moto_cloudwatch.REPLACED_BACKEND_METHODS:
+        assert callable(getattr(CloudWatchBackend, name, None)), name
+    backend = CloudWatchBackend("us-east-1", "123456789012")
+    for name in moto_cloudwatch.BACKEND_ATTRIBUTES:
+        assert hasattr(backend, name), name
+    for name in ("cloudwatch_backend", "_get_param", "_get_int_param", "_get_params"):
+        assert hasattr(CloudWatchResponse, name), name
+    calls = inspect.getsource(CloudWatchResponse.get_metric_data)
+    assert "start_time=start, end_time=end, queries=queries, scan_by=scan_by" in calls
+    assert "put_metric_data(namespace, metric_data)" in inspect.getsource(
+        CloudWatchResponse.put_metric_data
+    )
+    parameters = inspect.signature(MetricDatum.__init__).parameters
+    assert list(parameters)[1:] == ["namespace", "name", "value", "dimensions", "timestamp", "unit"]
