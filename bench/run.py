@@ -32,7 +32,7 @@ import boto3
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench import analysis, load, report, steps
+from bench import analysis, analysis_e2e, load, report, steps
 from bench import deployments as d
 from bench.stack import (
     REGION,
@@ -437,6 +437,7 @@ async def main() -> int:
             bench.results["steps"] = await steps.measure(bench)
         if "analysis" in measures:
             bench.results["analysis"] = analysis.measure()
+            bench.results["analysis_e2e"] = await analysis_e2e.measure(bench)
         bench.results["elapsed_seconds"] = time.time() - began
         (bench.log_dir / "results.json").write_text(
             json.dumps(bench.results, indent=2, default=str)
