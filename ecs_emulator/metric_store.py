@@ -45,10 +45,17 @@ def check_statistic(stat: str) -> None:
         )
 
 
+def percentile(values: np.ndarray, share: float, counts: np.ndarray | None = None) -> float:
+    """CloudWatch's `p<share>` of `values` (each `counts` times): the smallest value at or
+    above `share` percent of the samples, so always one of the values. For anyone who draws
+    samples as the emulator's traffic does and wants the statistic CloudWatch would give."""
+    return float(np.percentile(values, share, weights=counts, method="inverted_cdf"))
+
+
 class _Samples:
     """Raw values of one metric: whole seconds since the epoch, values and their counts, in
-    columns that grow by doubling. Appends are usually in time order; a late one marks the
-    columns for one sort before the next query."""
+    columns that grow by doubling. Appends are in time order but for data put late by hand,
+    which sorts the columns again."""
 
     def __init__(self) -> None:
         self.seconds = np.empty(64, dtype=np.int64)
@@ -130,34 +137,64 @@ class Datapoint:
     values: dict[str, float]
 
 
-@dataclass(frozen=True)
-class _Period:
-    """What one period holds: raw values with counts, and statistic sets."""
+def _raw_statistics(
+    bins: np.ndarray, values: np.ndarray, counts: np.ndarray, shares: list[str]
+) -> tuple[list[int], dict[str, list[float]]]:
+    """The statistics of raw values per period, all periods at once (a query of a few hundred
+    1-second periods must not hold the emulator's lock for long): the periods that have
+    values, and per statistic (the plain ones, and the percentiles `shares`) one value each.
+    `bins` (the period of each value) is sorted.
 
-    values: np.ndarray
-    counts: np.ndarray
-    sets: list[StatisticSet]
+    Percentiles follow numpy's weighted `inverted_cdf` (``percentile``): within a period,
+    sorted by value, the first value whose share of the period's counts so far reaches the
+    percentile.
+    """
+    present = counts > 0
+    bins, values, counts = bins[present], values[present], counts[present]
+    if not len(bins):
+        return [], {}
+    starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+    lengths = np.diff(np.r_[starts, len(bins)])
+    samples = np.add.reduceat(counts, starts)
+    found = {
+        "SampleCount": samples,
+        "Sum": np.add.reduceat(values * counts, starts),
+        "Minimum": np.minimum.reduceat(values, starts),
+        "Maximum": np.maximum.reduceat(values, starts),
+    }
+    if shares:
+        order = np.lexsort((values, bins))
+        ordered, cumulative = values[order], np.cumsum(counts[order])
+        before = np.r_[0.0, cumulative[starts[1:] - 1]]
+        cdf = (cumulative - np.repeat(before, lengths)) / np.repeat(samples, lengths)
+        for stat in shares:
+            below = np.add.reduceat((cdf < float(stat[1:]) / 100).astype(np.int64), starts)
+            found[stat] = ordered[np.minimum(starts + below, starts + lengths - 1)]
+    return bins[starts].tolist(), {stat: column.tolist() for stat, column in found.items()}
 
-    def statistic(self, stat: str) -> float | None:
-        count = float(self.counts.sum()) + sum(s.count for s in self.sets)
-        if stat == "SampleCount":
-            return count
-        total = float(np.dot(self.values, self.counts)) + sum(s.sum for s in self.sets)
-        if stat == "Sum":
-            return total
-        if stat == "Average":
-            return total / count if count else None
-        if stat in ("Minimum", "Maximum"):
-            pick = min if stat == "Minimum" else max
-            candidates = [s.minimum if stat == "Minimum" else s.maximum for s in self.sets]
-            present = self.values[self.counts > 0]
-            if len(present):
-                candidates.append(float(present.min() if stat == "Minimum" else present.max()))
-            return pick(candidates) if candidates else None
-        if not self.counts.sum():
-            return None
-        share = float(stat[1:])
-        return float(np.percentile(self.values, share, weights=self.counts, method="inverted_cdf"))
+
+def _period_statistics(
+    raw: dict[str, float], sets: list[StatisticSet], stats: list[str]
+) -> dict[str, float]:
+    """One period's statistics from its raw values' (`raw`, empty without any) and its
+    statistic sets. Percentiles are of raw values only, as in CloudWatch."""
+    if not sets:
+        plain = dict(raw)
+    else:
+        minima, maxima = [s.minimum for s in sets], [s.maximum for s in sets]
+        if raw:
+            minima.append(raw["Minimum"])
+            maxima.append(raw["Maximum"])
+        plain = {
+            **raw,
+            "SampleCount": raw.get("SampleCount", 0.0) + sum(s.count for s in sets),
+            "Sum": raw.get("Sum", 0.0) + sum(s.sum for s in sets),
+            "Minimum": min(minima),
+            "Maximum": max(maxima),
+        }
+    if plain.get("SampleCount"):
+        plain["Average"] = plain["Sum"] / plain["SampleCount"]
+    return {stat: plain[stat] for stat in stats if stat in plain}
 
 
 class MetricStore:
@@ -233,14 +270,14 @@ class MetricStore:
                 if start <= data.second < end:
                     sets.setdefault((data.second - start) // period, []).append(data)
         bins = (seconds - start) // period
-        filled = np.array(sorted(set(np.unique(bins).tolist()) | set(sets)), dtype=np.int64)
-        lows = np.searchsorted(bins, filled, side="left")
-        highs = np.searchsorted(bins, filled, side="right")
+        shares = [stat for stat in stats if PERCENTILE.match(stat)]
+        raw_periods, raw = _raw_statistics(bins, values, counts, shares)
+        position = {index: at for at, index in enumerate(raw_periods)}
         points = []
-        for index, low, high in zip(filled.tolist(), lows, highs, strict=True):
-            held = _Period(values[low:high], counts[low:high], sets.get(index, []))
-            answered = {stat: held.statistic(stat) for stat in stats}
-            found = {stat: value for stat, value in answered.items() if value is not None}
+        for index in sorted(position.keys() | sets.keys()):
+            at = position.get(index)
+            held = {} if at is None else {stat: column[at] for stat, column in raw.items()}
+            found = _period_statistics(held, sets.get(index, []), stats)
             if found:
                 points.append(Datapoint(start + index * period, found))
         return points

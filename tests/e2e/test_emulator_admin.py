@@ -49,7 +49,10 @@ def test_info_reports_the_seeded_account(emulator: Any, ecs_state: dict[str, Any
         "task_stop_seconds": STOP_SECONDS,
         "throttle_rate": 0.0,
         "health_check_seconds": EmulatorSettings().health_check_seconds,
+        "traffic_rps": 0.0,
+        "describe_services_delay_seconds": 0.0,
     }
+    assert info["traffic"]["requests"] == 0
     ec2 = emulator_client(emulator.url, "ec2")
     assert ec2.describe_subnets(SubnetIds=info["subnets"])["Subnets"][0]["VpcId"] == info["vpc_id"]
 

@@ -1,7 +1,7 @@
 """The emulator's simulated traffic and the metrics it writes, read back through boto3's
 CloudWatch client: the split by listener rule weights, services without a load balancer, the
 image tags (`errors-<N>`, `latency-<N>`, `cpu-<N>`), CloudWatch's percentiles, and
-`traffic_rps` (0 sends nothing; the admin endpoint refuses bad values and changes nothing).
+`traffic_rps` (0 sends nothing; the admin endpoint and the command line refuse bad values).
 
 Traffic runs at a high rate so that a few seconds hold enough requests for tight bounds; each
 test reads every metric over the same settled seconds (`wait_for_requests`)."""
@@ -9,6 +9,9 @@ test reads every metric over the same settled seconds (`wait_for_requests`)."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ecs_emulator import EmulatorAdminError
-from tests.helpers import create_service, register, wait_stable, wait_until_sync
-from tests.helpers.ecs import awsvpc_network, web_definition
+from tests.helpers import ROOT, create_service, register, wait_stable, wait_until_sync
+from tests.helpers.ecs import awsvpc_network, target_group, web_definition
 from tests.helpers.load_balancers import balancer, behind, healthy_targets
 from tests.helpers.traffic import (
     APPLICATION,
@@ -61,6 +64,20 @@ def plain_services(ecs: Any, images: dict[str, str], desired: int = 2) -> None:
         wait_stable(ecs, name)
 
 
+def balanced_service(
+    ecs: Any, seed: dict[str, Any], name: str, target_group_arn: str, desired: int
+) -> None:
+    """An awsvpc service behind `target_group_arn`, its task definition named after it."""
+    create_service(
+        ecs,
+        name,
+        web_definition(ecs, family=name),
+        desired,
+        networkConfiguration=awsvpc_network(seed),
+        loadBalancers=behind(target_group_arn),
+    )
+
+
 def requests_to(emulator: Any, cloudwatch: Any, *services: str) -> datetime:
     """Traffic at RPS until each service has had REQUESTS; returns a settled end by which
     all of them have."""
@@ -99,16 +116,8 @@ def test_a_listener_splits_requests_by_its_rules_and_their_weights(
             }
         ],
     )
-    network = awsvpc_network(ecs_state)
-    for name, group, desired in (("shop", alb.main_group, 2), ("shopCanary", alb.canary_group, 1)):
-        create_service(
-            ecs,
-            name,
-            web_definition(ecs, family=name),
-            desired,
-            networkConfiguration=network,
-            loadBalancers=behind(group),
-        )
+    balanced_service(ecs, ecs_state, "shop", alb.main_group, 2)
+    balanced_service(ecs, ecs_state, "shopCanary", alb.canary_group, 1)
     wait_until_sync(lambda: len(healthy_targets(elbv2, alb.main_group)) == 2, timeout=15)
     wait_until_sync(lambda: len(healthy_targets(elbv2, alb.canary_group)) == 1, timeout=15)
     load_balancer = elb_dimension(
@@ -149,19 +158,27 @@ def test_a_listener_splits_requests_by_its_rules_and_their_weights(
     assert dimension_sets == {("LoadBalancer",), ("LoadBalancer", "TargetGroup")}
 
 
+def test_a_target_group_spreads_its_requests_evenly_over_its_healthy_targets(
+    emulator: Any, ecs: Any, elbv2: Any, cloudwatch: Any, ecs_state: dict[str, Any]
+) -> None:
+    # A canary that joins the main service's group takes its share by task count: 1 in 3.
+    group = target_group(elbv2, ecs_state, "shared-tg")
+    balanced_service(ecs, ecs_state, "shared", group, 2)
+    balanced_service(ecs, ecs_state, "sharedCanary", group, 1)
+    wait_until_sync(lambda: len(healthy_targets(elbv2, group)) == 3, timeout=15)
+    with traffic_at(emulator, RPS):
+        dimensions = service_dimensions("sharedCanary")
+        end = wait_for_requests(emulator, cloudwatch, APPLICATION, dimensions, REQUESTS / 3)
+    canary = total(cloudwatch, APPLICATION, "RequestCount", dimensions, end)
+    main = total(cloudwatch, APPLICATION, "RequestCount", service_dimensions("shared"), end)
+    assert canary / (canary + main) == pytest.approx(1 / 3, abs=0.03)
+
+
 def test_a_target_group_weighted_zero_gets_no_requests(
     emulator: Any, ecs: Any, elbv2: Any, cloudwatch: Any, ecs_state: dict[str, Any]
 ) -> None:
     alb = balancer(elbv2, ecs_state, "quiet")  # main 100, canary 0 on both rules
-    network = awsvpc_network(ecs_state)
-    create_service(
-        ecs,
-        "quietCanary",
-        web_definition(ecs, family="quietCanary"),
-        1,
-        networkConfiguration=network,
-        loadBalancers=behind(alb.canary_group),
-    )
+    balanced_service(ecs, ecs_state, "quietCanary", alb.canary_group, 1)
     wait_until_sync(lambda: len(healthy_targets(elbv2, alb.canary_group)) == 1, timeout=15)
     with traffic_at(emulator, RPS):
         wait_seconds_done(emulator, clock_second(emulator) + 2)
@@ -365,3 +382,22 @@ def test_traffic_rps_changes_at_run_time_and_bad_values_change_nothing(
                 emulator.admin.settings(**bad)
             assert emulator.admin.info()["settings"]["traffic_rps"] == 12.5
     assert emulator.admin.info()["settings"]["traffic_rps"] == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment"),
+    [(["--traffic-rps", "-1"], {}), ([], {"ECS_EMULATOR_TRAFFIC_RPS": "nan"})],
+)
+def test_a_bad_traffic_rate_at_start_is_refused(
+    arguments: list[str], environment: dict[str, str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ecs_emulator", "--port", "0", *arguments],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **environment},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "traffic_rps must be between 0 (no traffic) and 10000" in result.stderr

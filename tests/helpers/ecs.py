@@ -23,9 +23,13 @@ FAST_WAITER = {"Delay": 0.1, "MaxAttempts": 600}
 
 
 def known_speeds(emulator: Any) -> None:
-    """Put back the run-time settings a test may have changed."""
+    """Put back the run-time settings a test may have changed (traffic off, as the e2e
+    emulator starts)."""
     emulator.admin.settings(
-        task_start_seconds=START_SECONDS, task_stop_seconds=STOP_SECONDS, throttle_rate=0.0
+        task_start_seconds=START_SECONDS,
+        task_stop_seconds=STOP_SECONDS,
+        throttle_rate=0.0,
+        traffic_rps=0.0,
     )
 
 

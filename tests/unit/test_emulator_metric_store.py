@@ -12,6 +12,7 @@ from ecs_emulator.metric_store import (
     StatisticSet,
     check_statistic,
     dimension_key,
+    percentile,
 )
 
 NAMESPACE, NAME = "Shop", "Latency"
@@ -49,6 +50,12 @@ def test_percentiles_are_values_put_weighted_by_their_counts() -> None:
     ((_, values),) = points(store, ["p25", "p50", "p50.5", "p99", "p100", "p0"], 100, 102, 2)
     # 200 samples: 1..100 once, then 500 a hundred times; the value at or above each share.
     assert values == {"p25": 50, "p50": 100, "p50.5": 500, "p99": 500, "p100": 500, "p0": 1}
+
+
+def test_percentile_without_counts_is_a_value_of_the_sample() -> None:
+    values = np.array([3.0, 1.0, 2.0, 4.0])
+    shares = (0, 25, 26, 50, 99, 100)
+    assert [percentile(values, share) for share in shares] == [1, 1, 2, 2, 4, 4]
 
 
 def test_a_statistic_set_counts_for_plain_statistics_and_no_percentile() -> None:
@@ -111,3 +118,37 @@ def test_statistics_cloudwatch_would_not_answer_are_refused(stat: str) -> None:
 @pytest.mark.parametrize("stat", ["p0", "p9", "p50", "p99", "p99.99", "p100", "Sum"])
 def test_percentiles_and_plain_statistics_are_accepted(stat: str) -> None:
     check_statistic(stat)
+
+
+def test_every_period_gets_the_statistics_numpy_gives_for_it_alone() -> None:
+    """Periods are computed together; each must be what numpy says for its own values."""
+    rng = np.random.default_rng(24)
+    shares = ["p0", "p10", "p50", "p90", "p99", "p99.9", "p100"]
+    stats = ["SampleCount", "Sum", "Average", "Minimum", "Maximum", *shares]
+    for _ in range(50):
+        store = MetricStore()
+        by_period: dict[int, tuple[list[float], list[float]]] = {}
+        for second in rng.choice(60, size=rng.integers(1, 40)).tolist():
+            size = int(rng.integers(1, 30))
+            values = np.round(rng.lognormal(3.9, 0.3, size), int(rng.integers(0, 3)))
+            counts = rng.integers(0, 4, size).astype(float)
+            store.add_values(NAMESPACE, NAME, DIMENSIONS, 1000 + second, values, counts)
+            held = by_period.setdefault(second // 7, ([], []))
+            held[0].extend(values.tolist())
+            held[1].extend(counts.tolist())
+        expected = []
+        for period, (values, counts) in sorted(by_period.items()):
+            v, c = np.array(values), np.array(counts)
+            if not c.sum():
+                continue
+            shown = v[c > 0]
+            found = {
+                "SampleCount": c.sum(),
+                "Sum": float(np.dot(v, c)),
+                "Average": float(np.dot(v, c)) / c.sum(),
+                "Minimum": shown.min(),
+                "Maximum": shown.max(),
+            }
+            found.update({share: percentile(v, float(share[1:]), c) for share in shares})
+            expected.append((1000 + period * 7, pytest.approx(found)))
+        assert points(store, stats, 1000, 1060, 7) == expected
