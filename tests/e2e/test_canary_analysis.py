@@ -7,7 +7,6 @@ no baseline behind."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,10 +27,10 @@ GOOD_RUN_SECONDS = 150
 @pytest.fixture
 def analysis_examples(
     emulator: Any, ecs_state: dict[str, Any], ecs: Any, elbv2: Any
-) -> Iterator[dict[str, dict[str, Any]]]:
-    """What `scripts/demo.py analysis` sets up, on the test's emulator: its traffic, the load
-    balancer and myapp behind it; both examples with its ids and ARNs, by file name."""
-    before = emulator.admin.info()["settings"]["traffic_rps"]
+) -> dict[str, dict[str, Any]]:
+    """What `scripts/demo.py analysis` sets up, on the test's emulator: its traffic (off again
+    before the next test), the load balancer and myapp behind it; both examples with its ids
+    and ARNs, by file name."""
     emulator.admin.settings(traffic_rps=demo.ANALYSIS_TRAFFIC_RPS)
     good = demo.resolve(json.loads(demo.ANALYSIS_EXAMPLES[0].read_text()), ecs_state)
     arns = demo.set_up_balancer(elbv2, ecs_state, good)
@@ -40,10 +39,7 @@ def analysis_examples(
         for path in demo.ANALYSIS_EXAMPLES
     }
     demo.seed_existing_service(examples["analysis.json"], ecs)
-    try:
-        yield examples
-    finally:
-        emulator.admin.settings(traffic_rps=before)
+    return examples
 
 
 async def started(client: Any, task_queue: str, starter: Any, request: dict[str, Any]) -> None:
