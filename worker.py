@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -17,6 +19,7 @@ from activities.alarms import AlarmActivities
 from activities.analysis import AnalysisActivities
 from activities.autoscaling import ScalingActivities
 from activities.aws import AwsClients
+from activities.cancellation import check_cancelled_only_where_chosen, stop_before_request
 from activities.decisions import verify_decision
 from activities.ecs import EcsActivities
 from activities.load_balancers import LoadBalancerActivities
@@ -30,6 +33,7 @@ from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
+from ecs_canary.watchdog import LoopWatchdog
 from workflows.canary import EcsCanaryDeployment
 
 # The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
@@ -43,6 +47,7 @@ def aws_clients(settings: WorkerSettings) -> AwsClients:
         settings.ecs_calls_per_second,
         max_connections=settings.max_concurrent_activities,
         while_waiting=keep_alive,
+        before_request=stop_before_request,
     )
 
 
@@ -59,42 +64,48 @@ def workflow_runner(settings: WorkerSettings) -> WorkflowRunner:
     return SandboxedWorkflowRunner()
 
 
+def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
+    """Every activity the worker runs, each cancelled only where it chooses (checked here)."""
+    ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
+    steps, analysis = VerificationActivities(clients), AnalysisActivities(clients)
+    balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
+    activities: list[Callable[..., Any]] = [
+        ecs.describe_services,
+        ecs.describe_task_definition,
+        ecs.register_task_definition,
+        ecs.create_service,
+        ecs.update_service,
+        ecs.delete_service,
+        ecs.wait_for_steady_state,
+        ecs.wait_for_inactive,
+        balancers.read_listener_rule,
+        balancers.set_rule_actions,
+        scaling.set_suspended_state,
+        alarms.watch_alarms,
+        steps.run_task_step,
+        steps.http_step,
+        steps.metrics_step,
+        analysis.judge_interval,
+        missing_search_attributes,
+        send_notification,
+        verify_decision,
+    ]
+    check_cancelled_only_where_chosen(activities)
+    return activities
+
+
 def build_worker(
     client: Client,
     settings: WorkerSettings,
     executor: ThreadPoolExecutor,
     clients: AwsClients | None = None,
 ) -> Worker:
-    clients = clients or aws_clients(settings)
-    ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
-    steps, analysis = VerificationActivities(clients), AnalysisActivities(clients)
-    balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[EcsCanaryDeployment],
         workflow_runner=workflow_runner(settings),
-        activities=[
-            ecs.describe_services,
-            ecs.describe_task_definition,
-            ecs.register_task_definition,
-            ecs.create_service,
-            ecs.update_service,
-            ecs.delete_service,
-            ecs.wait_for_steady_state,
-            ecs.wait_for_inactive,
-            balancers.read_listener_rule,
-            balancers.set_rule_actions,
-            scaling.set_suspended_state,
-            alarms.watch_alarms,
-            steps.run_task_step,
-            steps.http_step,
-            steps.metrics_step,
-            analysis.judge_interval,
-            missing_search_attributes,
-            send_notification,
-            verify_decision,
-        ],
+        activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,
@@ -145,6 +156,14 @@ async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> No
 async def main() -> None:
     configure_logging()
     settings = WorkerSettings.from_env()
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), settings.watchdog_seconds).start()
+    try:
+        await serve(settings)
+    finally:
+        watchdog.stop()
+
+
+async def serve(settings: WorkerSettings) -> None:
     try:
         client = await connect()
     except PayloadKeyError as err:  # the key file's own words, not a traceback

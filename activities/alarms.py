@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws import AwsClients, aws_errors
+from activities.cancellation import sync_activity
 from activities.polling import Heartbeats, activity_logger, sleep_until_next_poll
 from ecs_canary.models import AlarmFiring, WatchAlarmsInput
 
@@ -35,7 +35,7 @@ class AlarmActivities:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    @activity.defn
+    @sync_activity
     def watch_alarms(self, request: WatchAlarmsInput) -> AlarmFiring:
         """Poll until one of the alarms is in ALARM; the workflow cancels it once the gate is
         decided otherwise."""

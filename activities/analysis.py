@@ -4,7 +4,8 @@ from CloudWatch in one GetMetricData request, then judged (`ecs_canary.judge`).
 The judgement is data, not an exception: a `fail` is a verdict the workflow acts on. Errors
 are for the infrastructure: AWS's, mapped by `activities.aws.aws_errors` (transient ones
 retry, the rest fail at once with AWS's code). Sync, like the other AWS activities: the worker
-runs it in its thread pool.
+runs it in its thread pool; a cancel stops it before its next AWS request
+(`activities.cancellation`), and the judge itself takes milliseconds.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from temporalio import activity
-
 from activities.aws import AwsClients, aws_errors
+from activities.cancellation import sync_activity
 from activities.polling import activity_logger
 from ecs_canary import judge
 from ecs_canary.analysis import IntervalJudgement, MetricSamples
@@ -59,7 +59,7 @@ class AnalysisActivities:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    @activity.defn
+    @sync_activity
     def judge_interval(self, request: JudgeIntervalInput) -> IntervalJudgement:
         """Read the interval's metrics for both services and judge them."""
         log = activity_logger().bind(

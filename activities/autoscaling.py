@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio import activity
-
 from activities.aws import AwsClients, aws_errors
+from activities.cancellation import sync_activity
 from activities.polling import activity_logger
 from ecs_canary.aws_inputs import SetSuspendedStateInput
 from ecs_canary.scaling import (
@@ -44,7 +43,7 @@ class ScalingActivities:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    @activity.defn
+    @sync_activity
     def set_suspended_state(self, request: SetSuspendedStateInput) -> None:
         """RegisterScalableTarget with only `SuspendedState`: the range and the policies stay
         as they are, and setting the same state again changes nothing (safe to retry)."""

@@ -185,8 +185,8 @@ class CallBudget:
                     self._while_waiting()
                     checked_in = time.monotonic()
         except BaseException:
-            # A cancelled activity's thread gets its CancelledError wherever it is, here too:
-            # it leaves the line, or everyone behind it would wait forever.
+            # A cancelled activity stops at its check-in (`while_waiting`, outside the lock; see
+            # activities.cancellation): it leaves the line, or everyone behind would wait forever.
             with self._lock:
                 if any(queued is ticket for queued in self._queue):
                     self._queue.remove(ticket)
@@ -275,9 +275,9 @@ class ServiceDescriber:
         return {name: batch.found.get(name) for name in services}
 
     def _call(self, client: Any, cluster: str, key: tuple[str, str], batch: _DescribeBatch) -> None:
-        """The leader's DescribeServices, its answer or error handed to every member. A
-        cancelled activity gets its CancelledError anywhere in its thread, here too: the
-        others then start over instead of waiting for an answer that never comes."""
+        """The leader's DescribeServices, its answer or error handed to every member. A leader
+        whose activity is cancelled stops before its request leaves (activities.cancellation):
+        the others then start over instead of waiting for an answer that never comes."""
         try:
             time.sleep(self._window)
             self._close(key, batch)
@@ -310,6 +310,7 @@ class AwsClients:
         ecs_calls_per_second: float,
         max_connections: int = 10,
         while_waiting: Callable[[], None] = lambda: None,
+        before_request: Callable[..., None] = lambda **_: None,
     ) -> None:
         self._session = boto3.session.Session()
         self._config = _BOTO_CONFIG.merge(
@@ -317,6 +318,9 @@ class AwsClients:
         )
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
+        # `before_request`: called (botocore's before-send) before every attempt of every
+        # request (the worker: a cancelled activity makes no further AWS request).
+        self._before_request = before_request
         # `while_waiting`: what a caller held up in the budget's queue or by a shared describe
         # does every CallBudget.CHECK_IN_SECONDS (the worker: its wait's heartbeat).
         self.ecs_budget = CallBudget(ecs_calls_per_second, while_waiting=while_waiting, spread=True)
@@ -327,6 +331,7 @@ class AwsClients:
             client = self._clients.get((service, region))
             if client is None:
                 client = self._session.client(service, region_name=region, config=self._config)
+                client.meta.events.register("before-send", self._before_request)
                 if service == "ecs":
                     client.meta.events.register("before-send.ecs", self.ecs_budget.acquire)
                 self._clients[(service, region)] = client

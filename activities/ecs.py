@@ -21,6 +21,7 @@ from activities.aws import (
     aws_errors,
     latest_tagged_revision,
 )
+from activities.cancellation import sync_activity
 from activities.deployment_tasks import stop_reasons
 from activities.polling import (
     Heartbeats,
@@ -96,7 +97,7 @@ class EcsActivities:
             found = client.describe_services(cluster=cluster, services=[service])["services"]
         return found[0] if found else None
 
-    @activity.defn
+    @sync_activity
     def describe_services(self, request: DescribeServicesInput) -> ServiceSnapshots:
         """The services' current state; None for one ECS does not have (or has as INACTIVE).
         A missing cluster fails here, before the deployment creates anything. The first look
@@ -122,7 +123,7 @@ class EcsActivities:
             services={name: found.get(name) for name in request.services}, scalable_target=target
         )
 
-    @activity.defn
+    @sync_activity
     def describe_task_definition(self, request: DescribeTaskDefinitionInput) -> TaskDefinitionState:
         client = self._clients.ecs(request.region)
         try:
@@ -136,7 +137,7 @@ class EcsActivities:
             arn=request.arn, status=task_definition["taskDefinition"].get("status")
         )
 
-    @activity.defn
+    @sync_activity
     def register_task_definition(
         self, request: RegisterTaskDefinitionInput
     ) -> RegisteredTaskDefinition:
@@ -180,7 +181,7 @@ class EcsActivities:
             arn=revision["taskDefinitionArn"], family=family, revision=revision["revision"]
         )
 
-    @activity.defn
+    @sync_activity
     def create_service(self, request: CreateServiceInput) -> ServiceChange:
         """Create the service; one that exists already with this task definition is done."""
         log = activity_logger(request)
@@ -250,7 +251,7 @@ class EcsActivities:
             service_deployment_arn=service.get("currentServiceDeployment"),
         )
 
-    @activity.defn
+    @sync_activity
     def update_service(self, request: UpdateServiceInput) -> ServiceChange:
         """Point the service at the task definition and count; a no-op when already there."""
         log = activity_logger(request)
@@ -297,7 +298,7 @@ class EcsActivities:
         )
         return self._change(current, changed=False)
 
-    @activity.defn
+    @sync_activity
     def delete_service(self, request: DeleteServiceInput) -> DeleteServiceResult:
         """Force-delete the service; one that is absent or already going away is done."""
         log = activity_logger(request)
@@ -313,7 +314,7 @@ class EcsActivities:
                 raise
         return DeleteServiceResult(deleted=True)
 
-    @activity.defn
+    @sync_activity
     def wait_for_steady_state(self, request: WaitSteadyInput) -> SteadyState:
         """Poll until this run's deployment is the only one, fully running and COMPLETED; fail
         fast when its tasks stop, ECS fails or rolls it back, or a guarding alarm fires."""
@@ -421,7 +422,7 @@ class EcsActivities:
             log.info(line)
             progress.last_progress = line
 
-    @activity.defn
+    @sync_activity
     def wait_for_inactive(self, request: WaitInactiveInput) -> None:
         log = activity_logger(request)
         client = self._clients.ecs(request.region)

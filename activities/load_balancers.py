@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.exceptions
-from temporalio import activity
 
 from activities.aws import AwsClients, aws_error_code, aws_errors
+from activities.cancellation import sync_activity
 from activities.polling import activity_logger
 from ecs_canary.aws_inputs import ReadListenerRuleInput, SetRuleActionsInput
 from ecs_canary.traffic import ListenerRule, listener_arn_of
@@ -25,7 +25,7 @@ class LoadBalancerActivities:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    @activity.defn
+    @sync_activity
     def read_listener_rule(self, request: ReadListenerRuleInput) -> ListenerRule:
         """The rule and its actions as they are now (what the run puts back), after checking
         that the canary's target group exists: both fail before anything changes."""
@@ -41,7 +41,7 @@ class LoadBalancerActivities:
             actions=rule["Actions"],
         )
 
-    @activity.defn
+    @sync_activity
     def set_rule_actions(self, request: SetRuleActionsInput) -> None:
         """Replace the rule's actions (a listener's default actions for its default rule).
         The call sets the whole list, so making it again changes nothing."""

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import CancelledError
 
+from activities.cancellation import raise_if_cancelled
 from ecs_canary.models import Stage
 
 
@@ -47,8 +47,7 @@ def sleep_until_next_poll(interval_seconds: float, not_before: float = 0.0) -> N
     now = time.time()
     wake = (max(now, not_before) // interval_seconds + 1) * interval_seconds
     activity.wait_for_cancelled_sync(timeout=wake - now)  # returns None either way
-    if activity.is_cancelled():
-        raise CancelledError("the wait was cancelled")
+    raise_if_cancelled("the wait")
 
 
 def first_useful_poll(interval_seconds: float) -> float:
@@ -89,12 +88,17 @@ class Heartbeats:
 
 
 def keep_alive() -> None:
-    """Called while a thread is held up outside its wait's loop (queued for the ECS budget,
-    or for a DescribeServices another wait makes): a wait held there longer than its heartbeat
-    timeout would otherwise be declared dead and retried, which costs more ECS calls at the
-    moment they are scarcest. Does nothing for code that is not a wait's."""
+    """Called while a thread is held up outside its activity's own loop (queued for the ECS
+    budget, or for a DescribeServices another wait makes), once a CallBudget.CHECK_IN_SECONDS
+    and with no lock held: one of the points where a cancelled activity stops (see
+    activities.cancellation). A wait held there longer than its heartbeat timeout would
+    otherwise be declared dead and retried, which costs more ECS calls at the moment they are
+    scarcest, so a wait's heartbeat is sent too; code that is not a wait's sends none."""
+    if not activity.in_activity():
+        return
+    raise_if_cancelled()
     current = getattr(_current, "wait", None)
-    if current is None or not activity.in_activity():
+    if current is None:
         return
     token, heartbeats = current
     if activity.info().task_token == token:  # not a wait an earlier activity on this thread ran

@@ -12,9 +12,8 @@ Sync activities: the worker runs them in its thread pool, like `activities.ecs`.
 
 from __future__ import annotations
 
-from temporalio import activity
-
 from activities.aws import AwsClients
+from activities.cancellation import sync_activity
 from activities.steps.http_check import HttpCheck
 from activities.steps.metrics import MetricsCheck
 from activities.steps.run_task import RunTaskStep
@@ -25,7 +24,7 @@ class VerificationActivities:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    @activity.defn
+    @sync_activity
     def run_task_step(self, request: RunTaskStepInput) -> StepVerdict:
         """Run the step's one-off ECS tasks (or follow those an earlier attempt started, found
         by `startedBy`) until all stopped. Passes when every essential container of every task
@@ -33,13 +32,13 @@ class VerificationActivities:
         or out of time, it stops the step's running tasks first."""
         return RunTaskStep(self._clients, request).run()
 
-    @activity.defn
+    @sync_activity
     def http_step(self, request: HttpStepInput) -> StepVerdict:
         """Send the step's requests one after another; fails once more than `max_failures`
         failed. The summary gives the counts, p50/p95 latency and the first failure."""
         return HttpCheck(request).run()
 
-    @activity.defn
+    @sync_activity
     def metrics_step(self, request: MetricsStepInput) -> StepVerdict:
         """Compare the canary's CloudWatch metric over the window with `max_value` and/or the
         main service's (see `activities.steps.metrics.aggregate` for how the window's datapoints

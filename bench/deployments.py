@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowFailureError
 
 from bench import baseline
@@ -287,14 +288,14 @@ def event_type_counts(events: list[Any]) -> dict[str, int]:
 
 
 def activity_summary(events: list[Any]) -> dict[str, Any]:
-    """Per history: activities by type (local ones from their markers), retried attempts, and
-    wait polls estimated from each wait's start and end (polls land on wall-clock multiples of
-    the poll interval)."""
+    """Per history: activities by type (local ones from their markers), retried attempts (and
+    those after a heartbeat timeout), and wait polls estimated from each wait's start and end
+    (polls land on wall-clock multiples of the poll interval)."""
     scheduled: dict[int, str] = {}
     started: dict[int, Any] = {}
     by_type: dict[str, int] = {}
     markers: dict[str, int] = {}
-    retried = 0
+    retried = heartbeat_timeouts = 0
     waits: list[tuple[float, float]] = []
     for event in events:
         kind = EventType.Name(event.event_type)
@@ -315,6 +316,10 @@ def activity_summary(events: list[Any]) -> dict[str, Any]:
             attrs = event.activity_task_started_event_attributes
             started[attrs.scheduled_event_id] = event
             retried += attrs.attempt > 1
+            heartbeat_timeouts += attrs.attempt > 1 and _is_heartbeat_timeout(attrs.last_failure)
+        elif kind == "EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT":
+            failure = event.activity_task_timed_out_event_attributes.failure
+            heartbeat_timeouts += _is_heartbeat_timeout(failure)
         elif kind in (
             "EVENT_TYPE_ACTIVITY_TASK_COMPLETED",
             "EVENT_TYPE_ACTIVITY_TASK_FAILED",
@@ -327,7 +332,24 @@ def activity_summary(events: list[Any]) -> dict[str, Any]:
             if scheduled.get(attrs.scheduled_event_id) in WAIT_ACTIVITIES:
                 begin = started[attrs.scheduled_event_id].event_time.ToMicroseconds() / 1e6
                 waits.append((begin, event.event_time.ToMicroseconds() / 1e6))
-    return {"by_type": by_type, "markers": markers, "retried_attempts": retried, "waits": waits}
+    return {
+        "by_type": by_type,
+        "markers": markers,
+        "retried_attempts": retried,
+        "heartbeat_timeouts": heartbeat_timeouts,
+        "waits": waits,
+    }
+
+
+def _is_heartbeat_timeout(failure: Failure) -> bool:
+    """A failure that says an attempt missed its heartbeat (the history keeps an attempt's
+    last failure only, so a run's count is a lower bound)."""
+    while failure.HasField("cause") and not failure.HasField("timeout_failure_info"):
+        failure = failure.cause
+    return (
+        failure.HasField("timeout_failure_info")
+        and failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    )
 
 
 def estimated_polls(waits: list[tuple[float, float]], poll: float) -> int:

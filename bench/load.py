@@ -177,13 +177,14 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         tops = [r for r in every if r["count"] == LOAD_COUNT]
         ok, tried = sum(r["succeeded"] for r in tops), sum(r["count"] for r in tops)
         retried = sum(r["retried_activity_attempts"] for r in tops)
+        heartbeat_timeouts = sum(r.get("heartbeat_timeouts", 0) for r in tops)
         ratio = top["p95"] / lone["p50"]
         per_deployment = top["cpu_seconds"] / top["count"]
         rows += [
             (f"{LOAD_COUNT} concurrent, one worker: all succeed", f"{ok}/{tried}", ok == tried),
             (
                 f"{LOAD_COUNT} concurrent, one worker: 0 retried attempts",
-                str(retried),
+                f"{retried} ({heartbeat_timeouts} after a heartbeat timeout)",
                 retried == 0,
             ),
             (

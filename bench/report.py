@@ -8,7 +8,7 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import analysis, analysis_e2e, load, steps
+from bench import analysis, analysis_e2e, cancellation, load, steps
 from bench.stack import machine
 
 STAGES = ("canary_deploy", "canary_delete", "rolling_deploy")
@@ -131,6 +131,7 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.extend((name, value, _met(ok)) for name, value, ok in steps.targets(results))
     rows.extend((name, value, _met(ok)) for name, value, ok in analysis.targets(results))
     rows.extend((name, value, _met(ok)) for name, value, ok in analysis_e2e.targets(results))
+    rows.extend((name, value, _met(ok)) for name, value, ok in cancellation.targets(results))
     return rows
 
 
@@ -335,7 +336,8 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
         )
         add(
             "| N | Succeeded | p50 wall | p95 wall | max wall | Peak RSS | CPU | ECS calls/deployment "
-            "| Max ECS calls/s | Throttled | Retried attempts | CPU/deployment | Workers |"
+            "| Max ECS calls/s | Throttled | Retried attempts (after a heartbeat timeout) "
+            "| CPU/deployment | Workers |"
         )
         add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         shared = results.get("shared")
@@ -346,7 +348,8 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
                 f"| {r['p95']:.2f} s | {r['max']:.2f} s | {_mb(r['peak_rss_mib']):.0f} MB "
                 f"| {r['cpu_seconds']:.1f} s | {r['calls_per_deployment']:.1f} "
                 f"| {r['calls']['max_per_second']} | {r['calls']['throttled']} "
-                f"| {r['retried_activity_attempts']} | {r['cpu_seconds'] / r['count']:.3f} s "
+                f"| {r['retried_activity_attempts']} ({r.get('heartbeat_timeouts', '?')}) "
+                f"| {r['cpu_seconds'] / r['count']:.3f} s "
                 f"| {workers} |"
             )
         add("")
@@ -443,4 +446,5 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     out.extend(load.profile_section(results))
     out.extend(analysis.section(results))
     out.extend(analysis_e2e.section(results))
+    out.extend(cancellation.section(results))
     return "\n".join(out) + "\n"

@@ -10,7 +10,8 @@ BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURREN
 (rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
 BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_PROFILE_CONCURRENCY (the Ns
 profiled with py-spy, "100,300"), BENCH_MEASURES (single,history,concurrency,shared,profile,
-kill,steps,analysis).
+kill,steps,analysis,
+cancellation).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import boto3
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench import analysis, analysis_e2e, load, report, steps
+from bench import analysis, analysis_e2e, cancellation, load, report, steps
 from bench import deployments as d
 from bench.stack import (
     REGION,
@@ -51,7 +52,7 @@ from ecs_emulator import EmulatorAdmin
 
 GATE_TIMER = {"timeout_seconds": 0.05, "on_timeout": "approve"}
 GATE_MANUAL = {"timeout_seconds": 600}
-ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps,analysis"
+ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps,analysis,cancellation"
 
 
 def _counts(variable: str, default: str) -> list[int]:
@@ -293,7 +294,7 @@ class Bench:
             if problem:
                 failures[run.service] = problem
         polls = 0
-        retried = 0
+        retried = heartbeat_timeouts = 0
         history_lengths = []
         types_total: dict[str, int] = {}
         for run in runs:
@@ -301,6 +302,7 @@ class Bench:
             summary = d.activity_summary(events)
             polls += d.estimated_polls(summary["waits"], cfg.poll)
             retried += summary["retried_attempts"]
+            heartbeat_timeouts += summary["heartbeat_timeouts"]
             history_lengths.append(len(events))
             for name, n in d.event_type_counts(events).items():
                 types_total[name] = types_total.get(name, 0) + n
@@ -326,6 +328,7 @@ class Bench:
             "wait_describes": describes,
             "estimated_polls": polls + d.NON_WAIT_DESCRIBES * count,
             "retried_activity_attempts": retried,
+            "heartbeat_timeouts": heartbeat_timeouts,
             "workflow_task_timeouts": types_total.get("WORKFLOW_TASK_TIMED_OUT", 0),
             "activity_timeouts": types_total.get("ACTIVITY_TASK_TIMED_OUT", 0),
             "history_events_max": max(history_lengths),
@@ -438,6 +441,8 @@ async def main() -> int:
         if "analysis" in measures:
             bench.results["analysis"] = analysis.measure()
             bench.results["analysis_e2e"] = await analysis_e2e.measure(bench)
+        if "cancellation" in measures:
+            bench.results["cancellation"] = await cancellation.measure(bench)
         bench.results["elapsed_seconds"] = time.time() - began
         (bench.log_dir / "results.json").write_text(
             json.dumps(bench.results, indent=2, default=str)

@@ -46,6 +46,9 @@ class WorkerSettings:
     shared_ecs_calls_per_second: float | None = None
     # Run the workflow in Temporal's sandbox (see worker.py for why it is off by default).
     workflow_sandbox: bool = False
+    # A worker whose event loop does not answer for this long dumps its threads' stacks and
+    # exits (ecs_canary.watchdog).
+    watchdog_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -59,4 +62,5 @@ class WorkerSettings:
                 _env_float("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", 0) if shared else None
             ),
             workflow_sandbox=_env_flag("ECS_CANARY_WORKFLOW_SANDBOX"),
+            watchdog_seconds=_env_float("ECS_CANARY_WATCHDOG_SECONDS", 60),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,8 @@ class EmulatorMiddleware:
         if throttled:
             return aws_error("ThrottlingException", "Rate exceeded")
         self._held.wait_if_held(operation)
+        if operation == "DescribeServices" and not internal:
+            time.sleep(self._admin.settings.describe_services_delay_seconds)  # a stalled ECS
         try:
             params = json.loads(read_body(environ) or b"{}")
         except ValueError:

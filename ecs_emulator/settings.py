@@ -85,6 +85,7 @@ def validate_runtime(values: dict[str, Any]) -> None:
         "task_stop_seconds",
         "task_run_seconds",
         "health_check_seconds",
+        "describe_services_delay_seconds",
     ):
         if name in values and values[name] < 0:
             raise ValueError(f"{name} must be >= 0")

@@ -4,13 +4,11 @@ the heartbeat details), their heartbeats, and waiting that wakes at once when ca
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import CancelledError
 
+from activities.cancellation import raise_if_cancelled
 from activities.polling import Heartbeats
 from ecs_canary.steps import StepVerdict
 
@@ -72,14 +70,4 @@ class StepClock:
 
     @staticmethod
     def check_cancelled() -> None:
-        if activity.is_cancelled():
-            raise CancelledError("the verification step was cancelled")
-
-
-@contextmanager
-def shielded() -> Iterator[None]:
-    """Work that a cancellation must not interrupt: the worker raises CancelledError into a sync
-    activity's thread wherever it is, possibly right after the activity noticed the
-    cancellation itself and began to clean up. A pending one is raised at the block's end."""
-    with activity.shield_thread_cancel_exception():
-        yield
+        raise_if_cancelled("the verification step")

@@ -13,9 +13,10 @@ from typing import Any
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.aws import AwsClients, aws_errors, latest_tagged_revision
+from activities.cancellation import cleaning_up
 from activities.deployment_tasks import described_tasks, task_arns
 from activities.polling import activity_logger
-from activities.steps.common import StepClock, plural, restored_details, shielded, timed_out
+from activities.steps.common import StepClock, plural, restored_details, timed_out
 from ecs_canary.steps import RunTaskStepInput, StepVerdict
 
 # Tag on a task definition a step registers: the step's startedBy token.
@@ -85,10 +86,9 @@ class RunTaskStep:
                 type="InvalidRequest",
                 non_retryable=True,
             )
-        # Cancellation is taken where the step waits, never between a RunTask and the
-        # bookkeeping after it, nor during the clean-up (the worker raises it into the thread).
-        with shielded():
-            verdict = self._run_and_clean_up()
+        # Cancellation is taken where the step waits (activities.cancellation), never between
+        # a RunTask and the bookkeeping after it, nor during the clean-up.
+        verdict = self._run_and_clean_up()
         self.log.info(f"Verification step {self.step.name}: {verdict.summary}")
         return verdict
 
@@ -251,7 +251,11 @@ class RunTaskStep:
 
     def _stop_all(self, must_succeed: bool) -> None:
         """StopTask every task of the step still running (found by startedBy, so a task that
-        started just before a cancellation is stopped too)."""
+        started just before a cancellation is stopped too), cancelled or not."""
+        with cleaning_up():
+            self._stop_running(must_succeed)
+
+    def _stop_running(self, must_succeed: bool) -> None:
         reason = f"ecs-canary: verification step {self.step.name} was stopped"
         try:
             running = self._list_tasks("RUNNING")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -180,3 +181,23 @@ def test_invalid_cli_settings_exit_with_an_error() -> None:
 def test_wait_until_reports_the_last_value() -> None:
     with pytest.raises(AssertionError, match="last value: 0"):
         wait_until_sync(lambda: 0, timeout=0.1)
+
+
+def test_describe_services_is_answered_late_when_told(
+    emulator: Any, ecs_state: dict[str, Any]
+) -> None:
+    """`describe_services_delay_seconds`: a stalled ECS for the cancellation chaos test; other
+    operations answer at once."""
+    ecs = emulator_client(emulator.url)
+    emulator.admin.settings(describe_services_delay_seconds=1.5)
+    try:
+        began = time.monotonic()
+        ecs.list_services(cluster=CLUSTER)
+        listed = time.monotonic() - began
+        ecs.describe_services(cluster=CLUSTER, services=["nothing"])
+        described = time.monotonic() - began - listed
+    finally:
+        emulator.admin.settings(describe_services_delay_seconds=0)
+    assert described >= 1.5 and listed < 1.5
+    with pytest.raises(EmulatorAdminError, match="400"):
+        emulator.admin.settings(describe_services_delay_seconds=-1)

@@ -30,6 +30,7 @@ def known_speeds(emulator: Any) -> None:
         task_stop_seconds=STOP_SECONDS,
         throttle_rate=0.0,
         traffic_rps=0.0,
+        describe_services_delay_seconds=0.0,
     )
 
 

@@ -42,10 +42,15 @@ async def in_process_worker(
 
 
 def spawn_worker(
-    address: str, task_queue: str, log_path: Path, **settings: str
+    address: str,
+    task_queue: str,
+    log_path: Path,
+    program: tuple[str, ...] = ("worker.py",),
+    **settings: str,
 ) -> subprocess.Popen:
     """`python worker.py` as users run it, configured only through the environment (`settings`:
-    more variables, e.g. ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND="30")."""
+    more variables, e.g. ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND="30"); `program`: what python
+    runs instead (e.g. `-c` code that wraps worker.main)."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": address,
@@ -56,7 +61,7 @@ def spawn_worker(
     }
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, *program], cwd=ROOT, env=env, stdout=log, stderr=log
         )
 
 

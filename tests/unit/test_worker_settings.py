@@ -17,6 +17,7 @@ VARIABLES = (
     "ECS_CANARY_ECS_CALLS_PER_SECOND",
     "ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND",
     "ECS_CANARY_WORKFLOW_SANDBOX",
+    "ECS_CANARY_WATCHDOG_SECONDS",
 )
 
 
@@ -33,6 +34,7 @@ def test_defaults(env):
     assert settings.ecs_calls_per_second == 10
     assert settings.shared_ecs_calls_per_second is None
     assert settings.workflow_sandbox is False
+    assert settings.watchdog_seconds == 60
     assert isinstance(workflow_runner(settings), UnsandboxedWorkflowRunner)
 
 
@@ -56,6 +58,7 @@ def test_a_shared_budget_is_read(env):
         ("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", "lots", "must be a number"),
         ("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", "-5", "greater than 0"),
         ("ECS_CANARY_ECS_CALLS_PER_SECOND", "0", "greater than 0"),
+        ("ECS_CANARY_WATCHDOG_SECONDS", "0", "greater than 0"),
     ],
 )
 def test_a_value_the_worker_cannot_use_stops_it_with_the_reason(env, name, value, says):

@@ -1,0 +1,51 @@
+"""Cancellation under load (issue 21), a short form of `make bench`'s section: deployments
+started at once on one `python worker.py`, a quarter cancelled at random moments, the emulator
+stalling DescribeServices past a wait's heartbeat timeout, nothing killed. Every run closes
+right (bench/cancellation.py says what that means), and the worker's event loop answers within
+a second the whole time, by its own watchdog's measure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from bench import deployments as d
+from bench.cancellation import Plan, chaos, event_loop_stalls
+from ecs_canary.watchdog import LATE_SECONDS
+from tests.helpers import Runs, wait_until, worker_process
+
+pytestmark = pytest.mark.slow
+
+PLAN = Plan(seed=21, count=60, cancels=15, cancel_within=15, stall_at=3, stall_for=12)
+POLL_SECONDS = 0.5
+
+
+async def test_cancelled_runs_and_stalled_waits_under_load_all_close_and_the_loop_answers(
+    client: Client,
+    task_queue: str,
+    emulator: Any,
+    ecs: Any,
+    ecs_state: dict[str, Any],
+    runs: Runs,
+    tmp_path: Path,
+):
+    services = [f"chaos{i:02d}" for i in range(PLAN.count)]
+    d.seed_services(ecs, ecs_state, services, desired=1)
+    address, log = client.service_client.config.target_host, tmp_path / "worker.log"
+    with worker_process(address, task_queue, log, ECS_CANARY_ECS_CALLS_PER_SECOND="100"):
+        await wait_until(lambda: "Worker started" in log.read_text(), timeout=60)
+        outcome = await chaos(
+            client, task_queue, ecs, emulator.admin, ecs_state, services, PLAN, POLL_SECONDS
+        )
+    outcome.longest_stall_seconds, outcome.late_answers = event_loop_stalls(log)
+
+    print(f"\n{outcome}")
+    assert outcome.hangs == [] and outcome.problems == {}
+    assert outcome.cancels_injected == PLAN.cancels and outcome.cancelled >= 1
+    assert outcome.cancelled + outcome.succeeded == PLAN.count
+    assert outcome.heartbeat_timeouts >= 1  # the stall made waits miss their heartbeat
+    stall = outcome.longest_stall_seconds
+    assert stall is not None and stall <= LATE_SECONDS and outcome.late_answers == 0
