@@ -20,13 +20,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Every test, the slow fault-injection ones included (what CI runs).
+# Every test, the slow fault-injection ones included (what CI runs), on TEST_WORKERS
+# pytest-xdist workers, each with its own emulator and Temporal servers (tests/conftest.py says
+# how the tests share out). Most tests wait on servers and timers, so there are more workers
+# than cores. Ends with the 10 slowest tests.
+TEST_WORKERS ?= 6
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=10
 
 # The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too).
 test-fast: venv
-	$(BIN)/python -m pytest -q tests/unit tests/workflow
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/unit tests/workflow
 
 # What the types are checked on: everything `pip install .` installs.
 TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py

@@ -28,10 +28,14 @@ class LoadBalancerActivities:
     @sync_activity
     def read_listener_rule(self, request: ReadListenerRuleInput) -> ListenerRule:
         """The rule and its actions as they are now (what the run puts back), after checking
-        that the canary's target group exists: both fail before anything changes."""
+        that the canary's (and the baseline's) target group exists: both fail before anything
+        changes."""
         client = self._clients.elbv2(request.region)
+        groups = [request.canary_target_group_arn]
+        if request.baseline_target_group_arn is not None:
+            groups.append(request.baseline_target_group_arn)
         with aws_errors("DescribeTargetGroups"):
-            client.describe_target_groups(TargetGroupArns=[request.canary_target_group_arn])
+            client.describe_target_groups(TargetGroupArns=groups)
         with aws_errors("DescribeRules"):
             (rule,) = client.describe_rules(RuleArns=[request.rule_arn])["Rules"]
         return ListenerRule(

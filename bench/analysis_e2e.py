@@ -23,12 +23,10 @@ import json
 import statistics
 import sys
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench import deployments as d
-
-if TYPE_CHECKING:
-    from bench.run import Bench
+from bench.harness import Bench, Config, open_bench
 
 INTERVAL_SECONDS = 10
 INTERVALS = 3
@@ -147,9 +145,6 @@ def section(results: dict[str, Any]) -> list[str]:
 async def main() -> int:
     """This measure alone, on its own emulator and Temporal dev server; prints the target,
     writes nothing outside the log directory."""
-    # Here, not at the top: bench.run imports this module.
-    from bench.run import Config, open_bench
-
     cfg = Config.from_env()
     async with open_bench(cfg) as bench:
         results = {"analysis_e2e": await measure(bench)}

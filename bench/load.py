@@ -121,27 +121,7 @@ def read_collapsed(path: Path) -> Profile:
     return profile
 
 
-# --- Measures --------------------------------------------------------------------------------
-
-
-async def profiles(bench: Any) -> None:
-    """The worker under py-spy at each profiled N: one run each, apart from the timed rounds
-    (sampling takes some of the machine's CPU)."""
-    if not available():
-        bench.say("py-spy not installed: no profile")
-        return
-    bench.results["profiles"] = [
-        await bench.concurrent(n, profile_to=bench.log_dir / f"profile-{n}.txt")
-        for n in bench.config.profile_concurrency
-    ]
-
-
-async def shared_budget(bench: Any) -> None:
-    """N deployments spread over several workers that share the one budget."""
-    cfg = bench.config
-    bench.results["shared"] = await bench.concurrent(
-        cfg.shared_count, workers=cfg.shared_workers, shared=True
-    )
+# --- Workers sharing one budget ----------------------------------------------------------------
 
 
 async def shares_settled(workers: list[Managed], count: int, timeout: float = 60) -> None:

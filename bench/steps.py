@@ -28,13 +28,11 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench import deployments as d
+from bench.harness import Bench, Config, open_bench
 from ecs_canary.steps import StepState
-
-if TYPE_CHECKING:
-    from bench.run import Bench
 
 RUN_TASK_STEP = "smoke"
 HTTP_STEP = "health"
@@ -332,9 +330,6 @@ def section(results: dict[str, Any]) -> list[str]:
 async def main() -> int:
     """This measure alone, on its own emulator and Temporal dev server; prints the section and
     the targets, writes nothing outside the log directory."""
-    # Here, not at the top: bench.run imports this module.
-    from bench.run import Config, open_bench
-
     cfg = Config.from_env()
     async with open_bench(cfg) as bench:
         results = {"steps": await measure(bench)}

@@ -264,7 +264,9 @@ def status_lines(
         f"tasks:     {counts}",
         *(
             f"{label.lower() + ':':<10} {text}"
-            for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling)
+            for label, text in load_balancing_lines(
+                status.targets, status.traffic, status.scaling, status.baseline
+            )
         ),
         f"decision:  {decision_text(status.decision)}",
     ]

@@ -151,7 +151,9 @@ def render_view(
     if running is not None and desired is not None:
         rows.add_row("tasks", _tasks_bar(running, desired))
     if status is not None:
-        for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling):
+        for label, text in load_balancing_lines(
+            status.targets, status.traffic, status.scaling, status.baseline
+        ):
             rows.add_row(label.lower(), _clipped(text))
     if status is not None and status.verification_steps:
         rows.add_row("steps", _steps_table(status.verification_steps, now))

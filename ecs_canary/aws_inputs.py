@@ -15,6 +15,7 @@ class ReadListenerRuleInput(ServiceLocation):
     rule_arn: str
     # Checked to exist before anything changes.
     canary_target_group_arn: str
+    baseline_target_group_arn: str | None = None
 
 
 class SetRuleActionsInput(ServiceLocation):

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ecs_canary.analysis import AnalysisSettings, AnalysisStatus
 from ecs_canary.aws_shapes import check_service_definition, check_task_definition
+from ecs_canary.baseline import BaselineState, analysis_request_error, baseline_service_name
 from ecs_canary.names import workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
 from ecs_canary.scaling import ScalableTarget, ScalingHoldState
@@ -118,7 +119,8 @@ class DeploymentRequest(StrictModel):
 
     @model_validator(mode="after")
     def _valid_service_names(self) -> DeploymentRequest:
-        for name in (self.service_name, self.canary_service_name):
+        names = (self.service_name, self.canary_service_name, self.baseline_service_name)
+        for name in filter(None, names):
             # Quoted only up to a readable length: the message travels in the run's failure.
             shown = repr(name) if len(name) <= 80 else f"{name[:60]!r}... ({len(name)} characters)"
             if not _SERVICE_NAME.match(name):
@@ -132,9 +134,25 @@ class DeploymentRequest(StrictModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _valid_analysis(self) -> DeploymentRequest:
+        analysis = self.verification.analysis
+        if analysis is not None:
+            error = analysis_request_error(analysis, self.canary.traffic, self.canary.suffix)
+            if error is not None:
+                raise ValueError(error)
+        return self
+
     @property
     def canary_service_name(self) -> str:
         return f"{self.service_name}{self.canary.suffix}"
+
+    @property
+    def baseline_service_name(self) -> str | None:
+        """The baseline's name with canary analysis (see ecs_canary.baseline), else None."""
+        if self.verification.analysis is None:
+            return None
+        return baseline_service_name(self.service_name)
 
     @property
     def desired_count(self) -> int:
@@ -252,6 +270,8 @@ class DeploymentStatus(StrictModel):
     traffic: TrafficState | None = None
     scaling: ScalingHoldState | None = None
     analysis: AnalysisStatus | None = None
+    # Canary analysis's baseline service beside the canary.
+    baseline: BaselineState | None = None
 
 
 class DeploymentResult(StrictModel):
@@ -267,6 +287,8 @@ class DeploymentResult(StrictModel):
     attempts: list[DecisionAttempt]
     stages: list[StageTiming]
     verification_steps: list[StepState] = Field(default_factory=list)
+    # With canary analysis: whether the baseline was deleted (or never created).
+    baseline_deleted: bool | None = None
 
 
 # --- Activity inputs and outputs ------------------------------------------------------------

@@ -185,7 +185,8 @@ _ENDINGS = {
 
 
 def finished_message(status: DeploymentStatus) -> Message:
-    """How the run ended and why, how long each stage took, and whether the canary is gone."""
+    """How the run ended and why, how long each stage took, and whether the canary (and canary
+    analysis's baseline) is gone."""
     result = status.result
     assert result is not None, "finished is sent once the run's result is known"
     ending, emoji = _ENDINGS[result.outcome]
@@ -193,18 +194,16 @@ def finished_message(status: DeploymentStatus) -> Message:
     if result.reason:
         facts.append(("Reason", result.reason))
     facts.append(("Stages", [_timing_text(timing) for timing in result.stages] or ["none"]))
-    canary = result.canary_service
-    facts.append(
-        (
-            "Canary",
-            f"{canary} deleted"
-            if result.canary_deleted
-            else f"{canary} was NOT deleted: delete it by hand",
-        )
-    )
+    facts.append(("Canary", _deleted_text(result.canary_service, result.canary_deleted)))
+    if status.baseline is not None and result.baseline_deleted is not None:
+        facts.append(("Baseline", _deleted_text(status.baseline.service, result.baseline_deleted)))
     if result.task_definition_arn:
         facts.append(("Task definition", result.task_definition_arn))
     return Message(headline=f"{result.main_service}: {ending}", emoji=emoji, facts=facts)
+
+
+def _deleted_text(service: str, deleted: bool) -> str:
+    return f"{service} deleted" if deleted else f"{service} was NOT deleted: delete it by hand"
 
 
 def decision_commands(run: RunLinks, action: str, signed: bool = False) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from ecs_canary.baseline import BaselineState, baseline_text
 from ecs_canary.scaling import ScalingHoldState, scaling_text
 from ecs_canary.targets import TargetCount, targets_text
 from ecs_canary.traffic import TrafficState, weights_text
@@ -51,15 +52,21 @@ def approvals_text(approvals: list[str], needed: int) -> str:
 
 
 def load_balancing_lines(
-    targets: list[TargetCount], traffic: TrafficState | None, scaling: ScalingHoldState | None
+    targets: list[TargetCount],
+    traffic: TrafficState | None,
+    scaling: ScalingHoldState | None,
+    baseline: BaselineState | None = None,
 ) -> list[tuple[str, str]]:
     """(label, text) for a deployment's targets (`1 of 4 healthy targets in my-tg, ~25 %`), the
-    weighted canary's traffic and the main service's auto scaling; none for a service without
-    them. Shared by the Web UI details and `starter.py status`."""
+    canary analysis's baseline, the weighted canary's traffic and the main service's auto
+    scaling; none for a service without them. Shared by the Web UI details and `starter.py
+    status`."""
     lines = []
+    group_percents = traffic.weights if traffic is not None else {}
     if targets:
-        group_percents = traffic.weights if traffic is not None else {}
         lines.append(("Targets", targets_text(targets, group_percents)))
+    if baseline is not None:
+        lines.append(("Baseline", baseline_text(baseline, group_percents)))
     if traffic is not None:
         state = "the canary's weight" if traffic.shifted else "as recorded"
         lines.append(("Traffic", f"{weights_text(traffic.weights)} ({state})"))

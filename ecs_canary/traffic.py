@@ -3,7 +3,9 @@ listener rule, and the pure rules that turn the recorded forward action into a w
 
 The canary registers only in its own target group; once it is healthy the rule's forward
 action sends `100 - w` % to the group(s) it forwarded to and `w` % to the canary's, and before
-the canary is deleted the rule's actions are put back exactly as recorded. Kept apart from the
+the canary is deleted the rule's actions are put back exactly as recorded. With canary analysis
+a baseline of the old version registers in a group of its own as well and gets the same `w` %
+as the canary: the recorded groups share `100 - 2w` %. Kept apart from the
 workflow and the ELB calls so the weight math and the refusals read and test on their own.
 """
 
@@ -49,6 +51,8 @@ class TrafficState(StrictModel):
     canary_target_group_arn: str
     weights: dict[str, float]
     shifted: bool = False
+    # The baseline's own group (canary analysis), weighted like the canary's.
+    baseline_target_group_arn: str | None = None
 
 
 def listener_arn_of(rule_arn: str) -> str:
@@ -84,52 +88,72 @@ def percents(weights: dict[str, int]) -> dict[str, float]:
     return {arn: 100.0 * weight / total if total else 0.0 for arn, weight in weights.items()}
 
 
-def group_percents(actions: list[dict[str, Any]], canary: str) -> dict[str, float]:
-    """Each target group's percent of the rule's traffic, the canary's group included (0 %
-    while the rule does not forward to it)."""
+def _own_groups(canary: str, baseline: str | None) -> dict[str, str]:
+    """The run's own target groups by whose they are: the canary's, and the baseline's."""
+    return {"canary": canary, **({"baseline": baseline} if baseline is not None else {})}
+
+
+def group_percents(
+    actions: list[dict[str, Any]], canary: str, baseline: str | None = None
+) -> dict[str, float]:
+    """Each target group's percent of the rule's traffic, the canary's (and the baseline's)
+    group included (0 % while the rule does not forward to it)."""
     shares = percents(forward_weights(actions))
-    return {**shares, canary: shares.get(canary, 0.0)}
+    own = _own_groups(canary, baseline).values()
+    return {**shares, **{arn: shares.get(arn, 0.0) for arn in own}}
 
 
-def traffic_refusal(rule: ListenerRule, settings: TrafficSettings) -> str | None:
-    """Why this rule cannot carry the weighted canary, or None. Refused before anything
-    changes: a rule that already sends traffic to the canary's group was probably left so by
-    an earlier run, and "putting it back" would keep that traffic."""
+def traffic_refusal(
+    rule: ListenerRule, settings: TrafficSettings, baseline: str | None = None
+) -> str | None:
+    """Why this rule cannot carry the weighted canary (and baseline), or None. Refused before
+    anything changes: a rule that already sends traffic to the canary's or the baseline's
+    group was probably left so by an earlier run, and "putting it back" would keep that
+    traffic."""
     weights = forward_weights(rule.actions)
-    canary = settings.canary_target_group_arn
+    own = _own_groups(settings.canary_target_group_arn, baseline)
     if not weights:
         return f"listener rule {rule.rule_arn} has no single forward action to weight"
-    if weights.get(canary, 0) > 0:
-        return (
-            f"listener rule {rule.rule_arn} already forwards "
-            f"{percents(weights)[canary]:.0f} % to the canary's target group "
-            f"{target_group_name(canary)}; put its actions back before deploying"
-        )
-    if not any(weight for arn, weight in weights.items() if arn != canary):
-        return f"listener rule {rule.rule_arn} forwards to no target group but the canary's"
+    for whose, arn in own.items():
+        if weights.get(arn, 0) > 0:
+            return (
+                f"listener rule {rule.rule_arn} already forwards "
+                f"{percents(weights)[arn]:.0f} % to the {whose}'s target group "
+                f"{target_group_name(arn)}; put its actions back before deploying"
+            )
+    if not any(weight for arn, weight in weights.items() if arn not in own.values()):
+        whose = " and ".join(f"the {name}'s" for name in own)
+        return f"listener rule {rule.rule_arn} forwards to no target group but {whose}"
     return None
 
 
-def canary_weights(recorded: dict[str, int], canary: str, weight_percent: int) -> dict[str, int]:
-    """The recorded groups share `100 - w` in proportion to their recorded weights (largest
-    remainder, so the integers add up), the canary's group gets `w`."""
-    others = {arn: weight for arn, weight in recorded.items() if arn != canary and weight > 0}
-    share = 100 - weight_percent
+def canary_weights(
+    recorded: dict[str, int], canary: str, weight_percent: int, baseline: str | None = None
+) -> dict[str, int]:
+    """The recorded groups share `100 - w` (`100 - 2w` beside a baseline) in proportion to
+    their recorded weights (largest remainder, so the integers add up); the canary's group
+    gets `w`, and so does the baseline's."""
+    own = _own_groups(canary, baseline)
+    others = {
+        arn: weight for arn, weight in recorded.items() if arn not in own.values() and weight > 0
+    }
+    share = 100 - weight_percent * len(own)
     total = sum(others.values())
     exact = {arn: share * weight / total for arn, weight in others.items()}
     weights = {arn: int(value) for arn, value in exact.items()}
     by_remainder = sorted(exact, key=lambda arn: exact[arn] - weights[arn], reverse=True)
     for arn in by_remainder[: share - sum(weights.values())]:
         weights[arn] += 1
-    return {**weights, canary: weight_percent}
+    return {**weights, **{arn: weight_percent for arn in own.values()}}
 
 
 def weighted_actions(
-    actions: list[dict[str, Any]], canary: str, weight_percent: int
+    actions: list[dict[str, Any]], canary: str, weight_percent: int, baseline: str | None = None
 ) -> list[dict[str, Any]]:
-    """The recorded actions with the forward action weighted for the canary; every other
-    action (authentication, ...), the forward action's `Order` and its stickiness stay."""
-    weights = canary_weights(forward_weights(actions), canary, weight_percent)
+    """The recorded actions with the forward action weighted for the canary (and baseline);
+    every other action (authentication, ...), the forward action's `Order` and its stickiness
+    stay."""
+    weights = canary_weights(forward_weights(actions), canary, weight_percent, baseline)
     weighted = copy.deepcopy(actions)
     forward = _forward_action(weighted)
     assert forward is not None, "traffic_refusal accepted the rule"
@@ -146,7 +170,8 @@ def canary_load_balancers(
     load_balancers: list[dict[str, Any]], rule: ListenerRule, canary: str
 ) -> list[dict[str, Any]]:
     """The canary's `loadBalancers`: the main service's entry for a group the rule forwards to
-    (else its first), pointed at the canary's target group, so it registers there only."""
+    (else its first), pointed at the canary's target group, so it registers there only. The
+    baseline's are made the same way, pointed at its own group."""
     forwarded = forward_weights(rule.actions)
     entry = next(
         (lb for lb in load_balancers if lb.get("targetGroupArn") in forwarded), load_balancers[0]

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from .model import ServiceRevision
 from .moto_internals import ServiceRef, find_service
 from .scheduler import Scheduler
-from .service_deployments import ServiceDeployment, ServiceRevision
+from .service_deployments import ServiceDeployment
 from .task_api import Handler, MotoCall, request_cluster, requested_page
 from .wsgi_util import AWS_JSON, WsgiResponse, aws_error, json_response
 

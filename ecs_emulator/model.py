@@ -10,15 +10,12 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .answers import AnswerModel
-from .events import EventLog
 from .moto_elbv2 import TargetGroupHandle
-from .moto_internals import DEFAULT_CPU_UNITS, ServiceHandle, TaskHandle
-
-if TYPE_CHECKING:
-    from .service_deployments import ServiceDeployment, ServiceRevision
+from .moto_internals import DEFAULT_CPU_UNITS, TaskHandle
+from .wsgi_util import epoch_seconds, without_none
 
 PRIMARY, ACTIVE = "PRIMARY", "ACTIVE"
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
@@ -99,6 +96,39 @@ class EmulatedTask:
 
 
 @dataclass
+class ServiceRevision:
+    """The configuration a deployment runs (DescribeServiceRevisions); a rollback runs the
+    revision of the deployment it returns to."""
+
+    arn: str
+    service_arn: str
+    cluster_arn: str
+    task_definition: str
+    launch_type: str | None
+    platform_version: str | None
+    load_balancers: list[dict[str, Any]]
+    network_configuration: dict[str, Any] | None
+    container_images: list[dict[str, str]]
+    created_at: datetime = field(default_factory=now_utc)
+
+    def as_api(self) -> dict[str, Any]:
+        return without_none(
+            {
+                "serviceRevisionArn": self.arn,
+                "serviceArn": self.service_arn,
+                "clusterArn": self.cluster_arn,
+                "taskDefinition": self.task_definition,
+                "launchType": self.launch_type,
+                "platformVersion": self.platform_version,
+                "loadBalancers": self.load_balancers,
+                "networkConfiguration": self.network_configuration,
+                "containerImages": self.container_images,
+                "createdAt": epoch_seconds(self.created_at),
+            }
+        )
+
+
+@dataclass
 class Deployment:
     """An ECS deployment (``ecs-svc/...``) and the tasks it started."""
 
@@ -113,7 +143,6 @@ class Deployment:
     cpu_units: float = DEFAULT_CPU_UNITS
     memory_mb: float = 0.0
     revision: ServiceRevision | None = None
-    service_deployment: ServiceDeployment | None = None
     id: str = field(default_factory=new_deployment_id)
     status: str = PRIMARY
     rollout_state: str = IN_PROGRESS
@@ -190,28 +219,3 @@ class DeploymentPolicy:
 def failure_threshold(desired: int) -> int:
     """ECS's circuit breaker: half the desired count, at least 3, at most 200."""
     return min(200, max(3, math.ceil(desired / 2)))
-
-
-@dataclass
-class ServiceRecord:
-    """Scheduler state for one moto service object."""
-
-    handle: ServiceHandle
-    policy: DeploymentPolicy
-    deployments: list[Deployment]
-    events: EventLog = field(default_factory=EventLog)
-    network_configuration: dict[str, Any] | None = None
-    last_completed: Deployment | None = None
-    steady: bool = False
-    draining_tasks: list[EmulatedTask] = field(default_factory=list)
-    # False for CODE_DEPLOY / EXTERNAL controllers and non-ROLLING strategies: stored and
-    # described, never scheduled.
-    managed: bool = True
-    history: list[ServiceDeployment] = field(default_factory=list)
-
-    @property
-    def primary(self) -> Deployment:
-        return self.deployments[0]
-
-    def all_tasks(self) -> list[EmulatedTask]:
-        return [t for d in self.deployments for t in d.tasks]

@@ -21,10 +21,10 @@ from .model import (
     IN_PROGRESS,
     Deployment,
     EmulatedTask,
-    ServiceRecord,
     failure_threshold,
     now_utc,
 )
+from .service_record import ServiceRecord
 
 CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 
@@ -131,8 +131,9 @@ class Rollout:
             primary.updated_at = now_utc()
             record.events.add(msg.deployment_completed(record.handle.name, primary.id))
             record.last_completed = primary
-            if primary.service_deployment is not None:
-                primary.service_deployment.completed(primary)
+            service_deployment = record.service_deployment_of(primary)
+            if service_deployment is not None:
+                service_deployment.completed(primary)
             for deployment in old:
                 record.draining_tasks.extend(deployment.tasks)
             record.deployments = [primary]
@@ -152,7 +153,7 @@ class Rollout:
         primary.updated_at = now_utc()
         name = record.handle.name
         target = record.last_completed
-        service_deployment = primary.service_deployment
+        service_deployment = record.service_deployment_of(primary)
         rolled_back_already = (
             service_deployment is not None and service_deployment.rollback is primary
         )

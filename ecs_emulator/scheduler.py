@@ -22,7 +22,14 @@ from .answers import AnswerModel
 from .faults import InjectedFaults, fault_from_images
 from .lifecycle import TaskLifecycle
 from .load_balancing import LoadBalancing, TargetEvents, failed_health_checks_reason
-from .model import ACTIVE, ROLLING, Deployment, DeploymentPolicy, EmulatedTask, ServiceRecord
+from .model import (
+    ACTIVE,
+    ROLLING,
+    Deployment,
+    DeploymentPolicy,
+    EmulatedTask,
+    ServiceRevision,
+)
 from .moto_internals import (
     ServiceHandle,
     ServiceRef,
@@ -32,7 +39,8 @@ from .moto_internals import (
     task_reservation,
 )
 from .rollout import Rollout
-from .service_deployments import ServiceDeployment, ServiceRevision, revision_summary
+from .service_deployments import ServiceDeployment, revision_summary
+from .service_record import ServiceRecord
 from .settings import EmulatorSettings
 from .standalone import StandaloneTasks
 

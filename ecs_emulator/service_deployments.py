@@ -1,8 +1,9 @@
-"""ECS's own deployment records: service deployments and service revisions.
+"""ECS's own deployment records: service deployments.
 
 ECS keeps a *service deployment* for every CreateService/UpdateService that starts a
 deployment (ListServiceDeployments, DescribeServiceDeployments) and a *service revision*
-for the configuration it deploys (DescribeServiceRevisions). They are how a client learns,
+for the configuration it deploys (DescribeServiceRevisions; ``model.ServiceRevision``, as a
+deployment carries the revision it runs). They are how a client learns,
 after the fact, whether ECS itself rolled a deployment back: a circuit-breaker rollback is
 not a new service deployment but a state of the failed one (ROLLBACK_IN_PROGRESS, then
 ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED).
@@ -12,6 +13,9 @@ The emulator's mapping onto its own deployments (``ecs-svc/<digits>``):
   redeploys the revision of the last COMPLETED deployment;
 - IN_PROGRESS while rolling; SUCCESSFUL once COMPLETED; STOPPED when a newer service
   deployment replaced it first, or when the circuit breaker trips without a rollback.
+
+A record watches the scheduler's deployments (``model.py``); a deployment does not point
+back at its record, which the service's ``ServiceRecord.service_deployment_of`` finds.
 """
 
 from __future__ import annotations
@@ -22,53 +26,13 @@ from datetime import datetime
 from typing import Any
 
 from .model import Deployment, failure_threshold, now_utc
+from .wsgi_util import epoch_seconds, without_none
 
 IN_PROGRESS, SUCCESSFUL, STOPPED = "IN_PROGRESS", "SUCCESSFUL", "STOPPED"
 ROLLBACK_IN_PROGRESS = "ROLLBACK_IN_PROGRESS"
 ROLLBACK_SUCCESSFUL, ROLLBACK_FAILED = "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"
 FINISHED = (SUCCESSFUL, STOPPED, ROLLBACK_SUCCESSFUL, ROLLBACK_FAILED)
 SUPERSEDED_REASON = "A newer service deployment started before this one finished."
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    """AWS's JSON protocol sends timestamps as epoch seconds."""
-    return moment.timestamp() if moment is not None else None
-
-
-def _without_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
-@dataclass
-class ServiceRevision:
-    """The configuration a deployment runs (DescribeServiceRevisions)."""
-
-    arn: str
-    service_arn: str
-    cluster_arn: str
-    task_definition: str
-    launch_type: str | None
-    platform_version: str | None
-    load_balancers: list[dict[str, Any]]
-    network_configuration: dict[str, Any] | None
-    container_images: list[dict[str, str]]
-    created_at: datetime = field(default_factory=now_utc)
-
-    def as_api(self) -> dict[str, Any]:
-        return _without_none(
-            {
-                "serviceRevisionArn": self.arn,
-                "serviceArn": self.service_arn,
-                "clusterArn": self.cluster_arn,
-                "taskDefinition": self.task_definition,
-                "launchType": self.launch_type,
-                "platformVersion": self.platform_version,
-                "loadBalancers": self.load_balancers,
-                "networkConfiguration": self.network_configuration,
-                "containerImages": self.container_images,
-                "createdAt": _epoch(self.created_at),
-            }
-        )
 
 
 def revision_summary(deployment: Deployment) -> dict[str, Any]:
@@ -125,7 +89,6 @@ class ServiceDeployment:
             deployment_configuration,
             circuit_breaker,
         )
-        target.service_deployment = record
         return record
 
     @property
@@ -154,7 +117,6 @@ class ServiceDeployment:
         self.tripped = True
         self.rollback, self.rollback_reason = rollback, rollback_reason
         self.rollback_started_at = now_utc()
-        rollback.service_deployment = self
         self.status, self.status_reason = ROLLBACK_IN_PROGRESS, reason
         self.updated_at = self.rollback_started_at
 
@@ -168,14 +130,14 @@ class ServiceDeployment:
 
     def brief(self) -> dict[str, Any]:
         """ListServiceDeployments' ServiceDeploymentBrief."""
-        return _without_none(
+        return without_none(
             {
                 "serviceDeploymentArn": self.arn,
                 "serviceArn": self.service_arn,
                 "clusterArn": self.cluster_arn,
-                "createdAt": _epoch(self.created_at),
-                "startedAt": _epoch(self.created_at),
-                "finishedAt": _epoch(self.finished_at),
+                "createdAt": epoch_seconds(self.created_at),
+                "startedAt": epoch_seconds(self.created_at),
+                "finishedAt": epoch_seconds(self.finished_at),
                 "targetServiceRevisionArn": self._target_revision_arn(),
                 "status": self.status,
                 "statusReason": self.status_reason,
@@ -186,8 +148,8 @@ class ServiceDeployment:
         """DescribeServiceDeployments' ServiceDeployment."""
         described = {
             **self.brief(),
-            "updatedAt": _epoch(self.updated_at),
-            "stoppedAt": _epoch(self.stopped_at),
+            "updatedAt": epoch_seconds(self.updated_at),
+            "stoppedAt": epoch_seconds(self.stopped_at),
             "sourceServiceRevisions": [revision_summary(d) for d in self.sources],
             "targetServiceRevision": revision_summary(self.target),
             "deploymentConfiguration": self.deployment_configuration,
@@ -196,10 +158,10 @@ class ServiceDeployment:
         if self.rollback is not None and self.rollback.revision is not None:
             described["rollback"] = {
                 "reason": self.rollback_reason,
-                "startedAt": _epoch(self.rollback_started_at),
+                "startedAt": epoch_seconds(self.rollback_started_at),
                 "serviceRevisionArn": self.rollback.revision.arn,
             }
-        return _without_none(described)
+        return without_none(described)
 
     def _target_revision_arn(self) -> str:
         assert self.target.revision is not None

@@ -45,10 +45,11 @@ from typing import Any
 import numpy as np
 
 from .metric_store import Dimensions
-from .model import HEALTHY, Deployment, EmulatedTask, ServiceRecord
+from .model import HEALTHY, Deployment, EmulatedTask
 from .moto_cloudwatch import MetricWriter
 from .moto_elbv2 import Listener, forwarding_listeners
 from .scheduler import Scheduler
+from .service_record import ServiceRecord
 from .settings import EmulatorSettings
 
 log = logging.getLogger(__name__)

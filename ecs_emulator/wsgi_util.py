@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 AWS_JSON = "application/x-amz-json-1.1"
@@ -31,6 +32,16 @@ def json_response(code: int, payload: Any, content_type: str = "application/json
     status = f"{code} {REASONS.get(code, 'Error')}"
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     return WsgiResponse(status, headers, body)
+
+
+def epoch_seconds(moment: datetime | None) -> float | None:
+    """AWS's JSON protocol sends timestamps as epoch seconds."""
+    return moment.timestamp() if moment is not None else None
+
+
+def without_none(values: dict[str, Any]) -> dict[str, Any]:
+    """An API shape without its unset members: AWS omits them rather than sending null."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def aws_error(code: str, message: str, status: int = 400) -> WsgiResponse:

@@ -1,17 +1,30 @@
-"""What every test layer needs: the project's logging, and the `logs` capture fixture.
+"""What every test layer needs: the project's logging, the `logs` capture fixture, and how the
+tests share out over pytest-xdist's workers (`make test` runs them in parallel).
 
 The end-to-end fixtures (ECS emulator, Temporal dev server, worker) are in
 `tests/e2e/conftest.py`, so the unit and workflow layers start neither.
+
+In parallel, every worker is a test session of its own: its session fixtures (emulator, dev
+server, time-skipping server) are its own, on free ports, with its own `tmp_path` tree, so a
+test written for the standard fixtures needs nothing else to run beside the others. The
+workers take one test at a time (`--dist loadgroup`), except that the tests of a module
+sharing a module-scoped fixture (a local stack, an encrypted server) go to one worker, which
+starts that fixture once; the `slow` tests go first, so that no long test starts last.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
 
 import pytest
 
 from ecs_canary.logs import configure_logging
 from tests.helpers import LogCapture
+
+# The fixture scopes that outlive a test but not a worker: their tests share one worker.
+SHARED_SCOPES = frozenset({"class", "module", "package"})
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,3 +38,55 @@ def logs() -> Iterator[LogCapture]:
     capture.attach()
     yield capture
     capture.detach()
+
+
+# --- Sharing out over xdist's workers ---------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first (a stable sort: every worker must collect the same order), and
+    one xdist group per module whose tests share a fixture wider than a test."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        if _uses_a_shared_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+def _uses_a_shared_fixture(item: pytest.Item) -> bool:
+    fixture_info = getattr(item, "_fixtureinfo", None)  # pytest's, on every test function
+    if fixture_info is None:
+        return False
+    definitions = fixture_info.name2fixturedefs.values()
+    return any(fixture.scope in SHARED_SCOPES for defs in definitions for fixture in defs)
+
+
+# --- The replay tally over every worker -------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand this worker's replay tally to the controller."""
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        from tests.helpers import TALLY
+
+        worker_output["replay_tally"] = asdict(TALLY)
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: the controller, as each worker ends
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests.helpers import TALLY
+
+    TALLY.add(**getattr(node, "workeroutput", {}).get("replay_tally", {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Every finished run of every test, on whichever worker, was replayed in its test's
+    teardown (the `runs` fixture); this line sums them up."""
+    from tests.helpers import TALLY
+
+    if TALLY.sources:
+        terminalreporter.write_line(
+            f"replay of finished runs: {TALLY.histories} histories replayed deterministically "
+            f"on today's workflow code ({TALLY.sources} replays: test teardowns, in-test checks)"
+        )

@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
 _JUDGE_CALL_TIMEOUT = timedelta(seconds=60)
 # CloudWatch unavailable for this long fails the interval, and with it the analysis.
 _JUDGE_RETRIED_FOR = timedelta(minutes=10)
-BASELINE_SUFFIX = "Baseline"
 # Who a judge's rejection is by.
 JUDGE = "analysis"
 
@@ -59,19 +58,15 @@ def _reject(gate: Gate, reason: str) -> None:
         gate.decide_automatically("reject", "analysis", reason, workflow.now(), by=JUDGE)
 
 
-def baseline_service_name(request: DeploymentRequest) -> str:
-    return f"{request.service_name}{BASELINE_SUFFIX}"
-
-
 def pending_analysis(request: DeploymentRequest) -> AnalysisStatus | None:
     """`status.analysis` before the first interval; None without `verification.analysis`."""
-    settings = request.verification.analysis
-    if settings is None:
+    settings, baseline = request.verification.analysis, request.baseline_service_name
+    if settings is None or baseline is None:
         return None
     return AnalysisStatus(
         period_seconds=settings.period_seconds,
         intervals_planned=settings.intervals,
-        baseline_service=baseline_service_name(request),
+        baseline_service=baseline,
     )
 
 

@@ -2,18 +2,37 @@
 
 Canary Deploy -> Verification -> Canary Delete -> Rolling Deploy. The workflow only decides;
 every ECS and CloudWatch call is an activity (see `workflows.ecs_calls` for how each runs).
-Whatever ends a run early goes through one cleanup path: the canary service is deleted before
-the run closes, and a main service the rolling deploy touched is rolled back.
+Whatever ends a run early goes through one cleanup path: the canary service (and canary
+analysis's baseline beside it) is deleted before the run closes, and a main service the
+rolling deploy touched is rolled back.
+
+A bug in the workflow code is not a failed deployment, and does not end the run. An exception
+that is neither one of Temporal's failures nor a stage's verdict (`ENDS_A_DEPLOYMENT`), a
+`TypeError` or an `AttributeError`, is not caught: it fails the workflow task, as the SDK does
+by default, and Temporal retries the task until a worker with the fix replays the run's
+history and carries on where the bug stopped it. Nothing is lost, and the deployment ends as it
+would have. Cleaning up at once would report the bug as the service's failure, throw away a
+run that a fix could finish, and invite a new deployment that meets the same bug; the operator
+decides instead, with a cancel the one way to clean up. Meanwhile the
+run stays Running, frozen at the bug: the canary keeps serving as it does while verification
+waits for a decision, the main service stays as the last finished step left it, and the Web UI
+(and `temporal workflow describe`) shows the failed workflow task with the error and its stack
+trace, as the worker logs it at every attempt. An operator who will not wait for the fix
+cancels the run: the cancel reaches it where it waits, before the code with the bug runs
+again, and the cleanup path deletes the canary as for any cancel (README, "When things go
+wrong"; a bug on the cleanup path itself leaves terminating the run and deleting the canary by
+hand).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -33,11 +52,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from workflows.analysis import pending_analysis
+    from workflows.baseline import BaselineService
     from workflows.decisions import DecisionDesk
-    from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle
+    from workflows.ecs_calls import EcsCalls, abandoned_when, calls_may_repeat, settle, together
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
-    from workflows.preflight import REFUSED, canary_load_balancers, first_look, refusal
+    from workflows.preflight import (
+        REFUSED,
+        baseline_load_balancers,
+        canary_load_balancers,
+        first_look,
+        refusal,
+    )
     from workflows.presentation import (
         ROLLED_BACK,
         StageFailure,
@@ -53,6 +79,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import pending_steps
     from workflows.traffic import TrafficShift
     from workflows.verification import verify
+
+
+# What ends a deployment early, through the cleanup path: Temporal's failures (an ECS call's or a
+# check's error, a timeout, a cancel delivered as a failure), a stage's own verdict and the
+# cancellation of the run. Anything else is a bug in this code (see the module docstring).
+ENDS_A_DEPLOYMENT = (FailureError, StageFailure, asyncio.CancelledError)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -80,6 +112,7 @@ class EcsCanaryDeployment:
         self._ecs = EcsCalls(self._request)
         self._traffic = TrafficShift(self._request, self._ecs, self._state, self._set_details)
         self._scaling = ScalingHold(self._request, self._ecs, self._state, self._set_details)
+        self._baseline = BaselineService(self._request, self._ecs, self._state, self._set_details)
         self._notifier = Notifier(
             self._request.notifications, self._request.verification, self._log_context
         )
@@ -143,8 +176,9 @@ class EcsCanaryDeployment:
 
     @workflow.run
     async def run(self, request: RawValue = NO_ARGUMENT) -> DeploymentResult:
-        """The four stages, top to bottom. A rejection skips to Canary Delete; anything else
-        that ends the run early (a failure, a cancel) goes through `_end_early`."""
+        """The four stages, top to bottom. A rejection skips to Canary Delete; a failure or a
+        cancel (`ENDS_A_DEPLOYMENT`) goes through `_end_early`. A bug is not caught: it fails
+        the workflow task until a fixed worker resumes the run (module docstring)."""
         if self._invalid is not None:  # `request` was validated by __init__
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         self._calls_may_repeat = calls_may_repeat()
@@ -156,7 +190,7 @@ class EcsCanaryDeployment:
             await self._canary_delete()
             if self._gate.approved:
                 await self._rolling_deploy()
-        except (Exception, asyncio.CancelledError) as err:
+        except ENDS_A_DEPLOYMENT as err:
             raise await self._end_early(err) from None
         if not self._gate.approved:
             return await self._finish(Outcome.REJECTED, decision_text(self._gate.decision))
@@ -166,8 +200,9 @@ class EcsCanaryDeployment:
     async def _end_early(self, err: BaseException) -> BaseException:
         """The one cleanup path (the saga's compensation): roll the main service back if the
         rolling deploy touched it and put its auto scaling back, put the listener rule back
-        and delete the canary if it may exist, and close the run with the error that says what
-        ended it. A rule that cannot be put back keeps the canary serving its traffic."""
+        and delete the canary (and the baseline) if it may exist, and close the run with the
+        error that says what ended it. A rule that cannot be put back keeps the canary (and the
+        baseline) serving its traffic."""
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         failure = None if cancelled else StageFailure.of(err, self._state.stage)
         if self._state.main_service_touched:
@@ -205,8 +240,9 @@ class EcsCanaryDeployment:
     # --- Stage 1: Canary Deploy -------------------------------------------------------------
 
     async def _canary_deploy(self) -> None:
-        """Register the task definition, create the canary service and wait for it to be
-        steady; stops early, leaving the canary to Canary Delete, if someone rejects it."""
+        """Register the task definition, create the canary service (and, for canary analysis,
+        the baseline beside it) and wait for both to be steady; stops early, leaving them to
+        Canary Delete, if someone rejects the canary."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
         look = await first_look(request, self._ecs, self._traffic)
@@ -221,9 +257,15 @@ class EcsCanaryDeployment:
         self._traffic.record(look.rule)
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
             raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)
-        if look.canary_exists:  # left ACTIVE by an earlier, crashed run
+        leftovers = []  # left ACTIVE by an earlier, crashed run
+        if look.canary_exists:
             state.canary_may_exist = True
-            await self._remove_service(canary, Stage.CANARY_DEPLOY)
+            leftovers.append(self._remove_service(canary, Stage.CANARY_DEPLOY))
+        if look.baseline_exists:
+            state.baseline_may_exist = True
+            leftovers.append(self._baseline.remove(Stage.CANARY_DEPLOY))
+        await together(*leftovers)
+        self._baseline.record(look.main)
         if self._gate.rejected:
             return
         info = workflow.info()
@@ -232,14 +274,22 @@ class EcsCanaryDeployment:
         if self._gate.rejected:
             return
         state.canary_may_exist = True
-        created = await self._ecs.create_service(
-            canary,
-            Stage.CANARY_DEPLOY,
-            arn,
-            request.canary.desired_count,
-            {WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id},
-            canary_load_balancers(request, look.main, look.rule),
+        tags = {WORKFLOW_ID_TAG: info.workflow_id, RUN_ID_TAG: info.run_id}
+        baseline_creation = asyncio.ensure_future(
+            self._baseline.create(tags, baseline_load_balancers(request, look.main, look.rule))
         )
+        try:
+            created = await self._ecs.create_service(
+                canary,
+                Stage.CANARY_DEPLOY,
+                arn,
+                request.canary.desired_count,
+                tags,
+                canary_load_balancers(request, look.main, look.rule),
+            )
+        finally:
+            await settle(baseline_creation)
+        baseline_created = baseline_creation.result()
         # The rollback target is read while the canary starts: off the critical path.
         rollback_check = (
             asyncio.ensure_future(self._ecs.check_rollback_possible(state.previous))
@@ -249,12 +299,15 @@ class EcsCanaryDeployment:
         try:
             await abandoned_when(
                 lambda: self._gate.rejected,
-                self._wait_steady(
-                    canary,
-                    created,
-                    arn,
-                    request.stage_timeouts.canary_deploy,
-                    done_message=f"Created Service {canary} with Arn {{arn}}",
+                together(
+                    self._wait_steady(
+                        canary,
+                        created,
+                        arn,
+                        request.stage_timeouts.canary_deploy,
+                        done_message=f"Created Service {canary} with Arn {{arn}}",
+                    ),
+                    self._baseline.wait_steady(baseline_created),
                 ),
             )
         finally:
@@ -262,7 +315,7 @@ class EcsCanaryDeployment:
                 await settle(rollback_check)
         if rollback_check is not None:
             rollback_check.result()
-        if not self._gate.rejected:  # healthy: its weight for the verification stage
+        if not self._gate.rejected:  # healthy: their weight for the verification stage
             await self._traffic.shift()
 
     # --- Stage 2: Verification --------------------------------------------------------------
@@ -289,8 +342,11 @@ class EcsCanaryDeployment:
         canary = self._require_request().canary_service_name
         self._enter(Stage.CANARY_DELETE)
         await self._traffic.restore()
-        await self._remove_service(
-            canary, Stage.CANARY_DELETE, done_message=f"Canary service {canary} deleted"
+        await together(
+            self._remove_service(
+                canary, Stage.CANARY_DELETE, done_message=f"Canary service {canary} deleted"
+            ),
+            self._baseline.remove(Stage.CANARY_DELETE),
         )
 
     # --- Stage 4: Rolling Deploy ------------------------------------------------------------
@@ -392,18 +448,32 @@ class EcsCanaryDeployment:
             self._state.canary_deleted = True
 
     async def _clean_up_canary(self) -> None:
-        """Delete the canary if it may exist; a failure here is logged, never hides the one
-        that ended the run."""
-        if not self._state.canary_may_exist:
-            return
-        canary = self._require_request().canary_service_name
-        workflow.logger.info(f"Cleaning up canary service {canary}", extra=self._log_context())
+        """Delete the canary and the baseline, side by side, where they may exist."""
+        request, state = self._require_request(), self._state
+        removals = []
+        if state.canary_may_exist:
+            canary = request.canary_service_name
+            removals.append(
+                self._clean_up(
+                    f"canary service {canary}", self._remove_service(canary, state.stage)
+                )
+            )
+        if state.baseline_may_exist:
+            baseline = request.baseline_service_name
+            removals.append(
+                self._clean_up(f"baseline service {baseline}", self._baseline.remove(state.stage))
+            )
+        await together(*removals)
+
+    async def _clean_up(self, what: str, removal: Awaitable[None]) -> None:
+        """One removal of the cleanup path; a failure here is logged, never hides the one that
+        ended the run."""
+        workflow.logger.info(f"Cleaning up {what}", extra=self._log_context())
         try:
-            await self._remove_service(canary, self._state.stage)
+            await removal
         except Exception as err:
             workflow.logger.error(
-                f"Could not delete canary service {canary}: {failure_reason(err)[1]}",
-                extra=self._log_context(),
+                f"Could not delete {what}: {failure_reason(err)[1]}", extra=self._log_context()
             )
 
     # --- Bookkeeping ------------------------------------------------------------------------

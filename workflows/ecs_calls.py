@@ -92,6 +92,20 @@ async def abandoned_when(condition: Callable[[], bool], step: Awaitable[None]) -
         task.result()
 
 
+async def together(*steps: Awaitable[Any]) -> None:
+    """Run steps side by side (the canary's and the baseline's). The first failure (or a
+    cancel) cancels the others, and is raised once they have settled: nothing one of them
+    started outlives this point, so no cleanup races a call still in flight."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+                await settle(task)
+
+
 def calls_may_repeat() -> bool:
     """Whether a single ECS call of this run may repeat one an earlier worker already made
     (taken at the run's first activation): a run rebuilt from its history (another worker

@@ -1,6 +1,6 @@
 """The run's first look, before it changes anything: the services (with the main one's
 scalable target), the worker's checks and the weighted canary's listener rule, all at once;
-then what the run refuses, and where the canary registers.
+then what the run refuses, and where the canary (and canary analysis's baseline) registers.
 
 The refusals are pure functions of what the look found, so each reads and tests on its own;
 the workflow fails the run with `Refused` and the reason, with no change made to ECS.
@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from ecs_canary.baseline import baseline_target_group
     from ecs_canary.models import DeploymentRequest, ServiceSnapshot, Stage, StartChecks
     from ecs_canary.scaling import ScalableTarget, capacity_refusal
     from ecs_canary.supported_services import unsupported_reason
@@ -29,23 +30,30 @@ REFUSED = "Refused"
 @dataclass(frozen=True)
 class FirstLook:
     checks: StartChecks
-    # The main service (None: a first deployment), and whether a canary is ACTIVE already.
+    # The main service (None: a first deployment), and whether a canary (a baseline) is
+    # ACTIVE already.
     main: ServiceSnapshot | None
     canary_exists: bool
     scalable_target: ScalableTarget | None
     rule: ListenerRule | None
+    baseline_exists: bool = False
 
 
 async def first_look(request: DeploymentRequest, ecs: EcsCalls, traffic: TrafficShift) -> FirstLook:
     """One round trip: the search-attribute and signing checks, DescribeServices (and the
     scalable target, in the same step) and, for a weighted canary, the listener rule."""
-    main, canary = request.service_name, request.canary_service_name
+    main, canary, baseline = (
+        request.service_name,
+        request.canary_service_name,
+        request.baseline_service_name,
+    )
+    services = [main, canary, *([baseline] if baseline else [])]
     checks, found, rule = await asyncio.gather(
         ecs.start_checks(),
         ecs.describe_services(
-            [main, canary],
+            services,
             Stage.CANARY_DEPLOY,
-            f"Describe services {main}, {canary}",
+            f"Describe services {', '.join(services)}",
             scalable_target_of=main,
         ),
         traffic.read_rule(),
@@ -56,6 +64,7 @@ async def first_look(request: DeploymentRequest, ecs: EcsCalls, traffic: Traffic
         found.services[canary] is not None,
         found.scalable_target,
         rule,
+        baseline_exists=baseline is not None and found.services[baseline] is not None,
     )
 
 
@@ -74,6 +83,12 @@ def refusal(
     rule: ListenerRule | None,
 ) -> str | None:
     """Why this deployment must not start, or None."""
+    if main is None and request.verification.analysis is not None:
+        return (
+            "canary analysis compares the canary with a baseline of the running service, and "
+            f"service {request.service_name} does not exist yet: deploy it once without "
+            "verification.analysis"
+        )
     if main is not None:
         strategy = (main.deployment_configuration or {}).get("strategy")
         whose = f"service {request.service_name}"
@@ -87,7 +102,9 @@ def refusal(
     traffic = request.canary.traffic
     if traffic is not None:
         assert rule is not None, "read before the refusals"
-        if reason := traffic_refusal(rule, traffic):
+        if reason := traffic_refusal(
+            rule, traffic, baseline_target_group(request.verification.analysis)
+        ):
             return reason
         if not _main_load_balancers(request, main):
             return (
@@ -112,3 +129,16 @@ def canary_load_balancers(
     if request.service_definition.get("loadBalancers") or not load_balancers:
         return None
     return load_balancers
+
+
+def baseline_load_balancers(
+    request: DeploymentRequest, main: ServiceSnapshot | None, rule: ListenerRule | None
+) -> list[dict[str, Any]] | None:
+    """The baseline's `loadBalancers`: the canary's target groups; with `canary.traffic`, only
+    `analysis.baseline_target_group_arn`, the group the listener rule weights like the
+    canary's."""
+    group = baseline_target_group(request.verification.analysis)
+    if group is None:
+        return canary_load_balancers(request, main, rule)
+    assert rule is not None, "read before the baseline is created"
+    return weighted_canary_load_balancers(_main_load_balancers(request, main), rule, group)

@@ -118,7 +118,7 @@ def current_details(
         lines.append(f"**Running:** {state.running_count}/{state.desired_count}")
     if state.recent_events:
         lines.append(f"**Last ECS event:** {state.recent_events[-1]}")
-    balanced = load_balancing_lines(state.targets, state.traffic, state.scaling)
+    balanced = load_balancing_lines(state.targets, state.traffic, state.scaling, state.baseline)
     lines.extend(f"**{label}:** {text}" for label, text in balanced)
     if gate.bake_ends_at is not None:
         lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")

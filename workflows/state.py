@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ecs_canary.analysis import AnalysisStatus
+from ecs_canary.baseline import BaselineState
 from ecs_canary.gate import Gate
 from ecs_canary.models import (
     DeploymentRequest,
@@ -40,6 +41,10 @@ class DeploymentState:
     # the run in between must delete it.
     canary_may_exist: bool = False
     canary_deleted: bool = False
+    # Canary analysis's baseline (recorded with the main service it copies), and the same
+    # flag for it: set from just before its CreateService until it was seen INACTIVE.
+    baseline: BaselineState | None = None
+    baseline_may_exist: bool = False
     # Set once the rolling deploy may have touched the main service, until it is rolled out: a
     # failure or a cancel in between rolls it back.
     main_service_touched: bool = False
@@ -81,6 +86,11 @@ class DeploymentState:
         """The canary was deleted by this run, or never created."""
         return self.canary_deleted or not self.canary_may_exist
 
+    @property
+    def baseline_gone(self) -> bool:
+        """The baseline was deleted by this run (or by no one: it was never created)."""
+        return not self.baseline_may_exist
+
     def status(self, request: DeploymentRequest | None, gate: Gate) -> DeploymentStatus:
         """What the `status` query answers (`request` is None for an invalid request)."""
         return DeploymentStatus(
@@ -109,6 +119,7 @@ class DeploymentState:
             traffic=self.traffic,
             scaling=self.scaling,
             analysis=self.analysis,
+            baseline=self.baseline,
         )
 
     def result(
@@ -129,5 +140,6 @@ class DeploymentState:
             attempts=gate.attempts,
             stages=self.stages,
             verification_steps=self.verification_steps,
+            baseline_deleted=self.baseline_gone if request.baseline_service_name else None,
         )
         return self.final_result

@@ -1,5 +1,6 @@
 """End-to-end fixtures: the ECS emulator (in this process, on a free port), a real Temporal
-dev server from the installed `temporal` binary, and a worker on a per-test task queue.
+dev server from the installed `temporal` binary, and a worker on a per-test task queue. Under
+pytest-xdist each worker process starts its own emulator and dev server (tests/conftest.py).
 
 Every run a test starts on its task queue is accounted for when the test ends (`runs`): runs
 still open are terminated, and every closed run on the queue is replayed on today's workflow
@@ -28,9 +29,9 @@ from tests.helpers import (
     BIN,
     CLUSTER,
     REGION,
+    SERVER_START_TIMEOUT,
     START_SECONDS,
     STOP_SECONDS,
-    TALLY,
     RequestFactory,
     Runs,
     Starter,
@@ -118,6 +119,7 @@ async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
         ui=True,
         ui_port=ui_port,
         dev_server_log_level="error",
+        dev_server_startup_timeout=SERVER_START_TIMEOUT,
     )
     yield env
     await env.shutdown()
@@ -167,11 +169,3 @@ async def starter(
     processes = Starter(address, task_queue, tmp_path, ui_port)
     yield processes
     await processes.kill_all()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TALLY.sources:
-        terminalreporter.write_line(
-            f"replay of finished runs: {TALLY.histories} histories replayed deterministically "
-            f"on today's workflow code ({TALLY.sources} replays: test teardowns, in-test checks)"
-        )

@@ -29,6 +29,8 @@ from tests.helpers import (
 )
 from worker import build_worker
 
+pytestmark = pytest.mark.slow
+
 
 async def _running_activity(handle, activity_type: str) -> bool:
     description = await handle.describe()

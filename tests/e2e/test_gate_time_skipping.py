@@ -6,26 +6,21 @@ running on a namespace that lacks them."""
 from __future__ import annotations
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
-    BIN,
     describe,
     existing_service,
     in_process_worker,
     replay_histories,
     start,
+    start_time_skipping,
 )
 
 
 @pytest.mark.parametrize("on_timeout", ["reject", "approve"])
 async def test_a_six_hour_gate_is_decided_by_on_timeout(on_timeout, task_queue, requests, ecs):
     old_arn = existing_service(ecs, requests)
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=DATA_CONVERTER,
-    ) as env:
+    async with await start_time_skipping() as env:
         async with in_process_worker(env.client, task_queue, max_concurrent_activities=20):
             request = requests.raw(
                 verification={"timeout_seconds": 6 * 3600, "on_timeout": on_timeout}

@@ -143,10 +143,12 @@ async def test_invalid_request_starts_nothing(starter, client, requests, ecs, ec
 
 
 async def test_second_deploy_and_early_approve_refused_then_reject(
-    starter, worker, client, requests, runs
+    starter, worker, client, requests, runs, emulator
 ):
     wid = workflow_id()
-    # A slow canary: its task takes 10x the emulator's start delay.
+    # A slow canary: its task takes 10x the emulator's start delay, a minute here, so that it
+    # is still starting after the four commands below on a machine busy with other tests.
+    emulator.admin.settings(task_start_seconds=6)
     request = starter.request_file(requests.raw(image="nginx:slow-1.27"))
     first = await starter.run("deploy", request)
     assert first.code == 0, first.err

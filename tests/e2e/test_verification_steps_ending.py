@@ -194,6 +194,7 @@ KILLED_MID_STEP = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(KILLED_MID_STEP))
 async def test_a_worker_killed_during_a_run_task_step_starts_one_test_task(
     case, client, task_queue, requests, ecs, deploy, tmp_path

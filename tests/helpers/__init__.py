@@ -10,7 +10,7 @@ tests need not import moto or the worker):
 - `runs`: `Runs`, the runs a test started: terminated if open, replayed once closed
 - `replay`: `replay_histories` on today's workflow code, and the session's tally
 - `logs`: `LogCapture`, `in_order`
-- `processes`: `ROOT`, `free_port`, stopping children, `DevServer`
+- `processes`: `ROOT`, `free_port`, stopping children, `DevServer`, `start_time_skipping`
 - `workers`: the worker in this process or as `python worker.py`
 - `command_line`: the `temporal` CLI and `starter.py` as subprocesses
 - `local_http`: `serving` a handler on a free local port, `webhook_receiver` (notifications)
@@ -46,6 +46,7 @@ _EXPORTS = {
     ],
     "deployment_requests": [
         "RequestFactory",
+        "analysis_settings",
         "canary_create_input",
         "canary_wait_input",
         "request_file",
@@ -65,7 +66,17 @@ _EXPORTS = {
     "runs": ["Runs"],
     "replay": ["TALLY", "replay_histories", "replayer"],
     "logs": ["LogCapture", "in_order", "logged_json"],
-    "processes": ["BIN", "ROOT", "DevServer", "free_port", "free_ports", "kill_hard", "stop"],
+    "processes": [
+        "BIN",
+        "ROOT",
+        "SERVER_START_TIMEOUT",
+        "DevServer",
+        "free_port",
+        "free_ports",
+        "kill_hard",
+        "start_time_skipping",
+        "stop",
+    ],
     "workers": ["in_process_worker", "spawn_worker", "worker_process", "worker_settings"],
     "command_line": ["STARTER_USER", "Done", "Starter", "cli_start", "temporal_cli"],
     "local_http": ["Received", "WebhookReceiver", "serving", "webhook_receiver"],

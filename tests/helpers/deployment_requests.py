@@ -71,6 +71,21 @@ class RequestFactory:
         return DeploymentRequest.model_validate(self.raw(**kwargs))
 
 
+def analysis_settings(**fields: Any) -> dict[str, Any]:
+    """`verification.analysis` with one metric of the emulator's own (5XX count per service)
+    and one short interval, so a test's run reaches the gate quickly; `fields` replace
+    or add settings (e.g. `baseline_target_group_arn`)."""
+    metric = {
+        "name": "errors",
+        "namespace": "ECS/Emulator",
+        "metric_name": "Errors",
+        "dimensions": {"ClusterName": "{cluster}", "ServiceName": "{service}"},
+        "stat": "Sum",
+    }
+    short = {"interval_seconds": 1, "intervals": 1, "period_seconds": 1, "min_data_points": 1}
+    return {**short, "metrics": [metric], **fields}
+
+
 def request_file(directory: Path, request: Any, name: str = "request.json") -> str:
     """`request` written as JSON to `directory/name`, for the CLIs' input files."""
     path = directory / name

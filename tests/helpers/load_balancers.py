@@ -37,13 +37,15 @@ def fast_health_checks(emulator: Any, seconds: float = HEALTH_CHECK_SECONDS) -> 
 @dataclass(frozen=True)
 class Balancer:
     """An ALB's listener with a default action and one rule, both forwarding to the main
-    target group (the canary's group weighted 0, so the balancer knows it, as ECS requires)."""
+    target group (the canary's group weighted 0, so the balancer knows it, as ECS requires;
+    likewise the canary analysis's baseline group, where one was asked for)."""
 
     listener_arn: str
     default_rule_arn: str
     rule_arn: str
     main_group: str
     canary_group: str
+    baseline_group: str | None = None
 
 
 def _target_group(elbv2: Any, seed: dict[str, Any], name: str) -> str:
@@ -58,23 +60,29 @@ def _target_group(elbv2: Any, seed: dict[str, Any], name: str) -> str:
     return arn
 
 
-def main_and_canary_forward(main_group: str, canary_group: str) -> list[dict[str, Any]]:
-    """A forward action sending everything to the main group, none to the canary's."""
+def main_and_canary_forward(main_group: str, *unused_groups: str) -> list[dict[str, Any]]:
+    """A forward action sending everything to the main group, none to the canary's (nor to
+    the baseline's)."""
     groups = [
         {"TargetGroupArn": main_group, "Weight": 100},
-        {"TargetGroupArn": canary_group, "Weight": 0},
+        *({"TargetGroupArn": group, "Weight": 0} for group in unused_groups),
     ]
     return [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]
 
 
-def balancer(elbv2: Any, seed: dict[str, Any], name: str = "myapp") -> Balancer:
-    """`<name>-alb` with target groups `<name>-tg` and `<name>-canary-tg`."""
+def balancer(
+    elbv2: Any, seed: dict[str, Any], name: str = "myapp", baseline: bool = False
+) -> Balancer:
+    """`<name>-alb` with target groups `<name>-tg` and `<name>-canary-tg` (and, with
+    `baseline`, `<name>-baseline-tg`)."""
     alb = elbv2.create_load_balancer(
         Name=f"{name}-alb", Subnets=seed["subnets"], SecurityGroups=[seed["security_group"]]
     )["LoadBalancers"][0]["LoadBalancerArn"]
     main_group = _target_group(elbv2, seed, f"{name}-tg")
     canary_group = _target_group(elbv2, seed, f"{name}-canary-tg")
-    forward = main_and_canary_forward(main_group, canary_group)
+    baseline_group = _target_group(elbv2, seed, f"{name}-baseline-tg") if baseline else None
+    unused = [canary_group, *([baseline_group] if baseline_group else [])]
+    forward = main_and_canary_forward(main_group, *unused)
     listener = elbv2.create_listener(
         LoadBalancerArn=alb, Protocol="HTTP", Port=80, DefaultActions=forward
     )["Listeners"][0]["ListenerArn"]
@@ -85,7 +93,7 @@ def balancer(elbv2: Any, seed: dict[str, Any], name: str = "myapp") -> Balancer:
         Actions=forward,
     )["Rules"][0]["RuleArn"]
     (default,) = [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if r["IsDefault"]]
-    return Balancer(listener, default["RuleArn"], rule, main_group, canary_group)
+    return Balancer(listener, default["RuleArn"], rule, main_group, canary_group, baseline_group)
 
 
 def behind(target_group: str) -> list[dict[str, Any]]:
@@ -112,10 +120,12 @@ def existing_service_with(
     return existing_service(ecs, extended, desired=desired)
 
 
-def myapp_behind_balancer(ecs: Any, elbv2: Any, requests: RequestFactory) -> Balancer:
+def myapp_behind_balancer(
+    ecs: Any, elbv2: Any, requests: RequestFactory, baseline: bool = False
+) -> Balancer:
     """myapp (2 tasks at nginx:1.26) behind the `myapp-tg` target group of a new `balancer`,
     returned once that group holds exactly its tasks' targets, all healthy."""
-    found = balancer(elbv2, requests.seed)
+    found = balancer(elbv2, requests.seed, baseline=baseline)
     existing_service_with(ecs, requests, loadBalancers=behind(found.main_group))
     wait_until_sync(lambda: only_targets_of(elbv2, found.main_group, ecs, "myapp"), timeout=15)
     return found

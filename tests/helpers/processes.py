@@ -1,5 +1,5 @@
-"""Real processes: free ports, stopping a child politely or with SIGKILL, and a Temporal dev
-server on a SQLite file that can be stopped and started again."""
+"""Real processes: free ports, stopping a child politely or with SIGKILL, a Temporal dev server
+on a SQLite file that can be stopped and started again, and Temporal's time-skipping server."""
 
 from __future__ import annotations
 
@@ -10,14 +10,21 @@ import socket
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
+from temporalio.testing import WorkflowEnvironment
+
 from ecs_canary import search_attributes
+from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TEMPORAL = BIN / "temporal"
+# How long a Temporal server may take to start: the SDK's 5 s is too short on a machine busy
+# with the other test workers (pytest-xdist), which start theirs at the same moment.
+SERVER_START_TIMEOUT = timedelta(seconds=60)
 
 
 def free_ports(count: int) -> list[int]:
@@ -31,6 +38,15 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+async def start_time_skipping() -> WorkflowEnvironment:
+    """A time-skipping test server of its own (the installed binary, no download)."""
+    return await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+        test_server_startup_timeout=SERVER_START_TIMEOUT,
+    )
 
 
 def kill_hard(process: subprocess.Popen) -> None:
@@ -86,7 +102,7 @@ class DevServer:
             self.process = subprocess.Popen(args, stdout=log, stderr=log)
         await self._wait_healthy()
 
-    async def _wait_healthy(self, timeout: float = 60) -> None:
+    async def _wait_healthy(self, timeout: float = SERVER_START_TIMEOUT.total_seconds()) -> None:
         async def healthy() -> bool:
             assert self.process is not None and self.process.poll() is None, "server exited"
             health = ("operator", "cluster", "health", "--address", self.address)

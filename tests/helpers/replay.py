@@ -16,10 +16,15 @@ from workflows.canary import EcsCanaryDeployment
 
 @dataclass
 class ReplayTally:
-    """How many histories this test session replayed, and from how many sources (tests)."""
+    """How many histories this test session replayed, and from how many sources (tests); in
+    parallel, the controller adds up its workers' (tests/conftest.py)."""
 
     histories: int = 0
     sources: int = 0
+
+    def add(self, histories: int = 0, sources: int = 0) -> None:
+        self.histories += histories
+        self.sources += sources
 
 
 TALLY = ReplayTally()
@@ -55,8 +60,7 @@ async def replay_histories(
     )
     failures = {run_id: repr(err) for run_id, err in results.replay_failures.items()}
     assert not failures, f"finished runs that do not replay on this code: {failures}"
-    TALLY.histories += len(replayed)
-    TALLY.sources += 1
+    TALLY.add(histories=len(replayed), sources=1)
     return len(replayed)
 
 

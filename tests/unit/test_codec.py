@@ -27,6 +27,9 @@ from ecs_canary.gate import GateRefusal
 from ecs_canary.temporal import DATA_CONVERTER, data_converter, encrypted_data_converter
 
 SECRET = "ECS_CANARY_MARKER_unit"
+# A valid key that is the same in every process: pytest-xdist's workers must collect the same
+# test ids, and a parametrized document holding new_key() would differ in each.
+A_KEY = base64.b64encode(bytes(32)).decode()
 
 
 def _key_file(tmp_path: Path, active: str, **keys: str) -> Path:
@@ -176,11 +179,11 @@ async def test_another_key_under_the_same_id_fails_authentication(k1: str, k2: s
             "'k1' is 16 bytes; AES-256 needs 32",
         ),
         (
-            json.dumps({"active": "k3", "keys": {"k1": new_key(), "k2": new_key()}}),
+            json.dumps({"active": "k3", "keys": {"k1": A_KEY, "k2": A_KEY}}),
             r"active key 'k3' is not in 'keys' \(it has: k1, k2\)",
         ),
-        (json.dumps({"active": None, "keys": {"k1": new_key()}}), "active key None"),
-        (json.dumps({"active": "a b", "keys": {"a b": new_key()}}), "key id 'a b' must be"),
+        (json.dumps({"active": None, "keys": {"k1": A_KEY}}), "active key None"),
+        (json.dumps({"active": "a b", "keys": {"a b": A_KEY}}), "key id 'a b' must be"),
     ],
 )
 def test_a_bad_key_file_is_refused_with_a_clear_error(

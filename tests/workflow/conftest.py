@@ -3,11 +3,9 @@ activities replaced by `fakes.FakeEcs` (registered under the real activities' na
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,20 +16,11 @@ from temporalio.worker import Worker
 from activities.decisions import verify_decision
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
-from ecs_canary.temporal import DATA_CONVERTER
+from tests.helpers import start_time_skipping
 from tests.workflow.fake_analysis import FakeJudge
 from tests.workflow.fake_check import FakeCheck
 from tests.workflow.fakes import FakeEcs
 from workflows.canary import EcsCanaryDeployment
-
-TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
-
-
-async def start_time_skipping() -> WorkflowEnvironment:
-    """A time-skipping test server of its own (the installed binary, no download)."""
-    return await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=DATA_CONVERTER
-    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
