@@ -95,7 +95,10 @@ async def test_the_good_example_passes_and_waits_at_the_gate_with_its_report(
         assert [m.name for m in interval.metrics] == ["5xx-rate", "p99-latency", "cpu"]
         assert all(m.data_points >= 15 for m in interval.metrics), interval
     shown = await starter.run("status", WORKFLOW_ID)
-    assert "analysis:  passed: score 100, pass (3 of 3 intervals judged; " in shown.out
+    assert (
+        "analysis:  passed, score 100, verdict pass; 3 of 3 intervals judged; baseline "
+        "myappBaseline, 1 s periods"
+    ) in shown.lines
 
     approved = await starter.run("approve", WORKFLOW_ID, "--by", "alice")
     assert approved.code == 0, approved.err
