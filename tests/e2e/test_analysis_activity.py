@@ -55,6 +55,22 @@ def put(
     )
 
 
+def service_metric(name: str, namespace: str, metric_name: str) -> dict[str, Any]:
+    """A metric per service (`{cluster}`, `{service}`), averaged per period."""
+    dimensions = {"ClusterName": "{cluster}", "ServiceName": "{service}"}
+    return {
+        "name": name,
+        "namespace": namespace,
+        "metric_name": metric_name,
+        "dimensions": dimensions,
+        "stat": "Average",
+    }
+
+
+def at_one_second(*metrics: dict[str, Any], **fields: Any) -> AnalysisSettings:
+    return AnalysisSettings.model_validate({"period_seconds": 1, "metrics": metrics, **fields})
+
+
 def interval(settings: AnalysisSettings, started: datetime) -> JudgeIntervalInput:
     return JudgeIntervalInput(
         region=REGION,
@@ -98,26 +114,15 @@ def test_one_request_reads_every_metric_of_both_services_per_period_in_time_orde
         {"ClusterName": CLUSTER, "ServiceName": "myappCanary"},
         {started + timedelta(seconds=PERIODS): 999.0},
     )
-    settings = AnalysisSettings(
-        period_seconds=1,
-        metrics=[
-            {
-                "name": "latency",
-                "namespace": "ECS/Emulator",
-                "metric_name": "Latency",
-                "dimensions": {"ClusterName": "{cluster}", "ServiceName": "{service}"},
-                "stat": "Average",
-            },
-            {
-                "name": "requests",
-                "namespace": "AWS/ApplicationELB",
-                "metric_name": "RequestCount",
-                "dimensions": {"TargetGroup": "{target_group}", "LoadBalancer": "{load_balancer}"},
-                "stat": "Sum",
-                "direction": "either",
-            },
-        ],
-    )
+    requests_metric = {
+        "name": "requests",
+        "namespace": "AWS/ApplicationELB",
+        "metric_name": "RequestCount",
+        "dimensions": {"TargetGroup": "{target_group}", "LoadBalancer": "{load_balancer}"},
+        "stat": "Sum",
+        "direction": "either",
+    }
+    settings = at_one_second(service_metric("latency", "ECS/Emulator", "Latency"), requests_metric)
 
     latency, requests = read_samples(cloudwatch, interval(settings, started))
 
@@ -129,18 +134,7 @@ def test_one_request_reads_every_metric_of_both_services_per_period_in_time_orde
 
 
 def test_a_metric_with_no_data_reads_as_no_values(cloudwatch):
-    settings = AnalysisSettings(
-        period_seconds=1,
-        metrics=[
-            {
-                "name": "cpu",
-                "namespace": "ECS/ContainerInsights",
-                "metric_name": "CpuUtilized",
-                "dimensions": {"ClusterName": "{cluster}", "ServiceName": "{service}"},
-                "stat": "Average",
-            }
-        ],
-    )
+    settings = at_one_second(service_metric("cpu", "ECS/ContainerInsights", "CpuUtilized"))
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
 
     (cpu,) = read_samples(cloudwatch, interval(settings, started))
@@ -149,19 +143,8 @@ def test_a_metric_with_no_data_reads_as_no_values(cloudwatch):
 
 
 def _latency_settings(min_data_points: int) -> AnalysisSettings:
-    return AnalysisSettings(
-        period_seconds=1,
-        min_data_points=min_data_points,
-        metrics=[
-            {
-                "name": "latency",
-                "namespace": "ECS/Emulator",
-                "metric_name": "Latency",
-                "dimensions": {"ClusterName": "{cluster}", "ServiceName": "{service}"},
-                "stat": "Average",
-            }
-        ],
-    )
+    latency = service_metric("latency", "ECS/Emulator", "Latency")
+    return at_one_second(latency, min_data_points=min_data_points)
 
 
 def _put_latencies(cloudwatch: Any, started: datetime, canary_added_ms: float) -> None:
