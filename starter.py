@@ -37,9 +37,12 @@ def parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
         decide.add_argument("--reason")
         decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
+        decide.add_argument(
+            "--run-id", help="decide this run only (default: the current one, printed)"
+        )
         signed = decide.add_mutually_exclusive_group()
         signed.add_argument(
-            "--key", metavar="FILE", help="sign it with your key (keygen); signed for --by"
+            "--key", metavar="FILE", help="sign it for this run with your key (keygen NAME)"
         )
         signed.add_argument(
             "--token", help=f"send your IdP's token as is (default: ${signing.TOKEN_ENV})"

@@ -31,6 +31,7 @@ from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
+from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
 from ecs_canary.watchdog import LoopWatchdog
@@ -165,8 +166,9 @@ async def main() -> None:
 
 async def serve(settings: WorkerSettings) -> None:
     try:
-        client = await connect()
-    except PayloadKeyError as err:  # the key file's own words, not a traceback
+        read_policy()  # read again by every run and decision; a typo stops the worker here
+        client = await connect(worker=True)
+    except (PayloadKeyError, PolicyError) as err:  # the file's own words, not a traceback
         raise SystemExit(f"worker: {err}") from None
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
         clients = aws_clients(settings)

@@ -10,7 +10,8 @@ an attempt whose answer was lost can drop the repeat.
 An async activity: a POST is waiting on the network, so it takes no thread from the pool that
 the ECS waits and verification steps run in, and it needs no heartbeats to be cancelled.
 Secret URLs (`url_env`) are read here, from the worker's environment, and are never logged or
-put in an error: both name the receiver by `Notification.target`.
+put in an error: both name the receiver by `Notification.target`. A POST connects only where
+the egress policy allows (ecs_canary.egress); a refused address fails the delivery for good.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.polling import activity_logger
+from ecs_canary.egress import EgressRefused, guarded_async_client
 from ecs_canary.notification_messages import (
     NotificationInput,
     NotificationOutcome,
@@ -55,12 +57,16 @@ async def send_notification(request: NotificationInput) -> NotificationOutcome:
     key = f"{run.workflow_id}/{run.run_id}/{request.event}/{request.target_index}"
     log = activity_logger().bind(event=request.event, target=target)
     try:
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, follow_redirects=False) as client:
+        async with guarded_async_client(timeout=REQUEST_TIMEOUT, follow_redirects=False) as client:
             response = await client.post(
                 url,
                 json=body(request, run),
                 headers={"Idempotency-Key": key, "User-Agent": USER_AGENT},
             )
+    except EgressRefused as refused:
+        reason = f"{target}: nothing sent: {_without_url(str(refused), url, target)}"
+        log.warning(f"Notification {request.event} refused: {reason}")
+        raise ApplicationError(reason, attempt, type="EgressRefused", non_retryable=True) from None
     except httpx.HTTPError as err:
         detail = _without_url(str(err), url, target)
         reason = f"{type(err).__name__}" + (f": {detail}" if detail else "")

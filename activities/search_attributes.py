@@ -5,9 +5,10 @@ rejected and never moves; asking first lets a deployment run (unlisted) on a nam
 nobody registered them yet, with a warning that says how to register them.
 
 Every run starts with this one local activity, so it also brings the run the other thing it
-must learn from its worker before anyone decides: whether the worker's policy requires signed
-decisions. In the history from then on, a replay never asks again, whatever the worker's
-environment says by then.
+must learn from its worker before anything else: the platform's policy (ecs_canary.policy),
+which may refuse the request before any ECS call and says whether decisions must be signed. In
+the history from then on, a replay never asks again, whatever the worker's environment says by
+then.
 """
 
 from __future__ import annotations
@@ -15,18 +16,30 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import GetSearchAttributesRequest
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from ecs_canary.models import StartChecks
-from ecs_canary.signing import worker_requires_signed_decisions
+from ecs_canary.policy import PolicyError, read_policy
 
 
 @activity.defn
 async def missing_search_attributes(names: list[str]) -> StartChecks:
     """The name stays: it is the activity type of the first command of every recorded run."""
+    return start_checks(await _missing(names))
+
+
+def start_checks(missing_search_attributes: list[str]) -> StartChecks:
+    """The answer, with the policy as the worker reads it now. A policy file broken since the
+    worker started fails the run (fail closed), saying what is wrong."""
+    try:
+        policy = read_policy()
+    except PolicyError as err:
+        raise ApplicationError(str(err), type="PolicyUnreadable", non_retryable=True) from err
     return StartChecks(
-        missing_search_attributes=await _missing(names),
-        signed_decisions_required=worker_requires_signed_decisions(),
+        missing_search_attributes=missing_search_attributes,
+        signed_decisions_required=policy.require_signed_decisions,
+        policy=policy,
     )
 
 

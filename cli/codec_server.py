@@ -9,9 +9,11 @@ protocol over HTTP, so that people allowed to read payloads see them decoded:
 protobuf's JSON form (base64 `data` and metadata values). The Web UI calls the server from the
 browser, so the UI's origin must be allowed with `--cors-origin` (preflight, `X-Namespace`).
 
-It holds the keys (ECS_CANARY_PAYLOAD_KEY_FILE), and has no authentication of its own: it
-listens on 127.0.0.1 unless told otherwise, refuses browsers from other origins, and never logs
-a payload. See docs/payload-encryption.md.
+It holds the keys (ECS_CANARY_PAYLOAD_KEY_FILE): it listens on 127.0.0.1 unless told otherwise,
+refuses browsers from other origins, and never logs a payload. On any other address it refuses
+to start without `--auth-keys JWKS`; with it, every encode and decode request needs a bearer
+token for audience "ecs-canary-codec" signed by a key of that JWKS (cli/codec_auth.py). See
+docs/payload-encryption.md.
 
 The standard library's threading HTTP server is enough: the codec is a few microseconds of
 AES per payload, and a person's browser or CLI is the only client.
@@ -30,8 +32,10 @@ from types import FrameType
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
+from cli.codec_auth import CODEC_AUDIENCE, codec_caller, is_loopback
 from cli.errors import CliError
 from ecs_canary.codec import KEY_FILE_ENV, EncryptionCodec, PayloadKeyError, PayloadKeys
+from ecs_canary.signing import KeysUnavailable, TokenRefusal, TrustedKeys, trusted_keys
 
 DEFAULT_PORT = 8081
 # A decode request holds at most a page of history's payloads; Temporal caps one payload at
@@ -48,7 +52,13 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; the server has no authentication)",
+        help="address to listen on (default 127.0.0.1; any other needs --auth-keys)",
+    )
+    parser.add_argument(
+        "--auth-keys",
+        metavar="JWKS",
+        help="require a bearer token (aud ecs-canary-codec) signed by a key of this JWKS file "
+        "or https URL on every encode and decode request",
     )
     parser.add_argument(
         "--cors-origin",
@@ -82,11 +92,17 @@ class CodecServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], codec: EncryptionCodec, origins: Sequence[str]
+        self,
+        address: tuple[str, int],
+        codec: EncryptionCodec,
+        origins: Sequence[str],
+        auth_keys: TrustedKeys | None = None,
     ) -> None:
         super().__init__(address, CodecHandler)
         self.codec = codec
         self.origins = frozenset(origin.rstrip("/") for origin in origins)
+        # None: no token asked for (only on loopback, see run()).
+        self.auth_keys = auth_keys
 
     @property
     def url(self) -> str:
@@ -128,6 +144,8 @@ class CodecHandler(BaseHTTPRequestHandler):
         if operation not in ("encode", "decode"):
             self._reply(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
             return
+        if not self._authorized():
+            return
         try:
             payloads = json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError) as err:
@@ -160,6 +178,26 @@ class CodecHandler(BaseHTTPRequestHandler):
             self._reply(*refusal, headers={"Connection": "close"})
             return None
         return self.rfile.read(length)
+
+    def _authorized(self) -> bool:
+        """With --auth-keys, whether the request's bearer token proves who asks; refused (401)
+        otherwise, or 503 when the keys cannot be read."""
+        keys = self.server.auth_keys
+        if keys is None:
+            return True
+        try:
+            codec_caller(self.headers.get("Authorization"), keys)
+        except TokenRefusal as refusal:
+            self._reply(
+                HTTPStatus.UNAUTHORIZED,
+                f"not authorized: {refusal}",
+                headers={"WWW-Authenticate": f'Bearer realm="{CODEC_AUDIENCE}"'},
+            )
+            return False
+        except KeysUnavailable as err:
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, str(err))
+            return False
+        return True
 
     def _convert(self, operation: str, payload: Payload) -> Payload:
         codec = self.server.codec
@@ -216,16 +254,31 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(err), 2) from None
     if keys is None:
         raise CliError(f"codec-server needs {KEY_FILE_ENV}: the key file the worker uses", 2)
+    if not is_loopback(args.host) and not args.auth_keys:
+        raise CliError(
+            f"codec-server --host {args.host} would decrypt payloads for anyone who reaches "
+            "it: give --auth-keys JWKS (bearer tokens for audience ecs-canary-codec), or "
+            "listen on 127.0.0.1",
+            2,
+        )
     try:
-        server = CodecServer((args.host, args.port), EncryptionCodec(keys), args.cors_origin)
+        auth_keys = trusted_keys(args.auth_keys) if args.auth_keys else None
+    except KeysUnavailable as err:
+        raise CliError(str(err), 2) from None
+    codec = EncryptionCodec(keys)
+    try:
+        server = CodecServer((args.host, args.port), codec, args.cors_origin, auth_keys)
     except OSError as err:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
     origins = ", ".join(sorted(server.origins)) or "none (CLI only)"
+    auth = f"; bearer tokens from {args.auth_keys}" if args.auth_keys else ""
     # The handler goes in before the line a supervisor waits for (and may answer with SIGTERM).
     signal.signal(signal.SIGTERM, _stop)
     try:
         # One line, flushed: `make up` and the tests wait for it (and read the port of --port 0).
-        print(f"Codec server on {server.url} for {keys.describe()}; browser origins: {origins}")
+        print(
+            f"Codec server on {server.url} for {keys.describe()}; browser origins: {origins}{auth}"
+        )
         sys.stdout.flush()
         server.serve_forever()
     except (KeyboardInterrupt, _Stop):

@@ -28,7 +28,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli.errors import CliError
 from cli.format import (
@@ -45,8 +45,15 @@ from cli.format import (
     table_lines,
 )
 from cli.progress import follow
-from cli.runs import describe, final_result, live_progress, query_status, run_handle
-from cli.signing import decision_input
+from cli.runs import (
+    decision_run,
+    describe,
+    final_result,
+    live_progress,
+    query_status,
+    run_handle,
+)
+from cli.signing import RunOf, decision_input
 from ecs_canary import search_attributes as sa
 from ecs_canary.models import (
     DeploymentRequest,
@@ -182,9 +189,12 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
 
 async def decide(client: Client, args: argparse.Namespace) -> int:
     action: str = args.command
-    decision = decision_input(args)
+    decision_for = decision_input(args)
+    run_id = await decision_run(client, args.workflow_id, getattr(args, "run_id", None))
+    print(f"{action} run {run_id} of {args.workflow_id}", flush=True)
+    decision = decision_for(RunOf(args.workflow_id, run_id))
     sender = decision.by or "the token's subject"
-    handle = client.get_workflow_handle(args.workflow_id)
+    handle = client.get_workflow_handle(args.workflow_id, run_id=run_id)
     try:
         if args.signal:
             await handle.signal(action, decision)
@@ -207,6 +217,11 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
             f"no answer to {action} within {UPDATE_TIMEOUT_SECONDS}s: is a worker running?"
         ) from None
     except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:  # the run ended since it was looked up
+            raise CliError(
+                f"{action} refused: run {run_id} of {args.workflow_id} has ended; nothing was "
+                f"decided (check: python starter.py status {args.workflow_id})"
+            ) from None
         raise CliError(f"cannot {action} {args.workflow_id}: {one_line(err.message)}") from None
     if status.decision is not None:
         print(f"{action} accepted: {decision_text(status.decision)}")

@@ -279,7 +279,10 @@ def status_lines(
         lines.extend(f"  {step_text(step)}" for step in status.verification_steps)
     if status.analysis is not None:
         lines.append(f"analysis:  {summary_text(status.analysis)}")
-    lines.append(f"attempts:  {len(status.attempts)}")
+    total = len(status.attempts) + status.refused_attempts_dropped
+    lines.append(f"attempts:  {total}")
+    if status.refused_attempts_dropped:
+        lines.append(f"  ({status.refused_attempts_dropped} earlier refused attempts not kept)")
     lines.extend(f"  - {attempt_text(a)}" for a in status.attempts)
     lines.append("stages:")
     for timing in status.stages:

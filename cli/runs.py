@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -42,6 +43,23 @@ async def describe(handle: RunHandle) -> WorkflowExecutionDescription:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CliError(f"no deployment with workflow id {handle.id}") from None
         raise
+
+
+async def decision_run(client: Client, workflow_id: str, pinned: str | None) -> str:
+    """The run a decision is for: the workflow's current run, which must be running and, when
+    `pinned` (--run-id), that one. A decision goes to this run only, so a deployment replaced
+    since the decision was typed is never decided by it."""
+    description = await describe(run_handle(client, workflow_id))
+    current = description.run_id
+    if pinned is not None and pinned != current:
+        raise CliError(
+            f"run {pinned} is not the current run of {workflow_id} (that is {current}): the "
+            f"deployment changed; check python starter.py status {workflow_id} and decide again"
+        )
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        ended = description.status.name.lower() if description.status else "ended"
+        raise CliError(f"run {current} of {workflow_id} has {ended}: there is no gate to decide")
+    return current
 
 
 async def query_status(handle: RunHandle) -> DeploymentStatus:

@@ -34,6 +34,9 @@ ENCODING = b"binary/encrypted"
 # ours, in the style of Temporal's encryption samples.
 ENCODING_KEY = "encoding"
 KEY_ID_KEY = "encryption-key-id"
+# What the worker's codec puts in place of a payload it cannot decode: the reason, as the
+# payload's data (see WorkerEncryptionCodec).
+UNDECODABLE = b"binary/undecodable"
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # GCM's 96-bit nonce, random per payload: 2^32 payloads per key stay safe
 # Key ids travel in every payload's metadata and in error messages: short and plain.
@@ -185,3 +188,24 @@ class EncryptionCodec(PayloadCodec):
         decrypted = Payload()
         decrypted.ParseFromString(plain)
         return decrypted
+
+
+class WorkerEncryptionCodec(EncryptionCodec):
+    """The worker's codec. The SDK decodes every payload of a workflow activation before
+    workflow code runs, and a codec that raises fails the workflow task, which the server
+    retries forever: one signal encrypted with an unknown key, or altered, would wedge its run
+    with the canary still serving. Here such a payload decodes to an UNDECODABLE one that says
+    why, which the workflow reads like any unreadable input (workflows.payloads): a decision is
+    refused and recorded, a start's input fails the run with InvalidRequest."""
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._decrypt_or_explain(payload) for payload in payloads]
+
+    def _decrypt_or_explain(self, payload: Payload) -> Payload:
+        try:
+            return self.decrypt(payload)
+        except (PayloadKeyError, PayloadDecryptionError) as err:
+            return Payload(metadata={ENCODING_KEY: UNDECODABLE}, data=str(err).encode())
+        except Exception as err:  # noqa: BLE001 - a payload's fault, never the run's
+            why = f"a payload could not be decrypted: {type(err).__name__}: {err}"
+            return Payload(metadata={ENCODING_KEY: UNDECODABLE}, data=why.encode())

@@ -19,8 +19,12 @@ from ecs_canary.models import (
     DecisionSource,
     VerificationSettings,
 )
+from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPolicy
 
 ANONYMOUS = "anonymous"
+# Refused attempts kept for `status`: anyone who may signal can send them without end, and each
+# one stays in the workflow's memory and in every answer. The count of the rest is kept.
+MAX_REFUSED_ATTEMPTS = 100
 
 
 class GateRefusal(ValueError):
@@ -43,8 +47,9 @@ class UpdateRefusal(GateRefusal, ApplicationError):
 class Gate:
     def __init__(self) -> None:
         self._settings = VerificationSettings()
-        # The worker's policy, from the run's first task (None until then).
-        self._worker_requires_signatures: bool | None = None
+        # The platform's policy: from the run's first task (None until then), then as the
+        # worker read it for the latest decision.
+        self._policy: PlatformPolicy | None = None
         # waiting_for_canary -> baking -> verifying (steps still running) -> analysing (the
         # canary analysis still running) -> open -> closed
         self._phase = "waiting_for_canary"
@@ -53,20 +58,24 @@ class Gate:
         self.decision: Decision | None = None
         self.approvals: list[str] = []
         self.attempts: list[DecisionAttempt] = []
+        # Refused attempts beyond the last MAX_REFUSED_ATTEMPTS, forgotten but counted.
+        self.refused_attempts_dropped = 0
+        self._refused_attempts_kept = 0
 
     def configure(self, settings: VerificationSettings) -> None:
         self._settings = settings
 
-    def learn_worker_policy(self, requires_signatures: bool) -> None:
-        self._worker_requires_signatures = requires_signatures
+    def learn_policy(self, policy: PlatformPolicy) -> None:
+        """The platform's policy, as the worker read it at the start or for a decision."""
+        self._policy = policy
 
     @property
     def signatures_required(self) -> bool | None:
-        """Whether a decision needs a verified token: the request's setting or the worker's
-        policy (which a request cannot switch off); None while the worker's is not known."""
-        if self._settings.require_signed_decisions or self._worker_requires_signatures:
+        """Whether a decision needs a verified token: the request's setting or the platform's
+        policy (which a request cannot switch off); None while the policy is not known."""
+        if self._settings.require_signed_decisions:
             return True
-        return self._worker_requires_signatures
+        return None if self._policy is None else self._policy.require_signed_decisions
 
     @property
     def is_open(self) -> bool:
@@ -105,8 +114,9 @@ class Gate:
 
     @property
     def min_approvals(self) -> int:
-        """Distinct approvals that decide the gate."""
-        return self._settings.min_approvals
+        """Distinct approvals that decide the gate: the request's, or the policy's if higher."""
+        floor = self._policy.min_approvals if self._policy else 1
+        return max(self._settings.min_approvals, floor)
 
     @property
     def deadline(self) -> datetime | None:
@@ -142,10 +152,17 @@ class Gate:
             raise GateRefusal("the gate is closed: the rolling deploy has begun")
         if not signed and self.signatures_required:
             raise GateRefusal(self._unsigned_refusal())
-        if by is not None and self._settings.approvers and by not in self._settings.approvers:
+        requested = self._settings.approvers
+        if by is not None and requested and by not in requested:
             raise GateRefusal(
-                f"{by!r} may not decide this deployment; allowed: "
-                f"{', '.join(self._settings.approvers)}"
+                f"{by!r} may not decide this deployment; allowed: {', '.join(requested)}"
+            )
+        # The policy's approvers bound the request's, and decide a request that names none.
+        allowed = self._policy.approvers if self._policy else []
+        if by is not None and allowed and by not in allowed:
+            raise GateRefusal(
+                f"{by!r} may not decide: the platform policy ({POLICY_FILE_ENV}: approvers) "
+                f"allows only {', '.join(allowed)}"
             )
         if action == "reject":
             return
@@ -161,15 +178,17 @@ class Gate:
             )
         if by is not None and by in self.approvals:
             raise GateRefusal(
-                f"{by!r} has already approved; {self._settings.min_approvals} distinct "
-                "approvers are needed"
+                f"{by!r} has already approved; {self.min_approvals} distinct approvers are needed"
             )
 
     def _unsigned_refusal(self) -> str:
         whose = (
             "this deployment's request (verification.require_signed_decisions)"
             if self._settings.require_signed_decisions
-            else "the worker's policy (ECS_CANARY_REQUIRE_SIGNED_DECISIONS)"
+            else (
+                f"the platform policy (require_signed_decisions: {POLICY_FILE_ENV} or "
+                f"{SIGNED_DECISIONS_ENV})"
+            )
         )
         return (
             f"a signed decision is required by {whose}: send a token "
@@ -197,7 +216,7 @@ class Gate:
             self._decide("reject", by, attempt.reason, via, now, signed)
         else:
             self.approvals.append(by)
-            if len(self.approvals) >= self._settings.min_approvals:
+            if len(self.approvals) >= self.min_approvals:
                 self._decide("approve", by, attempt.reason, via, now, signed)
         return True
 
@@ -214,6 +233,16 @@ class Gate:
         """Record a refused attempt (the rules above, or a token the worker refused)."""
         self._record(action, attempt, via, now, refusal=refusal, signed=signed)
 
+    def automatic_approval_refusal(self, via: DecisionSource) -> str | None:
+        """Why the policy as last read forbids the run to approve by itself `via` the bake
+        (no approval asked for) or the gate's timeout; None if it does not."""
+        policy, where = self._policy, f"the platform policy ({POLICY_FILE_ENV})"
+        if policy is not None and via == "bake" and policy.require_approval:
+            return f"{where} requires approval (require_approval)"
+        if policy is not None and via == "timeout" and not policy.allow_timeout_approve:
+            return f'{where} does not allow on_timeout "approve" (allow_timeout_approve is false)'
+        return None
+
     def decide_automatically(
         self,
         action: DecisionAction,
@@ -222,7 +251,10 @@ class Gate:
         now: datetime,
         by: str = "ecs-canary",
     ) -> None:
-        self._record(action, DecisionInput(by=by, reason=reason), via, now, None, signed=False)
+        # Not a person's input: an alarm's name or a step's failure may be longer than a
+        # person's `by` and `reason` may be.
+        automatic = DecisionInput.model_construct(by=by, reason=reason, token=None)
+        self._record(action, automatic, via, now, None, signed=False)
         self._decide(action, by, reason, via, now, signed=False)
 
     def _decide(
@@ -266,3 +298,15 @@ class Gate:
                 signed=signed,
             )
         )
+        if refusal is not None:
+            self._forget_old_refusals()
+
+    def _forget_old_refusals(self) -> None:
+        """Keep the last MAX_REFUSED_ATTEMPTS refused attempts (and every accepted one)."""
+        self._refused_attempts_kept += 1
+        if self._refused_attempts_kept > MAX_REFUSED_ATTEMPTS:
+            # The oldest refused attempt: after the few accepted ones that came first.
+            oldest = next(index for index, kept in enumerate(self.attempts) if not kept.accepted)
+            del self.attempts[oldest]
+            self._refused_attempts_kept -= 1
+            self.refused_attempts_dropped += 1

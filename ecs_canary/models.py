@@ -20,6 +20,7 @@ from ecs_canary.aws_shapes import check_service_definition, check_task_definitio
 from ecs_canary.baseline import BaselineState, analysis_request_error, baseline_service_name
 from ecs_canary.names import workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
+from ecs_canary.policy import PlatformPolicy
 from ecs_canary.scaling import ScalableTarget, ScalingHoldState
 from ecs_canary.steps import StepState, VerificationStep, check_unique_names
 from ecs_canary.strict import MAX_SECONDS, StrictModel
@@ -189,14 +190,17 @@ class Outcome(StrEnum):
 
 # Far above any IdP's ID token (a few kB), far below what would bloat the history.
 MAX_TOKEN_LENGTH = 16_384
+# A name, and a sentence or a paragraph: every attempt is kept in the run's state and shown.
+MAX_BY_LENGTH = 128
+MAX_REASON_LENGTH = 1000
 
 
 class DecisionInput(StrictModel):
     """What a person sends with `approve` or `reject`. With a `token` (a JWT, see
     docs/signed-decisions.md) the token's `sub` is who decides and `by` is ignored."""
 
-    by: str | None = None
-    reason: str | None = None
+    by: str | None = Field(None, max_length=MAX_BY_LENGTH)
+    reason: str | None = Field(None, max_length=MAX_REASON_LENGTH)
     token: str | None = Field(None, min_length=1, max_length=MAX_TOKEN_LENGTH)
 
 
@@ -248,6 +252,8 @@ class DeploymentStatus(StrictModel):
     # How many distinct approvals decide the gate (the request's `min_approvals`).
     min_approvals: int = 1
     attempts: list[DecisionAttempt]
+    # Refused attempts older than the last 100 (`attempts` keeps those and every accepted one).
+    refused_attempts_dropped: int = 0
     # When the open gate decides by itself, and when the bake ends (UTC; None when not open /
     # not baking). Instants, not countdowns: a query runs with the time of the last workflow
     # task, so the reader computes what is left.
@@ -301,6 +307,8 @@ class StartChecks(StrictModel):
 
     missing_search_attributes: list[str]
     signed_decisions_required: bool = False
+    # The platform's policy (ecs_canary.policy) as the run found it at its start.
+    policy: PlatformPolicy | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -310,19 +318,24 @@ class StartChecks(StrictModel):
 
 
 class VerifyDecisionInput(StrictModel):
-    token: str
-    # The decision the token must be for: this run's workflow id and this action.
+    # None: an unsigned decision, for which the worker only reads its policy.
+    token: str | None = None
+    # The decision the token must be for: this run (workflow id and run id) and this action.
     workflow_id: str
+    run_id: str = ""
     action: DecisionAction
 
 
 class DecisionVerdict(StrictModel):
     """The worker's verdict on a token, recorded in the history: no refusal, and `subject` is
-    the verified identity; or why the token was refused, and `subject` is only who it claims
-    to be (None if it does not say)."""
+    the verified identity (and `jti` the token's id, if any); or why the token was refused, and
+    no subject: a refused token's claims prove nothing. `policy`: the platform policy as the
+    worker read it for this decision."""
 
     subject: str | None = None
     refusal: str | None = None
+    jti: str | None = None
+    policy: PlatformPolicy | None = None
 
 
 class ServiceLocation(StrictModel):

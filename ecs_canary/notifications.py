@@ -5,7 +5,8 @@ The request's `notifications` field is a public contract (keep the field names):
     "notifications": [
       {"url": "http://127.0.0.1:9000/hook", "format": "slack",
        "events": ["gate_open", "decided", "finished"]},
-      {"url_env": "DEPLOY_WEBHOOK_URL", "format": "json", "events": ["gate_open", "finished"]}
+      {"url_env": "ECS_CANARY_WEBHOOK_DEPLOYS", "format": "json",
+       "events": ["gate_open", "finished"]}
     ]
 
 `url_env` names an environment variable of the *worker*: only the notification activity reads
@@ -65,6 +66,10 @@ def check_http_url(url: str) -> str | None:
     return None
 
 
+# The only variables of the worker a request may name as a webhook's URL.
+URL_ENV_PREFIX = "ECS_CANARY_WEBHOOK_"
+
+
 class Notification(StrictModel):
     """One receiver of notifications: a webhook URL (or the worker's variable holding it), the
     body format it understands, and the events it wants."""
@@ -90,6 +95,13 @@ class Notification(StrictModel):
                 f"url_env must name an environment variable (letters, digits, underscores), "
                 f"got {value!r}"
             )
+        if value is not None and not value.startswith(URL_ENV_PREFIX):
+            # Any other variable of the worker (a credential, a secret) is not the deployer's
+            # to send somewhere.
+            raise ValueError(
+                f"url_env may only name a variable whose name starts with {URL_ENV_PREFIX}, "
+                f"got {value!r}"
+            )
         return value
 
     @field_validator("events")
@@ -112,8 +124,8 @@ class Notification(StrictModel):
 
     @property
     def target(self) -> str:
-        """How `status`, the logs and the Web UI name this receiver: `$DEPLOY_WEBHOOK_URL`, or
-        the URL with its secret-looking parts hidden."""
+        """How `status`, the logs and the Web UI name this receiver: `$ECS_CANARY_WEBHOOK_DEPLOYS`,
+        or the URL with its secret-looking parts hidden."""
         if self.url_env is not None:
             return f"${self.url_env}"
         assert self.url is not None, "exactly one of url / url_env is set"

@@ -1,9 +1,12 @@
 """Signed decisions: what a decision's token must prove, and the keys the worker trusts.
 
 A token is a JWT (EdDSA/Ed25519, ES256 or RS256) whose `sub` is who decides, bound to one run
-(`workflow_id`), one action and a short lifetime, so a token someone copies from a history or a
-log approves nothing else. PyJWT does the JWT work; this module only says which claims a
-decision needs and turns each way a token can fail into a reason a person can act on.
+(`workflow_id` and `run_id`: the workflow id is the same for every deployment of a service),
+one action and a short lifetime, so a token someone copies from a history or a log approves
+nothing else. A key is one person's: a trusted JWK with a `sub` member verifies only that
+subject's tokens, and one without (an identity provider's) only tokens from the issuer the
+worker names. PyJWT does the JWT work; this module only says which claims a decision needs and
+turns each way a token can fail into a reason a person can act on.
 
 Verification needs key material and the clock, so it runs on the worker in an activity
 (`activities.decisions`); the workflow records the verdict. Nothing here is workflow code.
@@ -23,22 +26,24 @@ from urllib.parse import urlparse
 
 import jwt
 
+from ecs_canary.models import MAX_BY_LENGTH
+
 AUDIENCE = "ecs-canary"
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
-REQUIRED_CLAIMS = ["sub", "aud", "exp", "iat", "workflow_id", "action"]
+REQUIRED_CLAIMS = ["sub", "aud", "exp", "iat", "workflow_id", "run_id", "action"]
 # A token approves one decision soon after it was made: an hour bounds what a leaked one is
 # worth (the starter signs for five minutes).
 MAX_LIFETIME_SECONDS = 3600
 # Clock skew between whoever signed (a laptop, an IdP) and the worker.
 LEEWAY_SECONDS = 30
-# Worker settings (docs/signed-decisions.md).
+# Worker settings (docs/signed-decisions.md; the policy's are in ecs_canary.policy).
 KEYS_ENV = "ECS_CANARY_APPROVER_KEYS"
-POLICY_ENV = "ECS_CANARY_REQUIRE_SIGNED_DECISIONS"
+# The issuer (`iss`) whose tokens the keys without a `sub` member (an IdP's) may verify.
+ISSUER_ENV = "ECS_CANARY_TOKEN_ISSUER"
 # How long a JWKS fetched from a URL is used before it is fetched again; an unknown kid fetches
 # it again sooner (a rotated key), at most every REFETCH_COOLDOWN_SECONDS.
 URL_CACHE_SECONDS = 300
 REFETCH_COOLDOWN_SECONDS = 10
-_FALSE = {"", "0", "false", "no", "off"}
 
 
 class TokenRefusal(ValueError):
@@ -47,6 +52,15 @@ class TokenRefusal(ValueError):
 
 class KeysUnavailable(RuntimeError):
     """The trusted keys could not be read or fetched: no verdict on the token yet."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What a verified token proves: who decides, and the token's id (`jti`) if it has one,
+    which a run accepts once."""
+
+    subject: str
+    jti: str | None = None
 
 
 class TrustedKeys(Protocol):
@@ -150,13 +164,6 @@ def trusted_keys_from_env(environ: dict[str, str] | None = None) -> TrustedKeys 
     return trusted_keys(source) if source else None
 
 
-def worker_requires_signed_decisions(environ: dict[str, str] | None = None) -> bool:
-    """The platform's policy (`ECS_CANARY_REQUIRE_SIGNED_DECISIONS`). A value that is neither
-    true nor false requires signatures: a typo must not switch a security policy off."""
-    raw = (os.environ if environ is None else environ).get(POLICY_ENV, "").strip().lower()
-    return raw not in _FALSE
-
-
 def token_shape_refusal(token: str) -> str | None:
     """Why `token` cannot even be a decision's JWT (for the Update validator, which cannot
     verify: no keys, no clock); None if it might be one. Reads the header only."""
@@ -171,40 +178,100 @@ def token_shape_refusal(token: str) -> str | None:
     return None
 
 
+def token_issuer_from_env(environ: dict[str, str] | None = None) -> str | None:
+    """The issuer whose tokens the keys without a `sub` verify (`ECS_CANARY_TOKEN_ISSUER`)."""
+    issuer = (os.environ if environ is None else environ).get(ISSUER_ENV, "").strip()
+    return issuer or None
+
+
+@dataclass(frozen=True)
+class DecisionClaims:
+    """What a token must be for: this run of this workflow, and this action."""
+
+    workflow_id: str
+    run_id: str
+    action: str
+
+
 def verify_decision_token(
-    token: str, keys: TrustedKeys, workflow_id: str, action: str, now: float | None = None
-) -> str:
-    """The verified `sub` of a token for `action` on run `workflow_id`; TokenRefusal (with
-    the reason) if the token does not prove that, KeysUnavailable if no verdict is possible."""
+    token: str,
+    keys: TrustedKeys,
+    expected: DecisionClaims,
+    issuer: str | None = None,
+    now: float | None = None,
+) -> VerifiedToken:
+    """Who a token for `expected` proves decides; TokenRefusal (with the reason) if it does not
+    prove that, KeysUnavailable if no verdict is possible. `issuer`: the `iss` a key without a
+    `sub` member requires (None: such a key verifies nothing)."""
+    kid, key = signing_key(token, keys)
+    owner = key_owner(key)
+    if owner is None and issuer is None:
+        raise TokenRefusal(
+            f"the trusted key {kid!r} names no owner (no 'sub' member, as an identity "
+            f"provider's keys) and this worker trusts no issuer ({ISSUER_ENV} is unset): such "
+            "a key verifies nothing"
+        )
+    required = REQUIRED_CLAIMS if owner else [*REQUIRED_CLAIMS, "iss"]
+    try:
+        claims = verified_claims(token, key, AUDIENCE, required, None if owner else issuer)
+    except jwt.PyJWTError as err:
+        raise TokenRefusal(_why(err, token, kid, issuer)) from None
+    subject = _check_claims(claims, expected, time.time() if now is None else now)
+    if owner is not None and subject != owner:
+        raise TokenRefusal(
+            f"the token is signed by {owner!r}'s key {kid!r} but names {subject!r} as who decides"
+        )
+    return VerifiedToken(subject, claims.get("jti") or None)  # PyJWT checks it is a string
+
+
+def signing_key(token: str, keys: TrustedKeys) -> tuple[str, jwt.PyJWK]:
+    """The kid a token names and the trusted key under it; TokenRefusal if the token cannot be
+    a JWT we accept or no key has its kid."""
     shape = token_shape_refusal(token)
     if shape is not None:
         raise TokenRefusal(shape)
     kid = jwt.get_unverified_header(token)["kid"]
-    key = keys.key(kid)
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=ALGORITHMS,
-            audience=AUDIENCE,
-            leeway=LEEWAY_SECONDS,
-            options={"require": REQUIRED_CLAIMS},
-        )
-    except jwt.PyJWTError as err:
-        raise TokenRefusal(_why(err, token, kid)) from None
-    return _check_claims(claims, workflow_id, action, time.time() if now is None else now)
+    return kid, keys.key(kid)
 
 
-def _check_claims(claims: dict[str, Any], workflow_id: str, action: str, now: float) -> str:
+def verified_claims(
+    token: str, key: jwt.PyJWK, audience: str, required: list[str], issuer: str | None = None
+) -> dict[str, Any]:
+    """The token's claims once its signature, audience, lifetime and `required` claims (and
+    `issuer`, if given) check out; PyJWT's error otherwise."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=ALGORITHMS,
+        audience=audience,
+        leeway=LEEWAY_SECONDS,
+        options={"require": required},
+        issuer=issuer,
+    )
+    return claims
+
+
+def key_owner(key: jwt.PyJWK) -> str | None:
+    """The JWK's `sub` member: the one person whose tokens the key may verify. PyJWT keeps a
+    JWK's members in `_jwk_data` and names only kty, kid and use."""
+    owner = key._jwk_data.get("sub")
+    return owner if isinstance(owner, str) and owner.strip() else None
+
+
+def _check_claims(claims: dict[str, Any], expected: DecisionClaims, now: float) -> str:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject.strip():
         raise TokenRefusal("the token's sub (who decides) is empty")
-    if claims["workflow_id"] != workflow_id:
+    if len(subject) > MAX_BY_LENGTH:
+        raise TokenRefusal(f"the token's sub is longer than {MAX_BY_LENGTH} characters")
+    if claims["workflow_id"] != expected.workflow_id:
         raise TokenRefusal(
-            f"the token is for workflow {claims['workflow_id']!r}, not {workflow_id!r}"
+            f"the token is for workflow {claims['workflow_id']!r}, not {expected.workflow_id!r}"
         )
-    if claims["action"] != action:
-        raise TokenRefusal(f"the token is for {claims['action']!r}, not {action!r}")
+    if claims["run_id"] != expected.run_id:
+        raise TokenRefusal(f"the token is for run {claims['run_id']}, not {expected.run_id}")
+    if claims["action"] != expected.action:
+        raise TokenRefusal(f"the token is for {claims['action']!r}, not {expected.action!r}")
     expires, issued = float(claims["exp"]), float(claims["iat"])
     limit = MAX_LIFETIME_SECONDS + LEEWAY_SECONDS
     if expires - issued > limit:
@@ -220,7 +287,7 @@ def _check_claims(claims: dict[str, Any], workflow_id: str, action: str, now: fl
     return subject
 
 
-def _why(err: jwt.PyJWTError, token: str, kid: str) -> str:
+def _why(err: jwt.PyJWTError, token: str, kid: str, expected_issuer: str | None) -> str:
     """PyJWT's error in words for the person whose decision it refuses."""
     if isinstance(err, jwt.ExpiredSignatureError):
         expired = jwt.decode(token, options={"verify_signature": False}).get("exp")
@@ -230,6 +297,12 @@ def _why(err: jwt.PyJWTError, token: str, kid: str) -> str:
     if isinstance(err, jwt.InvalidAudienceError):
         audience = jwt.decode(token, options={"verify_signature": False}).get("aud")
         return f"the token is for audience {audience!r}, not {AUDIENCE!r}"
+    if isinstance(err, jwt.InvalidIssuerError):
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        return (
+            f"the token is from issuer {issuer!r}, not {expected_issuer!r} ({ISSUER_ENV}), "
+            f"which the trusted key {kid!r} (an identity provider's, without a 'sub') requires"
+        )
     if isinstance(err, jwt.MissingRequiredClaimError):
         return f"the token has no {err.claim!r} claim"
     if isinstance(err, jwt.ImmatureSignatureError):

@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.envconfig import ClientConfigProfile
 
-from ecs_canary.codec import EncryptionCodec, PayloadKeys
+from ecs_canary.codec import EncryptionCodec, PayloadKeys, WorkerEncryptionCodec
 from ecs_canary.gate import GateRefusal
 
 
@@ -61,20 +61,21 @@ DATA_CONVERTER = dataclasses.replace(
 )
 
 
-def encrypted_data_converter(keys: PayloadKeys) -> DataConverter:
-    """DATA_CONVERTER with every payload (failure messages included) encrypted under `keys`."""
+def encrypted_data_converter(keys: PayloadKeys, worker: bool = False) -> DataConverter:
+    """DATA_CONVERTER with every payload (failure messages included) encrypted under `keys`;
+    the worker's never fails on a payload it cannot decrypt (WorkerEncryptionCodec)."""
     return dataclasses.replace(
         DATA_CONVERTER,
-        payload_codec=EncryptionCodec(keys),
+        payload_codec=WorkerEncryptionCodec(keys) if worker else EncryptionCodec(keys),
         failure_converter_class=EncryptedFailureConverter,
     )
 
 
-def data_converter() -> DataConverter:
+def data_converter(worker: bool = False) -> DataConverter:
     """The converter for this process's environment: encrypted when ECS_CANARY_PAYLOAD_KEY_FILE
     names a key file (PayloadKeyError if it is unusable), DATA_CONVERTER otherwise."""
     keys = PayloadKeys.from_env()
-    return DATA_CONVERTER if keys is None else encrypted_data_converter(keys)
+    return DATA_CONVERTER if keys is None else encrypted_data_converter(keys, worker)
 
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -94,8 +95,9 @@ CLUSTER_SETTINGS = frozenset(
 )
 
 
-async def connect() -> Client:
-    converter = data_converter()  # a bad key file fails before any connection attempt
+async def connect(worker: bool = False) -> Client:
+    """A client for this process's environment (`worker`: the worker's converter)."""
+    converter = data_converter(worker)  # a bad key file fails before any connection attempt
     profile = ClientConfigProfile.load(profile=os.environ.get("TEMPORAL_PROFILE"))
     config = profile.to_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         StartChecks,
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
+    from ecs_canary.policy import PlatformPolicy
     from workflows.analysis import pending_analysis
     from workflows.baseline import BaselineService
     from workflows.decisions import DecisionDesk
@@ -245,13 +246,16 @@ class EcsCanaryDeployment:
         Canary Delete, if someone rejects the canary."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
-        look = await first_look(request, self._ecs, self._traffic)
-        await self._learn_from_worker(look.checks)
+        checks = await self._ecs.start_checks()
+        await self._learn_from_worker(checks)
         self._enter(
             Stage.CANARY_DEPLOY,
             sa.ECS_CLUSTER.value_set(request.cluster),
             sa.ECS_SERVICE.value_set(request.service_name),
         )
+        if checks.policy and (refused := checks.policy.request_refusal(request.verification)):
+            raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)  # before any ECS call
+        look = await first_look(request, self._ecs, self._traffic)
         state.previous = look.main
         self._scaling.record(look.scalable_target)
         self._traffic.record(look.rule)
@@ -334,6 +338,7 @@ class EcsCanaryDeployment:
             self._ecs,
             self._set_details,
             lambda: notify("gate_open", self.status()),
+            self._desk.refresh_policy,
         )
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------
@@ -479,10 +484,13 @@ class EcsCanaryDeployment:
     # --- Bookkeeping ------------------------------------------------------------------------
 
     async def _learn_from_worker(self, checks: StartChecks) -> None:
-        """Decisions sent with the start waited for the worker's signing policy: they are taken
-        before the first change to ECS. A workflow that upserts an unregistered search
-        attribute never moves again: run unlisted instead, and say how to fix it."""
-        await self._desk.learn_worker_policy(checks.signed_decisions_required)
+        """Decisions sent with the start waited for the platform policy: they are taken before
+        the first change to ECS. A workflow that upserts an unregistered search attribute
+        never moves again: run unlisted instead, and say how to fix it."""
+        policy = checks.policy or PlatformPolicy(
+            require_signed_decisions=checks.signed_decisions_required
+        )
+        await self._desk.learn_policy(policy)
         if checks.missing_search_attributes:
             self._state.search_attributes_registered = False
             warning = unlisted_warning(checks.missing_search_attributes)

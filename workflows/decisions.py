@@ -1,14 +1,19 @@
-"""People's decisions on their way to the gate: parsed, verified when signed, one at a time.
+"""People's decisions on their way to the gate: parsed, checked by the worker, one at a time.
 
-Signals and Updates share this path. A decision with a token is verified by the worker (an
-activity: keys and clock live there) and the verdict is recorded in the history, so a replay
-after the keys rotate takes the same decision. The identity is then the token's `sub`, never
-the payload's `by`.
+Signals and Updates share this path. A decision the gate could take goes to the worker (an
+activity: the platform policy, keys and clock live there), which reads the policy again and
+verifies the token of a signed one; the verdict is recorded in the history, so a replay after
+the keys rotate or the policy changes takes the same decision. The identity is then the
+token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per run.
 
-Decisions are taken in arrival order: one still being verified holds back those that came
-after it, and so does one that waits for the run's first task to learn the worker's signing
-policy. An unsigned decision on a run that needs no signature takes no command at all, as
-before signing existed, so recorded runs replay unchanged.
+A decision the run can refuse by itself (an unreadable payload, a gate that is not open or
+already decided, an unsigned decision where the policy it knows requires a token, a name that
+is not an approver) is refused and recorded without asking the worker and without
+redrawing the Web UI details: it takes no command and little time, so a flood of them costs
+the history nothing but the signals themselves, and a replay of 10,000 of them stays quick.
+
+Decisions are taken in arrival order: one still being checked holds back those that came
+after it, and so does one that waits for the run's first task to learn the platform policy.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.decisions import verify_decision
     from ecs_canary.gate import Gate, GateRefusal
     from ecs_canary.models import (
+        MAX_BY_LENGTH,
         DecisionAction,
         DecisionInput,
         DecisionSource,
         DecisionVerdict,
         VerifyDecisionInput,
     )
+    from ecs_canary.policy import PlatformPolicy
     from ecs_canary.signing import token_shape_refusal
     from workflows.payloads import Unreadable
     from workflows.presentation import failure_reason
@@ -63,7 +70,7 @@ def parse(decision: Any) -> DecisionInput:
 def _claimed_by(decision: Any) -> str | None:
     """`by` of a payload that failed to parse, when it is at least a name (for the record)."""
     by = decision.get("by") if isinstance(decision, dict) else None
-    return by if isinstance(by, str) else None
+    return by if isinstance(by, str) and len(by) <= MAX_BY_LENGTH else None
 
 
 class DecisionDesk:
@@ -76,11 +83,17 @@ class DecisionDesk:
         self._turn = asyncio.Lock()
         self._in_progress = 0
         self._closing = False
+        # The `jti` of every token verified on this run: each one decides once.
+        self._used_token_ids: set[str] = set()
 
     def check(self, action: DecisionAction, payload: Any) -> None:
         """An Update validator's rules (raise GateRefusal; change nothing). What needs the
-        worker, a token's verification or the worker's policy, is left to the handler."""
-        decision = parse(payload)
+        worker, a token's verification or the policy as it reads it now, is left to the
+        handler."""
+        self._check(action, parse(payload))
+
+    def _check(self, action: DecisionAction, decision: DecisionInput) -> None:
+        """The rules the run can apply by itself, with the policy it last learned."""
         if decision.token is None:
             self._gate.check(action, decision)
             return
@@ -98,14 +111,21 @@ class DecisionDesk:
                 return await self._take(action, payload, via)
         finally:
             self._in_progress -= 1
-            self._changed()
 
-    async def learn_worker_policy(self, requires_signatures: bool) -> None:
-        """The worker's signing policy, from the run's first task; returns once the decisions
-        that waited for it (sent with the start) have been taken."""
-        self._gate.learn_worker_policy(requires_signatures)
+    async def learn_policy(self, policy: PlatformPolicy) -> None:
+        """The platform policy, from the run's first task; returns once the decisions that
+        waited for it (sent with the start) have been taken."""
+        self._gate.learn_policy(policy)
         if self._in_progress:
             await workflow.wait_condition(lambda: self._in_progress == 0)
+
+    async def refresh_policy(self) -> None:
+        """The platform policy as the worker reads it now, before the run approves by itself
+        (the bake passed, the gate timed out): a policy tightened since the last decision
+        applies to that approval too. Unreadable, the last one read stands."""
+        verdict = await self._ask_worker("approve", None)
+        if verdict.policy is not None:
+            self._gate.learn_policy(verdict.policy)
 
     def close(self) -> None:
         """The run is ending: a decision waiting for the worker's policy waits no longer."""
@@ -115,15 +135,9 @@ class DecisionDesk:
         try:
             decision = parse(payload)
         except GateRefusal as invalid:
-            return self._refuse(action, DecisionInput(by=_claimed_by(payload)), via, str(invalid))
-        if decision.token is not None:
-            verdict = await self._verify(action, decision.token)
-            attempt = DecisionInput(by=verdict.subject, reason=decision.reason)
-            if verdict.refusal is not None:
-                return self._refuse(action, attempt, via, verdict.refusal)
-            if self._gate.offer(action, attempt, via, workflow.now(), signed=True):
-                return None
-            return self._gate.attempts[-1].refusal
+            # Recorded as claimed, though the model would refuse it (a lone surrogate).
+            claimed = DecisionInput.model_construct(by=_claimed_by(payload), token=None)
+            return self._refuse(action, claimed, via, str(invalid))
         if self._gate.signatures_required is None:  # a decision sent with the run's start
             await workflow.wait_condition(
                 lambda: self._gate.signatures_required is not None or self._closing
@@ -131,19 +145,56 @@ class DecisionDesk:
             if self._gate.signatures_required is None:
                 ended = "the deployment ended before the decision could be taken"
                 return self._refuse(action, decision, via, ended)
-        if self._gate.offer(action, decision, via, workflow.now()):
+        try:  # refused by what the run knows already: not worth asking the worker
+            self._check(action, decision)
+        except GateRefusal as refused:
+            return self._refuse(action, self._unproven(decision), via, str(refused))
+        try:
+            return await self._decide(action, decision, via)
+        finally:
+            self._changed()  # the policy, the approvals or the decision may have changed
+
+    async def _decide(
+        self, action: DecisionAction, decision: DecisionInput, via: DecisionSource
+    ) -> str | None:
+        """Ask the worker (the policy now, the token's verdict), then offer it to the gate."""
+        verdict = await self._ask_worker(action, decision.token)
+        if verdict.policy is not None:
+            self._gate.learn_policy(verdict.policy)
+        if verdict.refusal is not None:
+            return self._refuse(action, self._unproven(decision), via, verdict.refusal)
+        signed = decision.token is not None
+        if signed:
+            if verdict.jti is not None and verdict.jti in self._used_token_ids:
+                used = f"the token {verdict.jti!r} (jti) was already used on this run"
+                return self._refuse(action, self._unproven(decision), via, used)
+            if verdict.jti is not None:
+                self._used_token_ids.add(verdict.jti)
+            decision = DecisionInput(by=verdict.subject, reason=decision.reason)
+        if self._gate.offer(action, decision, via, workflow.now(), signed=signed):
             return None
         return self._gate.attempts[-1].refusal
 
-    async def _verify(self, action: DecisionAction, token: str) -> DecisionVerdict:
+    @staticmethod
+    def _unproven(decision: DecisionInput) -> DecisionInput:
+        """What the audit records of a refused decision: a token's claims prove nothing, so
+        who a refused token names is never shown as who decided."""
+        return decision if decision.token is None else DecisionInput(reason=decision.reason)
+
+    async def _ask_worker(self, action: DecisionAction, token: str | None) -> DecisionVerdict:
+        """The platform policy as the worker reads it now, and a token's verdict."""
+        run_id = workflow.info().run_id  # the token must be for this very run
+        request = VerifyDecisionInput(
+            token=token, workflow_id=self._workflow_id, run_id=run_id, action=action
+        )
         try:
             return await workflow.execute_local_activity(
                 verify_decision,
-                VerifyDecisionInput(token=token, workflow_id=self._workflow_id, action=action),
+                request,
                 start_to_close_timeout=_VERIFY_TIMEOUT,
                 schedule_to_close_timeout=_VERIFY_TIMEOUT_TOTAL,
                 retry_policy=_VERIFY_RETRIES,
-                summary=f"Verify the {action} token",
+                summary=f"Verify the {action} token" if token else f"Check the {action} policy",
             )
         except ActivityError as err:
             why = failure_reason(err)[1]

@@ -4,7 +4,9 @@ The SDK decodes a typed argument before the workflow runs; JSON it cannot read (
 its parser's 200 levels, a lone surrogate such as "\\ud800") then fails the workflow task,
 which the server retries forever, and a signal carrying it is dropped unrecorded. Taking a
 `RawValue` and decoding it here turns such input into an ordinary refusal: the run fails at
-once with InvalidRequest, and a decision is refused and recorded.
+once with InvalidRequest, and a decision is refused and recorded. The same holds for a payload
+the worker's codec could not decrypt (ecs_canary.codec.WorkerEncryptionCodec): it arrives as
+an UNDECODABLE payload that says why.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
+
+    from ecs_canary.codec import ENCODING_KEY, UNDECODABLE
 
 # The default of an argument the client did not send (`approve` with no input). The SDK passes
 # a RawValue only to a parameter annotated exactly `RawValue`, so `None` cannot be the default.
@@ -37,6 +41,8 @@ def read_argument(raw: RawValue) -> Any:
     Unreadable."""
     if raw is NO_ARGUMENT:
         return None
+    if raw.payload.metadata.get(ENCODING_KEY) == UNDECODABLE:
+        return Unreadable(_cut(raw.payload.data.decode(errors="replace")))
     try:
         return workflow.payload_converter().from_payload(raw.payload)
     except ValidationError as err:

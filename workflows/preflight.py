@@ -1,6 +1,7 @@
-"""The run's first look, before it changes anything: the services (with the main one's
-scalable target), the worker's checks and the weighted canary's listener rule, all at once;
-then what the run refuses, and where the canary (and canary analysis's baseline) registers.
+"""The run's first look, before it changes anything (after the worker's start checks, whose
+platform policy may refuse the request before any ECS call): the services (with the main
+one's scalable target) and the weighted canary's listener rule, at once; then what the run
+refuses, and where the canary (and canary analysis's baseline) registers.
 
 The refusals are pure functions of what the look found, so each reads and tests on its own;
 the workflow fails the run with `Refused` and the reason, with no change made to ECS.
@@ -16,7 +17,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ecs_canary.baseline import baseline_target_group
-    from ecs_canary.models import DeploymentRequest, ServiceSnapshot, Stage, StartChecks
+    from ecs_canary.models import DeploymentRequest, ServiceSnapshot, Stage
     from ecs_canary.scaling import ScalableTarget, capacity_refusal
     from ecs_canary.supported_services import unsupported_reason
     from ecs_canary.traffic import ListenerRule, traffic_refusal
@@ -29,7 +30,6 @@ REFUSED = "Refused"
 
 @dataclass(frozen=True)
 class FirstLook:
-    checks: StartChecks
     # The main service (None: a first deployment), and whether a canary (a baseline) is
     # ACTIVE already.
     main: ServiceSnapshot | None
@@ -40,16 +40,15 @@ class FirstLook:
 
 
 async def first_look(request: DeploymentRequest, ecs: EcsCalls, traffic: TrafficShift) -> FirstLook:
-    """One round trip: the search-attribute and signing checks, DescribeServices (and the
-    scalable target, in the same step) and, for a weighted canary, the listener rule."""
+    """One round trip: DescribeServices (and the scalable target, in the same step) and, for a
+    weighted canary, the listener rule."""
     main, canary, baseline = (
         request.service_name,
         request.canary_service_name,
         request.baseline_service_name,
     )
     services = [main, canary, *([baseline] if baseline else [])]
-    checks, found, rule = await asyncio.gather(
-        ecs.start_checks(),
+    found, rule = await asyncio.gather(
         ecs.describe_services(
             services,
             Stage.CANARY_DEPLOY,
@@ -59,7 +58,6 @@ async def first_look(request: DeploymentRequest, ecs: EcsCalls, traffic: Traffic
         traffic.read_rule(),
     )
     return FirstLook(
-        checks,
         found.services[main],
         found.services[canary] is not None,
         found.scalable_target,

@@ -107,6 +107,7 @@ class DeploymentState:
             approvals=gate.approvals,
             min_approvals=gate.min_approvals,
             attempts=gate.attempts,
+            refused_attempts_dropped=gate.refused_attempts_dropped,
             gate_deadline=gate.deadline,
             bake_ends_at=gate.bake_ends_at,
             stages=self.stages,

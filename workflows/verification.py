@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
@@ -29,12 +29,14 @@ async def verify(
     gate: Gate,
     ecs: EcsCalls,
     show: Callable[[], None],
-    gate_opened: Callable[[], None] = lambda: None,
+    gate_opened: Callable[[], None],
+    refresh_policy: Callable[[], Awaitable[None]],
 ) -> None:
     """The bake, the verification steps and the canary analysis run side by side; the gate
     opens once all are through, and then a person, the gate's timer or an alarm decides. A
     rejection, an alarm or a cancel ends whatever still runs. `show` refreshes the Web UI
-    details."""
+    details; `refresh_policy` reads the platform policy again before the run approves by
+    itself."""
     settings = request.verification
     steps = analysis = None
     if settings.steps:
@@ -71,8 +73,13 @@ async def verify(
         a_step_failed = steps is not None and steps.any_failed
         marginal = analysis is not None and analysis.needs_a_person
         if not settings.require_approval and not a_step_failed and not marginal:
-            gate.decide_automatically("approve", "bake", _why_approved(state), workflow.now())
-            return
+            await refresh_policy()
+            if gate.decision is not None:
+                return
+            if gate.automatic_approval_refusal("bake") is None:
+                gate.decide_automatically("approve", "bake", _why_approved(state), workflow.now())
+                return
+            # The policy now asks for approval: a person decides.
         gate.open(workflow.now())
         show()
         gate_opened()
@@ -81,12 +88,13 @@ async def verify(
             gate, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
         )
         if timed_out:
-            gate.decide_automatically(
-                settings.on_timeout,
-                "timeout",
-                f"no decision within {duration_text(limit)}",
-                workflow.now(),
-            )
+            action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"
+            if action == "approve":
+                await refresh_policy()
+                if refused := gate.automatic_approval_refusal("timeout"):
+                    action, why = "reject", f"{why}; {refused}"
+            if gate.decision is None:
+                gate.decide_automatically(action, "timeout", why, workflow.now())
     finally:
         gate.close()
         # Steps first: a cancelled run_task step stops its test tasks before anything else.

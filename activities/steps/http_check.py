@@ -3,7 +3,9 @@
 A request fails on a status not in `expect_status`, a body without `expect_body_contains`, a
 latency over `max_latency_ms`, or no answer (connection error, timeout). The step fails as
 soon as more than `max_failures` requests failed, and passes once all were sent otherwise.
-Redirects are not followed (a 3xx is judged like any status). URLs are the user's own.
+Redirects are not followed (a 3xx is judged like any status). URLs are the user's own, so
+each request connects only where the egress policy allows (ecs_canary.egress): a refused
+address fails the step at once, with nothing sent.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from temporalio import activity
 
 from activities.polling import activity_logger
 from activities.steps.common import StepClock, plural, seconds, timed_out
+from ecs_canary.egress import EgressRefused, guarded_client
 from ecs_canary.steps import HttpStep, HttpStepInput, StepVerdict
 
 MAX_REQUEST_SECONDS = 30.0
@@ -61,8 +64,17 @@ class HttpCheck:
             f"Checking {step.method} {step.url} for verification step {step.name} "
             f"({plural(step.requests, 'request')})"
         )
+        try:
+            verdict = self._requests()
+        except EgressRefused as refused:
+            verdict = StepVerdict(passed=False, summary=f"nothing sent: {refused}")
+        self.log.info(f"Verification step {step.name}: {verdict.summary}")
+        return verdict
+
+    def _requests(self) -> StepVerdict:
+        step = self.step
         verdict: StepVerdict | None = None
-        with httpx.Client(follow_redirects=False) as client:
+        with guarded_client(follow_redirects=False) as client:
             for number in range(1, step.requests + 1):
                 if number > 1:
                     self.clock.sleep(step.interval_seconds)
@@ -80,7 +92,6 @@ class HttpCheck:
         if verdict is None:
             passed = len(self.failures) <= step.max_failures
             verdict = StepVerdict(passed=passed, summary=self._summary())
-        self.log.info(f"Verification step {step.name}: {verdict.summary}")
         return verdict
 
     def _one(self, client: httpx.Client, number: int) -> str | None:

@@ -118,7 +118,24 @@ MALFORMED: list[tuple[str, tuple[Any, ...], Any, str]] = [
     ("unknown step type", ("verification", "steps"), [_http(type="shell")], "type"),
     ("two steps of one name", ("verification", "steps"), [_http(), _http()], "unique"),
     ("ftp step URL", ("verification", "steps"), [_http(url="ftp://x/")], "url"),
-    ("url and url_env", ("notifications",), [{"url": "http://x", "url_env": "X"}], "exactly one"),
+    (
+        "url and url_env",
+        ("notifications",),
+        [{"url": "http://x", "url_env": "ECS_CANARY_WEBHOOK_X"}],
+        "exactly one",
+    ),
+    (
+        "url_env names a credential",
+        ("notifications",),
+        [{"url_env": "AWS_SECRET_ACCESS_KEY"}],
+        "starts with ECS_CANARY_WEBHOOK_",
+    ),
+    (
+        "url_env names the payload key file",
+        ("notifications",),
+        [{"url_env": "ECS_CANARY_PAYLOAD_KEY_FILE"}],
+        "starts with ECS_CANARY_WEBHOOK_",
+    ),
     ("11 notifications", ("notifications",), [{"url": "http://x"}] * 11, "notifications"),
     (
         "an event twice",
@@ -294,8 +311,14 @@ INVALID = "invalid decision"
 DECISIONS: list[tuple[Any, str, str | None]] = [
     *(({"by": by}, NOT_AN_APPROVER, by) for by in ["alice ", "Alice", "ALICE", "аlice"]),
     *(({"by": by}, NOT_AN_APPROVER, by) for by in ["Ａｌｉｃｅ", "alice\x00", "\u202eecila"]),
-    *(({"by": by}, NOT_AN_APPROVER, by) for by in ["alice, bob", "", "b" * 10_000, None]),
-    ({"reason": "r" * 10_000}, NOT_AN_APPROVER, None),
+    *(({"by": by}, NOT_AN_APPROVER, by) for by in ["alice, bob", "", "b" * 128, None]),
+    ({"reason": "r" * 1000}, NOT_AN_APPROVER, None),
+    # beyond the bounds: the oversized name is not kept
+    ({"by": "b" * 129}, INVALID, None),
+    ({"by": "b" * 10_000}, INVALID, None),
+    ({"by": "alice", "reason": "r" * 1001}, INVALID, "alice"),
+    # tokens that cannot be one, refused before the worker is asked
+    ({"token": "x" * 16_385}, INVALID, None),
     ({}, NOT_AN_APPROVER, None),
     (None, NOT_AN_APPROVER, None),
     ({"by": 5}, INVALID, None),

@@ -43,13 +43,13 @@ async def test_each_receiver_gets_each_event_once_in_order_with_the_commands_and
 ):
     existing_service(ecs, requests)
     with webhook_receiver() as slack, webhook_receiver() as hook:
-        monkeypatch.setenv("DEPLOY_WEBHOOK_URL", hook.url(SECRET_PATH))
+        monkeypatch.setenv("ECS_CANARY_WEBHOOK_DEPLOYS", hook.url(SECRET_PATH))
         monkeypatch.setenv("TEMPORAL_UI_URL", UI)
         handle = await deploy(
             requests.raw(
                 notifications=[
                     {"url": slack.url(), "format": "slack"},
-                    {"url_env": "DEPLOY_WEBHOOK_URL", "events": ["gate_open", "finished"]},
+                    {"url_env": "ECS_CANARY_WEBHOOK_DEPLOYS", "events": ["gate_open", "finished"]},
                 ]
             )
         )
@@ -85,10 +85,10 @@ async def test_each_receiver_gets_each_event_once_in_order_with_the_commands_and
 
     assert [(n.event, n.target, n.state) for n in final.notifications] == [
         ("gate_open", slack.url(), "sent"),
-        ("gate_open", "$DEPLOY_WEBHOOK_URL", "sent"),
+        ("gate_open", "$ECS_CANARY_WEBHOOK_DEPLOYS", "sent"),
         ("decided", slack.url(), "sent"),
         ("finished", slack.url(), "sent"),
-        ("finished", "$DEPLOY_WEBHOOK_URL", "sent"),
+        ("finished", "$ECS_CANARY_WEBHOOK_DEPLOYS", "sent"),
     ]
     assert "secret-token" not in await _history_text(handle)
 
@@ -136,10 +136,10 @@ async def test_a_missing_variable_is_shown_in_status_and_the_deployment_goes_on(
     worker, requests, ecs, deploy, monkeypatch
 ):
     existing_service(ecs, requests)
-    monkeypatch.delenv("NO_SUCH_WEBHOOK", raising=False)
+    monkeypatch.delenv("ECS_CANARY_WEBHOOK_NONE_SET", raising=False)
     handle = await deploy(
         requests.raw(
-            notifications=[{"url_env": "NO_SUCH_WEBHOOK", "events": ["finished"]}],
+            notifications=[{"url_env": "ECS_CANARY_WEBHOOK_NONE_SET", "events": ["finished"]}],
             verification={"require_approval": False},
         )
     )
@@ -153,4 +153,4 @@ async def test_a_missing_variable_is_shown_in_status_and_the_deployment_goes_on(
         "failed",
         1,
     )
-    assert "no environment variable NO_SUCH_WEBHOOK" in (notification.error or "")
+    assert "no environment variable ECS_CANARY_WEBHOOK_NONE_SET" in (notification.error or "")

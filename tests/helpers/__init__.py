@@ -14,6 +14,7 @@ tests need not import moto or the worker):
 - `workers`: the worker in this process or as `python worker.py`
 - `command_line`: the `temporal` CLI and `starter.py` as subprocesses
 - `local_http`: `serving` a handler on a free local port, `webhook_receiver` (notifications)
+- `connections`: `recording` every TCP connection attempted, refusing all off loopback
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 - `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
@@ -80,6 +81,7 @@ _EXPORTS = {
     "workers": ["in_process_worker", "spawn_worker", "worker_process", "worker_settings"],
     "command_line": ["STARTER_USER", "Done", "Starter", "cli_start", "temporal_cli"],
     "local_http": ["Received", "WebhookReceiver", "serving", "webhook_receiver"],
+    "connections": ["ConnectionLog", "recording"],
     "verification": [
         "HttpTarget",
         "check_example",

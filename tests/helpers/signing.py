@@ -22,12 +22,21 @@ _KEYS: dict[str, Any] = {
 }
 
 
+# The run the unit tests' tokens are for; end-to-end tests pass the real run's id.
+RUN_ID = "0190c6f2-run-1"
+# The issuer of the test IdP's tokens (ECS_CANARY_TOKEN_ISSUER on the worker).
+ISSUER = "https://idp.example.com"
+
+
 @dataclass
 class Approver:
-    """One signing key (what an IdP or `starter.py keygen` holds) and its public JWK."""
+    """One signing key and its public JWK: a person's (`owner`: the JWK's `sub`, as
+    `starter.py keygen` writes it) or an IdP's (no owner; its tokens carry `iss`)."""
 
     kid: str
     alg: str = "EdDSA"
+    owner: str | None = None
+    issuer: str | None = ISSUER
     private_key: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -38,25 +47,28 @@ class Approver:
     def jwk(self) -> dict[str, Any]:
         _, algorithm = _KEYS[self.alg]
         public = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
-        return {**public, "kid": self.kid, "alg": self.alg, "use": "sig"}
+        owned = {"sub": self.owner} if self.owner else {}
+        return {**public, "kid": self.kid, "alg": self.alg, "use": "sig", **owned}
 
     def token(
         self,
         wid: str,
         action: str = "approve",
-        sub: str = "alice",
         lifetime: float = 300,
         headers: dict[str, Any] | None = None,
+        run_id: str = RUN_ID,
         **claims: Any,
     ) -> str:
-        """A decision token for run `wid`; `claims` replace (or, set to None, drop) any
-        standard claim."""
+        """A decision token for run `run_id` of workflow `wid`, by the key's owner (else alice);
+        `claims` replace (or, set to None, drop) any standard claim, `sub` included."""
         now = int(time.time())
         body: dict[str, Any] = {
-            "sub": sub,
+            "sub": self.owner or "alice",
             "aud": AUDIENCE,
             "workflow_id": wid,
+            "run_id": run_id,
             "action": action,
+            "iss": self.issuer,
             "iat": now,
             "exp": now + int(lifetime),
             **claims,

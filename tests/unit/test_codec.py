@@ -17,10 +17,12 @@ from ecs_canary.codec import (
     KEY_FILE_ENV,
     KEY_ID_KEY,
     NONCE_BYTES,
+    UNDECODABLE,
     EncryptionCodec,
     PayloadDecryptionError,
     PayloadKeyError,
     PayloadKeys,
+    WorkerEncryptionCodec,
     new_key,
 )
 from ecs_canary.gate import GateRefusal
@@ -117,6 +119,27 @@ async def test_a_retired_key_that_was_dropped_is_named_in_the_error(
 
     with pytest.raises(PayloadKeyError, match=r"encrypted with key 'k1'.*\(it has: k2\)"):
         await only_k2.decode(encoded)
+
+
+async def test_the_workers_codec_explains_a_payload_it_cannot_decrypt_instead_of_failing(
+    k1: str, k2: str
+) -> None:
+    """The SDK decodes a workflow task's payloads before workflow code runs: a codec that
+    raises there fails the task on every retry. The worker's codec hands the workflow the
+    reason instead, in a payload of its own encoding, and decodes every other payload."""
+    written = await EncryptionCodec(_keys("k2", k2=k2)).encode(_payloads("unknown key", "ok"))
+    worker = WorkerEncryptionCodec(_keys("k1", k1=k1, k2=k2))
+    readable = (await worker.encode(_payloads("mine")))[0]
+    altered = Payload()
+    altered.CopyFrom(readable)
+    altered.data = altered.data[:-1] + bytes([altered.data[-1] ^ 1])
+    only_k1 = WorkerEncryptionCodec(_keys("k1", k1=k1))
+
+    decoded = await only_k1.decode([written[0], altered, readable])
+    assert [payload.metadata["encoding"] for payload in decoded[:2]] == [UNDECODABLE] * 2
+    assert b"encrypted with key 'k2', which" in decoded[0].data
+    assert b"failed authentication" in decoded[1].data
+    assert _values(decoded[2:]) == ["mine"]
 
 
 # Tampering

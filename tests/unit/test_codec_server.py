@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from cli.codec_auth import CODEC_AUDIENCE, is_loopback
 from cli.codec_server import CodecServer
-from ecs_canary.codec import ENCODING, EncryptionCodec, PayloadKeys, new_key
+from ecs_canary.codec import ENCODING, KEY_FILE_ENV, EncryptionCodec, PayloadKeys, new_key
+from ecs_canary.signing import trusted_keys
 from ecs_canary.temporal import DATA_CONVERTER
+from tests.helpers import ROOT
+from tests.helpers.signing import Approver, write_jwks
 
 UI_ORIGIN = "http://127.0.0.1:8233"
 MARKER = "ECS_CANARY_MARKER_server"
@@ -140,3 +149,75 @@ def test_a_payload_under_an_unknown_key_is_a_clear_400(server: CodecServer) -> N
 def test_health(server: CodecServer) -> None:
     assert _call(server, "GET", "/health")[:1] == (200,)
     assert _call(server, "GET", "/")[0] == 404
+
+
+# Beyond loopback: bearer tokens
+
+
+@pytest.fixture(scope="module")
+def codec_user() -> Approver:
+    return Approver("idp-codec", "RS256")
+
+
+@pytest.fixture(scope="module")
+def guarded(
+    keys: PayloadKeys, codec_user: Approver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CodecServer]:
+    """A server that asks for tokens (bound to 127.0.0.1 all the same: tests stay local)."""
+    jwks_file = write_jwks(tmp_path_factory.mktemp("codec") / "jwks.json", codec_user)
+    running = CodecServer(
+        ("127.0.0.1", 0), EncryptionCodec(keys), [UI_ORIGIN], trusted_keys(str(jwks_file))
+    )
+    thread = threading.Thread(target=running.serve_forever, daemon=True)
+    thread.start()
+    yield running
+    running.shutdown()
+    running.server_close()
+
+
+def _codec_token(user: Approver, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"sub": "alice", "aud": CODEC_AUDIENCE, "iat": now, "exp": now + 300, **claims}
+    return jwt.encode(body, user.private_key, algorithm=user.alg, headers={"kid": user.kid})
+
+
+def test_beyond_loopback_every_request_needs_a_token_for_the_codec(
+    guarded: CodecServer, codec_user: Approver
+) -> None:
+    wire = _wire("x")
+    status, headers, text = _call(guarded, "POST", "/encode", wire)
+    assert status == 401 and headers["WWW-Authenticate"] == 'Bearer realm="ecs-canary-codec"'
+    assert text == "not authorized: an Authorization: Bearer <JWT> header is required"
+    stranger = Approver("idp-codec", "RS256")  # the right kid, another key
+    for token, why in (
+        (_codec_token(codec_user, aud="ecs-canary"), "not for audience 'ecs-canary-codec'"),
+        (_codec_token(stranger), "Signature verification failed"),
+        (_codec_token(codec_user, exp=int(time.time()) - 120), "Signature has expired"),
+    ):
+        status, _, text = _call(guarded, "POST", "/encode", wire, Authorization=f"Bearer {token}")
+        assert status == 401 and why in text
+    bearer = f"Bearer {_codec_token(codec_user)}"
+    status, _, encoded = _call(guarded, "POST", "/encode", wire, Authorization=bearer)
+    assert status == 200
+    status, _, decoded = _call(guarded, "POST", "/decode", encoded, Authorization=bearer)
+    assert (status, _values(decoded)) == (200, ["x"])
+
+
+def test_the_starter_refuses_to_serve_beyond_loopback_without_auth_keys(tmp_path) -> None:
+    key_file = tmp_path / "keys.json"
+    key_file.write_text(json.dumps({"active": "k1", "keys": {"k1": new_key()}}))
+    refused = subprocess.run(
+        [sys.executable, "starter.py", "codec-server", "--host", "0.0.0.0", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, KEY_FILE_ENV: str(key_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        "codec-server --host 0.0.0.0 would decrypt payloads for anyone who reaches it: give "
+        "--auth-keys JWKS"
+    )
+    assert is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5")

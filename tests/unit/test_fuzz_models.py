@@ -17,14 +17,23 @@ import copy
 import json
 import time
 from datetime import UTC, datetime
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecs_canary.egress import CREDENTIAL_RANGES, egress_refusal
 from ecs_canary.gate import Gate, GateRefusal
-from ecs_canary.models import DecisionInput, DeploymentRequest, VerificationSettings
+from ecs_canary.models import (
+    MAX_BY_LENGTH,
+    MAX_REASON_LENGTH,
+    DecisionInput,
+    DeploymentRequest,
+    VerificationSettings,
+)
+from ecs_canary.policy import EgressPolicy, PlatformPolicy
 from ecs_canary.strict import MAX_NESTING
 from tests.helpers.fuzzing import VALIDATION_SECONDS, nested, valid_or_clearly_refused
 from workflows.decisions import DecisionDesk
@@ -49,7 +58,7 @@ def _examples() -> list[dict[str, Any]]:
     full["verification"].update(approvers=["alice", "bob"], min_approvals=2, alarms=["myapp-5xx"])
     full["notifications"] = [
         {"url": "https://hooks.example.com/T0/B0/secret", "format": "slack"},
-        {"url_env": "DEPLOY_WEBHOOK_URL", "events": ["gate_open", "finished"]},
+        {"url_env": "ECS_CANARY_WEBHOOK_DEPLOYS", "events": ["gate_open", "finished"]},
     ]
     return [*requests, full]
 
@@ -272,11 +281,16 @@ PEOPLE = st.one_of(
 )
 
 
+# A name and a reason as long as a decision may carry (longer ones are refused as invalid).
+LONGEST_NAMES = st.text(min_size=MAX_BY_LENGTH - 8, max_size=MAX_BY_LENGTH)
+LONGEST_REASONS = st.text(min_size=MAX_REASON_LENGTH - 8, max_size=MAX_REASON_LENGTH)
+
+
 @FUZZ
 @given(
     approvers=st.lists(PEOPLE, max_size=5),
-    by=st.one_of(st.none(), PEOPLE, HUGE_TEXT),
-    reason=st.one_of(st.none(), ODD_TEXT, HUGE_TEXT),
+    by=st.one_of(st.none(), PEOPLE, LONGEST_NAMES),
+    reason=st.one_of(st.none(), ODD_TEXT, LONGEST_REASONS),
     action=st.sampled_from(["approve", "reject"]),
     phase=PHASES,
     approvals=st.lists(PEOPLE, max_size=2),
@@ -286,7 +300,9 @@ def test_the_gate_answers_any_decision_with_a_refusal_or_lets_it_through(
 ):
     """Odd names never get past `approvers`, and nothing but GateRefusal comes out."""
     settings = VerificationSettings(approvers=approvers)
-    decision = DecisionInput(by=by, reason=reason)
+    # As the desk hands it over, which may be a name the model would refuse (a refused
+    # payload's `by` is recorded as it was claimed).
+    decision = DecisionInput.model_construct(by=by, reason=reason, token=None)
     gate = _gate(settings, phase, approvals)
     try:
         gate.check(action, decision)
@@ -318,6 +334,92 @@ def test_the_update_validator_answers_any_payload_with_a_refusal_or_lets_it_thro
     except GateRefusal as refusal:
         assert str(refusal).strip()
     assert time.monotonic() - started < VALIDATION_SECONDS
+
+
+@FUZZ
+@given(by=HUGE_TEXT, reason=HUGE_TEXT)
+def test_names_and_reasons_beyond_their_bounds_are_refused(by, reason):
+    assert valid_or_clearly_refused(DecisionInput, {"by": by}) is None
+    assert valid_or_clearly_refused(DecisionInput, {"reason": reason}) is None
+
+
+POLICY_FIELDS = sorted(PlatformPolicy.model_fields)
+# Address ranges (CIDR text) around any address, metadata ranges included.
+NETWORKS = st.one_of(
+    st.sampled_from(["169.254.169.254/32", "169.254.0.0/16", "fd00:ec2::254/128", "::/0"]),
+    st.ip_addresses().flatmap(
+        lambda address: st.integers(0, address.max_prefixlen).map(
+            lambda prefix: str(ip_network(f"{address}/{prefix}", strict=False))
+        )
+    ),
+)
+POLICY_DOCUMENTS = st.one_of(
+    PYTHON_VALUES,
+    st.dictionaries(
+        st.one_of(st.sampled_from(POLICY_FIELDS), ODD_TEXT),
+        st.one_of(
+            PYTHON_VALUES,
+            st.lists(st.one_of(NETWORKS, ODD_TEXT), max_size=3).map(
+                lambda ranges: {"allow": ranges, "deny": ranges[::-1]}
+            ),
+        ),
+        max_size=4,
+    ),
+)
+POLICIES = st.builds(
+    PlatformPolicy,
+    require_approval=st.booleans(),
+    min_approvals=st.integers(1, 3),
+    allow_timeout_approve=st.booleans(),
+    require_signed_decisions=st.booleans(),
+    approvers=st.sampled_from([[], ["alice", "bob", "carol"]]),
+)
+
+
+@FUZZ
+@given(POLICY_DOCUMENTS)
+def test_any_policy_document_is_valid_or_refused_clearly(value):
+    valid_or_clearly_refused(PlatformPolicy, value)
+
+
+@FUZZ
+@given(
+    policy=POLICIES,
+    require_approval=st.booleans(),
+    min_approvals=st.integers(1, 3),
+    on_timeout=st.sampled_from(["reject", "approve"]),
+    approvers=st.sampled_from([[], ["alice", "bob", "carol"], ["mallory", "alice", "bob"]]),
+)
+def test_a_request_below_the_policy_is_refused_naming_the_key(
+    policy, require_approval, min_approvals, on_timeout, approvers
+):
+    verification = VerificationSettings(
+        require_approval=require_approval,
+        min_approvals=min_approvals,
+        on_timeout=on_timeout,
+        approvers=approvers,
+    )
+    refusal = policy.request_refusal(verification)
+    below = {
+        "require_approval": policy.require_approval and not require_approval,
+        "min_approvals": min_approvals < policy.min_approvals,
+        "allow_timeout_approve": not policy.allow_timeout_approve and on_timeout == "approve",
+        "approvers": bool(policy.approvers) and not set(approvers) <= set(policy.approvers),
+    }
+    assert (refusal is None) == (not any(below.values()))
+    if refusal is not None:
+        first = next(key for key, is_below in below.items() if is_below)
+        assert f"({first}" in refusal and "ECS_CANARY_POLICY_FILE" in refusal
+
+
+@FUZZ
+@given(st.ip_addresses(), st.lists(NETWORKS, max_size=2))
+def test_egress_is_refused_where_credentials_live_unless_allowed(address, allowed):
+    refusal = egress_refusal(address, EgressPolicy(allow=allowed))
+    plain = address.ipv4_mapped if getattr(address, "ipv4_mapped", None) else address
+    where_credentials_live = any(plain in network for network in CREDENTIAL_RANGES)
+    let_through = any(plain in ip_network(cidr) for cidr in allowed)
+    assert (refusal is not None) == (where_credentials_live and not let_through)
 
 
 def _quiet() -> None:

@@ -72,9 +72,9 @@ async def test_it_posts_once_with_an_idempotency_key_per_run_event_and_target(mo
 
 async def test_url_env_is_read_from_the_workers_environment(monkeypatch):
     with webhook_receiver() as receiver:
-        monkeypatch.setenv("DEPLOY_WEBHOOK_URL", receiver.url(SECRET_PATH))
+        monkeypatch.setenv("ECS_CANARY_WEBHOOK_DEPLOYS", receiver.url(SECRET_PATH))
         await _environment().run(
-            send_notification, _input(Notification(url_env="DEPLOY_WEBHOOK_URL"))
+            send_notification, _input(Notification(url_env="ECS_CANARY_WEBHOOK_DEPLOYS"))
         )
 
     (posted,) = receiver.received
@@ -84,20 +84,23 @@ async def test_url_env_is_read_from_the_workers_environment(monkeypatch):
 
 
 async def test_a_missing_variable_fails_for_good_and_says_how_to_fix_it(monkeypatch):
-    monkeypatch.delenv("DEPLOY_WEBHOOK_URL", raising=False)
-    error = await _refusal(_input(Notification(url_env="DEPLOY_WEBHOOK_URL")))
+    monkeypatch.delenv("ECS_CANARY_WEBHOOK_DEPLOYS", raising=False)
+    error = await _refusal(_input(Notification(url_env="ECS_CANARY_WEBHOOK_DEPLOYS")))
 
     assert error.non_retryable and error.type == "NotificationUrlMissing"
-    assert "no environment variable DEPLOY_WEBHOOK_URL" in error.message
+    assert "no environment variable ECS_CANARY_WEBHOOK_DEPLOYS" in error.message
     assert "set it to the webhook URL" in error.message
 
 
 async def test_a_variable_that_is_no_url_fails_for_good_without_showing_it(monkeypatch):
-    monkeypatch.setenv("DEPLOY_WEBHOOK_URL", "hooks.example/secret-token-123456789")
-    error = await _refusal(_input(Notification(url_env="DEPLOY_WEBHOOK_URL")))
+    monkeypatch.setenv("ECS_CANARY_WEBHOOK_DEPLOYS", "hooks.example/secret-token-123456789")
+    error = await _refusal(_input(Notification(url_env="ECS_CANARY_WEBHOOK_DEPLOYS")))
 
     assert error.non_retryable and error.type == "NotificationUrlInvalid"
-    assert error.message == "the worker's $DEPLOY_WEBHOOK_URL must start with http:// or https://"
+    assert (
+        error.message
+        == "the worker's $ECS_CANARY_WEBHOOK_DEPLOYS must start with http:// or https://"
+    )
 
 
 async def test_a_5xx_is_raised_for_temporal_to_retry_with_the_attempt_number():
@@ -122,11 +125,11 @@ async def test_a_4xx_is_not_retried():
 
 async def test_no_answer_is_retried_and_never_shows_a_secret_url(monkeypatch):
     secret = f"http://127.0.0.1:{free_port()}{SECRET_PATH}"  # nothing listens there
-    monkeypatch.setenv("DEPLOY_WEBHOOK_URL", secret)
-    error = await _refusal(_input(Notification(url_env="DEPLOY_WEBHOOK_URL")))
+    monkeypatch.setenv("ECS_CANARY_WEBHOOK_DEPLOYS", secret)
+    error = await _refusal(_input(Notification(url_env="ECS_CANARY_WEBHOOK_DEPLOYS")))
 
     assert not error.non_retryable and error.type == "NotificationFailed"
-    assert error.message.startswith("$DEPLOY_WEBHOOK_URL did not answer: ConnectError")
+    assert error.message.startswith("$ECS_CANARY_WEBHOOK_DEPLOYS did not answer: ConnectError")
     assert SECRET_PATH not in error.message
 
 

@@ -54,7 +54,7 @@ def test_the_issues_example_is_valid_and_events_default_to_all_three():
     slack = Notification.model_validate(
         {"url": "http://127.0.0.1:9000/hook", "format": "slack", "events": ["gate_open"]}
     )
-    secret = Notification.model_validate({"url_env": "DEPLOY_WEBHOOK_URL"})
+    secret = Notification.model_validate({"url_env": "ECS_CANARY_WEBHOOK_DEPLOYS"})
 
     assert (slack.format, slack.events) == ("slack", ["gate_open"])
     assert (secret.format, secret.events) == ("json", list(EVENTS))
@@ -63,7 +63,10 @@ def test_the_issues_example_is_valid_and_events_default_to_all_three():
 
 @pytest.mark.parametrize(
     "notification",
-    [{"format": "json"}, {"url": "https://hooks.example/x", "url_env": "DEPLOY_WEBHOOK_URL"}],
+    [
+        {"format": "json"},
+        {"url": "https://hooks.example/x", "url_env": "ECS_CANARY_WEBHOOK_DEPLOYS"},
+    ],
 )
 def test_exactly_one_of_url_and_url_env(notification):
     assert "give exactly one of url" in _error(notification)
@@ -110,7 +113,9 @@ def test_events_and_format_are_checked(change, expected):
 
 
 def test_a_secret_url_is_named_by_its_variable():
-    assert Notification(url_env="DEPLOY_WEBHOOK_URL").target == "$DEPLOY_WEBHOOK_URL"
+    assert (
+        Notification(url_env="ECS_CANARY_WEBHOOK_DEPLOYS").target == "$ECS_CANARY_WEBHOOK_DEPLOYS"
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,26 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jwt
 import pytest
 from pydantic import ValidationError
 
 from cli import signing as starter_signing
 from cli.errors import CliError
-from cli.format import attempt_text, decision_commands, decision_text
-from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+from cli.format import attempt_text, decision_commands, decision_text, status_lines
+from ecs_canary.gate import MAX_REFUSED_ATTEMPTS, Gate, GateRefusal, UpdateRefusal
 from ecs_canary.models import DecisionInput, StartChecks, VerificationSettings
 from ecs_canary.notification_messages import RunLinks
 from ecs_canary.notification_messages import decision_commands as notification_commands
-from ecs_canary.signing import jwks, trusted_keys, verify_decision_token
+from ecs_canary.policy import PlatformPolicy
+from ecs_canary.signing import (
+    DecisionClaims,
+    TokenRefusal,
+    jwks,
+    trusted_keys,
+    verify_decision_token,
+)
+from tests.helpers.statuses import deployment_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 WID = "ecs-canary/prod/myapp"
@@ -29,7 +38,7 @@ def _open_gate(worker_policy: bool | None = False, **settings: object) -> Gate:
     gate = Gate()
     gate.configure(VerificationSettings.model_validate(settings))
     if worker_policy is not None:
-        gate.learn_worker_policy(worker_policy)
+        gate.learn_policy(PlatformPolicy(require_signed_decisions=worker_policy))
     gate.open(T0)
     return gate
 
@@ -55,9 +64,31 @@ def test_unsigned_decisions_are_refused_when_the_request_requires_signatures():
 
 def test_the_worker_policy_requires_signatures_whatever_the_request_says():
     gate = _open_gate(worker_policy=True, require_signed_decisions=False)
-    assert "the worker's policy (ECS_CANARY_REQUIRE_SIGNED_DECISIONS)" in _refusal(
-        gate, DecisionInput(by="alice")
+    assert (
+        "the platform policy (require_signed_decisions: ECS_CANARY_POLICY_FILE or "
+        "ECS_CANARY_REQUIRE_SIGNED_DECISIONS)"
+    ) in _refusal(gate, DecisionInput(by="alice"))
+
+
+def test_a_policy_learned_while_the_gate_is_open_applies_to_the_next_decision():
+    gate = _open_gate(min_approvals=1)
+    gate.learn_policy(PlatformPolicy(approvers=["alice", "bob"], min_approvals=2))
+    assert "may not decide: the platform policy (ECS_CANARY_POLICY_FILE: approvers)" in (
+        _refusal(gate, DecisionInput(by="mallory"))
     )
+    assert gate.offer("approve", DecisionInput(by="alice"), "signal", T0)
+    assert gate.decision is None and gate.min_approvals == 2
+    assert gate.offer("approve", DecisionInput(by="bob"), "signal", T0)
+    assert gate.approved
+
+
+def test_refused_attempts_beyond_the_last_hundred_are_counted_not_kept():
+    gate = _open_gate()
+    assert gate.offer("approve", DecisionInput(by="alice"), "signal", T0)
+    for number in range(MAX_REFUSED_ATTEMPTS + 5):
+        gate.refuse("reject", DecisionInput(by=f"p{number}"), "signal", T0, "no")
+    assert len(gate.attempts) == MAX_REFUSED_ATTEMPTS + 1 and gate.refused_attempts_dropped == 5
+    assert gate.attempts[0].accepted and gate.attempts[1].by == "p5"
 
 
 def test_before_the_worker_answers_the_policy_is_unknown_unless_the_request_decides():
@@ -125,6 +156,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_jwk(
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     jwk = json.loads(capsys.readouterr().out)
     assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("OKP", "Ed25519", "EdDSA", "sig")
+    assert jwk["sub"] == "alice"  # the key is alice's: it verifies only her tokens
     assert jwk["kid"] == starter_signing.thumbprint(jwk) and "d" not in jwk
     with pytest.raises(CliError, match="exists"):
         starter_signing.keygen(argparse.Namespace(name="alice.pem"))
@@ -132,8 +164,15 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_jwk(
     # What `approve --key alice.pem` signs, the worker verifies with the printed JWK.
     (tmp_path / "jwks.json").write_text(jwks(jwk))
     key = starter_signing.load_private_key(str(key_file))
-    token = starter_signing.sign_decision(key, "alice", WID, "approve")
-    assert verify_decision_token(token, trusted_keys(str(tmp_path / "jwks.json")), WID, "approve")
+    run = starter_signing.RunOf(WID, "run-1")
+    token = starter_signing.sign_decision(key, "alice", run, "approve")
+    keys = trusted_keys(str(tmp_path / "jwks.json"))
+    verified = verify_decision_token(token, keys, DecisionClaims(WID, "run-1", "approve"))
+    assert verified.subject == "alice" and verified.jti
+    # Signed as somebody else with alice's key: refused, whoever the token names.
+    as_bob = starter_signing.sign_decision(key, "bob", run, "approve")
+    with pytest.raises(TokenRefusal, match="signed by 'alice''s key"):
+        verify_decision_token(as_bob, keys, DecisionClaims(WID, "run-1", "approve"))
 
 
 def _decide_args(**values: object) -> argparse.Namespace:
@@ -147,15 +186,32 @@ def test_the_starter_sends_a_name_a_signed_token_or_an_idp_token(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("USER", "carol")
     monkeypatch.delenv("ECS_CANARY_ID_TOKEN", raising=False)
-    assert starter_signing.decision_input(_decide_args()) == DecisionInput(by="carol")
-    starter_signing.keygen(argparse.Namespace(name="carol"))
-    signed = starter_signing.decision_input(_decide_args(key="carol.pem", reason="ok"))
+    run = starter_signing.RunOf(WID, "run-1")
+    assert starter_signing.decision_input(_decide_args())(run) == DecisionInput(by="carol")
+    starter_signing.keygen(argparse.Namespace(name="dave"))
+    signed = starter_signing.decision_input(_decide_args(key="dave.pem", reason="ok"))(run)
     assert signed.by is None and signed.reason == "ok" and signed.token
-    assert starter_signing.decision_input(_decide_args(token=" t.o.k ")).token == "t.o.k"
+    claims = jwt.decode(signed.token, options={"verify_signature": False})
+    # Signed as the key's owner (keygen's NAME), for this run, with a fresh id.
+    assert (claims["sub"], claims["run_id"], len(claims["jti"])) == ("dave", "run-1", 32)
+    assert starter_signing.decision_input(_decide_args(token=" t.o.k "))(run).token == "t.o.k"
     monkeypatch.setenv("ECS_CANARY_ID_TOKEN", "from.the.idp")
-    assert starter_signing.decision_input(_decide_args()).token == "from.the.idp"
+    assert starter_signing.decision_input(_decide_args())(run).token == "from.the.idp"
     with pytest.raises(CliError, match="--by cannot go with a token"):
-        starter_signing.decision_input(_decide_args(by="carol"))
+        starter_signing.decision_input(_decide_args(by="carol"))(run)
     (tmp_path / "notakey.pem").write_text("hello")
     with pytest.raises(CliError, match="not an unencrypted PEM private key"):
-        starter_signing.decision_input(_decide_args(key="notakey.pem"))
+        starter_signing.decision_input(_decide_args(key="notakey.pem"))(run)
+
+
+def test_status_counts_the_refused_attempts_it_no_longer_keeps():
+    gate = _open_gate()
+    for number in range(MAX_REFUSED_ATTEMPTS + 3):
+        gate.refuse("approve", DecisionInput(by=f"p{number}"), "signal", T0, "invalid decision")
+    shown = deployment_status(
+        attempts=[a.model_dump() for a in gate.attempts],
+        refused_attempts_dropped=gate.refused_attempts_dropped,
+    )
+    lines = status_lines(WID, shown, None)
+    assert f"attempts:  {MAX_REFUSED_ATTEMPTS + 3}" in lines
+    assert "  (3 earlier refused attempts not kept)" in lines

@@ -14,18 +14,22 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.decisions import verify_decision
-from ecs_canary.models import DecisionVerdict, VerifyDecisionInput
+from ecs_canary.models import VerifyDecisionInput
+from ecs_canary.policy import PlatformPolicy, signatures_required_by_env
 from ecs_canary.signing import (
+    ISSUER_ENV,
     KEYS_ENV,
+    DecisionClaims,
     KeysUnavailable,
     TokenRefusal,
+    TrustedKeys,
+    VerifiedToken,
     token_shape_refusal,
     trusted_keys,
     verify_decision_token,
-    worker_requires_signed_decisions,
 )
 from tests.helpers.local_http import QuietHandler, serving
-from tests.helpers.signing import Approver, write_jwks
+from tests.helpers.signing import ISSUER, RUN_ID, Approver, write_jwks
 
 WID = "ecs-canary/prod/myapp"
 ED, EC, RSA = Approver("ed-1", "EdDSA"), Approver("ec-1", "ES256"), Approver("rsa-1", "RS256")
@@ -38,9 +42,17 @@ def jwks_path(tmp_path: Path) -> Path:
     return write_jwks(tmp_path / "approvers.json", ED, EC, RSA)
 
 
-def _refusal(token: str, jwks_path: Path, workflow_id: str = WID, action: str = "approve") -> str:
+def _subject(token: str, keys: TrustedKeys, action: str = "approve") -> str:
+    """Who the token proves decides `action` on run RUN_ID of WID (IdP keys: from ISSUER)."""
+    return verify_decision_token(token, keys, DecisionClaims(WID, RUN_ID, action), ISSUER).subject
+
+
+def _refusal(
+    token: str, jwks_path: Path, action: str = "approve", issuer: str | None = ISSUER
+) -> str:
     with pytest.raises(TokenRefusal) as refused:
-        verify_decision_token(token, trusted_keys(str(jwks_path)), workflow_id, action)
+        claims = DecisionClaims(WID, RUN_ID, action)
+        verify_decision_token(token, trusted_keys(str(jwks_path)), claims, issuer)
     return str(refused.value)
 
 
@@ -48,9 +60,7 @@ def _refusal(token: str, jwks_path: Path, workflow_id: str = WID, action: str = 
 def test_a_token_of_each_algorithm_names_who_decides(approver: Approver, jwks_path: Path):
     for action in ("approve", "reject"):
         token = approver.token(WID, action, sub="alice@example.com")
-        assert verify_decision_token(token, trusted_keys(str(jwks_path)), WID, action) == (
-            "alice@example.com"
-        )
+        assert _subject(token, trusted_keys(str(jwks_path)), action) == "alice@example.com"
 
 
 def test_a_bad_signature_is_refused(jwks_path: Path):
@@ -77,6 +87,44 @@ def test_a_token_for_another_workflow_is_refused(jwks_path: Path):
     )
 
 
+def test_a_token_for_another_run_of_the_same_workflow_is_refused(jwks_path: Path):
+    """The workflow id is the same for every deployment of a service: a token copied from an
+    earlier run's history approves nothing on a later one."""
+    earlier = ED.token(WID, run_id="an-earlier-run")
+    assert _refusal(earlier, jwks_path) == f"the token is for run an-earlier-run, not {RUN_ID}"
+
+
+def test_a_key_with_an_owner_verifies_only_its_owners_tokens(tmp_path: Path):
+    bob = Approver("bob-key", owner="bob", issuer=None)
+    keys = write_jwks(tmp_path / "people.json", bob)
+    assert _subject(bob.token(WID), trusted_keys(str(keys))) == "bob"
+    assert _refusal(bob.token(WID, sub="alice"), keys) == (
+        "the token is signed by 'bob''s key 'bob-key' but names 'alice' as who decides"
+    )
+
+
+def test_a_key_without_an_owner_verifies_only_the_configured_issuers_tokens(jwks_path: Path):
+    other_issuer = ED.token(WID, iss="https://elsewhere.example.com")
+    assert "the token is from issuer 'https://elsewhere.example.com', not " in _refusal(
+        other_issuer, jwks_path
+    )
+    assert _refusal(ED.token(WID), jwks_path, issuer=None) == (
+        "the trusted key 'ed-1' names no owner (no 'sub' member, as an identity provider's "
+        f"keys) and this worker trusts no issuer ({ISSUER_ENV} is unset): such a key verifies "
+        "nothing"
+    )
+
+
+def test_a_token_id_must_be_a_string(jwks_path: Path):
+    keys = trusted_keys(str(jwks_path))
+    assert verify_decision_token(
+        ED.token(WID, jti="j-1"), keys, DecisionClaims(WID, RUN_ID, "approve"), ISSUER
+    ) == VerifiedToken("alice", "j-1")
+    assert _refusal(ED.token(WID, jti=7), jwks_path) == (
+        "the token is invalid: JWT ID must be a string"
+    )
+
+
 def test_a_token_for_the_other_action_is_refused(jwks_path: Path):
     refusal = _refusal(ED.token(WID, "reject"), jwks_path)
     assert refusal == "the token is for 'reject', not 'approve'"
@@ -95,7 +143,9 @@ def test_a_token_that_lives_more_than_an_hour_is_refused(jwks_path: Path):
     assert "at most an hour is accepted" in refusal
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "workflow_id", "action", "aud"])
+@pytest.mark.parametrize(
+    "claim", ["exp", "iat", "sub", "workflow_id", "run_id", "action", "aud", "iss"]
+)
 def test_each_required_claim_must_be_there(claim: str, jwks_path: Path):
     missing = ED.token(WID, **{claim: None})
     assert _refusal(missing, jwks_path) == f"the token has no {claim!r} claim"
@@ -107,7 +157,13 @@ def test_a_token_from_the_future_is_refused(jwks_path: Path):
 
 
 def test_tokens_without_an_allowed_algorithm_or_a_kid_are_refused(jwks_path: Path):
-    claims = {"sub": "alice", "aud": "ecs-canary", "workflow_id": WID, "action": "approve"}
+    claims = {
+        "sub": "alice",
+        "aud": "ecs-canary",
+        "workflow_id": WID,
+        "run_id": RUN_ID,
+        "action": "approve",
+    }
     unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": "ed-1"})
     assert "algorithm 'none' is not one of EdDSA, ES256, RS256" in _refusal(unsigned, jwks_path)
     shared_secret = jwt.encode(claims, "s" * 32, algorithm="HS256", headers={"kid": "ed-1"})
@@ -131,10 +187,10 @@ def test_the_shape_check_reads_only_the_header():
 
 def test_a_rewritten_jwks_file_takes_effect_at_the_next_verification(jwks_path: Path):
     keys = trusted_keys(str(jwks_path))
-    assert verify_decision_token(ED.token(WID), keys, WID, "approve") == "alice"
+    assert _subject(ED.token(WID), keys) == "alice"
     rotated = Approver("ed-2", "EdDSA")
     write_jwks(jwks_path, rotated)
-    assert verify_decision_token(rotated.token(WID), keys, WID, "approve") == "alice"
+    assert _subject(rotated.token(WID), keys) == "alice"
     assert "no trusted key has kid 'ed-1'" in _refusal(ED.token(WID), jwks_path)
 
 
@@ -142,7 +198,7 @@ def test_a_jwks_that_cannot_be_read_gives_no_verdict(tmp_path: Path):
     (tmp_path / "broken.json").write_text("{not json")
     for path in (tmp_path / "missing.json", tmp_path / "broken.json"):
         with pytest.raises(KeysUnavailable, match="cannot read the trusted keys"):
-            verify_decision_token(ED.token(WID), trusted_keys(str(path)), WID, "approve")
+            _subject(ED.token(WID), trusted_keys(str(path)))
 
 
 def test_only_https_urls_or_local_http_are_fetched():
@@ -162,18 +218,18 @@ def test_keys_from_a_jwks_url_are_fetched_and_cached():
     with serving(Jwks) as base:
         keys = trusted_keys(f"{base}/.well-known/jwks.json")
         for _ in range(3):
-            assert verify_decision_token(ED.token(WID), keys, WID, "approve") == "alice"
+            assert _subject(ED.token(WID), keys) == "alice"
         assert "no trusted key has kid 'stranger'" in str(_url_refusal(keys))
     # Fetched once: the unknown kid came within the refetch cooldown.
     assert fetched == ["/.well-known/jwks.json"]
     with pytest.raises(KeysUnavailable, match="cannot fetch the trusted keys"):
         keys = trusted_keys(f"{base}/gone.json")  # the server has stopped
-        verify_decision_token(ED.token(WID), keys, WID, "approve")
+        _subject(ED.token(WID), keys)
 
 
 def _url_refusal(keys) -> TokenRefusal:
     with pytest.raises(TokenRefusal) as refused:
-        verify_decision_token(STRANGER.token(WID), keys, WID, "approve")
+        _subject(STRANGER.token(WID), keys)
     return refused.value
 
 
@@ -193,17 +249,23 @@ def _url_refusal(keys) -> TokenRefusal:
 )
 def test_the_worker_policy_is_on_for_anything_but_a_false_value(value, required):
     environ = {} if value is None else {"ECS_CANARY_REQUIRE_SIGNED_DECISIONS": value}
-    assert worker_requires_signed_decisions(environ) is required
+    assert signatures_required_by_env(environ) is required
 
 
 async def test_the_activity_gives_a_verdict_for_every_token(jwks_path: Path, monkeypatch):
     monkeypatch.setenv(KEYS_ENV, str(jwks_path))
+    monkeypatch.setenv(ISSUER_ENV, ISSUER)
     run = ActivityEnvironment().run
-    good = VerifyDecisionInput(token=RSA.token(WID, sub="bob"), workflow_id=WID, action="approve")
-    assert await run(verify_decision, good) == DecisionVerdict(subject="bob")
-    other = good.model_copy(update={"workflow_id": "ecs-canary/prod/other"})
+    token = RSA.token(WID, sub="bob", jti="once")
+    good = VerifyDecisionInput(token=token, workflow_id=WID, run_id=RUN_ID, action="approve")
+    verdict = await run(verify_decision, good)
+    assert (verdict.subject, verdict.jti, verdict.refusal) == ("bob", "once", None)
+    assert verdict.policy == PlatformPolicy()
+    other = good.model_copy(update={"run_id": "a-later-run"})
     refused = await run(verify_decision, other)
-    assert refused.subject == "bob" and "is for workflow" in (refused.refusal or "")
+    # Who a refused token names is never recorded as who decided.
+    assert refused.subject is None
+    assert refused.refusal == f"the token is for run {RUN_ID}, not a-later-run"
     monkeypatch.delenv(KEYS_ENV)
     unset = await run(verify_decision, good)
     assert unset.refusal == f"this worker trusts no signing keys ({KEYS_ENV} is unset)"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.search_attributes import start_checks
 from ecs_canary.aws_inputs import ReadListenerRuleInput, SetRuleActionsInput, SetSuspendedStateInput
 from ecs_canary.models import (
     AlarmFiring,
@@ -37,7 +38,6 @@ from ecs_canary.models import (
     WatchAlarmsInput,
 )
 from ecs_canary.scaling import ScalableTarget
-from ecs_canary.signing import worker_requires_signed_decisions
 from ecs_canary.steps import HttpStepInput, MetricsStepInput, RunTaskStepInput, StepVerdict
 from ecs_canary.traffic import ListenerRule
 
@@ -90,11 +90,8 @@ class FakeEcs:
 
         @activity.defn(name="missing_search_attributes")
         async def missing_search_attributes(names: list[str]) -> StartChecks:
-            # The test server has none of them registered; the signing policy is the real one.
-            return StartChecks(
-                missing_search_attributes=names,
-                signed_decisions_required=worker_requires_signed_decisions(),
-            )
+            # The test server has none of them registered; the policy is the real one.
+            return start_checks(names)
 
         @activity.defn(name="describe_services")
         async def describe_services(request: DescribeServicesInput) -> ServiceSnapshots:

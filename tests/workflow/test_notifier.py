@@ -95,7 +95,10 @@ async def _events(handle: WorkflowHandle[Any, Any]) -> list[Any]:
 async def test_each_receiver_gets_its_events_once_and_in_order(notify, receivers):
     receivers.held["gate_open"] = asyncio.Event()
     handle = await notify(
-        [{"url": HOOK}, {"url_env": "DEPLOY_WEBHOOK_URL", "events": ["gate_open", "finished"]}],
+        [
+            {"url": HOOK},
+            {"url_env": "ECS_CANARY_WEBHOOK_DEPLOYS", "events": ["gate_open", "finished"]},
+        ],
         ["gate_open", "decided", "decided", "finished"],
     )
     await wait_until(lambda: len(receivers.calls) == 2)
@@ -121,10 +124,10 @@ async def test_each_receiver_gets_its_events_once_and_in_order(notify, receivers
     assert [call for call in receivers.calls if call[1] == 1][1:] == [("finished", 1, 1)]
     assert [(s["event"], s["target"], s["state"], s["attempts"]) for s in states] == [
         ("gate_open", HOOK, "sent", 1),
-        ("gate_open", "$DEPLOY_WEBHOOK_URL", "sent", 1),
+        ("gate_open", "$ECS_CANARY_WEBHOOK_DEPLOYS", "sent", 1),
         ("decided", HOOK, "sent", 1),
         ("finished", HOOK, "sent", 1),
-        ("finished", "$DEPLOY_WEBHOOK_URL", "sent", 1),
+        ("finished", "$ECS_CANARY_WEBHOOK_DEPLOYS", "sent", 1),
     ]
 
 

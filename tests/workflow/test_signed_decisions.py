@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -18,14 +18,28 @@ from temporalio.worker import Worker
 from activities.decisions import verify_decision
 from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome
 from ecs_canary.names import WORKFLOW_TYPE
-from ecs_canary.signing import KEYS_ENV, POLICY_ENV
+from ecs_canary.policy import POLICY_FILE_ENV
+from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
+from ecs_canary.signing import KEYS_ENV
 from tests.helpers import replayer, wait_until
 from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
 from tests.workflow.fakes import FakeEcs, running_service
 from workflows.canary import EcsCanaryDeployment
 
-ALICE_KEY = Approver("alice-key")
+# People's keys, as `starter.py keygen NAME` makes them: each JWK names its owner.
+ALICE_KEY = Approver("alice-key", owner="alice", issuer=None)
+BOB_KEY = Approver("bob-key", owner="bob", issuer=None)
+
+
+def _token(
+    key: Approver,
+    handle: WorkflowHandle[Any, DeploymentResult],
+    action: str = "approve",
+    **claims: Any,
+) -> str:
+    """A token for this run of the workflow."""
+    return key.token(handle.id, action, run_id=handle.result_run_id or "", **claims)
 
 
 @pytest.fixture
@@ -37,9 +51,10 @@ def existing(fake_ecs: FakeEcs) -> FakeEcs:
 @pytest.fixture
 def jwks_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The worker trusts ALICE_KEY (the worker runs in this process: it reads this env)."""
-    path = write_jwks(tmp_path / "approvers.json", ALICE_KEY)
+    path = write_jwks(tmp_path / "approvers.json", ALICE_KEY, BOB_KEY)
     monkeypatch.setenv(KEYS_ENV, str(path))
     monkeypatch.delenv(POLICY_ENV, raising=False)
+    monkeypatch.delenv(POLICY_FILE_ENV, raising=False)
     return path
 
 
@@ -70,7 +85,7 @@ def _audit(result: DeploymentResult | DeploymentStatus) -> list[tuple[Any, ...]]
 async def test_a_signed_approval_decides_as_the_tokens_subject(existing, jwks_file, start):
     handle = await start(request())
     await _gate_open(handle)
-    token = ALICE_KEY.token(handle.id, sub="alice")
+    token = _token(ALICE_KEY, handle)
     status = await handle.execute_update(
         "approve", {"by": "mallory", "token": token, "reason": "flat"}, result_type=DeploymentStatus
     )
@@ -90,7 +105,7 @@ async def test_unsigned_decisions_are_refused_when_the_request_requires_signatur
     refusal = await _refused(handle, "approve", {"by": "alice"})
     assert "a signed decision is required by this deployment's request" in refusal
     await handle.signal("approve", {"by": "alice"})
-    await handle.signal("reject", {"token": ALICE_KEY.token(handle.id, "reject", sub="bob")})
+    await handle.signal("reject", {"token": _token(BOB_KEY, handle, "reject")})
     result = await handle.result()
 
     assert result.outcome == Outcome.REJECTED
@@ -114,8 +129,8 @@ async def test_the_worker_policy_requires_signatures_even_if_the_request_does_no
     gate = await _gate_open(handle)
     assert gate.signed_decisions_required is True
     refusal = await _refused(handle, "approve", {"by": "alice"})
-    assert "required by the worker's policy (ECS_CANARY_REQUIRE_SIGNED_DECISIONS)" in refusal
-    token = ALICE_KEY.token(handle.id, sub="alice")
+    assert "required by the platform policy (require_signed_decisions" in refusal
+    token = _token(ALICE_KEY, handle)
     await handle.execute_update("approve", {"token": token})
     assert (await handle.result()).outcome == Outcome.SUCCEEDED
 
@@ -123,9 +138,9 @@ async def test_the_worker_policy_requires_signatures_even_if_the_request_does_no
 async def test_refused_tokens_are_recorded_with_the_reason(existing, jwks_file, start, tmp_path):
     handle = await start(request())
     await _gate_open(handle)
-    other_run = ALICE_KEY.token("ecs-canary/ecs-canary/other", sub="alice")
+    other_run = ALICE_KEY.token("ecs-canary/ecs-canary/other", run_id=handle.result_run_id)
     await handle.signal("approve", {"token": other_run})
-    forged = Approver("alice-key").token(handle.id, sub="alice")
+    forged = _token(Approver("alice-key", owner="alice"), handle)
     refusal = await _refused(handle, "approve", {"token": forged})
     assert refusal == "the token's signature does not match the trusted key 'alice-key'"
     assert await _refused(handle, "approve", {"token": "no-jwt"}) == (
@@ -134,11 +149,12 @@ async def test_refused_tokens_are_recorded_with_the_reason(existing, jwks_file, 
 
     status = await _status(handle)
     assert status.decision is None and status.gate_open
-    # The signal and the Update refused after verification are both recorded; the Update its
-    # validator refused (not even a JWT) is not.
+    # The signal and the Update refused after verification are both recorded, with nobody
+    # as who decided (a refused token proves nothing); the Update its validator refused (not
+    # even a JWT) is not.
     assert _audit(status) == [
-        ("approve", "alice", "signal", False, False),
-        ("approve", "alice", "update", False, False),
+        ("approve", None, "signal", False, False),
+        ("approve", None, "update", False, False),
     ]
     assert status.attempts[0].refusal == (
         f"the token is for workflow 'ecs-canary/ecs-canary/other', not {handle.id!r}"
@@ -191,7 +207,7 @@ async def test_decisions_keep_their_order_while_a_token_is_verified(
             result_type=DeploymentResult,
         )
         await _gate_open(handle)
-    await handle.signal("approve", {"token": ALICE_KEY.token(handle.id, sub="alice")})
+    await handle.signal("approve", {"token": _token(ALICE_KEY, handle)})
     await handle.signal("reject", {"by": "bob"})
     async with worker():
         result = await handle.result()
@@ -218,7 +234,7 @@ async def test_the_worker_policy_refuses_an_unsigned_decision_sent_with_the_star
     handle = await start(request(), start_signal="reject", start_signal_args=[{"by": "alice"}])
     gate = await _gate_open(handle)
     assert [(a.by, a.accepted) for a in gate.attempts] == [("alice", False)]
-    await handle.signal("reject", {"token": ALICE_KEY.token(handle.id, "reject")})
+    await handle.signal("reject", {"token": _token(ALICE_KEY, handle, "reject")})
     assert (await handle.result()).outcome == Outcome.REJECTED
 
 
@@ -227,12 +243,12 @@ async def test_a_replay_after_the_keys_rotate_keeps_the_recorded_decision(
 ):
     handle = await start(request())
     await _gate_open(handle)
-    await handle.signal("approve", {"token": ALICE_KEY.token(handle.id, sub="alice")})
+    await handle.signal("approve", {"token": _token(ALICE_KEY, handle)})
     assert (await handle.result()).outcome == Outcome.SUCCEEDED
     history = await handle.fetch_history()
 
     # Alice's key is rotated out: a token signed with it proves nothing any more...
-    write_jwks(jwks_file, Approver("alice-key-2026"))
+    write_jwks(jwks_file, Approver("alice-key-2026", owner="alice"))
     replayed = await replayer().replay_workflow(history)
     # ... yet the run replays deterministically: the verdict is in its history.
     assert replayed.replay_failure is None
@@ -240,4 +256,107 @@ async def test_a_replay_after_the_keys_rotate_keeps_the_recorded_decision(
     assert result.decision is not None and (result.decision.by, result.decision.signed) == (
         "alice",
         True,
+    )
+
+
+async def test_a_token_is_accepted_once_and_only_from_its_keys_owner(existing, jwks_file, start):
+    handle = await start(request(verification={"min_approvals": 2}))
+    await _gate_open(handle)
+    once = _token(ALICE_KEY, handle, jti="alice-1")
+    await handle.execute_update("approve", {"token": once})
+    assert await _refused(handle, "approve", {"token": once}) == (
+        "the token 'alice-1' (jti) was already used on this run"
+    )
+    # Bob's key signing as Alice: refused, and the audit does not name Alice.
+    as_alice = _token(BOB_KEY, handle, sub="alice")
+    assert await _refused(handle, "approve", {"token": as_alice}) == (
+        "the token is signed by 'bob''s key 'bob-key' but names 'alice' as who decides"
+    )
+    await handle.execute_update("approve", {"token": _token(BOB_KEY, handle)})
+    result = await handle.result()
+    assert result.outcome == Outcome.SUCCEEDED
+    assert result.decision is not None and result.decision.approvals == ["alice", "bob"]
+    assert _audit(result) == [
+        ("approve", "alice", "update", True, True),
+        ("approve", None, "update", False, False),
+        ("approve", None, "update", False, False),
+        ("approve", "bob", "update", True, True),
+    ]
+
+
+async def test_a_policy_below_the_request_refuses_the_run_before_any_ecs_call(
+    existing, start, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"min_approvals": 2, "allow_timeout_approve": false}')
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start(request(verification={"on_timeout": "approve", "min_approvals": 2}))
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "Refused"
+    assert "allow_timeout_approve is false" in cause.message
+    assert existing.names() == []
+
+
+async def test_a_policy_tightened_while_the_gate_is_open_applies_to_the_next_decision(
+    existing, jwks_file, start, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text("{}")
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start(request())
+    gate = await _gate_open(handle)
+    assert gate.signed_decisions_required is False
+    policy.write_text('{"require_signed_decisions": true, "min_approvals": 2}')
+    await handle.signal("approve", {"by": "alice"})
+    await handle.execute_update("approve", {"token": _token(ALICE_KEY, handle)})
+    status = await _status(handle)
+    assert status.decision is None and status.min_approvals == 2
+    await handle.execute_update("approve", {"token": _token(BOB_KEY, handle)})
+    result = await handle.result()
+    assert result.outcome == Outcome.SUCCEEDED
+    assert "required by the platform policy" in (result.attempts[0].refusal or "")
+    assert _audit(result)[1:] == [
+        ("approve", "alice", "update", True, True),
+        ("approve", "bob", "update", True, True),
+    ]
+
+
+async def _baking(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentStatus | None:
+    current = await _status(handle)
+    return current if current.bake_ends_at is not None else None
+
+
+async def test_a_policy_tightened_during_the_bake_asks_a_person_to_decide(
+    existing, start, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text("{}")
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start(request(verification={"require_approval": False, "bake_seconds": 600}))
+    await wait_until(lambda: _baking(handle))
+    policy.write_text('{"require_approval": true}')
+    result = await handle.result()  # the server skips the bake, then the gate's hour
+
+    assert result.outcome == Outcome.REJECTED
+    assert result.decision is not None and result.decision.via == "timeout"
+
+
+async def test_a_policy_tightened_while_the_gate_is_open_forbids_a_timeout_approval(
+    existing, start, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text("{}")
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start(request(verification={"on_timeout": "approve", "timeout_seconds": 600}))
+    await _gate_open(handle)
+    policy.write_text('{"allow_timeout_approve": false}')
+    result = await handle.result()
+
+    assert result.outcome == Outcome.REJECTED
+    assert result.decision is not None
+    assert (result.decision.action, result.decision.via) == ("reject", "timeout")
+    assert 'does not allow on_timeout "approve" (allow_timeout_approve is false)' in (
+        result.decision.reason or ""
     )
