@@ -16,6 +16,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.alarms import AlarmActivities
+from activities.analysis import AnalysisActivities
 from activities.autoscaling import ScalingActivities
 from activities.aws import AwsClients
 from activities.cancellation import check_cancelled_only_where_chosen, stop_before_request
@@ -67,7 +68,7 @@ def workflow_runner(settings: WorkerSettings) -> WorkflowRunner:
 def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
     """Every activity the worker runs, each cancelled only where it chooses (checked here)."""
     ecs, alarms = EcsActivities(clients), AlarmActivities(clients)
-    steps = VerificationActivities(clients)
+    steps, analysis = VerificationActivities(clients), AnalysisActivities(clients)
     balancers, scaling = LoadBalancerActivities(clients), ScalingActivities(clients)
     activities: list[Callable[..., Any]] = [
         ecs.describe_services,
@@ -85,6 +86,7 @@ def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
         steps.run_task_step,
         steps.http_step,
         steps.metrics_step,
+        analysis.judge_interval,
         missing_search_attributes,
         send_notification,
         verify_decision,

@@ -8,7 +8,7 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import analysis, cancellation, load, steps
+from bench import analysis, analysis_e2e, cancellation, load, steps
 from bench.stack import machine
 
 STAGES = ("canary_deploy", "canary_delete", "rolling_deploy")
@@ -130,6 +130,7 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.extend((name, value, _met(ok)) for name, value, ok in load.targets(cfg, results))
     rows.extend((name, value, _met(ok)) for name, value, ok in steps.targets(results))
     rows.extend((name, value, _met(ok)) for name, value, ok in analysis.targets(results))
+    rows.extend((name, value, _met(ok)) for name, value, ok in analysis_e2e.targets(results))
     rows.extend((name, value, _met(ok)) for name, value, ok in cancellation.targets(results))
     return rows
 
@@ -444,5 +445,6 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     out.extend(steps.section(results))
     out.extend(load.profile_section(results))
     out.extend(analysis.section(results))
+    out.extend(analysis_e2e.section(results))
     out.extend(cancellation.section(results))
     return "\n".join(out) + "\n"

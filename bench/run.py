@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import analysis, cancellation, concurrency, report, single, steps
+from bench import analysis, analysis_e2e, cancellation, concurrency, report, single, steps
 from bench.harness import Config, open_bench
 from bench.stack import ROOT
 
@@ -52,6 +52,7 @@ async def main() -> int:
             bench.results["steps"] = await steps.measure(bench)
         if "analysis" in measures:
             bench.results["analysis"] = analysis.measure()
+            bench.results["analysis_e2e"] = await analysis_e2e.measure(bench)
         if "cancellation" in measures:
             bench.results["cancellation"] = await cancellation.measure(bench)
         bench.results["elapsed_seconds"] = time.time() - began

@@ -18,10 +18,16 @@ from typing import Any
 
 import altair as alt
 
-from cli.format import clock, plural, table_lines
+from cli.format import clock, table_lines
 from ecs_canary.analysis import AnalysisInterval, AnalysisStatus, MetricJudgement
+from ecs_canary.analysis_text import (
+    METRIC_COLUMNS,
+    metric_cells,
+    number_text,
+    result_text,
+    summary_text,
+)
 
-METRIC_COLUMNS = ["metric", "group", "canary", "baseline", "shift", "p_value", "result", "points"]
 SIDES = ["canary", "baseline"]
 # Purple and blue, apart from the verdicts' green, orange and red.
 SIDE_COLOURS = ["#7b3294", "#1f77b4"]
@@ -43,23 +49,8 @@ def analysis_lines(workflow_id: str, analysis: AnalysisStatus) -> list[str]:
     for interval in analysis.intervals:
         lines.append("")
         lines.append(interval_heading(interval))
-        lines.extend(table_lines(METRIC_COLUMNS, [metric_row(m) for m in interval.metrics]))
+        lines.extend(table_lines(METRIC_COLUMNS, [metric_cells(m) for m in interval.metrics]))
     return lines
-
-
-def summary_text(analysis: AnalysisStatus) -> str:
-    """`failed, score 0, verdict fail; 1 of 3 intervals judged; baseline myappBaseline, 60 s
-    periods`."""
-    outcome: str = analysis.state
-    if analysis.score is not None:
-        outcome += f", score {number_text(analysis.score)}"
-    if analysis.verdict is not None:
-        outcome += f", verdict {analysis.verdict}"
-    judged = f"{len(analysis.intervals)} of {plural(analysis.intervals_planned, 'interval')}"
-    return (
-        f"{outcome}; {judged} judged; baseline {analysis.baseline_service}, "
-        f"{analysis.period_seconds} s periods"
-    )
 
 
 def interval_heading(interval: AnalysisInterval) -> str:
@@ -67,33 +58,6 @@ def interval_heading(interval: AnalysisInterval) -> str:
         f"interval {interval.index}: {clock(interval.started_at)} to {clock(interval.ended_at)}, "
         f"score {number_text(interval.score)}, {interval.verdict}"
     )
-
-
-def metric_row(metric: MetricJudgement) -> dict[str, str]:
-    return {
-        "metric": metric.name,
-        "group": metric.group,
-        "canary": number_text(metric.canary),
-        "baseline": number_text(metric.baseline),
-        "shift": "-" if metric.shift_percent is None else f"{metric.shift_percent:+.1f}%",
-        "p_value": "-" if metric.p_value is None else f"{metric.p_value:.3g}",
-        "result": result_text(metric),
-        "points": str(metric.data_points),
-    }
-
-
-def result_text(metric: MetricJudgement) -> str:
-    """`pass`, `nodata`, `high (harmless)`, `high (bad)` or `high (bad, critical)`."""
-    text: str = metric.classification
-    if metric.classification in ("high", "low"):
-        text += (
-            " (harmless)" if metric.passed else " (bad, critical)" if metric.critical else " (bad)"
-        )
-    return text
-
-
-def number_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 # --- The HTML report --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import os
 import shlex
 from datetime import UTC, datetime
 
+from ecs_canary.analysis_text import summary_text
 from ecs_canary.models import (
     Decision,
     DecisionAttempt,
@@ -186,6 +187,9 @@ def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
     unfinished = [s for s in status.verification_steps if s.state in ("pending", "running")]
     if status.stage == Stage.VERIFICATION and unfinished:
         return f"closed, waiting for {plural(len(unfinished), 'verification step')}"
+    analysing = status.analysis is not None and status.analysis.state in ("waiting", "running")
+    if status.stage == Stage.VERIFICATION and analysing:
+        return "closed, waiting for the canary analysis"
     return "closed"
 
 
@@ -273,6 +277,8 @@ def status_lines(
     if status.verification_steps:
         lines.append(f"steps:     {steps_count_text(status.verification_steps)}")
         lines.extend(f"  {step_text(step)}" for step in status.verification_steps)
+    if status.analysis is not None:
+        lines.append(f"analysis:  {summary_text(status.analysis)}")
     total = len(status.attempts) + status.refused_attempts_dropped
     lines.append(f"attempts:  {total}")
     if status.refused_attempts_dropped:

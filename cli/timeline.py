@@ -2,9 +2,9 @@
 
 Both ways of following a run tell the same story (the plain lines of a CI log, and the lines a
 terminal keeps above its live view), so it is worked out here, apart from how it is shown: the
-run's stage timeline, decision attempts, the decision and verification steps from the `status`
-query (or the result), in the run's time order, and when the bake ends and by when to decide
-once the gate opens, with the commands to do it.
+run's stage timeline, decision attempts, the decision, verification steps and canary analysis
+intervals from the `status` query (or the result), in the run's time order, and when the bake
+ends and by when to decide once the gate opens, with the commands to do it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from cli.format import (
     step_name,
     step_text,
 )
+from ecs_canary.analysis import AnalysisStatus
+from ecs_canary.analysis_text import interval_verdict_text
 from ecs_canary.models import (
     Decision,
     DecisionAttempt,
@@ -72,11 +74,13 @@ class Timeline:
         attempts: list[DecisionAttempt],
         decision: Decision | None,
         steps: Sequence[StepState] = (),
+        analysis: AnalysisStatus | None = None,
     ) -> list[str]:
-        """Decision attempts, the decision, stage starts and ends and verification steps' starts
-        and ends, in the run's time order. At the same instant a decision comes before the
-        stage it ends, a step's start after the stage's start, a step's end before the decision
-        it caused, and a step skipped by that decision after it."""
+        """Decision attempts, the decision, stage starts and ends, verification steps' starts
+        and ends and each judged analysis interval, in the run's time order. At the same
+        instant a decision comes before the stage it ends, a step's start after the stage's
+        start, a step's end (or an interval) before the decision it caused, and a step skipped
+        by that decision after it."""
         items: list[tuple[datetime, int, str, object]] = []
 
         def add(at: datetime, rank: int, text: str, key: object = None) -> None:
@@ -111,6 +115,11 @@ class Timeline:
                 rank = _RANK_STEP_ENDED if step.ended_at else _RANK_STEP_SKIPPED
                 text = step_text(step)
                 add(ended, rank, text, ("step", text))
+        if analysis is not None:
+            for interval in analysis.intervals:
+                planned = analysis.intervals_planned
+                text = f"canary analysis {interval_verdict_text(interval, planned)}"
+                add(interval.ended_at, _RANK_STEP_ENDED, text)
         lines = []
         for _at, _rank, text, key in sorted(items, key=lambda i: (i[0], i[1])):
             if key not in self._told:
@@ -123,7 +132,11 @@ class Timeline:
         weights and auto scaling, then, once each, when the bake ends and that the gate is
         open, by when to decide and the commands that decide."""
         lines = self.since_last(
-            status.stages, status.attempts, status.decision, status.verification_steps
+            status.stages,
+            status.attempts,
+            status.decision,
+            status.verification_steps,
+            status.analysis,
         )
         for label, text in load_balancing_lines(status.targets, status.traffic, status.scaling):
             if self._load_balancing.get(label) != text:

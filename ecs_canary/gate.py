@@ -50,7 +50,8 @@ class Gate:
         # The platform's policy: from the run's first task (None until then), then as the
         # worker read it for the latest decision.
         self._policy: PlatformPolicy | None = None
-        # waiting_for_canary -> baking -> verifying (steps still running) -> open -> closed
+        # waiting_for_canary -> baking -> verifying (steps still running) -> analysing (the
+        # canary analysis still running) -> open -> closed
         self._phase = "waiting_for_canary"
         self._bake_ends_at: datetime | None = None
         self._deadline: datetime | None = None
@@ -95,6 +96,11 @@ class Gate:
     def await_steps(self) -> None:
         """The bake is over (or there was none) but verification steps still run."""
         self._phase = "verifying"
+        self._bake_ends_at = None
+
+    def await_analysis(self) -> None:
+        """The bake and the steps are over but the canary analysis still runs."""
+        self._phase = "analysing"
         self._bake_ends_at = None
 
     def open(self, now: datetime) -> None:
@@ -166,6 +172,10 @@ class Gate:
             raise GateRefusal("the canary is still baking; approve once the bake time has passed")
         if self._phase == "verifying":
             raise GateRefusal("verification steps are still running; approve once they have passed")
+        if self._phase == "analysing":
+            raise GateRefusal(
+                "the canary analysis is still running; approve once its last interval has passed"
+            )
         if by is not None and by in self.approvals:
             raise GateRefusal(
                 f"{by!r} has already approved; {self.min_approvals} distinct approvers are needed"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from ecs_canary.analysis_text import summary_text
 from ecs_canary.models import DeploymentStatus, Outcome, StageTiming
 from ecs_canary.notifications import Notification, NotificationEvent
 from ecs_canary.steps import StepState
@@ -104,8 +105,9 @@ def build_message(request: NotificationInput, run: RunLinks) -> Message:
 def gate_open_message(
     status: DeploymentStatus, gate: GateFacts, at: datetime, run: RunLinks
 ) -> Message:
-    """Someone must decide: what the canary is, how verification went, until when the gate
-    waits and what happens then, and how to approve or reject it."""
+    """Someone must decide: what the canary is, how verification and the canary analysis
+    went (its score and verdict), until when the gate waits and what happens then, and how to
+    approve or reject it."""
     canary = status.canary_service
     if status.running_count is not None:
         canary += f", {status.running_count}/{status.desired_count} tasks running"
@@ -117,15 +119,17 @@ def gate_open_message(
     approvals = approvals_text(status.approvals, gate.min_approvals)
     if gate.approvers:
         approvals += f"; may decide: {', '.join(gate.approvers)}"
+    facts: list[tuple[str, str | list[str]]] = [
+        ("Canary", canary),
+        ("Verification", _steps_text(status.verification_steps)),
+    ]
+    if status.analysis is not None:
+        facts.append(("Canary analysis", summary_text(status.analysis)))
+    facts += [("Decide by", decide_by), ("Approvals", approvals)]
     return Message(
         headline=f"{status.main_service}: the canary waits for approval on {status.cluster}",
         emoji=":hourglass_flowing_sand:",
-        facts=[
-            ("Canary", canary),
-            ("Verification", _steps_text(status.verification_steps)),
-            ("Decide by", decide_by),
-            ("Approvals", approvals),
-        ],
+        facts=facts,
         commands={
             action: decision_commands(run, action, signed=bool(status.signed_decisions_required))
             for action in ("approve", "reject")
@@ -140,6 +144,7 @@ _HOW = {
     "alarm": "a CloudWatch alarm",
     "bake": "automatically: no approval is required",
     "step": "a failed verification step",
+    "analysis": "the canary analysis's judge",
 }
 
 

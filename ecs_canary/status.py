@@ -53,7 +53,7 @@ class DecisionInput(StrictModel):
 
 
 DecisionAction = Literal["approve", "reject"]
-DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake", "step"]
+DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake", "step", "analysis"]
 
 
 class DecisionAttempt(StrictModel):

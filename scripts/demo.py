@@ -2,6 +2,7 @@
 
     python scripts/demo.py                 # the demo (the stack must be up: `make up`)
     python scripts/demo.py resolve FILE    # FILE with the emulator's ids -> $LOCAL_DIR/FILE
+    python scripts/demo.py analysis        # the stack for examples/analysis*.json (README)
 
 The demo resets the emulator (`POST /_emulator/reset`), so it works however often it runs;
 it terminates a `myapp` deployment left open by an earlier try. Then it seeds `myapp` at an
@@ -49,6 +50,10 @@ ADDRESS = f"{HOST}:{TEMPORAL_PORT}"
 EXAMPLE = ROOT / "examples" / "request.json"
 OLD_IMAGE = "nginx:1.26"
 GATE_TIMEOUT = 120
+ANALYSIS_EXAMPLES = (ROOT / "examples" / "analysis.json", ROOT / "examples" / "analysis-bad.json")
+# With `weight_percent` 25 the canary and the baseline each get a quarter: 50 requests a second,
+# so that 5 % of 5XX answers (`errors-5`) stand out from 0.1 % in 20 one-second periods.
+ANALYSIS_TRAFFIC_RPS = 200
 RESULT_TIMEOUT = 300
 
 
@@ -62,28 +67,34 @@ def placeholders(seed: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def resolve(value: Any, seed: dict[str, Any]) -> Any:
-    """A copy of an example request with the emulator's ids in place of the placeholders."""
-    names = placeholders(seed)
+def resolve(value: Any, seed: dict[str, Any], arns: dict[str, str] | None = None) -> Any:
+    """A copy of an example request with the emulator's ids in place of the placeholders, and
+    its load balancer ARNs replaced by `arns` (the example's ARN -> the emulator's)."""
+    return replaced(value, {**placeholders(seed), **(arns or {})})
+
+
+def replaced(value: Any, names: dict[str, str]) -> Any:
+    """A copy of `value` with every string that is a key of `names` replaced by its value."""
     if isinstance(value, dict):
-        return {key: resolve(item, seed) for key, item in value.items()}
+        return {key: replaced(item, names) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, seed) for item in value]
+        return [replaced(item, names) for item in value]
     return names.get(value, value) if isinstance(value, str) else value
 
 
-def emulator(path: str, method: str = "GET") -> dict[str, Any]:
+def emulator(path: str, method: str = "GET", body: dict[str, Any] | None = None) -> dict[str, Any]:
     request = urllib.request.Request(f"{EMULATOR_URL}/_emulator/{path}", method=method)
+    data = json.dumps(body or {}).encode() if method == "POST" else None
     try:
-        with urllib.request.urlopen(request, data=b"" if method == "POST" else None) as answer:
+        with urllib.request.urlopen(request, data=data) as answer:
             return json.load(answer)
     except urllib.error.URLError as err:
         reason = getattr(err, "reason", err)
         raise SystemExit(f"no ECS emulator at {EMULATOR_URL} ({reason}); run `make up`") from None
 
 
-def write_resolved(example: Path, seed: dict[str, Any]) -> Path:
-    request = resolve(json.loads(example.read_text()), seed)
+def write_resolved(example: Path, seed: dict[str, Any], arns: dict[str, str] | None = None) -> Path:
+    request = resolve(json.loads(example.read_text()), seed, arns)
     DeploymentRequest.model_validate(request)
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     target = LOCAL_DIR / example.name
@@ -108,15 +119,21 @@ def run(*args: str) -> str:
     return done.stdout
 
 
-def seed_existing_service(request: dict[str, Any]) -> None:
-    """myapp as an earlier release left it, so the rolling deploy updates a real service."""
-    ecs = boto3.client(
-        "ecs",
+def aws(service: str, request: dict[str, Any]) -> Any:
+    """A boto3 client of the emulator, in the request's region."""
+    return boto3.client(
+        service,
         endpoint_url=EMULATOR_URL,
         region_name=request.get("region") or "us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def seed_existing_service(request: dict[str, Any], ecs: Any = None) -> None:
+    """myapp as an earlier release left it, so the rolling deploy updates a real service
+    (`ecs`: a client of the emulator; by default the local stack's)."""
+    ecs = ecs or aws("ecs", request)
     task_definition = json.loads(json.dumps(request["task_definition"]))
     for container in task_definition["containerDefinitions"]:
         container["image"] = OLD_IMAGE
@@ -269,10 +286,72 @@ A first deployment (the service does not exist yet):
   {py} scripts/demo.py resolve examples/first-deployment.json""")
 
 
+def set_up_balancer(elbv2: Any, seed: dict[str, Any], request: dict[str, Any]) -> dict[str, str]:
+    """The weighted canary's load balancer, as a platform team would have it: an Application
+    Load Balancer named as in the request's listener rule ARN, a target group for each group
+    the request names (the service's, the canary's and the baseline's), and a listener whose
+    default action forwards everything to the service's group (the others weighted 0, so the
+    balancer knows them). Returns each of the request's ARNs -> the emulator's."""
+    traffic = request["canary"]["traffic"]
+    groups = [
+        request["service_definition"]["loadBalancers"][0]["targetGroupArn"],
+        traffic["canary_target_group_arn"],
+        request["verification"]["analysis"]["baseline_target_group_arn"],
+    ]
+    rule = traffic["listener_rule_arn"]
+    balancer = elbv2.create_load_balancer(
+        Name=rule.split(":listener-rule/app/", 1)[1].split("/", 1)[0],
+        Subnets=seed["subnets"],
+        SecurityGroups=[seed["security_group"]],
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    arns = {}
+    for group in groups:
+        name = group.split(":targetgroup/", 1)[1].split("/", 1)[0]
+        arns[group] = created = elbv2.create_target_group(
+            Name=name, Protocol="HTTP", Port=80, VpcId=seed["vpc_id"], TargetType="ip"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.modify_target_group_attributes(  # AWS's default keeps a target for 300 s
+            TargetGroupArn=created,
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "0"}],
+        )
+    weights = [{"TargetGroupArn": arns[group], "Weight": 0} for group in groups]
+    weights[0]["Weight"] = 100
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": weights}}],
+    )["Listeners"][0]["ListenerArn"]
+    (default,) = elbv2.describe_rules(ListenerArn=listener)["Rules"]
+    arns[rule] = default["RuleArn"]
+    return arns
+
+
+def analysis_stack() -> int:
+    """A fresh emulator with the analysis examples' load balancer and `myapp` at the previous
+    release behind it, with enough traffic that the judge tells an `errors-5` canary within
+    its first 20-second interval; writes both examples with the emulator's ids and ARNs."""
+    step(f"Resetting the ECS emulator; {ANALYSIS_TRAFFIC_RPS} requests per second")
+    seed = emulator("reset", "POST")
+    emulator("settings", "POST", {"traffic_rps": ANALYSIS_TRAFFIC_RPS})
+    good, bad = ANALYSIS_EXAMPLES
+    example = resolve(json.loads(good.read_text()), seed)
+    arns = set_up_balancer(aws("elbv2", example), seed, example)
+    for theirs, ours in arns.items():
+        print(f"{theirs.rsplit(':', 1)[-1]} -> {ours}")
+    written = [write_resolved(path, seed, arns) for path in ANALYSIS_EXAMPLES]
+    step(f"Seeding service {example['service_name']} at the previous release, behind the balancer")
+    seed_existing_service(json.loads(written[0].read_text()))
+    print("\n".join(os.path.relpath(path) for path in written))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["resolve"] and len(argv) == 2:
         print(os.path.relpath(write_resolved(Path(argv[1]), emulator("info"))))
         return 0
+    if argv == ["analysis"]:
+        return analysis_stack()
     if argv:
         print(__doc__, file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ own `ActivityConfig` / `LocalActivityConfig`:
 - **A watch** (the alarms) heartbeats until it finds something or is cancelled.
 - **A verification step** enforces its own timeout and cleans up after itself; a check of the
   user's own is a child workflow, cancelled with the run.
+- **An analysis interval's judgement** reads CloudWatch and judges, retried while CloudWatch is
+  unavailable for a while.
 - **The start checks, a decision check and a notification** have fixed policies of their own.
 
 Every call keeps the SDK's typed signature: the activity method decides the argument and
@@ -106,6 +108,17 @@ def notification_delivery(summary: str) -> ActivityConfig:
         "start_to_close_timeout": timedelta(seconds=30),
         "schedule_to_close_timeout": DELIVERY_LIMIT,
         "retry_policy": _DELIVERY_RETRIES,
+        "summary": summary,
+    }
+
+
+def judge_interval(summary: str) -> ActivityConfig:
+    """One analysis interval's judgement: one GetMetricData request per attempt (botocore
+    retries transient errors inside it) and the judge; CloudWatch unavailable for 10 minutes
+    fails the interval, and with it the analysis."""
+    return {
+        "start_to_close_timeout": _CALL_TIMEOUT,
+        "schedule_to_close_timeout": timedelta(minutes=10),
         "summary": summary,
     }
 

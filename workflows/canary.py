@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
+    from workflows.analysis import pending_analysis
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
     from workflows.cleanup import Cleanup
@@ -101,6 +102,7 @@ class EcsCanaryDeployment:
             return
         self._gate.configure(self._request.verification)
         self._state.verification_steps = pending_steps(self._request)
+        self._state.analysis = pending_analysis(self._request)
         self._run = run = RunContext(self._request, self._state, self._gate, Calls(self._request))
         self._desk = DecisionDesk(run)
         self._ecs = EcsSteps(run)

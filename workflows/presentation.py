@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ecs_canary.analysis import AnalysisStatus
+from ecs_canary.analysis_text import interval_table, interval_verdict_text, summary_text
 from ecs_canary.gate import Gate
 from ecs_canary.models import Decision, DeploymentRequest
 from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
@@ -57,7 +59,8 @@ def current_details(
 ) -> str:
     """The Web UI's current details: the stage, the tasks, the last ECS event, when the bake
     ends, the open gate's deadline and the command that approves it, the approvals so far, each
-    verification step's state and the decision.
+    verification step's state, the canary analysis (its latest interval as a table) and the
+    decision.
 
     They are drawn at a workflow task (`now` is its time) and shown as drawn until the next
     one, so every time here is an instant ("decide by 14:09:30 UTC"), never a countdown that
@@ -85,10 +88,23 @@ def current_details(
             shown += f" since {utc_clock(step.started_at, now)}"
         summary = f": {step.summary}" if step.summary else ""
         lines.append(f"**Verify {step.name} ({step.type}):** {shown}{summary}")
+    if state.analysis is not None:
+        lines.extend(_analysis_lines(state.analysis, now))
     if gate.decision is not None:
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
     lines.append(f"**Service:** {request.service_name} on {request.cluster}")
     return "\n\n".join(lines)
+
+
+def _analysis_lines(analysis: AnalysisStatus, now: datetime) -> list[str]:
+    """The analysis in one line, then its latest interval: when, its verdict, its metrics."""
+    lines = [f"**Canary analysis:** {summary_text(analysis)}"]
+    if analysis.intervals:
+        latest = analysis.intervals[-1]
+        window = f"{utc_clock(latest.started_at, now)} to {utc_clock(latest.ended_at, now)}"
+        verdict = interval_verdict_text(latest, analysis.intervals_planned)
+        lines.append(f"**Analysis {verdict}** ({window})\n\n{interval_table(latest)}")
+    return lines
 
 
 def log_context(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.baseline import BaselineState
 from ecs_canary.gate import Gate
 from ecs_canary.models import (
@@ -60,6 +61,8 @@ class DeploymentState:
     outcome: Outcome | None = None
     search_attributes_registered: bool = True
     verification_steps: list[StepState] = field(default_factory=list)
+    # `verification.analysis`'s intervals so far (None without it).
+    analysis: AnalysisStatus | None = None
     final_result: DeploymentResult | None = None
     # Every notification queued so far and how its delivery went (the Notifier records here).
     notifications: list[NotificationState] = field(default_factory=list)
@@ -116,6 +119,7 @@ class DeploymentState:
             targets=self.targets,
             traffic=self.traffic,
             scaling=self.scaling,
+            analysis=self.analysis,
             baseline=self.baseline,
         )
 

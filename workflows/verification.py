@@ -18,8 +18,10 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.gate import Gate
     from ecs_canary.models import AlarmFiring, WatchAlarmsInput
     from ecs_canary.text import duration_text
+    from workflows.analysis import CanaryAnalysis
     from workflows.calls import settle
     from workflows.run_part import RunContext
+    from workflows.state import DeploymentState
     from workflows.steps import StepRunner
 
 
@@ -28,14 +30,16 @@ async def verify(
     gate_opened: Callable[[], None],
     refresh_policy: Callable[[], Awaitable[None]],
 ) -> None:
-    """The bake and the verification steps run side by side; the gate opens once both are
-    through, and then a person, the gate's timer or an alarm decides. A rejection, an alarm
-    or a cancel ends whatever still runs. `refresh_policy` reads the platform policy again
-    before the run approves by itself."""
-    settings, gate = run.request.verification, run.gate
+    """The bake, the verification steps and the canary analysis run side by side; the gate
+    opens once all are through, and then a person, the gate's timer or an alarm decides. A
+    rejection, an alarm or a cancel ends whatever still runs. `refresh_policy` reads the
+    platform policy again before the run approves by itself."""
+    settings, state, gate = run.request.verification, run.state, run.gate
     steps = StepRunner(run) if settings.steps else None
+    analysis = CanaryAnalysis(run) if settings.analysis is not None else None
     alarm_watch = _watch_alarms(run) if settings.alarms else None
     step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
+    analysis_run = asyncio.ensure_future(analysis.run(gate)) if analysis is not None else None
     try:
         if settings.bake_seconds:
             gate.start_bake(workflow.now())
@@ -47,18 +51,22 @@ async def verify(
                 await _wait_for_gate(gate, alarm_watch, also=step_run.done)
             if step_run.done():
                 step_run.result()
+        if analysis_run is not None and gate.decision is None:
+            if not analysis_run.done():
+                gate.await_analysis()
+                await _wait_for_gate(gate, alarm_watch, also=analysis_run.done)
+            if analysis_run.done():
+                analysis_run.result()
         if gate.decision is not None:
             return
         a_step_failed = steps is not None and steps.any_failed
-        if not settings.require_approval and not a_step_failed:
+        marginal = analysis is not None and analysis.needs_a_person
+        if not settings.require_approval and not a_step_failed and not marginal:
             await refresh_policy()
             if gate.decision is not None:
                 return
             if gate.automatic_approval_refusal("bake") is None:
-                why = "the bake time passed with no alarm"
-                if steps is not None:
-                    why = "the bake time passed and every verification step passed, with no alarm"
-                gate.decide_automatically("approve", "bake", why, workflow.now())
+                gate.decide_automatically("approve", "bake", _why_approved(state), workflow.now())
                 return
             # The policy now asks for approval: a person decides.
         gate.open(workflow.now())
@@ -78,7 +86,7 @@ async def verify(
     finally:
         gate.close()
         # Steps first: a cancelled run_task step stops its test tasks before anything else.
-        for side_task in (step_run, alarm_watch):
+        for side_task in (step_run, analysis_run, alarm_watch):
             if side_task is not None and not side_task.done():
                 side_task.cancel()
                 await settle(side_task)
@@ -97,6 +105,19 @@ def _watch_alarms(run: RunContext) -> asyncio.Task[AlarmFiring]:
         ),
         summary=f"Watch alarms {', '.join(alarms)}",
     )
+
+
+def _why_approved(state: DeploymentState) -> str:
+    """`the bake time passed, every verification step passed and the canary analysis passed
+    (score 100), with no alarm`: what `require_approval: false` approved on."""
+    passed = ["the bake time passed"]
+    if state.verification_steps:
+        passed.append("every verification step passed")
+    if state.analysis is not None:
+        passed.append(f"the canary analysis passed (score {state.analysis.score:.0f})")
+    if len(passed) == 1:
+        return f"{passed[0]} with no alarm"
+    return f"{', '.join(passed[:-1])} and {passed[-1]}, with no alarm"
 
 
 async def _wait_for_gate(

@@ -7,7 +7,6 @@ about half a minute: two starts and two stops of the Temporal dev server.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -34,20 +33,12 @@ from tests.helpers import (
     status,
     wait_until,
 )
+from tests.helpers.demo_script import demo
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 COMPONENTS = ("emulator", "temporal", "worker")
 
 
-def _load_demo() -> Any:
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo()
 FAKE_SEED = {
     "cluster": CLUSTER,
     "subnets": ["subnet-aaaa1111", "subnet-bbbb2222"],

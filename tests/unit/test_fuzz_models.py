@@ -262,10 +262,12 @@ def test_any_decision_payload_is_valid_or_refused_clearly(value):
 def _gate(settings: VerificationSettings, phase: str, approvals: list[str]) -> Gate:
     gate = Gate()
     gate.configure(settings)
-    if phase in ("baking", "verifying", "open", "closed"):
+    if phase in ("baking", "verifying", "analysing", "open", "closed"):
         gate.start_bake(NOW)
-    if phase in ("verifying", "open", "closed"):
+    if phase in ("verifying", "analysing", "open", "closed"):
         gate.await_steps()
+    if phase in ("analysing", "open", "closed"):
+        gate.await_analysis()
     if phase in ("open", "closed"):
         gate.open(NOW)
         gate.approvals.extend(approvals)
@@ -274,7 +276,9 @@ def _gate(settings: VerificationSettings, phase: str, approvals: list[str]) -> G
     return gate
 
 
-PHASES = st.sampled_from(["waiting_for_canary", "baking", "verifying", "open", "closed"])
+PHASES = st.sampled_from(
+    ["waiting_for_canary", "baking", "verifying", "analysing", "open", "closed"]
+)
 PEOPLE = st.one_of(
     ODD_TEXT, SURROGATE, st.text(max_size=12), st.sampled_from(["alice", "anonymous"])
 )

@@ -58,6 +58,17 @@ def test_an_approval_during_bake_is_refused():
     )
 
 
+def test_an_approval_while_the_canary_analysis_runs_is_refused_a_rejection_taken():
+    gate = _gate("baking")
+    gate.await_analysis()
+
+    assert _refusal(gate, "approve", "alice") == (
+        "the canary analysis is still running; approve once its last interval has passed"
+    )
+    assert gate.bake_ends_at is None and not gate.is_open
+    assert gate.offer("reject", _by("alice"), "signal", T0) and gate.rejected
+
+
 def test_an_open_gate_takes_one_approval_by_default():
     gate = _gate("open")
     assert gate.is_open

@@ -17,6 +17,7 @@ from activities.decisions import verify_decision
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
 from tests.helpers import start_time_skipping
+from tests.workflow.fake_analysis import FakeJudge
 from tests.workflow.fake_check import FakeCheck
 from tests.workflow.fakes import FakeEcs
 from workflows.canary import EcsCanaryDeployment
@@ -58,7 +59,14 @@ def fake_ecs() -> FakeEcs:
 
 
 @pytest.fixture
-async def fake_worker(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> AsyncIterator[str]:
+def fake_judge() -> FakeJudge:
+    return FakeJudge()
+
+
+@pytest.fixture
+async def fake_worker(
+    time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs, fake_judge: FakeJudge
+) -> AsyncIterator[str]:
     """A worker with the real workflow and the fake activities; yields its task queue."""
     task_queue = f"workflow-tests-{uuid.uuid4().hex[:8]}"
     async with Worker(  # FakeCheck: a user's check workflow, on the same queue
@@ -66,7 +74,7 @@ async def fake_worker(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
         task_queue=task_queue,
         workflows=[EcsCanaryDeployment, FakeCheck],
         # The real token verification: pure Python, keys from ECS_CANARY_APPROVER_KEYS.
-        activities=[*fake_ecs.activities(), verify_decision],
+        activities=[*fake_ecs.activities(), fake_judge.activity(), verify_decision],
         max_heartbeat_throttle_interval=timedelta(seconds=0.2),
         default_heartbeat_throttle_interval=timedelta(seconds=0.2),
     ):

@@ -16,7 +16,11 @@ from tests.workflow.conftest import request
 from tests.workflow.fakes import NEW_ARN, OLD_ARN, FakeEcs, running_service
 from tests.workflow.reading import failure_of, result_of, status_of, until
 
+# One short interval (judged by the fake judge: pass), so the gate opens right after it; the
+# analysis itself: test_canary_analysis.py.
 ANALYSIS = {
+    "interval_seconds": 1,
+    "intervals": 1,
     "metrics": [
         {
             "name": "errors",
