@@ -165,6 +165,10 @@ class WaitSteadyInput(WaitInput):
     service_deployment_arn: str | None = None
 
 
+class WaitInactiveInput(WaitInput):
+    pass
+
+
 class SteadyState(StrictModel):
     running_count: int
     desired_count: int
@@ -172,10 +176,6 @@ class SteadyState(StrictModel):
     # The last ECS service events the wait logged, for the status query and the Web UI.
     recent_events: list[str] = Field(default_factory=list)
     targets: list[TargetCount] = Field(default_factory=list)
-
-
-class WaitInactiveInput(WaitInput):
-    pass
 
 
 class WatchAlarmsInput(StrictModel):

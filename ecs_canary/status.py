@@ -86,6 +86,8 @@ class StageTiming(StrictModel):
 
 
 class DeploymentResult(StrictModel):
+    """How the run ended: its result, or the details of the error a failed run ends with."""
+
     outcome: Outcome
     reason: str | None
     cluster: str
@@ -103,6 +105,8 @@ class DeploymentResult(StrictModel):
 
 
 class DeploymentStatus(StrictModel):
+    """What the `status` query answers: where the run stands now."""
+
     stage: Stage
     gate_open: bool
     cluster: str
