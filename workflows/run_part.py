@@ -1,9 +1,11 @@
 """One run's context, and the parts of the run built on it.
 
 Every part of a run (the ECS steps, the listener rule, the auto scaling hold, the baseline,
-the verification steps, the notifications, the decisions) needs the same few things: the
-request, the run's state it records into, the gate, the way activities are called, and the
-fields every log line carries. `RunContext` holds them once; a part takes the context.
+the verification steps, the canary analysis, the notifications, the decisions, the cleanup)
+needs the same few things: the request, the run's state it records into, the gate, the way
+activities are called, the fields every log line carries and the stage the run is in.
+`RunContext` holds them once; a part takes the context. The state is the one owner of what
+the run knows: a part keeps nothing of it for itself.
 
 The Web UI details follow the state by themselves (`RunContext.keep_details_current`): a part
 changes the state and never redraws anything.
@@ -38,6 +40,8 @@ class Location(TypedDict):
 
 @dataclass(frozen=True)
 class RunContext:
+    """What every part of one run shares."""
+
     request: DeploymentRequest
     state: DeploymentState
     gate: Gate
