@@ -4,8 +4,9 @@ Every part of a run (the ECS steps, the listener rule, the auto scaling hold, th
 the verification steps, the canary analysis, the notifications, the decisions, the cleanup)
 needs the same few things: the request, the run's state it records into, the gate, the way
 activities are called, the fields every log line carries and the stage the run is in.
-`RunContext` holds them once; a part takes the context. The state is the one owner of what
-the run knows: a part keeps nothing of it for itself.
+`RunContext` holds them once; a part takes the context. What `status` and the Web UI show
+is owned by the state: a part records into it and holds no list of its own that the state
+shares.
 
 The Web UI details follow the state by themselves (`RunContext.keep_details_current`): a part
 changes the state and never redraws anything.
