@@ -175,7 +175,7 @@ class EcsCanaryDeployment:
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         self._calls_may_repeat = calls_may_repeat()
         # Runs as long as the run does: the Web UI details follow every change of the state.
-        asyncio.ensure_future(self._run.keep_details_current())
+        self._details = asyncio.ensure_future(self._run.keep_details_current())
         try:
             await self._canary_deploy()
             await self._verification()
