@@ -10,7 +10,7 @@ that fails is logged and never hides the failure that ended the run.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
@@ -69,28 +69,28 @@ class Cleanup(RunPart):
 
     async def remove_canary_and_baseline(self) -> None:
         """Delete the canary and the baseline, side by side, where they may exist."""
-        request, state = self._request, self._state
+        request, state, stage = self._request, self._state, self._state.stage
         removals = []
         if state.canary_may_exist:
             canary = request.canary_service_name
             removals.append(
                 self._removal(
-                    f"canary service {canary}", self._ecs.remove_service(canary, state.stage)
+                    f"canary service {canary}", lambda: self._ecs.remove_service(canary, stage)
                 )
             )
         if state.baseline_may_exist:
             baseline = request.baseline_service_name
             removals.append(
-                self._removal(f"baseline service {baseline}", self._baseline.remove(state.stage))
+                self._removal(f"baseline service {baseline}", lambda: self._baseline.remove(stage))
             )
         await together(*removals)
 
-    async def _removal(self, what: str, removal: Awaitable[None]) -> None:
-        """One removal of the cleanup path; a failure here is logged, never hides the one that
-        ended the run."""
+    async def _removal(self, what: str, removal: Callable[[], Awaitable[None]]) -> None:
+        """One removal of the cleanup path, started here (never left unawaited by a cancel
+        that comes first); a failure is logged, never hides the one that ended the run."""
         workflow.logger.info(f"Cleaning up {what}", extra=self._run.log_context())
         try:
-            await removal
+            await removal()
         except Exception as err:
             workflow.logger.error(
                 f"Could not delete {what}: {failure_reason(err)[1]}", extra=self._run.log_context()
