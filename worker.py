@@ -156,12 +156,7 @@ async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> No
 
 async def main() -> None:
     configure_logging()
-    settings = WorkerSettings.from_env()
-    watchdog = LoopWatchdog(asyncio.get_running_loop(), settings.watchdog_seconds).start()
-    try:
-        await serve(settings)
-    finally:
-        watchdog.stop()
+    await serve(WorkerSettings.from_env())
 
 
 async def serve(settings: WorkerSettings) -> None:
@@ -170,6 +165,16 @@ async def serve(settings: WorkerSettings) -> None:
         client = await connect(worker=True)
     except (PayloadKeyError, PolicyError) as err:  # the file's own words, not a traceback
         raise SystemExit(f"worker: {err}") from None
+    # Watched from here on: a worker stopped by its settings above has no loop to speak of,
+    # and its one line of error stays the only thing it prints.
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), settings.watchdog_seconds).start()
+    try:
+        await run_worker(client, settings)
+    finally:
+        watchdog.stop()
+
+
+async def run_worker(client: Client, settings: WorkerSettings) -> None:
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
         clients = aws_clients(settings)
         sharing = shared_budget(client, settings, clients)

@@ -24,7 +24,7 @@ from tests.helpers import (
 LONG_NAME = "a" * 129
 LONG_REASON = "r" * 1001
 FLOOD = 10_000
-REPLAYED_STATUS_SECONDS = 5.0
+REPLAYED_STATUS_SECONDS = 15.0
 
 
 async def _cli(client, command: str, wid: str, payload: dict) -> tuple[int, str]:
@@ -109,6 +109,7 @@ async def test_ten_thousand_refused_signals_leave_status_quick(
         await handle.execute_update("approve", {"by": "alice"})
         assert (await handle.result()).outcome == "succeeded"
     print(f"status: {cached:.3f}s on the worker, {after_replay:.3f}s on a new one")
-    # A new worker first fetches and replays the 10,000 signals: well under a second on an idle
-    # machine, so this bound leaves room for a loaded test machine.
+    # A new worker first fetches and replays the 10,000 signals: about 1.7 s with other tests
+    # running, 5.1 s once under the whole parallel suite; this bound only catches a replay that
+    # grows out of hand. The one-second answer is the cached worker's (above).
     assert after_replay < REPLAYED_STATUS_SECONDS, f"status took {after_replay:.2f}s"

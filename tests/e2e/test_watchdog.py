@@ -1,6 +1,6 @@
 """A worker whose event loop stops answering writes every thread's stack to its log and exits
 non-zero (ecs_canary.watchdog), so that its supervisor restarts it: `python -c` runs the real
-worker.main with its loop blocked on purpose a moment after it started."""
+worker.main with its loop blocked on purpose a moment after it connected and was watched."""
 
 from __future__ import annotations
 
@@ -21,11 +21,15 @@ import worker
 def block_the_event_loop_on_purpose():
     time.sleep(3600)
 
-async def main():
-    asyncio.get_running_loop().call_later(1, block_the_event_loop_on_purpose)
-    await worker.main()
+serve_watched = worker.run_worker
 
-asyncio.run(main())
+async def run_worker_then_block(client, settings):
+    # Once the worker is connected and watched: a second later its loop stops answering.
+    asyncio.get_running_loop().call_later(1, block_the_event_loop_on_purpose)
+    await serve_watched(client, settings)
+
+worker.run_worker = run_worker_then_block
+asyncio.run(worker.main())
 """
 
 
