@@ -10,6 +10,8 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from ecs_canary.gate import MAX_REFUSED_ATTEMPTS
 from ecs_canary.models import DeploymentStatus
 from tests.helpers import (
@@ -77,6 +79,9 @@ async def _with_attempts(handle, count: int) -> DeploymentStatus | None:
     return current if shown >= count else None
 
 
+# 10,000 signals and their workflow tasks: seconds alone, minutes on a loaded machine; past
+# pytest's default limit the xdist worker would be ended mid-test instead of failing it.
+@pytest.mark.timeout(900)
 async def test_ten_thousand_refused_signals_leave_status_quick(
     client, task_queue, requests, ecs, deploy
 ):
