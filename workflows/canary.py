@@ -246,6 +246,8 @@ class EcsCanaryDeployment:
         Canary Delete, if someone rejects the canary."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
+        if self._calls_may_repeat:
+            self._may_have_been_created_before()
         checks = await self._ecs.start_checks()
         await self._learn_from_worker(checks)
         self._enter(
@@ -451,6 +453,20 @@ class EcsCanaryDeployment:
         if service == self._require_request().canary_service_name:
             self._state.canary_may_exist = False
             self._state.canary_deleted = True
+
+    def _may_have_been_created_before(self) -> None:
+        """An earlier attempt of one of this run's workflow tasks may have created the canary
+        and the baseline, and this history cannot say: a task that timed out (a worker busy
+        past the 10 s workflow task timeout) or whose worker died is lost with the results of
+        the local activities it ran, CreateService's included. The attempt that takes over
+        starts again from the last completed task, and a cancel recorded meanwhile reaches it
+        before it gets back to the CreateService that would mark them: without this, it
+        would close the run as cancelled and leave them running (the cancellation chaos
+        bench, issue 21). So from the start of such a run, whatever ends it deletes both
+        (deleting one that was never created finds it already gone); the first look still
+        removes them as leftovers when the run goes on."""
+        self._state.canary_may_exist = True
+        self._state.baseline_may_exist = self._require_request().baseline_service_name is not None
 
     async def _clean_up_canary(self) -> None:
         """Delete the canary and the baseline, side by side, where they may exist."""
