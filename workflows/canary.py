@@ -246,8 +246,7 @@ class EcsCanaryDeployment:
         Canary Delete, if someone rejects the canary."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
-        if self._calls_may_repeat:
-            self._may_have_been_created_before()
+        self._may_have_been_created_before()
         checks = await self._ecs.start_checks()
         await self._learn_from_worker(checks)
         self._enter(
@@ -256,13 +255,13 @@ class EcsCanaryDeployment:
             sa.ECS_SERVICE.value_set(request.service_name),
         )
         if checks.policy and (refused := checks.policy.request_refusal(request.verification)):
-            raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)  # before any ECS call
+            raise self._refusal(refused)  # before any ECS call
         look = await first_look(request, self._ecs, self._traffic)
         state.previous = look.main
         self._scaling.record(look.scalable_target)
         self._traffic.record(look.rule)
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
-            raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)
+            raise self._refusal(refused)
         leftovers = []  # left ACTIVE by an earlier, crashed run
         if look.canary_exists:
             state.canary_may_exist = True
@@ -455,18 +454,25 @@ class EcsCanaryDeployment:
             self._state.canary_deleted = True
 
     def _may_have_been_created_before(self) -> None:
-        """An earlier attempt of one of this run's workflow tasks may have created the canary
-        and the baseline, and this history cannot say: a task that timed out (a worker busy
-        past the 10 s workflow task timeout) or whose worker died is lost with the results of
-        the local activities it ran, CreateService's included. The attempt that takes over
-        starts again from the last completed task, and a cancel recorded meanwhile reaches it
-        before it gets back to the CreateService that would mark them: without this, it
-        would close the run as cancelled and leave them running (the cancellation chaos
-        bench, issue 21). So from the start of such a run, whatever ends it deletes both
-        (deleting one that was never created finds it already gone); the first look still
-        removes them as leftovers when the run goes on."""
+        """From the start of the canary deploy, whatever ends the run deletes the canary and
+        the baseline, even before this run has got to their CreateService: an earlier attempt
+        of one of its workflow tasks may have created them, and nothing in the history says
+        so. A task that timed out (a worker busy past the workflow task timeout) or whose
+        worker died is lost with the results of the local activities it ran, CreateService's
+        included; the attempt that takes over starts again from the last completed task, and
+        a cancel recorded meanwhile reaches it before it gets back there (the cancellation
+        chaos bench, issue 21). Not only when `calls_may_repeat()`: a replay (a query on the
+        closed run, an evicted run) must make the same calls as the run it replays. Deleting
+        a service never created finds it already gone; the first look still removes them as
+        leftovers when the run goes on."""
         self._state.canary_may_exist = True
         self._state.baseline_may_exist = self._require_request().baseline_service_name is not None
+
+    def _refusal(self, reason: str) -> StageFailure:
+        """A refused deployment changes nothing, nor did any attempt of it (each refuses on
+        what it saw before its first change): nothing for the cleanup path to delete."""
+        self._state.canary_may_exist = self._state.baseline_may_exist = False
+        return StageFailure(Stage.CANARY_DEPLOY, reason, REFUSED)
 
     async def _clean_up_canary(self) -> None:
         """Delete the canary and the baseline, side by side, where they may exist."""

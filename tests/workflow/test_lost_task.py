@@ -22,6 +22,7 @@ from ecs_canary import search_attributes
 from ecs_canary.models import CreateServiceInput, DeploymentResult, Outcome
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.temporal import DATA_CONVERTER
+from tests.helpers import replayer
 from tests.helpers.processes import BIN, SERVER_START_TIMEOUT
 from tests.workflow.conftest import request
 from tests.workflow.fakes import FakeEcs, running_service
@@ -78,9 +79,12 @@ async def test_a_cancel_after_a_lost_task_that_created_the_canary_deletes_it(
         async with asyncio.timeout(60):
             await failure_of(handle)
         final = await status_of(handle)
+        replayed = await replayer().replay_workflow(await handle.fetch_history())
 
     assert final.outcome == Outcome.CANCELLED
     assert [c.service for c in fake_ecs.inputs("create_service")] == ["myappCanary"]
     assert [d.service for d in fake_ecs.inputs("delete_service")] == ["myappCanary"]
     assert "myappCanary" not in fake_ecs.services
     assert final.result is not None and final.result.canary_deleted
+    # A replay (a query on the closed run, an evicted run) makes the same calls.
+    assert replayed.replay_failure is None
