@@ -22,7 +22,7 @@ from ecs_canary import search_attributes
 from ecs_canary.models import CreateServiceInput, DeploymentResult, Outcome
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.temporal import DATA_CONVERTER
-from tests.helpers import replayer
+from tests.helpers import replayer, wait_until
 from tests.helpers.processes import BIN, SERVER_START_TIMEOUT
 from tests.workflow.conftest import request
 from tests.workflow.fakes import FakeEcs, running_service
@@ -71,9 +71,7 @@ async def test_a_cancel_after_a_lost_task_that_created_the_canary_deletes_it(
             task_queue=task_queue,
             result_type=DeploymentResult,
         )
-        async with asyncio.timeout(30):
-            while "myappCanary" not in fake_ecs.services:
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: "myappCanary" in fake_ecs.services, timeout=30)
         await handle.cancel()
         cancel_sent.set()
         async with asyncio.timeout(60):
