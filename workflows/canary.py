@@ -239,6 +239,7 @@ class EcsCanaryDeployment:
         Canary Delete, if someone rejects the canary."""
         request, state = self._require_request(), self._state
         canary = request.canary_service_name
+        self._may_have_been_created_before()
         checks = await self._ecs.start_checks()
         await self._learn_from_worker(checks)
         self._run.enter(
@@ -247,13 +248,13 @@ class EcsCanaryDeployment:
             sa.ECS_SERVICE.value_set(request.service_name),
         )
         if checks.policy and (refused := checks.policy.request_refusal(request.verification)):
-            raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)  # before any ECS call
+            raise self._refusal(refused)  # before any ECS call
         look = await first_look(request, self._ecs, self._traffic)
         state.previous = look.main
         self._scaling.record(look.scalable_target)
         self._traffic.record(look.rule)
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
-            raise StageFailure(Stage.CANARY_DEPLOY, refused, REFUSED)
+            raise self._refusal(refused)
         leftovers = []  # left ACTIVE by an earlier, crashed run
         if look.canary_exists:
             state.canary_may_exist = True
@@ -373,6 +374,27 @@ class EcsCanaryDeployment:
         )
         state.main_service_touched = False  # rolled out: nothing left that a cancel rolls back
         await self._scaling.restore()
+
+    def _may_have_been_created_before(self) -> None:
+        """From the start of the canary deploy, whatever ends the run deletes the canary and
+        the baseline, even before this run has got to their CreateService: an earlier attempt
+        of one of its workflow tasks may have created them, and nothing in the history says
+        so. A task that timed out (a worker busy past the workflow task timeout) or whose
+        worker died is lost with the results of the local activities it ran, CreateService's
+        included; the attempt that takes over starts again from the last completed task, and
+        a cancel recorded meanwhile reaches it before it gets back there (the cancellation
+        chaos bench, issue 21). Not only when `calls_may_repeat()`: a replay (a query on the
+        closed run, an evicted run) must make the same calls as the run it replays. Deleting
+        a service never created finds it already gone; the first look still removes them as
+        leftovers when the run goes on."""
+        self._state.canary_may_exist = True
+        self._state.baseline_may_exist = self._require_request().baseline_service_name is not None
+
+    def _refusal(self, reason: str) -> StageFailure:
+        """A refused deployment changes nothing, nor did any attempt of it (each refuses on
+        what it saw before its first change): nothing for the cleanup path to delete."""
+        self._state.canary_may_exist = self._state.baseline_may_exist = False
+        return StageFailure(Stage.CANARY_DEPLOY, reason, REFUSED)
 
     # --- Bookkeeping ------------------------------------------------------------------------
 
