@@ -153,9 +153,15 @@ async def test_a_cancel_during_a_check_workflow_cancels_the_child(
             except Exception:  # not started yet
                 await asyncio.sleep(0.05)
     await handle.cancel()
+    # Waited for before the run's result: waiting on a result lets the time-skipping server
+    # jump ahead, and a jump past the child's own timeout would end it TIMED_OUT before the
+    # cancel reached it.
+    async with asyncio.timeout(30):
+        while (await child.describe()).status.name == "RUNNING":
+            await asyncio.sleep(0.05)
+    assert (await child.describe()).status.name == "CANCELED"
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
 
     assert isinstance(failed.value.cause, CancelledError)
-    assert (await child.describe()).status.name == "CANCELED"
     assert (await _status(handle)).verification_steps[0].state == "cancelled"
