@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
@@ -238,12 +238,11 @@ class CodecHandler(BaseHTTPRequestHandler):
             super().log_request(code, size)
 
 
-class _Stop(Exception):
-    """SIGTERM: leave serve_forever and close the socket, as Ctrl-C does."""
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
+def _shut_down_from_a_thread(server: ThreadingHTTPServer) -> None:
+    """SIGTERM: leave serve_forever and close the socket, as Ctrl-C does. `shutdown` waits for
+    serve_forever to return, so it cannot run in the thread that serves (the one the signal
+    interrupts); it works before serve_forever starts too (that one then returns at once)."""
+    threading.Thread(target=server.shutdown, name="codec-server-stop", daemon=True).start()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,7 +272,10 @@ def run(args: argparse.Namespace) -> int:
     origins = ", ".join(sorted(server.origins)) or "none (CLI only)"
     auth = f"; bearer tokens from {args.auth_keys}" if args.auth_keys else ""
     # The handler goes in before the line a supervisor waits for (and may answer with SIGTERM).
-    signal.signal(signal.SIGTERM, _stop)
+    # It asks serve_forever to return instead of raising into the main thread: an exception
+    # raised wherever that thread is (starting a request's thread, say) is caught and logged
+    # by socketserver as a failed request, and the server would go on serving.
+    signal.signal(signal.SIGTERM, lambda signum, frame: _shut_down_from_a_thread(server))
     try:
         # One line, flushed: `make up` and the tests wait for it (and read the port of --port 0).
         print(
@@ -281,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         server.serve_forever()
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
