@@ -6,6 +6,7 @@ the whole time, by its own watchdog's measure."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,17 @@ async def test_cancelled_runs_and_stalled_waits_under_load_all_close_and_the_loo
     services = [f"chaos{i:02d}" for i in range(PLAN.count)]
     d.seed_services(ecs, ecs_state, services, desired=1)
     address, log = client.service_client.config.target_host, tmp_path / "worker.log"
-    with worker_process(address, task_queue, log, ECS_CANARY_ECS_CALLS_PER_SECOND="100"):
+    with worker_process(
+        address, task_queue, log, ECS_CANARY_ECS_CALLS_PER_SECOND="100"
+    ) as worker:
         await wait_until(lambda: "Worker started" in log.read_text(), timeout=60)
         outcome = await chaos(
             client, task_queue, ecs, emulator.admin, ecs_state, services, PLAN, POLL_SECONDS
         )
+        # The watchdog logs its longest stall as the worker exits: given the time a loaded
+        # machine needs to shut it down (the block's own stop kills it after 10 s).
+        worker.terminate()
+        await asyncio.to_thread(worker.wait, 120)
     outcome.longest_stall_seconds, outcome.late_answers = event_loop_stalls(log)
 
     print(f"\n{outcome}")
