@@ -287,7 +287,9 @@ class ServiceDescriber:
         try:
             time.sleep(self._window)
             self._close(key, batch)
-            response = client.describe_services(cluster=cluster, services=batch.names)
+            response = client.describe_services(
+                cluster=cluster, services=batch.names, include=["TAGS"]
+            )
             batch.found = {s["serviceName"]: s for s in response["services"]}
         except CancelledError:
             batch.error = _LeaderCancelled()

@@ -53,6 +53,10 @@ def _snapshot(service: dict[str, Any]) -> ServiceSnapshot:
         deployment_configuration=service.get("deploymentConfiguration"),
         load_balancers=service.get("loadBalancers") or [],
         deployment_controller=controller_and_strategy(service)[0],
+        created_by_run=next(
+            (tag["value"] for tag in service.get("tags") or [] if tag.get("key") == RUN_ID_TAG),
+            None,
+        ),
     )
 
 
@@ -158,7 +162,9 @@ class EcsActivities(EcsWaits):
         """Create the service; one that exists already with this task definition is done."""
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
-        if _is_retry() and (done := self._already_created(client, request, log)):
+        if (_is_retry() or request.may_be_repeated) and (
+            done := self._already_created(client, request, log)
+        ):
             return done
         log.info(
             f"Creating Service {request.service} with task definition "
@@ -228,7 +234,9 @@ class EcsActivities(EcsWaits):
         """Point the service at the task definition and count; a no-op when already there."""
         log = activity_logger(request)
         client = self._clients.ecs(request.region)
-        if _is_retry() and (done := self._already_updated(client, request, log)):
+        if (_is_retry() or request.may_be_repeated) and (
+            done := self._already_updated(client, request, log)
+        ):
             return done
         log.info(
             f"Updating Service {request.service} with task definition "

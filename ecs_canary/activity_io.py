@@ -81,6 +81,8 @@ class ServiceSnapshot(StrictModel):
     deployment_configuration: dict[str, Any] | None
     load_balancers: list[dict[str, Any]] = Field(default_factory=list)
     deployment_controller: str | None = None
+    # The run that created it (its `ecs-canary:run-id` tag), for a canary or a baseline.
+    created_by_run: str | None = None
 
 
 class ServiceSnapshots(StrictModel):
@@ -122,12 +124,17 @@ class CreateServiceInput(ServiceLocation):
     tags: dict[str, str]
     # Replaces the service definition's `loadBalancers` (the canary's, see ecs_canary.traffic).
     load_balancers: list[dict[str, Any]] | None = None
+    # An earlier attempt may have created it although this attempt's number is 1 (a lost
+    # workflow task's local activity): look before creating.
+    may_be_repeated: bool = False
 
 
 class UpdateServiceInput(ServiceLocation):
     task_definition_arn: str
     desired_count: int
     deployment_configuration: dict[str, Any] | None = None
+    # As for CreateServiceInput: look before updating.
+    may_be_repeated: bool = False
 
 
 class ServiceChange(StrictModel):

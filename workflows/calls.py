@@ -205,6 +205,9 @@ class Calls:
 
     def __init__(self, request: DeploymentRequest) -> None:
         self.policies = CallPolicies(request)
+        # Set by the run's first activation (`calls_may_repeat`): whether a change to AWS may
+        # repeat one an earlier worker made, so that the change looks before it is made.
+        self.may_repeat = False
 
     async def call(
         self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
@@ -286,11 +289,14 @@ async def together(*steps: Awaitable[Any]) -> None:
     tasks = [asyncio.ensure_future(step) for step in steps]
     try:
         await asyncio.gather(*tasks)
-    finally:
+    except GeneratorExit:
+        raise  # the run is evicted from the worker's cache: nothing may be awaited any more
+    except BaseException:
         for task in tasks:
             if not task.done():
                 task.cancel()
                 await settle(task)
+        raise
 
 
 def calls_may_repeat() -> bool:

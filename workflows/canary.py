@@ -91,8 +91,6 @@ class EcsCanaryDeployment:
         self._gate = Gate()
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
-        # Set by run(): whether a single ECS call may repeat one an earlier worker made.
-        self._calls_may_repeat = False
         payload = read_argument(request)
         try:
             self._request = DeploymentRequest.model_validate(payload)
@@ -173,7 +171,7 @@ class EcsCanaryDeployment:
         the workflow task until a fixed worker resumes the run (module docstring)."""
         if self._invalid is not None:  # `request` was validated by __init__
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
-        self._calls_may_repeat = calls_may_repeat()
+        self._run.calls.may_repeat = calls_may_repeat()
         # Runs as long as the run does: the Web UI details follow every change of the state.
         self._details = asyncio.ensure_future(self._run.keep_details_current())
         try:
@@ -256,10 +254,10 @@ class EcsCanaryDeployment:
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
             raise self._refusal(refused)
         leftovers = []  # left ACTIVE by an earlier, crashed run
-        if look.canary_exists:
+        if look.canary_left_over:
             state.canary_may_exist = True
             leftovers.append(self._ecs.remove_service(canary, Stage.CANARY_DEPLOY))
-        if look.baseline_exists:
+        if look.baseline_left_over:
             state.baseline_may_exist = True
             leftovers.append(self._baseline.remove(Stage.CANARY_DEPLOY))
         await together(*leftovers)
@@ -267,7 +265,7 @@ class EcsCanaryDeployment:
         if self._gate.rejected:
             return
         info = workflow.info()
-        registered = await self._ecs.register_task_definition(info.run_id, self._calls_may_repeat)
+        registered = await self._ecs.register_task_definition(info.run_id)
         state.task_definition_arn = arn = registered.arn
         if self._gate.rejected:
             return

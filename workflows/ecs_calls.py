@@ -83,9 +83,7 @@ class EcsSteps(RunPart):
             "tasks running"
         )
 
-    async def register_task_definition(
-        self, run_id: str, may_be_repeated: bool
-    ) -> RegisteredTaskDefinition:
+    async def register_task_definition(self, run_id: str) -> RegisteredTaskDefinition:
         request = self._request
         return await self._run.calls.call(
             EcsActivities.register_task_definition,
@@ -93,7 +91,7 @@ class EcsSteps(RunPart):
                 **self._run.location(request.canary_service_name, Stage.CANARY_DEPLOY),
                 task_definition=request.task_definition,
                 run_id=run_id,
-                may_be_repeated=may_be_repeated,
+                may_be_repeated=self._run.calls.may_repeat,
             ),
             summary=f"Register task definition {request.task_definition['family']}",
         )
@@ -135,6 +133,7 @@ class EcsSteps(RunPart):
                 desired_count=desired,
                 tags=tags,
                 load_balancers=load_balancers,
+                may_be_repeated=self._run.calls.may_repeat,
             ),
             summary=f"Create service {service} (desired {desired})",
         )
@@ -154,6 +153,7 @@ class EcsSteps(RunPart):
                 task_definition_arn=arn,
                 desired_count=desired,
                 deployment_configuration=deployment_configuration,
+                may_be_repeated=self._run.calls.may_repeat,
             ),
             summary=f"Update service {request.service_name} to {short_arn(arn)} "
             f"(desired {desired})",

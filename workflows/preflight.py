@@ -30,13 +30,14 @@ REFUSED = "Refused"
 
 @dataclass(frozen=True)
 class FirstLook:
-    # The main service (None: a first deployment), and whether a canary (a baseline) is
-    # ACTIVE already.
+    # The main service (None: a first deployment), and whether a canary (a baseline) that an
+    # earlier run left is ACTIVE. One this run created is no leftover: an attempt of a
+    # workflow task that was lost with its worker made it, and the create finds it.
     main: ServiceSnapshot | None
-    canary_exists: bool
+    canary_left_over: bool
     scalable_target: ScalableTarget | None
     rule: ListenerRule | None
-    baseline_exists: bool = False
+    baseline_left_over: bool = False
 
 
 async def first_look(request: DeploymentRequest, ecs: EcsSteps, traffic: TrafficShift) -> FirstLook:
@@ -57,12 +58,18 @@ async def first_look(request: DeploymentRequest, ecs: EcsSteps, traffic: Traffic
         ),
         traffic.read_rule(),
     )
+    run_id = workflow.info().run_id
+
+    def left_over(name: str | None) -> bool:
+        service = found.services[name] if name is not None else None
+        return service is not None and service.created_by_run != run_id
+
     return FirstLook(
         found.services[main],
-        found.services[canary] is not None,
+        left_over(canary),
         found.scalable_target,
         rule,
-        baseline_exists=baseline is not None and found.services[baseline] is not None,
+        baseline_left_over=left_over(baseline),
     )
 
 

@@ -124,7 +124,9 @@ class BudgetedClient:
         self.budget = budget
         self.calls: list[list[str]] = []
 
-    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+    def describe_services(
+        self, cluster: str, services: list[str], include: list[str]
+    ) -> dict[str, Any]:
         self.budget.acquire(event_name="before-send.ecs.DescribeServices")
         self.calls.append(list(services))
         return {"services": [{"serviceName": name, "status": "ACTIVE"} for name in services]}

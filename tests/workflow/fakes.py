@@ -139,7 +139,12 @@ class FakeEcs:
             fake.calls.append(("create_service", request))
             service = running_service(request.service, request.desired_count)
             fake.services[request.service] = service.model_copy(
-                update={"task_definition": request.task_definition_arn, "running_count": 0}
+                update={
+                    "task_definition": request.task_definition_arn,
+                    "running_count": 0,
+                    # As the real activity tags it, and DescribeServices tells.
+                    "created_by_run": activity.info().workflow_run_id,
+                }
             )
             return ServiceChange(
                 arn=service.arn, deployment_id="ecs-svc/1", deployment_created_at=None, changed=True
