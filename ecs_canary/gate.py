@@ -20,6 +20,7 @@ from ecs_canary.models import (
     VerificationSettings,
 )
 from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPolicy
+from ecs_canary.train import TrainDecision
 
 ANONYMOUS = "anonymous"
 # Refused attempts kept for `status`: anyone who may signal can send them without end, and each
@@ -51,8 +52,10 @@ class Gate:
         # worker read it for the latest decision.
         self._policy: PlatformPolicy | None = None
         # waiting_for_canary -> baking -> verifying (steps still running) -> analysing (the
-        # canary analysis still running) -> open -> closed
+        # canary analysis still running) -> open (or, in a release train, train) -> closed
         self._phase = "waiting_for_canary"
+        # The release train that decides instead of a person (see `await_train`).
+        self._train: str | None = None
         self._bake_ends_at: datetime | None = None
         self._deadline: datetime | None = None
         self.decision: Decision | None = None
@@ -107,6 +110,28 @@ class Gate:
         self._phase = "open"
         self._bake_ends_at = None
         self._deadline = now + timedelta(seconds=self._settings.timeout_seconds)
+
+    def await_train(self, train: str) -> None:
+        """Verification passed and the release train `train` decides (ecs_canary.train):
+        no person's approval is taken here, and no timer runs (the train has its own)."""
+        self._phase = "train"
+        self._bake_ends_at = None
+        self._train = train
+
+    def follow_train(self, decision: TrainDecision, now: datetime) -> bool:
+        """Take the train's decision as the gate's, with who decided (`via: train`); False
+        when it comes too late (decided already, or the rolling deploy has begun) or is an
+        approval before the canary passed its verification."""
+        if self.decision is not None or self._phase == "closed":
+            return False
+        if decision.action == "approve" and self._phase != "train":
+            return False
+        attempt = DecisionInput.model_construct(by=decision.by, reason=decision.reason, token=None)
+        self._record(decision.action, attempt, "train", now, None, signed=decision.signed)
+        self.approvals = list(decision.approvals)
+        by = decision.by or ANONYMOUS
+        self._decide(decision.action, by, decision.reason, "train", now, decision.signed)
+        return True
 
     def close(self) -> None:
         self._phase = "closed"
@@ -175,6 +200,10 @@ class Gate:
         if self._phase == "analysing":
             raise GateRefusal(
                 "the canary analysis is still running; approve once its last interval has passed"
+            )
+        if self._phase == "train":
+            raise GateRefusal(
+                f"this canary is decided by its release train: approve the train {self._train}"
             )
         if by is not None and by in self.approvals:
             raise GateRefusal(

@@ -53,7 +53,10 @@ class DecisionInput(StrictModel):
 
 
 DecisionAction = Literal["approve", "reject"]
-DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake", "step", "analysis"]
+# "train": the release train's decision for the deployment's wave (ecs_canary.train).
+DecisionSource = Literal[
+    "signal", "update", "timeout", "alarm", "bake", "step", "analysis", "train"
+]
 
 
 class DecisionAttempt(StrictModel):

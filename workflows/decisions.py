@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.decisions import verify_decision
-    from ecs_canary.gate import GateRefusal
+    from ecs_canary.gate import Gate, GateRefusal
     from ecs_canary.models import (
         MAX_BY_LENGTH,
         DecisionAction,
@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import decision_check
     from workflows.failures import failure_reason
     from workflows.payloads import Unreadable
-    from workflows.run_part import RunContext
 
 
 def parse(decision: Any) -> DecisionInput:
@@ -71,8 +70,8 @@ def _claimed_by(decision: Any) -> str | None:
 class DecisionDesk:
     """Takes the decisions people send (signals and Updates) to the gate, one at a time."""
 
-    def __init__(self, run: RunContext) -> None:
-        self._gate = run.gate
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
         self._turn = asyncio.Lock()
         self._in_progress = 0
         self._closing = False
@@ -119,6 +118,11 @@ class DecisionDesk:
         verdict = await self._ask_worker("approve", None)
         if verdict.policy is not None:
             self._gate.learn_policy(verdict.policy)
+
+    def serve(self, gate: Gate) -> None:
+        """Take decisions for `gate` from now on (a release train's next wave); a token used
+        at an earlier gate of the run stays used."""
+        self._gate = gate
 
     def close(self) -> None:
         """The run is ending: a decision waiting for the worker's policy waits no longer."""

@@ -25,11 +25,13 @@ _MAX_INVALID_ERRORS = 10
 _MAX_INVALID_TEXT = 16_000
 
 
-def invalid_request_text(err: ValidationError, payload: Any) -> str:
+def invalid_request_text(
+    err: ValidationError, payload: Any, what: str = "deployment request"
+) -> str:
     """Why the request was refused: pydantic's own wording, cut to the first errors (with a
     count of the rest) and to a size any failure can carry; or why it could not be read."""
     if isinstance(payload, Unreadable):
-        return f"Invalid deployment request: the input is not JSON it can read: {payload.why}"
+        return f"Invalid {what}: the input is not JSON it can read: {payload.why}"
     errors = err.errors(include_url=False, include_input=False)
     lines = [
         f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
@@ -37,7 +39,7 @@ def invalid_request_text(err: ValidationError, payload: Any) -> str:
     ]
     if len(errors) > _MAX_INVALID_ERRORS:
         lines.append(f"... and {len(errors) - _MAX_INVALID_ERRORS} more errors")
-    text = f"Invalid deployment request: {len(errors)} validation error(s)\n" + "\n".join(lines)
+    text = f"Invalid {what}: {len(errors)} validation error(s)\n" + "\n".join(lines)
     return text if len(text) <= _MAX_INVALID_TEXT else text[: _MAX_INVALID_TEXT - 3] + "..."
 
 
