@@ -13,8 +13,9 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import Any
 
-from cli import codec_server, commands, signing
+from cli import codec_server, commands, signing, train
 from cli.errors import CliError
 from cli.format import one_line
 from ecs_canary.names import TASK_QUEUE
@@ -32,21 +33,7 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--workflow-id", help="default: ecs-canary/<cluster>/<service_name>")
     deploy.add_argument("--task-queue", default=argparse.SUPPRESS)
     for action in ("approve", "reject"):
-        decide = sub.add_parser(action, help=f"{action} the canary at the verification gate")
-        decide.add_argument("workflow_id")
-        decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
-        decide.add_argument("--reason")
-        decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
-        decide.add_argument(
-            "--run-id", help="decide this run only (default: the current one, printed)"
-        )
-        signed = decide.add_mutually_exclusive_group()
-        signed.add_argument(
-            "--key", metavar="FILE", help="sign it for this run with your key (keygen NAME)"
-        )
-        signed.add_argument(
-            "--token", help=f"send your IdP's token as is (default: ${signing.TOKEN_ENV})"
-        )
+        decision_parser(sub, action, f"{action} the canary at the verification gate")
     keygen = sub.add_parser("keygen", help="make a key to sign decisions; prints its JWK")
     keygen.add_argument("name", help="the private key goes to NAME.pem (mode 0600)")
     status = sub.add_parser("status", help="where a deployment stands")
@@ -66,13 +53,43 @@ def parser() -> argparse.ArgumentParser:
         "--html", metavar="FILE", help="also write a report with a chart per metric"
     )
     codec_server.add_arguments(sub)
+    train = sub.add_parser("train", help="release trains: many services in waves")
+    train_sub = train.add_subparsers(dest="train_command", required=True)
+    start = train_sub.add_parser("start", help="start a release train from a JSON file")
+    start.add_argument("file")
+    start.add_argument("--wait", action="store_true", help="follow it and print the result")
+    start.add_argument("--task-queue", default=argparse.SUPPRESS)
+    train_status = train_sub.add_parser("status", help="where a release train stands")
+    train_status.add_argument("workflow_id")
+    train_status.add_argument("--json", action="store_true", help="the TrainStatus as JSON")
+    for action in ("approve", "reject"):
+        decision_parser(train_sub, action, f"{action} every canary of the train's current wave")
     return top
+
+
+def decision_parser(sub: Any, action: str, help_text: str) -> None:
+    """`approve` / `reject` of a deployment or of a release train: the same options."""
+    decide = sub.add_parser(action, help=help_text)
+    decide.add_argument("workflow_id")
+    decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
+    decide.add_argument("--reason")
+    decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
+    decide.add_argument("--run-id", help="decide this run only (default: the current one, printed)")
+    signed = decide.add_mutually_exclusive_group()
+    signed.add_argument(
+        "--key", metavar="FILE", help="sign it for this run with your key (keygen NAME)"
+    )
+    signed.add_argument(
+        "--token", help=f"send your IdP's token as is (default: ${signing.TOKEN_ENV})"
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
     if args.command == "keygen":  # needs no Temporal
         return signing.keygen(args)
     request = commands.load_request(args.file) if args.command == "deploy" else None
+    starting_train = args.command == "train" and args.train_command == "start"
+    train_request = train.load_train(args.file) if starting_train else None
     if request is not None and (warning := secret_names_warning(request)):
         print(warning, file=sys.stderr)
     try:
@@ -81,6 +98,10 @@ async def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot reach Temporal at {commands.temporal_address()}: {err}") from None
     if request is not None:
         return await commands.deploy(client, args, request)
+    if train_request is not None:
+        return await train.start(client, args, train_request)
+    if args.command == "train":
+        return await train.TRAIN_COMMANDS[args.train_command](client, args)
     return await commands.COMMANDS[args.command](client, args)
 
 
