@@ -267,6 +267,8 @@ class EcsReleaseTrain:
                 self._gate.open(workflow.now())
                 wave.state = "gate_open"
                 gate_timer = asyncio.ensure_future(self._time_the_gate())
+            if wave.state == "gate_open" and self._gate.decision is not None:
+                wave.state = "running"  # decided: the canaries are promoted or rejected
             if self._gate.rejected:
                 state.stop(f"wave {wave.name} rejected: {decision_text(self._gate.decision)}")
             await self._pass_decisions(wave.deployments, gated, wave.name)
