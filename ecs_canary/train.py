@@ -80,8 +80,6 @@ class TrainRequest(StrictModel):
                     f"canaries in flight together: raise max_parallel ({self.max_parallel}) "
                     "to at least that, or split the wave"
                 )
-        if self.on_failure == "roll_back_train":
-            raise ValueError('on_failure "roll_back_train" is not supported yet; use "stop"')
         if self.notifications:
             raise ValueError("a train's notifications are not delivered yet; leave them out")
         return self

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.search_attributes import missing_search_attributes
     from activities.train import running_deployments
     from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
-    from ecs_canary.models import DecisionAction, DecisionSource, DeploymentResult
+    from ecs_canary.models import DecisionAction, DecisionSource, DeploymentResult, Outcome
     from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.text import duration_text
@@ -62,11 +62,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.calls import settle, start_checks, together
     from workflows.decisions import DecisionDesk
-    from workflows.failures import failure_reason
+    from workflows.failures import StageFailure, failure_reason
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED
     from workflows.presentation import decision_text, invalid_request_text
     from workflows.train_presentation import train_details
+    from workflows.train_put_back import put_back
     from workflows.train_state import TrainState, outcome_of
 
 TRAIN_STOPPED = "TrainStopped"
@@ -195,9 +196,11 @@ class EcsReleaseTrain:
             self._state.stop("the train was cancelled")
             self._state.waves[self._state.wave - 1].state = "stopped"
             await self._stop_the_wave()
+            await self._put_back_if_asked()
             result = await self._finish("cancelled")
             raise CancelledError("Train cancelled", result.model_dump(mode="json")) from None
         if self._state.stopped:
+            await self._put_back_if_asked()
             raise await self._end_stopped(
                 TRAIN_STOPPED, f"The line stopped: {self._state.stop_reason}"
             )
@@ -427,7 +430,10 @@ class EcsReleaseTrain:
             except ChildWorkflowError as err:
                 self._state.ended(row, *self._failure(row, err))
             else:
-                self._state.ended(row, outcome_of(result), result.reason)
+                if result.outcome == Outcome.SUCCEEDED:
+                    self._state.succeeded(row, result)
+                else:
+                    self._state.ended(row, outcome_of(result), result.reason)
             finally:
                 del self._children[row.workflow_id]
 
@@ -459,6 +465,26 @@ class EcsReleaseTrain:
         await workflow.wait_condition(lambda: all(run.done() for run in self._runs))
 
     # --- The end ----------------------------------------------------------------------------
+
+    async def _put_back_if_asked(self) -> None:
+        """With `on_failure: "roll_back_train"`, put back every service the train rolled out,
+        newest first, each until stable (workflows.train_put_back). A service that cannot be
+        put back is reported `failed`, saying where it was left; the others are still put
+        back."""
+        train, state = self._require_request(), self._state
+        if train.on_failure != "roll_back_train":
+            return
+        requests = {d.workflow_id: d for wave in train.waves for d in wave.deployments}
+        why = f"the line stopped: {state.stop_reason}"
+        for workflow_id, previous in reversed(state.rolled_out):
+            row = state.row(workflow_id)
+            assert row is not None, "every rolled-out service has its row"
+            try:
+                done = await put_back(requests[workflow_id], previous, why)
+            except StageFailure as failed:
+                row.outcome, row.reason = TrainOutcome.FAILED, f"put back failed: {failed.reason}"
+            else:
+                row.outcome, row.reason = TrainOutcome.PUT_BACK, done
 
     async def _end_stopped(self, failure_type: str, message: str) -> ApplicationError:
         result = await self._finish("stopped")

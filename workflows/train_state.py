@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ecs_canary.gate import Gate
-from ecs_canary.models import DeploymentResult, Outcome
+from ecs_canary.models import DeploymentResult, Outcome, PreviousService
 from ecs_canary.train import (
     TrainDeployment,
     TrainEnd,
@@ -32,6 +32,10 @@ class TrainState:
     stop_reason: str | None = None
     outcome: TrainEnd | None = None
     final_result: TrainResult | None = None
+    # The services the train rolled out, oldest first, each with what its deployment recorded
+    # before it touched the service (None: it created the service): what
+    # `on_failure: "roll_back_train"` puts back, newest first.
+    rolled_out: list[tuple[str, PreviousService | None]] = field(default_factory=list)
     # workflow id -> its row, for the messages from the deployments.
     _rows: dict[str, TrainDeployment] = field(default_factory=dict)
 
@@ -65,6 +69,10 @@ class TrainState:
 
     def row(self, workflow_id: str) -> TrainDeployment | None:
         return self._rows.get(workflow_id)
+
+    def succeeded(self, row: TrainDeployment, result: DeploymentResult) -> None:
+        self.rolled_out.append((row.workflow_id, result.previous))
+        self.ended(row, TrainOutcome.SUCCEEDED, result.reason)
 
     def ended(self, row: TrainDeployment, outcome: TrainOutcome, reason: str | None) -> None:
         """A deployment is over; anything but success stops the line."""

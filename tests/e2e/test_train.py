@@ -1,7 +1,8 @@
 """A release train end to end: the real worker, the dev server and the ECS emulator, driven
 with `starter.py train` as a person would. Wave one is approved once for both its services;
-wave two's image cannot be pulled, so its canary fails, the line stops and the train fails
-with `TrainStopped`, listing each service's outcome."""
+wave two's image cannot be pulled, so its canary fails, the line stops, wave one is put back
+(`on_failure: "roll_back_train"`) and the train fails with `TrainStopped`, listing each
+service's outcome."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
 from tests.helpers import describe, existing_service, wait_until
 
 
-async def test_a_nopull_image_in_wave_two_stops_the_line(
+async def test_a_nopull_image_in_wave_two_stops_the_line_and_wave_one_is_put_back(
     worker, requests, ecs, client, runs, starter
 ):
     before = {s: existing_service(ecs, requests, service=s, desired=1) for s in ("api", "web")}
@@ -35,6 +36,7 @@ async def test_a_nopull_image_in_wave_two_stops_the_line(
                 "deployments": [requests.raw(service="web", image="nginx:nopull", desired=1)],
             },
         ],
+        "on_failure": "roll_back_train",
     }
     following = await starter.spawn(
         "train", "start", starter.request_file(body, "train.json"), "--wait"
@@ -64,16 +66,23 @@ async def test_a_nopull_image_in_wave_two_stops_the_line(
     result = TrainResult.model_validate(error.details[0])
     outcomes = {s.service: s.outcome for s in result.services}
     assert outcomes == {
-        "api": TrainOutcome.SUCCEEDED,
-        "worker": TrainOutcome.SUCCEEDED,
+        "api": TrainOutcome.PUT_BACK,
+        "worker": TrainOutcome.PUT_BACK,
         "web": TrainOutcome.FAILED,
     }
-    web_reason = next(s.reason for s in result.services if s.service == "web") or ""
-    assert "CannotPullContainerError" in web_reason
+    reasons = {s.service: s.reason or "" for s in result.services}
+    assert "CannotPullContainerError" in reasons["web"]
+    assert reasons["worker"].startswith("removed (the train had created it)")
 
-    # Wave one rolled out; the line stopped before web's main service was touched.
-    assert describe(ecs, "api")["taskDefinition"] != before["api"]
-    assert describe(ecs, "worker")["status"] == "ACTIVE"
+    # Wave one was rolled out, then put back (api) or removed (worker, a first deployment);
+    # the line stopped before web's main service was touched.
+    api = describe(ecs, "api")
+    assert (api["taskDefinition"], api["desiredCount"], api["runningCount"]) == (
+        before["api"],
+        1,
+        1,
+    )
+    assert describe(ecs, "worker")["status"] == "INACTIVE"
     assert describe(ecs, "web")["taskDefinition"] == before["web"]
     for canary in ("apiCanary", "workerCanary", "webCanary"):
         assert describe(ecs, canary)["status"] == "INACTIVE"

@@ -70,7 +70,7 @@ def test_the_example_is_three_services_in_two_waves_with_the_documented_defaults
         ({"name": "pay ments"}, "String should match pattern"),
         ({"waves": []}, "List should have at least 1 item"),
         ({"approvers": ["alice"], "min_approvals": 2}, "only 1 distinct approvers are listed"),
-        ({"on_failure": "roll_back_train"}, 'on_failure "roll_back_train" is not supported yet'),
+        ({"on_failure": "undo"}, "Input should be 'stop' or 'roll_back_train'"),
         (
             {"notifications": [{"url": "http://127.0.0.1:9/hook"}]},
             "a train's notifications are not delivered yet",

@@ -25,7 +25,7 @@ from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
 from tests.helpers import replay_histories, wait_until
 from tests.workflow.conftest import request
-from tests.workflow.fakes import FakeEcs, running_service
+from tests.workflow.fakes import OLD_ARN, FakeEcs, running_service
 from tests.workflow.reading import failure_of
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
@@ -234,6 +234,42 @@ async def test_a_failed_rollout_rolls_back_and_cancels_the_waves_other_rollouts(
     }
     restored = {u.service: u.task_definition_arn for u in existing.inputs("update_service")}
     assert restored["api"].endswith(":1") and restored["worker"].endswith(":1")
+
+
+async def test_roll_back_train_puts_back_what_the_train_rolled_out_newest_first(
+    existing, start_train
+):
+    del existing.services["worker"]  # a first deployment: putting it back removes it
+    existing.waits[("webCanary", "canary_deploy")] = "fail"
+    waves = {"one": ["api"], "two": ["worker"], "three": ["web"]}
+    handle = await start_train(train(waves, approval="none", on_failure="roll_back_train"))
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    result = TrainResult.model_validate(error.details[0])
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.PUT_BACK),
+        "worker": ("two", TrainOutcome.PUT_BACK),
+        "web": ("three", TrainOutcome.FAILED),
+    }
+    reasons = {s.service: s.reason or "" for s in result.services}
+    assert reasons["api"].startswith("put back to myapp-task:1 (desired 2): the line stopped: web")
+    assert reasons["worker"].startswith("removed (the train had created it)")
+    api = existing.services["api"]
+    assert (api.task_definition, api.desired_count) == (OLD_ARN, 2)
+    assert "worker" not in existing.services
+    watched = {("delete_service", "worker"), ("update_service", "api")}
+    put_back = [
+        (name, arg.service)
+        for name, arg in existing.calls
+        if (name, getattr(arg, "service", None)) in watched
+    ]
+    # api's rollout, then (newest first) worker removed before api is put back
+    assert put_back == [
+        ("update_service", "api"),
+        ("delete_service", "worker"),
+        ("update_service", "api"),
+    ]
 
 
 async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_train, time_skipping):
