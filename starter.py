@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     train_status = train_sub.add_parser("status", help="where a release train stands")
     train_status.add_argument("workflow_id")
     train_status.add_argument("--json", action="store_true", help="the TrainStatus as JSON")
+    train_watch = train_sub.add_parser("watch", help="follow a release train until it ends")
+    train_watch.add_argument("workflow_id")
     for action in ("approve", "reject"):
         decision_parser(train_sub, action, f"{action} every canary of the train's current wave")
     return top

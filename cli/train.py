@@ -1,6 +1,7 @@
 """`starter.py train ...`: start a release train from a JSON file (`start FILE [--wait]`), see
-where it stands (`status ID`), and decide its current wave (`approve` / `reject ID`, with the
-same options as a deployment's). See README, "Release trains"."""
+where it stands (`status ID`), follow it (`watch ID`: a line per change of its progress), and
+decide its current wave (`approve` / `reject ID`, with the same options as a deployment's).
+See README, "Release trains"."""
 
 from __future__ import annotations
 
@@ -230,6 +231,18 @@ async def status(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+async def watch(client: Client, args: argparse.Namespace) -> int:
+    """`train watch ID`: a line whenever the train's progress changes, then its result."""
+    handle: TrainHandle = client.get_workflow_handle(args.workflow_id, result_type=TrainResult)
+    try:
+        await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no release train with workflow id {args.workflow_id}") from None
+        raise
+    return await _follow(handle)
+
+
 async def decide(client: Client, args: argparse.Namespace) -> int:
     """`train approve|reject ID`: as a deployment's decision, for the train's current wave."""
     action: str = args.train_command
@@ -253,6 +266,7 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
 # `train start` also takes the train `starter.py` loaded first.
 TRAIN_COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Awaitable[int]]] = {
     "status": status,
+    "watch": watch,
     "approve": decide,
     "reject": decide,
 }

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
@@ -140,6 +141,11 @@ async def test_one_decision_per_wave_decides_every_canary_as_the_trains(
     assert all(d.verification and "bake time passed" in d.verification for d in wave.deployments)
     assert status.waves[1].deployments[0].stage == "not_started"
     assert status.counts["in_flight"] == 2 and status.counts["pending"] == 1
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    details = metadata.current_details  # the Web UI's summary and current details
+    assert details.startswith(f"**train {status.name}: wave 1/2, 0/3 done**")
+    assert "**Gate open:** decide by " in details
+    assert "| worker | verified |  | the bake time passed with no alarm |" in details
     with pytest.raises(WorkflowUpdateFailedError) as refused:  # the train's own approvers
         await handle.execute_update("approve", {"by": "mallory"})
     assert "'mallory' may not decide" in str(refused.value.cause)
