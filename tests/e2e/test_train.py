@@ -1,19 +1,82 @@
-"""A release train end to end: the real worker, the dev server and the ECS emulator, driven
-with `starter.py train` as a person would. Wave one is approved once for both its services;
-wave two's image cannot be pulled, so its canary fails, the line stops, wave one is put back
-(`on_failure: "roll_back_train"`) and the train fails with `TrainStopped`, listing each
-service's outcome."""
+"""Release trains end to end: the real worker, the dev server and the ECS emulator, driven
+with `starter.py train` and the `temporal` CLI as a person would.
+
+- `examples/train.json` runs through both its waves, each approved once (the first with the
+  Temporal CLI, the second with the starter).
+- A train whose second wave's image cannot be pulled: wave one is approved once for both its
+  services, wave two's canary fails, the line stops, wave one is put back
+  (`on_failure: "roll_back_train"`) and the train fails with `TrainStopped`, listing each
+  service's outcome."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from ecs_canary.names import TRAIN_WORKFLOW_TYPE
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
-from tests.helpers import describe, existing_service, wait_until
+from tests.helpers import ROOT, cli_start, describe, existing_service, temporal_cli, wait_until
+from tests.helpers.demo_script import demo
+
+
+async def _gate_open(handle, wave: int) -> None:
+    async def open_() -> bool:
+        current = await handle.query("status", result_type=TrainStatus)
+        return current.wave == wave and current.gate_open
+
+    await wait_until(open_, timeout=60)
+
+
+async def test_the_example_train_runs_through_both_waves_each_approved_once(
+    worker, ecs, ecs_state, client, runs, starter, task_queue
+):
+    example = demo.resolve(json.loads((ROOT / "examples" / "train.json").read_text()), ecs_state)
+    path = starter.request_file(example, "train.json")
+    workflow_id = "ecs-canary-train/payments"
+    started = await cli_start(
+        client, task_queue, workflow_id, "--input-file", path, workflow_type=TRAIN_WORKFLOW_TYPE
+    )
+    assert started.code == 0, started.err
+    await runs.track(workflow_id)
+    handle = client.get_workflow_handle(workflow_id, result_type=TrainResult)
+
+    await _gate_open(handle, 1)
+    signalled = await temporal_cli(
+        client,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        workflow_id,
+        "--name",
+        "approve",
+        "--input",
+        '{"by": "alice"}',
+    )
+    assert signalled.code == 0, signalled.err
+    await _gate_open(handle, 2)
+    approved = await starter.run("train", "approve", workflow_id, "--by", "bob")
+    assert approved.code == 0, approved.err
+    watched = await starter.run("train", "watch", workflow_id)
+
+    assert watched.code == 0, watched.err
+    assert "outcome: succeeded" in watched.out
+    result = await handle.result()
+    assert [(s.service, s.outcome) for s in result.services] == [
+        ("myapp", TrainOutcome.SUCCEEDED),
+        ("billing", TrainOutcome.SUCCEEDED),
+        ("orders", TrainOutcome.SUCCEEDED),
+    ]
+    final = await handle.query("status", result_type=TrainStatus)
+    assert [(w.name, w.decision and w.decision.by) for w in final.waves] == [
+        ("canary-wave", "alice"),
+        ("the-rest", "bob"),
+    ]
+    for service in ("myapp", "billing", "orders"):
+        assert describe(ecs, service)["runningCount"] == describe(ecs, service)["desiredCount"]
 
 
 async def test_a_nopull_image_in_wave_two_stops_the_line_and_wave_one_is_put_back(
@@ -45,12 +108,7 @@ async def test_a_nopull_image_in_wave_two_stops_the_line_and_wave_one_is_put_bac
     await wait_until(lambda: following.printed(f"workflow id: {workflow_id}"))
     await runs.track(workflow_id)
     handle = client.get_workflow_handle(workflow_id, result_type=TrainResult)
-
-    async def gate_open() -> bool:
-        current = await handle.query("status", result_type=TrainStatus)
-        return current.wave == 1 and current.gate_open
-
-    await wait_until(gate_open)
+    await _gate_open(handle, 1)
     approved = await starter.run("train", "approve", workflow_id, "--by", "alice")
     assert approved.code == 0, approved.err
     assert "approve accepted: approve by alice" in approved.out
