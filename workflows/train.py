@@ -43,7 +43,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.search_attributes import missing_search_attributes
     from activities.train import running_deployments
     from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
-    from ecs_canary.models import DecisionAction, DecisionSource, DeploymentResult, Outcome
+    from ecs_canary.models import (
+        Decision,
+        DecisionAction,
+        DecisionSource,
+        DeploymentResult,
+        Outcome,
+    )
     from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.text import duration_text
@@ -330,37 +336,42 @@ class EcsReleaseTrain:
             await together(*(self._tell(row, approval) for row in rows if self._to_approve(row)))
 
     def _approval(self, gated: bool, wave: str) -> TrainDecision | None:
+        """The approval the wave's verified canaries are owed now, if any: the gate's; with
+        `approval: "once"`, the first wave's, by whoever gave it; with "none", the train's."""
         train, decision = self._require_request(), self._gate.decision
         if gated:
             if decision is None or decision.action != "approve":
                 return None
-            return self._decision(wave, "approve", decision.by, decision.reason, decision.signed)
-        why = (
-            "the train's approval was given once, for its first wave"
-            if train.approval == "once"
-            else f'the train asks for no approval (approval: "{train.approval}")'
-        )
-        return self._decision(wave, "approve", TRAIN, why, False)
+            return self._relayed(wave, decision)
+        first = self._state.waves[0]
+        if train.approval == "once" and first.decision is not None:
+            once = first.decision
+            why = f"approved once for the train, at wave {first.name}: {once.reason or 'no reason'}"
+            return self._relayed(wave, once, why)
+        return self._own(wave, "approve", f'the train asks for no approval ("{train.approval}")')
 
     def _rejection(self, wave: str) -> TrainDecision:
         decision = self._gate.decision
         if decision is not None and decision.action == "reject":
-            return self._decision(wave, "reject", decision.by, decision.reason, decision.signed)
-        return self._decision(
-            wave, "reject", TRAIN, f"the line stopped: {self._state.stop_reason}", False
-        )
+            return self._relayed(wave, decision)
+        return self._own(wave, "reject", f"the line stopped: {self._state.stop_reason}")
 
-    def _decision(
-        self, wave: str, action: DecisionAction, by: str | None, reason: str | None, signed: bool
-    ) -> TrainDecision:
+    def _relayed(self, wave: str, decision: Decision, reason: str | None = None) -> TrainDecision:
+        """A decision of the train's gate, as its canaries record it: who decided, and how."""
         return TrainDecision(
             train=workflow.info().workflow_id,
             wave=wave,
-            action=action,
-            by=by,
-            reason=reason,
-            signed=signed,
-            approvals=self._gate.approvals if action == "approve" else [],
+            action=decision.action,
+            by=decision.by,
+            reason=decision.reason if reason is None else reason,
+            signed=decision.signed,
+            approvals=decision.approvals if decision.action == "approve" else [],
+        )
+
+    def _own(self, wave: str, action: DecisionAction, reason: str) -> TrainDecision:
+        """A decision no person took: the train's approval, or the stopped line's rejection."""
+        return TrainDecision(
+            train=workflow.info().workflow_id, wave=wave, action=action, by=TRAIN, reason=reason
         )
 
     async def _tell(self, row: TrainDeployment, decision: TrainDecision) -> None:
@@ -497,7 +508,12 @@ class EcsReleaseTrain:
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._gate.close()
         self._state.never_started()
-        return self._state.result(self._require_request().name, outcome)
+        result = self._state.result(self._require_request().name, outcome)
+        # Drawn one last time, and nothing of the run left pending once it closes.
+        self._details.cancel()
+        await settle(self._details)
+        workflow.set_current_details(self._details_text())
+        return result
 
     async def _keep_details_current(self) -> None:
         """The Web UI's summary line and current details follow the state (no command)."""
