@@ -45,7 +45,10 @@ class UpdateRefusal(GateRefusal, ApplicationError):
 
 
 class Gate:
-    def __init__(self) -> None:
+    def __init__(self, workflow_id: str = "ID", run_id: str | None = None) -> None:
+        """`workflow_id` and `run_id`: the run this gate is for, named in the commands its
+        refusals suggest (a decision, a signed one above all, is for this run only)."""
+        self._run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
         self._settings = VerificationSettings()
         # The platform's policy: from the run's first task (None until then), then as the
         # worker read it for the latest decision.
@@ -192,7 +195,7 @@ class Gate:
         )
         return (
             f"a signed decision is required by {whose}: send a token "
-            "(python starter.py approve|reject ID --key FILE or --token TOKEN)"
+            f"(python starter.py approve|reject {self._run} --key FILE or --token TOKEN)"
         )
 
     def offer(
