@@ -7,6 +7,7 @@ recorded (and so is an Update refused after its token was verified).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
@@ -25,6 +26,17 @@ ANONYMOUS = "anonymous"
 # Refused attempts kept for `status`: anyone who may signal can send them without end, and each
 # one stays in the workflow's memory and in every answer. The count of the rest is kept.
 MAX_REFUSED_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who an attempt says decides, and why, as recorded: a payload the model refuses (or an
+    automatic decision, whose reason may be longer than a person's) is recorded without
+    building a DecisionInput it would fail. Cheap on purpose: a flood of refused signals is
+    recorded one by one in one workflow task."""
+
+    by: str | None = None
+    reason: str | None = None
 
 
 class GateRefusal(ValueError):
@@ -226,7 +238,7 @@ class Gate:
     def refuse(
         self,
         action: DecisionAction,
-        attempt: DecisionInput,
+        attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
         refusal: str,
@@ -256,8 +268,7 @@ class Gate:
     ) -> None:
         # Not a person's input: an alarm's name or a step's failure may be longer than a
         # person's `by` and `reason` may be.
-        automatic = DecisionInput.model_construct(by=by, reason=reason, token=None)
-        self._record(action, automatic, via, now, None, signed=False)
+        self._record(action, Claim(by, reason), via, now, None, signed=False)
         self._decide(action, by, reason, via, now, signed=False)
 
     def _decide(
@@ -282,7 +293,7 @@ class Gate:
     def _record(
         self,
         action: DecisionAction,
-        attempt: DecisionInput,
+        attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
         refusal: str | None,
