@@ -236,11 +236,6 @@ class ServiceDescriber:
 
     The first caller for a cluster opens a batch and waits `window` seconds for others to join;
     waits poll on shared wall-clock ticks, so concurrent deployments land in the same batch.
-
-    Only callers that read the services' tags (a run's first look, for its leftovers) ask ECS
-    for them, in batches of their own: the waits' polls never read a tag, and tags make every
-    answer longer to build and to parse (the emulator took 0.07 s for ten services without
-    them and 0.12 s with them).
     """
 
     def __init__(
@@ -248,8 +243,7 @@ class ServiceDescriber:
     ) -> None:
         self._window = window_seconds
         self._while_waiting = while_waiting
-        # (region, cluster, with tags) -> the batch taking members.
-        self._open: dict[tuple[str, str, bool], _DescribeBatch] = {}
+        self._open: dict[tuple[str, str], _DescribeBatch] = {}
         self._lock = threading.Lock()
 
     @property
@@ -259,15 +253,13 @@ class ServiceDescriber:
             return sum(len(batch.names) for batch in self._open.values())
 
     def describe(self, client: Any, cluster: str, service: str) -> dict[str, Any] | None:
-        """One service without its tags (a wait's poll)."""
         return self.describe_many(client, cluster, [service])[service]
 
     def describe_many(
-        self, client: Any, cluster: str, services: list[str], tags: bool = False
+        self, client: Any, cluster: str, services: list[str]
     ) -> dict[str, dict[str, Any] | None]:
-        """Each service by name (None where ECS has none), with its tags if `tags`, from a
-        batch shared with others."""
-        key = (client.meta.region_name, cluster, tags)
+        """Each service by name (None where ECS has none), from a batch shared with others."""
+        key = (client.meta.region_name, cluster)
         while True:
             with self._lock:
                 batch = self._open.get(key)
@@ -288,17 +280,16 @@ class ServiceDescriber:
             raise batch.error
         return {name: batch.found.get(name) for name in services}
 
-    def _call(
-        self, client: Any, cluster: str, key: tuple[str, str, bool], batch: _DescribeBatch
-    ) -> None:
+    def _call(self, client: Any, cluster: str, key: tuple[str, str], batch: _DescribeBatch) -> None:
         """The leader's DescribeServices, its answer or error handed to every member. A leader
         whose activity is cancelled stops before its request leaves (activities.cancellation):
         the others then start over instead of waiting for an answer that never comes."""
         try:
             time.sleep(self._window)
             self._close(key, batch)
-            tags = {"include": ["TAGS"]} if key[2] else {}
-            response = client.describe_services(cluster=cluster, services=batch.names, **tags)
+            response = client.describe_services(
+                cluster=cluster, services=batch.names, include=["TAGS"]
+            )
             batch.found = {s["serviceName"]: s for s in response["services"]}
         except CancelledError:
             batch.error = _LeaderCancelled()
@@ -309,7 +300,7 @@ class ServiceDescriber:
             self._close(key, batch)
             batch.done.set()
 
-    def _close(self, key: tuple[str, str, bool], batch: _DescribeBatch) -> None:
+    def _close(self, key: tuple[str, str], batch: _DescribeBatch) -> None:
         with self._lock:
             if self._open.get(key) is batch:
                 del self._open[key]

@@ -82,7 +82,7 @@ class EcsActivities(EcsWaits):
         client = self._clients.ecs(request.region)
         with aws_errors("DescribeServices"):
             described = self._clients.describer.describe_many(
-                client, request.cluster, request.services, tags=True
+                client, request.cluster, request.services
             )
         found = {
             name: _snapshot(service)

@@ -125,7 +125,7 @@ class BudgetedClient:
         self.calls: list[list[str]] = []
 
     def describe_services(
-        self, cluster: str, services: list[str], include: list[str] | None = None
+        self, cluster: str, services: list[str], include: list[str]
     ) -> dict[str, Any]:
         self.budget.acquire(event_name="before-send.ecs.DescribeServices")
         self.calls.append(list(services))
