@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import Any
 
@@ -19,6 +18,7 @@ from cli import codec_server, commands, signing, train
 from cli.errors import CliError
 from cli.format import one_line
 from ecs_canary.names import TASK_QUEUE
+from ecs_canary.process_exit import exit_with
 from ecs_canary.secret_names import secret_names_warning
 from ecs_canary.temporal import connect
 
@@ -122,10 +122,7 @@ def main() -> None:
     except Exception as err:  # one line, not a traceback, whatever went wrong
         print(f"error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK's native runtime can crash at interpreter exit after the work is done.
-    os._exit(code)
+    exit_with(code)
 
 
 if __name__ == "__main__":

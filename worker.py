@@ -33,6 +33,7 @@ from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.policy import PolicyError, read_policy
+from ecs_canary.process_exit import run_then_exit
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
 from ecs_canary.watchdog import LoopWatchdog
@@ -202,4 +203,4 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_then_exit(lambda: asyncio.run(main()))

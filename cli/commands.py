@@ -188,7 +188,9 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
     print("once the canary is verified, approve or reject it with:")
     signed = request.verification.require_signed_decisions
     for action in ("approve", "reject"):
-        for command in decision_commands(workflow_id, action, signed=signed):
+        for command in decision_commands(
+            workflow_id, action, signed=signed, run_id=handle.result_run_id
+        ):
             print(f"  {command}")
     print(f"follow it with: python starter.py watch {workflow_id}", flush=True)
     if not args.wait:
@@ -321,7 +323,9 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
             print(f"  approvals: {status_approvals(current)}")
         signed = bool(current.signed_decisions_required)
         for action in ("approve", "reject"):
-            command = decision_commands(execution.id, action, signed=signed)[1]
+            command = decision_commands(
+                execution.id, action, signed=signed, run_id=execution.run_id
+            )[1]
             print(f"  {action + ':':<10} {command}")
     if not found:
         print("no deployment is waiting at a verification gate")

@@ -93,7 +93,9 @@ async def start(client: Client, args: argparse.Namespace, request: TrainRequest)
         print("once every canary of a wave has passed, approve or reject the wave with:")
         signed = request.require_signed_decisions
         for action in ("approve", "reject"):
-            for command in decision_commands(workflow_id, action, signed=signed, train=True):
+            for command in decision_commands(
+                workflow_id, action, signed=signed, run_id=handle.result_run_id, train=True
+            ):
                 print(f"  {command}")
     print(f"see it with: python starter.py train status {workflow_id}", flush=True)
     if not args.wait:

@@ -7,6 +7,7 @@ recorded (and so is an Update refused after its token was verified).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
@@ -28,6 +29,17 @@ ANONYMOUS = "anonymous"
 MAX_REFUSED_ATTEMPTS = 100
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Who an attempt says decides, and why, as recorded: a payload the model refuses (or an
+    automatic decision, whose reason may be longer than a person's) is recorded without
+    building a DecisionInput it would fail. Cheap on purpose: a flood of refused signals is
+    recorded one by one in one workflow task."""
+
+    by: str | None = None
+    reason: str | None = None
+
+
 class GateRefusal(ValueError):
     """Why a decision attempt was refused; its text goes back to the caller."""
 
@@ -46,7 +58,14 @@ class UpdateRefusal(GateRefusal, ApplicationError):
 
 
 class Gate:
-    def __init__(self) -> None:
+    def __init__(
+        self, workflow_id: str = "ID", run_id: str | None = None, command: str = "approve|reject"
+    ) -> None:
+        """`workflow_id` and `run_id`: the run this gate is for, named in the commands its
+        refusals suggest (a decision, a signed one above all, is for this run only); `command`:
+        the starter's command that decides it (a release train's: `train approve|reject`)."""
+        self._run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
+        self._command = command
         self._settings = VerificationSettings()
         # The platform's policy: from the run's first task (None until then), then as the
         # worker read it for the latest decision.
@@ -221,7 +240,7 @@ class Gate:
         )
         return (
             f"a signed decision is required by {whose}: send a token "
-            "(python starter.py approve|reject ID --key FILE or --token TOKEN)"
+            f"(python starter.py {self._command} {self._run} --key FILE or --token TOKEN)"
         )
 
     def offer(
@@ -252,7 +271,7 @@ class Gate:
     def refuse(
         self,
         action: DecisionAction,
-        attempt: DecisionInput,
+        attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
         refusal: str,
@@ -282,8 +301,7 @@ class Gate:
     ) -> None:
         # Not a person's input: an alarm's name or a step's failure may be longer than a
         # person's `by` and `reason` may be.
-        automatic = DecisionInput.model_construct(by=by, reason=reason, token=None)
-        self._record(action, automatic, via, now, None, signed=False)
+        self._record(action, Claim(by, reason), via, now, None, signed=False)
         self._decide(action, by, reason, via, now, signed=False)
 
     def _decide(
@@ -308,7 +326,7 @@ class Gate:
     def _record(
         self,
         action: DecisionAction,
-        attempt: DecisionInput,
+        attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
         refusal: str | None,

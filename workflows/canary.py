@@ -90,7 +90,8 @@ class EcsCanaryDeployment:
         (signal-with-start) must meet the gate as the request configures it. No input can fail
         the first task: it is decoded here (workflows.payloads)."""
         self._state = DeploymentState()
-        self._gate = Gate()
+        info = workflow.info()
+        self._gate = Gate(info.workflow_id, info.run_id)
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         payload = read_argument(request)

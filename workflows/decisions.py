@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.decisions import verify_decision
-    from ecs_canary.gate import Gate, GateRefusal
+    from ecs_canary.gate import Claim, Gate, GateRefusal
     from ecs_canary.models import (
         MAX_BY_LENGTH,
         DecisionAction,
@@ -133,8 +133,7 @@ class DecisionDesk:
             decision = parse(payload)
         except GateRefusal as invalid:
             # Recorded as claimed, though the model would refuse it (a lone surrogate).
-            claimed = DecisionInput.model_construct(by=_claimed_by(payload), token=None)
-            return self._refuse(action, claimed, via, str(invalid))
+            return self._refuse(action, Claim(_claimed_by(payload)), via, str(invalid))
         if self._gate.signatures_required is None:  # a decision sent with the run's start
             await workflow.wait_condition(
                 lambda: self._gate.signatures_required is not None or self._closing
@@ -194,7 +193,11 @@ class DecisionDesk:
             return DecisionVerdict(refusal=f"the token could not be verified: {why}")
 
     def _refuse(
-        self, action: DecisionAction, attempt: DecisionInput, via: DecisionSource, refusal: str
+        self,
+        action: DecisionAction,
+        attempt: DecisionInput | Claim,
+        via: DecisionSource,
+        refusal: str,
     ) -> str:
         self._gate.refuse(action, attempt, via, workflow.now(), refusal)
         return refusal

@@ -58,11 +58,12 @@ def current_details(
     gate: Gate,
     workflow_id: str,
     now: datetime,
+    run_id: str | None = None,
 ) -> str:
     """The Web UI's current details: the stage, the tasks, the last ECS event, when the bake
-    ends, the open gate's deadline and the command that approves it, the approvals so far, each
-    verification step's state, the canary analysis (its latest interval as a table) and the
-    decision.
+    ends, the open gate's deadline and the command that approves it (naming the run, when
+    known: a decision is for one run), the approvals so far, each verification step's state,
+    the canary analysis (its latest interval as a table) and the decision.
 
     They are drawn at a workflow task (`now` is its time) and shown as drawn until the next
     one, so every time here is an instant ("decide by 14:09:30 UTC"), never a countdown that
@@ -77,10 +78,11 @@ def current_details(
     if gate.bake_ends_at is not None:
         lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")
     if gate.deadline is not None:
+        this_run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
         lines.append(
             f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
             f"{request.verification.on_timeout}); approve with `temporal workflow update "
-            f'execute --workflow-id {workflow_id} --name approve --input \'{{"by":"you"}}\'`'
+            f'execute --workflow-id {this_run} --name approve --input \'{{"by":"you"}}\'`'
         )
     if gate.is_open or gate.approvals:
         lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")

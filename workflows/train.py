@@ -91,7 +91,7 @@ class EcsReleaseTrain:
         """Validate the request before any handler runs (a decision sent with the start meets
         the gate as the request configures it); no input can fail the first task."""
         self._state = TrainState()
-        self._gate = Gate()
+        self._gate = self._new_gate()
         self._desk = DecisionDesk(self._gate)
         self._request: TrainRequest | None = None
         self._invalid: str | None = None
@@ -290,11 +290,17 @@ class EcsReleaseTrain:
 
     def _next_gate(self) -> None:
         """A fresh gate for the next wave; the policy learned so far applies to it."""
-        self._gate = Gate()
+        self._gate = self._new_gate()
         self._gate.configure(self._require_request().gate_settings())
         if self._policy is not None:
             self._gate.learn_policy(self._policy)
         self._desk.serve(self._gate)
+
+    @staticmethod
+    def _new_gate() -> Gate:
+        """A gate of this run, whose refusals name the train's own commands."""
+        info = workflow.info()
+        return Gate(info.workflow_id, info.run_id, command="train approve|reject")
 
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
