@@ -77,15 +77,7 @@ def current_details(
     lines.extend(f"**{label}:** {text}" for label, text in balanced)
     if gate.bake_ends_at is not None:
         lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")
-    if gate.deadline is not None:
-        this_run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
-        lines.append(
-            f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
-            f"{request.verification.on_timeout}); approve with `temporal workflow update "
-            f'execute --workflow-id {this_run} --name approve --input \'{{"by":"you"}}\'`'
-        )
-    if gate.is_open or gate.approvals:
-        lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")
+    lines.extend(gate_lines(gate, request.verification.on_timeout, workflow_id, run_id, now))
     for step in state.verification_steps:
         shown: str = step.state
         if step.state == "running" and step.started_at is not None:
@@ -98,6 +90,24 @@ def current_details(
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
     lines.append(f"**Service:** {request.service_name} on {request.cluster}")
     return "\n\n".join(lines)
+
+
+def gate_lines(
+    gate: Gate, on_timeout: str, workflow_id: str, run_id: str | None, now: datetime
+) -> list[str]:
+    """The open gate's deadline with the command that approves it, and the approvals so far
+    (a deployment's gate, or a release train's)."""
+    lines = []
+    if gate.deadline is not None:
+        this_run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
+        lines.append(
+            f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
+            f"{on_timeout}); approve with `temporal workflow update "
+            f'execute --workflow-id {this_run} --name approve --input \'{{"by":"you"}}\'`'
+        )
+    if gate.is_open or gate.approvals:
+        lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")
+    return lines
 
 
 def _analysis_lines(analysis: AnalysisStatus, now: datetime) -> list[str]:

@@ -530,11 +530,13 @@ class EcsReleaseTrain:
             )
 
     def _details_text(self) -> str:
+        info = workflow.info()
         return train_details(
             self._require_request(),
             self._state,
             self._gate,
-            workflow.info().workflow_id,
+            info.workflow_id,
+            info.run_id,
             workflow.now(),
         )
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ecs_canary.gate import Gate
-from ecs_canary.text import approvals_text, utc_clock
 from ecs_canary.train import TrainRequest, TrainWaveStatus
-from workflows.presentation import decision_text
+from workflows.presentation import decision_text, gate_lines
 from workflows.train_state import TrainState
 
 # Rows of the current wave's table: a wave of 600 is summed up by its counts.
@@ -24,19 +23,17 @@ def train_summary(name: str, state: TrainState) -> str:
 
 
 def train_details(
-    request: TrainRequest, state: TrainState, gate: Gate, workflow_id: str, now: datetime
+    request: TrainRequest,
+    state: TrainState,
+    gate: Gate,
+    workflow_id: str,
+    run_id: str | None,
+    now: datetime,
 ) -> str:
     lines = [f"**{train_summary(request.name, state)}**"]
     counts = ", ".join(f"{count} {key}" for key, count in state.counts().items() if count)
     lines.append(f"**Deployments:** {counts}")
-    if gate.deadline is not None:
-        lines.append(
-            f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
-            f"{request.on_timeout}); approve with `temporal workflow update execute "
-            f'--workflow-id {workflow_id} --name approve --input \'{{"by":"you"}}\'`'
-        )
-    if gate.is_open or gate.approvals:
-        lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")
+    lines.extend(gate_lines(gate, request.on_timeout, workflow_id, run_id, now))
     if gate.decision is not None:
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
     if state.stop_reason is not None:

@@ -146,7 +146,7 @@ def test_status_summary_and_details_name_the_wave_and_each_service():
     now = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
 
     assert train_summary("payments", state) == "train payments: wave 1/2, 1/3 done"
-    details = train_details(train, state, Gate(), "ecs-canary-train/payments", now)
+    details = train_details(train, state, Gate(), "ecs-canary-train/payments", None, now)
     assert "| myapp | verified |  | the bake time passed with no alarm |" in details
     counts = state.counts()
     assert (counts["succeeded"], counts["in_flight"], counts["pending"]) == (1, 1, 1)
