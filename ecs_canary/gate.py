@@ -137,6 +137,11 @@ class Gate:
         self._bake_ends_at = None
         self._train = train
 
+    @property
+    def deciding_train(self) -> str | None:
+        """The release train whose decision the verified canary waits for, else None."""
+        return self._train if self._phase == "train" and self.decision is None else None
+
     def follow_train(self, decision: TrainDecision, now: datetime) -> bool:
         """Take the train's decision as the gate's, with who decided (`via: train`); False
         when it comes too late (decided already, or the rolling deploy has begun) or is an

@@ -78,6 +78,10 @@ def current_details(
     if gate.bake_ends_at is not None:
         lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")
     lines.extend(gate_lines(gate, request.verification.on_timeout, workflow_id, run_id, now))
+    if gate.deciding_train is not None:
+        lines.append(
+            f"**Release train:** verified; waits for the decision of {gate.deciding_train}"
+        )
     for step in state.verification_steps:
         shown: str = step.state
         if step.state == "running" and step.started_at is not None:

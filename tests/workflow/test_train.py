@@ -115,6 +115,12 @@ async def gate_open_at(handle: TrainHandle, wave: int) -> TrainStatus:
     return await wait_until(open_)
 
 
+async def details_of(handle: WorkflowHandle[Any, Any]) -> str:
+    """The run's current details, as the Web UI shows them."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
+
+
 def outcomes(result: TrainResult) -> dict[str, tuple[str, TrainOutcome]]:
     return {s.service: (s.wave, s.outcome) for s in result.services}
 
@@ -139,8 +145,7 @@ async def test_one_decision_per_wave_decides_every_canary_as_the_trains(
     assert all(d.verification and "bake time passed" in d.verification for d in wave.deployments)
     assert status.waves[1].deployments[0].stage == "not_started"
     assert status.counts["in_flight"] == 2 and status.counts["pending"] == 1
-    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-    details = metadata.current_details  # the Web UI's summary and current details
+    details = await details_of(handle)  # the Web UI's summary and current details
     assert details.startswith(f"**train {status.name}: wave 1/2, 0/3 done**")
     assert "**Gate open:** decide by " in details
     assert "| worker | verified |  | the bake time passed with no alarm |" in details
@@ -298,6 +303,9 @@ async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_tra
     handle = await start_train(train({"one": ["api"]}))
     await gate_open_at(handle, 1)
     child = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
+    assert f"**Release train:** verified; waits for the decision of {handle.id}" in (
+        await details_of(child)
+    )
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await child.execute_update("approve", {"by": "alice"})
     assert "decided by its release train" in str(refused.value.cause)
