@@ -53,8 +53,8 @@ def parser() -> argparse.ArgumentParser:
         "--html", metavar="FILE", help="also write a report with a chart per metric"
     )
     codec_server.add_arguments(sub)
-    train = sub.add_parser("train", help="release trains: many services in waves")
-    train_sub = train.add_subparsers(dest="train_command", required=True)
+    trains = sub.add_parser("train", help="release trains: many services in waves")
+    train_sub = trains.add_subparsers(dest="train_command", required=True)
     start = train_sub.add_parser("start", help="start a release train from a JSON file")
     start.add_argument("file")
     start.add_argument("--wait", action="store_true", help="follow it and print the result")
@@ -92,8 +92,10 @@ async def run(args: argparse.Namespace) -> int:
     request = commands.load_request(args.file) if args.command == "deploy" else None
     starting_train = args.command == "train" and args.train_command == "start"
     train_request = train.load_train(args.file) if starting_train else None
-    if request is not None and (warning := secret_names_warning(request)):
-        print(warning, file=sys.stderr)
+    deployments = [request] if request else train.deployments_of(train_request)
+    for deployment in deployments:
+        if warning := secret_names_warning(deployment):
+            print(warning, file=sys.stderr)
     try:
         client = await connect()
     except RuntimeError as err:

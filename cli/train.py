@@ -34,6 +34,7 @@ from cli.format import (
     table_lines,
 )
 from cli.runs import QUERY_TIMEOUT
+from ecs_canary.models import DeploymentRequest
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE
 from ecs_canary.text import approvals_text
 from ecs_canary.train import TrainRequest, TrainResult, TrainStatus, service_named_twice
@@ -58,6 +59,11 @@ def load_train(path: str) -> TrainRequest:
     if (twice := service_named_twice(request)) is not None:
         raise CliError(f"refused: {twice}", 2)
     return request
+
+
+def deployments_of(request: TrainRequest | None) -> list[DeploymentRequest]:
+    """Every deployment of the train, in order (none without a train)."""
+    return [d for wave in request.waves for d in wave.deployments] if request else []
 
 
 def train_summary(request: TrainRequest) -> str:
