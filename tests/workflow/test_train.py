@@ -5,6 +5,7 @@ anything starts; a cancel cancels the children in flight."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,8 +22,11 @@ from activities.decisions import verify_decision
 from activities.train import running_deployments
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.policy import POLICY_FILE_ENV
+from ecs_canary.signing import KEYS_ENV
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
 from tests.helpers import replay_histories, wait_until
+from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
 from tests.workflow.fakes import OLD_ARN, FakeEcs, running_service
 from tests.workflow.reading import failure_of
@@ -297,6 +301,45 @@ async def test_roll_back_train_puts_back_what_the_train_rolled_out_newest_first(
         ("delete_service", "worker"),
         ("update_service", "api"),
     ]
+
+
+async def test_a_signed_approval_of_the_train_is_recorded_signed_by_each_canary(
+    existing, start_train, time_skipping, tmp_path, monkeypatch
+):
+    """`require_signed_decisions`: an unsigned approval is refused, a token signed for the
+    train's run decides, and each canary records the token's subject as who decided."""
+    alice = Approver("alice-key", owner="alice", issuer=None)
+    monkeypatch.setenv(KEYS_ENV, str(write_jwks(tmp_path / "approvers.json", alice)))
+    monkeypatch.delenv(POLICY_FILE_ENV, raising=False)
+    handle = await start_train(train({"one": ["api"]}, require_signed_decisions=True))
+    await gate_open_at(handle, 1)
+    with pytest.raises(WorkflowUpdateFailedError) as unsigned:
+        await handle.execute_update("approve", {"by": "alice"})
+    assert "a signed decision is required" in str(unsigned.value.cause)
+    assert f"python starter.py train approve|reject {handle.id} --run-id" in str(
+        unsigned.value.cause
+    )
+    token = alice.token(handle.id, "approve", run_id=handle.result_run_id or "")
+    await handle.execute_update("approve", {"token": token})
+    assert (await handle.result()).outcome == "succeeded"
+    decision = (await child_result(time_skipping.client, "api")).decision
+    assert decision is not None and (decision.by, decision.via, decision.signed) == (
+        "alice",
+        "train",
+        True,
+    )
+
+
+async def test_a_policy_that_requires_approval_gates_a_train_that_asks_for_none(
+    existing, start_train, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"require_approval": True}))
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start_train(train({"one": ["api"]}, approval="none"))
+    await gate_open_at(handle, 1)
+    await handle.execute_update("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
 
 
 async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_train, time_skipping):
