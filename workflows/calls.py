@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -263,7 +264,14 @@ class Calls:
 
 async def settle(task: asyncio.Future[Any]) -> None:
     """Wait for a side task that was cancelled or is no longer needed; its outcome no longer
-    matters, only that nothing it started outlives this point."""
+    matters, only that nothing it started outlives this point.
+
+    Called from a `finally` while the run's coroutines are being closed (the worker dropped
+    the run from its cache, or a terminated run is collected), it returns at once: a coroutine
+    that awaits while it is closed "ignores GeneratorExit", which Python reports as an error
+    and which can crash the interpreter as it exits."""
+    if isinstance(sys.exc_info()[1], GeneratorExit):
+        return
     with contextlib.suppress(Exception, asyncio.CancelledError):
         await task
 
@@ -289,14 +297,11 @@ async def together(*steps: Awaitable[Any]) -> None:
     tasks = [asyncio.ensure_future(step) for step in steps]
     try:
         await asyncio.gather(*tasks)
-    except GeneratorExit:
-        raise  # the run is evicted from the worker's cache: nothing may be awaited any more
-    except BaseException:
+    finally:
         for task in tasks:
             if not task.done():
                 task.cancel()
                 await settle(task)
-        raise
 
 
 def calls_may_repeat() -> bool:
