@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
+from typing import Any
 
-from cli import codec_server, commands, signing
+from cli import codec_server, commands, signing, train
 from cli.errors import CliError
 from cli.format import one_line
 from ecs_canary.names import TASK_QUEUE
+from ecs_canary.process_exit import exit_with
 from ecs_canary.secret_names import secret_names_warning
 from ecs_canary.temporal import connect
 
@@ -32,21 +33,7 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--workflow-id", help="default: ecs-canary/<cluster>/<service_name>")
     deploy.add_argument("--task-queue", default=argparse.SUPPRESS)
     for action in ("approve", "reject"):
-        decide = sub.add_parser(action, help=f"{action} the canary at the verification gate")
-        decide.add_argument("workflow_id")
-        decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
-        decide.add_argument("--reason")
-        decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
-        decide.add_argument(
-            "--run-id", help="decide this run only (default: the current one, printed)"
-        )
-        signed = decide.add_mutually_exclusive_group()
-        signed.add_argument(
-            "--key", metavar="FILE", help="sign it for this run with your key (keygen NAME)"
-        )
-        signed.add_argument(
-            "--token", help=f"send your IdP's token as is (default: ${signing.TOKEN_ENV})"
-        )
+        decision_parser(sub, action, f"{action} the canary at the verification gate")
     keygen = sub.add_parser("keygen", help="make a key to sign decisions; prints its JWK")
     keygen.add_argument("name", help="the private key goes to NAME.pem (mode 0600)")
     status = sub.add_parser("status", help="where a deployment stands")
@@ -66,21 +53,59 @@ def parser() -> argparse.ArgumentParser:
         "--html", metavar="FILE", help="also write a report with a chart per metric"
     )
     codec_server.add_arguments(sub)
+    trains = sub.add_parser("train", help="release trains: many services in waves")
+    train_sub = trains.add_subparsers(dest="train_command", required=True)
+    start = train_sub.add_parser("start", help="start a release train from a JSON file")
+    start.add_argument("file")
+    start.add_argument("--wait", action="store_true", help="follow it and print the result")
+    start.add_argument("--task-queue", default=argparse.SUPPRESS)
+    train_status = train_sub.add_parser("status", help="where a release train stands")
+    train_status.add_argument("workflow_id")
+    train_status.add_argument("--json", action="store_true", help="the TrainStatus as JSON")
+    train_watch = train_sub.add_parser("watch", help="follow a release train until it ends")
+    train_watch.add_argument("workflow_id")
+    for action in ("approve", "reject"):
+        decision_parser(train_sub, action, f"{action} every canary of the train's current wave")
     return top
+
+
+def decision_parser(sub: Any, action: str, help_text: str) -> None:
+    """`approve` / `reject` of a deployment or of a release train: the same options."""
+    decide = sub.add_parser(action, help=help_text)
+    decide.add_argument("workflow_id")
+    decide.add_argument("--by", help="who decides (default: $USER, else your login name)")
+    decide.add_argument("--reason")
+    decide.add_argument("--signal", action="store_true", help="fire-and-forget signal")
+    decide.add_argument("--run-id", help="decide this run only (default: the current one, printed)")
+    signed = decide.add_mutually_exclusive_group()
+    signed.add_argument(
+        "--key", metavar="FILE", help="sign it for this run with your key (keygen NAME)"
+    )
+    signed.add_argument(
+        "--token", help=f"send your IdP's token as is (default: ${signing.TOKEN_ENV})"
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
     if args.command == "keygen":  # needs no Temporal
         return signing.keygen(args)
     request = commands.load_request(args.file) if args.command == "deploy" else None
-    if request is not None and (warning := secret_names_warning(request)):
-        print(warning, file=sys.stderr)
+    starting_train = args.command == "train" and args.train_command == "start"
+    train_request = train.load_train(args.file) if starting_train else None
+    deployments = [request] if request else train.deployments_of(train_request)
+    for deployment in deployments:
+        if warning := secret_names_warning(deployment):
+            print(warning, file=sys.stderr)
     try:
         client = await connect()
     except RuntimeError as err:
         raise CliError(f"cannot reach Temporal at {commands.temporal_address()}: {err}") from None
     if request is not None:
         return await commands.deploy(client, args, request)
+    if train_request is not None:
+        return await train.start(client, args, train_request)
+    if args.command == "train":
+        return await train.TRAIN_COMMANDS[args.train_command](client, args)
     return await commands.COMMANDS[args.command](client, args)
 
 
@@ -99,10 +124,7 @@ def main() -> None:
     except Exception as err:  # one line, not a traceback, whatever went wrong
         print(f"error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK's native runtime can crash at interpreter exit after the work is done.
-    os._exit(code)
+    exit_with(code)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,21 @@ from activities.notifications import send_notification
 from activities.polling import keep_alive
 from activities.search_attributes import missing_search_attributes
 from activities.shared_budget import SharedBudget
+from activities.train import running_deployments
 from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
 from ecs_canary.logs import configure_logging
 from ecs_canary.policy import PolicyError, read_policy
+from ecs_canary.process_exit import run_then_exit
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
 from ecs_canary.watchdog import LoopWatchdog
 from workflows.canary import EcsCanaryDeployment
+from workflows.train import EcsReleaseTrain
+
+# Every workflow the worker runs: a deployment, and a release train of deployments.
+WORKFLOWS = [EcsCanaryDeployment, EcsReleaseTrain]
 
 # The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
 # every 80% of its heartbeat timeout): the waits' live counts reach `status`, `watch` and the
@@ -61,7 +67,7 @@ def workflow_runner(settings: WorkerSettings) -> WorkflowRunner:
     replayed in the sandbox. ECS_CANARY_WORKFLOW_SANDBOX=true runs it here too."""
     if not settings.workflow_sandbox:
         return UnsandboxedWorkflowRunner()
-    cache_workflow_bytecode([EcsCanaryDeployment])
+    cache_workflow_bytecode(WORKFLOWS)
     return SandboxedWorkflowRunner()
 
 
@@ -90,6 +96,7 @@ def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
         missing_search_attributes,
         send_notification,
         verify_decision,
+        running_deployments,
     ]
     check_cancelled_only_where_chosen(activities)
     return activities
@@ -104,7 +111,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[EcsCanaryDeployment],
+        workflows=WORKFLOWS,
         workflow_runner=workflow_runner(settings),
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
@@ -196,4 +203,4 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_then_exit(lambda: asyncio.run(main()))

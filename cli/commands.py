@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from pydantic import ValidationError
 from temporalio.client import (
@@ -56,6 +56,7 @@ from cli.runs import (
 from cli.signing import RunOf, decision_input
 from ecs_canary import search_attributes as sa
 from ecs_canary.models import (
+    DecisionInput,
     DeploymentRequest,
     DeploymentStatus,
     Stage,
@@ -64,9 +65,12 @@ from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.steps import StepKind
 from ecs_canary.temporal import DEFAULT_ADDRESS
 from ecs_canary.text import duration_text
+from ecs_canary.train import TrainStatus
 from ecs_canary.web_ui import list_link, run_link
 
 UPDATE_TIMEOUT_SECONDS = 60
+# What an approve or reject answers: a deployment's status, or a release train's.
+StatusT = TypeVar("StatusT", DeploymentStatus, TrainStatus)
 _NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
 
@@ -83,14 +87,19 @@ def task_queue(args: argparse.Namespace) -> str:
     return getattr(args, "task_queue", None) or os.environ.get("TEMPORAL_TASK_QUEUE") or TASK_QUEUE
 
 
-def load_request(path: str) -> DeploymentRequest:
-    """The validated request, or CliError(exit 2) with the first problems on one line."""
+def read_json(path: str, what: str = "request") -> Any:
+    """The file's JSON, or CliError(exit 2) saying why it cannot be read."""
     try:
-        raw = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except OSError as err:
         raise CliError(f"cannot read {path}: {err.strerror or err}", 2) from None
     except json.JSONDecodeError as err:
-        raise CliError(f"invalid request: {path} is not valid JSON: {err}", 2) from None
+        raise CliError(f"invalid {what}: {path} is not valid JSON: {err}", 2) from None
+
+
+def load_request(path: str) -> DeploymentRequest:
+    """The validated request, or CliError(exit 2) with the first problems on one line."""
+    raw = read_json(path)
     try:
         return DeploymentRequest.model_validate(raw)
     except ValidationError as err:
@@ -179,7 +188,9 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
     print("once the canary is verified, approve or reject it with:")
     signed = request.verification.require_signed_decisions
     for action in ("approve", "reject"):
-        for command in decision_commands(workflow_id, action, signed=signed):
+        for command in decision_commands(
+            workflow_id, action, signed=signed, run_id=handle.result_run_id
+        ):
             print(f"  {command}")
     print(f"follow it with: python starter.py watch {workflow_id}", flush=True)
     if not args.wait:
@@ -187,7 +198,12 @@ async def deploy(client: Client, args: argparse.Namespace, request: DeploymentRe
     return await follow(client, workflow_id, handle.result_run_id)
 
 
-async def decide(client: Client, args: argparse.Namespace) -> int:
+async def send_decision(
+    client: Client, args: argparse.Namespace, result_type: type[StatusT], status_command: str
+) -> tuple[DecisionInput, StatusT | None]:
+    """Send `args.command` (approve or reject) to the current run of `args.workflow_id`, as an
+    Update (its answer: the run's status) or, with --signal, a signal (None: not confirmed);
+    CliError for a refusal or a run that ended. `status_command` shows where to look."""
     action: str = args.command
     decision_for = decision_input(args)
     run_id = await decision_run(client, args.workflow_id, getattr(args, "run_id", None))
@@ -200,12 +216,12 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
             await handle.signal(action, decision)
             print(f"{action} signal sent to {args.workflow_id} by {sender} (not confirmed:")
             print(
-                f"  a refused signal is only recorded; check: python starter.py status "
-                f"{args.workflow_id})"
+                f"  a refused signal is only recorded; check: python starter.py "
+                f"{status_command} {args.workflow_id})"
             )
-            return 0
+            return decision, None
         status = await asyncio.wait_for(
-            handle.execute_update(action, decision, result_type=DeploymentStatus),
+            handle.execute_update(action, decision, result_type=result_type),
             UPDATE_TIMEOUT_SECONDS,
         )
     except WorkflowUpdateFailedError as err:
@@ -220,9 +236,18 @@ async def decide(client: Client, args: argparse.Namespace) -> int:
         if err.status == RPCStatusCode.NOT_FOUND:  # the run ended since it was looked up
             raise CliError(
                 f"{action} refused: run {run_id} of {args.workflow_id} has ended; nothing was "
-                f"decided (check: python starter.py status {args.workflow_id})"
+                f"decided (check: python starter.py {status_command} {args.workflow_id})"
             ) from None
         raise CliError(f"cannot {action} {args.workflow_id}: {one_line(err.message)}") from None
+    return decision, status
+
+
+async def decide(client: Client, args: argparse.Namespace) -> int:
+    action: str = args.command
+    decision, status = await send_decision(client, args, DeploymentStatus, "status")
+    if status is None:
+        return 0
+    sender = decision.by or "the token's subject"
     if status.decision is not None:
         print(f"{action} accepted: {decision_text(status.decision)}")
         nxt = "promoted by a rolling deploy" if status.decision.action == "approve" else "deleted"
@@ -298,7 +323,9 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
             print(f"  approvals: {status_approvals(current)}")
         signed = bool(current.signed_decisions_required)
         for action in ("approve", "reject"):
-            command = decision_commands(execution.id, action, signed=signed)[1]
+            command = decision_commands(
+                execution.id, action, signed=signed, run_id=execution.run_id
+            )[1]
             print(f"  {action + ':':<10} {command}")
     if not found:
         print("no deployment is waiting at a verification gate")

@@ -61,23 +61,33 @@ def current_user() -> str | None:
 
 
 def decision_commands(
-    workflow_id: str, action: str, user: str | None = None, *, signed: bool = False
+    workflow_id: str,
+    action: str,
+    user: str | None = None,
+    *,
+    signed: bool = False,
+    run_id: str | None = None,
+    train: bool = False,
 ) -> list[str]:
-    """The Temporal CLI command and the starter's own for approving or rejecting a run; with
-    `signed`, the ones that send a token (docs/signed-decisions.md)."""
+    """The Temporal CLI command and the starter's own for approving or rejecting a run (with
+    `train`, a release train's: `starter.py train approve`); with `signed`, the ones that send
+    a token (docs/signed-decisions.md). With `run_id` (wherever the run is known), both name
+    it: a decision is for one run, and a signed one is bound to it."""
     wid = shlex.quote(workflow_id)
+    run = f" --run-id {shlex.quote(run_id)}" if run_id else ""
+    command = f"train {action}" if train else action
     if signed:
         payload = shlex.quote(json.dumps({"token": TOKEN_PLACEHOLDER}, separators=(",", ":")))
         return [
-            f"temporal workflow update execute --workflow-id {wid} --name {action} "
+            f"temporal workflow update execute --workflow-id {wid}{run} --name {action} "
             f"--input {payload}",
-            f"python starter.py {action} {wid} --key {KEY_PLACEHOLDER}",
+            f"python starter.py {command} {wid}{run} --key {KEY_PLACEHOLDER}",
         ]
     who = user or current_user() or NAME_PLACEHOLDER
     payload = shlex.quote(json.dumps({"by": who}, separators=(",", ":")))
     return [
-        f"temporal workflow signal --workflow-id {wid} --name {action} --input {payload}",
-        f"python starter.py {action} {wid} --by {shlex.quote(who)}",
+        f"temporal workflow signal --workflow-id {wid}{run} --name {action} --input {payload}",
+        f"python starter.py {command} {wid}{run} --by {shlex.quote(who)}",
     ]
 
 

@@ -207,12 +207,16 @@ class LiveView:
     """The live view of one run on a terminal, with the story's lines printed above it."""
 
     def __init__(
-        self, workflow_id: str, console: Console, clock: Callable[[], datetime] = utc_now
+        self,
+        workflow_id: str,
+        console: Console,
+        clock: Callable[[], datetime] = utc_now,
+        run_id: str | None = None,
     ) -> None:
         self.workflow_id = workflow_id
         self.console = console
         self.clock = clock
-        self.story = Timeline(workflow_id, clock)
+        self.story = Timeline(workflow_id, clock, run_id)
         self._status: DeploymentStatus | None = None
         self._live: WaitProgress | None = None
         # Redrawn at each poll only (no refresh thread): the view changes when a poll reads

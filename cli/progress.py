@@ -45,10 +45,14 @@ class ProgressPrinter:
     """Prints what changed since the last poll as plain lines; nothing twice."""
 
     def __init__(
-        self, workflow_id: str, out: TextIO, clock: Callable[[], datetime] = utc_now
+        self,
+        workflow_id: str,
+        out: TextIO,
+        clock: Callable[[], datetime] = utc_now,
+        run_id: str | None = None,
     ) -> None:
         self.out = out
-        self.story = Timeline(workflow_id, clock)
+        self.story = Timeline(workflow_id, clock, run_id)
         self._events: set[str] = set()
         self._progress: str | None = None
         self._counts: tuple[int | None, int | None] | None = None
@@ -90,12 +94,12 @@ class ProgressPrinter:
         """Nothing to stop: every line is written as it comes."""
 
 
-def run_view(workflow_id: str, out: TextIO) -> RunView:
+def run_view(workflow_id: str, run_id: str, out: TextIO) -> RunView:
     """The live view on a terminal that redraws in place, plain lines anywhere else."""
     console = terminal_console(out)
     if console is None:
-        return ProgressPrinter(workflow_id, out)
-    return LiveView(workflow_id, console)
+        return ProgressPrinter(workflow_id, out, run_id=run_id)
+    return LiveView(workflow_id, console, run_id=run_id)
 
 
 async def follow(
@@ -105,7 +109,7 @@ async def follow(
     out = out or sys.stdout
     description = await describe(run_handle(client, workflow_id, run_id))
     handle = run_handle(client, workflow_id, description.run_id)
-    view = run_view(workflow_id, out)
+    view = run_view(workflow_id, description.run_id, out)
     try:
         view.line(f"watching {workflow_id} (run {description.run_id})")
         query_failed = False

@@ -56,8 +56,15 @@ def _skipped_at(stages: list[StageTiming], decision: Decision | None) -> datetim
 class Timeline:
     """The lines not told yet; nothing twice."""
 
-    def __init__(self, workflow_id: str, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        workflow_id: str,
+        clock: Callable[[], datetime] = utc_now,
+        run_id: str | None = None,
+    ) -> None:
         self.workflow_id = workflow_id
+        # The run followed: the decision commands it prints name it (a decision is for one run).
+        self.run_id = run_id
         # What is left of the gate's time (or the bake's) is computed when it is told, on this
         # clock.
         self.clock = clock
@@ -152,7 +159,9 @@ class Timeline:
             lines.append("gate open: waiting for approval" + by)
             signed = bool(status.signed_decisions_required)
             for action in ("approve", "reject"):
-                command = decision_commands(self.workflow_id, action, signed=signed)[1]
+                command = decision_commands(
+                    self.workflow_id, action, signed=signed, run_id=self.run_id
+                )[1]
                 lines.append(f"  {action}: {command}")
         return lines
 

@@ -7,6 +7,7 @@ recorded (and so is an Update refused after its token was verified).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
@@ -20,11 +21,23 @@ from ecs_canary.models import (
     VerificationSettings,
 )
 from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPolicy
+from ecs_canary.train import TrainDecision
 
 ANONYMOUS = "anonymous"
 # Refused attempts kept for `status`: anyone who may signal can send them without end, and each
 # one stays in the workflow's memory and in every answer. The count of the rest is kept.
 MAX_REFUSED_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who an attempt says decides, and why, as recorded: a payload the model refuses (or an
+    automatic decision, whose reason may be longer than a person's) is recorded without
+    building a DecisionInput it would fail. Cheap on purpose: a flood of refused signals is
+    recorded one by one in one workflow task."""
+
+    by: str | None = None
+    reason: str | None = None
 
 
 class GateRefusal(ValueError):
@@ -45,14 +58,23 @@ class UpdateRefusal(GateRefusal, ApplicationError):
 
 
 class Gate:
-    def __init__(self) -> None:
+    def __init__(
+        self, workflow_id: str = "ID", run_id: str | None = None, command: str = "approve|reject"
+    ) -> None:
+        """`workflow_id` and `run_id`: the run this gate is for, named in the commands its
+        refusals suggest (a decision, a signed one above all, is for this run only); `command`:
+        the starter's command that decides it (a release train's: `train approve|reject`)."""
+        self._run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
+        self._command = command
         self._settings = VerificationSettings()
         # The platform's policy: from the run's first task (None until then), then as the
         # worker read it for the latest decision.
         self._policy: PlatformPolicy | None = None
         # waiting_for_canary -> baking -> verifying (steps still running) -> analysing (the
-        # canary analysis still running) -> open -> closed
+        # canary analysis still running) -> open (or, in a release train, train) -> closed
         self._phase = "waiting_for_canary"
+        # The release train that decides instead of a person (see `await_train`).
+        self._train: str | None = None
         self._bake_ends_at: datetime | None = None
         self._deadline: datetime | None = None
         self.decision: Decision | None = None
@@ -107,6 +129,33 @@ class Gate:
         self._phase = "open"
         self._bake_ends_at = None
         self._deadline = now + timedelta(seconds=self._settings.timeout_seconds)
+
+    def await_train(self, train: str) -> None:
+        """Verification passed and the release train `train` decides (ecs_canary.train):
+        no person's approval is taken here, and no timer runs (the train has its own)."""
+        self._phase = "train"
+        self._bake_ends_at = None
+        self._train = train
+
+    @property
+    def deciding_train(self) -> str | None:
+        """The release train whose decision the verified canary waits for, else None."""
+        return self._train if self._phase == "train" and self.decision is None else None
+
+    def follow_train(self, decision: TrainDecision, now: datetime) -> bool:
+        """Take the train's decision as the gate's, with who decided (`via: train`); False
+        when it comes too late (decided already, or the rolling deploy has begun) or is an
+        approval before the canary passed its verification."""
+        if self.decision is not None or self._phase == "closed":
+            return False
+        if decision.action == "approve" and self._phase != "train":
+            return False
+        attempt = DecisionInput.model_construct(by=decision.by, reason=decision.reason, token=None)
+        self._record(decision.action, attempt, "train", now, None, signed=decision.signed)
+        self.approvals = list(decision.approvals)
+        by = decision.by or ANONYMOUS
+        self._decide(decision.action, by, decision.reason, "train", now, decision.signed)
+        return True
 
     def close(self) -> None:
         self._phase = "closed"
@@ -176,6 +225,10 @@ class Gate:
             raise GateRefusal(
                 "the canary analysis is still running; approve once its last interval has passed"
             )
+        if self._phase == "train":
+            raise GateRefusal(
+                f"this canary is decided by its release train: approve the train {self._train}"
+            )
         if by is not None and by in self.approvals:
             raise GateRefusal(
                 f"{by!r} has already approved; {self.min_approvals} distinct approvers are needed"
@@ -192,7 +245,7 @@ class Gate:
         )
         return (
             f"a signed decision is required by {whose}: send a token "
-            "(python starter.py approve|reject ID --key FILE or --token TOKEN)"
+            f"(python starter.py {self._command} {self._run} --key FILE or --token TOKEN)"
         )
 
     def offer(
@@ -223,7 +276,7 @@ class Gate:
     def refuse(
         self,
         action: DecisionAction,
-        attempt: DecisionInput,
+        attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
         refusal: str,
@@ -253,8 +306,7 @@ class Gate:
     ) -> None:
         # Not a person's input: an alarm's name or a step's failure may be longer than a
         # person's `by` and `reason` may be.
-        automatic = DecisionInput.model_construct(by=by, reason=reason, token=None)
-        self._record(action, automatic, via, now, None, signed=False)
+        self._record(action, Claim(by, reason), via, now, None, signed=False)
         self._decide(action, by, reason, via, now, signed=False)
 
     def _decide(
@@ -279,7 +331,7 @@ class Gate:
     def _record(
         self,
         action: DecisionAction,
-        attempt: DecisionInput,
+        attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
         refusal: str | None,

@@ -209,18 +209,19 @@ def _deleted_text(service: str, deleted: bool) -> str:
 def decision_commands(run: RunLinks, action: str, signed: bool = False) -> list[str]:
     """The Temporal CLI's Update (it answers with the refusal, if any) and the starter's
     command, decided in the name of whoever pastes them (`$USER`, expanded by their shell); when
-    decisions must be signed, with their IdP token ($ECS_CANARY_ID_TOKEN) or their own key."""
+    decisions must be signed, with their IdP token ($ECS_CANARY_ID_TOKEN) or their own key.
+    Both name the run (`--run-id`): a decision is for this run, not whichever runs next."""
     namespace = f" --namespace {shlex.quote(run.namespace)}" if run.namespace != "default" else ""
-    workflow_id = shlex.quote(run.workflow_id)
-    update = f"temporal workflow update execute{namespace} --workflow-id {workflow_id} "
+    this_run = f"{shlex.quote(run.workflow_id)} --run-id {shlex.quote(run.run_id)}"
+    update = f"temporal workflow update execute{namespace} --workflow-id {this_run} "
     if signed:
         return [
             update + f'--name {action} --input "{{\\"token\\":\\"$ECS_CANARY_ID_TOKEN\\"}}"',
-            f"python starter.py {action} {workflow_id} --key YOUR_KEY.pem",
+            f"python starter.py {action} {this_run} --key YOUR_KEY.pem",
         ]
     return [
         update + f'--name {action} --input "{{\\"by\\":\\"$USER\\"}}"',
-        f'python starter.py {action} {workflow_id} --by "$USER"',
+        f'python starter.py {action} {this_run} --by "$USER"',
     ]
 
 

@@ -102,6 +102,11 @@ class DeploymentRequest(StrictModel):
     max_failed_tasks: int = Field(2, ge=1)
     # Webhooks told when the gate opens, is decided, and the run ends; see ecs_canary.notifications.
     notifications: list[Notification] = Field(default_factory=list, max_length=MAX_NOTIFICATIONS)
+    # Set by a release train (`EcsReleaseTrain`, ecs_canary.train) on each of its deployments:
+    # the train's workflow id. The gate then never waits for a person: once the canary passed
+    # its automatic verification it tells the train and takes the train's decision. A run
+    # whose parent is not that train is refused (InvalidRequest).
+    train: str | None = Field(None, min_length=1, max_length=300)
 
     @field_validator("task_definition")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -53,7 +53,10 @@ class DecisionInput(StrictModel):
 
 
 DecisionAction = Literal["approve", "reject"]
-DecisionSource = Literal["signal", "update", "timeout", "alarm", "bake", "step", "analysis"]
+# "train": the release train's decision for the deployment's wave (ecs_canary.train).
+DecisionSource = Literal[
+    "signal", "update", "timeout", "alarm", "bake", "step", "analysis", "train"
+]
 
 
 class DecisionAttempt(StrictModel):
@@ -85,6 +88,15 @@ class StageTiming(StrictModel):
     ended_at: datetime | None = None
 
 
+class PreviousService(StrictModel):
+    """The main service as it was before the deployment (what a rollback puts back): a
+    release train with `on_failure: "roll_back_train"` puts a rolled-out service back to it."""
+
+    task_definition: str
+    desired_count: int
+    deployment_configuration: dict[str, Any] | None
+
+
 class DeploymentResult(StrictModel):
     """How the run ended: its result, or the details of the error a failed run ends with."""
 
@@ -102,6 +114,8 @@ class DeploymentResult(StrictModel):
     verification_steps: list[StepState] = Field(default_factory=list)
     # With canary analysis: whether the baseline was deleted (or never created).
     baseline_deleted: bool | None = None
+    # The main service before the deployment (None: there was none, the deployment created it).
+    previous: PreviousService | None = None
 
 
 class DeploymentStatus(StrictModel):

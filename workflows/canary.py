@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ecs_canary.names import RUN_ID_TAG, WORKFLOW_ID_TAG, WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
+    from ecs_canary.train import TRAIN_DECISION_SIGNAL
     from workflows.analysis import pending_analysis
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
@@ -71,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import DeploymentState
     from workflows.steps import pending_steps
     from workflows.traffic import TrafficShift
+    from workflows.train_member import take_train_decision, train_membership_refusal
     from workflows.verification import verify
 
 
@@ -88,7 +90,8 @@ class EcsCanaryDeployment:
         (signal-with-start) must meet the gate as the request configures it. No input can fail
         the first task: it is decoded here (workflows.payloads)."""
         self._state = DeploymentState()
-        self._gate = Gate()
+        info = workflow.info()
+        self._gate = Gate(info.workflow_id, info.run_id)
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         payload = read_argument(request)
@@ -98,11 +101,14 @@ class EcsCanaryDeployment:
             # Raised by run(), so the run fails at once instead of its task retrying forever.
             self._invalid = invalid_request_text(err, payload)
             return
+        if (not_of_train := train_membership_refusal(self._request.train)) is not None:
+            self._invalid = not_of_train
+            return
         self._gate.configure(self._request.verification)
         self._state.verification_steps = pending_steps(self._request)
         self._state.analysis = pending_analysis(self._request)
         self._run = run = RunContext(self._request, self._state, self._gate, Calls(self._request))
-        self._desk = DecisionDesk(run)
+        self._desk = DecisionDesk(self._gate)
         self._ecs = EcsSteps(run)
         self._traffic = TrafficShift(run)
         self._scaling = ScalingHold(run)
@@ -149,6 +155,15 @@ class EcsCanaryDeployment:
     @reject_update.validator
     def _validate_reject(self, decision: RawValue = NO_ARGUMENT) -> None:
         self._check("reject", decision)
+
+    @workflow.signal(
+        name=TRAIN_DECISION_SIGNAL,
+        description="The release train's decision for this deployment's wave (sent by the "
+        "train this deployment belongs to; ignored from anyone else).",
+    )
+    def train_decision_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
+        if self._invalid is None:
+            take_train_decision(self._run, read_argument(decision))
 
     def _check(self, action: DecisionAction, decision: RawValue) -> None:
         if self._invalid is not None:

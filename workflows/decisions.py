@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.decisions import verify_decision
-    from ecs_canary.gate import GateRefusal
+    from ecs_canary.gate import Claim, Gate, GateRefusal
     from ecs_canary.models import (
         MAX_BY_LENGTH,
         DecisionAction,
@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import decision_check
     from workflows.failures import failure_reason
     from workflows.payloads import Unreadable
-    from workflows.run_part import RunContext
 
 
 def parse(decision: Any) -> DecisionInput:
@@ -71,8 +70,8 @@ def _claimed_by(decision: Any) -> str | None:
 class DecisionDesk:
     """Takes the decisions people send (signals and Updates) to the gate, one at a time."""
 
-    def __init__(self, run: RunContext) -> None:
-        self._gate = run.gate
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
         self._turn = asyncio.Lock()
         self._in_progress = 0
         self._closing = False
@@ -120,6 +119,11 @@ class DecisionDesk:
         if verdict.policy is not None:
             self._gate.learn_policy(verdict.policy)
 
+    def serve(self, gate: Gate) -> None:
+        """Take decisions for `gate` from now on (a release train's next wave); a token used
+        at an earlier gate of the run stays used."""
+        self._gate = gate
+
     def close(self) -> None:
         """The run is ending: a decision waiting for the worker's policy waits no longer."""
         self._closing = True
@@ -129,8 +133,7 @@ class DecisionDesk:
             decision = parse(payload)
         except GateRefusal as invalid:
             # Recorded as claimed, though the model would refuse it (a lone surrogate).
-            claimed = DecisionInput.model_construct(by=_claimed_by(payload), token=None)
-            return self._refuse(action, claimed, via, str(invalid))
+            return self._refuse(action, Claim(_claimed_by(payload)), via, str(invalid))
         if self._gate.signatures_required is None:  # a decision sent with the run's start
             await workflow.wait_condition(
                 lambda: self._gate.signatures_required is not None or self._closing
@@ -190,7 +193,11 @@ class DecisionDesk:
             return DecisionVerdict(refusal=f"the token could not be verified: {why}")
 
     def _refuse(
-        self, action: DecisionAction, attempt: DecisionInput, via: DecisionSource, refusal: str
+        self,
+        action: DecisionAction,
+        attempt: DecisionInput | Claim,
+        via: DecisionSource,
+        refusal: str,
     ) -> str:
         self._gate.refuse(action, attempt, via, workflow.now(), refusal)
         return refusal

@@ -25,11 +25,13 @@ _MAX_INVALID_ERRORS = 10
 _MAX_INVALID_TEXT = 16_000
 
 
-def invalid_request_text(err: ValidationError, payload: Any) -> str:
+def invalid_request_text(
+    err: ValidationError, payload: Any, what: str = "deployment request"
+) -> str:
     """Why the request was refused: pydantic's own wording, cut to the first errors (with a
     count of the rest) and to a size any failure can carry; or why it could not be read."""
     if isinstance(payload, Unreadable):
-        return f"Invalid deployment request: the input is not JSON it can read: {payload.why}"
+        return f"Invalid {what}: the input is not JSON it can read: {payload.why}"
     errors = err.errors(include_url=False, include_input=False)
     lines = [
         f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
@@ -37,7 +39,7 @@ def invalid_request_text(err: ValidationError, payload: Any) -> str:
     ]
     if len(errors) > _MAX_INVALID_ERRORS:
         lines.append(f"... and {len(errors) - _MAX_INVALID_ERRORS} more errors")
-    text = f"Invalid deployment request: {len(errors)} validation error(s)\n" + "\n".join(lines)
+    text = f"Invalid {what}: {len(errors)} validation error(s)\n" + "\n".join(lines)
     return text if len(text) <= _MAX_INVALID_TEXT else text[: _MAX_INVALID_TEXT - 3] + "..."
 
 
@@ -56,11 +58,12 @@ def current_details(
     gate: Gate,
     workflow_id: str,
     now: datetime,
+    run_id: str | None = None,
 ) -> str:
     """The Web UI's current details: the stage, the tasks, the last ECS event, when the bake
-    ends, the open gate's deadline and the command that approves it, the approvals so far, each
-    verification step's state, the canary analysis (its latest interval as a table) and the
-    decision.
+    ends, the open gate's deadline and the command that approves it (naming the run, when
+    known: a decision is for one run), the approvals so far, each verification step's state,
+    the canary analysis (its latest interval as a table) and the decision.
 
     They are drawn at a workflow task (`now` is its time) and shown as drawn until the next
     one, so every time here is an instant ("decide by 14:09:30 UTC"), never a countdown that
@@ -74,14 +77,11 @@ def current_details(
     lines.extend(f"**{label}:** {text}" for label, text in balanced)
     if gate.bake_ends_at is not None:
         lines.append(f"**Bake:** until {utc_clock(gate.bake_ends_at, now)}")
-    if gate.deadline is not None:
+    lines.extend(gate_lines(gate, request.verification.on_timeout, workflow_id, run_id, now))
+    if gate.deciding_train is not None:
         lines.append(
-            f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
-            f"{request.verification.on_timeout}); approve with `temporal workflow update "
-            f'execute --workflow-id {workflow_id} --name approve --input \'{{"by":"you"}}\'`'
+            f"**Release train:** verified; waits for the decision of {gate.deciding_train}"
         )
-    if gate.is_open or gate.approvals:
-        lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")
     for step in state.verification_steps:
         shown: str = step.state
         if step.state == "running" and step.started_at is not None:
@@ -94,6 +94,24 @@ def current_details(
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
     lines.append(f"**Service:** {request.service_name} on {request.cluster}")
     return "\n\n".join(lines)
+
+
+def gate_lines(
+    gate: Gate, on_timeout: str, workflow_id: str, run_id: str | None, now: datetime
+) -> list[str]:
+    """The open gate's deadline with the command that approves it, and the approvals so far
+    (a deployment's gate, or a release train's)."""
+    lines = []
+    if gate.deadline is not None:
+        this_run = f"{workflow_id} --run-id {run_id}" if run_id else workflow_id
+        lines.append(
+            f"**Gate open:** decide by {utc_clock(gate.deadline, now)} (no decision by then: "
+            f"{on_timeout}); approve with `temporal workflow update "
+            f'execute --workflow-id {this_run} --name approve --input \'{{"by":"you"}}\'`'
+        )
+    if gate.is_open or gate.approvals:
+        lines.append(f"**Approvals:** {approvals_text(gate.approvals, gate.min_approvals)}")
+    return lines
 
 
 def _analysis_lines(analysis: AnalysisStatus, now: datetime) -> list[str]:

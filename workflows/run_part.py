@@ -72,8 +72,9 @@ class RunContext:
 
     def details(self) -> str:
         """The Web UI's current details, as the state and the gate are now."""
+        info = workflow.info()
         return current_details(
-            self.request, self.state, self.gate, workflow.info().workflow_id, workflow.now()
+            self.request, self.state, self.gate, info.workflow_id, workflow.now(), info.run_id
         )
 
     async def keep_details_current(self) -> None:

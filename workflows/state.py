@@ -17,6 +17,7 @@ from ecs_canary.models import (
     DeploymentResult,
     DeploymentStatus,
     Outcome,
+    PreviousService,
     ServiceSnapshot,
     Stage,
     StageTiming,
@@ -142,5 +143,12 @@ class DeploymentState:
             stages=self.stages,
             verification_steps=self.verification_steps,
             baseline_deleted=self.baseline_gone if request.baseline_service_name else None,
+            previous=PreviousService(
+                task_definition=self.previous.task_definition,
+                desired_count=self.previous.desired_count,
+                deployment_configuration=self.previous.deployment_configuration,
+            )
+            if self.previous
+            else None,
         )
         return self.final_result

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.run_part import RunContext
     from workflows.state import DeploymentState
     from workflows.steps import StepRunner
+    from workflows.train_member import let_the_train_decide
 
 
 async def verify(
@@ -61,6 +62,14 @@ async def verify(
             return
         a_step_failed = steps is not None and steps.any_failed
         marginal = analysis is not None and analysis.needs_a_person
+        if run.request.train is not None:  # the release train decides, never a person here
+            await let_the_train_decide(
+                run,
+                _why_approved(state),
+                a_step_failed or marginal,
+                lambda: _wait_for_gate(gate, alarm_watch),
+            )
+            return
         if not settings.require_approval and not a_step_failed and not marginal:
             await refresh_policy()
             if gate.decision is not None:

@@ -71,8 +71,9 @@ async def test_each_receiver_gets_each_event_once_in_order_with_the_commands_and
         f"{handle.id}/{run_id}/{event}/0" for event in ("gate_open", "decided", "finished")
     ]
     gate_open = str(slack.received[0].body["blocks"])
-    assert f"temporal workflow update execute --workflow-id {handle.id} --name approve" in gate_open
-    assert f'python starter.py reject {handle.id} --by "$USER"' in gate_open
+    this_run = f"{handle.id} --run-id {run_id}"
+    assert f"temporal workflow update execute --workflow-id {this_run} --name approve" in gate_open
+    assert f'python starter.py reject {this_run} --by "$USER"' in gate_open
     link = f"{UI}/namespaces/default/workflows/{quote(handle.id, safe='')}/{run_id}/history"
     assert f"<{link}|Open the run in the Temporal Web UI>" in gate_open
 

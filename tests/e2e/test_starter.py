@@ -84,12 +84,15 @@ async def test_deploy_wait_and_approve_by_update(starter, worker, client, reques
     assert f"workflow id: {wid}" in done.out
     link = f"http://localhost:{ui_port}/namespaces/default/workflows/{quoted}"
     assert f"web ui:      {link}" in done.lines
+    assert f"run id:      {run.run_id}" in done.lines
+    # The hints name the run: a decision is for this run, not the service's next one.
     assert (
-        f"temporal workflow signal --workflow-id {wid} --name approve --input "
-        f"""'{{"by":"{STARTER_USER}"}}'"""
+        f"temporal workflow signal --workflow-id {wid} --run-id {run.run_id} --name approve "
+        f"""--input '{{"by":"{STARTER_USER}"}}'"""
     ) in [line.strip() for line in done.lines]
     assert any(
-        f"python starter.py approve {wid} --by {STARTER_USER}" in line for line in done.lines
+        f"python starter.py approve {wid} --run-id {run.run_id} --by {STARTER_USER}" in line
+        for line in done.lines
     )
     assert done.lines[-1] == "outcome: succeeded"
     assert (await run.result()).outcome.value == "succeeded"
@@ -117,6 +120,8 @@ async def test_deploy_wait_and_approve_by_update(starter, worker, client, reques
             "stage rolling_deploy done",
         ],
     ), watched.out
+    watched_hint = f"approve: python starter.py approve {wid} --run-id {run.run_id} --by "
+    assert any(watched_hint in line for line in watched.lines), watched.out
     assert watched.lines[-1] == "outcome: succeeded"
 
 
@@ -207,7 +212,8 @@ async def test_pending_and_history(starter, worker, client, requests, runs, ui_p
     out = listed[-1].lines
     assert "  service:   myapp on ecs-canary" in out
     assert "  gate:      OPEN" in " ".join(out)
-    assert f"  approve:   python starter.py approve {wid} --by {STARTER_USER}" in out
+    hint = f"python starter.py approve {wid} --run-id {second.run_id} --by {STARTER_USER}"
+    assert f"  approve:   {hint}" in out
     assert any(line.startswith("  waiting:   since ") for line in out)
     assert out[-1] == (
         f"web ui:      http://localhost:{ui_port}/namespaces/default/workflows?query="
@@ -223,7 +229,8 @@ async def test_pending_and_history(starter, worker, client, requests, runs, ui_p
     }
     hinted = await starter.run("pending", "--service", "myapp", env=anonymous)
     login = pwd.getpwuid(os.getuid()).pw_name
-    assert f"  approve:   python starter.py approve {wid} --by {login}" in hinted.lines
+    hint = f"python starter.py approve {wid} --run-id {second.run_id} --by {login}"
+    assert f"  approve:   {hint}" in hinted.lines
 
     signalled = await starter.run("reject", wid, "--by", "bob", "--signal")
     assert signalled.code == 0, signalled.err

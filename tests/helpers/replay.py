@@ -12,6 +12,10 @@ from temporalio.worker import Replayer
 
 from ecs_canary.temporal import DATA_CONVERTER
 from workflows.canary import EcsCanaryDeployment
+from workflows.train import EcsReleaseTrain
+
+# The worker's workflows: a test's task queue holds deployments and release trains.
+WORKFLOWS = (EcsCanaryDeployment, EcsReleaseTrain)
 
 
 @dataclass
@@ -31,7 +35,7 @@ TALLY = ReplayTally()
 
 
 def replayer(
-    workflows: Sequence[type] = (EcsCanaryDeployment,),
+    workflows: Sequence[type] = WORKFLOWS,
     data_converter: DataConverter = DATA_CONVERTER,
 ) -> Replayer:
     """A Replayer as the worker runs the workflow: today's code, the pydantic converter (with
@@ -43,7 +47,7 @@ def replayer(
 
 async def replay_histories(
     histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
-    workflows: Sequence[type] = (EcsCanaryDeployment,),
+    workflows: Sequence[type] = WORKFLOWS,
     data_converter: DataConverter = DATA_CONVERTER,
 ) -> int:
     """Replay every history on `workflows` (today's workflow by default) and fail, naming each

@@ -194,7 +194,8 @@ def printed_above(raw: str) -> list[str]:
 def test_the_story_goes_above_the_view_and_the_outcome_after_its_last_render(monkeypatch):
     monkeypatch.setenv("USER", "carol")
     out = io.StringIO()
-    view = LiveView(WID, Console(file=out, width=100, force_terminal=True), clock=lambda: at(60))
+    console = Console(file=out, width=100, force_terminal=True)
+    view = LiveView(WID, console, clock=lambda: at(60), run_id="r1")
     view.line(f"watching {WID} (run r1)")
     view.update(AT_GATE, None)
     view.update(AT_GATE, None)  # nothing new: nothing printed again
@@ -211,8 +212,8 @@ def test_the_story_goes_above_the_view_and_the_outcome_after_its_last_render(mon
         "stage canary_deploy done (3.3s)",
         "stage verification started",
         "gate open: waiting for approval, decide by 14:10:09 UTC (9m9s left)",
-        f"  approve: python starter.py approve {WID} --by carol",
-        f"  reject: python starter.py reject {WID} --by carol",
+        f"  approve: python starter.py approve {WID} --run-id r1 --by carol",
+        f"  reject: python starter.py reject {WID} --run-id r1 --by carol",
         "decision: approve by carol (update)",
         "stage verification done (1m7s)",
     ]

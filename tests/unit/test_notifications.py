@@ -198,6 +198,7 @@ def test_the_commands_decide_in_the_name_of_whoever_pastes_them():
 
     assert argv[:4] == ["temporal", "workflow", "update", "execute"]
     assert argv[argv.index("--workflow-id") + 1] == "ecs-canary/prod/myapp"
+    assert argv[argv.index("--run-id") + 1] == "0195-run"  # the decision is for this run
     assert argv[argv.index("--name") + 1] == "approve"
     assert json.loads(argv[argv.index("--input") + 1]) == {"by": "dana"}
     assert _as_the_shell_reads(approve_starter, user="dana") == [
@@ -205,6 +206,8 @@ def test_the_commands_decide_in_the_name_of_whoever_pastes_them():
         "starter.py",
         "approve",
         "ecs-canary/prod/myapp",
+        "--run-id",
+        "0195-run",
         "--by",
         "dana",
     ]

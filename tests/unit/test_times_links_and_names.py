@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -114,6 +115,18 @@ def test_decisions_are_made_as_user_by_default(monkeypatch):
         """--input '{"by":"carol"}'""",
         f"python starter.py approve {WID} --by carol",
     ]
+
+
+def test_a_known_run_is_named_in_both_commands(monkeypatch):
+    monkeypatch.setenv("USER", "carol")
+    cli, starter = decision_commands(WID, "approve", run_id="0195-run")
+    assert shlex.split(cli)[:6] == [
+        "temporal", "workflow", "signal", "--workflow-id", WID, "--run-id"
+    ]  # fmt: skip
+    assert shlex.split(cli)[6] == "0195-run"
+    assert starter == f"python starter.py approve {WID} --run-id 0195-run --by carol"
+    signed = decision_commands(WID, "reject", signed=True, run_id="0195-run")
+    assert all("--run-id 0195-run" in command for command in signed)
 
 
 def test_without_user_the_login_name_decides(monkeypatch):

@@ -109,6 +109,8 @@ def test_web_ui_details_give_the_deadline_as_a_time_and_the_approvals_so_far():
     )
     assert details[2] == "**Approvals:** none yet (0 of 2)"
     assert not any("left" in line for line in details)
+    named = current_details(REQUEST, state, gate, "wf", NOW, run_id="r1")
+    assert "`temporal workflow update execute --workflow-id wf --run-id r1 --name approve" in named
 
     gate.offer("approve", DecisionInput(by="alice"), "update", NOW + timedelta(minutes=5))
     later = current_details(REQUEST, state, gate, "wf", NOW + timedelta(minutes=5))

@@ -44,5 +44,7 @@ async def test_a_verification_steps_progress_is_shown_without_a_redraw(start):
     details = await _details(handle)
     assert "**Verify smoke (http):** passed" in details
     assert "**Gate open:** decide by " in details
+    # The approve command names this run: a decision is for one run.
+    assert f"--workflow-id {handle.id} --run-id {handle.result_run_id} --name approve" in details
     await handle.signal("reject", {"by": "alice"})
     assert (await handle.result()).outcome == Outcome.REJECTED

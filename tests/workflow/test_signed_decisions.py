@@ -104,6 +104,9 @@ async def test_unsigned_decisions_are_refused_when_the_request_requires_signatur
     assert gate.signed_decisions_required is True
     refusal = await _refused(handle, "approve", {"by": "alice"})
     assert "a signed decision is required by this deployment's request" in refusal
+    # The command it suggests signs for this run.
+    suggested = f"python starter.py approve|reject {handle.id} --run-id {handle.result_run_id} "
+    assert suggested in refusal
     await handle.signal("approve", {"by": "alice"})
     await handle.signal("reject", {"token": _token(BOB_KEY, handle, "reject")})
     result = await handle.result()

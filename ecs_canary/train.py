@@ -1,0 +1,222 @@
+"""A release train: many deployments in waves, one decision per wave, and the line stopped at
+the first failure (issue 25). The train's request, what it reports, and the two messages it
+exchanges with its deployments.
+
+Each deployment of a train is an ordinary `DeploymentRequest`, validated as when it runs alone
+(and run as a child `EcsCanaryDeployment` with the workflow id it would have alone). The train
+adds its own gate: `approvers`, `min_approvals`, `require_signed_decisions`, `timeout_seconds`
+and `on_timeout` mean what they mean in a deployment's `verification`, for the train's gate.
+Every model refuses unknown fields.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ecs_canary.names import train_workflow_id_for
+from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification
+from ecs_canary.request import DeploymentRequest, VerificationSettings
+from ecs_canary.status import Decision, DecisionAction, DecisionAttempt
+from ecs_canary.strict import MAX_SECONDS, StrictModel
+
+# The train's messages to its deployments and theirs to it (not for people: see the README).
+TRAIN_DECISION_SIGNAL = "train_decision"
+CANARY_VERIFIED_SIGNAL = "canary_verified"
+
+_NAME = r"^[A-Za-z0-9_.-]{1,100}$"
+# Deployments in flight at once within a wave, unless the request says otherwise.
+DEFAULT_MAX_PARALLEL = 50
+MAX_DEPLOYMENTS = 1000
+
+TrainApproval = Literal["per_wave", "once", "none"]
+TrainOnFailure = Literal["stop", "roll_back_train"]
+
+
+class TrainWave(StrictModel):
+    name: str = Field(pattern=_NAME)
+    deployments: list[DeploymentRequest] = Field(min_length=1, max_length=MAX_DEPLOYMENTS)
+
+
+class TrainRequest(StrictModel):
+    name: str = Field(pattern=_NAME)
+    waves: list[TrainWave] = Field(min_length=1)
+    # "per_wave": a person decides each wave once all its canaries passed; "once": the first
+    # wave only, then the rest run on their own; "none": no person decides.
+    approval: TrainApproval = "per_wave"
+    approvers: list[str] = Field(default_factory=list)
+    min_approvals: int = Field(1, ge=1)
+    require_signed_decisions: bool = False
+    timeout_seconds: float = Field(3600, gt=0, le=MAX_SECONDS)
+    on_timeout: Literal["reject", "approve"] = "reject"
+    max_parallel: int = Field(DEFAULT_MAX_PARALLEL, ge=1, le=MAX_DEPLOYMENTS)
+    on_failure: TrainOnFailure = "stop"
+    notifications: list[Notification] = Field(default_factory=list, max_length=MAX_NOTIFICATIONS)
+
+    @model_validator(mode="after")
+    def _valid_train(self) -> TrainRequest:
+        self.gate_settings()  # approvers and min_approvals, checked as a deployment's
+        names = Counter(wave.name for wave in self.waves)
+        if twice := [name for name, count in names.items() if count > 1]:
+            raise ValueError(f"wave names must be unique: {', '.join(twice)} named twice")
+        total = sum(len(wave.deployments) for wave in self.waves)
+        if total > MAX_DEPLOYMENTS:
+            raise ValueError(f"a train has at most {MAX_DEPLOYMENTS} deployments, not {total}")
+        for wave in self.waves:
+            for deployment in wave.deployments:
+                if deployment.train is not None:
+                    raise ValueError(
+                        f"wave {wave.name}: {deployment.service_name}: `train` is set by the "
+                        "train itself; leave it out"
+                    )
+        for index, wave in enumerate(self.waves):
+            if self.gated(index) and len(wave.deployments) > self.max_parallel:
+                raise ValueError(
+                    f"wave {wave.name} waits at one gate with its {len(wave.deployments)} "
+                    f"canaries in flight together: raise max_parallel ({self.max_parallel}) "
+                    "to at least that, or split the wave"
+                )
+        if self.notifications:
+            raise ValueError("a train's notifications are not delivered yet; leave them out")
+        return self
+
+    def gated(self, wave_index: int) -> bool:
+        """Whether a person decides this wave (before the platform policy has its say)."""
+        return self.approval == "per_wave" or (self.approval == "once" and wave_index == 0)
+
+    def gate_settings(self) -> VerificationSettings:
+        """The train's gate, in the terms of a deployment's (`ecs_canary.gate.Gate`)."""
+        return VerificationSettings(
+            approvers=self.approvers,
+            min_approvals=self.min_approvals,
+            require_signed_decisions=self.require_signed_decisions,
+            timeout_seconds=self.timeout_seconds,
+            on_timeout=self.on_timeout,
+        )
+
+    @property
+    def workflow_id(self) -> str:
+        return train_workflow_id_for(self.name)
+
+
+def service_named_twice(request: TrainRequest) -> str | None:
+    """Why the train is refused when one service appears twice in it (None if none does): a
+    service is never deployed by two runs at once."""
+    waves_of: dict[str, list[str]] = {}  # workflow id -> the waves that name it
+    for wave in request.waves:
+        for deployment in wave.deployments:
+            waves = waves_of.setdefault(deployment.workflow_id, [])
+            waves.append(wave.name)
+            if len(waves) > 1:
+                where = ", ".join(dict.fromkeys(waves))
+                return (
+                    f"service {deployment.service_name} on cluster {deployment.cluster} is "
+                    f"named twice in this train (wave {where})"
+                )
+    return None
+
+
+# --- What the train reports ---------------------------------------------------------------
+
+
+class TrainOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    PUT_BACK = "put_back"
+    NOT_STARTED = "not_started"
+
+
+# Where a deployment of the train stands, as the train knows it: not started yet, its canary
+# deploying and verifying, verified and waiting for the train's decision, approved (canary
+# delete and rolling deploy), finished.
+TrainStage = Literal["not_started", "canary", "verified", "promoting", "finished"]
+WaveState = Literal["pending", "running", "gate_open", "succeeded", "stopped", "not_started"]
+TrainEnd = Literal["succeeded", "stopped", "cancelled"]
+
+
+class TrainDeployment(StrictModel):
+    service: str
+    cluster: str
+    workflow_id: str
+    stage: TrainStage = "not_started"
+    outcome: TrainOutcome | None = None
+    reason: str | None = None
+    # How its canary passed its automatic verification (steps, alarms, bake, analysis).
+    verification: str | None = None
+
+
+class TrainWaveStatus(StrictModel):
+    name: str
+    state: WaveState = "pending"
+    deployments: list[TrainDeployment]
+    # The decision that went to every canary of the wave (None until there is one).
+    decision: Decision | None = None
+
+
+class TrainServiceOutcome(StrictModel):
+    wave: str
+    service: str
+    cluster: str
+    workflow_id: str
+    outcome: TrainOutcome
+    reason: str | None
+
+
+class TrainResult(StrictModel):
+    name: str
+    outcome: TrainEnd
+    reason: str | None
+    services: list[TrainServiceOutcome]
+
+
+class TrainStatus(StrictModel):
+    """What the train's `status` query answers."""
+
+    name: str
+    # The wave running now, 1-based (0 before the first starts); `waves[wave - 1]`.
+    wave: int
+    waves: list[TrainWaveStatus]
+    gate_open: bool
+    gate_deadline: datetime | None
+    # The current wave's gate: its decision, approvals and every attempt.
+    decision: Decision | None
+    approvals: list[str]
+    min_approvals: int
+    attempts: list[DecisionAttempt]
+    refused_attempts_dropped: int = 0
+    signed_decisions_required: bool | None = None
+    # Deployments per outcome so far, and those still running or not started (`in_flight`,
+    # `pending`).
+    counts: dict[str, int]
+    outcome: TrainEnd | None = None
+    result: TrainResult | None = None
+
+
+# --- The messages between the train and its deployments ------------------------------------
+
+
+class TrainDecision(StrictModel):
+    """The train's decision for its wave, sent to each of the wave's deployments: the deployment
+    records it as the train's (`via: train`), with who decided."""
+
+    train: str
+    wave: str
+    action: DecisionAction
+    by: str | None
+    reason: str | None
+    signed: bool = False
+    approvals: list[str] = Field(default_factory=list)
+
+
+class CanaryVerified(StrictModel):
+    """A deployment's word to its train: its canary passed its automatic verification and
+    waits for the train's decision."""
+
+    workflow_id: str
+    summary: str

@@ -1,0 +1,437 @@
+"""Release trains on the time-skipping server: the real `EcsReleaseTrain` and its children, the
+real `EcsCanaryDeployment`, on fake ECS activities. One decision per wave reaches every canary
+of the wave as the train's; the line stops at a failure; what cannot run is refused before
+anything starts; a cancel cancels the children in flight."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.decisions import verify_decision
+from activities.train import running_deployments
+from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
+from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.policy import POLICY_FILE_ENV
+from ecs_canary.signing import KEYS_ENV
+from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
+from tests.helpers import replay_histories, wait_until
+from tests.helpers.signing import Approver, write_jwks
+from tests.workflow.conftest import request
+from tests.workflow.fakes import OLD_ARN, FakeEcs, running_service
+from tests.workflow.reading import failure_of
+from workflows.canary import EcsCanaryDeployment
+from workflows.train import EcsReleaseTrain
+
+TrainHandle = WorkflowHandle[Any, TrainResult]
+SERVICES = ("api", "worker", "web")
+
+
+@pytest.fixture
+def existing(fake_ecs: FakeEcs) -> FakeEcs:
+    for service in SERVICES:
+        fake_ecs.services[service] = running_service(service, desired=2)
+    return fake_ecs
+
+
+@pytest.fixture
+async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> AsyncIterator[str]:
+    """A worker with both workflows on fake ECS, and the real decision and train checks."""
+    queue = f"train-tests-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_skipping.client,
+        task_queue=queue,
+        workflows=[EcsReleaseTrain, EcsCanaryDeployment],
+        activities=[*_waits_in_order(fake_ecs), verify_decision, running_deployments],
+    ):
+        yield queue
+
+
+def _waits_in_order(fake: FakeEcs) -> list[Any]:
+    """The fake activities, except that a wait scripted to fail fails only once a wait
+    scripted to hang hangs: a rollout fails while another one of its wave is still rolling."""
+    activities = fake.activities()
+    waits = next(a for a in activities if a.__name__ == "wait_for_steady_state")
+
+    @activity.defn(name="wait_for_steady_state")
+    async def wait_for_steady_state(request: WaitSteadyInput) -> SteadyState:
+        scripted = fake.waits.get((request.service, request.stage.value))
+        if scripted == "fail" and "hang" in fake.waits.values():
+            await fake.hanging.wait()
+        result: SteadyState = await waits(request)
+        return result
+
+    return [a for a in activities if a is not waits] + [wait_for_steady_state]
+
+
+def train(waves: dict[str, list[str]], **settings: Any) -> dict[str, Any]:
+    """A train of `waves` (wave name -> services on cluster ecs-canary); a unique name."""
+    return {
+        "name": f"payments-{uuid.uuid4().hex[:6]}",
+        "waves": [
+            {"name": name, "deployments": [request(service_name=s) for s in services]}
+            for name, services in waves.items()
+        ],
+        **settings,
+    }
+
+
+TWO_WAVES = {"one": ["api", "worker"], "two": ["web"]}
+
+
+@pytest.fixture
+def start_train(
+    time_skipping: WorkflowEnvironment, train_queue: str
+) -> Callable[[dict[str, Any]], Awaitable[TrainHandle]]:
+    client: Client = time_skipping.client
+
+    async def start(body: dict[str, Any]) -> TrainHandle:
+        return await client.start_workflow(
+            TRAIN_WORKFLOW_TYPE,
+            body,
+            id=f"ecs-canary-train/{body.get('name', 'invalid')}",
+            task_queue=train_queue,
+            result_type=TrainResult,
+        )
+
+    return start
+
+
+async def status_of(handle: TrainHandle) -> TrainStatus:
+    return await handle.query("status", result_type=TrainStatus)
+
+
+async def gate_open_at(handle: TrainHandle, wave: int) -> TrainStatus:
+    async def open_() -> TrainStatus | None:
+        status = await status_of(handle)
+        return status if status.wave == wave and status.gate_open else None
+
+    return await wait_until(open_)
+
+
+async def details_of(handle: WorkflowHandle[Any, Any]) -> str:
+    """The run's current details, as the Web UI shows them."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
+
+
+def outcomes(result: TrainResult) -> dict[str, tuple[str, TrainOutcome]]:
+    return {s.service: (s.wave, s.outcome) for s in result.services}
+
+
+async def child_result(client: Client, service: str) -> DeploymentResult:
+    handle = client.get_workflow_handle(
+        workflow_id_for("ecs-canary", service), result_type=DeploymentResult
+    )
+    return await handle.result()
+
+
+async def test_one_decision_per_wave_decides_every_canary_as_the_trains(
+    existing, start_train, time_skipping
+):
+    handle = await start_train(train(TWO_WAVES, approvers=["alice", "bob"]))
+    status = await gate_open_at(handle, 1)
+    wave = status.waves[0]
+    assert [(d.service, d.stage) for d in wave.deployments] == [
+        ("api", "verified"),
+        ("worker", "verified"),
+    ]
+    assert all(d.verification and "bake time passed" in d.verification for d in wave.deployments)
+    assert status.waves[1].deployments[0].stage == "not_started"
+    assert status.counts["in_flight"] == 2 and status.counts["pending"] == 1
+    details = await details_of(handle)  # the Web UI's summary and current details
+    assert details.startswith(f"**train {status.name}: wave 1/2, 0/3 done**")
+    assert "**Gate open:** decide by " in details
+    assert "| worker | verified |  | the bake time passed with no alarm |" in details
+    with pytest.raises(WorkflowUpdateFailedError) as refused:  # the train's own approvers
+        await handle.execute_update("approve", {"by": "mallory"})
+    assert "'mallory' may not decide" in str(refused.value.cause)
+
+    await handle.execute_update("approve", {"by": "alice", "reason": "wave one looks fine"})
+    await gate_open_at(handle, 2)
+    assert existing.services["api"].task_definition.endswith(":2")  # wave one rolled out
+    await handle.signal("approve", {"by": "bob"})
+    result = await handle.result()
+
+    assert result.outcome == "succeeded" and result.reason is None
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.SUCCEEDED),
+        "worker": ("one", TrainOutcome.SUCCEEDED),
+        "web": ("two", TrainOutcome.SUCCEEDED),
+    }
+    for service, by in (("api", "alice"), ("worker", "alice"), ("web", "bob")):
+        decision = (await child_result(time_skipping.client, service)).decision
+        assert decision is not None
+        assert (decision.action, decision.via, decision.by) == ("approve", "train", by)
+    final = await status_of(handle)
+    assert [w.state for w in final.waves] == ["succeeded", "succeeded"]
+    assert final.waves[0].decision is not None and final.waves[0].decision.by == "alice"
+    children = [workflow_id_for("ecs-canary", service) for service in SERVICES]
+    histories = [
+        await time_skipping.client.get_workflow_handle(workflow_id).fetch_history()
+        for workflow_id in (handle.id, *children)
+    ]
+    assert await replay_histories(histories) == 4
+
+
+async def test_approval_once_decides_the_first_wave_and_the_rest_run_on_their_own(
+    existing, start_train, time_skipping
+):
+    handle = await start_train(train(TWO_WAVES, approval="once"))
+    await gate_open_at(handle, 1)
+    await handle.execute_update("approve", {"by": "alice", "reason": "all green"})
+    result = await handle.result()
+
+    assert {s.outcome for s in result.services} == {TrainOutcome.SUCCEEDED}
+    decision = (await child_result(time_skipping.client, "web")).decision
+    assert decision is not None
+    assert (decision.via, decision.by, decision.reason) == (
+        "train",
+        "alice",
+        "approved once for the train, at wave one: all green",
+    )
+
+
+async def test_a_failed_canary_stops_the_line(existing, start_train):
+    existing.waits[("workerCanary", "canary_deploy")] = "fail"
+    handle = await start_train(train(TWO_WAVES))
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    assert "worker on ecs-canary: failed" in error.message
+    result = TrainResult.model_validate(error.details[0])
+    assert result.outcome == "stopped"
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.REJECTED),
+        "worker": ("one", TrainOutcome.FAILED),
+        "web": ("two", TrainOutcome.NOT_STARTED),
+    }
+    reasons = {s.service: s.reason or "" for s in result.services}
+    assert "2 task(s) of service workerCanary failed to start" in reasons["worker"]
+    assert "the line stopped" in reasons["api"] and "the line stopped" in reasons["web"]
+    assert existing.inputs("update_service") == []  # nothing rolled out
+    deleted = {d.service for d in existing.inputs("delete_service")}
+    assert deleted == {"apiCanary", "workerCanary"}
+
+
+async def test_a_rejected_wave_rejects_each_canary_with_who_decided(
+    existing, start_train, time_skipping
+):
+    handle = await start_train(train(TWO_WAVES))
+    await gate_open_at(handle, 1)
+    await handle.execute_update("reject", {"by": "carol", "reason": "latency up"})
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    result = TrainResult.model_validate(error.details[0])
+    assert outcomes(result)["web"] == ("two", TrainOutcome.NOT_STARTED)
+    decision = (await child_result(time_skipping.client, "api")).decision
+    assert decision is not None
+    assert (decision.action, decision.via, decision.by, decision.reason) == (
+        "reject",
+        "train",
+        "carol",
+        "latency up",
+    )
+
+
+@pytest.mark.abandons_activity  # the cancelled rollout's wait outlives its run
+async def test_a_failed_rollout_rolls_back_and_cancels_the_waves_other_rollouts(
+    existing, start_train
+):
+    """approval "none": each canary is promoted as it passes; one rollout fails, the other,
+    still rolling out, is cancelled and rolled back; wave two never starts."""
+    existing.waits[("api", "rolling_deploy")] = "fail"
+    existing.waits[("worker", "rolling_deploy")] = "hang"
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    result = TrainResult.model_validate(error.details[0])
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.ROLLED_BACK),
+        "worker": ("one", TrainOutcome.ROLLED_BACK),
+        "web": ("two", TrainOutcome.NOT_STARTED),
+    }
+    restored = {u.service: u.task_definition_arn for u in existing.inputs("update_service")}
+    assert restored["api"].endswith(":1") and restored["worker"].endswith(":1")
+
+
+async def test_roll_back_train_puts_back_what_the_train_rolled_out_newest_first(
+    existing, start_train
+):
+    del existing.services["worker"]  # a first deployment: putting it back removes it
+    existing.waits[("webCanary", "canary_deploy")] = "fail"
+    waves = {"one": ["api"], "two": ["worker"], "three": ["web"]}
+    handle = await start_train(train(waves, approval="none", on_failure="roll_back_train"))
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    result = TrainResult.model_validate(error.details[0])
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.PUT_BACK),
+        "worker": ("two", TrainOutcome.PUT_BACK),
+        "web": ("three", TrainOutcome.FAILED),
+    }
+    reasons = {s.service: s.reason or "" for s in result.services}
+    assert reasons["api"].startswith("put back to myapp-task:1 (desired 2): the line stopped: web")
+    assert reasons["worker"].startswith("removed (the train had created it)")
+    api = existing.services["api"]
+    assert (api.task_definition, api.desired_count) == (OLD_ARN, 2)
+    assert "worker" not in existing.services
+    watched = {("delete_service", "worker"), ("update_service", "api")}
+    put_back = [
+        (name, arg.service)
+        for name, arg in existing.calls
+        if (name, getattr(arg, "service", None)) in watched
+    ]
+    # api's rollout, then (newest first) worker removed before api is put back
+    assert put_back == [
+        ("update_service", "api"),
+        ("delete_service", "worker"),
+        ("update_service", "api"),
+    ]
+
+
+async def test_a_signed_approval_of_the_train_is_recorded_signed_by_each_canary(
+    existing, start_train, time_skipping, tmp_path, monkeypatch
+):
+    """`require_signed_decisions`: an unsigned approval is refused, a token signed for the
+    train's run decides, and each canary records the token's subject as who decided."""
+    alice = Approver("alice-key", owner="alice", issuer=None)
+    monkeypatch.setenv(KEYS_ENV, str(write_jwks(tmp_path / "approvers.json", alice)))
+    monkeypatch.delenv(POLICY_FILE_ENV, raising=False)
+    handle = await start_train(train({"one": ["api"]}, require_signed_decisions=True))
+    await gate_open_at(handle, 1)
+    with pytest.raises(WorkflowUpdateFailedError) as unsigned:
+        await handle.execute_update("approve", {"by": "alice"})
+    assert "a signed decision is required" in str(unsigned.value.cause)
+    assert f"python starter.py train approve|reject {handle.id} --run-id" in str(
+        unsigned.value.cause
+    )
+    token = alice.token(handle.id, "approve", run_id=handle.result_run_id or "")
+    await handle.execute_update("approve", {"token": token})
+    assert (await handle.result()).outcome == "succeeded"
+    decision = (await child_result(time_skipping.client, "api")).decision
+    assert decision is not None and (decision.by, decision.via, decision.signed) == (
+        "alice",
+        "train",
+        True,
+    )
+
+
+async def test_a_policy_that_requires_approval_gates_a_train_that_asks_for_none(
+    existing, start_train, tmp_path, monkeypatch
+):
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"require_approval": True}))
+    monkeypatch.setenv(POLICY_FILE_ENV, str(policy))
+    handle = await start_train(train({"one": ["api"]}, approval="none"))
+    await gate_open_at(handle, 1)
+    await handle.execute_update("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_train, time_skipping):
+    handle = await start_train(train({"one": ["api"]}))
+    await gate_open_at(handle, 1)
+    child = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
+    assert f"**Release train:** verified; waits for the decision of {handle.id}" in (
+        await details_of(child)
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await child.execute_update("approve", {"by": "alice"})
+    assert "decided by its release train" in str(refused.value.cause)
+    await handle.execute_update("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_a_gate_nobody_decides_times_out_into_on_timeout(existing, start_train):
+    handle = await start_train(train(TWO_WAVES, timeout_seconds=7200))
+    error = await failure_of(handle)  # the server skips the two hours
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    assert "no decision within 2h" in error.message
+    result = TrainResult.model_validate(error.details[0])
+    assert {s.outcome for s in result.services if s.wave == "one"} == {TrainOutcome.REJECTED}
+
+
+async def test_a_cancelled_train_cancels_its_deployments_in_flight(
+    existing, start_train, time_skipping
+):
+    handle = await start_train(train(TWO_WAVES))
+    await gate_open_at(handle, 1)
+    await handle.cancel()
+    error = await failure_of(handle)
+
+    assert isinstance(error, CancelledError)
+    for service in ("api", "worker"):
+        child = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", service))
+        assert isinstance(await failure_of(child), CancelledError)
+    assert {d.service for d in existing.inputs("delete_service")} == {"apiCanary", "workerCanary"}
+    final = await status_of(handle)
+    assert final.outcome == "cancelled" and final.result is not None
+    assert outcomes(final.result)["web"] == ("two", TrainOutcome.NOT_STARTED)
+
+
+# --- Refused before anything starts -----------------------------------------------------
+
+
+async def test_a_service_named_twice_is_refused_before_anything_starts(existing, start_train):
+    handle = await start_train(train({"one": ["api"], "two": ["web", "api"]}))
+    error = await failure_of(handle)
+    assert isinstance(error, ApplicationError) and error.type == "Refused"
+    assert "service api on cluster ecs-canary is named twice in this train (wave one, two)" in (
+        error.message
+    )
+    assert existing.calls == []
+
+
+async def test_a_service_being_deployed_already_is_refused(existing, start_train, time_skipping):
+    """A run of `web` is open (on a queue no worker polls: it stays open, doing nothing)."""
+    alone = await time_skipping.client.start_workflow(
+        WORKFLOW_TYPE,
+        request(service_name="web"),
+        id=workflow_id_for("ecs-canary", "web"),
+        task_queue=f"nobody-polls-{uuid.uuid4().hex[:8]}",
+    )
+    handle = await start_train(train(TWO_WAVES))
+    error = await failure_of(handle)
+    assert isinstance(error, ApplicationError) and error.type == "Refused"
+    assert "already being deployed: ecs-canary/ecs-canary/web" in error.message
+    assert {s.outcome for s in TrainResult.model_validate(error.details[0]).services} == {
+        TrainOutcome.NOT_STARTED
+    }
+    assert existing.inputs("create_service") == []
+    await alone.terminate()
+
+
+async def test_an_invalid_train_fails_at_once_saying_why(existing, start_train):
+    body = train(TWO_WAVES, approval="sometimes", max_paralel=3)
+    error = await failure_of(await start_train(body))
+    assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
+    assert "Invalid train request: 2 validation error(s)" in error.message
+    assert "max_paralel: Extra inputs are not permitted" in error.message
+    assert existing.calls == []
+
+
+async def test_a_lone_deployment_naming_a_train_is_refused(existing, time_skipping, train_queue):
+    handle = await time_skipping.client.start_workflow(
+        WORKFLOW_TYPE,
+        request(service_name="api", train="ecs-canary-train/payments"),
+        id=workflow_id_for("ecs-canary", "api"),
+        task_queue=train_queue,
+    )
+    error = await failure_of(handle)
+    assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
+    assert "is set by a release train" in error.message
+    assert existing.calls == []

@@ -1,0 +1,76 @@
+"""A deployment that belongs to a release train (`request.train`, see ecs_canary.train): its
+gate never waits for a person. Once its canary has passed its automatic verification (steps,
+alarms, bake, canary analysis), it tells the train and waits for the train's decision for its
+wave; an alarm still rejects it meanwhile.
+
+A canary that would need a person on its own (a failed step with `on_step_failure: "gate"`, a
+`marginal` analysis with `on_marginal: "gate"`) is rejected instead: one decision for a whole
+wave stands on every canary having passed by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from ecs_canary.train import CANARY_VERIFIED_SIGNAL, CanaryVerified, TrainDecision
+    from workflows.run_part import RunContext
+
+
+async def let_the_train_decide(
+    run: RunContext,
+    summary: str,
+    needs_a_person: bool,
+    wait_for_decision: Callable[[], Awaitable[bool]],
+) -> None:
+    """Report the passed verification (`summary`) to the train and wait for its decision."""
+    train, gate = run.request.train, run.gate
+    assert train is not None, "only for a deployment of a release train"
+    if needs_a_person:
+        why = (
+            "its verification needs a person's decision, and a release train's canary must "
+            "pass on its own"
+        )
+        gate.decide_automatically("reject", "train", why, workflow.now())
+        return
+    gate.await_train(train)
+    verified = CanaryVerified(workflow_id=workflow.info().workflow_id, summary=summary)
+    await workflow.get_external_workflow_handle(train).signal(CANARY_VERIFIED_SIGNAL, verified)
+    await wait_for_decision()
+
+
+def take_train_decision(run: RunContext, payload: Any) -> None:
+    """The train's decision, from the `train_decision` signal: taken only from the train this
+    deployment belongs to, and only while the gate can still take it (else logged)."""
+    try:
+        decision = TrainDecision.model_validate(payload)
+    except ValidationError as err:
+        workflow.logger.warning(f"Ignored an unreadable train decision: {err.error_count()} errors")
+        return
+    if decision.train != run.request.train:
+        workflow.logger.warning(
+            f"Ignored a decision of {decision.train!r}: this deployment belongs to "
+            f"{run.request.train or 'no release train'}"
+        )
+        return
+    if not run.gate.follow_train(decision, workflow.now()):
+        workflow.logger.info(f"The train's {decision.action} came too late for this run's gate")
+
+
+def train_membership_refusal(train: str | None) -> str | None:
+    """Why a request naming `train` cannot run here (None if it can): only the train itself
+    starts its deployments, as its children."""
+    if train is None:
+        return None
+    parent = workflow.info().parent
+    if parent is not None and parent.workflow_id == train:
+        return None
+    return (
+        f"Invalid deployment request: train: {train!r} is set by a release train on its own "
+        "deployments; leave it out to deploy this service alone"
+    )
