@@ -9,6 +9,7 @@ says what broke.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ __all__ = [
     "reset_moto",
     "resolve_task_definition",
     "task_reservation",
+    "without_default_amis",
 ]
 
 SUPPORTED_MOTO_VERSION = "5.2.5"
@@ -153,6 +155,14 @@ def moto_wsgi_app() -> Any:
 def moto_request_handler() -> type:
     """moto's werkzeug request handler (keeps header spellings moto expects)."""
     return MotoRequestHandler
+
+
+def without_default_amis() -> None:
+    """moto's own setting (unless already set): no catalogue of default AMIs. The emulator's EC2
+    is a VPC, two subnets and a security group; the catalogue (thousands of images, each with
+    an EBS volume and snapshot) was built on every reset, twice, and was three quarters of the
+    CPU of a reset, which the end-to-end tests make before each test."""
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 def reset_moto() -> None:

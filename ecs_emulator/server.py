@@ -22,9 +22,14 @@ from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
 from .ecs_api import EcsHooks, ecs_operation
 from .faults import InjectedFaults
-from .moto_internals import moto_request_handler, moto_wsgi_app, reset_moto
+from .moto_internals import (
+    moto_request_handler,
+    moto_wsgi_app,
+    reset_moto,
+    without_default_amis,
+)
 from .scheduler import Scheduler
-from .seed import INTERNAL_HEADER, seed_account
+from .seed import INTERNAL_HEADER, AccountSeeder
 from .settings import EmulatorSettings
 from .traffic import Traffic, TrafficLoop
 from .wsgi_util import WsgiResponse, aws_error, call_app, read_body
@@ -133,9 +138,10 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         scheduler = Scheduler(settings, faults, lock)
         traffic = TrafficLoop(Traffic(settings, scheduler, np.random.default_rng()), lock)
         moto_cloudwatch.install()
+        without_default_amis()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}
-        url_holder: list[str] = []
+        seeders: list[AccountSeeder] = []  # its one seeder, once the server has its URL
 
         def reset() -> dict[str, Any]:
             with lock:
@@ -144,7 +150,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
                 traffic.traffic.reset()
                 faults.clear()
             seeded.clear()
-            seeded.update(seed_account(url_holder[0], settings))
+            seeded.update(seeders[0].seed())
             calls.reset()
             return dict(seeded)
 
@@ -163,7 +169,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             request_handler=moto_request_handler(),
         )
         url = f"http://{settings.host}:{server.server_port}"
-        url_holder.append(url)
+        seeders.append(AccountSeeder(url, settings))
         thread = threading.Thread(target=server.serve_forever, name="ecs-emulator-http")
         thread.daemon = True
         thread.start()

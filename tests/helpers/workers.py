@@ -3,6 +3,8 @@ in a process of its own that a test may kill."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -14,9 +16,10 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.aws import AwsClients
 from ecs_canary.config import WorkerSettings
 from tests.helpers.processes import ROOT, stop
-from worker import build_worker
+from worker import aws_clients, build_worker
 
 
 def worker_settings(task_queue: str, **changes: float) -> WorkerSettings:
@@ -36,9 +39,23 @@ async def in_process_worker(
 ) -> AsyncIterator[Worker]:
     """The real worker (`worker.build_worker`) polling `task_queue` until the block ends."""
     settings = worker_settings(task_queue, **changes)
+    clients = session_clients(settings)
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        async with build_worker(client, settings, executor) as running:
+        async with build_worker(client, settings, executor, clients) as running:
             yield running
+
+
+def session_clients(settings: WorkerSettings) -> AwsClients:
+    """The worker's AWS clients (`worker.aws_clients`), made once per test session (and
+    settings) however many tests build a worker, as a worker process keeps one for every run it
+    works on. Made anew for each test, their boto3 session (its endpoints and service models
+    read from JSON) took a third of the CPU of a typical end-to-end test."""
+    return _clients(dataclasses.replace(settings, task_queue=""))
+
+
+@functools.cache
+def _clients(settings: WorkerSettings) -> AwsClients:
+    return aws_clients(settings)
 
 
 def spawn_worker(
