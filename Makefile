@@ -25,11 +25,17 @@ $(STAMP): pyproject.toml
 # how the tests share out). Most tests wait on servers and timers, so there are more workers
 # than cores. Ends with the 10 slowest tests.
 TEST_WORKERS ?= 6
+# The project's bytecode is compiled once before the workers start: where
+# PYTHONDONTWRITEBYTECODE is set, each worker would otherwise compile every module it imports.
+COMPILE := $(BIN)/python -m compileall -q -j 0 workflows activities ecs_canary ecs_emulator cli \
+	bench tests worker.py starter.py
 test: venv
+	$(COMPILE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=10
 
 # The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too).
 test-fast: venv
+	$(COMPILE)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/unit tests/workflow
 
 # What the types are checked on: everything `pip install .` installs.

@@ -16,7 +16,6 @@ from typing import Any
 from activities.aws import AwsClients, aws_errors
 from activities.cancellation import sync_activity
 from activities.polling import activity_logger
-from ecs_canary import judge
 from ecs_canary.analysis import IntervalJudgement, MetricSamples
 from ecs_canary.analysis_queries import JudgeIntervalInput, query_id
 
@@ -66,6 +65,10 @@ class AnalysisActivities:
             cluster=request.cluster, service=request.service, interval=request.index
         )
         samples = read_samples(self._clients.cloudwatch(request.region), request)
+        # The judge's scipy costs ~0.85 s of CPU to import: a worker pays it at its first
+        # judgement rather than at every start (most runs have no canary analysis).
+        from ecs_canary import judge
+
         judgement = judge.judge_interval(samples, request.settings)
         log.info(
             f"Analysis interval {request.index}: score {judgement.score:.0f}, {judgement.verdict}"
