@@ -38,7 +38,10 @@ TASK_START_SECONDS = 1.0
 MIN_DATA_POINTS = 8
 
 
-def _metric(name: str, namespace: str, metric_name: str, stat: str, **extra: Any) -> dict[str, Any]:
+def service_metric(
+    name: str, namespace: str, metric_name: str, stat: str = "Average", **extra: Any
+) -> dict[str, Any]:
+    """An analysis metric per service (`{cluster}`, `{service}`), as a request names it."""
     dimensions = {"ClusterName": "{cluster}", "ServiceName": "{service}"}
     return {
         "name": name,
@@ -60,9 +63,9 @@ def verification() -> dict[str, Any]:
             "period_seconds": PERIOD_SECONDS,
             "min_data_points": MIN_DATA_POINTS,
             "metrics": [
-                _metric("errors", "ECS/Emulator", "Errors", "Sum", critical=True),
-                _metric("p99-latency", "ECS/Emulator", "Latency", "p99"),
-                _metric("cpu", "ECS/ContainerInsights", "CpuUtilized", "Average"),
+                service_metric("errors", "ECS/Emulator", "Errors", "Sum", critical=True),
+                service_metric("p99-latency", "ECS/Emulator", "Latency", "p99"),
+                service_metric("cpu", "ECS/ContainerInsights", "CpuUtilized", "Average"),
             ],
         },
     }

@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.analysis import AnalysisActivities, read_samples
 from activities.aws import AwsClients
+from bench.analysis_e2e import service_metric
 from ecs_canary.analysis import AnalysisSettings
 from ecs_canary.analysis_queries import JudgeIntervalInput, placeholder_values
 from tests.helpers import CLUSTER, REGION
@@ -53,18 +54,6 @@ def put(
             for at, value in values.items()
         ],
     )
-
-
-def service_metric(name: str, namespace: str, metric_name: str) -> dict[str, Any]:
-    """A metric per service (`{cluster}`, `{service}`), averaged per period."""
-    dimensions = {"ClusterName": "{cluster}", "ServiceName": "{service}"}
-    return {
-        "name": name,
-        "namespace": namespace,
-        "metric_name": metric_name,
-        "dimensions": dimensions,
-        "stat": "Average",
-    }
 
 
 def at_one_second(*metrics: dict[str, Any], **fields: Any) -> AnalysisSettings:
