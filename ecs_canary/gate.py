@@ -18,6 +18,7 @@ from ecs_canary.models import (
     DecisionAttempt,
     DecisionInput,
     DecisionSource,
+    HoldAction,
     VerificationSettings,
 )
 from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPolicy
@@ -92,6 +93,11 @@ class Gate:
         self._policy = policy
 
     @property
+    def policy(self) -> PlatformPolicy | None:
+        """The platform's policy as last read (None before the run's first task)."""
+        return self._policy
+
+    @property
     def signatures_required(self) -> bool | None:
         """Whether a decision needs a verified token: the request's setting or the platform's
         policy (which a request cannot switch off); None while the policy is not known."""
@@ -161,6 +167,14 @@ class Gate:
         self._phase = "closed"
         self._bake_ends_at = self._deadline = None
 
+    def postpone(self, paused: timedelta) -> None:
+        """The run was paused for `paused`: the bake and the gate's timer stood still, so they
+        end that much later."""
+        if self._bake_ends_at is not None:
+            self._bake_ends_at += paused
+        if self._deadline is not None:
+            self._deadline += paused
+
     @property
     def min_approvals(self) -> int:
         """Distinct approvals that decide the gate: the request's, or the policy's if higher."""
@@ -199,6 +213,15 @@ class Gate:
             )
         if self._phase == "closed":
             raise GateRefusal("the gate is closed: the rolling deploy has begun")
+        self.check_person(by, signed)
+        if action == "reject":
+            return
+        self._check_approval(by)
+
+    def check_person(self, by: str | None, signed: bool) -> None:
+        """Who may send a decision, or a pause, a resume or a freeze override: a signed one
+        where signatures are required, and an approver (the request's and the policy's) when
+        they are listed. `by` None: not known yet (a token still to verify)."""
         if not signed and self.signatures_required:
             raise GateRefusal(self._unsigned_refusal())
         requested = self._settings.approvers
@@ -213,8 +236,8 @@ class Gate:
                 f"{by!r} may not decide: the platform policy ({POLICY_FILE_ENV}: approvers) "
                 f"allows only {', '.join(allowed)}"
             )
-        if action == "reject":
-            return
+
+    def _check_approval(self, by: str | None) -> None:
         if self._phase == "waiting_for_canary":
             raise GateRefusal("the canary is not steady yet; an approval must follow verification")
         if self._phase == "baking":
@@ -275,7 +298,7 @@ class Gate:
 
     def refuse(
         self,
-        action: DecisionAction,
+        action: DecisionAction | HoldAction,
         attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
@@ -285,6 +308,19 @@ class Gate:
     ) -> None:
         """Record a refused attempt (the rules above, or a token the worker refused)."""
         self._record(action, attempt, via, now, refusal=refusal, signed=signed)
+
+    def record_hold(
+        self,
+        action: HoldAction,
+        attempt: DecisionInput,
+        via: DecisionSource,
+        now: datetime,
+        *,
+        signed: bool = False,
+    ) -> None:
+        """Record an accepted pause, resume or freeze override among the attempts (the audit),
+        beside the decisions."""
+        self._record(action, attempt, via, now, refusal=None, signed=signed)
 
     def automatic_approval_refusal(self, via: DecisionSource) -> str | None:
         """Why the policy as last read forbids the run to approve by itself `via` the bake
@@ -330,7 +366,7 @@ class Gate:
 
     def _record(
         self,
-        action: DecisionAction,
+        action: DecisionAction | HoldAction,
         attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,

@@ -38,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary import search_attributes as sa
     from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
     from ecs_canary.models import (
-        DecisionAction,
         DecisionSource,
         DeploymentRequest,
         DeploymentResult,
@@ -54,9 +53,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
     from workflows.cleanup import Cleanup
-    from workflows.decisions import DecisionDesk
+    from workflows.decisions import Action, DecisionDesk
     from workflows.ecs_calls import EcsSteps
     from workflows.failures import ROLLED_BACK, StageFailure
+    from workflows.hold import serve_hold_messages
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import (
@@ -92,6 +92,7 @@ class EcsCanaryDeployment:
         self._state = DeploymentState()
         info = workflow.info()
         self._gate = Gate(info.workflow_id, info.run_id)
+        serve_hold_messages(self._check, self._take, self.status)  # pause, resume, override_freeze
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         payload = read_argument(request)
@@ -108,7 +109,7 @@ class EcsCanaryDeployment:
         self._state.verification_steps = pending_steps(self._request)
         self._state.analysis = pending_analysis(self._request)
         self._run = run = RunContext(self._request, self._state, self._gate, Calls(self._request))
-        self._desk = DecisionDesk(self._gate)
+        self._desk = DecisionDesk(self._gate, self._state.hold)
         self._ecs = EcsSteps(run)
         self._traffic = TrafficShift(run)
         self._scaling = ScalingHold(run)
@@ -165,12 +166,12 @@ class EcsCanaryDeployment:
         if self._invalid is None:
             take_train_decision(self._run, read_argument(decision))
 
-    def _check(self, action: DecisionAction, decision: RawValue) -> None:
+    def _check(self, action: Action, decision: RawValue) -> None:
         if self._invalid is not None:
             raise GateRefusal(f"this deployment will not run: {self._invalid}")
         self._desk.check(action, read_argument(decision))
 
-    async def _take(self, action: DecisionAction, decision: RawValue, via: DecisionSource) -> None:
+    async def _take(self, action: Action, decision: RawValue, via: DecisionSource) -> None:
         if self._invalid is not None:
             return  # the run fails at once with InvalidRequest; there is no gate to decide
         refusal = await self._desk.take(action, read_argument(decision), via)
@@ -189,12 +190,18 @@ class EcsCanaryDeployment:
         self._run.calls.may_repeat = calls_may_repeat()
         # Runs as long as the run does: the Web UI details follow every change of the state.
         self._details = asyncio.ensure_future(self._run.keep_details_current())
+        hold = self._run.hold  # a paused run takes no next step (workflows.hold)
         try:
             await self._canary_deploy()
+            await hold.before_next_step()
             await self._verification()
             if self._gate.decision is not None:
                 self._notifier.send("decided", self.status())
+            if self._gate.approved:
+                await self._wait_out_freeze()  # the canary keeps serving meanwhile
+            await hold.before_next_step()
             await self._canary_delete()
+            await hold.before_next_step()
             if self._gate.approved:
                 await self._rolling_deploy()
         except ENDS_A_DEPLOYMENT as err:
@@ -262,6 +269,7 @@ class EcsCanaryDeployment:
         )
         if checks.policy and (refused := checks.policy.request_refusal(request.verification)):
             raise self._refusal(refused)  # before any ECS call
+        await self._wait_out_freeze()
         look = await first_look(request, self._ecs, self._traffic)
         state.previous = look.main
         self._scaling.record(look.scalable_target)
@@ -277,11 +285,13 @@ class EcsCanaryDeployment:
             leftovers.append(self._baseline.remove(Stage.CANARY_DEPLOY))
         await together(*leftovers)
         self._baseline.record(look.main)
+        await self._run.hold.before_next_step()
         if self._gate.rejected:
             return
         info = workflow.info()
         registered = await self._ecs.register_task_definition(info.run_id)
         state.task_definition_arn = arn = registered.arn
+        await self._run.hold.before_next_step()
         if self._gate.rejected:
             return
         state.canary_may_exist = True
@@ -326,6 +336,7 @@ class EcsCanaryDeployment:
                 await settle(rollback_check)
         if rollback_check is not None:
             rollback_check.result()
+        await self._run.hold.before_next_step()
         if not self._gate.rejected:  # healthy: their weight for the verification stage
             await self._traffic.shift()
 
@@ -402,6 +413,15 @@ class EcsCanaryDeployment:
         leftovers when the run goes on."""
         self._state.canary_may_exist = True
         self._state.baseline_may_exist = self._require_request().baseline_service_name is not None
+
+    async def _wait_out_freeze(self) -> None:
+        """While a freeze window of the platform policy (as last read) holds, wait until it
+        ends, unless overridden (workflows.hold). A release train's deployment does not: its
+        train holds between waves."""
+        if self._require_request().train is None:
+            await self._run.hold.wait_out_freeze(
+                self._gate.policy, lambda: self._notifier.send("frozen", self.status())
+            )
 
     def _refusal(self, reason: str) -> StageFailure:
         """A refused deployment changes nothing, nor did any attempt of it (each refuses on

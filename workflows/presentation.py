@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.analysis_text import interval_table, interval_verdict_text, summary_text
 from ecs_canary.gate import Gate
+from ecs_canary.hold import hold_lines
 from ecs_canary.models import Decision, DeploymentRequest
 from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
 from workflows.payloads import Unreadable
@@ -68,7 +69,7 @@ def current_details(
     They are drawn at a workflow task (`now` is its time) and shown as drawn until the next
     one, so every time here is an instant ("decide by 14:09:30 UTC"), never a countdown that
     would go stale on the page."""
-    lines = [f"**Stage:** {state.stage.value}"]
+    lines = [*hold_lines(state.hold, workflow_id, run_id, now), f"**Stage:** {state.stage.value}"]
     if state.running_count is not None:
         lines.append(f"**Running:** {state.running_count}/{state.desired_count}")
     if state.recent_events:

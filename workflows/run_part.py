@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.gate import Gate
     from ecs_canary.models import DeploymentRequest, Stage
     from workflows.calls import Calls
+    from workflows.hold import Hold
     from workflows.presentation import current_details, log_context
     from workflows.state import DeploymentState
 
@@ -47,6 +48,11 @@ class RunContext:
     state: DeploymentState
     gate: Gate
     calls: Calls
+
+    @property
+    def hold(self) -> Hold:
+        """Where a paused (or frozen) run waits, and its timers that stop while it is paused."""
+        return Hold(self.state.hold)
 
     def location(self, service: str | None = None, stage: Stage | None = None) -> Location:
         """The main service in the running stage, unless told another service or stage."""

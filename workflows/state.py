@@ -12,6 +12,7 @@ from datetime import datetime
 from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.baseline import BaselineState
 from ecs_canary.gate import Gate
+from ecs_canary.hold import HoldState
 from ecs_canary.models import (
     DeploymentRequest,
     DeploymentResult,
@@ -67,6 +68,8 @@ class DeploymentState:
     final_result: DeploymentResult | None = None
     # Every notification queued so far and how its delivery went (the Notifier records here).
     notifications: list[NotificationState] = field(default_factory=list)
+    # Paused by a person, or held by a freeze window (workflows.hold).
+    hold: HoldState = field(default_factory=HoldState)
 
     def enter(self, stage: Stage, now: datetime) -> None:
         """Close the running stage's timing and start the next one's."""
@@ -122,6 +125,9 @@ class DeploymentState:
             scaling=self.scaling,
             analysis=self.analysis,
             baseline=self.baseline,
+            paused=self.hold.paused,
+            frozen_until=self.hold.frozen_until,
+            frozen_window=self.hold.frozen_window,
         )
 
     def result(

@@ -8,14 +8,12 @@ the gate's decision.
 from __future__ import annotations
 
 import asyncio
-import builtins
 from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.alarms import AlarmActivities
-    from ecs_canary.gate import Gate
     from ecs_canary.models import AlarmFiring, WatchAlarmsInput
     from ecs_canary.text import duration_text
     from workflows.analysis import CanaryAnalysis
@@ -45,17 +43,17 @@ async def verify(
         if settings.bake_seconds:
             gate.start_bake(workflow.now())
             bake = settings.bake_seconds
-            await _wait_for_gate(gate, alarm_watch, bake, f"Bake {duration_text(bake)}")
+            await _wait_for_gate(run, alarm_watch, bake, f"Bake {duration_text(bake)}")
         if step_run is not None and gate.decision is None:
             if not step_run.done():
                 gate.await_steps()
-                await _wait_for_gate(gate, alarm_watch, also=step_run.done)
+                await _wait_for_gate(run, alarm_watch, also=step_run.done)
             if step_run.done():
                 step_run.result()
         if analysis_run is not None and gate.decision is None:
             if not analysis_run.done():
                 gate.await_analysis()
-                await _wait_for_gate(gate, alarm_watch, also=analysis_run.done)
+                await _wait_for_gate(run, alarm_watch, also=analysis_run.done)
             if analysis_run.done():
                 analysis_run.result()
         if gate.decision is not None:
@@ -67,11 +65,12 @@ async def verify(
                 run,
                 _why_approved(state),
                 a_step_failed or marginal,
-                lambda: _wait_for_gate(gate, alarm_watch),
+                lambda: _wait_for_gate(run, alarm_watch),
             )
             return
         if not settings.require_approval and not a_step_failed and not marginal:
             await refresh_policy()
+            await run.hold.before_next_step()  # a paused run never decides by itself
             if gate.decision is not None:
                 return
             if gate.automatic_approval_refusal("bake") is None:
@@ -82,7 +81,7 @@ async def verify(
         gate_opened()
         limit = settings.timeout_seconds
         timed_out = await _wait_for_gate(
-            gate, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
+            run, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
         )
         if timed_out:
             action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"
@@ -90,6 +89,7 @@ async def verify(
                 await refresh_policy()
                 if refused := gate.automatic_approval_refusal("timeout"):
                     action, why = "reject", f"{why}; {refused}"
+                await run.hold.before_next_step()
             if gate.decision is None:
                 gate.decide_automatically(action, "timeout", why, workflow.now())
     finally:
@@ -130,26 +130,32 @@ def _why_approved(state: DeploymentState) -> str:
 
 
 async def _wait_for_gate(
-    gate: Gate,
+    run: RunContext,
     alarm_watch: asyncio.Task[AlarmFiring] | None,
     seconds: float | None = None,
-    summary: str | None = None,
+    summary: str = "",
     also: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Wait for a decision, an alarm, `also()` or the timer; True when the timer decided."""
-    try:
-        await workflow.wait_condition(
-            lambda: (
-                gate.decision is not None
-                or (alarm_watch is not None and alarm_watch.done())
-                or also()
-            ),
-            timeout=seconds,
-            timeout_summary=summary,
+    """Wait for a decision, an alarm, `also()` or the timer; True when the timer decided. The
+    timer stops while the run is paused (the bake's end and the gate's deadline move on with
+    it), and an alarm that fired meanwhile rejects once the run is resumed."""
+    gate = run.gate
+
+    def ended() -> bool:
+        return (
+            gate.decision is not None
+            or (alarm_watch is not None and alarm_watch.done())
+            or also()
         )
-    except builtins.TimeoutError:
+
+    if seconds is None:
+        await workflow.wait_condition(ended)
+    elif await run.hold.timer(seconds, summary, ended, gate.postpone):
         return True
     if gate.decision is None and alarm_watch is not None and alarm_watch.done():
+        await run.hold.before_next_step()
+        if gate.decision is not None:
+            return False
         firing = alarm_watch.result()  # a failed watch fails the stage
         gate.decide_automatically(
             "reject",
