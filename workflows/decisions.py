@@ -211,6 +211,9 @@ class DecisionDesk:
             self._gate.refuse(action, decision, via, now, str(refused), signed=signed)
             return str(refused)
         self._gate.record_hold(action, decision, via, now, signed=signed)
+        if action == "resume" and self._hold.paused is not None:
+            # The bake and the gate's timer stood still (workflows.hold): they end that much later.
+            self._gate.postpone(now - self._hold.paused.at)
         self._hold.apply(action, by, decision.reason, now)
         return None
 

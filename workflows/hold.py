@@ -109,8 +109,8 @@ class Hold:
         postponed: Callable[[timedelta], None] = lambda _: None,
     ) -> bool:
         """Wait for `done()` or `seconds` of unpaused time; True when the time ran out. Each
-        pause stops the clock and tells `postponed` how long it lasted once resumed (so what
-        `status` reports moves on with it); a timer that runs out while the run is paused (it
+        pause stops the clock and tells `postponed` how long it lasted once resumed (an
+        analysis interval ends that much later); a timer that runs out while the run is paused (it
         was paused in the same workflow task) waits for the resume too."""
         left = timedelta(seconds=seconds)
         while True:

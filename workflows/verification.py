@@ -137,8 +137,8 @@ async def _wait_for_gate(
     also: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Wait for a decision, an alarm, `also()` or the timer; True when the timer decided. The
-    timer stops while the run is paused (the bake's end and the gate's deadline move on with
-    it), and an alarm that fired meanwhile rejects once the run is resumed."""
+    timer stops while the run is paused (a resume moves the bake's end and the gate's deadline
+    on), and an alarm that fired meanwhile rejects once the run is resumed."""
     gate = run.gate
 
     def ended() -> bool:
@@ -150,7 +150,7 @@ async def _wait_for_gate(
 
     if seconds is None:
         await workflow.wait_condition(ended)
-    elif await run.hold.timer(seconds, summary, ended, gate.postpone):
+    elif await run.hold.timer(seconds, summary, ended):
         return True
     if gate.decision is None and alarm_watch is not None and alarm_watch.done():
         await run.hold.before_next_step()

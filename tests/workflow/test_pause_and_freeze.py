@@ -1,0 +1,408 @@
+"""Pause, resume and freeze windows of a deployment on the time-skipping server (issue 26): the
+real workflow, fake ECS activities whose canary wait and verification step end when the test
+says, and the real policy file read through the start checks and the decision checks.
+
+While paused nothing moves, however much time passes: no next stage, no next step, no timer
+running out; once resumed, each timer runs for the time it had left. A freeze window of the
+policy holds a run at its start and before its rollout until the window ends, unless an
+approver overrides it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.decisions import verify_decision
+from ecs_canary.models import (
+    DeploymentResult,
+    DeploymentStatus,
+    Outcome,
+    Stage,
+    SteadyState,
+    WaitSteadyInput,
+)
+from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.policy import POLICY_FILE_ENV
+from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
+from ecs_canary.steps import HttpStepInput, StepVerdict
+from tests.helpers import wait_until
+from tests.workflow.conftest import request
+from tests.workflow.fakes import FakeEcs, running_service
+from tests.workflow.reading import failure_of
+from workflows.canary import EcsCanaryDeployment
+
+Handle = WorkflowHandle[Any, DeploymentResult]
+HOUR = 3600
+
+
+class Releases:
+    """The canary's wait for steady state, and each `http` step, end when the test releases
+    them; `started` says which have begun."""
+
+    def __init__(self) -> None:
+        self.released: dict[str, asyncio.Event] = {}
+        self.started: set[str] = set()
+
+    def release(self, name: str) -> None:
+        self._event(name).set()
+
+    def _event(self, name: str) -> asyncio.Event:
+        return self.released.setdefault(name, asyncio.Event())
+
+    async def hold(self, name: str) -> None:
+        self.started.add(name)
+        while not self._event(name).is_set():
+            activity.heartbeat()
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def releases() -> Releases:
+    return Releases()
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Write the worker's policy file (read by the start checks and each decision check)."""
+    path = tmp_path / "policy.json"
+    monkeypatch.setenv(POLICY_FILE_ENV, str(path))
+    monkeypatch.delenv(POLICY_ENV, raising=False)
+
+    def write(**policy: Any) -> None:
+        path.write_text(json.dumps(policy, default=str))
+
+    write()
+    return write
+
+
+@pytest.fixture
+async def queue(
+    time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs, releases: Releases, policy_file: Any
+) -> AsyncIterator[str]:
+    """A worker with the real workflow on fake ECS, except that the canary's wait for steady
+    state and the `http` steps wait for the test's release."""
+    fake_ecs.services["myapp"] = running_service("myapp")
+    activities = fake_ecs.activities()
+    waits = next(a for a in activities if a.__name__ == "wait_for_steady_state")
+
+    @activity.defn(name="wait_for_steady_state")
+    async def wait_for_steady_state(request: WaitSteadyInput) -> SteadyState:
+        if request.stage == Stage.CANARY_DEPLOY:
+            await releases.hold("canary")
+        result: SteadyState = await waits(request)
+        return result
+
+    @activity.defn(name="http_step")
+    async def http_step(request: HttpStepInput) -> StepVerdict:
+        fake_ecs.calls.append(("http_step", request))
+        await releases.hold(request.step.name)
+        return StepVerdict(passed=True, summary="ok")
+
+    replaced = {"wait_for_steady_state", "http_step"}
+    name = f"pause-tests-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_skipping.client,
+        task_queue=name,
+        workflows=[EcsCanaryDeployment],
+        activities=[
+            *(a for a in activities if a.__name__ not in replaced),
+            wait_for_steady_state,
+            http_step,
+            verify_decision,
+        ],
+    ):
+        yield name
+
+
+@pytest.fixture
+def begin(time_skipping: WorkflowEnvironment, queue: str) -> Callable[..., Awaitable[Handle]]:
+    client: Client = time_skipping.client
+
+    async def begin_(body: dict[str, Any]) -> Handle:
+        return await client.start_workflow(
+            WORKFLOW_TYPE,
+            body,
+            id=f"{workflow_id_for('ecs-canary', 'myapp')}-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+            result_type=DeploymentResult,
+        )
+
+    return begin_
+
+
+async def _status(handle: Handle) -> DeploymentStatus:
+    return await handle.query("status", result_type=DeploymentStatus)
+
+
+async def _until(handle: Handle, holds: Callable[[DeploymentStatus], bool]) -> DeploymentStatus:
+    async def check() -> DeploymentStatus | None:
+        current = await _status(handle)
+        return current if holds(current) else None
+
+    return await wait_until(check)
+
+
+async def _send(handle: Handle, action: str, by: str = "alice", **more: Any) -> DeploymentStatus:
+    return await handle.execute_update(
+        action, {"by": by, **more}, result_type=DeploymentStatus
+    )
+
+
+def _holds(status: DeploymentStatus | DeploymentResult) -> list[tuple[str, str | None, bool]]:
+    """The pauses, resumes and freeze overrides among the attempts (the audit)."""
+    return [
+        (a.action, a.by, a.accepted)
+        for a in status.attempts
+        if a.action in ("pause", "resume", "override_freeze")
+    ]
+
+
+def _started(status: DeploymentStatus | DeploymentResult, stage: Stage) -> datetime:
+    (timing,) = [t for t in status.stages if t.stage == stage]
+    return timing.started_at
+
+
+GATED = {"require_approval": True, "timeout_seconds": HOUR}
+
+
+async def test_a_pause_during_the_canary_deploy_lets_the_wait_finish_and_starts_nothing_more(
+    begin, releases, fake_ecs, time_skipping
+):
+    handle = await begin(request(verification={**GATED, "bake_seconds": 600}))
+    await wait_until(lambda: "canary" in releases.started)
+
+    paused = await _send(handle, "pause", reason="incident elsewhere")
+    assert paused.paused is not None
+    assert (paused.paused.by, paused.paused.reason) == ("alice", "incident elsewhere")
+    releases.release("canary")  # the wait in flight finishes
+    await time_skipping.sleep(2 * HOUR)
+
+    held = await _status(handle)
+    assert held.stage == Stage.CANARY_DEPLOY and held.running_count == 1
+    assert held.bake_ends_at is None and not held.gate_open
+    assert "set_rule_actions" not in fake_ecs.names()  # nothing after the wait
+
+    resumed = await _send(handle, "resume", reason="incident over")
+    assert resumed.paused is None
+    baking = await _until(handle, lambda s: s.bake_ends_at is not None)
+    assert baking.bake_ends_at == _started(baking, Stage.VERIFICATION) + timedelta(seconds=600)
+    await handle.signal("reject", {"by": "alice"})
+    result = await handle.result()
+    assert result.outcome == Outcome.REJECTED
+    assert _holds(result) == [("pause", "alice", True), ("resume", "alice", True)]
+
+
+async def test_the_bake_stops_while_paused_and_resumes_with_what_was_left(
+    begin, releases, time_skipping
+):
+    releases.release("canary")
+    handle = await begin(request(verification={**GATED, "bake_seconds": 600}))
+    baking = await _until(handle, lambda s: s.bake_ends_at is not None)
+    first_end = baking.bake_ends_at
+    assert first_end is not None
+
+    await time_skipping.sleep(200)
+    paused = await _send(handle, "pause")
+    assert paused.paused is not None
+    await time_skipping.sleep(2 * HOUR)
+    still = await _status(handle)
+    assert not still.gate_open and still.bake_ends_at == first_end  # not counting
+    resumed = await _send(handle, "resume")
+    assert resumed.paused is None
+
+    # The bake ends later by the time it was paused: about 400 s from now, not at once.
+    assert resumed.bake_ends_at is not None
+    paused_for = resumed.bake_ends_at - first_end
+    assert paused_for >= timedelta(seconds=2 * HOUR)
+    assert paused_for == _resumed_at(resumed) - paused.paused.at
+    await time_skipping.sleep(300)
+    assert not (await _status(handle)).gate_open
+    await time_skipping.sleep(200)
+    opened = await _until(handle, lambda s: s.gate_open)
+    assert opened.gate_deadline is not None
+    await handle.signal("reject", {"by": "alice"})
+    assert (await handle.result()).outcome == Outcome.REJECTED
+
+
+def _resumed_at(status: DeploymentStatus) -> datetime:
+    (resume,) = [a for a in status.attempts if a.action == "resume"]
+    return resume.at
+
+
+async def test_a_pause_during_a_verification_step_starts_no_next_step(
+    begin, releases, fake_ecs, time_skipping
+):
+    steps = [
+        {"name": "first", "type": "http", "url": "http://127.0.0.1:9/a"},
+        {"name": "second", "type": "http", "url": "http://127.0.0.1:9/b"},
+    ]
+    releases.release("canary")
+    handle = await begin(request(verification={**GATED, "steps": steps}))
+    await wait_until(lambda: "first" in releases.started)
+
+    await _send(handle, "pause")
+    releases.release("first")  # the step in flight finishes and passes
+    releases.release("second")
+    await _until(handle, lambda s: s.verification_steps[0].state == "passed")
+    await time_skipping.sleep(2 * HOUR)
+    held = await _status(handle)
+    assert [s.state for s in held.verification_steps] == ["passed", "pending"]
+    assert "second" not in releases.started and not held.gate_open
+
+    await _send(handle, "resume")
+    opened = await _until(handle, lambda s: s.gate_open)
+    assert [s.state for s in opened.verification_steps] == ["passed", "passed"]
+    await handle.signal("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == Outcome.SUCCEEDED
+
+
+async def test_the_gate_never_times_out_while_paused_and_its_deadline_moves_on(
+    begin, releases, time_skipping
+):
+    releases.release("canary")
+    handle = await begin(request(verification={**GATED, "on_timeout": "approve"}))
+    opened = await _until(handle, lambda s: s.gate_open)
+    deadline = opened.gate_deadline
+    assert deadline is not None
+
+    await time_skipping.sleep(HOUR / 2)
+    await _send(handle, "pause")
+    await time_skipping.sleep(5 * HOUR)  # far past the deadline
+    held = await _status(handle)
+    assert held.gate_open and held.decision is None and held.paused is not None
+
+    resumed = await _send(handle, "resume")
+    assert resumed.gate_deadline is not None and resumed.gate_deadline > deadline + timedelta(
+        hours=4
+    )
+    result = await handle.result()  # the half hour left runs out
+    assert result.outcome == Outcome.SUCCEEDED
+    assert result.decision is not None and result.decision.via == "timeout"
+    assert result.decision.at >= resumed.gate_deadline
+
+
+async def test_a_cancel_while_paused_still_deletes_the_canary(begin, releases, fake_ecs):
+    releases.release("canary")
+    handle = await begin(request(verification=GATED))
+    await _until(handle, lambda s: s.gate_open)
+    await _send(handle, "pause")
+
+    await handle.cancel()
+    cause = await failure_of(handle)
+    assert isinstance(cause, CancelledError)
+    deleted = [c.service for c in fake_ecs.inputs("delete_service")]
+    assert deleted == ["myappCanary"]
+
+
+async def test_pause_and_resume_are_refused_when_they_change_nothing_or_come_from_a_stranger(
+    begin, releases, policy_file
+):
+    policy_file(approvers=["alice", "bob"])
+    releases.release("canary")
+    handle = await begin(request(verification=GATED))
+    await _until(handle, lambda s: s.gate_open)
+
+    with pytest.raises(WorkflowUpdateFailedError) as not_paused:
+        await _send(handle, "resume")
+    assert "not paused" in str(not_paused.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as stranger:
+        await _send(handle, "pause", by="mallory")
+    assert "'mallory' may not decide" in str(stranger.value.cause)
+    await handle.signal("pause", {"by": "mallory"})  # a signal's refusal is recorded
+    await _send(handle, "pause", by="bob")
+    with pytest.raises(WorkflowUpdateFailedError) as twice:
+        await _send(handle, "pause")
+    assert "already paused (by bob" in str(twice.value.cause)
+
+    current = await _status(handle)
+    assert current.paused is not None and current.paused.by == "bob"
+    assert _holds(current) == [("pause", "mallory", False), ("pause", "bob", True)]
+    await handle.cancel()
+    assert isinstance(await failure_of(handle), CancelledError)
+
+
+# --- Freeze windows ---------------------------------------------------------------------------
+
+
+async def _now(time_skipping: WorkflowEnvironment) -> datetime:
+    return await time_skipping.get_current_time()
+
+
+async def test_a_run_started_inside_a_window_waits_for_its_end_then_runs(
+    begin, releases, fake_ecs, policy_file, time_skipping
+):
+    now = await _now(time_skipping)
+    end = now + timedelta(seconds=20)
+    policy_file(freeze_windows=[{"name": "launch", "start": now.isoformat(), "end": end}])
+    releases.release("canary")
+    handle = await begin(request(verification={"require_approval": False}))
+
+    frozen = await _until(handle, lambda s: s.frozen_until is not None)
+    assert (frozen.frozen_window, frozen.frozen_until) == ("launch", end)
+    assert "describe_services" not in fake_ecs.names()  # nothing started yet
+
+    result = await handle.result()
+    assert result.outcome == Outcome.SUCCEEDED
+    (first_look, *_) = fake_ecs.inputs("describe_services")
+    assert first_look is not None and _started(result, Stage.VERIFICATION) >= end
+    assert (await _status(handle)).frozen_until is None
+
+
+async def test_a_rollout_that_would_start_inside_a_window_holds_until_it_ends(
+    begin, releases, fake_ecs, policy_file, time_skipping
+):
+    now = await _now(time_skipping)
+    opens, ends = now + timedelta(seconds=100), now + timedelta(seconds=300)
+    policy_file(freeze_windows=[{"name": "weekend", "start": opens, "end": ends}])
+    releases.release("canary")
+    # The bake (200 s) ends inside the window: approved, but held before the rollout.
+    handle = await begin(request(verification={"require_approval": False, "bake_seconds": 200}))
+    await _until(handle, lambda s: s.bake_ends_at is not None)
+    await time_skipping.sleep(250)
+
+    held = await _until(handle, lambda s: s.frozen_until is not None)
+    assert (held.frozen_window, held.frozen_until) == ("weekend", ends)
+    assert held.decision is not None and held.decision.action == "approve"
+    assert held.stage == Stage.VERIFICATION  # the canary keeps serving
+    assert "delete_service" not in fake_ecs.names() and "update_service" not in fake_ecs.names()
+
+    result = await handle.result()
+    assert result.outcome == Outcome.SUCCEEDED
+    assert _started(result, Stage.CANARY_DELETE) >= ends
+    assert [u.service for u in fake_ecs.inputs("update_service")] == ["myapp"]
+
+
+async def test_override_freeze_lets_one_run_go_on_and_is_audited(
+    begin, releases, fake_ecs, policy_file, time_skipping
+):
+    now = await _now(time_skipping)
+    window = {"name": "holidays", "start": now - timedelta(hours=1), "end": now + timedelta(days=7)}
+    policy_file(approvers=["alice"], freeze_windows=[window])
+    releases.release("canary")
+    handle = await begin(request(verification={"require_approval": False}))
+    await _until(handle, lambda s: s.frozen_until is not None)
+
+    with pytest.raises(WorkflowUpdateFailedError) as stranger:
+        await _send(handle, "override_freeze", by="mallory")
+    assert "'mallory' may not decide" in str(stranger.value.cause)
+    await _send(handle, "override_freeze", reason="hotfix for the outage")
+
+    result = await handle.result()
+    assert result.outcome == Outcome.SUCCEEDED
+    assert _holds(result) == [("override_freeze", "alice", True)]
+    (override,) = [a for a in result.attempts if a.action == "override_freeze"]
+    assert override.reason == "hotfix for the outage" and override.via == "update"
+    assert result.stages[-1].ended_at is not None
+    assert result.stages[-1].ended_at < now + timedelta(days=1)  # not at the window's end
