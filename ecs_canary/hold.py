@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ecs_canary.status import HoldAction, Paused
+from ecs_canary.strict import StrictModel
 from ecs_canary.text import utc_clock
 
 HOLD_ACTIONS: tuple[HoldAction, ...] = ("pause", "resume", "override_freeze")
+# A release train's pause or resume, relayed to each deployment of it in flight (not for
+# people: a person pauses the train, or a deployment with `pause`).
+TRAIN_HOLD_SIGNAL = "train_hold"
 
 
 @dataclass
@@ -39,15 +43,6 @@ class HoldState:
             by = self.freeze_overridden_by
             return f"freeze windows were already overridden for this run (by {by})"
         return None
-
-    def apply(self, action: HoldAction, by: str, reason: str | None, now: datetime) -> None:
-        """Take `action` (its refusal was checked first)."""
-        if action == "pause":
-            self.paused = Paused(by=by, reason=reason, at=now)
-        elif action == "resume":
-            self.paused = None
-        else:
-            self.freeze_overridden_by = by
 
     def frozen(self, window: str, until: datetime) -> None:
         self.frozen_window, self.frozen_until = window, until
@@ -81,3 +76,10 @@ def _update_command(this_run: str, action: HoldAction) -> str:
         f"`temporal workflow update execute --workflow-id {this_run} --name {action} "
         """--input '{"by":"you"}'`"""
     )
+
+
+class TrainHold(StrictModel):
+    """The train's pause (None: resumed), as it relays it to its deployments in flight."""
+
+    train: str
+    paused: Paused | None

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
 
     from ecs_canary import search_attributes as sa
     from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+    from ecs_canary.hold import TRAIN_HOLD_SIGNAL
     from ecs_canary.models import (
         DecisionSource,
         DeploymentRequest,
@@ -56,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import Action, DecisionDesk
     from workflows.ecs_calls import EcsSteps
     from workflows.failures import ROLLED_BACK, StageFailure
-    from workflows.hold import serve_hold_messages
+    from workflows.hold import follow_train_hold, serve_hold_messages
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import (
@@ -165,6 +166,16 @@ class EcsCanaryDeployment:
     def train_decision_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
         if self._invalid is None:
             take_train_decision(self._run, read_argument(decision))
+
+    @workflow.signal(
+        name=TRAIN_HOLD_SIGNAL,
+        description="The release train's pause or resume, for its deployments in flight (sent "
+        "by the train this deployment belongs to; ignored from anyone else).",
+    )
+    def train_hold_signal(self, hold: RawValue = NO_ARGUMENT) -> None:
+        if self._invalid is None:
+            train = self._require_request().train
+            follow_train_hold(self._state.hold, self._gate, train, read_argument(hold))
 
     def _check(self, action: Action, decision: RawValue) -> None:
         if self._invalid is not None:

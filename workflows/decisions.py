@@ -42,12 +42,14 @@ with workflow.unsafe.imports_passed_through():
         DecisionSource,
         DecisionVerdict,
         HoldAction,
+        Paused,
         VerifyDecisionInput,
     )
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.signing import token_shape_refusal
     from workflows.calls import decision_check
     from workflows.failures import failure_reason
+    from workflows.hold import pause_or_resume
     from workflows.payloads import Unreadable
 
 
@@ -211,10 +213,11 @@ class DecisionDesk:
             self._gate.refuse(action, decision, via, now, str(refused), signed=signed)
             return str(refused)
         self._gate.record_hold(action, decision, via, now, signed=signed)
-        if action == "resume" and self._hold.paused is not None:
-            # The bake and the gate's timer stood still (workflows.hold): they end that much later.
-            self._gate.postpone(now - self._hold.paused.at)
-        self._hold.apply(action, by, decision.reason, now)
+        if action == "override_freeze":
+            self._hold.freeze_overridden_by = by
+        else:
+            paused = Paused(by=by, reason=decision.reason, at=now) if action == "pause" else None
+            pause_or_resume(self._hold, self._gate, paused, now)
         return None
 
     @staticmethod
