@@ -21,15 +21,12 @@ from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
 from ecs_canary.train import TrainStatus
 from tests.helpers import replay_histories, wait_until
+from tests.workflow import test_train as trains
 from tests.workflow.conftest import request
-from tests.workflow.test_train import (  # noqa: F401 - fixtures
-    details_of,
-    existing,
-    gate_open_at,
-    start_train,
-    status_of,
-    train_queue,
-)
+from tests.workflow.test_train import details_of, gate_open_at, status_of
+
+# The release-train fixtures: the services, a worker with both workflows on fake ECS, a start.
+existing, train_queue, start_train = trains.existing, trains.train_queue, trains.start_train
 
 HOUR = 3600
 BAKE = 600
