@@ -23,6 +23,7 @@ from ecs_canary.models import (
     DeploymentRequest,
     DeploymentResult,
     DeploymentStatus,
+    Paused,
     Stage,
     WaitProgress,
 )
@@ -34,6 +35,7 @@ from ecs_canary.text import (
     time_left,
     utc_clock,
 )
+from ecs_canary.train import TrainStatus
 
 # What the printed commands say for `--by` when nobody can be named (see current_user).
 NAME_PLACEHOLDER = "YOUR_NAME"
@@ -203,6 +205,26 @@ def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
     return "closed"
 
 
+def paused_text(paused: Paused) -> str:
+    """`by alice at 2026-12-06 14:09:30 UTC: incident elsewhere`."""
+    why = f": {one_line(paused.reason)}" if paused.reason else ""
+    return f"by {paused.by} at {clock(paused.at)}{why}"
+
+
+def hold_lines(status: DeploymentStatus | TrainStatus, now: datetime | None = None) -> list[str]:
+    """`status`'s lines for a paused run and a frozen one (none for a run that is neither)."""
+    lines = []
+    if status.paused is not None:
+        lines.append(f"paused:    PAUSED {paused_text(status.paused)}")
+    if status.frozen_until is not None:
+        left = time_left(status.frozen_until, now or datetime.now(UTC))
+        lines.append(
+            f"frozen:    by freeze window {status.frozen_window} until "
+            f"{clock(status.frozen_until)} ({left})"
+        )
+    return lines
+
+
 def status_approvals(status: DeploymentStatus) -> str:
     """`alice (1 of 2)`."""
     return approvals_text(status.approvals, status.min_approvals)
@@ -271,6 +293,7 @@ def status_lines(
         f"stage:     {status.stage.value}"
         + (f" ({status.outcome.value})" if status.outcome else ""),
         f"gate:      {gate_text(status, now)}",
+        *hold_lines(status, now),
         f"tasks:     {counts}",
         *(
             f"{label.lower() + ':':<10} {text}"
