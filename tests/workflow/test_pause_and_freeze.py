@@ -36,8 +36,10 @@ from ecs_canary.models import (
 from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
+from ecs_canary.signing import KEYS_ENV
 from ecs_canary.steps import HttpStepInput, StepVerdict
 from tests.helpers import wait_until
+from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
 from tests.workflow.fakes import FakeEcs, running_service
 from tests.workflow.reading import failure_of
@@ -406,3 +408,32 @@ async def test_override_freeze_lets_one_run_go_on_and_is_audited(
     assert override.reason == "hotfix for the outage" and override.via == "update"
     assert result.stages[-1].ended_at is not None
     assert result.stages[-1].ended_at < now + timedelta(days=1)  # not at the window's end
+
+
+async def test_where_decisions_must_be_signed_a_pause_needs_a_token_for_pause(
+    begin, releases, tmp_path, monkeypatch
+):
+    alice = Approver("alice-key", owner="alice", issuer=None)
+    monkeypatch.setenv(KEYS_ENV, str(write_jwks(tmp_path / "approvers.json", alice)))
+    releases.release("canary")
+    handle = await begin(request(verification={**GATED, "require_signed_decisions": True}))
+    await _until(handle, lambda s: s.gate_open)
+    run_id = handle.result_run_id or ""
+
+    with pytest.raises(WorkflowUpdateFailedError) as unsigned:
+        await _send(handle, "pause")
+    assert "a signed decision is required" in str(unsigned.value.cause)
+    approving = alice.token(handle.id, "approve", run_id=run_id)
+    with pytest.raises(WorkflowUpdateFailedError) as wrong_action:
+        await handle.execute_update("pause", {"token": approving})
+    assert "the token is for 'approve', not 'pause'" in str(wrong_action.value.cause)
+
+    pausing = alice.token(handle.id, "pause", run_id=run_id)
+    paused = await handle.execute_update(
+        "pause", {"token": pausing, "reason": "incident"}, result_type=DeploymentStatus
+    )
+    assert paused.paused is not None and paused.paused.by == "alice"
+    (accepted,) = [a for a in paused.attempts if a.accepted]
+    assert (accepted.action, accepted.by, accepted.signed) == ("pause", "alice", True)
+    await handle.cancel()
+    assert isinstance(await failure_of(handle), CancelledError)
