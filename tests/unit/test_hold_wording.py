@@ -11,7 +11,7 @@ from typing import Any
 from cli.format import status_lines
 from ecs_canary.gate import Gate
 from ecs_canary.hold import HoldState
-from ecs_canary.models import DeploymentRequest, Paused, Stage
+from ecs_canary.models import Paused, Stage
 from ecs_canary.notification_messages import (
     NotificationInput,
     RunLinks,
@@ -20,22 +20,12 @@ from ecs_canary.notification_messages import (
 )
 from ecs_canary.notifications import Notification
 from tests.helpers.statuses import deployment_status
+from tests.unit.test_workflow_wording import REQUEST
 from workflows.presentation import current_details
 from workflows.state import DeploymentState
 
 NOW = datetime(2026, 12, 24, 9, 0, tzinfo=UTC)
 UNTIL = datetime(2026, 12, 27, tzinfo=UTC)
-REQUEST = DeploymentRequest.model_validate(
-    {
-        "cluster": "prod",
-        "service_name": "myapp",
-        "task_definition": {
-            "family": "myapp-task",
-            "containerDefinitions": [{"name": "web", "image": "nginx:1.27"}],
-        },
-        "service_definition": {"desiredCount": 3},
-    }
-)
 RUN = RunLinks(
     namespace="default", workflow_id="ecs-canary/prod/myapp", run_id="r1", web_ui="http://ui"
 )

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -33,7 +33,6 @@ from ecs_canary.models import (
     SteadyState,
     WaitSteadyInput,
 )
-from ecs_canary.names import WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
 from ecs_canary.signing import KEYS_ENV
@@ -90,11 +89,11 @@ def policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
 
 
 @pytest.fixture
-async def queue(
+async def fake_worker(
     time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs, releases: Releases, policy_file: Any
 ) -> AsyncIterator[str]:
-    """A worker with the real workflow on fake ECS, except that the canary's wait for steady
-    state and the `http` steps wait for the test's release."""
+    """The conftest's worker (for its `start`), except that the canary's wait for steady state
+    and the `http` steps wait for the test's release."""
     fake_ecs.services["myapp"] = running_service("myapp")
     activities = fake_ecs.activities()
     waits = next(a for a in activities if a.__name__ == "wait_for_steady_state")
@@ -126,22 +125,6 @@ async def queue(
         ],
     ):
         yield name
-
-
-@pytest.fixture
-def begin(time_skipping: WorkflowEnvironment, queue: str) -> Callable[..., Awaitable[Handle]]:
-    client: Client = time_skipping.client
-
-    async def begin_(body: dict[str, Any]) -> Handle:
-        return await client.start_workflow(
-            WORKFLOW_TYPE,
-            body,
-            id=f"{workflow_id_for('ecs-canary', 'myapp')}-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-            result_type=DeploymentResult,
-        )
-
-    return begin_
 
 
 async def _status(handle: Handle) -> DeploymentStatus:
@@ -180,9 +163,9 @@ GATED = {"require_approval": True, "timeout_seconds": HOUR}
 
 
 async def test_a_pause_during_the_canary_deploy_lets_the_wait_finish_and_starts_nothing_more(
-    begin, releases, fake_ecs, time_skipping
+    start, releases, fake_ecs, time_skipping
 ):
-    handle = await begin(request(verification={**GATED, "bake_seconds": 600}))
+    handle = await start(request(verification={**GATED, "bake_seconds": 600}))
     await wait_until(lambda: "canary" in releases.started)
 
     paused = await _send(handle, "pause", reason="incident elsewhere")
@@ -207,10 +190,10 @@ async def test_a_pause_during_the_canary_deploy_lets_the_wait_finish_and_starts_
 
 
 async def test_the_bake_stops_while_paused_and_resumes_with_what_was_left(
-    begin, releases, time_skipping
+    start, releases, time_skipping
 ):
     releases.release("canary")
-    handle = await begin(request(verification={**GATED, "bake_seconds": 600}))
+    handle = await start(request(verification={**GATED, "bake_seconds": 600}))
     baking = await _until(handle, lambda s: s.bake_ends_at is not None)
     first_end = baking.bake_ends_at
     assert first_end is not None
@@ -244,14 +227,14 @@ def _resumed_at(status: DeploymentStatus) -> datetime:
 
 
 async def test_a_pause_during_a_verification_step_starts_no_next_step(
-    begin, releases, fake_ecs, time_skipping
+    start, releases, fake_ecs, time_skipping
 ):
     steps = [
         {"name": "first", "type": "http", "url": "http://127.0.0.1:9/a"},
         {"name": "second", "type": "http", "url": "http://127.0.0.1:9/b"},
     ]
     releases.release("canary")
-    handle = await begin(request(verification={**GATED, "steps": steps}))
+    handle = await start(request(verification={**GATED, "steps": steps}))
     await wait_until(lambda: "first" in releases.started)
 
     await _send(handle, "pause")
@@ -271,10 +254,10 @@ async def test_a_pause_during_a_verification_step_starts_no_next_step(
 
 
 async def test_the_gate_never_times_out_while_paused_and_its_deadline_moves_on(
-    begin, releases, time_skipping
+    start, releases, time_skipping
 ):
     releases.release("canary")
-    handle = await begin(request(verification={**GATED, "on_timeout": "approve"}))
+    handle = await start(request(verification={**GATED, "on_timeout": "approve"}))
     opened = await _until(handle, lambda s: s.gate_open)
     deadline = opened.gate_deadline
     assert deadline is not None
@@ -295,9 +278,9 @@ async def test_the_gate_never_times_out_while_paused_and_its_deadline_moves_on(
     assert result.decision.at >= resumed.gate_deadline
 
 
-async def test_a_cancel_while_paused_still_deletes_the_canary(begin, releases, fake_ecs):
+async def test_a_cancel_while_paused_still_deletes_the_canary(start, releases, fake_ecs):
     releases.release("canary")
-    handle = await begin(request(verification=GATED))
+    handle = await start(request(verification=GATED))
     await _until(handle, lambda s: s.gate_open)
     await _send(handle, "pause")
 
@@ -309,11 +292,11 @@ async def test_a_cancel_while_paused_still_deletes_the_canary(begin, releases, f
 
 
 async def test_pause_and_resume_are_refused_when_they_change_nothing_or_come_from_a_stranger(
-    begin, releases, policy_file
+    start, releases, policy_file
 ):
     policy_file(approvers=["alice", "bob"])
     releases.release("canary")
-    handle = await begin(request(verification=GATED))
+    handle = await start(request(verification=GATED))
     await _until(handle, lambda s: s.gate_open)
 
     with pytest.raises(WorkflowUpdateFailedError) as not_paused:
@@ -343,13 +326,13 @@ async def _now(time_skipping: WorkflowEnvironment) -> datetime:
 
 
 async def test_a_run_started_inside_a_window_waits_for_its_end_then_runs(
-    begin, releases, fake_ecs, policy_file, time_skipping
+    start, releases, fake_ecs, policy_file, time_skipping
 ):
     now = await _now(time_skipping)
     end = now + timedelta(seconds=20)
     policy_file(freeze_windows=[{"name": "launch", "start": now.isoformat(), "end": end}])
     releases.release("canary")
-    handle = await begin(request(verification={"require_approval": False}))
+    handle = await start(request(verification={"require_approval": False}))
 
     frozen = await _until(handle, lambda s: s.frozen_until is not None)
     assert (frozen.frozen_window, frozen.frozen_until) == ("launch", end)
@@ -363,14 +346,14 @@ async def test_a_run_started_inside_a_window_waits_for_its_end_then_runs(
 
 
 async def test_a_rollout_that_would_start_inside_a_window_holds_until_it_ends(
-    begin, releases, fake_ecs, policy_file, time_skipping
+    start, releases, fake_ecs, policy_file, time_skipping
 ):
     now = await _now(time_skipping)
     opens, ends = now + timedelta(seconds=100), now + timedelta(seconds=300)
     policy_file(freeze_windows=[{"name": "weekend", "start": opens, "end": ends}])
     releases.release("canary")
     # The bake (200 s) ends inside the window: approved, but held before the rollout.
-    handle = await begin(request(verification={"require_approval": False, "bake_seconds": 200}))
+    handle = await start(request(verification={"require_approval": False, "bake_seconds": 200}))
     await _until(handle, lambda s: s.bake_ends_at is not None)
     await time_skipping.sleep(250)
 
@@ -387,13 +370,13 @@ async def test_a_rollout_that_would_start_inside_a_window_holds_until_it_ends(
 
 
 async def test_override_freeze_lets_one_run_go_on_and_is_audited(
-    begin, releases, fake_ecs, policy_file, time_skipping
+    start, releases, fake_ecs, policy_file, time_skipping
 ):
     now = await _now(time_skipping)
     window = {"name": "holidays", "start": now - timedelta(hours=1), "end": now + timedelta(days=7)}
     policy_file(approvers=["alice"], freeze_windows=[window])
     releases.release("canary")
-    handle = await begin(request(verification={"require_approval": False}))
+    handle = await start(request(verification={"require_approval": False}))
     await _until(handle, lambda s: s.frozen_until is not None)
 
     with pytest.raises(WorkflowUpdateFailedError) as stranger:
@@ -411,12 +394,12 @@ async def test_override_freeze_lets_one_run_go_on_and_is_audited(
 
 
 async def test_where_decisions_must_be_signed_a_pause_needs_a_token_for_pause(
-    begin, releases, tmp_path, monkeypatch
+    start, releases, tmp_path, monkeypatch
 ):
     alice = Approver("alice-key", owner="alice", issuer=None)
     monkeypatch.setenv(KEYS_ENV, str(write_jwks(tmp_path / "approvers.json", alice)))
     releases.release("canary")
-    handle = await begin(request(verification={**GATED, "require_signed_decisions": True}))
+    handle = await start(request(verification={**GATED, "require_signed_decisions": True}))
     await _until(handle, lambda s: s.gate_open)
     run_id = handle.result_run_id or ""
 
