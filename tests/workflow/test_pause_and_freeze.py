@@ -33,6 +33,7 @@ from ecs_canary.models import (
     SteadyState,
     WaitSteadyInput,
 )
+from ecs_canary.notification_messages import NotificationInput, NotificationOutcome
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
 from ecs_canary.signing import KEYS_ENV
@@ -75,6 +76,12 @@ def releases() -> Releases:
 
 
 @pytest.fixture
+def notified() -> list[NotificationInput]:
+    """The notifications the run sent (to a stand-in of the notification activity)."""
+    return []
+
+
+@pytest.fixture
 def policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Write the worker's policy file (read by the start checks and each decision check)."""
     path = tmp_path / "policy.json"
@@ -90,7 +97,11 @@ def policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
 
 @pytest.fixture
 async def fake_worker(
-    time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs, releases: Releases, policy_file: Any
+    time_skipping: WorkflowEnvironment,
+    fake_ecs: FakeEcs,
+    releases: Releases,
+    notified: list[NotificationInput],
+    policy_file: Any,
 ) -> AsyncIterator[str]:
     """The conftest's worker (for its `start`), except that the canary's wait for steady state
     and the `http` steps wait for the test's release."""
@@ -111,6 +122,11 @@ async def fake_worker(
         await releases.hold(request.step.name)
         return StepVerdict(passed=True, summary="ok")
 
+    @activity.defn(name="send_notification")
+    async def send_notification(request: NotificationInput) -> NotificationOutcome:
+        notified.append(request)
+        return NotificationOutcome(status_code=200, attempts=1)
+
     replaced = {"wait_for_steady_state", "http_step"}
     name = f"pause-tests-{uuid.uuid4().hex[:8]}"
     async with Worker(
@@ -121,6 +137,7 @@ async def fake_worker(
             *(a for a in activities if a.__name__ not in replaced),
             wait_for_steady_state,
             http_step,
+            send_notification,
             verify_decision,
         ],
     ):
@@ -326,13 +343,14 @@ async def _now(time_skipping: WorkflowEnvironment) -> datetime:
 
 
 async def test_a_run_started_inside_a_window_waits_for_its_end_then_runs(
-    start, releases, fake_ecs, policy_file, time_skipping
+    start, releases, fake_ecs, notified, policy_file, time_skipping
 ):
     now = await _now(time_skipping)
     end = now + timedelta(seconds=20)
     policy_file(freeze_windows=[{"name": "launch", "start": now.isoformat(), "end": end}])
     releases.release("canary")
-    handle = await start(request(verification={"require_approval": False}))
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["frozen", "finished"]}
+    handle = await start(request(verification={"require_approval": False}, notifications=[hook]))
 
     frozen = await _until(handle, lambda s: s.frozen_until is not None)
     assert (frozen.frozen_window, frozen.frozen_until) == ("launch", end)
@@ -343,6 +361,13 @@ async def test_a_run_started_inside_a_window_waits_for_its_end_then_runs(
     (first_look, *_) = fake_ecs.inputs("describe_services")
     assert first_look is not None and _started(result, Stage.VERIFICATION) >= end
     assert (await _status(handle)).frozen_until is None
+    frozen, finished = notified
+    assert (frozen.event, frozen.status.frozen_window, frozen.status.frozen_until) == (
+        "frozen",
+        "launch",
+        end,
+    )
+    assert finished.event == "finished"
 
 
 async def test_a_rollout_that_would_start_inside_a_window_holds_until_it_ends(
