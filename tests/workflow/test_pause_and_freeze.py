@@ -45,6 +45,9 @@ from tests.workflow.fakes import FakeEcs, running_service
 from tests.workflow.reading import failure_of
 from workflows.canary import EcsCanaryDeployment
 
+# Each moves the clock by hours: on a server of its own (tests/workflow/conftest.py).
+pytestmark = pytest.mark.own_clock
+
 Handle = WorkflowHandle[Any, DeploymentResult]
 HOUR = 3600
 

@@ -23,28 +23,43 @@ from ecs_canary.train import TrainStatus
 from tests.helpers import replay_histories, wait_until
 from tests.workflow import test_train as trains
 from tests.workflow.conftest import request
+from tests.workflow.fakes import FakeEcs, running_service
 from tests.workflow.test_train import details_of, gate_open_at, status_of
 
-# The release-train fixtures: the services, a worker with both workflows on fake ECS, a start.
-existing, train_queue, start_train = trains.existing, trains.train_queue, trains.start_train
+# The release-train fixtures: a worker with both workflows on fake ECS, and a start.
+train_queue, start_train = trains.train_queue, trains.start_train
+
+# Each moves the clock by hours: on a server of its own (tests/workflow/conftest.py).
+pytestmark = pytest.mark.own_clock
 
 HOUR = 3600
 BAKE = 600
 
 
-def _baking_train(**settings: Any) -> dict[str, Any]:
-    """Two waves (api and worker, then web), each canary baking 10 minutes."""
-    waves = {"one": ["api", "worker"], "two": ["web"]}
+@pytest.fixture
+def services(fake_ecs: FakeEcs) -> tuple[str, str, str]:
+    """Three running services of this test's own (other tests leave runs of theirs open):
+    two in wave one, one in wave two."""
+    suffix = uuid.uuid4().hex[:6]
+    names = (f"api-{suffix}", f"worker-{suffix}", f"web-{suffix}")
+    for name in names:
+        fake_ecs.services[name] = running_service(name, desired=2)
+    return names
+
+
+def _baking_train(services: tuple[str, str, str], **settings: Any) -> dict[str, Any]:
+    """Two waves (the first two services, then the third), each canary baking 10 minutes."""
+    waves = {"one": services[:2], "two": services[2:]}
     return {
         "name": f"payments-{uuid.uuid4().hex[:6]}",
         "waves": [
             {
                 "name": name,
                 "deployments": [
-                    request(service_name=s, verification={"bake_seconds": BAKE}) for s in services
+                    request(service_name=s, verification={"bake_seconds": BAKE}) for s in names
                 ],
             }
-            for name, services in waves.items()
+            for name, names in waves.items()
         ],
         **settings,
     }
@@ -67,11 +82,11 @@ async def _all(client: Client, services: tuple[str, ...], holds: Any) -> list[De
 
 
 async def test_a_paused_train_pauses_its_wave_and_resumes_its_timers_with_what_was_left(
-    existing, start_train, time_skipping
+    services, start_train, time_skipping
 ):
     client = time_skipping.client
-    handle = await start_train(_baking_train(timeout_seconds=HOUR))
-    wave_one = ("api", "worker")
+    handle = await start_train(_baking_train(services, timeout_seconds=HOUR))
+    wave_one = services[:2]
     baking = await _all(client, wave_one, lambda s: s.bake_ends_at is not None)
     await time_skipping.sleep(200)
 
@@ -116,7 +131,7 @@ async def test_a_paused_train_pauses_its_wave_and_resumes_its_timers_with_what_w
     assert result.outcome == "succeeded"
     audit = [(a.action, a.by) for a in (await status_of(handle)).attempts]
     assert audit == [("approve", "alice")]  # wave two's gate; wave one's held the pauses
-    children = [workflow_id_for("ecs-canary", service) for service in ("api", "worker", "web")]
+    children = [workflow_id_for("ecs-canary", service) for service in services]
     histories = [
         await client.get_workflow_handle(workflow_id).fetch_history()
         for workflow_id in (handle.id, *children)
@@ -134,9 +149,9 @@ def policy_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def test_a_freeze_window_holds_the_train_between_waves(
-    existing, start_train, time_skipping, policy_path
+    services, start_train, time_skipping, policy_path
 ):
-    handle = await start_train(_baking_train())
+    handle = await start_train(_baking_train(services))
     await time_skipping.sleep(BAKE + 60)
     await gate_open_at(handle, 1)
     now = await time_skipping.get_current_time()
