@@ -1,6 +1,7 @@
 """Pause, resume and freeze windows of a deployment on the time-skipping server (issue 26): the
 real workflow, fake ECS activities whose canary wait and verification step end when the test
-says, and the real policy file read through the start checks and the decision checks.
+says (and the fake judge of canary analysis), and the real policy file read through the start
+checks and the decision checks.
 
 While paused nothing moves, however much time passes: no next stage, no next step, no timer
 running out; once resumed, each timer runs for the time it had left. A freeze window of the
@@ -41,8 +42,10 @@ from ecs_canary.steps import HttpStepInput, StepVerdict
 from tests.helpers import wait_until
 from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
+from tests.workflow.fake_analysis import FakeJudge
 from tests.workflow.fakes import FakeEcs, running_service
 from tests.workflow.reading import failure_of
+from tests.workflow.test_canary_analysis import INTERVAL, with_analysis
 from workflows.canary import EcsCanaryDeployment
 
 # Each moves the clock by hours: on a server of its own (tests/workflow/conftest.py).
@@ -102,6 +105,7 @@ def policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
 async def fake_worker(
     time_skipping: WorkflowEnvironment,
     fake_ecs: FakeEcs,
+    fake_judge: FakeJudge,
     releases: Releases,
     notified: list[NotificationInput],
     policy_file: Any,
@@ -141,6 +145,7 @@ async def fake_worker(
             wait_for_steady_state,
             http_step,
             send_notification,
+            fake_judge.activity(),
             verify_decision,
         ],
     ):
@@ -296,6 +301,32 @@ async def test_the_gate_never_times_out_while_paused_and_its_deadline_moves_on(
     assert result.outcome == Outcome.SUCCEEDED
     assert result.decision is not None and result.decision.via == "timeout"
     assert result.decision.at >= resumed.gate_deadline
+
+
+async def test_an_analysis_interval_stops_while_paused_and_covers_the_time_paused(
+    start, releases, fake_judge, time_skipping
+):
+    releases.release("canary")
+    handle = await start(with_analysis())
+    await _until(handle, lambda s: s.analysis is not None and s.analysis.state == "running")
+    await time_skipping.sleep(100)
+    paused = await _send(handle, "pause")
+    await time_skipping.sleep(2 * HOUR)
+    assert fake_judge.inputs == []  # the first interval has not ended
+
+    resumed = await _send(handle, "resume")
+    assert paused.paused is not None
+    paused_for = _resumed_at(resumed) - paused.paused.at
+    await time_skipping.sleep(INTERVAL - 100 - 50)
+    assert fake_judge.inputs == []  # 50 s of it are left
+    await time_skipping.sleep(100)
+    judged = await _until(handle, lambda s: bool(s.analysis and s.analysis.intervals))
+    assert judged.analysis is not None
+    (first,) = judged.analysis.intervals
+    assert first.ended_at - first.started_at == timedelta(seconds=INTERVAL) + paused_for
+    assert fake_judge.inputs[0].ended_at == first.ended_at  # its metrics cover the pause too
+    await handle.cancel()
+    assert isinstance(await failure_of(handle), CancelledError)
 
 
 async def test_a_cancel_while_paused_still_deletes_the_canary(start, releases, fake_ecs):
