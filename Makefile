@@ -37,10 +37,11 @@ test: venv
 	$(COMPILE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=10
 
-# The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too).
+# The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too),
+# the property tests drawing a fifth of their examples (tests/helpers/fuzzing.py).
 test-fast: venv
 	$(COMPILE)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/unit tests/workflow
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --hypothesis-profile=fast tests/unit tests/workflow
 
 # What the types are checked on: everything `pip install .` installs.
 TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py
