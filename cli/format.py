@@ -186,6 +186,16 @@ def bake_text(ends_at: datetime, now: datetime | None = None) -> str:
     return f"baking until {utc_clock(ends_at, now)} ({time_left(ends_at, now)})"
 
 
+def watch_text(ends_at: datetime, now: datetime | None = None) -> str:
+    """`until 14:09:30 UTC (8m left); an alarm or a cancel rolls the service back`: the watch
+    after the rollout, computed like `deadline_text`."""
+    now = now or datetime.now(UTC)
+    return (
+        f"until {utc_clock(ends_at, now)} ({time_left(ends_at, now)}); "
+        "an alarm or a cancel rolls the service back"
+    )
+
+
 def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
     if status.gate_open:
         deadline = status.gate_deadline
@@ -282,6 +292,8 @@ def status_lines(
     ]
     if status.approvals:
         lines.append(f"approvals: {status_approvals(status)}")
+    if status.watch_ends_at is not None:
+        lines.append(f"watch:     {watch_text(status.watch_ends_at, now)}")
     if status.task_definition_arn:
         lines.append(f"task def:  {status.task_definition_arn}")
     if status.verification_steps:
