@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from ecs_canary.models import AlarmFiring, DeploymentStatus, Outcome
 from tests.workflow.conftest import request
 from tests.workflow.fakes import NEW_ARN, OLD_ARN, FakeEcs, running_service
-from tests.workflow.reading import failure_of, result_of, status_of, until
+from tests.workflow.reading import details_of, failure_of, result_of, status_of, until
 
 STAGES = ["canary_deploy", "verification", "canary_delete", "rolling_deploy", "watch"]
 
@@ -84,6 +84,9 @@ async def test_a_quiet_watch_succeeds_and_watches_its_own_alarms(existing, start
 async def test_a_cancel_during_the_watch_rolls_back(existing, start):
     handle = await start(_watched(3600))
     await _watching(handle)
+    details = await details_of(handle)
+    assert "**Watch:** alarms myapp-5xx until " in details
+    assert "an alarm or a cancel rolls the service back" in details
     await handle.cancel()
     error = await failure_of(handle)
 
