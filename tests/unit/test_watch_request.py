@@ -1,5 +1,6 @@
 """The watch after the rollout as a request asks for it (`rolling.watch_seconds`,
-`rolling.watch_alarms`) and as `starter.py status` shows it, without a server."""
+`rolling.watch_alarms`) and as `starter.py status` and `starter.py watch` show it, without a
+server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from cli.format import status_lines
+from cli.timeline import Timeline
 from ecs_canary.models import MAX_ALARMS, DeploymentRequest
 from ecs_canary.strict import MAX_SECONDS
 from tests.helpers.statuses import deployment_status
@@ -109,3 +111,15 @@ def test_status_shows_the_watch_deadline_and_what_is_left():
     ) in lines
     at_the_gate = status_lines("ecs-canary/prod/myapp", deployment_status())
     assert not any(line.startswith("watch:") for line in at_the_gate)
+
+
+def test_watch_tells_once_when_the_watch_ends():
+    ends = datetime(2026, 12, 2, 14, 9, 30, tzinfo=UTC)
+    story = Timeline("ecs-canary/prod/myapp", clock=lambda: ends - timedelta(seconds=720))
+    watching = deployment_status(stage="watch", gate_open=False, watch_ends_at=ends)
+    told = (
+        "watching alarms until 14:09:30 UTC (12m left); an alarm or a cancel rolls the service "
+        "back"
+    )
+    assert told in story.of_status(watching)
+    assert story.of_status(watching) == []
