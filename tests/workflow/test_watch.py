@@ -14,6 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from ecs_canary.models import AlarmFiring, DeploymentStatus, Outcome
+from ecs_canary.scaling import ScalableTarget
 from tests.workflow.conftest import request
 from tests.workflow.fakes import NEW_ARN, OLD_ARN, FakeEcs, running_service
 from tests.workflow.reading import details_of, failure_of, result_of, status_of, until
@@ -105,3 +106,22 @@ async def test_alarms_that_cannot_be_found_fail_the_run_before_any_change(existi
     assert existing.inputs("register_task_definition") == []
     assert existing.inputs("create_service") == []
     assert existing.inputs("update_service") == []
+
+
+async def test_auto_scaling_is_the_services_own_again_during_the_watch(existing, start):
+    """A watch may last hours: the hold on auto scaling ends with the rolling deploy, and a
+    rollback from the watch does not touch it again."""
+    existing.scalable_target = ScalableTarget(
+        resource_id="service/ecs-canary/myapp", min_capacity=1, max_capacity=10
+    )
+    handle = await start(_watched(3600))
+    watching = await _watching(handle)
+    assert watching.scaling is not None and not watching.scaling.suspended
+    held, restored = existing.inputs("set_suspended_state")
+    assert held.suspended.dynamic_scaling_in and not restored.suspended.dynamic_scaling_in
+    existing.alarm = AlarmFiring(name="myapp-5xx", reason="5xx above 5 for 1 minute")
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "AlarmFired"
+    assert len(existing.inputs("set_suspended_state")) == 2
+    _rollout_and_rollback(existing)
