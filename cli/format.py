@@ -138,6 +138,11 @@ def details(request: DeploymentRequest) -> str:
         lines.append(f"**Alarms:** {', '.join(verification.alarms)}")
     if verification.steps:
         lines.append(f"**Verification steps:** {steps_text(request)}")
+    if request.rolling.watch_seconds:
+        lines.append(
+            f"**Watch after the rollout:** {duration_text(request.rolling.watch_seconds)}, "
+            f"alarms {', '.join(request.watch_alarms)}"
+        )
     return "\n\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """The watch after the rollout as a request asks for it (`rolling.watch_seconds`,
 `rolling.watch_alarms`) and as `starter.py status` and `starter.py watch` show it, without a
-server."""
+server; the details a deployment starts with name it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cli.format import status_lines
+from cli.format import details, status_lines
 from cli.timeline import Timeline
 from ecs_canary.models import MAX_ALARMS, DeploymentRequest
 from ecs_canary.strict import MAX_SECONDS
@@ -54,6 +54,12 @@ def test_watch_alarms_replace_the_verification_alarms():
     )
     assert request.watch_alarms == ["myapp-latency"]
     assert request.verification.alarms == ["myapp-5xx"]
+
+
+def test_the_start_details_name_the_watch():
+    watched = _request({"watch_seconds": 900}, alarms=["myapp-5xx"])
+    assert "**Watch after the rollout:** 15m, alarms myapp-5xx" in details(watched)
+    assert "Watch after the rollout" not in details(DeploymentRequest.model_validate(EXAMPLE))
 
 
 @pytest.mark.parametrize(
