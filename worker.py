@@ -89,6 +89,7 @@ def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
         balancers.set_rule_actions,
         scaling.set_suspended_state,
         alarms.watch_alarms,
+        alarms.find_alarms,
         steps.run_task_step,
         steps.http_step,
         steps.metrics_step,

@@ -86,6 +86,7 @@ _EXPORTS = {
         "HttpTarget",
         "check_example",
         "check_worker",
+        "guarding_alarm",
         "http_target",
         "put_metric",
         "standalone_tasks",
