@@ -6,16 +6,19 @@ worker that cannot reach its namespace, or has no AWS credentials, still looks a
 outside: it polls, retries and logs. The check asks what the worker needs, with the worker's
 own environment: the files it reads at start (the platform policy, the payload key file) parse,
 its AWS credentials resolve, and its Temporal namespace answers. It exits 0 when all do, else
-1 with one line saying what is wrong. Each remote question is bounded, so the answer comes
-within 10 s: a health check that hangs is killed by its timeout with no reason given.
+1 with one line saying what is wrong. The remote questions are bounded so that the answer comes
+within 10 s of the process's start: a health check that hangs is killed by its timeout with no
+reason given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,10 +30,29 @@ from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.temporal import connect
 
 CHECK_FLAG = "--check"
-# How long each remote question (Temporal, AWS credentials) may take. They are asked at once,
-# so with the interpreter's start (about 2 s, importing the worker) the check ends within 10 s.
-ANSWER_SECONDS = 5.0
+# The remote questions (Temporal, AWS credentials), asked together, end this long after the
+# process started: the interpreter's start and the worker's imports (about 2 s, more on a
+# starved machine) count too. Each gets at least MIN_ANSWER_SECONDS.
+DEADLINE_SECONDS = 8.0
+MIN_ANSWER_SECONDS = 1.0
 PREFIX = "worker --check"
+
+
+def seconds_since_start() -> float:
+    """How long this process has run, from its start time in /proc (Linux, as in the
+    container); 0 where there is no /proc."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, uptime - started)
+
+
+def answer_seconds() -> float:
+    """How long the remote questions may take from now."""
+    return max(MIN_ANSWER_SECONDS, DEADLINE_SECONDS - seconds_since_start())
 
 
 def one_line(text: str) -> str:
@@ -51,7 +73,7 @@ def file_problems() -> list[str]:
     return problems
 
 
-async def temporal_problem() -> str | None:
+async def temporal_problem(seconds: float) -> str | None:
     """Whether the worker's namespace answers, through the worker's own connection settings."""
     try:
         client = await connect(worker=True)
@@ -61,7 +83,7 @@ async def temporal_problem() -> str | None:
     try:
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=client.namespace),
-            timeout=timedelta(seconds=ANSWER_SECONDS),
+            timeout=timedelta(seconds=seconds),
         )
     except RPCError as err:
         return f"Temporal at {address} does not answer for namespace {client.namespace}: {err}"
@@ -84,22 +106,23 @@ def credentials_problem() -> str | None:
     return None
 
 
-async def within(what: str, answer: Awaitable[str | None]) -> str | None:
+async def within(what: str, seconds: float, answer: Awaitable[str | None]) -> str | None:
     try:
-        return await asyncio.wait_for(answer, ANSWER_SECONDS)
+        return await asyncio.wait_for(answer, seconds)
     except TimeoutError:
-        return f"{what} did not answer within {ANSWER_SECONDS:g} s"
+        return f"{what} did not answer within {seconds:.1f} s"
 
 
 async def remote_problems() -> list[str]:
     """Temporal and the AWS credentials, asked together. botocore's resolution blocks, so it
     runs on a thread of its own that the process does not wait for if it hangs."""
+    seconds = answer_seconds()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="credentials")
     resolving = asyncio.get_running_loop().run_in_executor(executor, credentials_problem)
     try:
         answers = await asyncio.gather(
-            within("Temporal", temporal_problem()),
-            within("AWS credential resolution", resolving),
+            within("Temporal", seconds, temporal_problem(seconds)),
+            within("AWS credential resolution", seconds, resolving),
         )
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
