@@ -86,7 +86,7 @@ async def temporal_problem(seconds: float) -> str | None:
             timeout=timedelta(seconds=seconds),
         )
     except RPCError as err:
-        return f"Temporal at {address} does not answer for namespace {client.namespace}: {err}"
+        return f"Temporal namespace {client.namespace} at {address} does not answer: {err}"
     return None
 
 

@@ -81,7 +81,7 @@ def _broken(case: str, env: dict[str, str], tmp_path: Path, silent_port: int) ->
         waited = "Temporal did not answer within"
         return Broken({**env, "TEMPORAL_ADDRESS": f"127.0.0.1:{silent_port}"}, waited)
     if case == "unknown namespace":
-        return Broken({**env, "TEMPORAL_NAMESPACE": "nowhere"}, "for namespace nowhere")
+        return Broken({**env, "TEMPORAL_NAMESPACE": "nowhere"}, "namespace nowhere at ")
     if case == "bad policy file":
         path = _file(tmp_path, "policy.json", {"min_approvals": 0})
         return Broken({**env, POLICY_FILE_ENV: path}, f"the policy file {path}")
