@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ecs_canary.codec import KEY_FILE_ENV, new_key
 from ecs_canary.health_check import CHECK_FLAG
-from tests.helpers import REGION, ROOT
+from tests.helpers import REGION, ROOT, wait_stable
 from tests.helpers.health_checks import run_check, worker_environment
 
 TEMPLATE = (ROOT / "deploy" / "worker.cfn.yaml").read_text(encoding="utf-8")
@@ -126,6 +126,9 @@ def test_the_stack_creates_the_worker_service_its_task_definition_and_roles(
     )["services"]
     assert service["desiredCount"] == 2
     assert service["taskDefinition"] == stack.outputs["TaskDefinitionArn"]
+    # The emulator's scheduler runs it like any service: two worker tasks.
+    running = wait_stable(ecs, service["serviceName"], stack.cluster)
+    assert running["runningCount"] == 2
 
     # Its task definition: the worker's container, its settings, secrets, health check, logs.
     definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
