@@ -130,8 +130,8 @@ async def remote_problems() -> list[str]:
 
 
 def problems() -> list[str]:
-    """Everything wrong, in one pass: the files first, as the worker's connection reads the
-    key file again (its error would come twice); then the remote questions."""
+    """What is wrong: the files, then (when they parse) the remote questions; the worker's
+    connection reads the key file again, so a bad one would be reported twice."""
     return file_problems() or asyncio.run(remote_problems())
 
 
