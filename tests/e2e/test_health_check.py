@@ -16,8 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ecs_canary.codec import KEY_FILE_ENV, new_key
 from ecs_canary.policy import POLICY_FILE_ENV
-from tests.helpers import free_port
-from tests.helpers.health_checks import run_check, without_credentials, worker_environment
+from tests.helpers import free_port, run_check, without_credentials, worker_environment
 
 # What a container health check may take (the bound).
 WITHIN_SECONDS = 10.0

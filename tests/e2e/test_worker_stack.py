@@ -30,8 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ecs_canary.codec import KEY_FILE_ENV, new_key
 from ecs_canary.health_check import CHECK_FLAG
-from tests.helpers import REGION, ROOT, wait_stable
-from tests.helpers.health_checks import run_check, worker_environment
+from tests.helpers import REGION, ROOT, run_check, wait_stable, worker_environment
 
 TEMPLATE = (ROOT / "deploy" / "worker.cfn.yaml").read_text(encoding="utf-8")
 POLICY = json.loads((ROOT / "deploy" / "iam-policy.json").read_text(encoding="utf-8"))
