@@ -54,6 +54,8 @@ lint: venv
 # is not a terminal (CI). The findings accepted on purpose: deploy/parliament.yaml, docs/iam.md.
 	$(BIN)/parliament --files deploy/iam-policy.json --include-community-auditors \
 		--config deploy/parliament.yaml
+# The worker's CloudFormation template (the worker on ECS Fargate); any finding fails.
+	$(BIN)/cfn-lint deploy/worker.cfn.yaml
 
 # ECS emulator, Temporal dev server and worker in the background (see scripts/local_stack.sh).
 up: venv

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -31,6 +32,7 @@ from activities.train import running_deployments
 from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
+from ecs_canary.health_check import CHECK_FLAG, check
 from ecs_canary.logs import configure_logging
 from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.process_exit import run_then_exit
@@ -204,4 +206,6 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
 
 
 if __name__ == "__main__":
+    if CHECK_FLAG in sys.argv[1:]:  # the container's health check (ecs_canary/health_check.py)
+        run_then_exit(check)
     run_then_exit(lambda: asyncio.run(main()))

@@ -18,6 +18,7 @@ tests need not import moto or the worker):
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 - `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
+- `health_checks`: `python worker.py --check` as a container runs it, with a worker's environment
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ _EXPORTS = {
         "standalone_tasks",
     ],
     "analysis_report": ["sample_analysis"],
+    "health_checks": ["run_check", "without_credentials", "worker_environment"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
