@@ -36,6 +36,7 @@ from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.process_exit import run_then_exit
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
+from ecs_canary.versioning import deployment_config
 from ecs_canary.watchdog import LoopWatchdog
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
@@ -118,6 +119,7 @@ def build_worker(
         max_concurrent_activities=settings.max_concurrent_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+        deployment_config=deployment_config(settings.version),
     )
 
 
@@ -138,6 +140,13 @@ def payload_protection(client: Client) -> str:
     if isinstance(codec, EncryptionCodec):
         return f"encrypted with key {codec.keys.active} from {codec.keys.source}"
     return "not encrypted (ECS_CANARY_PAYLOAD_KEY_FILE is not set)"
+
+
+def worker_version(settings: WorkerSettings) -> str:
+    """For the startup line: the Worker Deployment Version this worker runs as."""
+    if settings.version is None:
+        return "unversioned (ECS_CANARY_BUILD_ID is not set)"
+    return f"build {settings.version.build_id} of {settings.version.deployment_name}, pinned"
 
 
 async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> None:
@@ -196,6 +205,7 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             task_queue=settings.task_queue,
             namespace=client.namespace,
             payloads=payload_protection(client),
+            version=worker_version(settings),
         )
         async with worker:
             await until_stopped(stop, sharing)
