@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -108,11 +108,14 @@ def build_worker(
     settings: WorkerSettings,
     executor: ThreadPoolExecutor,
     clients: AwsClients | None = None,
+    workflows: Sequence[type] = WORKFLOWS,
 ) -> Worker:
+    """The worker; `workflows`: other workflow code under the same names, as another build of
+    the worker would have (the Worker Versioning test's second build)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=workflows,
         workflow_runner=workflow_runner(settings),
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
