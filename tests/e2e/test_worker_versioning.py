@@ -112,6 +112,16 @@ async def _drainage_is(client: Client, build_id: str, drainage: str) -> bool:
     return json.loads(done.out)["drainageInfo"]["drainageStatus"] == drainage
 
 
+async def _lists_open(client: Client, build_id: str, workflow_ids: list[str]) -> bool:
+    """The README's `temporal workflow list` of the runs still open on a build lists these."""
+    version = f"{DEFAULT_DEPLOYMENT_NAME}:{build_id}"
+    query = f"TemporalWorkerDeploymentVersion='{version}' AND ExecutionStatus='Running'"
+    done = await temporal_cli(client, "workflow", "list", "--query", query, "--output", "json")
+    assert done.code == 0, done.err
+    listed = [run["execution"]["workflowId"] for run in json.loads(done.out or "[]")]
+    return listed == workflow_ids
+
+
 async def _pinned_to(handle: WorkflowHandle) -> tuple[str, VersioningBehavior]:
     """The build the run is pinned to, as the server records it."""
     described = await handle.describe()
@@ -149,6 +159,7 @@ async def test_an_open_run_finishes_on_its_build_while_new_runs_go_to_the_next(
             new_run = await start(client, task_queue, requests.raw(service="payments"))
             # The open run holds build 1: draining, not drained.
             await wait_until(lambda: _drainage_is(client, "1", "draining"), timeout=30)
+            await wait_until(lambda: _lists_open(client, "1", [open_run.id]), timeout=30)
 
             new_result = await approve_at_gate(new_run, timeout=120)
             old_result = await approve_at_gate(open_run, timeout=120)
