@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -42,7 +42,7 @@ from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
 
 # Every workflow the worker runs: a deployment, and a release train of deployments.
-WORKFLOWS = [EcsCanaryDeployment, EcsReleaseTrain]
+WORKFLOWS: list[type] = [EcsCanaryDeployment, EcsReleaseTrain]
 
 # The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
 # every 80% of its heartbeat timeout): the waits' live counts reach `status`, `watch` and the
@@ -108,7 +108,7 @@ def build_worker(
     settings: WorkerSettings,
     executor: ThreadPoolExecutor,
     clients: AwsClients | None = None,
-    workflows: Sequence[type] = WORKFLOWS,
+    workflows: list[type] = WORKFLOWS,
 ) -> Worker:
     """The worker; `workflows`: other workflow code under the same names, as another build of
     the worker would have (the Worker Versioning test's second build)."""

@@ -63,8 +63,8 @@ class NextBuildDeployment(EcsCanaryDeployment):
         return await super().run(request)
 
 
-BUILD_1 = (EcsCanaryDeployment, EcsReleaseTrain)
-BUILD_2 = (NextBuildDeployment, EcsReleaseTrain)
+BUILD_1 = [EcsCanaryDeployment, EcsReleaseTrain]
+BUILD_2 = [NextBuildDeployment, EcsReleaseTrain]
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ async def _pinned_to(handle: WorkflowHandle) -> tuple[str, VersioningBehavior]:
     return info.deployment_version.build_id, VersioningBehavior(info.behavior)
 
 
-async def _replay_failure(workflows: tuple[type, ...], handle: WorkflowHandle) -> Exception | None:
+async def _replay_failure(workflows: list[type], handle: WorkflowHandle) -> Exception | None:
     """Why the run's history does not replay on `workflows`; None: it does."""
     history = await handle.fetch_history()
     replayed = await replayer(workflows).replay_workflow(history, raise_on_replay_failure=False)

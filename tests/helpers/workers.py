@@ -8,7 +8,7 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -36,7 +36,7 @@ def worker_settings(task_queue: str, **changes: Any) -> WorkerSettings:
 
 @asynccontextmanager
 async def in_process_worker(
-    client: Client, task_queue: str, workflows: Sequence[type] = WORKFLOWS, **changes: Any
+    client: Client, task_queue: str, workflows: list[type] = WORKFLOWS, **changes: Any
 ) -> AsyncIterator[Worker]:
     """The real worker (`worker.build_worker`) polling `task_queue` until the block ends;
     `workflows`: another build's workflow code, `changes`: other settings (e.g. `version`)."""
