@@ -58,6 +58,8 @@ lint: venv
 	$(BIN)/cfn-lint deploy/worker.cfn.yaml
 
 # ECS emulator, Temporal dev server and worker in the background (see scripts/local_stack.sh).
+# `make up ECS_CANARY_BUILD_ID=2`: the worker of that build, beside any other that runs
+# (README, "Upgrading the worker").
 up: venv
 	@scripts/local_stack.sh up
 

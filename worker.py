@@ -38,12 +38,13 @@ from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.process_exit import run_then_exit
 from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.temporal import connect
+from ecs_canary.versioning import deployment_config
 from ecs_canary.watchdog import LoopWatchdog
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
 
 # Every workflow the worker runs: a deployment, and a release train of deployments.
-WORKFLOWS = [EcsCanaryDeployment, EcsReleaseTrain]
+WORKFLOWS: list[type] = [EcsCanaryDeployment, EcsReleaseTrain]
 
 # The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
 # every 80% of its heartbeat timeout): the waits' live counts reach `status`, `watch` and the
@@ -110,17 +111,21 @@ def build_worker(
     settings: WorkerSettings,
     executor: ThreadPoolExecutor,
     clients: AwsClients | None = None,
+    workflows: list[type] = WORKFLOWS,
 ) -> Worker:
+    """The worker; `workflows`: other workflow code under the same names, as another build of
+    the worker would have (the Worker Versioning test's second build)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=workflows,
         workflow_runner=workflow_runner(settings),
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+        deployment_config=deployment_config(settings.version),
     )
 
 
@@ -141,6 +146,13 @@ def payload_protection(client: Client) -> str:
     if isinstance(codec, EncryptionCodec):
         return f"encrypted with key {codec.keys.active} from {codec.keys.source}"
     return "not encrypted (ECS_CANARY_PAYLOAD_KEY_FILE is not set)"
+
+
+def worker_version(settings: WorkerSettings) -> str:
+    """For the startup line: the Worker Deployment Version this worker runs as."""
+    if settings.version is None:
+        return "unversioned (ECS_CANARY_BUILD_ID is not set)"
+    return f"build {settings.version.build_id} of {settings.version.deployment_name}, pinned"
 
 
 async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> None:
@@ -199,6 +211,7 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             task_queue=settings.task_queue,
             namespace=client.namespace,
             payloads=payload_protection(client),
+            version=worker_version(settings),
         )
         async with worker:
             await until_stopped(stop, sharing)

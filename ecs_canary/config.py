@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from temporalio.common import WorkerDeploymentVersion
+
 from ecs_canary.names import TASK_QUEUE
+from ecs_canary.versioning import worker_version_from_env
 
 
 def _env_float(name: str, default: float) -> float:
@@ -49,6 +52,9 @@ class WorkerSettings:
     # A worker whose event loop does not answer for this long dumps its threads' stacks and
     # exits (ecs_canary.watchdog).
     watchdog_seconds: float = 60.0
+    # The Worker Deployment Version this worker runs as (ecs_canary.versioning); None:
+    # unversioned.
+    version: WorkerDeploymentVersion | None = None
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -63,4 +69,5 @@ class WorkerSettings:
             ),
             workflow_sandbox=_env_flag("ECS_CANARY_WORKFLOW_SANDBOX"),
             watchdog_seconds=_env_float("ECS_CANARY_WATCHDOG_SECONDS", 60),
+            version=worker_version_from_env(),
         )

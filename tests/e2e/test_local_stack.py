@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from ecs_canary.models import DeploymentRequest
 from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.temporal import DATA_CONVERTER
+from ecs_canary.versioning import DEFAULT_DEPLOYMENT_NAME
 from tests.helpers import (
     CLUSTER,
     ROOT,
@@ -34,6 +35,7 @@ from tests.helpers import (
     wait_until,
 )
 from tests.helpers.demo_script import demo
+from tests.helpers.processes import TEMPORAL
 
 # Every example deployment request (train.json is a release train: test_train_request.py).
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.json") if p.name != "train.json")
@@ -89,10 +91,10 @@ def _make(env: dict[str, str], target: str, check: bool = True) -> subprocess.Co
     return done
 
 
-def _pids(local_dir: Path) -> dict[str, int]:
+def _pids(local_dir: Path, components: tuple[str, ...] = COMPONENTS) -> dict[str, int]:
     return {
         name: int((local_dir / f"{name}.pid").read_text().split()[0])
-        for name in COMPONENTS
+        for name in components
         if (local_dir / f"{name}.pid").exists()
     }
 
@@ -253,3 +255,65 @@ def test_up_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert f"port {env['ECS_EMULATOR_PORT']} (ECS_EMULATOR_PORT) is already in use" in done.stderr
     assert not any(_alive(pid) for pid in _pids(tmp_path).values())
+
+
+# --- Builds of the worker (README, "Upgrading the worker") ------------------------------------
+
+
+def _deployment(stack: Stack, *args: str) -> dict[str, Any]:
+    """`temporal worker deployment ...` against the stack, its JSON output."""
+    done = subprocess.run(
+        [str(TEMPORAL), "worker", "deployment", *args, "--output", "json"],
+        env={**stack.env, "TEMPORAL_ADDRESS": stack.temporal_address},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _current_build(stack: Stack) -> str:
+    described = _deployment(stack, "describe", "--name", DEFAULT_DEPLOYMENT_NAME)
+    return described["routingConfig"]["currentVersionBuildID"]
+
+
+def _stop_build(stack: Stack, build_id: str) -> subprocess.CompletedProcess:
+    script = str(ROOT / "scripts" / "local_stack.sh")
+    return subprocess.run(
+        [script, "stop-build", build_id], env=stack.env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_up_with_a_build_id_starts_that_build_beside_the_one_running(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path)
+    stack = Stack(env, tmp_path)
+    try:
+        first = _make({**env, "ECS_CANARY_BUILD_ID": "1"}, "up").stdout
+        assert "build 1 is the current version of Worker Deployment ecs-canary" in first
+        assert _current_build(stack) == "1"
+        build_1 = _pids(tmp_path, ("worker-1",))["worker-1"]
+
+        second = _make({**env, "ECS_CANARY_BUILD_ID": "2"}, "up").stdout
+        command = next(
+            line.strip() for line in second.splitlines() if "set-current-version" in line
+        )
+        assert "worker-1  running" in second and "worker-2  running" in second
+        assert _pids(tmp_path, ("worker-1",))["worker-1"] == build_1
+        assert "Worker started" in (tmp_path / "worker-2.log").read_text()
+        assert _current_build(stack) == "1"  # until an operator says otherwise
+        refused = _stop_build(stack, "1")
+        assert refused.returncode != 0 and "build 1 is the current version" in refused.stderr
+
+        # The command `up` printed, as an operator runs it (without the prompt).
+        subprocess.run([*command.split(), "--yes"], check=True, capture_output=True, timeout=30)
+        assert _current_build(stack) == "2"
+        refused = _stop_build(stack, "1")
+        assert refused.returncode != 0 and "build 1 is still draining" in refused.stderr
+        assert _alive(build_1)
+
+        down = stack.make("down").stdout
+        assert "stopped worker-1" in down and "stopped worker-2" in down
+        assert not _alive(build_1)
+    finally:
+        _make(env, "down", check=False)

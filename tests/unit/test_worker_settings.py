@@ -1,13 +1,16 @@
 """The worker's settings from its environment: defaults, the sandbox switch, the shared ECS
-budget, and a clear refusal of a value it cannot use (it never starts half-configured)."""
+budget, the build it runs as (Worker Versioning), and a clear refusal of a value it cannot use
+(it never starts half-configured)."""
 
 from __future__ import annotations
 
 import pytest
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from ecs_canary.config import WorkerSettings
+from ecs_canary.versioning import deployment_config
 from worker import workflow_runner
 
 VARIABLES = (
@@ -18,6 +21,8 @@ VARIABLES = (
     "ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND",
     "ECS_CANARY_WORKFLOW_SANDBOX",
     "ECS_CANARY_WATCHDOG_SECONDS",
+    "ECS_CANARY_BUILD_ID",
+    "ECS_CANARY_DEPLOYMENT_NAME",
 )
 
 
@@ -36,6 +41,41 @@ def test_defaults(env):
     assert settings.workflow_sandbox is False
     assert settings.watchdog_seconds == 60
     assert isinstance(workflow_runner(settings), UnsandboxedWorkflowRunner)
+    assert settings.version is None
+    assert deployment_config(settings.version) is None
+
+
+@pytest.mark.parametrize(
+    ("build_id", "deployment_name", "version"),
+    [
+        ("7", None, WorkerDeploymentVersion("ecs-canary", "7")),
+        ("7", "", WorkerDeploymentVersion("ecs-canary", "7")),
+        (
+            "v1.4.2+3f9c2d1",
+            "payments-canary",
+            WorkerDeploymentVersion("payments-canary", "v1.4.2+3f9c2d1"),
+        ),
+    ],
+)
+def test_a_build_id_makes_the_worker_a_version_whose_runs_are_pinned(
+    env, build_id, deployment_name, version
+):
+    env.setenv("ECS_CANARY_BUILD_ID", build_id)
+    if deployment_name is not None:
+        env.setenv("ECS_CANARY_DEPLOYMENT_NAME", deployment_name)
+    settings = WorkerSettings.from_env()
+    assert settings.version == version
+    config = deployment_config(settings.version)
+    assert config is not None
+    assert config.version == version
+    assert config.use_worker_versioning is True
+    assert config.default_versioning_behavior == VersioningBehavior.PINNED
+
+
+def test_an_empty_build_id_leaves_the_worker_unversioned(env):
+    env.setenv("ECS_CANARY_BUILD_ID", "")
+    env.setenv("ECS_CANARY_DEPLOYMENT_NAME", "payments-canary")
+    assert WorkerSettings.from_env().version is None
 
 
 @pytest.mark.parametrize("value", ["true", "1", "yes", "on", "TRUE"])
@@ -59,6 +99,13 @@ def test_a_shared_budget_is_read(env):
         ("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND", "-5", "greater than 0"),
         ("ECS_CANARY_ECS_CALLS_PER_SECOND", "0", "greater than 0"),
         ("ECS_CANARY_WATCHDOG_SECONDS", "0", "greater than 0"),
+        ("ECS_CANARY_BUILD_ID", "b" * 256, "at most 255 bytes"),
+        ("ECS_CANARY_BUILD_ID", "__unversioned__", "must not start with '__'"),
+        ("ECS_CANARY_BUILD_ID", "v1 ", "must not contain whitespace"),
+        ("ECS_CANARY_DEPLOYMENT_NAME", "ecs.canary", "must not contain '.'"),
+        ("ECS_CANARY_DEPLOYMENT_NAME", "n" * 256, "at most 255 bytes"),
+        ("ECS_CANARY_DEPLOYMENT_NAME", "__ecs", "must not start with '__'"),
+        ("ECS_CANARY_DEPLOYMENT_NAME", "ecs canary", "must not contain whitespace"),
     ],
 )
 def test_a_value_the_worker_cannot_use_stops_it_with_the_reason(env, name, value, says):
