@@ -16,6 +16,7 @@ from cfnlint.decode import cfn_yaml
 
 from ecs_canary.config import WorkerSettings
 from ecs_canary.health_check import CHECK_FLAG, DEADLINE_SECONDS
+from ecs_canary.versioning import DEFAULT_DEPLOYMENT_NAME
 from tests.helpers import BIN, ROOT
 
 TEMPLATE_FILE = ROOT / "deploy" / "worker.cfn.yaml"
@@ -118,6 +119,11 @@ def test_the_service_runs_two_workers_with_the_parameters(template: dict[str, An
     assert environment["TEMPORAL_ADDRESS"] == {"Ref": "TemporalAddress"}
     assert environment["TEMPORAL_NAMESPACE"] == {"Ref": "TemporalNamespace"}
     assert environment["ECS_CANARY_METRICS_PORT"] == {"Ref": "MetricsPort"}
+    # Worker Versioning: empty by default, so a stack runs unversioned until given a build.
+    assert environment["ECS_CANARY_BUILD_ID"] == {"Ref": "BuildId"}
+    assert parameters["BuildId"]["Default"] == ""
+    assert environment["ECS_CANARY_DEPLOYMENT_NAME"] == {"Ref": "WorkerDeploymentName"}
+    assert parameters["WorkerDeploymentName"]["Default"] == DEFAULT_DEPLOYMENT_NAME
     assert container["PortMappings"][0]["ContainerPort"] == {"Ref": "MetricsPort"}
     # ECS's SIGKILL comes after the worker's graceful shutdown, not during it.
     default_shutdown = WorkerSettings.from_env().graceful_shutdown_seconds
