@@ -18,6 +18,7 @@ tests need not import moto or the worker):
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 - `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
+- `metrics`: `scrape`, a worker's Prometheus endpoint parsed as Prometheus reads it
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ _EXPORTS = {
         "standalone_tasks",
     ],
     "analysis_report": ["sample_analysis"],
+    "metrics": ["Scrape", "scrape"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
