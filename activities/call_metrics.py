@@ -18,7 +18,7 @@ from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
 from temporalio import activity
 from temporalio.common import MetricMeter
 
-from ecs_canary import telemetry
+from ecs_canary.telemetry import ECS_BUDGET_WAIT, ECS_CALLS, ECS_RETRIES, ECS_THROTTLED, HELP
 
 # botocore's own rule for what counts as throttling (its standard retry mode's).
 _THROTTLING = ThrottlingErrorDetector(RetryEventAdapter())
@@ -34,20 +34,18 @@ def _operation(event_name: str) -> dict[str, str]:
 
 
 def _called(event_name: str, **_: Any) -> None:
-    _meter().create_counter(telemetry.ECS_CALLS, "ECS calls, by operation").add(
-        1, _operation(event_name)
-    )
+    _meter().create_counter(ECS_CALLS, HELP[ECS_CALLS]).add(1, _operation(event_name))
 
 
 def _sent(event_name: str, request: Any, **_: Any) -> None:
     if request.context.get("retries", {}).get("attempt", 1) > 1:
-        retries = _meter().create_counter(telemetry.ECS_RETRIES, "ECS requests botocore retried")
+        retries = _meter().create_counter(ECS_RETRIES, HELP[ECS_RETRIES])
         retries.add(1, _operation(event_name))
 
 
 def _answered(event_name: str, **kwargs: Any) -> None:
     if _THROTTLING.is_throttling_error(**kwargs):
-        throttled = _meter().create_counter(telemetry.ECS_THROTTLED, "ECS requests throttled")
+        throttled = _meter().create_counter(ECS_THROTTLED, HELP[ECS_THROTTLED])
         throttled.add(1, _operation(event_name))
 
 
@@ -64,9 +62,7 @@ def timed_budget(acquire: Callable[..., None]) -> Callable[..., None]:
     def acquire_timed(event_name: str = "", **kwargs: Any) -> None:
         arrived = time.monotonic()
         acquire(event_name, **kwargs)
-        waits = _meter().create_histogram_float(
-            telemetry.ECS_BUDGET_WAIT, "Time ECS requests waited for the call budget", unit="s"
-        )
+        waits = _meter().create_histogram_float(ECS_BUDGET_WAIT, HELP[ECS_BUDGET_WAIT], unit="s")
         waits.record(time.monotonic() - arrived, _operation(event_name))
 
     return acquire_timed

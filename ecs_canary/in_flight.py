@@ -38,10 +38,13 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from ecs_canary import search_attributes as sa
-from ecs_canary import telemetry
 from ecs_canary.config import WorkerSettings
-from ecs_canary.models import DeploymentStatus, Stage
+from ecs_canary.models import DeploymentStatus, Outcome, Stage
 from ecs_canary.names import WORKFLOW_TYPE
+from ecs_canary.telemetry import DEPLOYMENTS_ENDED as ENDED
+from ecs_canary.telemetry import DEPLOYMENTS_IN_FLIGHT as IN_FLIGHT
+from ecs_canary.telemetry import DEPLOYMENTS_STARTED as STARTED
+from ecs_canary.telemetry import GATES_OPEN, HELP
 
 REFRESH_SECONDS = 10.0
 UNKNOWN_STAGE = "unknown"
@@ -53,8 +56,7 @@ _WARN_EVERY_SECONDS = 60.0
 
 def running_deployments_query(task_queue: str) -> str:
     return (
-        f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running' "
-        f"AND TaskQueue='{task_queue}'"
+        f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running' AND TaskQueue='{task_queue}'"
     )
 
 
@@ -74,16 +76,11 @@ class InFlightGauges:
         self._client = client
         self._task_queue = task_queue
         self._refresh_seconds = refresh_seconds
-        runtime = client.service_client.config.runtime or Runtime.default()
-        meter: MetricMeter = runtime.metric_meter.with_additional_attributes(
+        meter: MetricMeter = _runtime_of(client).metric_meter.with_additional_attributes(
             {"namespace": client.namespace, "task_queue": task_queue}
         )
-        self._in_flight = meter.create_gauge(
-            telemetry.DEPLOYMENTS_IN_FLIGHT, "Deployments running now, by stage"
-        )
-        self._gates_open = meter.create_gauge(
-            telemetry.GATES_OPEN, "Deployments whose gate waits for a decision now"
-        )
+        self._in_flight = meter.create_gauge(IN_FLIGHT, HELP[IN_FLIGHT])
+        self._gates_open = meter.create_gauge(GATES_OPEN, HELP[GATES_OPEN])
 
     async def run(self) -> None:
         log = structlog.get_logger("ecs_canary.in_flight")
@@ -123,6 +120,24 @@ class InFlightGauges:
         return status.gate_open
 
 
+def outcomes_from_zero(client: Client, task_queue: str) -> None:
+    """Start the deployment counters of every outcome at 0, with the labels the workflow's
+    meter gives them: Prometheus's `increase` and `rate` see a counter's first increment only
+    once it has a sample before it, so a worker's first succeeded (or failed) deployment would
+    not show in the dashboard's outcomes otherwise."""
+    meter = _runtime_of(client).metric_meter.with_additional_attributes(
+        {"namespace": client.namespace, "task_queue": task_queue, "workflow_type": WORKFLOW_TYPE}
+    )
+    meter.create_counter(STARTED, HELP[STARTED]).add(0)
+    ended = meter.create_counter(ENDED, HELP[ENDED])
+    for outcome in Outcome:
+        ended.add(0, {"outcome": outcome.value})
+
+
+def _runtime_of(client: Client) -> Runtime:
+    return client.service_client.config.runtime or Runtime.default()
+
+
 @asynccontextmanager
 async def worker_gauges(client: Client, settings: WorkerSettings) -> AsyncIterator[None]:
     """The gauges of the worker's task queue kept current while the block runs, if the
@@ -130,6 +145,7 @@ async def worker_gauges(client: Client, settings: WorkerSettings) -> AsyncIterat
     if settings.metrics_address is None:
         yield
         return
+    outcomes_from_zero(client, settings.task_queue)
     gauges = InFlightGauges(client, settings.task_queue, settings.metrics_refresh_seconds)
     keeping = asyncio.create_task(gauges.run())
     try:

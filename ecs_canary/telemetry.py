@@ -42,6 +42,22 @@ ECS_BUDGET_WAIT = "ecs_canary_ecs_budget_wait_seconds"
 DEPLOYMENTS_IN_FLIGHT = "ecs_canary_deployments_in_flight"  # by stage
 GATES_OPEN = "ecs_canary_gates_open"
 
+# Each metric's HELP text: one per name, whoever records it.
+HELP: Mapping[str, str] = {
+    DEPLOYMENTS_STARTED: "Deployments started",
+    DEPLOYMENTS_ENDED: "Deployments ended, by outcome",
+    GATE_WAIT: "How long open gates waited for a decision, by decision and who decided",
+    VERIFICATION_STEPS: "Verification steps ended, by type and result",
+    ANALYSIS_VERDICTS: "Canary analyses ended, by final verdict",
+    TRAINS_ENDED: "Release trains ended, by outcome",
+    ECS_CALLS: "ECS API calls, by operation",
+    ECS_THROTTLED: "ECS requests answered with throttling, by operation",
+    ECS_RETRIES: "ECS requests botocore sent again, by operation",
+    ECS_BUDGET_WAIT: "Time ECS requests waited for the worker's ECS call budget, by operation",
+    DEPLOYMENTS_IN_FLIGHT: "Deployments running now on the task queue, by stage",
+    GATES_OPEN: "Deployments on the task queue whose gate waits for a decision now",
+}
+
 # A gate waits for a person: from seconds (a test, an approval at hand) to a day.
 _GATE_WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 # A request held back by the ECS call budget: none at all, up to a minute under heavy load.

@@ -18,9 +18,17 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ecs_canary import telemetry
     from ecs_canary.gate import Gate
     from ecs_canary.models import Stage
+    from ecs_canary.telemetry import (
+        ANALYSIS_VERDICTS,
+        GATE_WAIT,
+        HELP,
+        TRAINS_ENDED,
+        VERIFICATION_STEPS,
+    )
+    from ecs_canary.telemetry import DEPLOYMENTS_ENDED as ENDED
+    from ecs_canary.telemetry import DEPLOYMENTS_STARTED as STARTED
     from workflows.state import DeploymentState
 
 
@@ -30,11 +38,11 @@ def stage_changing(state: DeploymentState, gate: Gate, stage: Stage) -> None:
     with its outcome."""
     meter = workflow.metric_meter()
     if not state.stages:
-        meter.create_counter(telemetry.DEPLOYMENTS_STARTED, "Deployments started").add(1)
+        meter.create_counter(STARTED, HELP[STARTED]).add(1)
     if state.stage == Stage.VERIFICATION and stage != Stage.VERIFICATION:
         _verification_ended(state, gate)
     if stage == Stage.FINISHED and state.outcome is not None:
-        ended = meter.create_counter(telemetry.DEPLOYMENTS_ENDED, "Deployments ended, by outcome")
+        ended = meter.create_counter(ENDED, HELP[ENDED])
         ended.add(1, {"outcome": state.outcome.value})
 
 
@@ -45,9 +53,7 @@ def _verification_ended(state: DeploymentState, gate: Gate) -> None:
     if gate.opened_at is not None:
         decision = gate.decision
         decided_at = decision.at if decision is not None else workflow.now()
-        waits = meter.create_histogram_timedelta(
-            telemetry.GATE_WAIT, "How long open gates waited for a decision", unit="duration"
-        )
+        waits = meter.create_histogram_timedelta(GATE_WAIT, HELP[GATE_WAIT], unit="duration")
         waits.record(
             max(decided_at - gate.opened_at, timedelta(0)),
             {
@@ -55,21 +61,15 @@ def _verification_ended(state: DeploymentState, gate: Gate) -> None:
                 "via": decision.via if decision is not None else "none",
             },
         )
-    steps = meter.create_counter(
-        telemetry.VERIFICATION_STEPS, "Verification steps, by type and result"
-    )
+    steps = meter.create_counter(VERIFICATION_STEPS, HELP[VERIFICATION_STEPS])
     for step in state.verification_steps:
         steps.add(1, {"type": step.type, "result": step.state})
     if state.analysis is not None and state.analysis.verdict is not None:
-        verdicts = meter.create_counter(
-            telemetry.ANALYSIS_VERDICTS, "Canary analyses, by final verdict"
-        )
+        verdicts = meter.create_counter(ANALYSIS_VERDICTS, HELP[ANALYSIS_VERDICTS])
         verdicts.add(1, {"verdict": state.analysis.verdict})
 
 
 def train_ended(outcome: str) -> None:
     """A release train closed with `outcome` (succeeded, stopped, cancelled)."""
-    trains = workflow.metric_meter().create_counter(
-        telemetry.TRAINS_ENDED, "Release trains ended, by outcome"
-    )
+    trains = workflow.metric_meter().create_counter(TRAINS_ENDED, HELP[TRAINS_ENDED])
     trains.add(1, {"outcome": outcome})

@@ -4,13 +4,12 @@ a replay of a finished run, on the same runtime, counts nothing again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from temporalio.client import Client
 
 from ecs_canary import telemetry
+from ecs_canary.models import Outcome
 from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
     Scrape,
@@ -19,10 +18,9 @@ from tests.helpers import (
     free_port,
     http_target,
     in_process_worker,
+    metrics_worker,
     replayer,
     scrape,
-    spawn_worker,
-    stop,
     wait_for_stage,
     wait_until,
 )
@@ -39,23 +37,6 @@ def _http_step(url: str) -> dict[str, Any]:
         "interval_seconds": 0,
         "timeout_seconds": 10,
     }
-
-
-@contextmanager
-def _metrics_worker(address: str, task_queue: str, log_path: Any, port: int) -> Iterator[str]:
-    """`python worker.py --metrics-port <port>`, its gauges refreshed twice a second; yields
-    its `/metrics` URL."""
-    process = spawn_worker(
-        address,
-        task_queue,
-        log_path,
-        program=("worker.py", "--metrics-port", str(port)),
-        ECS_CANARY_METRICS_REFRESH_SECONDS="0.5",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/metrics"
-    finally:
-        stop(process)
 
 
 def _in_flight(metrics: Scrape) -> dict[str, float]:
@@ -83,7 +64,7 @@ async def test_a_deployment_shows_in_the_workers_metrics(
     address = temporal_env.client.service_client.config.target_host
     with (
         http_target() as target,
-        _metrics_worker(address, task_queue, tmp_path / "worker.log", free_port()) as url,
+        metrics_worker(address, task_queue, tmp_path / "worker.log") as url,
     ):
         emulator.admin.reset_calls()
         emulator.admin.settings(throttle_rate=THROTTLE_RATE)
@@ -97,9 +78,11 @@ async def test_a_deployment_shows_in_the_workers_metrics(
         emulator.admin.settings(throttle_rate=0.0)
         after = await _scraped_when(
             url,
-            lambda m: m.value(telemetry.DEPLOYMENTS_ENDED) == 1
-            and not any(_in_flight(m).values())
-            and m.value(telemetry.GATES_OPEN) == 0,
+            lambda m: (
+                m.value(telemetry.DEPLOYMENTS_ENDED) == 1
+                and not any(_in_flight(m).values())
+                and m.value(telemetry.GATES_OPEN) == 0
+            ),
         )
     ecs_calls = emulator.admin.calls()
 
@@ -109,7 +92,8 @@ async def test_a_deployment_shows_in_the_workers_metrics(
     assert set(_in_flight(at_gate)) >= {"canary_deploy", "verification", "rolling_deploy"}
     # Once it ended: what it did, each counted once.
     assert after.value(telemetry.DEPLOYMENTS_STARTED, task_queue=task_queue) == 1
-    assert after.by_label(telemetry.DEPLOYMENTS_ENDED, "outcome") == {"succeeded": 1}
+    ended = after.by_label(telemetry.DEPLOYMENTS_ENDED, "outcome")
+    assert ended == {outcome.value: 0 for outcome in Outcome} | {"succeeded": 1}
     gate_waits = f"{telemetry.GATE_WAIT}_count"
     assert after.value(gate_waits, decision="approve", via="signal") == 1
     assert 0 < after.value(f"{telemetry.GATE_WAIT}_sum") < 120

@@ -18,7 +18,8 @@ tests need not import moto or the worker):
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 - `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
-- `metrics`: `scrape`, a worker's Prometheus endpoint parsed as Prometheus reads it
+- `metrics`: `scrape` (a worker's `/metrics` as Prometheus reads it), `metrics_worker`,
+  `prometheus_server` (Debian's Prometheus scraping a worker, asked through its HTTP API)
 """
 
 from __future__ import annotations
@@ -92,7 +93,15 @@ _EXPORTS = {
         "standalone_tasks",
     ],
     "analysis_report": ["sample_analysis"],
-    "metrics": ["Scrape", "scrape"],
+    "metrics": [
+        "PROMETHEUS",
+        "Prometheus",
+        "Scrape",
+        "finite_values",
+        "metrics_worker",
+        "prometheus_server",
+        "scrape",
+    ],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
