@@ -9,20 +9,22 @@ Skipped where /usr/bin/prometheus is absent (.ci/run installs it with apt-get)."
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from typing import Any
 
 import pytest
 
+from tests.e2e.test_verification_steps import http_step
 from tests.helpers import (
     PROMETHEUS,
     ROOT,
+    HttpTarget,
     approve_at_gate,
     existing_service,
     finite_values,
     http_target,
-    metrics_worker,
     prometheus_server,
     wait_until,
 )
@@ -34,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 # What Grafana puts for $__rate_interval with this test's 1 s scrape interval and range.
 RATE_INTERVAL = "15s"
-STEP = "2s"
+STEP_SECONDS = 2
 
 
 def _panel_queries() -> list[tuple[str, str]]:
@@ -52,34 +54,30 @@ def _as_grafana_sends(expr: str) -> str:
     return expanded
 
 
-async def _deploy_and_approve(deploy: Any, requests: Any, url: str) -> str:
-    step = {"name": "health", "type": "http", "url": url, "requests": 2, "interval_seconds": 0}
-    handle = await deploy(requests.raw(verification={"steps": [step]}))
+async def _deploy_and_approve(deploy: Any, requests: Any, target: HttpTarget) -> str:
+    handle = await deploy(requests.raw(verification={"steps": [http_step(target, "/health")]}))
     result = await approve_at_gate(handle, timeout=120)
     return str(result.outcome)
 
 
 async def test_every_dashboard_panel_has_data_from_a_real_prometheus(
-    temporal_env, task_queue, requests, ecs, emulator, deploy, tmp_path
+    metrics_url, requests, ecs, emulator, deploy, tmp_path
 ):
     existing_service(ecs, requests)
-    address = temporal_env.client.service_client.config.target_host
-    with (
-        http_target() as target,
-        metrics_worker(address, task_queue, tmp_path / "worker.log") as metrics_url,
-        prometheus_server(metrics_url, tmp_path) as prometheus,
-    ):
+    with http_target() as target, prometheus_server(metrics_url, tmp_path) as prometheus:
         await wait_until(lambda: prometheus.query("up == 1"), timeout=60)
         started = time.time()
         emulator.admin.settings(throttle_rate=0.2)
-        outcomes = [await _deploy_and_approve(deploy, requests, target.url("/health"))]
-        outcomes.append(await _deploy_and_approve(deploy, requests, target.url("/health")))
+        outcomes = [await _deploy_and_approve(deploy, requests, target)]
+        outcomes.append(await _deploy_and_approve(deploy, requests, target))
         emulator.admin.settings(throttle_rate=0.0)
         ended = 'sum(ecs_canary_deployments_ended_total{outcome="succeeded"}) == 2'
         await wait_until(lambda: prometheus.query(ended), timeout=60)
+        # The last step at or after now: the samples that met the condition are in range.
+        end = started + math.ceil((time.time() - started) / STEP_SECONDS) * STEP_SECONDS
         answers = {
             (title, expr): prometheus.query_range(
-                _as_grafana_sends(expr), started, time.time(), STEP
+                _as_grafana_sends(expr), started, end, f"{STEP_SECONDS}s"
             )
             for title, expr in _panel_queries()
         }

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from ecs_canary import telemetry
 from ecs_canary.models import Outcome
 from ecs_canary.temporal import DATA_CONVERTER
+from tests.e2e.test_verification_steps import http_step
 from tests.helpers import (
     Scrape,
     approve_at_gate,
@@ -18,7 +19,6 @@ from tests.helpers import (
     free_port,
     http_target,
     in_process_worker,
-    metrics_worker,
     replayer,
     scrape,
     wait_for_stage,
@@ -26,17 +26,6 @@ from tests.helpers import (
 )
 
 THROTTLE_RATE = 0.2
-
-
-def _http_step(url: str) -> dict[str, Any]:
-    return {
-        "name": "health",
-        "type": "http",
-        "url": url,
-        "requests": 2,
-        "interval_seconds": 0,
-        "timeout_seconds": 10,
-    }
 
 
 def _in_flight(metrics: Scrape) -> dict[str, float]:
@@ -58,26 +47,22 @@ async def _scraped_when(url: str, condition: Any) -> Scrape:
 
 
 async def test_a_deployment_shows_in_the_workers_metrics(
-    temporal_env, task_queue, requests, ecs, emulator, deploy, tmp_path
+    metrics_url, task_queue, requests, ecs, emulator, deploy
 ):
     existing_service(ecs, requests)
-    address = temporal_env.client.service_client.config.target_host
-    with (
-        http_target() as target,
-        metrics_worker(address, task_queue, tmp_path / "worker.log") as url,
-    ):
+    with http_target() as target:
         emulator.admin.reset_calls()
         emulator.admin.settings(throttle_rate=THROTTLE_RATE)
-        request = requests.raw(verification={"steps": [_http_step(target.url("/health"))]})
+        request = requests.raw(verification={"steps": [http_step(target, "/health")]})
         handle = await deploy(request)
         await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
         at_gate = await _scraped_when(
-            url, lambda m: m.value(telemetry.GATES_OPEN, task_queue=task_queue) == 1
+            metrics_url, lambda m: m.value(telemetry.GATES_OPEN, task_queue=task_queue) == 1
         )
         result = await approve_at_gate(handle)
         emulator.admin.settings(throttle_rate=0.0)
         after = await _scraped_when(
-            url,
+            metrics_url,
             lambda m: (
                 m.value(telemetry.DEPLOYMENTS_ENDED) == 1
                 and not any(_in_flight(m).values())

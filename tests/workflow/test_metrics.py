@@ -19,7 +19,12 @@ from activities.decisions import verify_decision
 from activities.train import running_deployments
 from ecs_canary import telemetry
 from ecs_canary.models import DeploymentResult
-from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.names import (
+    TRAIN_WORKFLOW_TYPE,
+    WORKFLOW_TYPE,
+    train_workflow_id_for,
+    workflow_id_for,
+)
 from ecs_canary.temporal import DATA_CONVERTER
 from ecs_canary.train import TrainResult
 from tests.helpers import Scrape, free_port, scrape
@@ -87,15 +92,22 @@ async def metered(
         yield Metered(shared_time_skipping.client, task_queue, url)
 
 
-async def _deploy(metered: Metered, body: dict[str, Any]) -> DeploymentResult:
+async def _run(metered: Metered, workflow_type: str, body: dict[str, Any], run_id: str) -> Any:
+    """Start a run on the metered worker's queue and wait for its result."""
     handle = await metered.client.start_workflow(
-        WORKFLOW_TYPE,
+        workflow_type,
         body,
-        id=f"{workflow_id_for('ecs-canary', 'myapp')}-{uuid.uuid4().hex[:6]}",
+        id=run_id,
         task_queue=metered.task_queue,
-        result_type=DeploymentResult,
+        result_type=TrainResult if workflow_type == TRAIN_WORKFLOW_TYPE else DeploymentResult,
     )
     return await handle.result()
+
+
+async def _deploy(metered: Metered, body: dict[str, Any]) -> DeploymentResult:
+    run_id = f"{workflow_id_for('ecs-canary', 'myapp')}-{uuid.uuid4().hex[:6]}"
+    result: DeploymentResult = await _run(metered, WORKFLOW_TYPE, body, run_id)
+    return result
 
 
 async def test_a_passing_analysis_counts_its_verdict_and_no_gate_wait(metered: Metered):
@@ -130,14 +142,7 @@ async def test_a_train_counts_its_outcome_and_its_deployment(metered: Metered):
         "approval": "none",
         "waves": [{"name": "one", "deployments": [request(service_name="api")]}],
     }
-    handle = await metered.client.start_workflow(
-        TRAIN_WORKFLOW_TYPE,
-        body,
-        id=f"ecs-canary-train/{name}",
-        task_queue=metered.task_queue,
-        result_type=TrainResult,
-    )
-    result = await handle.result()
+    result = await _run(metered, TRAIN_WORKFLOW_TYPE, body, train_workflow_id_for(name))
 
     assert result.outcome == "succeeded"
     train_labels = {"workflow_type": TRAIN_WORKFLOW_TYPE}
