@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker;
+# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker
+# (its Prometheus metrics on http://127.0.0.1:$ECS_CANARY_METRICS_PORT/metrics, default 9464);
 # with ECS_CANARY_PAYLOAD_KEY_FILE set, also the codec server on $CODEC_SERVER_PORT (default
 # 8081), which the Web UI asks to decode the encrypted payloads (docs/payload-encryption.md).
 #
@@ -19,6 +20,7 @@ TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TEMPORAL_UI_PORT:-8233}
 ECS_EMULATOR_PORT=${ECS_EMULATOR_PORT:-5000}
 CODEC_SERVER_PORT=${CODEC_SERVER_PORT:-8081}
+METRICS_PORT=${ECS_CANARY_METRICS_PORT:-9464}
 HOST=127.0.0.1
 COMPONENTS=(emulator temporal codec worker)
 STOP_SECONDS=10
@@ -171,35 +173,45 @@ start_worker() {
         AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
         ECS_CANARY_PAYLOAD_KEY_FILE="$KEY_FILE" \
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
+        ECS_CANARY_METRICS_PORT="$METRICS_PORT" \
         "$BIN/python" worker.py
+}
+
+# What a running stack keeps: its ports and whether it has a codec server.
+ports() {
+    echo "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE $METRICS_PORT"
 }
 
 up() {
     [[ -x $BIN/temporal ]] || die "$BIN/temporal is missing: run 'make venv' first"
     # A running stack keeps the ports it was started on, and its encryption setting: the
     # worker's converter and the UI's codec endpoint are fixed when they start.
-    local name want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE"
+    local name want
+    want=$(ports)
     for name in "${COMPONENTS[@]}"; do
         live_pid "$name" >/dev/null && [[ -f $PORTS_FILE ]] || continue
         # shellcheck source=/dev/null
         source "$PORTS_FILE"
-        [[ $want == "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE" ]] ||
+        [[ $want == "$(ports)" ]] ||
             die "the stack in $LOCAL_DIR already runs on other ports or with another" \
                 "ECS_CANARY_PAYLOAD_KEY_FILE setting; run 'make down' first"
         break
     done
-    printf 'TEMPORAL_PORT=%s\nTEMPORAL_UI_PORT=%s\nECS_EMULATOR_PORT=%s\nCODEC_IN_USE=%s\n' \
-        "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$ECS_EMULATOR_PORT" "$CODEC_IN_USE" >"$PORTS_FILE"
+    printf '%s\n' "TEMPORAL_PORT=$TEMPORAL_PORT" "TEMPORAL_UI_PORT=$TEMPORAL_UI_PORT" \
+        "ECS_EMULATOR_PORT=$ECS_EMULATOR_PORT" "CODEC_IN_USE=$CODEC_IN_USE" \
+        "METRICS_PORT=$METRICS_PORT" >"$PORTS_FILE"
 
     # Check every port before starting anything, so a conflict leaves nothing half-started.
-    local emulator_up=1 temporal_up=1 codec_up=1
+    local emulator_up=1 temporal_up=1 codec_up=1 worker_up=1
     live_pid emulator >/dev/null || emulator_up=0
+    live_pid worker >/dev/null || worker_up=0
     live_pid temporal >/dev/null || temporal_up=0
     [[ -z $KEY_FILE ]] || live_pid codec >/dev/null || codec_up=0
     ((emulator_up)) || require_port ECS_EMULATOR_PORT "$ECS_EMULATOR_PORT"
     ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
     ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
     ((codec_up)) || require_port CODEC_SERVER_PORT "$CODEC_SERVER_PORT"
+    ((worker_up)) || require_port ECS_CANARY_METRICS_PORT "$METRICS_PORT"
 
     # The emulator, Temporal and the codec server start side by side; the worker needs Temporal.
     ((emulator_up)) || start_emulator
@@ -209,7 +221,7 @@ up() {
     ((codec_up)) || wait_ready codec 30 codec_ready
     # The UI answers before gRPC does, so ask the frontend itself.
     wait_ready temporal 60 temporal_healthy
-    live_pid worker >/dev/null || start_worker
+    ((worker_up)) || start_worker
     wait_ready worker 30 worker_ready
     status
 }
@@ -254,7 +266,10 @@ status() {
         emulator) address="ECS API http://$HOST:$ECS_EMULATOR_PORT" ;;
         temporal) address="gRPC $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT" ;;
         codec) address="http://$HOST:${CODEC_IN_USE:-$CODEC_SERVER_PORT}, the Web UI's codec endpoint" ;;
-        worker) address="task queue ecs-deployments, log $LOCAL_DIR/worker.log" ;;
+        worker)
+            address="task queue ecs-deployments, metrics http://$HOST:$METRICS_PORT/metrics,"
+            address+=" log $LOCAL_DIR/worker.log"
+            ;;
         esac
         if pid=$(live_pid "$name"); then
             printf '%-9s running (pid %s)  %s\n' "$name" "$pid" "$address"
