@@ -83,12 +83,15 @@ class InFlightGauges:
         self._gates_open = meter.create_gauge(GATES_OPEN, HELP[GATES_OPEN])
 
     async def run(self) -> None:
+        """Refresh every `refresh_seconds` until cancelled."""
         log = structlog.get_logger("ecs_canary.in_flight")
         warned_at = float("-inf")
         while True:
             try:
                 await self.refresh()
-            except RPCError as err:  # the last counts stay until the server answers again
+            # Whatever failed (the server unreachable, a run's answer undecodable), the last
+            # counts stay until a refresh succeeds: the gauges never stop being kept.
+            except Exception as err:  # noqa: BLE001 - logged; the next refresh tries again
                 if time.monotonic() - warned_at >= _WARN_EVERY_SECONDS:
                     warned_at = time.monotonic()
                     log.warning("Could not count the deployments in flight", error=str(err))
