@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker
-# (its Prometheus metrics on http://127.0.0.1:$ECS_CANARY_METRICS_PORT/metrics, default 9464);
+# (its Prometheus metrics on http://127.0.0.1:<port>/metrics: ECS_CANARY_METRICS_PORT, or the
+# first free port from 9464; `status` shows it);
 # with ECS_CANARY_PAYLOAD_KEY_FILE set, also the codec server on $CODEC_SERVER_PORT (default
 # 8081), which the Web UI asks to decode the encrypted payloads (docs/payload-encryption.md).
 #
@@ -20,7 +21,6 @@ TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TEMPORAL_UI_PORT:-8233}
 ECS_EMULATOR_PORT=${ECS_EMULATOR_PORT:-5000}
 CODEC_SERVER_PORT=${CODEC_SERVER_PORT:-8081}
-METRICS_PORT=${ECS_CANARY_METRICS_PORT:-9464}
 HOST=127.0.0.1
 COMPONENTS=(emulator temporal codec worker)
 STOP_SECONDS=10
@@ -166,52 +166,56 @@ start_codec() {
         --cors-origin "http://localhost:$TEMPORAL_UI_PORT"
 }
 
+# The worker's metrics port: ECS_CANARY_METRICS_PORT if set (`up` checked it is free), else the
+# first free one from 9464 (a worker started beside another takes the next).
+metrics_port() {
+    local port=${ECS_CANARY_METRICS_PORT:-9464}
+    [[ -n ${ECS_CANARY_METRICS_PORT:-} ]] || until port_free "$port"; do port=$((port + 1)); done
+    echo "$port"
+}
+
 start_worker() {
+    local port
+    port=$(metrics_port)
+    echo "$port" >"$LOCAL_DIR/worker.metrics-port"
     # The emulator only: a developer's AWS profile or session must not reach a real account.
     launch worker env -u AWS_PROFILE -u AWS_SESSION_TOKEN "${LOCAL_TEMPORAL[@]}" \
         AWS_ENDPOINT_URL="http://$HOST:$ECS_EMULATOR_PORT" AWS_DEFAULT_REGION=us-east-1 \
         AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
         ECS_CANARY_PAYLOAD_KEY_FILE="$KEY_FILE" \
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
-        ECS_CANARY_METRICS_PORT="$METRICS_PORT" \
+        ECS_CANARY_METRICS_PORT="$port" \
         "$BIN/python" worker.py
-}
-
-# What a running stack keeps: its ports and whether it has a codec server.
-ports() {
-    echo "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE $METRICS_PORT"
 }
 
 up() {
     [[ -x $BIN/temporal ]] || die "$BIN/temporal is missing: run 'make venv' first"
     # A running stack keeps the ports it was started on, and its encryption setting: the
     # worker's converter and the UI's codec endpoint are fixed when they start.
-    local name want
-    want=$(ports)
+    local name want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE"
     for name in "${COMPONENTS[@]}"; do
         live_pid "$name" >/dev/null && [[ -f $PORTS_FILE ]] || continue
         # shellcheck source=/dev/null
         source "$PORTS_FILE"
-        [[ $want == "$(ports)" ]] ||
+        [[ $want == "$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE" ]] ||
             die "the stack in $LOCAL_DIR already runs on other ports or with another" \
                 "ECS_CANARY_PAYLOAD_KEY_FILE setting; run 'make down' first"
         break
     done
-    printf '%s\n' "TEMPORAL_PORT=$TEMPORAL_PORT" "TEMPORAL_UI_PORT=$TEMPORAL_UI_PORT" \
-        "ECS_EMULATOR_PORT=$ECS_EMULATOR_PORT" "CODEC_IN_USE=$CODEC_IN_USE" \
-        "METRICS_PORT=$METRICS_PORT" >"$PORTS_FILE"
+    printf 'TEMPORAL_PORT=%s\nTEMPORAL_UI_PORT=%s\nECS_EMULATOR_PORT=%s\nCODEC_IN_USE=%s\n' \
+        "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$ECS_EMULATOR_PORT" "$CODEC_IN_USE" >"$PORTS_FILE"
 
     # Check every port before starting anything, so a conflict leaves nothing half-started.
-    local emulator_up=1 temporal_up=1 codec_up=1 worker_up=1
+    local emulator_up=1 temporal_up=1 codec_up=1
     live_pid emulator >/dev/null || emulator_up=0
-    live_pid worker >/dev/null || worker_up=0
     live_pid temporal >/dev/null || temporal_up=0
     [[ -z $KEY_FILE ]] || live_pid codec >/dev/null || codec_up=0
     ((emulator_up)) || require_port ECS_EMULATOR_PORT "$ECS_EMULATOR_PORT"
     ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
     ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
     ((codec_up)) || require_port CODEC_SERVER_PORT "$CODEC_SERVER_PORT"
-    ((worker_up)) || require_port ECS_CANARY_METRICS_PORT "$METRICS_PORT"
+    live_pid worker >/dev/null || [[ -z ${ECS_CANARY_METRICS_PORT:-} ]] ||
+        require_port ECS_CANARY_METRICS_PORT "$ECS_CANARY_METRICS_PORT"
 
     # The emulator, Temporal and the codec server start side by side; the worker needs Temporal.
     ((emulator_up)) || start_emulator
@@ -221,7 +225,7 @@ up() {
     ((codec_up)) || wait_ready codec 30 codec_ready
     # The UI answers before gRPC does, so ask the frontend itself.
     wait_ready temporal 60 temporal_healthy
-    ((worker_up)) || start_worker
+    live_pid worker >/dev/null || start_worker
     wait_ready worker 30 worker_ready
     status
 }
@@ -267,7 +271,8 @@ status() {
         temporal) address="gRPC $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT" ;;
         codec) address="http://$HOST:${CODEC_IN_USE:-$CODEC_SERVER_PORT}, the Web UI's codec endpoint" ;;
         worker)
-            address="task queue ecs-deployments, metrics http://$HOST:$METRICS_PORT/metrics,"
+            address="task queue ecs-deployments, metrics"
+            address+=" http://$HOST:$(cat "$LOCAL_DIR/worker.metrics-port" 2>/dev/null)/metrics,"
             address+=" log $LOCAL_DIR/worker.log"
             ;;
         esac
