@@ -33,10 +33,12 @@ from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
 from ecs_canary.health_check import CHECK_FLAG, check
+from ecs_canary.in_flight import worker_gauges
 from ecs_canary.logs import configure_logging
 from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.process_exit import run_then_exit
 from ecs_canary.sandbox import cache_workflow_bytecode
+from ecs_canary.telemetry import serve_metrics
 from ecs_canary.temporal import connect
 from ecs_canary.versioning import deployment_config
 from ecs_canary.watchdog import LoopWatchdog
@@ -178,12 +180,14 @@ async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> No
 
 async def main() -> None:
     configure_logging()
-    await serve(WorkerSettings.from_env())
+    await serve(WorkerSettings.from_env(sys.argv[1:]))
 
 
 async def serve(settings: WorkerSettings) -> None:
     try:
         read_policy()  # read again by every run and decision; a typo stops the worker here
+        if settings.metrics_address is not None:
+            serve_metrics(settings.metrics_address)  # the runtime the client below then uses
         client = await connect(worker=True)
     except (PayloadKeyError, PolicyError) as err:  # the file's own words, not a traceback
         raise SystemExit(f"worker: {err}") from None
@@ -213,7 +217,7 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             payloads=payload_protection(client),
             version=worker_version(settings),
         )
-        async with worker:
+        async with worker, worker_gauges(client, settings):
             await until_stopped(stop, sharing)
             structlog.get_logger("worker").info("Shutting down: finishing running activities")
 

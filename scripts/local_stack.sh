@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker;
+# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker
+# (its Prometheus metrics on http://127.0.0.1:<port>/metrics: ECS_CANARY_METRICS_PORT, or the
+# first free port from 9464; `status` shows it);
 # with ECS_CANARY_PAYLOAD_KEY_FILE set, also the codec server on $CODEC_SERVER_PORT (default
 # 8081), which the Web UI asks to decode the encrypted payloads (docs/payload-encryption.md).
 # With ECS_CANARY_BUILD_ID set, the worker runs as that build of the Worker Deployment
@@ -184,7 +186,18 @@ start_codec() {
         --cors-origin "http://localhost:$TEMPORAL_UI_PORT"
 }
 
+# The worker's metrics port: ECS_CANARY_METRICS_PORT if set (`up` checked it is free), else the
+# first free one from 9464 (a worker started beside another takes the next).
+metrics_port() {
+    local port=${ECS_CANARY_METRICS_PORT:-9464}
+    [[ -n ${ECS_CANARY_METRICS_PORT:-} ]] || until port_free "$port"; do port=$((port + 1)); done
+    echo "$port"
+}
+
 start_worker() {
+    local port
+    port=$(metrics_port)
+    echo "$port" >"$LOCAL_DIR/$WORKER.metrics-port"
     # The emulator only: a developer's AWS profile or session must not reach a real account.
     launch "$WORKER" env -u AWS_PROFILE -u AWS_SESSION_TOKEN "${LOCAL_TEMPORAL[@]}" \
         AWS_ENDPOINT_URL="http://$HOST:$ECS_EMULATOR_PORT" AWS_DEFAULT_REGION=us-east-1 \
@@ -192,6 +205,7 @@ start_worker() {
         ECS_CANARY_PAYLOAD_KEY_FILE="$KEY_FILE" \
         ECS_CANARY_BUILD_ID="$BUILD_ID" ECS_CANARY_DEPLOYMENT_NAME="$DEPLOYMENT_NAME" \
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
+        ECS_CANARY_METRICS_PORT="$port" \
         "$BIN/python" worker.py
 }
 
@@ -277,6 +291,8 @@ up() {
     ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
     ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
     ((codec_up)) || require_port CODEC_SERVER_PORT "$CODEC_SERVER_PORT"
+    live_pid worker >/dev/null || [[ -z ${ECS_CANARY_METRICS_PORT:-} ]] ||
+        require_port ECS_CANARY_METRICS_PORT "$ECS_CANARY_METRICS_PORT"
 
     # The emulator, Temporal and the codec server start side by side; the worker needs Temporal.
     ((emulator_up)) || start_emulator
@@ -335,8 +351,12 @@ status() {
         emulator) address="ECS API http://$HOST:$ECS_EMULATOR_PORT" ;;
         temporal) address="gRPC $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT" ;;
         codec) address="http://$HOST:${CODEC_IN_USE:-$CODEC_SERVER_PORT}, the Web UI's codec endpoint" ;;
-        worker) address="task queue ecs-deployments, unversioned, log $LOCAL_DIR/worker.log" ;;
-        worker-*) address="task queue ecs-deployments, build ${name#worker-}, log $LOCAL_DIR/$name.log" ;;
+        worker | worker-*)
+            if [[ $name == worker ]]; then address="unversioned"; else address="build ${name#worker-}"; fi
+            address="task queue ecs-deployments, $address, metrics"
+            address+=" http://$HOST:$(cat "$LOCAL_DIR/$name.metrics-port" 2>/dev/null)/metrics,"
+            address+=" log $LOCAL_DIR/$name.log"
+            ;;
         esac
         if pid=$(live_pid "$name"); then
             printf '%-9s running (pid %s)  %s\n' "$name" "$pid" "$address"

@@ -69,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import settle, start_checks, together
     from workflows.decisions import DecisionDesk
     from workflows.failures import StageFailure, failure_reason
+    from workflows.metrics import train_ended
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED
     from workflows.presentation import decision_text, invalid_request_text
@@ -515,6 +516,7 @@ class EcsReleaseTrain:
         self._gate.close()
         self._state.never_started()
         result = self._state.result(self._require_request().name, outcome)
+        train_ended(outcome)
         # Drawn one last time, and nothing of the run left pending once it closes.
         self._details.cancel()
         await settle(self._details)

@@ -31,6 +31,7 @@ from tests.helpers import (
     free_ports,
     gate_is_open,
     replay_histories,
+    scrape,
     status,
     wait_until,
 )
@@ -113,6 +114,7 @@ class Stack:
         self.env, self.local_dir = env, local_dir
         self.emulator_url = f"http://127.0.0.1:{env['ECS_EMULATOR_PORT']}"
         self.temporal_address = f"127.0.0.1:{env['TEMPORAL_PORT']}"
+        self.metrics_url = f"http://127.0.0.1:{env['ECS_CANARY_METRICS_PORT']}/metrics"
 
     def make(self, target: str, check: bool = True) -> subprocess.CompletedProcess:
         return _make(self.env, target, check)
@@ -129,12 +131,15 @@ class Stack:
 
 
 def _stack_env(local_dir: Path) -> dict[str, str]:
-    temporal, ui, emulator = free_ports(3)
+    temporal, ui, emulator, metrics = free_ports(4)
     env = {
         **os.environ,
         "TEMPORAL_PORT": str(temporal),
         "TEMPORAL_UI_PORT": str(ui),
         "ECS_EMULATOR_PORT": str(emulator),
+        "ECS_CANARY_METRICS_PORT": str(metrics),
+        # The worker's gauges of what is in flight, read every second instead of every 10.
+        "ECS_CANARY_METRICS_REFRESH_SECONDS": "1",
         "LOCAL_DIR": str(local_dir),
     }
     env.pop("MAKEFLAGS", None)
@@ -161,7 +166,12 @@ def test_up_starts_the_emulator_temporal_and_the_worker(stack: Stack) -> None:
     for name, pid in pids.items():
         assert f"{name}" in shown and f"running (pid {pid})" in shown
     assert stack.temporal_address in shown and stack.emulator_url in shown
+    assert stack.metrics_url in shown
     assert "Worker started" in (stack.local_dir / "worker.log").read_text()
+    # The worker's metrics: the SDK's and the product's on one endpoint.
+    served = scrape(stack.metrics_url).names()
+    assert "temporal_num_pollers" in served
+    assert {"ecs_canary_deployments_in_flight", "ecs_canary_gates_open"} <= served
     assert (stack.local_dir / "temporal.db").exists()
 
 
@@ -223,6 +233,9 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     # Temporal released its SQLite file: it starts again on it, and the run is still there.
     stack.make("up")
     assert set(stack.pids().values()).isdisjoint(started.values())
+    # The new worker's gauges count the run waiting at its gate: read from Temporal, not
+    # from a count the old worker kept.
+    await wait_until(lambda: _at_the_gate_in_metrics(stack.metrics_url), timeout=30, every=0.5)
     client = await stack.client()
     handle = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
@@ -230,6 +243,14 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     assert (current.stage.value, current.gate_open) == ("verification", True)
     await handle.terminate("test over")
     assert await replay_histories([await handle.fetch_history()]) == 1
+
+
+def _at_the_gate_in_metrics(url: str) -> bool:
+    metrics = scrape(url)
+    return (
+        metrics.value("ecs_canary_deployments_in_flight", stage="verification") == 1
+        and metrics.value("ecs_canary_gates_open") == 1
+    )
 
 
 def test_down_leaves_alone_a_process_that_reuses_a_remembered_pid(tmp_path: Path) -> None:

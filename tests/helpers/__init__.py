@@ -19,6 +19,8 @@ tests need not import moto or the worker):
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 - `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
 - `health_checks`: `python worker.py --check` as a container runs it, with a worker's environment
+- `metrics`: `scrape` (a worker's `/metrics` as Prometheus reads it), `metrics_worker`,
+  `prometheus_server` (Debian's Prometheus scraping a worker, asked through its HTTP API)
 """
 
 from __future__ import annotations
@@ -94,6 +96,15 @@ _EXPORTS = {
     ],
     "analysis_report": ["sample_analysis"],
     "health_checks": ["run_check", "without_credentials", "worker_environment"],
+    "metrics": [
+        "PROMETHEUS",
+        "Prometheus",
+        "Scrape",
+        "finite_values",
+        "metrics_worker",
+        "prometheus_server",
+        "scrape",
+    ],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

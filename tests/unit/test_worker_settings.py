@@ -1,8 +1,10 @@
 """The worker's settings from its environment: defaults, the sandbox switch, the shared ECS
-budget, the build it runs as (Worker Versioning), and a clear refusal of a value it cannot use
-(it never starts half-configured)."""
+budget, the build it runs as (Worker Versioning), the metrics endpoint, and a clear refusal of
+a value it cannot use (it never starts half-configured)."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -10,6 +12,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from ecs_canary.config import WorkerSettings
+from ecs_canary.telemetry import metrics_address, prometheus_runtime
 from ecs_canary.versioning import deployment_config
 from worker import workflow_runner
 
@@ -23,6 +26,9 @@ VARIABLES = (
     "ECS_CANARY_WATCHDOG_SECONDS",
     "ECS_CANARY_BUILD_ID",
     "ECS_CANARY_DEPLOYMENT_NAME",
+    "ECS_CANARY_METRICS_PORT",
+    "ECS_CANARY_METRICS_HOST",
+    "ECS_CANARY_METRICS_REFRESH_SECONDS",
 )
 
 
@@ -113,3 +119,55 @@ def test_a_value_the_worker_cannot_use_stops_it_with_the_reason(env, name, value
     with pytest.raises(SystemExit) as stopped:
         WorkerSettings.from_env()
     assert name in str(stopped.value) and says in str(stopped.value)
+
+
+# Where the worker serves its metrics: ECS_CANARY_METRICS_PORT or `--metrics-port` (which
+# wins), on loopback unless ECS_CANARY_METRICS_HOST says otherwise; a port it cannot use stops
+# the worker with one line naming where the value came from, and so does a port already taken.
+
+
+def test_no_port_no_metrics(env):
+    settings = WorkerSettings.from_env(["--check"])
+    assert settings.metrics_address is None
+    assert settings.metrics_refresh_seconds == 10
+
+
+def test_the_port_from_the_environment_on_loopback(env):
+    env.setenv("ECS_CANARY_METRICS_PORT", "9464")
+    assert WorkerSettings.from_env().metrics_address == "127.0.0.1:9464"
+
+
+def test_the_command_line_wins_and_the_host_is_configurable(env):
+    env.setenv("ECS_CANARY_METRICS_PORT", "9464")
+    env.setenv("ECS_CANARY_METRICS_HOST", "0.0.0.0")
+    env.setenv("ECS_CANARY_METRICS_REFRESH_SECONDS", "2.5")
+    settings = WorkerSettings.from_env(["--metrics-port", "9500"])
+    assert settings.metrics_address == "0.0.0.0:9500"
+    assert settings.metrics_refresh_seconds == 2.5
+    assert metrics_address({}, ["--metrics-port=9600"]) == "127.0.0.1:9600"
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "65536", "-1", "94 64"])
+def test_a_port_that_is_no_port_stops_the_worker_naming_its_source(port):
+    with pytest.raises(SystemExit) as from_env:
+        metrics_address({"ECS_CANARY_METRICS_PORT": port})
+    with pytest.raises(SystemExit) as from_flag:
+        metrics_address({"ECS_CANARY_METRICS_PORT": "9464"}, ["--metrics-port", port])
+
+    assert str(from_env.value) == (
+        f"ECS_CANARY_METRICS_PORT must be a port from 1 to 65535, got {port!r}"
+    )
+    assert str(from_flag.value) == f"--metrics-port must be a port from 1 to 65535, got {port!r}"
+
+
+def test_a_port_already_taken_stops_the_worker_with_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(SystemExit) as stopped:
+            prometheus_runtime(address)
+
+    message = str(stopped.value)
+    assert message.startswith(f"worker: cannot serve metrics on {address}: ")
+    assert "Address already in use" in message and "\n" not in message
