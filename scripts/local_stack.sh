@@ -291,7 +291,7 @@ up() {
     ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
     ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
     ((codec_up)) || require_port CODEC_SERVER_PORT "$CODEC_SERVER_PORT"
-    live_pid worker >/dev/null || [[ -z ${ECS_CANARY_METRICS_PORT:-} ]] ||
+    live_pid "$WORKER" >/dev/null || [[ -z ${ECS_CANARY_METRICS_PORT:-} ]] ||
         require_port ECS_CANARY_METRICS_PORT "$ECS_CANARY_METRICS_PORT"
 
     # The emulator, Temporal and the codec server start side by side; the worker needs Temporal.

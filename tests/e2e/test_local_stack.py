@@ -315,7 +315,10 @@ def test_up_with_a_build_id_starts_that_build_beside_the_one_running(tmp_path: P
         assert _current_build(stack) == "1"
         build_1 = _pids(tmp_path, ("worker-1",))["worker-1"]
 
-        second = _make({**env, "ECS_CANARY_BUILD_ID": "2"}, "up").stdout
+        # Each build serves its own metrics: a port given for the first is not the second's.
+        (second_metrics,) = free_ports(1)
+        second_env = {"ECS_CANARY_BUILD_ID": "2", "ECS_CANARY_METRICS_PORT": f"{second_metrics}"}
+        second = _make({**env, **second_env}, "up").stdout
         command = next(
             line.strip() for line in second.splitlines() if "set-current-version" in line
         )
