@@ -119,6 +119,7 @@ def test_the_service_runs_two_workers_with_the_parameters(template: dict[str, An
     assert environment["TEMPORAL_ADDRESS"] == {"Ref": "TemporalAddress"}
     assert environment["TEMPORAL_NAMESPACE"] == {"Ref": "TemporalNamespace"}
     assert environment["ECS_CANARY_METRICS_PORT"] == {"Ref": "MetricsPort"}
+    assert environment["ECS_CANARY_METRICS_HOST"] == "0.0.0.0"  # scraped from outside the task
     # Worker Versioning: empty by default, so a stack runs unversioned until given a build.
     assert environment["ECS_CANARY_BUILD_ID"] == {"Ref": "BuildId"}
     assert parameters["BuildId"]["Default"] == ""
