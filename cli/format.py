@@ -140,6 +140,11 @@ def details(request: DeploymentRequest) -> str:
         lines.append(f"**Alarms:** {', '.join(verification.alarms)}")
     if verification.steps:
         lines.append(f"**Verification steps:** {steps_text(request)}")
+    if request.rolling.watch_seconds:
+        lines.append(
+            f"**Watch after the rollout:** {duration_text(request.rolling.watch_seconds)}, "
+            f"alarms {', '.join(request.watch_alarms)}"
+        )
     return "\n\n".join(lines)
 
 
@@ -186,6 +191,16 @@ def bake_text(ends_at: datetime, now: datetime | None = None) -> str:
     """`baking until 14:09:30 UTC (2m left)`, computed like `deadline_text`."""
     now = now or datetime.now(UTC)
     return f"baking until {utc_clock(ends_at, now)} ({time_left(ends_at, now)})"
+
+
+def watch_text(ends_at: datetime, now: datetime | None = None) -> str:
+    """`until 14:09:30 UTC (8m left); an alarm or a cancel rolls the service back`: the watch
+    after the rollout, computed like `deadline_text`."""
+    now = now or datetime.now(UTC)
+    return (
+        f"until {utc_clock(ends_at, now)} ({time_left(ends_at, now)}); "
+        "an alarm or a cancel rolls the service back"
+    )
 
 
 def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
@@ -305,6 +320,8 @@ def status_lines(
     ]
     if status.approvals:
         lines.append(f"approvals: {status_approvals(status)}")
+    if status.watch_ends_at is not None:
+        lines.append(f"watch:     {watch_text(status.watch_ends_at, now)}")
     if status.task_definition_arn:
         lines.append(f"task def:  {status.task_definition_arn}")
     if status.verification_steps:

@@ -185,9 +185,12 @@ class SteadyState(StrictModel):
     targets: list[TargetCount] = Field(default_factory=list)
 
 
-class WatchAlarmsInput(StrictModel):
+class AlarmsInput(StrictModel):
     region: str | None
     alarms: list[str]
+
+
+class WatchAlarmsInput(AlarmsInput):
     poll_interval_seconds: float
 
 

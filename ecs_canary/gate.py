@@ -78,6 +78,8 @@ class Gate:
         self._train: str | None = None
         self._bake_ends_at: datetime | None = None
         self._deadline: datetime | None = None
+        # When the gate opened for a person's decision (None if it never did): its wait.
+        self.opened_at: datetime | None = None
         self.decision: Decision | None = None
         self.approvals: list[str] = []
         self.attempts: list[DecisionAttempt] = []
@@ -134,6 +136,7 @@ class Gate:
     def open(self, now: datetime) -> None:
         self._phase = "open"
         self._bake_ends_at = None
+        self.opened_at = now
         self._deadline = now + timedelta(seconds=self._settings.timeout_seconds)
 
     def await_train(self, train: str) -> None:

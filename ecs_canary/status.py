@@ -24,6 +24,9 @@ class Stage(StrEnum):
     VERIFICATION = "verification"
     CANARY_DELETE = "canary_delete"
     ROLLING_DEPLOY = "rolling_deploy"
+    # The watch after the rollout (`rolling.watch_seconds`): the service runs the new version,
+    # and an alarm or a cancel still rolls it back.
+    WATCH = "watch"
     ROLLBACK = "rollback"
     FINISHED = "finished"
 
@@ -153,6 +156,8 @@ class DeploymentStatus(StrictModel):
     # task, so the reader computes what is left.
     gate_deadline: datetime | None = None
     bake_ends_at: datetime | None = None
+    # When the watch after the rollout ends (None when not watching), an instant like these.
+    watch_ends_at: datetime | None = None
     stages: list[StageTiming]
     outcome: Outcome | None
     verification_steps: list[StepState] = Field(default_factory=list)

@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cleanup import Cleanup
     from workflows.decisions import Action, DecisionDesk
     from workflows.ecs_calls import EcsSteps
-    from workflows.failures import ROLLED_BACK, StageFailure
+    from workflows.failures import StageFailure
     from workflows.hold import follow_train_hold, serve_hold_messages
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
@@ -75,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.traffic import TrafficShift
     from workflows.train_member import take_train_decision, train_membership_refusal
     from workflows.verification import verify
+    from workflows.watch import RolloutWatch
 
 
 # What ends a deployment early, through the cleanup path: Temporal's failures (an ECS call's or a
@@ -117,6 +118,7 @@ class EcsCanaryDeployment:
         self._baseline = BaselineService(run)
         self._cleanup = Cleanup(run)
         self._notifier = Notifier(run)
+        self._watch = RolloutWatch(run)
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -215,6 +217,7 @@ class EcsCanaryDeployment:
             await hold.before_next_step()
             if self._gate.approved:
                 await self._rolling_deploy()
+                await self._watch.run()
         except ENDS_A_DEPLOYMENT as err:
             raise await self._end_early(err) from None
         if not self._gate.approved:
@@ -231,11 +234,12 @@ class EcsCanaryDeployment:
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         failure = None if cancelled else StageFailure.of(err, self._state.stage)
         if self._state.main_service_touched:
-            why = (
-                failure.reason
-                if failure
-                else "the workflow was cancelled during the rolling deploy"
+            during = (
+                "the watch after the rollout"
+                if self._state.stage == Stage.WATCH
+                else "the rolling deploy"
             )
+            why = failure.reason if failure else f"the workflow was cancelled during {during}"
             try:
                 await self._cleanup.roll_back(why)
             except StageFailure as rollback_failed:
@@ -253,7 +257,7 @@ class EcsCanaryDeployment:
             why = "; ".join(["the workflow was cancelled", *([stuck] if stuck else [])])
             result = await self._finish(Outcome.CANCELLED, why)
             return CancelledError("Deployment cancelled", result.model_dump(mode="json"))
-        outcome = Outcome.ROLLED_BACK if failure.failure_type in ROLLED_BACK else Outcome.FAILED
+        outcome = Outcome.ROLLED_BACK if failure.ends_rolled_back else Outcome.FAILED
         result = await self._finish(outcome, failure.reason)
         return ApplicationError(
             f"{failure.stage.value} failed: {failure.reason}",
@@ -287,6 +291,7 @@ class EcsCanaryDeployment:
         self._traffic.record(look.rule)
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
             raise self._refusal(refused)
+        await self._watch.find_alarms()
         leftovers = []  # left ACTIVE by an earlier, crashed run
         if look.canary_left_over:
             state.canary_may_exist = True
@@ -407,7 +412,8 @@ class EcsCanaryDeployment:
             request.stage_timeouts.rolling_deploy,
             alarms=request.verification.alarms,
         )
-        state.main_service_touched = False  # rolled out: nothing left that a cancel rolls back
+        # Rolled out: nothing left that a cancel rolls back, unless the watch after it does.
+        state.main_service_touched = self._watch.planned
         await self._scaling.restore()
 
     def _may_have_been_created_before(self) -> None:

@@ -50,6 +50,8 @@ class DeploymentState:
     # Set once the rolling deploy may have touched the main service, until it is rolled out: a
     # failure or a cancel in between rolls it back.
     main_service_touched: bool = False
+    # While the watch after the rollout runs: when it ends (workflows.watch).
+    watch_ends_at: datetime | None = None
     running_count: int | None = None
     desired_count: int | None = None
     recent_events: list[str] = field(default_factory=list)
@@ -114,6 +116,7 @@ class DeploymentState:
             refused_attempts_dropped=gate.refused_attempts_dropped,
             gate_deadline=gate.deadline,
             bake_ends_at=gate.bake_ends_at,
+            watch_ends_at=self.watch_ends_at,
             stages=self.stages,
             outcome=self.outcome,
             verification_steps=self.verification_steps,

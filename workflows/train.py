@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import Action, DecisionDesk
     from workflows.failures import StageFailure, failure_reason
     from workflows.hold import Hold, serve_hold_messages
+    from workflows.metrics import train_ended
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED
     from workflows.presentation import decision_text, invalid_request_text
@@ -520,6 +521,7 @@ class EcsReleaseTrain:
         self._gate.close()
         self._state.never_started()
         result = self._state.result(self._require_request().name, outcome)
+        train_ended(outcome)
         # Drawn one last time, and nothing of the run left pending once it closes.
         for side_task in (self._details, self._relay):
             side_task.cancel()

@@ -36,7 +36,7 @@ async def verify(
     settings, state, gate = run.request.verification, run.state, run.gate
     steps = StepRunner(run) if settings.steps else None
     analysis = CanaryAnalysis(run) if settings.analysis is not None else None
-    alarm_watch = _watch_alarms(run) if settings.alarms else None
+    alarm_watch = watch_alarms(run, settings.alarms) if settings.alarms else None
     step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
     analysis_run = asyncio.ensure_future(analysis.run(gate)) if analysis is not None else None
     try:
@@ -101,10 +101,10 @@ async def verify(
                 await settle(side_task)
 
 
-def _watch_alarms(run: RunContext) -> asyncio.Task[AlarmFiring]:
-    """Watch the verification alarms until one fires or the watch is cancelled."""
+def watch_alarms(run: RunContext, alarms: list[str]) -> asyncio.Task[AlarmFiring]:
+    """Watch `alarms` (the verification alarms, or the watch's after the rollout) until one
+    fires or the watch is cancelled."""
     request = run.request
-    alarms = request.verification.alarms
     return run.calls.watch(
         AlarmActivities.watch_alarms,
         WatchAlarmsInput(
