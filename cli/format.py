@@ -226,18 +226,29 @@ def paused_text(paused: Paused) -> str:
     return f"by {paused.by} at {clock(paused.at)}{why}"
 
 
-def hold_lines(status: DeploymentStatus | TrainStatus, now: datetime | None = None) -> list[str]:
-    """`status`'s lines for a paused run and a frozen one (none for a run that is neither)."""
-    lines = []
+def hold_rows(
+    status: DeploymentStatus | TrainStatus, now: datetime | None = None
+) -> list[tuple[str, str]]:
+    """(label, text) for a paused run and a frozen one (none for a run that is neither): the
+    `status` lines and a row of `watch`'s live view."""
+    rows = []
     if status.paused is not None:
-        lines.append(f"paused:    PAUSED {paused_text(status.paused)}")
+        rows.append(("paused", f"PAUSED {paused_text(status.paused)}"))
     if status.frozen_until is not None:
         left = time_left(status.frozen_until, now or datetime.now(UTC))
-        lines.append(
-            f"frozen:    by freeze window {status.frozen_window} until "
-            f"{clock(status.frozen_until)} ({left})"
+        rows.append(
+            (
+                "frozen",
+                f"by freeze window {status.frozen_window} until {clock(status.frozen_until)} "
+                f"({left})",
+            )
         )
-    return lines
+    return rows
+
+
+def hold_lines(status: DeploymentStatus | TrainStatus, now: datetime | None = None) -> list[str]:
+    """`paused:    PAUSED by alice ...` and `frozen:    by freeze window ...`."""
+    return [f"{label + ':':<10} {text}" for label, text in hold_rows(status, now)]
 
 
 def status_approvals(status: DeploymentStatus) -> str:

@@ -5,10 +5,15 @@ until when, and how to override it; a pause of a paused run (and the like) is re
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.console import Console
+
 from cli.format import status_lines
+from cli.live import render_view
 from ecs_canary.gate import Gate
 from ecs_canary.hold import HoldState
 from ecs_canary.models import Paused, Stage
@@ -117,3 +122,12 @@ def test_the_frozen_slack_message_carries_the_override_commands():
     assert ":snowflake: *myapp: held by freeze window launch" in text
     for command in decision_commands(RUN, "override_freeze"):
         assert command in text
+
+
+def test_watch_shows_a_paused_run_in_its_live_view():
+    status = deployment_status(paused=PAUSED)
+    console = Console(file=io.StringIO(), width=120, record=True)
+    console.print(render_view("ecs-canary/prod/myapp", status, None, NOW))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    paused = r"paused +PAUSED by alice at 2026-12-24 08:55:00 UTC: incident elsewhere"
+    assert any(re.fullmatch(paused, line) for line in lines), lines
