@@ -221,12 +221,13 @@ class Gate:
             return
         self._check_approval(by)
 
-    def check_person(self, by: str | None, signed: bool) -> None:
+    def check_person(self, by: str | None, signed: bool, hold: HoldAction | None = None) -> None:
         """Who may send a decision, or a pause, a resume or a freeze override: a signed one
         where signatures are required, and an approver (the request's and the policy's) when
-        they are listed. `by` None: not known yet (a token still to verify)."""
+        they are listed. `by` None: not known yet (a token still to verify); `hold`: the pause,
+        resume or override a refusal names the command of."""
         if not signed and self.signatures_required:
-            raise GateRefusal(self._unsigned_refusal())
+            raise GateRefusal(self._unsigned_refusal(hold))
         requested = self._settings.approvers
         if by is not None and requested and by not in requested:
             raise GateRefusal(
@@ -260,7 +261,7 @@ class Gate:
                 f"{by!r} has already approved; {self.min_approvals} distinct approvers are needed"
             )
 
-    def _unsigned_refusal(self) -> str:
+    def _unsigned_refusal(self, hold: HoldAction | None = None) -> str:
         whose = (
             "this deployment's request (verification.require_signed_decisions)"
             if self._settings.require_signed_decisions
@@ -271,8 +272,16 @@ class Gate:
         )
         return (
             f"a signed decision is required by {whose}: send a token "
-            f"(python starter.py {self._command} {self._run} --key FILE or --token TOKEN)"
+            f"(python starter.py {self._starter_command(hold)} {self._run} --key FILE or "
+            "--token TOKEN)"
         )
+
+    def _starter_command(self, hold: HoldAction | None) -> str:
+        """The starter's command that sends it: the gate's (`approve|reject`, or a train's
+        `train approve|reject`), or the same place's pause, resume or override."""
+        if hold is None:
+            return self._command
+        return self._command.removesuffix("approve|reject") + hold
 
     def offer(
         self,

@@ -121,7 +121,7 @@ class DecisionDesk:
         refusal = self._hold.refusal(action)
         if refusal is not None:
             raise GateRefusal(refusal)
-        self._gate.check_person(by, signed)
+        self._gate.check_person(by, signed, action)
 
     async def take(self, action: Action, payload: Any, via: DecisionSource) -> str | None:
         """Verify the decision if it is signed, then offer it to the gate; the refusal, if any,

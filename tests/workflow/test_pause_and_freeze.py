@@ -465,6 +465,9 @@ async def test_where_decisions_must_be_signed_a_pause_needs_a_token_for_pause(
     with pytest.raises(WorkflowUpdateFailedError) as unsigned:
         await _send(handle, "pause")
     assert "a signed decision is required" in str(unsigned.value.cause)
+    assert f"python starter.py pause {handle.id} --run-id {run_id} --key FILE" in str(
+        unsigned.value.cause
+    )
     approving = alice.token(handle.id, "approve", run_id=run_id)
     with pytest.raises(WorkflowUpdateFailedError) as wrong_action:
         await handle.execute_update("pause", {"token": approving})
