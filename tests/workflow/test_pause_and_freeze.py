@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -364,6 +365,11 @@ async def test_pause_and_resume_are_refused_when_they_change_nothing_or_come_fro
 
     current = await _status(handle)
     assert current.paused is not None and current.paused.by == "bob"
+    # Listed for the Web UI's "Send an Update" and `temporal workflow metadata` with the rest.
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    holds = {"pause", "resume", "override_freeze"}
+    assert holds <= {update.name for update in metadata.definition.update_definitions}
+    assert holds <= {signal.name for signal in metadata.definition.signal_definitions}
     assert _holds(current) == [("pause", "mallory", False), ("pause", "bob", True)]
     await handle.cancel()
     assert isinstance(await failure_of(handle), CancelledError)
