@@ -216,6 +216,7 @@ class EcsCanaryDeployment:
             await self._canary_delete()
             await hold.before_next_step()
             if self._gate.approved:
+                await self._wait_out_freeze()  # one that opened during the canary's delete
                 await self._rolling_deploy()
                 await self._watch.run()
         except ENDS_A_DEPLOYMENT as err:
