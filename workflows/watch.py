@@ -7,7 +7,9 @@ is up. The main service counts as touched until then, so whatever ends the run m
 through the one cleanup path (`EcsCanaryDeployment._end_early`, `workflows.cleanup`), which
 rolls it back to the task definition, count and deployment configuration recorded before the
 rollout: an alarm that fires (the run ends `rolled_back`, error type `AlarmFired` naming the
-alarm), and a cancel (the run ends `cancelled`). Auto scaling is the service's own again
+alarm), and a cancel (the run ends `cancelled`). A pause stops the watch's clock as it does the
+bake's (`workflows.hold`): the watch ends that much later, and an alarm that fires while the
+run is paused rolls back at the resume. Auto scaling is the service's own again
 during the watch: a watch may last hours, and the service must follow its load.
 
 The alarms are looked up before anything changes (`find_alarms`): a typo in an alarm the
@@ -17,7 +19,6 @@ a good one.
 
 from __future__ import annotations
 
-import builtins
 from datetime import timedelta
 
 from temporalio import workflow
@@ -70,21 +71,25 @@ class RolloutWatch(RunPart):
             extra=self._run.log_context(),
         )
         alarm_watch = watch_alarms(self._run, alarms)
+
+        def postponed(pause: timedelta) -> None:
+            if state.watch_ends_at is not None:
+                state.watch_ends_at += pause
+
+        hold = self._run.hold
         try:
-            await workflow.wait_condition(
-                alarm_watch.done,
-                timeout=seconds,
-                timeout_summary=f"Watch {duration_text(seconds)} after the rollout",
-            )
-        except builtins.TimeoutError:
-            workflow.logger.info("Watch ended with no alarm", extra=self._run.log_context())
-        else:
-            firing = alarm_watch.result()
-            raise StageFailure(
-                Stage.WATCH,
-                f"alarm {firing.name} went into ALARM after the rollout: {firing.reason}",
-                ALARM_FIRED,
-            )
+            summary = f"Watch {duration_text(seconds)} after the rollout"
+            if await hold.timer(seconds, summary, alarm_watch.done, postponed):
+                workflow.logger.info("Watch ended with no alarm", extra=self._run.log_context())
+            else:
+                # A paused run decides nothing by itself: the rollback waits for the resume.
+                await hold.before_next_step()
+                firing = alarm_watch.result()
+                raise StageFailure(
+                    Stage.WATCH,
+                    f"alarm {firing.name} went into ALARM after the rollout: {firing.reason}",
+                    ALARM_FIRED,
+                )
         finally:
             state.watch_ends_at = None
             if not alarm_watch.done():

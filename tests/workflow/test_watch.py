@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from ecs_canary.models import AlarmFiring, DeploymentStatus, Outcome
 from ecs_canary.scaling import ScalableTarget
+from tests.helpers import wait_until
 from tests.workflow.conftest import request
 from tests.workflow.fakes import NEW_ARN, OLD_ARN, FakeEcs, running_service
 from tests.workflow.reading import details_of, failure_of, result_of, status_of, until
@@ -124,4 +125,50 @@ async def test_auto_scaling_is_the_services_own_again_during_the_watch(existing,
 
     assert isinstance(error, ApplicationError) and error.type == "AlarmFired"
     assert len(existing.inputs("set_suspended_state")) == 2
+    _rollout_and_rollback(existing)
+
+
+async def _alarm_watch_answered(handle: Any) -> bool:
+    """The run's history holds the alarm watch's answer: the workflow has seen the alarm."""
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_completed_event_attributes"):
+            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+            if scheduled in await _scheduled_ids(handle, "watch_alarms"):
+                return True
+    return False
+
+
+async def _scheduled_ids(handle: Any, activity_type: str) -> set[int]:
+    return {
+        event.event_id
+        async for event in handle.fetch_history_events()
+        if event.HasField("activity_task_scheduled_event_attributes")
+        and event.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+    }
+
+
+async def test_a_pause_stops_the_watch_and_an_alarm_meanwhile_rolls_back_at_the_resume(
+    existing, start
+):
+    """A paused run decides nothing by itself: the alarm is seen, the rollback waits for the
+    resume, and the watch's deadline moves on by the time paused."""
+    handle = await start(_watched(3600))
+    watching = await _watching(handle)
+    pause = {"by": "alice", "reason": "incident elsewhere"}
+    paused = await handle.execute_update("pause", pause, result_type=DeploymentStatus)
+    assert paused.paused is not None
+    existing.alarm = AlarmFiring(name="myapp-5xx", reason="5xx above 5 for 1 minute")
+    await wait_until(lambda: _alarm_watch_answered(handle))
+
+    held = await status_of(handle)
+    assert held.stage.value == "watch" and held.result is None
+    # The clock stopped at the pause: the deadline moved on by the time paused until the alarm.
+    assert held.watch_ends_at is not None and watching.watch_ends_at is not None
+    moved_on = held.watch_ends_at - watching.watch_ends_at
+    assert timedelta(0) <= moved_on < timedelta(minutes=1)
+    assert len(existing.inputs("update_service")) == 1  # the rollout only
+    await handle.execute_update("resume", {"by": "alice"})
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError) and error.type == "AlarmFired"
     _rollout_and_rollback(existing)
