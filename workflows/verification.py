@@ -36,7 +36,7 @@ async def verify(
     settings, state, gate = run.request.verification, run.state, run.gate
     steps = StepRunner(run) if settings.steps else None
     analysis = CanaryAnalysis(run) if settings.analysis is not None else None
-    alarm_watch = watch_alarms(run, settings.alarms) if settings.alarms else None
+    alarm_watch = watch_alarms(run, settings.alarms) if _alarms_to_watch(run) else None
     step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
     analysis_run = asyncio.ensure_future(analysis.run(gate)) if analysis is not None else None
     try:
@@ -99,6 +99,24 @@ async def verify(
             if side_task is not None and not side_task.done():
                 side_task.cancel()
                 await settle(side_task)
+
+
+def _alarms_to_watch(run: RunContext) -> bool:
+    """The verification alarms are watched while the verification waits for something: a
+    bake, a step, the analysis, a person or the release train. With nothing to wait for, the
+    run approves at once and a watch would be cancelled as it starts; worse, its start and its
+    cancel would straddle the policy's local activity (`refresh_policy`), and a workflow task
+    that such a local activity outlasts records the start alone, which the run's replay (where
+    the cancel drops the start) cannot reproduce."""
+    settings = run.request.verification
+    waits = (
+        settings.bake_seconds > 0
+        or bool(settings.steps)
+        or settings.analysis is not None
+        or settings.require_approval
+        or run.request.train is not None
+    )
+    return bool(settings.alarms) and waits
 
 
 def watch_alarms(run: RunContext, alarms: list[str]) -> asyncio.Task[AlarmFiring]:
