@@ -1,7 +1,11 @@
 """Pause and resume end to end (issue 26): the real dev server, the in-process worker and the
-ECS emulator, paused with `starter.py pause` during the bake and resumed with the `temporal`
-CLI's Update. The bake's timer is cancelled while paused, nothing moves past the moment the
-bake would have ended, and once resumed the bake runs for what it had left."""
+ECS emulator.
+- Paused with `starter.py pause` during the bake and resumed with the `temporal` CLI's Update:
+  the bake's timer is cancelled while paused, nothing moves past the moment the bake would
+  have ended, and once resumed the bake runs for what it had left.
+- Paused with the `temporal` CLI's signal during the canary deploy (slow task starts) and
+  resumed with `starter.py resume`: the canary's wait for steady state finishes, and no
+  verification begins until the resume."""
 
 from __future__ import annotations
 
@@ -12,9 +16,33 @@ from temporalio.api.enums.v1 import EventType
 
 from ecs_canary.models import DeploymentStatus
 from ecs_canary.names import workflow_id_for
-from tests.helpers import CLUSTER, existing_service, status, temporal_cli, wait_until
+from tests.helpers import (
+    CLUSTER,
+    existing_service,
+    status,
+    temporal_cli,
+    wait_for_stage,
+    wait_until,
+)
 
 BAKE = 8
+
+
+async def _canary_steady(handle) -> bool:
+    """The canary's wait for steady state has completed (in the run's history)."""
+    history = await handle.fetch_history()
+    waits = {
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name
+        == "wait_for_steady_state"
+    }
+    return any(
+        e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.scheduled_event_id in waits
+        for e in history.events
+    )
 
 
 async def _bake_timer_cancelled(handle) -> bool:
@@ -86,3 +114,42 @@ async def test_pause_with_the_starter_and_resume_with_the_temporal_cli(
         ("resume", "bob", "update", True),
         ("approve", "alice", "update", True),
     ]
+
+
+async def test_a_pause_during_the_canary_deploy_starts_no_verification_until_resumed(
+    worker, starter, client, requests, ecs, emulator, deploy
+):
+    existing_service(ecs, requests)
+    emulator.admin.settings(task_start_seconds=3)  # the canary's task starts slowly
+    wid = workflow_id_for(CLUSTER, "myapp")
+    handle = await deploy(requests.raw(verification={"timeout_seconds": 300}), workflow_id=wid)
+    await wait_for_stage(handle, "canary_deploy")
+
+    paused = await temporal_cli(
+        client,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        wid,
+        "--name",
+        "pause",
+        "--input",
+        json.dumps({"by": "alice", "reason": "incident elsewhere"}),
+    )
+    assert paused.code == 0, paused.err
+    await wait_until(lambda: _canary_steady(handle), timeout=60)  # the call in flight ends
+    held = await status(handle)
+    assert held.paused is not None and held.paused.by == "alice"
+    assert held.stage.value == "canary_deploy" and not held.gate_open
+    assert [t.stage.value for t in held.stages] == ["canary_deploy"]
+
+    resumed = await starter.run("resume", wid, "--by", "bob")
+    assert resumed.code == 0, resumed.err
+    await wait_for_stage(handle, "verification", gate_open=True)
+    approved = await starter.run("approve", wid, "--by", "alice")
+    assert approved.code == 0, approved.err
+    result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    holds = [(a.action, a.by, a.via) for a in result.attempts if a.action != "approve"]
+    assert holds == [("pause", "alice", "signal"), ("resume", "bob", "update")]
