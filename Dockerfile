@@ -46,4 +46,9 @@ CMD ["python", "-m", "ecs_emulator", "--host", "0.0.0.0"]
 # and the worker can drain in-flight activities before exiting.
 FROM base AS worker
 USER 10001:10001
+# Healthy only while the worker could work: its Temporal namespace answers, its AWS credentials
+# resolve, its policy and key files parse (ecs_canary/health_check.py; one line and exit 1
+# within 10 s otherwise). deploy/worker.cfn.yaml gives ECS the same check.
+HEALTHCHECK --interval=30s --timeout=15s --start-period=60s --retries=3 \
+    CMD ["python", "worker.py", "--check"]
 CMD ["python", "worker.py"]

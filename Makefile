@@ -37,10 +37,11 @@ test: venv
 	$(COMPILE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=10
 
-# The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too).
+# The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too),
+# the property tests drawing a fifth of their examples (tests/helpers/fuzzing.py).
 test-fast: venv
 	$(COMPILE)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/unit tests/workflow
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --hypothesis-profile=fast tests/unit tests/workflow
 
 # What the types are checked on: everything `pip install .` installs.
 TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py
@@ -53,8 +54,12 @@ lint: venv
 # is not a terminal (CI). The findings accepted on purpose: deploy/parliament.yaml, docs/iam.md.
 	$(BIN)/parliament --files deploy/iam-policy.json --include-community-auditors \
 		--config deploy/parliament.yaml
+# The worker's CloudFormation template (the worker on ECS Fargate); any finding fails.
+	$(BIN)/cfn-lint deploy/worker.cfn.yaml
 
 # ECS emulator, Temporal dev server and worker in the background (see scripts/local_stack.sh).
+# `make up ECS_CANARY_BUILD_ID=2`: the worker of that build, beside any other that runs
+# (README, "Upgrading the worker").
 up: venv
 	@scripts/local_stack.sh up
 

@@ -14,7 +14,7 @@ import asyncio
 import sys
 from typing import Any
 
-from cli import codec_server, commands, signing, train
+from cli import codec_server, commands, hold, signing, train
 from cli.errors import CliError
 from cli.format import one_line
 from ecs_canary.names import TASK_QUEUE
@@ -34,12 +34,16 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--task-queue", default=argparse.SUPPRESS)
     for action in ("approve", "reject"):
         decision_parser(sub, action, f"{action} the canary at the verification gate")
+    for action, help_text in hold.HOLD_COMMANDS.items():
+        decision_parser(sub, action, f"{help_text} (a deployment)")
     keygen = sub.add_parser("keygen", help="make a key to sign decisions; prints its JWK")
     keygen.add_argument("name", help="the private key goes to NAME.pem (mode 0600)")
     status = sub.add_parser("status", help="where a deployment stands")
     status.add_argument("workflow_id")
     status.add_argument("--json", action="store_true", help="the DeploymentStatus as JSON")
-    pending = sub.add_parser("pending", help="deployments waiting at the verification gate")
+    pending = sub.add_parser(
+        "pending", help="deployments waiting at the verification gate, and paused runs"
+    )
     pending.add_argument("--service", help="only this ECS service")
     watch = sub.add_parser("watch", help="follow a deployment live until it ends")
     watch.add_argument("workflow_id")
@@ -66,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     train_watch.add_argument("workflow_id")
     for action in ("approve", "reject"):
         decision_parser(train_sub, action, f"{action} every canary of the train's current wave")
+    for action, help_text in hold.HOLD_COMMANDS.items():
+        decision_parser(train_sub, action, f"{help_text} (a release train and its wave)")
     return top
 
 
@@ -105,7 +111,11 @@ async def run(args: argparse.Namespace) -> int:
     if train_request is not None:
         return await train.start(client, args, train_request)
     if args.command == "train":
+        if args.train_command in hold.HOLD_COMMANDS:
+            return await hold.train_hold(client, args)
         return await train.TRAIN_COMMANDS[args.train_command](client, args)
+    if args.command in hold.HOLD_COMMANDS:
+        return await hold.hold(client, args)
     return await commands.COMMANDS[args.command](client, args)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -31,18 +32,22 @@ from activities.train import running_deployments
 from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
+from ecs_canary.health_check import CHECK_FLAG, check
+from ecs_canary.in_flight import worker_gauges
 from ecs_canary.logs import configure_logging
 from ecs_canary.policy import PolicyError, read_policy
 from ecs_canary.process_exit import run_then_exit
 from ecs_canary.replay_cost import freeze_startup_heap
 from ecs_canary.sandbox import cache_workflow_bytecode
+from ecs_canary.telemetry import serve_metrics
 from ecs_canary.temporal import connect
+from ecs_canary.versioning import deployment_config
 from ecs_canary.watchdog import LoopWatchdog
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
 
 # Every workflow the worker runs: a deployment, and a release train of deployments.
-WORKFLOWS = [EcsCanaryDeployment, EcsReleaseTrain]
+WORKFLOWS: list[type] = [EcsCanaryDeployment, EcsReleaseTrain]
 
 # The SDK sends an activity's latest heartbeat to the server at most this often (otherwise only
 # every 80% of its heartbeat timeout): the waits' live counts reach `status`, `watch` and the
@@ -90,6 +95,7 @@ def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
         balancers.set_rule_actions,
         scaling.set_suspended_state,
         alarms.watch_alarms,
+        alarms.find_alarms,
         steps.run_task_step,
         steps.http_step,
         steps.metrics_step,
@@ -108,11 +114,14 @@ def build_worker(
     settings: WorkerSettings,
     executor: ThreadPoolExecutor,
     clients: AwsClients | None = None,
+    workflows: list[type] = WORKFLOWS,
 ) -> Worker:
+    """The worker; `workflows`: other workflow code under the same names, as another build of
+    the worker would have (the Worker Versioning test's second build)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=workflows,
         workflow_runner=workflow_runner(settings),
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
@@ -123,6 +132,7 @@ def build_worker(
         # fetch such payloads starts a task per payload of an activation, a third of decoding
         # one with 10,000 signals (ecs_canary.replay_cost).
         max_workflow_task_external_storage_concurrency=1,
+        deployment_config=deployment_config(settings.version),
     )
 
 
@@ -143,6 +153,13 @@ def payload_protection(client: Client) -> str:
     if isinstance(codec, EncryptionCodec):
         return f"encrypted with key {codec.keys.active} from {codec.keys.source}"
     return "not encrypted (ECS_CANARY_PAYLOAD_KEY_FILE is not set)"
+
+
+def worker_version(settings: WorkerSettings) -> str:
+    """For the startup line: the Worker Deployment Version this worker runs as."""
+    if settings.version is None:
+        return "unversioned (ECS_CANARY_BUILD_ID is not set)"
+    return f"build {settings.version.build_id} of {settings.version.deployment_name}, pinned"
 
 
 async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> None:
@@ -168,12 +185,14 @@ async def until_stopped(stop: asyncio.Event, sharing: SharedBudget | None) -> No
 
 async def main() -> None:
     configure_logging()
-    await serve(WorkerSettings.from_env())
+    await serve(WorkerSettings.from_env(sys.argv[1:]))
 
 
 async def serve(settings: WorkerSettings) -> None:
     try:
         read_policy()  # read again by every run and decision; a typo stops the worker here
+        if settings.metrics_address is not None:
+            serve_metrics(settings.metrics_address)  # the runtime the client below then uses
         client = await connect(worker=True)
     except (PayloadKeyError, PolicyError) as err:  # the file's own words, not a traceback
         raise SystemExit(f"worker: {err}") from None
@@ -202,11 +221,14 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             task_queue=settings.task_queue,
             namespace=client.namespace,
             payloads=payload_protection(client),
+            version=worker_version(settings),
         )
-        async with worker:
+        async with worker, worker_gauges(client, settings):
             await until_stopped(stop, sharing)
             structlog.get_logger("worker").info("Shutting down: finishing running activities")
 
 
 if __name__ == "__main__":
+    if CHECK_FLAG in sys.argv[1:]:  # the container's health check (ecs_canary/health_check.py)
+        run_then_exit(check)
     run_then_exit(lambda: asyncio.run(main()))

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 from activities.aws import AwsClients, aws_errors
 from activities.cancellation import sync_activity
 from activities.polling import Heartbeats, activity_logger, sleep_until_next_poll
-from ecs_canary.models import AlarmFiring, WatchAlarmsInput
+from ecs_canary.models import AlarmFiring, AlarmsInput, WatchAlarmsInput
 
 
 def firing_alarm(cloudwatch: Any, names: list[str]) -> AlarmFiring | None:
@@ -34,6 +34,12 @@ def firing_alarm(cloudwatch: Any, names: list[str]) -> AlarmFiring | None:
 class AlarmActivities:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
+
+    @sync_activity
+    def find_alarms(self, request: AlarmsInput) -> None:
+        """AlarmNotFound unless every alarm exists: checked before anything changes, for
+        alarms first watched after the rollout, where a typo would roll back a good one."""
+        firing_alarm(self._clients.cloudwatch(request.region), request.alarms)
 
     @sync_activity
     def watch_alarms(self, request: WatchAlarmsInput) -> AlarmFiring:

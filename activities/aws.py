@@ -18,6 +18,8 @@ import botocore.config
 import botocore.exceptions
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.call_metrics import count_ecs_calls, timed_budget
+
 # Errors that a later attempt can get past; everything else AWS says is final.
 _TRANSIENT_CODES = frozenset(
     {
@@ -341,7 +343,9 @@ class AwsClients:
                 client = self._session.client(service, region_name=region, config=self._config)
                 client.meta.events.register("before-send", self._before_request)
                 if service == "ecs":
-                    client.meta.events.register("before-send.ecs", self.ecs_budget.acquire)
+                    acquire = timed_budget(self.ecs_budget.acquire)
+                    client.meta.events.register("before-send.ecs", acquire)
+                    count_ecs_calls(client.meta.events)
                 self._clients[(service, region)] = client
             return client
 

@@ -37,6 +37,7 @@ from cli.format import (
     decision_text,
     details,
     gate_text,
+    hold_lines,
     one_line,
     status_approvals,
     status_lines,
@@ -44,6 +45,7 @@ from cli.format import (
     summary,
     table_lines,
 )
+from cli.paused import paused_lines
 from cli.progress import follow
 from cli.runs import (
     decision_run,
@@ -319,6 +321,8 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
         print(f"  service:   {current.main_service} on {current.cluster}")
         print(f"  waiting:   since {_since(started)}")
         print(f"  gate:      {gate_text(current)}")
+        for line in hold_lines(current):
+            print(f"  {line}")
         if current.approvals:
             print(f"  approvals: {status_approvals(current)}")
         signed = bool(current.signed_decisions_required)
@@ -330,6 +334,11 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
     if not found:
         print("no deployment is waiting at a verification gate")
     print(f"web ui:      {list_link(client.namespace, query)}")
+    paused = await paused_lines(client, args.service)  # at other stages, and trains
+    if paused:
+        print("paused, not at a gate:")
+    for line in paused:
+        print(f"  {line}")
     return 0
 
 

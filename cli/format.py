@@ -23,6 +23,7 @@ from ecs_canary.models import (
     DeploymentRequest,
     DeploymentResult,
     DeploymentStatus,
+    Paused,
     Stage,
     WaitProgress,
 )
@@ -34,6 +35,7 @@ from ecs_canary.text import (
     time_left,
     utc_clock,
 )
+from ecs_canary.train import TrainStatus
 
 # What the printed commands say for `--by` when nobody can be named (see current_user).
 NAME_PLACEHOLDER = "YOUR_NAME"
@@ -138,6 +140,11 @@ def details(request: DeploymentRequest) -> str:
         lines.append(f"**Alarms:** {', '.join(verification.alarms)}")
     if verification.steps:
         lines.append(f"**Verification steps:** {steps_text(request)}")
+    if request.rolling.watch_seconds:
+        lines.append(
+            f"**Watch after the rollout:** {duration_text(request.rolling.watch_seconds)}, "
+            f"alarms {', '.join(request.watch_alarms)}"
+        )
     return "\n\n".join(lines)
 
 
@@ -186,6 +193,16 @@ def bake_text(ends_at: datetime, now: datetime | None = None) -> str:
     return f"baking until {utc_clock(ends_at, now)} ({time_left(ends_at, now)})"
 
 
+def watch_text(ends_at: datetime, now: datetime | None = None) -> str:
+    """`until 14:09:30 UTC (8m left); an alarm or a cancel rolls the service back`: the watch
+    after the rollout, computed like `deadline_text`."""
+    now = now or datetime.now(UTC)
+    return (
+        f"until {utc_clock(ends_at, now)} ({time_left(ends_at, now)}); "
+        "an alarm or a cancel rolls the service back"
+    )
+
+
 def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
     if status.gate_open:
         deadline = status.gate_deadline
@@ -201,6 +218,37 @@ def gate_text(status: DeploymentStatus, now: datetime | None = None) -> str:
     if status.stage == Stage.VERIFICATION and analysing:
         return "closed, waiting for the canary analysis"
     return "closed"
+
+
+def paused_text(paused: Paused) -> str:
+    """`by alice at 2026-12-06 14:09:30 UTC: incident elsewhere`."""
+    why = f": {one_line(paused.reason)}" if paused.reason else ""
+    return f"by {paused.by} at {clock(paused.at)}{why}"
+
+
+def hold_rows(
+    status: DeploymentStatus | TrainStatus, now: datetime | None = None
+) -> list[tuple[str, str]]:
+    """(label, text) for a paused run and a frozen one (none for a run that is neither): the
+    `status` lines and a row of `watch`'s live view."""
+    rows = []
+    if status.paused is not None:
+        rows.append(("paused", f"PAUSED {paused_text(status.paused)}"))
+    if status.frozen_until is not None:
+        left = time_left(status.frozen_until, now or datetime.now(UTC))
+        rows.append(
+            (
+                "frozen",
+                f"by freeze window {status.frozen_window} until {clock(status.frozen_until)} "
+                f"({left})",
+            )
+        )
+    return rows
+
+
+def hold_lines(status: DeploymentStatus | TrainStatus, now: datetime | None = None) -> list[str]:
+    """`paused:    PAUSED by alice ...` and `frozen:    by freeze window ...`."""
+    return [f"{label + ':':<10} {text}" for label, text in hold_rows(status, now)]
 
 
 def status_approvals(status: DeploymentStatus) -> str:
@@ -271,6 +319,7 @@ def status_lines(
         f"stage:     {status.stage.value}"
         + (f" ({status.outcome.value})" if status.outcome else ""),
         f"gate:      {gate_text(status, now)}",
+        *hold_lines(status, now),
         f"tasks:     {counts}",
         *(
             f"{label.lower() + ':':<10} {text}"
@@ -282,6 +331,8 @@ def status_lines(
     ]
     if status.approvals:
         lines.append(f"approvals: {status_approvals(status)}")
+    if status.watch_ends_at is not None:
+        lines.append(f"watch:     {watch_text(status.watch_ends_at, now)}")
     if status.task_definition_arn:
         lines.append(f"task def:  {status.task_definition_arn}")
     if status.verification_steps:

@@ -26,6 +26,7 @@ from rich.text import Text
 from cli.format import (
     decision_text,
     gate_text,
+    hold_rows,
     one_line,
     outcome_line,
     plural,
@@ -158,6 +159,8 @@ def render_view(
     if status is not None and status.verification_steps:
         rows.add_row("steps", _steps_table(status.verification_steps, now))
     if status is not None:
+        for label, text in hold_rows(status, now):
+            rows.add_row(label, Text(text, "bold red"))
         if status.stage == Stage.VERIFICATION or status.gate_open:
             gate = gate_text(status, now)
             rows.add_row("gate", Text(gate, "bold yellow" if status.gate_open else ""))

@@ -21,6 +21,7 @@ from cli.format import (
     seconds_text,
     step_name,
     step_text,
+    watch_text,
 )
 from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.analysis_text import interval_verdict_text
@@ -74,6 +75,7 @@ class Timeline:
         self._load_balancing: dict[str, str] = {}
         self._gate_announced = False
         self._bake_announced = False
+        self._watch_announced = False
 
     def since_last(
         self,
@@ -136,8 +138,9 @@ class Timeline:
 
     def of_status(self, status: DeploymentStatus) -> list[str]:
         """What a poll's `status` adds: the timeline, each new wording of the targets, traffic
-        weights and auto scaling, then, once each, when the bake ends and that the gate is
-        open, by when to decide and the commands that decide."""
+        weights and auto scaling, then, once each, when the bake ends, that the gate is
+        open, by when to decide and the commands that decide, and when the watch after the
+        rollout ends."""
         lines = self.since_last(
             status.stages,
             status.attempts,
@@ -163,6 +166,9 @@ class Timeline:
                     self.workflow_id, action, signed=signed, run_id=self.run_id
                 )[1]
                 lines.append(f"  {action}: {command}")
+        if status.watch_ends_at is not None and not self._watch_announced:
+            self._watch_announced = True
+            lines.append(f"watching alarms {watch_text(status.watch_ends_at, self.clock())}")
         return lines
 
     def of_result(self, result: DeploymentResult) -> list[str]:

@@ -29,6 +29,7 @@ from cli.format import (
     deadline_text,
     decision_commands,
     decision_text,
+    hold_lines,
     one_line,
     plural,
     table_lines,
@@ -193,6 +194,7 @@ def train_status_lines(
         )
     else:
         lines.append("gate:      " + ("decided" if status.decision else "not open"))
+    lines.extend(hold_lines(status, now))
     lines.append(f"decision:  {decision_text(status.decision)}")
     if status.approvals:
         lines.append(f"approvals: {approvals_text(status.approvals, status.min_approvals)}")

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from ecs_canary.policy import PlatformPolicy
 from ecs_canary.scaling import ScalableTarget
-from ecs_canary.status import DecisionAction, Stage
+from ecs_canary.status import DecisionAction, HoldAction, Stage
 from ecs_canary.strict import StrictModel
 from ecs_canary.targets import TargetCount
 
@@ -39,7 +39,7 @@ class VerifyDecisionInput(StrictModel):
     # The decision the token must be for: this run (workflow id and run id) and this action.
     workflow_id: str
     run_id: str = ""
-    action: DecisionAction
+    action: DecisionAction | HoldAction
 
 
 class DecisionVerdict(StrictModel):
@@ -185,9 +185,12 @@ class SteadyState(StrictModel):
     targets: list[TargetCount] = Field(default_factory=list)
 
 
-class WatchAlarmsInput(StrictModel):
+class AlarmsInput(StrictModel):
     region: str | None
     alarms: list[str]
+
+
+class WatchAlarmsInput(AlarmsInput):
     poll_interval_seconds: float
 
 

@@ -8,9 +8,14 @@ of them covers is read here.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from temporalio.common import WorkerDeploymentVersion
+
 from ecs_canary.names import TASK_QUEUE
+from ecs_canary.telemetry import metrics_address
+from ecs_canary.versioning import worker_version_from_env
 
 
 def _env_float(name: str, default: float) -> float:
@@ -49,9 +54,17 @@ class WorkerSettings:
     # A worker whose event loop does not answer for this long dumps its threads' stacks and
     # exits (ecs_canary.watchdog).
     watchdog_seconds: float = 60.0
+    # The Worker Deployment Version this worker runs as (ecs_canary.versioning); None:
+    # unversioned.
+    version: WorkerDeploymentVersion | None = None
+    # `host:port` of the Prometheus endpoint (ecs_canary.telemetry); None: no metrics. The
+    # gauges of what is in flight are read again every `metrics_refresh_seconds`.
+    metrics_address: str | None = None
+    metrics_refresh_seconds: float = 10.0
 
     @classmethod
-    def from_env(cls) -> WorkerSettings:
+    def from_env(cls, argv: Sequence[str] = ()) -> WorkerSettings:
+        """From the environment, and `argv`'s `--metrics-port` (the worker's command line)."""
         shared = os.environ.get("ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND")
         return cls(
             task_queue=os.environ.get("TEMPORAL_TASK_QUEUE") or TASK_QUEUE,
@@ -63,4 +76,7 @@ class WorkerSettings:
             ),
             workflow_sandbox=_env_flag("ECS_CANARY_WORKFLOW_SANDBOX"),
             watchdog_seconds=_env_float("ECS_CANARY_WATCHDOG_SECONDS", 60),
+            version=worker_version_from_env(),
+            metrics_address=metrics_address(os.environ, argv),
+            metrics_refresh_seconds=_env_float("ECS_CANARY_METRICS_REFRESH_SECONDS", 10),
         )

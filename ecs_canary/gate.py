@@ -18,6 +18,7 @@ from ecs_canary.models import (
     DecisionAttempt,
     DecisionInput,
     DecisionSource,
+    HoldAction,
     VerificationSettings,
 )
 from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPolicy
@@ -77,6 +78,8 @@ class Gate:
         self._train: str | None = None
         self._bake_ends_at: datetime | None = None
         self._deadline: datetime | None = None
+        # When the gate opened for a person's decision (None if it never did): its wait.
+        self.opened_at: datetime | None = None
         self.decision: Decision | None = None
         self.approvals: list[str] = []
         self.attempts: list[DecisionAttempt] = []
@@ -90,6 +93,11 @@ class Gate:
     def learn_policy(self, policy: PlatformPolicy) -> None:
         """The platform's policy, as the worker read it at the start or for a decision."""
         self._policy = policy
+
+    @property
+    def policy(self) -> PlatformPolicy | None:
+        """The platform's policy as last read (None before the run's first task)."""
+        return self._policy
 
     @property
     def signatures_required(self) -> bool | None:
@@ -128,6 +136,7 @@ class Gate:
     def open(self, now: datetime) -> None:
         self._phase = "open"
         self._bake_ends_at = None
+        self.opened_at = now
         self._deadline = now + timedelta(seconds=self._settings.timeout_seconds)
 
     def await_train(self, train: str) -> None:
@@ -160,6 +169,14 @@ class Gate:
     def close(self) -> None:
         self._phase = "closed"
         self._bake_ends_at = self._deadline = None
+
+    def postpone(self, paused: timedelta) -> None:
+        """The run was paused for `paused`: the bake and the gate's timer stood still, so they
+        end that much later."""
+        if self._bake_ends_at is not None:
+            self._bake_ends_at += paused
+        if self._deadline is not None:
+            self._deadline += paused
 
     @property
     def min_approvals(self) -> int:
@@ -199,8 +216,18 @@ class Gate:
             )
         if self._phase == "closed":
             raise GateRefusal("the gate is closed: the rolling deploy has begun")
+        self.check_person(by, signed)
+        if action == "reject":
+            return
+        self._check_approval(by)
+
+    def check_person(self, by: str | None, signed: bool, hold: HoldAction | None = None) -> None:
+        """Who may send a decision, or a pause, a resume or a freeze override: a signed one
+        where signatures are required, and an approver (the request's and the policy's) when
+        they are listed. `by` None: not known yet (a token still to verify); `hold`: the pause,
+        resume or override a refusal names the command of."""
         if not signed and self.signatures_required:
-            raise GateRefusal(self._unsigned_refusal())
+            raise GateRefusal(self._unsigned_refusal(hold))
         requested = self._settings.approvers
         if by is not None and requested and by not in requested:
             raise GateRefusal(
@@ -213,8 +240,8 @@ class Gate:
                 f"{by!r} may not decide: the platform policy ({POLICY_FILE_ENV}: approvers) "
                 f"allows only {', '.join(allowed)}"
             )
-        if action == "reject":
-            return
+
+    def _check_approval(self, by: str | None) -> None:
         if self._phase == "waiting_for_canary":
             raise GateRefusal("the canary is not steady yet; an approval must follow verification")
         if self._phase == "baking":
@@ -234,7 +261,7 @@ class Gate:
                 f"{by!r} has already approved; {self.min_approvals} distinct approvers are needed"
             )
 
-    def _unsigned_refusal(self) -> str:
+    def _unsigned_refusal(self, hold: HoldAction | None = None) -> str:
         whose = (
             "this deployment's request (verification.require_signed_decisions)"
             if self._settings.require_signed_decisions
@@ -245,8 +272,16 @@ class Gate:
         )
         return (
             f"a signed decision is required by {whose}: send a token "
-            f"(python starter.py {self._command} {self._run} --key FILE or --token TOKEN)"
+            f"(python starter.py {self._starter_command(hold)} {self._run} --key FILE or "
+            "--token TOKEN)"
         )
+
+    def _starter_command(self, hold: HoldAction | None) -> str:
+        """The starter's command that sends it: the gate's (`approve|reject`, or a train's
+        `train approve|reject`), or the same place's pause, resume or override."""
+        if hold is None:
+            return self._command
+        return self._command.removesuffix("approve|reject") + hold
 
     def offer(
         self,
@@ -275,7 +310,7 @@ class Gate:
 
     def refuse(
         self,
-        action: DecisionAction,
+        action: DecisionAction | HoldAction,
         attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,
@@ -285,6 +320,19 @@ class Gate:
     ) -> None:
         """Record a refused attempt (the rules above, or a token the worker refused)."""
         self._record(action, attempt, via, now, refusal=refusal, signed=signed)
+
+    def record_hold(
+        self,
+        action: HoldAction,
+        attempt: DecisionInput,
+        via: DecisionSource,
+        now: datetime,
+        *,
+        signed: bool = False,
+    ) -> None:
+        """Record an accepted pause, resume or freeze override among the attempts (the audit),
+        beside the decisions."""
+        self._record(action, attempt, via, now, refusal=None, signed=signed)
 
     def automatic_approval_refusal(self, via: DecisionSource) -> str | None:
         """Why the policy as last read forbids the run to approve by itself `via` the bake
@@ -330,7 +378,7 @@ class Gate:
 
     def _record(
         self,
-        action: DecisionAction,
+        action: DecisionAction | HoldAction,
         attempt: DecisionInput | Claim,
         via: DecisionSource,
         now: datetime,

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ecs_canary.analysis_text import summary_text
-from ecs_canary.models import DeploymentStatus, Outcome, StageTiming
+from ecs_canary.models import DeploymentStatus, Outcome, Stage, StageTiming
 from ecs_canary.notifications import Notification, NotificationEvent
 from ecs_canary.steps import StepState
 from ecs_canary.strict import StrictModel
@@ -96,10 +96,40 @@ def build_message(request: NotificationInput, run: RunLinks) -> Message:
         return gate_open_message(request.status, request.gate, request.at, run)
     if request.event == "decided":
         return decided_message(request.status)
+    if request.event == "frozen":
+        return frozen_message(request.status, request.at, run)
     return finished_message(request.status)
 
 
-# --- The three events -----------------------------------------------------------------------
+# --- The events -----------------------------------------------------------------------------
+
+
+def frozen_message(status: DeploymentStatus, at: datetime, run: RunLinks) -> Message:
+    """A freeze window holds the run: which one, until when, what waits, and how to let this
+    run go on anyway (an approver's `override_freeze`)."""
+    assert status.frozen_until is not None, "frozen is sent once a freeze holds the run"
+    waits = (
+        "the canary deploy"
+        if status.stage == Stage.CANARY_DEPLOY
+        else f"the rolling deploy of {status.main_service} (the canary keeps serving)"
+    )
+    return Message(
+        headline=(
+            f"{status.main_service}: held by freeze window {status.frozen_window} until "
+            f"{utc_clock(status.frozen_until, at)}"
+        ),
+        emoji=":snowflake:",
+        facts=[
+            ("Window", status.frozen_window or "-"),
+            ("Until", utc_clock(status.frozen_until, at)),
+            ("Waits", waits),
+        ],
+        commands={
+            "override_freeze": decision_commands(
+                run, "override_freeze", signed=bool(status.signed_decisions_required)
+            )
+        },
+    )
 
 
 def gate_open_message(

@@ -31,11 +31,13 @@ from pydantic import Field, field_validator, model_validator
 
 from ecs_canary.strict import StrictModel
 
-NotificationEvent = Literal["gate_open", "decided", "finished"]
+# `frozen`: a freeze window of the platform policy holds the run (at its start, or before its
+# rolling deploy) until it ends.
+NotificationEvent = Literal["frozen", "gate_open", "decided", "finished"]
 NotificationFormat = Literal["slack", "json"]
 DeliveryState = Literal["pending", "sent", "failed"]
 # In the order a run reaches them.
-EVENTS: tuple[NotificationEvent, ...] = ("gate_open", "decided", "finished")
+EVENTS: tuple[NotificationEvent, ...] = ("frozen", "gate_open", "decided", "finished")
 # Each target gets its own activity per event: a handful is plenty, a hundred is a mistake.
 MAX_NOTIFICATIONS = 10
 

@@ -8,7 +8,15 @@ policy tightened while a gate is open applies to the decisions that follow.
 
     {"require_approval": true, "min_approvals": 2, "allow_timeout_approve": false,
      "require_signed_decisions": true, "approvers": ["alice", "bob", "carol"],
-     "egress": {"allow": [], "deny": ["10.0.0.0/8"]}}
+     "egress": {"allow": [], "deny": ["10.0.0.0/8"]},
+     "freeze_windows": [{"name": "launch", "start": "2026-12-24T00:00:00Z",
+                         "end": "2026-12-27T00:00:00Z"},
+                        {"name": "weekend", "cron": "0 18 * * 5", "duration_seconds": 223200,
+                         "timezone": "Europe/Paris"}]}
+
+`freeze_windows` (ecs_canary.freeze): a run that starts inside one waits until it ends, and
+one in flight does not start its rolling deploy until it ends (README, "Pause, resume and
+freeze windows").
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ecs_canary.freeze import FreezeWindow, check_unique_names
 from ecs_canary.strict import StrictModel
 
 if TYPE_CHECKING:
@@ -65,6 +74,13 @@ class PlatformPolicy(StrictModel):
     require_signed_decisions: bool = False
     approvers: list[str] = Field(default_factory=list)
     egress: EgressPolicy = Field(default_factory=EgressPolicy)
+    freeze_windows: list[FreezeWindow] = Field(default_factory=list)
+
+    @field_validator("freeze_windows")
+    @classmethod
+    def _windows_named_once(cls, windows: list[FreezeWindow]) -> list[FreezeWindow]:
+        check_unique_names(windows)
+        return windows
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> PlatformPolicy:

@@ -9,7 +9,7 @@ defined in `ecs_canary.steps`.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +32,8 @@ _REGION = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
 # Steps run one after another inside one bake; DescribeAlarms takes at most 100 names.
 MAX_STEPS = 50
 MAX_ALARMS = 100
+# A CloudWatch alarm's name, as DescribeAlarms takes it.
+AlarmName = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class CanarySettings(StrictModel):
@@ -74,6 +76,12 @@ class VerificationSettings(StrictModel):
 
 class RollingSettings(StrictModel):
     same_as_running_instances: bool = False
+    # The watch after the rollout (workflows.watch): once the service is steady on the new
+    # version, its alarms are watched this long, and one that fires rolls the service back. A
+    # rollout can look fine at 100 % and go bad ten minutes later.
+    watch_seconds: float = Field(0, ge=0, le=MAX_SECONDS)
+    # None: the verification alarms (`DeploymentRequest.watch_alarms`).
+    watch_alarms: list[AlarmName] | None = Field(None, max_length=MAX_ALARMS)
 
 
 class StageTimeouts(StrictModel):
@@ -144,6 +152,23 @@ class DeploymentRequest(StrictModel):
                 raise ValueError(error)
         return self
 
+    @model_validator(mode="after")
+    def _valid_watch(self) -> DeploymentRequest:
+        """A watch needs both a time and alarms: either one alone is a request that forgot
+        the other, and would watch nothing."""
+        rolling = self.rolling
+        if rolling.watch_seconds > 0 and not self.watch_alarms:
+            raise ValueError(
+                "rolling.watch_seconds is set but there are no alarms to watch: list them in "
+                "rolling.watch_alarms (or verification.alarms)"
+            )
+        if rolling.watch_alarms and rolling.watch_seconds == 0:
+            raise ValueError(
+                "rolling.watch_alarms is set but rolling.watch_seconds is 0: set how long to "
+                "watch them after the rollout"
+            )
+        return self
+
     @property
     def canary_service_name(self) -> str:
         return f"{self.service_name}{self.canary.suffix}"
@@ -154,6 +179,14 @@ class DeploymentRequest(StrictModel):
         if self.verification.analysis is None:
             return None
         return baseline_service_name(self.service_name)
+
+    @property
+    def watch_alarms(self) -> list[str]:
+        """The alarms the watch after the rollout watches: `rolling.watch_alarms`, by default
+        the verification alarms."""
+        if self.rolling.watch_alarms is not None:
+            return self.rolling.watch_alarms
+        return self.verification.alarms
 
     @property
     def desired_count(self) -> int:

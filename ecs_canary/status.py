@@ -24,6 +24,9 @@ class Stage(StrEnum):
     VERIFICATION = "verification"
     CANARY_DELETE = "canary_delete"
     ROLLING_DEPLOY = "rolling_deploy"
+    # The watch after the rollout (`rolling.watch_seconds`): the service runs the new version,
+    # and an alarm or a cancel still rolls it back.
+    WATCH = "watch"
     ROLLBACK = "rollback"
     FINISHED = "finished"
 
@@ -53,6 +56,9 @@ class DecisionInput(StrictModel):
 
 
 DecisionAction = Literal["approve", "reject"]
+# What stops or lets go a run without deciding it (workflows.hold): sent like a decision, under
+# the same approver and signing rules, and recorded among the attempts.
+HoldAction = Literal["pause", "resume", "override_freeze"]
 # "train": the release train's decision for the deployment's wave (ecs_canary.train).
 DecisionSource = Literal[
     "signal", "update", "timeout", "alarm", "bake", "step", "analysis", "train"
@@ -60,7 +66,7 @@ DecisionSource = Literal[
 
 
 class DecisionAttempt(StrictModel):
-    action: DecisionAction
+    action: DecisionAction | HoldAction
     by: str | None
     reason: str | None
     at: datetime
@@ -80,6 +86,14 @@ class Decision(StrictModel):
     approvals: list[str] = Field(default_factory=list)
     # The deciding person proved who they are with a token the worker verified.
     signed: bool = False
+
+
+class Paused(StrictModel):
+    """Who paused the run, why and when (`status.paused`; null while it is not paused)."""
+
+    by: str
+    reason: str | None
+    at: datetime
 
 
 class StageTiming(StrictModel):
@@ -142,6 +156,8 @@ class DeploymentStatus(StrictModel):
     # task, so the reader computes what is left.
     gate_deadline: datetime | None = None
     bake_ends_at: datetime | None = None
+    # When the watch after the rollout ends (None when not watching), an instant like these.
+    watch_ends_at: datetime | None = None
     stages: list[StageTiming]
     outcome: Outcome | None
     verification_steps: list[StepState] = Field(default_factory=list)
@@ -161,3 +177,8 @@ class DeploymentStatus(StrictModel):
     analysis: AnalysisStatus | None = None
     # Canary analysis's baseline service beside the canary.
     baseline: BaselineState | None = None
+    # Set while the run is paused (`pause` / `resume`); and while a freeze window holds it,
+    # when the freeze ends and the window's name (windows that follow on are named with it).
+    paused: Paused | None = None
+    frozen_until: datetime | None = None
+    frozen_window: str | None = None

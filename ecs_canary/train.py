@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from ecs_canary.names import train_workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification
 from ecs_canary.request import DeploymentRequest, VerificationSettings
-from ecs_canary.status import Decision, DecisionAction, DecisionAttempt
+from ecs_canary.status import Decision, DecisionAction, DecisionAttempt, Paused
 from ecs_canary.strict import MAX_SECONDS, StrictModel
 
 # The train's messages to its deployments and theirs to it (not for people: see the README).
@@ -196,6 +196,11 @@ class TrainStatus(StrictModel):
     counts: dict[str, int]
     outcome: TrainEnd | None = None
     result: TrainResult | None = None
+    # As a deployment's: set while the train is paused, and while a freeze window holds it
+    # between waves.
+    paused: Paused | None = None
+    frozen_until: datetime | None = None
+    frozen_window: str | None = None
 
 
 # --- The messages between the train and its deployments ------------------------------------

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker;
+# The local stack: ECS emulator, Temporal dev server (SQLite under $LOCAL_DIR) and the worker
+# (its Prometheus metrics on http://127.0.0.1:<port>/metrics: ECS_CANARY_METRICS_PORT, or the
+# first free port from 9464; `status` shows it);
 # with ECS_CANARY_PAYLOAD_KEY_FILE set, also the codec server on $CODEC_SERVER_PORT (default
 # 8081), which the Web UI asks to decode the encrypted payloads (docs/payload-encryption.md).
+# With ECS_CANARY_BUILD_ID set, the worker runs as that build of the Worker Deployment
+# $ECS_CANARY_DEPLOYMENT_NAME (README, "Upgrading the worker"), as component worker-<build id>:
+# `up` with the next build id starts it beside the one running.
 #
 #   scripts/local_stack.sh up|down|status
+#   scripts/local_stack.sh stop-build <build id>   (once that build has drained)
 #
 # Each process runs in its own session (it outlives `make`), writes $LOCAL_DIR/<name>.log and
 # is remembered in $LOCAL_DIR/<name>.pid as "<pid> <start time>": the start time tells our
@@ -29,6 +35,14 @@ PORTS_FILE=$LOCAL_DIR/ports
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'local stack: %s\n' "$*" >&2; exit 1; }
+
+# The worker `up` starts: unversioned ("worker"), or a build of the Worker Deployment.
+BUILD_ID=${ECS_CANARY_BUILD_ID:-}
+DEPLOYMENT_NAME=${ECS_CANARY_DEPLOYMENT_NAME:-ecs-canary}
+WORKER=worker${BUILD_ID:+-$BUILD_ID}
+[[ $BUILD_ID =~ ^[A-Za-z0-9._+-]*$ ]] ||
+    die "ECS_CANARY_BUILD_ID=$BUILD_ID: the local stack takes letters, digits and . _ + - in a" \
+        "build id (it names the worker's files, $LOCAL_DIR/worker-<build id>.log)"
 
 # The payload key file, as an absolute path (the components run from the repository root);
 # empty: payloads are not encrypted and there is no codec server.
@@ -110,7 +124,15 @@ temporal_healthy() {
         --address "$HOST:$TEMPORAL_PORT" --command-timeout 2s >/dev/null 2>&1
 }
 
-worker_ready() { grep -q 'Worker started' "$LOCAL_DIR/worker.log" 2>/dev/null; }
+worker_ready() { grep -q 'Worker started' "$LOCAL_DIR/$WORKER.log" 2>/dev/null; }
+
+# Every worker started here, of any build (from their pid files).
+workers() {
+    local file
+    for file in "$LOCAL_DIR"/worker*.pid; do
+        [[ ! -e $file ]] || basename "$file" .pid
+    done
+}
 
 codec_ready() { http_ok "http://$HOST:$CODEC_SERVER_PORT/health"; }
 
@@ -164,14 +186,83 @@ start_codec() {
         --cors-origin "http://localhost:$TEMPORAL_UI_PORT"
 }
 
+# The worker's metrics port: ECS_CANARY_METRICS_PORT if set (`up` checked it is free), else the
+# first free one from 9464 (a worker started beside another takes the next).
+metrics_port() {
+    local port=${ECS_CANARY_METRICS_PORT:-9464}
+    [[ -n ${ECS_CANARY_METRICS_PORT:-} ]] || until port_free "$port"; do port=$((port + 1)); done
+    echo "$port"
+}
+
 start_worker() {
+    local port
+    port=$(metrics_port)
+    echo "$port" >"$LOCAL_DIR/$WORKER.metrics-port"
     # The emulator only: a developer's AWS profile or session must not reach a real account.
-    launch worker env -u AWS_PROFILE -u AWS_SESSION_TOKEN "${LOCAL_TEMPORAL[@]}" \
+    launch "$WORKER" env -u AWS_PROFILE -u AWS_SESSION_TOKEN "${LOCAL_TEMPORAL[@]}" \
         AWS_ENDPOINT_URL="http://$HOST:$ECS_EMULATOR_PORT" AWS_DEFAULT_REGION=us-east-1 \
         AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
         ECS_CANARY_PAYLOAD_KEY_FILE="$KEY_FILE" \
+        ECS_CANARY_BUILD_ID="$BUILD_ID" ECS_CANARY_DEPLOYMENT_NAME="$DEPLOYMENT_NAME" \
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="${ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS:-5}" \
+        ECS_CANARY_METRICS_PORT="$port" \
         "$BIN/python" worker.py
+}
+
+deployment() {
+    env "${LOCAL_TEMPORAL[@]}" "$BIN/temporal" worker deployment "$@" --address "$HOST:$TEMPORAL_PORT"
+}
+
+# The build id of the Worker Deployment's current version, where new runs go; empty: none yet.
+current_build() {
+    deployment describe --name "$DEPLOYMENT_NAME" --output json 2>/dev/null |
+        "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["routingConfig"]["currentVersionBuildID"])' \
+            2>/dev/null || true
+}
+
+# Refused until the server has seen the new build's worker poll.
+make_current() {
+    deployment set-current-version --deployment-name "$DEPLOYMENT_NAME" --build-id "$BUILD_ID" \
+        --yes >/dev/null 2>&1
+}
+
+# A deployment's first build becomes its current version (with none, new runs would wait for
+# one); a later build runs beside the current one until an operator makes it current.
+choose_version() {
+    local current
+    current=$(current_build)
+    if [[ -z $current ]]; then
+        wait_ready "$WORKER" 30 make_current
+        say "build $BUILD_ID is the current version of Worker Deployment $DEPLOYMENT_NAME"
+    elif [[ $current != "$BUILD_ID" ]]; then
+        say "build $BUILD_ID runs beside build $current, the current version of $DEPLOYMENT_NAME;" \
+            "to send new runs to it (README, \"Upgrading the worker\"):"
+        say "  $BIN/temporal worker deployment set-current-version --address $HOST:$TEMPORAL_PORT" \
+            "--deployment-name $DEPLOYMENT_NAME --build-id $BUILD_ID"
+    fi
+}
+
+# The drainage status `temporal worker deployment describe-version` shows for a build: draining
+# while runs pinned to it are open; empty for a build that was never current.
+drainage() {
+    deployment describe-version --deployment-name "$DEPLOYMENT_NAME" --build-id "$1" \
+        --output json 2>/dev/null |
+        "$BIN/python" -c 'import json, sys; print((json.load(sys.stdin)["drainageInfo"] or {}).get("drainageStatus", ""))' \
+            2>/dev/null || true
+}
+
+# Stop an old build's worker once nothing needs it: not the current version, no run left on it.
+stop_build() {
+    local build=${1:-}
+    [[ -n $build ]] || die "usage: $0 stop-build <build id>"
+    live_pid "worker-$build" >/dev/null || die "no worker of build $build runs in $LOCAL_DIR"
+    [[ $(current_build) != "$build" ]] ||
+        die "build $build is the current version of $DEPLOYMENT_NAME: new runs go to it"
+    [[ $(drainage "$build") != draining ]] ||
+        die "build $build is still draining: runs pinned to it are open, or were until" \
+            "moments ago (temporal worker deployment describe-version --deployment-name" \
+            "$DEPLOYMENT_NAME --build-id $build)"
+    stop "worker-$build"
 }
 
 up() {
@@ -200,6 +291,8 @@ up() {
     ((temporal_up)) || require_port TEMPORAL_PORT "$TEMPORAL_PORT"
     ((temporal_up)) || require_port TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
     ((codec_up)) || require_port CODEC_SERVER_PORT "$CODEC_SERVER_PORT"
+    live_pid "$WORKER" >/dev/null || [[ -z ${ECS_CANARY_METRICS_PORT:-} ]] ||
+        require_port ECS_CANARY_METRICS_PORT "$ECS_CANARY_METRICS_PORT"
 
     # The emulator, Temporal and the codec server start side by side; the worker needs Temporal.
     ((emulator_up)) || start_emulator
@@ -209,8 +302,9 @@ up() {
     ((codec_up)) || wait_ready codec 30 codec_ready
     # The UI answers before gRPC does, so ask the frontend itself.
     wait_ready temporal 60 temporal_healthy
-    live_pid worker >/dev/null || start_worker
-    wait_ready worker 30 worker_ready
+    live_pid "$WORKER" >/dev/null || start_worker
+    wait_ready "$WORKER" 30 worker_ready
+    [[ -z $BUILD_ID ]] || choose_version
     status
 }
 
@@ -240,21 +334,29 @@ stop() {
 }
 
 down() {
-    # The worker first, so that it does not log connection errors while Temporal stops.
-    stop worker
+    # The workers first, so that they do not log connection errors while Temporal stops.
+    # shellcheck disable=SC2046 # one word a worker: build ids hold no spaces
+    stop $(workers)
     stop temporal emulator codec
 }
 
 status() {
     # shellcheck source=/dev/null
     [[ -f $PORTS_FILE ]] && source "$PORTS_FILE"
-    local name pid address
-    for name in "${COMPONENTS[@]}"; do
+    local name pid address running_workers
+    running_workers=$(workers)
+    # shellcheck disable=SC2086 # one word a worker: build ids hold no spaces
+    for name in emulator temporal codec ${running_workers:-worker}; do
         case $name in
         emulator) address="ECS API http://$HOST:$ECS_EMULATOR_PORT" ;;
         temporal) address="gRPC $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT" ;;
         codec) address="http://$HOST:${CODEC_IN_USE:-$CODEC_SERVER_PORT}, the Web UI's codec endpoint" ;;
-        worker) address="task queue ecs-deployments, log $LOCAL_DIR/worker.log" ;;
+        worker | worker-*)
+            if [[ $name == worker ]]; then address="unversioned"; else address="build ${name#worker-}"; fi
+            address="task queue ecs-deployments, $address, metrics"
+            address+=" http://$HOST:$(cat "$LOCAL_DIR/$name.metrics-port" 2>/dev/null)/metrics,"
+            address+=" log $LOCAL_DIR/$name.log"
+            ;;
         esac
         if pid=$(live_pid "$name"); then
             printf '%-9s running (pid %s)  %s\n' "$name" "$pid" "$address"
@@ -268,5 +370,6 @@ status() {
 
 case ${1:-} in
 up | down | status) "$1" ;;
-*) die "usage: $0 up|down|status" ;;
+stop-build) stop_build "${2:-}" ;;
+*) die "usage: $0 up|down|status|stop-build <build id>" ;;
 esac

@@ -19,9 +19,14 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from ecs_canary.logs import configure_logging
 from tests.helpers import LogCapture
+from tests.helpers.fuzzing import FAST_PROFILE
+
+# Registered before Hypothesis's plugin loads the profile that `make test-fast` names.
+settings.register_profile(FAST_PROFILE)
 
 # The fixture scopes that outlive a test but not a worker: their tests share one worker.
 SHARED_SCOPES = frozenset({"class", "module", "package"})

@@ -15,6 +15,9 @@ interval's timer already runs. `status.analysis` is updated after each.
   nothing has been rolled out, and nobody can vouch for an unread canary.
 - A rejection from anywhere else, or a cancel, stops the analysis (`stopped`): its timer and
   any activity in flight are cancelled.
+- A pause (workflows.hold) stops the interval's timer: the interval ends later by the time
+  paused (and covers it), the next one starts where it ended, and no verdict rejects or
+  concludes until the run is resumed.
 
 Approvals sent while the analysis runs are refused and recorded, as during the bake: the gate
 is `analysing` until the last interval is judged.
@@ -92,20 +95,22 @@ class CanaryAnalysis(RunPart):
         or the run cancelled first (which stops it)."""
         settings, status = self._settings, self._status
         length = timedelta(seconds=settings.interval_seconds)
-        first_start = workflow.now()
+        started = workflow.now()
         status.state = "running"
         try:
             for index in range(1, settings.intervals + 1):
-                started = first_start + (index - 1) * length
                 interval = await self._judge(index, started, started + length)
+                started = interval.ended_at
                 status.intervals.append(interval)
                 status.score, status.verdict = interval.score, interval.verdict
+                await self._run.hold.before_next_step()  # paused: no verdict of its own
                 if interval.verdict == "fail":
                     status.state = "failed"
                     _reject(gate, f"canary analysis {self._verdict_text(interval)}")
                     return
             self._conclude(gate)
         except _Unjudged as unjudged:
+            await self._run.hold.before_next_step()
             status.state = "failed"
             _reject(gate, str(unjudged))
         except asyncio.CancelledError:
@@ -139,11 +144,19 @@ class CanaryAnalysis(RunPart):
         )
 
     async def _judge(self, index: int, started: datetime, ended: datetime) -> AnalysisInterval:
-        """Wait for the interval to end, then read and judge it."""
+        """Wait for the interval to end, then read and judge it. A pause stops the interval's
+        timer: the interval ends that much later, and covers the time paused too."""
         planned = self._settings.intervals
         remaining = (ended - workflow.now()).total_seconds()
+
+        def stretch(paused: timedelta) -> None:
+            nonlocal ended
+            ended += paused
+
         if remaining > 0:
-            await workflow.sleep(remaining, summary=f"Analysis interval {index} of {planned}")
+            summary = f"Analysis interval {index} of {planned}"
+            await self._run.hold.timer(remaining, summary, postponed=stretch)
+        await self._run.hold.before_next_step()
         try:
             judgement = await plain_cancel(
                 workflow.execute_activity_method(

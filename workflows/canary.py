@@ -37,8 +37,8 @@ with workflow.unsafe.imports_passed_through():
 
     from ecs_canary import search_attributes as sa
     from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+    from ecs_canary.hold import TRAIN_HOLD_SIGNAL
     from ecs_canary.models import (
-        DecisionAction,
         DecisionSource,
         DeploymentRequest,
         DeploymentResult,
@@ -54,9 +54,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
     from workflows.cleanup import Cleanup
-    from workflows.decisions import DecisionDesk
+    from workflows.decisions import Action, DecisionDesk
     from workflows.ecs_calls import EcsSteps
-    from workflows.failures import ROLLED_BACK, StageFailure
+    from workflows.failures import StageFailure
+    from workflows.hold import follow_train_hold, serve_hold_messages
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import (
@@ -74,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.traffic import TrafficShift
     from workflows.train_member import take_train_decision, train_membership_refusal
     from workflows.verification import verify
+    from workflows.watch import RolloutWatch
 
 
 # What ends a deployment early, through the cleanup path: Temporal's failures (an ECS call's or a
@@ -92,6 +94,7 @@ class EcsCanaryDeployment:
         self._state = DeploymentState()
         info = workflow.info()
         self._gate = Gate(info.workflow_id, info.run_id)
+        serve_hold_messages(self._check, self._take, self.status)  # pause, resume, override_freeze
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         payload = read_argument(request)
@@ -108,13 +111,14 @@ class EcsCanaryDeployment:
         self._state.verification_steps = pending_steps(self._request)
         self._state.analysis = pending_analysis(self._request)
         self._run = run = RunContext(self._request, self._state, self._gate, Calls(self._request))
-        self._desk = DecisionDesk(self._gate)
+        self._desk = DecisionDesk(self._gate, self._state.hold)
         self._ecs = EcsSteps(run)
         self._traffic = TrafficShift(run)
         self._scaling = ScalingHold(run)
         self._baseline = BaselineService(run)
         self._cleanup = Cleanup(run)
         self._notifier = Notifier(run)
+        self._watch = RolloutWatch(run)
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -165,12 +169,22 @@ class EcsCanaryDeployment:
         if self._invalid is None:
             take_train_decision(self._run, read_argument(decision))
 
-    def _check(self, action: DecisionAction, decision: RawValue) -> None:
+    @workflow.signal(
+        name=TRAIN_HOLD_SIGNAL,
+        description="The release train's pause or resume, for its deployments in flight (sent "
+        "by the train this deployment belongs to; ignored from anyone else).",
+    )
+    def train_hold_signal(self, hold: RawValue = NO_ARGUMENT) -> None:
+        if self._invalid is None:
+            train = self._require_request().train
+            follow_train_hold(self._state.hold, self._gate, train, read_argument(hold))
+
+    def _check(self, action: Action, decision: RawValue) -> None:
         if self._invalid is not None:
             raise GateRefusal(f"this deployment will not run: {self._invalid}")
         self._desk.check(action, read_argument(decision))
 
-    async def _take(self, action: DecisionAction, decision: RawValue, via: DecisionSource) -> None:
+    async def _take(self, action: Action, decision: RawValue, via: DecisionSource) -> None:
         if self._invalid is not None:
             return  # the run fails at once with InvalidRequest; there is no gate to decide
         refusal = await self._desk.take(action, read_argument(decision), via)
@@ -189,14 +203,22 @@ class EcsCanaryDeployment:
         self._run.calls.may_repeat = calls_may_repeat()
         # Runs as long as the run does: the Web UI details follow every change of the state.
         self._details = asyncio.ensure_future(self._run.keep_details_current())
+        hold = self._run.hold  # a paused run takes no next step (workflows.hold)
         try:
             await self._canary_deploy()
+            await hold.before_next_step()
             await self._verification()
             if self._gate.decision is not None:
                 self._notifier.send("decided", self.status())
-            await self._canary_delete()
             if self._gate.approved:
+                await self._wait_out_freeze()  # the canary keeps serving meanwhile
+            await hold.before_next_step()
+            await self._canary_delete()
+            await hold.before_next_step()
+            if self._gate.approved:
+                await self._wait_out_freeze()  # one that opened during the canary's delete
                 await self._rolling_deploy()
+                await self._watch.run()
         except ENDS_A_DEPLOYMENT as err:
             raise await self._end_early(err) from None
         if not self._gate.approved:
@@ -213,11 +235,12 @@ class EcsCanaryDeployment:
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         failure = None if cancelled else StageFailure.of(err, self._state.stage)
         if self._state.main_service_touched:
-            why = (
-                failure.reason
-                if failure
-                else "the workflow was cancelled during the rolling deploy"
+            during = (
+                "the watch after the rollout"
+                if self._state.stage == Stage.WATCH
+                else "the rolling deploy"
             )
+            why = failure.reason if failure else f"the workflow was cancelled during {during}"
             try:
                 await self._cleanup.roll_back(why)
             except StageFailure as rollback_failed:
@@ -235,7 +258,7 @@ class EcsCanaryDeployment:
             why = "; ".join(["the workflow was cancelled", *([stuck] if stuck else [])])
             result = await self._finish(Outcome.CANCELLED, why)
             return CancelledError("Deployment cancelled", result.model_dump(mode="json"))
-        outcome = Outcome.ROLLED_BACK if failure.failure_type in ROLLED_BACK else Outcome.FAILED
+        outcome = Outcome.ROLLED_BACK if failure.ends_rolled_back else Outcome.FAILED
         result = await self._finish(outcome, failure.reason)
         return ApplicationError(
             f"{failure.stage.value} failed: {failure.reason}",
@@ -262,12 +285,14 @@ class EcsCanaryDeployment:
         )
         if checks.policy and (refused := checks.policy.request_refusal(request.verification)):
             raise self._refusal(refused)  # before any ECS call
+        await self._wait_out_freeze()
         look = await first_look(request, self._ecs, self._traffic)
         state.previous = look.main
         self._scaling.record(look.scalable_target)
         self._traffic.record(look.rule)
         if refused := refusal(request, look.main, look.scalable_target, look.rule):
             raise self._refusal(refused)
+        await self._watch.find_alarms()
         leftovers = []  # left ACTIVE by an earlier, crashed run
         if look.canary_left_over:
             state.canary_may_exist = True
@@ -277,11 +302,13 @@ class EcsCanaryDeployment:
             leftovers.append(self._baseline.remove(Stage.CANARY_DEPLOY))
         await together(*leftovers)
         self._baseline.record(look.main)
+        await self._run.hold.before_next_step()
         if self._gate.rejected:
             return
         info = workflow.info()
         registered = await self._ecs.register_task_definition(info.run_id)
         state.task_definition_arn = arn = registered.arn
+        await self._run.hold.before_next_step()
         if self._gate.rejected:
             return
         state.canary_may_exist = True
@@ -326,6 +353,7 @@ class EcsCanaryDeployment:
                 await settle(rollback_check)
         if rollback_check is not None:
             rollback_check.result()
+        await self._run.hold.before_next_step()
         if not self._gate.rejected:  # healthy: their weight for the verification stage
             await self._traffic.shift()
 
@@ -385,7 +413,8 @@ class EcsCanaryDeployment:
             request.stage_timeouts.rolling_deploy,
             alarms=request.verification.alarms,
         )
-        state.main_service_touched = False  # rolled out: nothing left that a cancel rolls back
+        # Rolled out: nothing left that a cancel rolls back, unless the watch after it does.
+        state.main_service_touched = self._watch.planned
         await self._scaling.restore()
 
     def _may_have_been_created_before(self) -> None:
@@ -402,6 +431,15 @@ class EcsCanaryDeployment:
         leftovers when the run goes on."""
         self._state.canary_may_exist = True
         self._state.baseline_may_exist = self._require_request().baseline_service_name is not None
+
+    async def _wait_out_freeze(self) -> None:
+        """While a freeze window of the platform policy (as last read) holds, wait until it
+        ends, unless overridden (workflows.hold). A release train's deployment does not: its
+        train holds between waves."""
+        if self._require_request().train is None:
+            await self._run.hold.wait_out_freeze(
+                self._gate.policy, lambda: self._notifier.send("frozen", self.status())
+            )
 
     def _refusal(self, reason: str) -> StageFailure:
         """A refused deployment changes nothing, nor did any attempt of it (each refuses on

@@ -16,6 +16,10 @@ its activation spent here (README, "A flood of refused signals").
 
 Decisions are taken in arrival order: one still being checked holds back those that came
 after it, and so does one that waits for the run's first task to learn the platform policy.
+
+`pause`, `resume` and `override_freeze` (ecs_canary.hold) take the same path, under the same
+approver and signing rules (their tokens are for their own action), and are recorded among the
+attempts; they change the run's hold instead of deciding the gate.
 """
 
 from __future__ import annotations
@@ -30,19 +34,23 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.decisions import verify_decision
-    from ecs_canary.gate import Claim, Gate, GateRefusal
+    from ecs_canary.gate import ANONYMOUS, Claim, Gate, GateRefusal
+    from ecs_canary.hold import HOLD_ACTIONS, HoldState
     from ecs_canary.models import (
         MAX_BY_LENGTH,
         DecisionAction,
         DecisionInput,
         DecisionSource,
         DecisionVerdict,
+        HoldAction,
+        Paused,
         VerifyDecisionInput,
     )
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.signing import token_shape_refusal
     from workflows.calls import decision_check
     from workflows.failures import failure_reason
+    from workflows.hold import pause_or_resume
     from workflows.payloads import Unreadable
 
 
@@ -62,6 +70,11 @@ def parse(decision: Any) -> DecisionInput:
         raise GateRefusal(f"invalid decision: {problems}") from None
 
 
+# What a person may send: a decision for the gate, or a pause, a resume, a freeze override.
+Action = DecisionAction | HoldAction
+_HOLDS: dict[str, HoldAction] = {action: action for action in HOLD_ACTIONS}
+
+
 def _claimed_by(decision: Any) -> str | None:
     """`by` of a payload that failed to parse, when it is at least a name (for the record)."""
     by = decision.get("by") if isinstance(decision, dict) else None
@@ -71,31 +84,47 @@ def _claimed_by(decision: Any) -> str | None:
 class DecisionDesk:
     """Takes the decisions people send (signals and Updates) to the gate, one at a time."""
 
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, hold: HoldState | None = None) -> None:
         self._gate = gate
+        self._hold = hold if hold is not None else HoldState()
         self._turn = asyncio.Lock()
         self._in_progress = 0
         self._closing = False
         # The `jti` of every token verified on this run: each one decides once.
         self._used_token_ids: set[str] = set()
 
-    def check(self, action: DecisionAction, payload: Any) -> None:
+    def check(self, action: Action, payload: Any) -> None:
         """An Update validator's rules (raise GateRefusal; change nothing). What needs the
         worker, a token's verification or the policy as it reads it now, is left to the
         handler."""
         self._check(action, parse(payload))
 
-    def _check(self, action: DecisionAction, decision: DecisionInput) -> None:
+    def _check(self, action: Action, decision: DecisionInput) -> None:
         """The rules the run can apply by itself, with the policy it last learned."""
+        hold = _HOLDS.get(action)
         if decision.token is None:
-            self._gate.check(action, decision)
+            if hold is not None:
+                self._check_hold(hold, decision.by or ANONYMOUS, signed=False)
+            elif action in ("approve", "reject"):
+                self._gate.check(action, decision)
             return
         shape = token_shape_refusal(decision.token)
         if shape is not None:
             raise GateRefusal(shape)
-        self._gate.check_before_verification(action)
+        if hold is not None:
+            self._check_hold(hold, None, signed=True)
+        elif action in ("approve", "reject"):
+            self._gate.check_before_verification(action)
 
-    async def take(self, action: DecisionAction, payload: Any, via: DecisionSource) -> str | None:
+    def _check_hold(self, action: HoldAction, by: str | None, *, signed: bool) -> None:
+        """Whether the run's hold can take `action` now, and from whom (the gate's rules on
+        who may decide; `by` None: a token still to verify)."""
+        refusal = self._hold.refusal(action)
+        if refusal is not None:
+            raise GateRefusal(refusal)
+        self._gate.check_person(by, signed, action)
+
+    async def take(self, action: Action, payload: Any, via: DecisionSource) -> str | None:
         """Verify the decision if it is signed, then offer it to the gate; the refusal, if any,
         is recorded among the attempts and returned."""
         self._in_progress += 1
@@ -129,7 +158,7 @@ class DecisionDesk:
         """The run is ending: a decision waiting for the worker's policy waits no longer."""
         self._closing = True
 
-    async def _take(self, action: DecisionAction, payload: Any, via: DecisionSource) -> str | None:
+    async def _take(self, action: Action, payload: Any, via: DecisionSource) -> str | None:
         try:
             decision = parse(payload)
         except GateRefusal as invalid:
@@ -149,7 +178,7 @@ class DecisionDesk:
         return await self._decide(action, decision, via)
 
     async def _decide(
-        self, action: DecisionAction, decision: DecisionInput, via: DecisionSource
+        self, action: Action, decision: DecisionInput, via: DecisionSource
     ) -> str | None:
         """Ask the worker (the policy now, the token's verdict), then offer it to the gate."""
         verdict = await self._ask_worker(action, decision.token)
@@ -165,9 +194,32 @@ class DecisionDesk:
             if verdict.jti is not None:
                 self._used_token_ids.add(verdict.jti)
             decision = DecisionInput(by=verdict.subject, reason=decision.reason)
+        hold = _HOLDS.get(action)
+        if hold is not None:
+            return self._take_hold(hold, decision, via, signed)
+        assert action in ("approve", "reject"), "a decision, when it is no hold action"
         if self._gate.offer(action, decision, via, workflow.now(), signed=signed):
             return None
         return self._gate.attempts[-1].refusal
+
+    def _take_hold(
+        self, action: HoldAction, decision: DecisionInput, via: DecisionSource, signed: bool
+    ) -> str | None:
+        """Apply a pause, a resume or a freeze override if the rules allow it now, and record
+        it either way."""
+        by, now = decision.by or ANONYMOUS, workflow.now()
+        try:
+            self._check_hold(action, by, signed=signed)
+        except GateRefusal as refused:
+            self._gate.refuse(action, decision, via, now, str(refused), signed=signed)
+            return str(refused)
+        self._gate.record_hold(action, decision, via, now, signed=signed)
+        if action == "override_freeze":
+            self._hold.freeze_overridden_by = by
+        else:
+            paused = Paused(by=by, reason=decision.reason, at=now) if action == "pause" else None
+            pause_or_resume(self._hold, self._gate, paused, now)
+        return None
 
     @staticmethod
     def _unproven(decision: DecisionInput) -> DecisionInput:
@@ -175,7 +227,7 @@ class DecisionDesk:
         who a refused token names is never shown as who decided."""
         return decision if decision.token is None else DecisionInput(reason=decision.reason)
 
-    async def _ask_worker(self, action: DecisionAction, token: str | None) -> DecisionVerdict:
+    async def _ask_worker(self, action: Action, token: str | None) -> DecisionVerdict:
         """The platform policy as the worker reads it now, and a token's verdict."""
         info = workflow.info()  # the token must be for this very run
         request = VerifyDecisionInput(
@@ -195,7 +247,7 @@ class DecisionDesk:
 
     def _refuse(
         self,
-        action: DecisionAction,
+        action: Action,
         attempt: DecisionInput | Claim,
         via: DecisionSource,
         refusal: str,

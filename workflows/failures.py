@@ -34,10 +34,20 @@ class StageFailure(Exception):
         """The rollout's failure once the rollback went through: `RolledBack` when the service
         is back on its previous task definition (a first deployment's is removed instead), or
         `DeploymentRolledBack` when ECS had rolled it back first (the workflow then only puts
-        back the recorded count and configuration)."""
+        back the recorded count and configuration). The watch after the rollout keeps its own
+        (`AlarmFired`): the rollout had succeeded, and the alarm is why it was taken back."""
+        if self.stage == Stage.WATCH:
+            return self
         rolled_back_by_ecs = self.failure_type == ROLLED_BACK_BY_ECS
         kind = "RolledBack" if to_previous and not rolled_back_by_ecs else self.failure_type
         return StageFailure(Stage.ROLLING_DEPLOY, self.reason, kind)
+
+    @property
+    def ends_rolled_back(self) -> bool:
+        """The run ends `rolled_back`: the rollout was taken back, by the workflow or by ECS,
+        or the watch after it had the service put back (a failed rollback is `RollbackFailed`,
+        of the rollback stage)."""
+        return self.failure_type in ROLLED_BACK or self.stage == Stage.WATCH
 
     def noting(self, note: str) -> StageFailure:
         """The same failure, with what the cleanup could not do appended to its reason."""

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.analysis_text import interval_table, interval_verdict_text, summary_text
 from ecs_canary.gate import Gate
+from ecs_canary.hold import hold_lines
 from ecs_canary.models import Decision, DeploymentRequest
 from ecs_canary.text import approvals_text, load_balancing_lines, utc_clock
 from workflows.payloads import Unreadable
@@ -63,12 +64,13 @@ def current_details(
     """The Web UI's current details: the stage, the tasks, the last ECS event, when the bake
     ends, the open gate's deadline and the command that approves it (naming the run, when
     known: a decision is for one run), the approvals so far, each verification step's state,
-    the canary analysis (its latest interval as a table) and the decision.
+    the canary analysis (its latest interval as a table), the decision and when the watch
+    after the rollout ends.
 
     They are drawn at a workflow task (`now` is its time) and shown as drawn until the next
     one, so every time here is an instant ("decide by 14:09:30 UTC"), never a countdown that
     would go stale on the page."""
-    lines = [f"**Stage:** {state.stage.value}"]
+    lines = [*hold_lines(state.hold, workflow_id, run_id, now), f"**Stage:** {state.stage.value}"]
     if state.running_count is not None:
         lines.append(f"**Running:** {state.running_count}/{state.desired_count}")
     if state.recent_events:
@@ -92,6 +94,11 @@ def current_details(
         lines.extend(_analysis_lines(state.analysis, now))
     if gate.decision is not None:
         lines.append(f"**Decision:** {decision_text(gate.decision)}")
+    if state.watch_ends_at is not None:
+        lines.append(
+            f"**Watch:** alarms {', '.join(request.watch_alarms)} until "
+            f"{utc_clock(state.watch_ends_at, now)}; an alarm or a cancel rolls the service back"
+        )
     lines.append(f"**Service:** {request.service_name} on {request.cluster}")
     return "\n\n".join(lines)
 

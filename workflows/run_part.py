@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.gate import Gate
     from ecs_canary.models import DeploymentRequest, Stage
     from workflows.calls import Calls
+    from workflows.hold import Hold
+    from workflows.metrics import stage_changing
     from workflows.presentation import current_details, log_context
     from workflows.state import DeploymentState
 
@@ -48,6 +50,11 @@ class RunContext:
     gate: Gate
     calls: Calls
 
+    @property
+    def hold(self) -> Hold:
+        """Where a paused (or frozen) run waits, and its timers that stop while it is paused."""
+        return Hold(self.state.hold)
+
     def location(self, service: str | None = None, stage: Stage | None = None) -> Location:
         """The main service in the running stage, unless told another service or stage."""
         request = self.request
@@ -60,7 +67,8 @@ class RunContext:
 
     def enter(self, stage: Stage, *also: SearchAttributeUpdate) -> None:
         """Start `stage`: its timing, the run's search attributes (with `also`, unless the
-        namespace lacks them) and a log line."""
+        namespace lacks them), a log line and the metrics recorded at a stage change."""
+        stage_changing(self.state, self.gate, stage)
         self.state.enter(stage, workflow.now())
         if self.state.search_attributes_registered:
             workflow.upsert_search_attributes([*also, sa.DEPLOYMENT_STAGE.value_set(stage.value)])

@@ -12,6 +12,7 @@ from datetime import datetime
 from ecs_canary.analysis import AnalysisStatus
 from ecs_canary.baseline import BaselineState
 from ecs_canary.gate import Gate
+from ecs_canary.hold import HoldState
 from ecs_canary.models import (
     DeploymentRequest,
     DeploymentResult,
@@ -49,6 +50,8 @@ class DeploymentState:
     # Set once the rolling deploy may have touched the main service, until it is rolled out: a
     # failure or a cancel in between rolls it back.
     main_service_touched: bool = False
+    # While the watch after the rollout runs: when it ends (workflows.watch).
+    watch_ends_at: datetime | None = None
     running_count: int | None = None
     desired_count: int | None = None
     recent_events: list[str] = field(default_factory=list)
@@ -67,6 +70,8 @@ class DeploymentState:
     final_result: DeploymentResult | None = None
     # Every notification queued so far and how its delivery went (the Notifier records here).
     notifications: list[NotificationState] = field(default_factory=list)
+    # Paused by a person, or held by a freeze window (workflows.hold).
+    hold: HoldState = field(default_factory=HoldState)
 
     def enter(self, stage: Stage, now: datetime) -> None:
         """Close the running stage's timing and start the next one's."""
@@ -111,6 +116,7 @@ class DeploymentState:
             refused_attempts_dropped=gate.refused_attempts_dropped,
             gate_deadline=gate.deadline,
             bake_ends_at=gate.bake_ends_at,
+            watch_ends_at=self.watch_ends_at,
             stages=self.stages,
             outcome=self.outcome,
             verification_steps=self.verification_steps,
@@ -122,6 +128,9 @@ class DeploymentState:
             scaling=self.scaling,
             analysis=self.analysis,
             baseline=self.baseline,
+            paused=self.hold.paused,
+            frozen_until=self.hold.frozen_until,
+            frozen_window=self.hold.frozen_window,
         )
 
     def result(

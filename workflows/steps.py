@@ -68,10 +68,14 @@ class StepRunner(RunPart):
         settings = self._request.verification
         try:
             for step, state in zip(settings.steps, self._states, strict=True):
+                await self._run.hold.before_next_step()  # paused: no next step
                 if gate.decision is not None:
                     break
                 verdict = await self._run_one(step, state)
                 if not verdict.passed and settings.on_step_failure == "reject":
+                    await self._run.hold.before_next_step()  # paused: no decision of its own
+                    if gate.decision is not None:
+                        break
                     gate.decide_automatically(
                         "reject",
                         "step",

@@ -22,7 +22,7 @@ service's outcome and reason.
 from __future__ import annotations
 
 import asyncio
-import builtins
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -67,11 +67,14 @@ with workflow.unsafe.imports_passed_through():
         service_named_twice,
     )
     from workflows.calls import settle, start_checks, together
-    from workflows.decisions import DecisionDesk
+    from workflows.decisions import Action, DecisionDesk
     from workflows.failures import StageFailure, failure_reason
+    from workflows.hold import Hold, serve_hold_messages
+    from workflows.metrics import train_ended
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED
     from workflows.presentation import decision_text, invalid_request_text
+    from workflows.train_hold import relay_holds
     from workflows.train_presentation import train_details
     from workflows.train_put_back import put_back
     from workflows.train_state import TrainState, outcome_of
@@ -92,7 +95,8 @@ class EcsReleaseTrain:
         the gate as the request configures it); no input can fail the first task."""
         self._state = TrainState()
         self._gate = self._new_gate()
-        self._desk = DecisionDesk(self._gate)
+        self._desk = DecisionDesk(self._gate, self._state.hold)
+        serve_hold_messages(self._check, self._take, self.status)  # pause, resume, override_freeze
         self._request: TrainRequest | None = None
         self._invalid: str | None = None
         self._policy: PlatformPolicy | None = None
@@ -108,7 +112,7 @@ class EcsReleaseTrain:
         except ValidationError as err:
             self._invalid = invalid_request_text(err, payload, "train request")
             return
-        self._state = TrainState.planned(self._request)
+        self._state = replace(TrainState.planned(self._request), hold=self._state.hold)
         self._gate.configure(self._request.gate_settings())
 
     # --- Messages ---------------------------------------------------------------------------
@@ -167,12 +171,12 @@ class EcsReleaseTrain:
             return
         row.stage, row.verification = "verified", verified.summary
 
-    def _check(self, action: DecisionAction, decision: RawValue) -> None:
+    def _check(self, action: Action, decision: RawValue) -> None:
         if self._invalid is not None:
             raise GateRefusal(f"this train will not run: {self._invalid}")
         self._desk.check(action, read_argument(decision))
 
-    async def _take(self, action: DecisionAction, decision: RawValue, via: DecisionSource) -> None:
+    async def _take(self, action: Action, decision: RawValue, via: DecisionSource) -> None:
         if self._invalid is not None:
             return  # the run fails at once with InvalidRequest; there is no gate to decide
         refusal = await self._desk.take(action, read_argument(decision), via)
@@ -188,6 +192,7 @@ class EcsReleaseTrain:
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         train = self._require_request()
         self._details = asyncio.ensure_future(self._keep_details_current())
+        self._relay = asyncio.ensure_future(relay_holds(self._state.hold, self._children))
         await self._learn_policy()
         refused = service_named_twice(train) or await self._services_deploying_already()
         if refused is not None:
@@ -195,6 +200,8 @@ class EcsReleaseTrain:
             raise await self._end_stopped(REFUSED, f"Refused: {refused}")
         try:
             for index in range(len(train.waves)):
+                # Paused or frozen: no next wave (the policy as last read; workflows.hold).
+                await self._hold.wait_out_freeze(self._gate.policy)
                 await self._wave(index)
                 if self._state.stopped:
                     break
@@ -397,21 +404,19 @@ class EcsReleaseTrain:
         approval is subject to the platform policy, as a deployment's is."""
         train, gate = self._require_request(), self._gate
         limit = train.timeout_seconds
-        try:
-            await workflow.wait_condition(
-                lambda: gate.decision is not None or self._state.stopped,
-                timeout=limit,
-                timeout_summary=f"Train gate: wait for approval ({duration_text(limit)})",
-            )
+        if not await self._hold.timer(  # stops while the train is paused
+            limit,
+            f"Train gate: wait for approval ({duration_text(limit)})",
+            lambda: gate.decision is not None or self._state.stopped,
+        ):
             return
-        except builtins.TimeoutError:
-            pass
         action: DecisionAction = train.on_timeout
         why = f"no decision within {duration_text(limit)}"
         if action == "approve":
             await self._desk.refresh_policy()
             if refused := gate.automatic_approval_refusal("timeout"):
                 action, why = "reject", f"{why}; {refused}"
+            await self._hold.before_next_step()
         if gate.decision is None:
             gate.decide_automatically(action, "timeout", why, workflow.now(), by=TRAIN)
 
@@ -422,6 +427,7 @@ class EcsReleaseTrain:
     ) -> None:
         """One deployment as a child run, once a slot is free and while the line runs."""
         async with slots:
+            await self._hold.before_next_step()  # a paused train starts no next deployment
             if self._state.stopped:
                 return  # never started: `never_started` records it
             row.stage = "canary"
@@ -515,9 +521,11 @@ class EcsReleaseTrain:
         self._gate.close()
         self._state.never_started()
         result = self._state.result(self._require_request().name, outcome)
+        train_ended(outcome)
         # Drawn one last time, and nothing of the run left pending once it closes.
-        self._details.cancel()
-        await settle(self._details)
+        for side_task in (self._details, self._relay):
+            side_task.cancel()
+            await settle(side_task)
         workflow.set_current_details(self._details_text())
         return result
 
@@ -539,6 +547,10 @@ class EcsReleaseTrain:
             info.run_id,
             workflow.now(),
         )
+
+    @property
+    def _hold(self) -> Hold:
+        return Hold(self._state.hold)
 
     def _require_request(self) -> TrainRequest:
         assert self._request is not None, "run() fails at once when the request is invalid"

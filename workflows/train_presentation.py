@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ecs_canary.gate import Gate
+from ecs_canary.hold import hold_lines
 from ecs_canary.train import TrainRequest, TrainWaveStatus
 from workflows.presentation import decision_text, gate_lines
 from workflows.train_state import TrainState
@@ -30,7 +31,8 @@ def train_details(
     run_id: str | None,
     now: datetime,
 ) -> str:
-    lines = [f"**{train_summary(request.name, state)}**"]
+    summary = f"**{train_summary(request.name, state)}**"
+    lines = [*hold_lines(state.hold, workflow_id, run_id, now), summary]
     counts = ", ".join(f"{count} {key}" for key, count in state.counts().items() if count)
     lines.append(f"**Deployments:** {counts}")
     lines.extend(gate_lines(gate, request.on_timeout, workflow_id, run_id, now))

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ecs_canary.gate import Gate
+from ecs_canary.hold import HoldState
 from ecs_canary.models import DeploymentResult, Outcome, PreviousService
 from ecs_canary.train import (
     TrainDeployment,
@@ -38,6 +39,8 @@ class TrainState:
     rolled_out: list[tuple[str, PreviousService | None]] = field(default_factory=list)
     # workflow id -> its row, for the messages from the deployments.
     _rows: dict[str, TrainDeployment] = field(default_factory=dict)
+    # Paused by a person, or held by a freeze window between waves (workflows.hold).
+    hold: HoldState = field(default_factory=HoldState)
 
     @classmethod
     def planned(cls, request: TrainRequest) -> TrainState:
@@ -115,6 +118,9 @@ class TrainState:
             counts=self.counts(),
             outcome=self.outcome,
             result=self.final_result,
+            paused=self.hold.paused,
+            frozen_until=self.hold.frozen_until,
+            frozen_window=self.hold.frozen_window,
         )
 
     def result(self, name: str, outcome: TrainEnd) -> TrainResult:

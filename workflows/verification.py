@@ -8,14 +8,12 @@ the gate's decision.
 from __future__ import annotations
 
 import asyncio
-import builtins
 from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.alarms import AlarmActivities
-    from ecs_canary.gate import Gate
     from ecs_canary.models import AlarmFiring, WatchAlarmsInput
     from ecs_canary.text import duration_text
     from workflows.analysis import CanaryAnalysis
@@ -38,24 +36,24 @@ async def verify(
     settings, state, gate = run.request.verification, run.state, run.gate
     steps = StepRunner(run) if settings.steps else None
     analysis = CanaryAnalysis(run) if settings.analysis is not None else None
-    alarm_watch = _watch_alarms(run) if settings.alarms else None
+    alarm_watch = watch_alarms(run, settings.alarms) if _alarms_to_watch(run) else None
     step_run = asyncio.ensure_future(steps.run(gate)) if steps is not None else None
     analysis_run = asyncio.ensure_future(analysis.run(gate)) if analysis is not None else None
     try:
         if settings.bake_seconds:
             gate.start_bake(workflow.now())
             bake = settings.bake_seconds
-            await _wait_for_gate(gate, alarm_watch, bake, f"Bake {duration_text(bake)}")
+            await _wait_for_gate(run, alarm_watch, bake, f"Bake {duration_text(bake)}")
         if step_run is not None and gate.decision is None:
             if not step_run.done():
                 gate.await_steps()
-                await _wait_for_gate(gate, alarm_watch, also=step_run.done)
+                await _wait_for_gate(run, alarm_watch, also=step_run.done)
             if step_run.done():
                 step_run.result()
         if analysis_run is not None and gate.decision is None:
             if not analysis_run.done():
                 gate.await_analysis()
-                await _wait_for_gate(gate, alarm_watch, also=analysis_run.done)
+                await _wait_for_gate(run, alarm_watch, also=analysis_run.done)
             if analysis_run.done():
                 analysis_run.result()
         if gate.decision is not None:
@@ -67,11 +65,12 @@ async def verify(
                 run,
                 _why_approved(state),
                 a_step_failed or marginal,
-                lambda: _wait_for_gate(gate, alarm_watch),
+                lambda: _wait_for_gate(run, alarm_watch),
             )
             return
         if not settings.require_approval and not a_step_failed and not marginal:
             await refresh_policy()
+            await run.hold.before_next_step()  # a paused run never decides by itself
             if gate.decision is not None:
                 return
             if gate.automatic_approval_refusal("bake") is None:
@@ -82,7 +81,7 @@ async def verify(
         gate_opened()
         limit = settings.timeout_seconds
         timed_out = await _wait_for_gate(
-            gate, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
+            run, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
         )
         if timed_out:
             action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"
@@ -90,6 +89,7 @@ async def verify(
                 await refresh_policy()
                 if refused := gate.automatic_approval_refusal("timeout"):
                     action, why = "reject", f"{why}; {refused}"
+                await run.hold.before_next_step()
             if gate.decision is None:
                 gate.decide_automatically(action, "timeout", why, workflow.now())
     finally:
@@ -101,10 +101,28 @@ async def verify(
                 await settle(side_task)
 
 
-def _watch_alarms(run: RunContext) -> asyncio.Task[AlarmFiring]:
-    """Watch the verification alarms until one fires or the watch is cancelled."""
+def _alarms_to_watch(run: RunContext) -> bool:
+    """The verification alarms are watched while the verification waits for something: a
+    bake, a step, the analysis, a person or the release train. With nothing to wait for, the
+    run approves at once and a watch would be cancelled as it starts; worse, its start and its
+    cancel would straddle the policy's local activity (`refresh_policy`), and a workflow task
+    that such a local activity outlasts records the start alone, which the run's replay (where
+    the cancel drops the start) cannot reproduce."""
+    settings = run.request.verification
+    waits = (
+        settings.bake_seconds > 0
+        or bool(settings.steps)
+        or settings.analysis is not None
+        or settings.require_approval
+        or run.request.train is not None
+    )
+    return bool(settings.alarms) and waits
+
+
+def watch_alarms(run: RunContext, alarms: list[str]) -> asyncio.Task[AlarmFiring]:
+    """Watch `alarms` (the verification alarms, or the watch's after the rollout) until one
+    fires or the watch is cancelled."""
     request = run.request
-    alarms = request.verification.alarms
     return run.calls.watch(
         AlarmActivities.watch_alarms,
         WatchAlarmsInput(
@@ -130,26 +148,32 @@ def _why_approved(state: DeploymentState) -> str:
 
 
 async def _wait_for_gate(
-    gate: Gate,
+    run: RunContext,
     alarm_watch: asyncio.Task[AlarmFiring] | None,
     seconds: float | None = None,
-    summary: str | None = None,
+    summary: str = "",
     also: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Wait for a decision, an alarm, `also()` or the timer; True when the timer decided."""
-    try:
-        await workflow.wait_condition(
-            lambda: (
-                gate.decision is not None
-                or (alarm_watch is not None and alarm_watch.done())
-                or also()
-            ),
-            timeout=seconds,
-            timeout_summary=summary,
+    """Wait for a decision, an alarm, `also()` or the timer; True when the timer decided. The
+    timer stops while the run is paused (a resume moves the bake's end and the gate's deadline
+    on), and an alarm that fired meanwhile rejects once the run is resumed."""
+    gate = run.gate
+
+    def ended() -> bool:
+        return (
+            gate.decision is not None
+            or (alarm_watch is not None and alarm_watch.done())
+            or also()
         )
-    except builtins.TimeoutError:
+
+    if seconds is None:
+        await workflow.wait_condition(ended)
+    elif await run.hold.timer(seconds, summary, ended):
         return True
     if gate.decision is None and alarm_watch is not None and alarm_watch.done():
+        await run.hold.before_next_step()
+        if gate.decision is not None:
+            return False
         firing = alarm_watch.result()  # a failed watch fails the stage
         gate.decide_automatically(
             "reject",

@@ -38,6 +38,7 @@ from tests.helpers import (
     free_port,
     in_process_worker,
     known_speeds,
+    metrics_worker,
 )
 from tests.helpers.load_balancers import fast_health_checks as health_checks_at
 
@@ -158,6 +159,21 @@ async def worker(
     `runs` replays the finished runs: none of them is still being worked on."""
     async with in_process_worker(client, task_queue) as running:
         yield running
+
+
+@pytest.fixture
+def metrics_url(
+    temporal_env: WorkflowEnvironment,
+    task_queue: str,
+    ecs_state: dict[str, Any],
+    runs: Runs,
+    tmp_path: Path,
+) -> Iterator[str]:
+    """`python worker.py --metrics-port N` on this test's task queue (stopped before `runs`
+    replays the finished runs); its `/metrics` URL."""
+    address = temporal_env.client.service_client.config.target_host
+    with metrics_worker(address, task_queue, tmp_path / "worker.log") as url:
+        yield url
 
 
 @pytest.fixture

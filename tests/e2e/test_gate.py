@@ -13,6 +13,7 @@ from ecs_canary.models import DecisionInput, DeploymentResult, DeploymentStatus
 from tests.helpers import (
     describe,
     existing_service,
+    guarding_alarm,
     status,
     temporal_cli,
     wait_for_stage,
@@ -21,26 +22,13 @@ from tests.helpers import (
 )
 
 
-def _alarm(cloudwatch, name: str) -> None:
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-
-
 async def _update(handle, name: str, by: str) -> DeploymentStatus:
     return await handle.execute_update(name, DecisionInput(by=by), result_type=DeploymentStatus)
 
 
 async def test_an_alarm_during_bake_rejects_the_canary(worker, requests, ecs, cloudwatch, deploy):
     old_arn = existing_service(ecs, requests)
-    _alarm(cloudwatch, "myapp-5xx")
+    guarding_alarm(cloudwatch, "myapp-5xx")
     request = requests.raw(verification={"bake_seconds": 600, "alarms": ["myapp-5xx"]})
     handle = await deploy(request)
     baking = await wait_for_stage(handle, "verification")
@@ -66,7 +54,7 @@ async def test_an_alarm_during_the_rolling_deploy_rolls_back(
     worker, requests, ecs, cloudwatch, emulator, deploy
 ):
     old_arn = existing_service(ecs, requests)
-    _alarm(cloudwatch, "myapp-5xx")
+    guarding_alarm(cloudwatch, "myapp-5xx")
     handle = await deploy(requests.raw(image="nginx:slow", verification={"alarms": ["myapp-5xx"]}))
     await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
     await handle.signal("approve", {"by": "alice"})
@@ -85,7 +73,7 @@ async def test_an_alarm_during_the_rolling_deploy_rolls_back(
 
 async def test_bake_without_alarm_promotes_with_no_human(worker, requests, ecs, cloudwatch, deploy):
     existing_service(ecs, requests)
-    _alarm(cloudwatch, "myapp-5xx")
+    guarding_alarm(cloudwatch, "myapp-5xx")
     request = requests.raw(
         verification={"bake_seconds": 1, "alarms": ["myapp-5xx"], "require_approval": False}
     )

@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from ecs_canary.models import DeploymentRequest
 from ecs_canary.names import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.temporal import DATA_CONVERTER
+from ecs_canary.versioning import DEFAULT_DEPLOYMENT_NAME
 from tests.helpers import (
     CLUSTER,
     ROOT,
@@ -30,10 +31,12 @@ from tests.helpers import (
     free_ports,
     gate_is_open,
     replay_histories,
+    scrape,
     status,
     wait_until,
 )
 from tests.helpers.demo_script import demo
+from tests.helpers.processes import TEMPORAL
 
 # Every example deployment request (train.json is a release train: test_train_request.py).
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.json") if p.name != "train.json")
@@ -89,10 +92,10 @@ def _make(env: dict[str, str], target: str, check: bool = True) -> subprocess.Co
     return done
 
 
-def _pids(local_dir: Path) -> dict[str, int]:
+def _pids(local_dir: Path, components: tuple[str, ...] = COMPONENTS) -> dict[str, int]:
     return {
         name: int((local_dir / f"{name}.pid").read_text().split()[0])
-        for name in COMPONENTS
+        for name in components
         if (local_dir / f"{name}.pid").exists()
     }
 
@@ -111,6 +114,7 @@ class Stack:
         self.env, self.local_dir = env, local_dir
         self.emulator_url = f"http://127.0.0.1:{env['ECS_EMULATOR_PORT']}"
         self.temporal_address = f"127.0.0.1:{env['TEMPORAL_PORT']}"
+        self.metrics_url = f"http://127.0.0.1:{env['ECS_CANARY_METRICS_PORT']}/metrics"
 
     def make(self, target: str, check: bool = True) -> subprocess.CompletedProcess:
         return _make(self.env, target, check)
@@ -127,12 +131,15 @@ class Stack:
 
 
 def _stack_env(local_dir: Path) -> dict[str, str]:
-    temporal, ui, emulator = free_ports(3)
+    temporal, ui, emulator, metrics = free_ports(4)
     env = {
         **os.environ,
         "TEMPORAL_PORT": str(temporal),
         "TEMPORAL_UI_PORT": str(ui),
         "ECS_EMULATOR_PORT": str(emulator),
+        "ECS_CANARY_METRICS_PORT": str(metrics),
+        # The worker's gauges of what is in flight, read every second instead of every 10.
+        "ECS_CANARY_METRICS_REFRESH_SECONDS": "1",
         "LOCAL_DIR": str(local_dir),
     }
     env.pop("MAKEFLAGS", None)
@@ -159,7 +166,12 @@ def test_up_starts_the_emulator_temporal_and_the_worker(stack: Stack) -> None:
     for name, pid in pids.items():
         assert f"{name}" in shown and f"running (pid {pid})" in shown
     assert stack.temporal_address in shown and stack.emulator_url in shown
+    assert stack.metrics_url in shown
     assert "Worker started" in (stack.local_dir / "worker.log").read_text()
+    # The worker's metrics: the SDK's and the product's on one endpoint.
+    served = scrape(stack.metrics_url).names()
+    assert "temporal_num_pollers" in served
+    assert {"ecs_canary_deployments_in_flight", "ecs_canary_gates_open"} <= served
     assert (stack.local_dir / "temporal.db").exists()
 
 
@@ -221,6 +233,9 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     # Temporal released its SQLite file: it starts again on it, and the run is still there.
     stack.make("up")
     assert set(stack.pids().values()).isdisjoint(started.values())
+    # The new worker's gauges count the run waiting at its gate: read from Temporal, not
+    # from a count the old worker kept.
+    await wait_until(lambda: _at_the_gate_in_metrics(stack.metrics_url), timeout=30, every=0.5)
     client = await stack.client()
     handle = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
@@ -228,6 +243,14 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     assert (current.stage.value, current.gate_open) == ("verification", True)
     await handle.terminate("test over")
     assert await replay_histories([await handle.fetch_history()]) == 1
+
+
+def _at_the_gate_in_metrics(url: str) -> bool:
+    metrics = scrape(url)
+    return (
+        metrics.value("ecs_canary_deployments_in_flight", stage="verification") == 1
+        and metrics.value("ecs_canary_gates_open") == 1
+    )
 
 
 def test_down_leaves_alone_a_process_that_reuses_a_remembered_pid(tmp_path: Path) -> None:
@@ -253,3 +276,68 @@ def test_up_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert f"port {env['ECS_EMULATOR_PORT']} (ECS_EMULATOR_PORT) is already in use" in done.stderr
     assert not any(_alive(pid) for pid in _pids(tmp_path).values())
+
+
+# --- Builds of the worker (README, "Upgrading the worker") ------------------------------------
+
+
+def _deployment(stack: Stack, *args: str) -> dict[str, Any]:
+    """`temporal worker deployment ...` against the stack, its JSON output."""
+    done = subprocess.run(
+        [str(TEMPORAL), "worker", "deployment", *args, "--output", "json"],
+        env={**stack.env, "TEMPORAL_ADDRESS": stack.temporal_address},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _current_build(stack: Stack) -> str:
+    described = _deployment(stack, "describe", "--name", DEFAULT_DEPLOYMENT_NAME)
+    return described["routingConfig"]["currentVersionBuildID"]
+
+
+def _stop_build(stack: Stack, build_id: str) -> subprocess.CompletedProcess:
+    script = str(ROOT / "scripts" / "local_stack.sh")
+    return subprocess.run(
+        [script, "stop-build", build_id], env=stack.env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_up_with_a_build_id_starts_that_build_beside_the_one_running(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path)
+    stack = Stack(env, tmp_path)
+    try:
+        first = _make({**env, "ECS_CANARY_BUILD_ID": "1"}, "up").stdout
+        assert "build 1 is the current version of Worker Deployment ecs-canary" in first
+        assert _current_build(stack) == "1"
+        build_1 = _pids(tmp_path, ("worker-1",))["worker-1"]
+
+        # Each build serves its own metrics: a port given for the first is not the second's.
+        (second_metrics,) = free_ports(1)
+        second_env = {"ECS_CANARY_BUILD_ID": "2", "ECS_CANARY_METRICS_PORT": f"{second_metrics}"}
+        second = _make({**env, **second_env}, "up").stdout
+        command = next(
+            line.strip() for line in second.splitlines() if "set-current-version" in line
+        )
+        assert "worker-1  running" in second and "worker-2  running" in second
+        assert _pids(tmp_path, ("worker-1",))["worker-1"] == build_1
+        assert "Worker started" in (tmp_path / "worker-2.log").read_text()
+        assert _current_build(stack) == "1"  # until an operator says otherwise
+        refused = _stop_build(stack, "1")
+        assert refused.returncode != 0 and "build 1 is the current version" in refused.stderr
+
+        # The command `up` printed, as an operator runs it (without the prompt).
+        subprocess.run([*command.split(), "--yes"], check=True, capture_output=True, timeout=30)
+        assert _current_build(stack) == "2"
+        refused = _stop_build(stack, "1")
+        assert refused.returncode != 0 and "build 1 is still draining" in refused.stderr
+        assert _alive(build_1)
+
+        down = stack.make("down").stdout
+        assert "stopped worker-1" in down and "stopped worker-2" in down
+        assert not _alive(build_1)
+    finally:
+        _make(env, "down", check=False)

@@ -123,6 +123,11 @@ async def test_a_policy_tightened_while_the_gate_is_open_applies_to_the_next_dec
         ('{"min_approvals": 0}', "min_approvals: Input should be greater than or equal to 1"),
         ('{"egress": {"allow": ["metadata"]}}', "'metadata' is not an address range (CIDR)"),
         ("[true]", "policy: Input should be a valid dictionary"),
+        (
+            '{"freeze_windows": [{"name": "weekend", "cron": "0 18 * * 5", '
+            '"duration_seconds": 223200, "timezone": "Europe/Atlantis"}]}',
+            "freeze_windows.0.recurring.timezone: Value error, unknown time zone",
+        ),
         ("{not json", "is not JSON"),
     ],
 )

@@ -18,6 +18,9 @@ tests need not import moto or the worker):
 - `verification`: what verification steps check: a local HTTP server, CloudWatch datapoints,
   the example check workflow on a worker of its own, standalone (RunTask) tasks
 - `analysis_report`: `sample_analysis`, a hand-made canary analysis for the report's tests
+- `health_checks`: `python worker.py --check` as a container runs it, with a worker's environment
+- `metrics`: `scrape` (a worker's `/metrics` as Prometheus reads it), `metrics_worker`,
+  `prometheus_server` (Debian's Prometheus scraping a worker, asked through its HTTP API)
 """
 
 from __future__ import annotations
@@ -86,11 +89,22 @@ _EXPORTS = {
         "HttpTarget",
         "check_example",
         "check_worker",
+        "guarding_alarm",
         "http_target",
         "put_metric",
         "standalone_tasks",
     ],
     "analysis_report": ["sample_analysis"],
+    "health_checks": ["run_check", "without_credentials", "worker_environment"],
+    "metrics": [
+        "PROMETHEUS",
+        "Prometheus",
+        "Scrape",
+        "finite_values",
+        "metrics_worker",
+        "prometheus_server",
+        "scrape",
+    ],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

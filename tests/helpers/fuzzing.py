@@ -6,12 +6,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hypothesis import settings
 from pydantic import BaseModel, ValidationError
 
 # What a validation may take at most: the SDK's deadlock detector fails a workflow task whose
 # code runs for 2 s without yielding, and that task would be retried forever. The bound is
 # loose (a loaded CI machine), but the quadratic checks this guards against took 11-31 s.
 VALIDATION_SECONDS = 5.0
+
+# The Hypothesis profile `make test-fast` loads (`--hypothesis-profile=fast`, registered in
+# tests/conftest.py): the edit-test loop draws a fifth of the examples, `make test` and CI all.
+FAST_PROFILE = "fast"
+
+
+def examples(full: int) -> int:
+    """How many examples a property test draws: `full`, or a fifth of it in the fast loop.
+    The draws are derandomized, so the fast loop's examples are the first of the full run's."""
+    return full // 5 if settings.get_current_profile_name() == FAST_PROFILE else full
 
 
 def nested(depth: int, kind: str = "list") -> Any:

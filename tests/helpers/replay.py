@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 from temporalio.worker import Replayer
 
 from ecs_canary.temporal import DATA_CONVERTER
@@ -37,12 +38,14 @@ TALLY = ReplayTally()
 def replayer(
     workflows: Sequence[type] = WORKFLOWS,
     data_converter: DataConverter = DATA_CONVERTER,
+    runtime: Runtime | None = None,
 ) -> Replayer:
     """A Replayer as the worker runs the workflow: today's code, the pydantic converter (with
     the payload codec, for histories a worker wrote encrypted). It replays in Temporal's
     sandbox, which the worker leaves off for speed (worker.workflow_runner): every finished run
-    the tests replay is also checked for what the sandbox forbids."""
-    return Replayer(workflows=list(workflows), data_converter=data_converter)
+    the tests replay is also checked for what the sandbox forbids. `runtime`: the one whose
+    metric meter the replayed workflow code gets (default: the process's)."""
+    return Replayer(workflows=list(workflows), data_converter=data_converter, runtime=runtime)
 
 
 async def replay_histories(

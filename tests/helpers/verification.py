@@ -1,6 +1,7 @@
 """What verification steps check, for tests that run them end to end: a local HTTP server to
-request, CloudWatch datapoints for a service, the example check workflow on a worker of its own,
-and the standalone (RunTask) tasks a step left in the cluster."""
+request, CloudWatch datapoints for a service and alarms that guard it, the example check
+workflow on a worker of its own, and the standalone (RunTask) tasks a step left in the
+cluster."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ def put_metric(cloudwatch: Any, namespace: str, metric: str, service: str, *valu
             }
             for value in values
         ],
+    )
+
+
+def guarding_alarm(cloudwatch: Any, name: str) -> None:
+    """A CloudWatch alarm `name` (in INSUFFICIENT_DATA until a test sets its state) on the
+    load balancer's 5xx count, as the alarms that guard a deployment are."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -19,10 +20,10 @@ from temporalio.worker import Worker
 from activities.aws import AwsClients
 from ecs_canary.config import WorkerSettings
 from tests.helpers.processes import ROOT, stop
-from worker import aws_clients, build_worker
+from worker import WORKFLOWS, aws_clients, build_worker
 
 
-def worker_settings(task_queue: str, **changes: float) -> WorkerSettings:
+def worker_settings(task_queue: str, **changes: Any) -> WorkerSettings:
     """Settings for a test's worker: its own task queue, no ECS call budget to speak of."""
     fields = {
         "max_concurrent_activities": 50,
@@ -35,13 +36,14 @@ def worker_settings(task_queue: str, **changes: float) -> WorkerSettings:
 
 @asynccontextmanager
 async def in_process_worker(
-    client: Client, task_queue: str, **changes: float
+    client: Client, task_queue: str, workflows: list[type] = WORKFLOWS, **changes: Any
 ) -> AsyncIterator[Worker]:
-    """The real worker (`worker.build_worker`) polling `task_queue` until the block ends."""
+    """The real worker (`worker.build_worker`) polling `task_queue` until the block ends;
+    `workflows`: another build's workflow code, `changes`: other settings (e.g. `version`)."""
     settings = worker_settings(task_queue, **changes)
     clients = session_clients(settings)
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        async with build_worker(client, settings, executor, clients) as running:
+        async with build_worker(client, settings, executor, clients, workflows) as running:
             yield running
 
 
@@ -50,7 +52,7 @@ def session_clients(settings: WorkerSettings) -> AwsClients:
     settings) however many tests build a worker, as a worker process keeps one for every run it
     works on. Made anew for each test, their boto3 session (its endpoints and service models
     read from JSON) took a third of the CPU of a typical end-to-end test."""
-    return _clients(dataclasses.replace(settings, task_queue=""))
+    return _clients(dataclasses.replace(settings, task_queue="", version=None))
 
 
 @functools.cache

@@ -7,6 +7,7 @@ it hands to the project's own images is checked against what the code actually r
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tomllib
@@ -17,6 +18,7 @@ import pytest
 import temporalio.bridge.temporal_sdk_bridge as sdk_bridge
 import yaml
 
+from ecs_canary import telemetry
 from tests.helpers import BIN, ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -205,8 +207,9 @@ def test_every_image_is_pinned(compose: dict) -> None:
         repo, sep, tag = image.rpartition(":")
         assert sep and "/" not in tag, f"{name}: {image} has no tag"
         assert tag != "latest", f"{name}: {image} uses latest"
-        # An exact version (x.y...), not a floating major tag such as postgres:16.
-        assert re.match(r"\d+\.\d+", tag), f"{name}: {image} is not an exact version"
+        # An exact version (x.y..., v-prefixed as Prometheus tags it), not a floating major
+        # tag such as postgres:16.
+        assert re.match(r"v?\d+\.\d+", tag), f"{name}: {image} is not an exact version"
 
 
 def test_dockerfile_base_image_is_pinned() -> None:
@@ -304,10 +307,17 @@ def test_project_images_run_as_non_root(compose: dict) -> None:
 
 
 # Services that only start under a profile: the rest start with a plain `docker compose up`.
-PROFILED = {"ecs-emulator": ["local"], "codec-server": ["encryption"]}
+PROFILED = {
+    "ecs-emulator": ["local"],
+    "codec-server": ["encryption"],
+    "prometheus": ["observability"],
+    "grafana": ["observability"],
+}
 
 
-def test_only_the_emulator_and_the_codec_server_wait_for_a_profile(compose: dict) -> None:
+def test_only_the_emulator_the_codec_server_and_observability_wait_for_a_profile(
+    compose: dict,
+) -> None:
     services = compose["services"]
     assert services["ecs-emulator"]["profiles"] == ["local"]
     for name, service in services.items():
@@ -374,3 +384,100 @@ def test_search_attributes_are_the_ones_the_code_uses() -> None:
     code = _code_text()
     missing = sorted(n for n in SEARCH_ATTRIBUTES if not _read_in_code(n, code))
     assert not missing, f"registered by compose but used by no code: {missing}"
+
+
+# Metrics: the `observability` profile (Prometheus and Grafana with the dashboard)
+
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+GRAFANA_PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
+DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
+PROMTOOL = Path("/usr/bin/promtool")
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """A service's bind mounts from the repository: container path -> host path."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[target] = source
+    return mounts
+
+
+def test_prometheus_scrapes_the_worker_where_it_serves_its_metrics(compose: dict) -> None:
+    services = compose["services"]
+    worker = _environment(services["worker"])
+    # Inside the compose network only: the worker publishes no port.
+    assert worker["ECS_CANARY_METRICS_HOST"] == "0.0.0.0" and "ports" not in services["worker"]
+    assert _read_in_code("ECS_CANARY_METRICS_HOST", _code_text())
+    prometheus = services["prometheus"]
+    assert _mounts(prometheus) == {
+        "/etc/prometheus/prometheus.yml": "./deploy/prometheus/prometheus.yml"
+    }
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [{"targets": [f"worker:{worker['ECS_CANARY_METRICS_PORT']}"]}]
+    assert prometheus["ports"] == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
+
+
+@pytest.mark.skipif(not PROMTOOL.exists(), reason="no /usr/bin/promtool (Debian's prometheus)")
+def test_promtool_accepts_the_prometheus_config() -> None:
+    checked = subprocess.run(
+        [str(PROMTOOL), "check", "config", str(PROMETHEUS_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_grafana_provisions_the_dashboard_on_the_prometheus(compose: dict) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = _mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    (dashboard_path,) = [target for target, source in mounts.items() if source.endswith(".json")]
+    assert mounts[dashboard_path] == "./deploy/grafana-dashboard.json"
+    assert all((ROOT / source).exists() for source in mounts.values()), mounts
+    (datasource,) = yaml.safe_load(
+        (GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text()
+    )["datasources"]
+    assert (datasource["type"], datasource["url"], datasource["isDefault"]) == (
+        "prometheus",
+        "http://prometheus:9090",
+        True,
+    )
+    (provider,) = yaml.safe_load(
+        (GRAFANA_PROVISIONING / "dashboards" / "ecs-canary.yml").read_text()
+    )["providers"]
+    assert Path(dashboard_path).parent == Path(provider["options"]["path"])
+    home = _environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == dashboard_path
+    assert grafana["ports"] == ["127.0.0.1:${GRAFANA_PORT:-3000}:3000"]
+
+
+def test_the_dashboard_queries_the_metrics_the_worker_serves() -> None:
+    """Grafana's dashboard JSON model on a Prometheus datasource variable, every ecs_canary_*
+    name in its PromQL one the code records (a histogram's _bucket, _sum or _count)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    (variable,) = dashboard["templating"]["list"]
+    assert (variable["type"], variable["query"], variable["name"]) == (
+        "datasource",
+        "prometheus",
+        "datasource",
+    )
+    source = {"type": "prometheus", "uid": "${datasource}"}
+    targets = [target for panel in dashboard["panels"] for target in panel["targets"]]
+    assert all(panel["datasource"] == source for panel in dashboard["panels"])
+    assert all(target["datasource"] == source for target in targets)
+    assert len({target["refId"] for target in targets}) >= 2 and dashboard["uid"]
+    used = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for target in targets
+        for name in re.findall(r"\becs_canary_\w+", target["expr"])
+    }
+    recorded = set(telemetry.HELP)
+    assert used and used <= recorded, used - recorded
+    titles = " ".join(panel["title"] for panel in dashboard["panels"])
+    for wanted in ("in flight", "outcomes", "Gate wait", "ECS calls", "throttles", "budget"):
+        assert wanted in titles, wanted

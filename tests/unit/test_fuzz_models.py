@@ -35,11 +35,11 @@ from ecs_canary.models import (
 )
 from ecs_canary.policy import EgressPolicy, PlatformPolicy
 from ecs_canary.strict import MAX_NESTING
-from tests.helpers.fuzzing import VALIDATION_SECONDS, nested, valid_or_clearly_refused
+from tests.helpers.fuzzing import VALIDATION_SECONDS, examples, nested, valid_or_clearly_refused
 from workflows.decisions import DecisionDesk
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=examples(200),
     deadline=None,
     derandomize=True,
     database=None,

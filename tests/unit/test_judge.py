@@ -22,9 +22,10 @@ from ecs_canary.analysis import (
     MetricSamples,
 )
 from ecs_canary.judge import judge_interval, relative_shift
+from tests.helpers.fuzzing import examples
 
 PROPERTIES = settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     derandomize=True,
     database=None,

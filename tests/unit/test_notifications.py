@@ -58,7 +58,7 @@ def test_the_issues_example_is_valid_and_events_default_to_all_three():
 
     assert (slack.format, slack.events) == ("slack", ["gate_open"])
     assert (secret.format, secret.events) == ("json", list(EVENTS))
-    assert list(EVENTS) == ["gate_open", "decided", "finished"]
+    assert list(EVENTS) == ["frozen", "gate_open", "decided", "finished"]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_url_env_names_a_variable_not_a_url():
     [
         (
             {"events": ["deployed"]},
-            "events.0: Input should be 'gate_open', 'decided' or 'finished'",
+            "events.0: Input should be 'frozen', 'gate_open', 'decided' or 'finished'",
         ),
         ({"events": []}, "events: List should have at least 1 item"),
         ({"events": ["decided", "decided"]}, "events lists decided more than once"),

@@ -29,6 +29,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "abandons_activity: the workflow closes while a (fake) activity still runs; the test "
         "gets a time-skipping server of its own",
     )
+    config.addinivalue_line(
+        "markers",
+        "own_clock: the test moves the server's clock (env.sleep), which a run another test "
+        "left waiting on a queue no worker polls would stall; it gets a time-skipping server of "
+        "its own",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +48,11 @@ async def shared_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 async def time_skipping(
     request: pytest.FixtureRequest, shared_time_skipping: WorkflowEnvironment
 ) -> AsyncIterator[WorkflowEnvironment]:
-    """The session's server, except for tests marked `abandons_activity`. An activity that
-    completes after its workflow closed ("Activity not found on completion") leaves the test
-    server's time-skipping lock held for good: every later `sleep` would take real time."""
-    if request.node.get_closest_marker("abandons_activity") is None:
+    """The session's server, except for tests marked `abandons_activity` or `own_clock`. An
+    activity that completes after its workflow closed ("Activity not found on completion")
+    leaves the test server's time-skipping lock held for good: every later `sleep` would take
+    real time."""
+    if not any(request.node.get_closest_marker(m) for m in ("abandons_activity", "own_clock")):
         yield shared_time_skipping
         return
     env = await start_time_skipping()

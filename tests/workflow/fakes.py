@@ -19,6 +19,7 @@ from activities.search_attributes import start_checks
 from ecs_canary.aws_inputs import ReadListenerRuleInput, SetRuleActionsInput, SetSuspendedStateInput
 from ecs_canary.models import (
     AlarmFiring,
+    AlarmsInput,
     CreateServiceInput,
     DeleteServiceInput,
     DeleteServiceResult,
@@ -204,6 +205,11 @@ class FakeEcs:
             assert fake.alarm is not None
             return fake.alarm
 
+        @activity.defn(name="find_alarms")
+        async def find_alarms(request: AlarmsInput) -> None:
+            fake.calls.append(("find_alarms", request))
+            fake._fail_if_scripted("find_alarms")
+
         async def verification_step(
             request: RunTaskStepInput | HttpStepInput | MetricsStepInput,
         ) -> StepVerdict:
@@ -243,6 +249,7 @@ class FakeEcs:
             wait_for_inactive,
             wait_for_steady_state,
             watch_alarms,
+            find_alarms,
         ]
 
     def _fail_if_scripted(self, name: str) -> None:

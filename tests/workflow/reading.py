@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
@@ -15,6 +16,12 @@ from ecs_canary.models import DeploymentResult, DeploymentStatus
 
 async def status_of(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentStatus:
     return await handle.query("status", result_type=DeploymentStatus)
+
+
+async def details_of(handle: WorkflowHandle[Any, DeploymentResult]) -> str:
+    """The run's current details, as the Web UI shows them."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
 
 
 async def until(handle: WorkflowHandle[Any, DeploymentResult], stage: str, **fields: Any) -> None:

@@ -4,35 +4,26 @@ the run's end are all shown (`workflows.run_part.RunContext.keep_details_current
 
 from __future__ import annotations
 
-from typing import Any
-
-from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowHandle
-
-from ecs_canary.models import DeploymentResult, Outcome
+from ecs_canary.models import Outcome
 from tests.helpers import wait_for_stage, wait_until
 from tests.workflow.conftest import request
-
-
-async def _details(handle: WorkflowHandle[Any, DeploymentResult]) -> str:
-    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-    return metadata.current_details
+from tests.workflow.reading import details_of
 
 
 async def test_an_approval_taken_by_a_signal_handler_is_shown_at_once(start):
     handle = await start(request(verification={"approvers": ["alice", "bob"], "min_approvals": 2}))
     await wait_for_stage(handle, "verification", gate_open=True)
-    assert "**Approvals:** none yet (0 of 2)" in await _details(handle)
+    assert "**Approvals:** none yet (0 of 2)" in await details_of(handle)
 
     await handle.signal("approve", {"by": "alice"})
 
     async def shown() -> bool:
-        return "**Approvals:** alice (1 of 2)" in await _details(handle)
+        return "**Approvals:** alice (1 of 2)" in await details_of(handle)
 
     await wait_until(shown)
     await handle.signal("reject", {"by": "bob", "reason": "error rate up"})
     assert (await handle.result()).outcome == Outcome.REJECTED
-    final = await _details(handle)
+    final = await details_of(handle)
     assert "**Stage:** finished" in final
     assert "**Decision:** reject (signal) by bob: error rate up" in final
 
@@ -41,7 +32,7 @@ async def test_a_verification_steps_progress_is_shown_without_a_redraw(start):
     step = {"name": "smoke", "type": "http", "url": "http://127.0.0.1:9/health"}
     handle = await start(request(verification={"steps": [step]}))
     await wait_for_stage(handle, "verification", gate_open=True)
-    details = await _details(handle)
+    details = await details_of(handle)
     assert "**Verify smoke (http):** passed" in details
     assert "**Gate open:** decide by " in details
     # The approve command names this run: a decision is for one run.

@@ -1,0 +1,88 @@
+"""Pause and resume end to end (issue 26): the real dev server, the in-process worker and the
+ECS emulator, paused with `starter.py pause` during the bake and resumed with the `temporal`
+CLI's Update. The bake's timer is cancelled while paused, nothing moves past the moment the
+bake would have ended, and once resumed the bake runs for what it had left."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.enums.v1 import EventType
+
+from ecs_canary.models import DeploymentStatus
+from ecs_canary.names import workflow_id_for
+from tests.helpers import CLUSTER, existing_service, status, temporal_cli, wait_until
+
+BAKE = 8
+
+
+async def _bake_timer_cancelled(handle) -> bool:
+    history = await handle.fetch_history()
+    return any(e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED for e in history.events)
+
+
+async def test_pause_with_the_starter_and_resume_with_the_temporal_cli(
+    worker, starter, client, requests, ecs, deploy
+):
+    existing_service(ecs, requests)
+    wid = workflow_id_for(CLUSTER, "myapp")
+    handle = await deploy(
+        requests.raw(verification={"bake_seconds": BAKE, "timeout_seconds": 300}), workflow_id=wid
+    )
+
+    async def baking() -> DeploymentStatus | None:
+        current = await status(handle)
+        return current if current.bake_ends_at is not None else None
+
+    bake_ends_at = (await wait_until(baking, timeout=60)).bake_ends_at
+    assert bake_ends_at is not None
+
+    paused = await starter.run("pause", wid, "--by", "alice", "--reason", "incident elsewhere")
+    assert paused.code == 0, paused.err
+    assert "paused by alice at " in paused.out and "incident elsewhere" in paused.out
+    await wait_until(lambda: _bake_timer_cancelled(handle), timeout=30)
+    shown = await starter.run("status", wid)
+    assert any(line.startswith("paused:    PAUSED by alice") for line in shown.lines), shown.out
+    listed = await starter.run("pending", "--service", "myapp")
+    assert "  paused:    PAUSED by alice" in " ".join(listed.lines), listed.out
+
+    # Past the moment the bake would have ended, the gate is still closed.
+    await wait_until(lambda: datetime.now(UTC) > bake_ends_at + timedelta(seconds=2), timeout=30)
+    held = await status(handle)
+    assert not held.gate_open and held.paused is not None and held.decision is None
+
+    resumed = await temporal_cli(
+        client,
+        "workflow",
+        "update",
+        "execute",
+        "--workflow-id",
+        wid,
+        "--name",
+        "resume",
+        "--input",
+        json.dumps({"by": "bob", "reason": "incident over"}),
+    )
+    assert resumed.code == 0, resumed.err
+    after = await status(handle)
+    assert after.paused is None and after.bake_ends_at is not None
+    assert after.bake_ends_at > bake_ends_at  # it ends later by the time paused
+
+    async def gate_open() -> bool:
+        return (await status(handle)).gate_open
+
+    await wait_until(gate_open, timeout=60)
+    opened_at = datetime.now(UTC)
+    assert opened_at >= after.bake_ends_at - timedelta(seconds=1)
+    approved = await starter.run("approve", wid, "--by", "alice")
+    assert approved.code == 0, approved.err
+    result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    audit = [(a.action, a.by, a.via, a.accepted) for a in result.attempts]
+    assert audit == [
+        ("pause", "alice", "update", True),
+        ("resume", "bob", "update", True),
+        ("approve", "alice", "update", True),
+    ]

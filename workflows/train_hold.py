@@ -1,0 +1,49 @@
+"""A release train's pause, relayed to its deployments in flight.
+
+A person pauses the train (`pause`, workflows.hold): the train starts no next wave and no next
+deployment, its gate's timer stops, and each of its deployments in flight is paused as well
+(`train_hold`), so nothing of the train moves until `resume`, which is relayed the same way.
+Each deployment is told once per change, and one that starts while the train is paused is
+told at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+from temporalio.workflow import ChildWorkflowHandle
+
+with workflow.unsafe.imports_passed_through():
+    from ecs_canary.hold import TRAIN_HOLD_SIGNAL, HoldState, TrainHold
+    from ecs_canary.models import Paused
+    from workflows.calls import together
+    from workflows.failures import failure_reason
+
+
+async def relay_holds(hold: HoldState, children: dict[str, ChildWorkflowHandle[Any, Any]]) -> None:
+    """For as long as the train runs: tell each deployment in flight (`children`, by workflow
+    id) whether the train is paused whenever that differs from what it was last told."""
+    told: dict[str, Paused | None] = {}
+    train = workflow.info().workflow_id
+
+    def behind() -> list[str]:
+        return [child for child in children if told.get(child) != hold.paused]
+
+    while True:
+        await workflow.wait_condition(lambda: bool(behind()))
+        paused = hold.paused
+        relayed = TrainHold(train=train, paused=paused)
+        sends = []
+        for child in behind():
+            told[child] = paused
+            sends.append(_tell(children[child], relayed))
+        await together(*sends)
+
+
+async def _tell(child: ChildWorkflowHandle[Any, Any], hold: TrainHold) -> None:
+    try:
+        await child.signal(TRAIN_HOLD_SIGNAL, hold)
+    except FailureError as err:  # it closed before the signal reached it
+        workflow.logger.info(f"{child.id} took no hold: {failure_reason(err)[1]}")
