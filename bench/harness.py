@@ -98,7 +98,13 @@ class Bench:
     def say(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
-    def worker(self, name: str, task_queue: str, shared: bool = False) -> Managed:
+    def worker(
+        self,
+        name: str,
+        task_queue: str,
+        shared: bool = False,
+        settings: dict[str, str] | None = None,
+    ) -> Managed:
         return start_worker(
             self.log_dir,
             name,
@@ -107,6 +113,7 @@ class Bench:
             self.emulator.url,
             self.config.budget,
             shared,
+            settings,
         )
 
     def seed_services(self, services: list[str], delay: float) -> None:

@@ -149,9 +149,11 @@ def start_worker(
     endpoint: str,
     ecs_calls_per_second: float,
     shared: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> Managed:
     """`python worker.py` with only the bench's settings in its environment; `shared`: the
-    budget is the one all workers on the task queue share."""
+    budget is the one all workers on the task queue share; `settings`: more variables (e.g.
+    ECS_CANARY_PAYLOAD_KEY_FILE)."""
     log_path = log_dir / f"{name}.log"
     log = log_path.open("w", buffering=1)  # line by line: the bench reads the shares from it
     env = clean_env(
@@ -163,6 +165,7 @@ def start_worker(
         ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS="2",
         PYTHONUNBUFFERED="1",
         **aws_env(endpoint),
+        **(settings or {}),
     )
     process = subprocess.Popen(
         [PYTHON, "worker.py"],

@@ -10,8 +10,9 @@ A decision the run can refuse by itself (an unreadable payload, a gate that is n
 already decided, an unsigned decision where the policy it knows requires a token, a name that
 is not an approver) is refused and recorded without asking the worker: it takes no command
 and little time (the Web UI details, which show no refusals, stay as drawn), so a flood of
-them costs the history nothing but the signals themselves, and a replay of 10,000 of them
-stays quick.
+them costs the history nothing but the signals themselves. A worker that must replay 10,000 of
+them (restarted, the run not cached) takes 1.3-2.1 s to answer `status` on 2 cores, a third of
+its activation spent here (README, "A flood of refused signals").
 
 Decisions are taken in arrival order: one still being checked holds back those that came
 after it, and so does one that waits for the run's first task to learn the platform policy.

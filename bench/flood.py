@@ -1,0 +1,238 @@
+"""`status` on a flooded run (issue 23; BENCH_MEASURES=flood, or `python -m bench.flood`): one
+deployment waits at its gate while 10,000 refused signals arrive (BENCH_FLOOD_SIGNALS; 2,000 in
+quick mode), with encrypted payloads as a production worker has them; then its worker, a
+`python worker.py`, is restarted several times and each fresh one (no run cached: it replays
+the whole history first) is asked `status` once, and so is the last one again (the run cached:
+the worker's activation takes a millisecond, yet the query 0.4-1 s before it, the history
+handed over again, until the worker completes one of the run's workflow tasks and the run
+gets its sticky queue). Last, the gate is approved by an Update and the run must succeed: a flood leaves the run decidable.
+
+The signals are sent 50 at a time (`send_refused_signals`, shared with the e2e test): as fast
+as the dev server takes them, which is what a flood is. While they keep coming, the server fails
+the workflow task in flight each time too many arrived during it (FORCE_CLOSE_COMMAND), and the
+next task carries every signal since the last completed one: a fresh worker replays each
+workflow task's signals as one activation, up to all 10,000 in one (seen with a dev server on
+a database file, where signals are slower to land).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+
+from bench import deployments as d
+from bench.harness import Bench, Config, open_bench
+from ecs_canary.codec import KEY_FILE_ENV, PayloadKeys, new_key
+from ecs_canary.gate import MAX_REFUSED_ATTEMPTS
+from ecs_canary.models import DeploymentResult, DeploymentStatus
+from ecs_canary.names import WORKFLOW_TYPE
+from ecs_canary.temporal import encrypted_data_converter
+
+# The issue's bound: a history with 10,000 refused signals answers `status` within a second.
+STATUS_SECONDS = 1.0
+# Signals in flight at once: fast, without a connection per signal.
+IN_FLIGHT = 50
+# A decision the run refuses by itself (a field no decision has), so no signal asks the worker.
+REFUSED = {"when": "now"}
+GATE = {"timeout_seconds": 3600}
+# Seconds from the first signal until the run has counted them all, or its worker is wedged
+# (15 s when it is not, on 2 cores).
+REFUSED_WITHIN = 120
+# A query during the flood waits for the workflow task in flight.
+QUERY_TIMEOUT = timedelta(seconds=30)
+RESTARTS = 5
+QUICK_RESTARTS = 3
+
+
+async def send_refused_signals(handle: WorkflowHandle, count: int) -> None:
+    """`count` `approve` signals the run refuses (each signed `by` p<number>), IN_FLIGHT at once."""
+    sending = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(number: int) -> None:
+        async with sending:
+            await handle.signal("approve", {"by": f"p{number}", **REFUSED})
+
+    await asyncio.gather(*(one(number) for number in range(count)))
+
+
+def attempts_shown(status: DeploymentStatus) -> int:
+    """Every attempt the run counted: those it keeps and the refused ones it forgot."""
+    return len(status.attempts) + status.refused_attempts_dropped
+
+
+async def timed_status(handle: WorkflowHandle) -> tuple[float, DeploymentStatus]:
+    started = time.perf_counter()
+    status = await handle.query("status", result_type=DeploymentStatus)
+    return time.perf_counter() - started, status
+
+
+async def _until_all_refused(handle: WorkflowHandle, count: int) -> None:
+    """Until the run has counted `count` attempts; a query may wait for the task in flight."""
+    while True:
+        try:
+            status = await handle.query(
+                "status", result_type=DeploymentStatus, rpc_timeout=QUERY_TIMEOUT
+            )
+            if attempts_shown(status) >= count:
+                return
+        except RPCError:
+            pass
+        await asyncio.sleep(0.5)
+
+
+async def measure(bench: Bench) -> dict[str, Any]:
+    cfg = bench.config
+    count = int(os.environ.get("BENCH_FLOOD_SIGNALS", "2000" if cfg.quick else "10000"))
+    restarts = QUICK_RESTARTS if cfg.quick else RESTARTS
+    key_file = bench.log_dir / "payload-keys.json"
+    key_file.write_text(json.dumps({"active": "k1", "keys": {"k1": new_key()}}))
+    settings = {KEY_FILE_ENV: str(key_file)}
+    converter = encrypted_data_converter(PayloadKeys.load(key_file))
+    client = await Client.connect(bench.temporal_address, data_converter=converter)
+    service, task_queue = "flood", f"flood-{uuid.uuid4().hex[:8]}"
+    bench.seed_services([service], cfg.delays[0])
+    worker = bench.worker("flood-worker-0", task_queue, settings=settings)
+    body = d.request(bench.seed, service, 1, cfg.poll, GATE)
+    del body["desired_count"]  # the bench's own field
+    handle = await client.start_workflow(
+        WORKFLOW_TYPE,
+        body,
+        id=f"bench/flood/{task_queue}",
+        task_queue=task_queue,
+        result_type=DeploymentResult,
+    )
+    try:
+        while not (await timed_status(handle))[1].gate_open:
+            await asyncio.sleep(0.2)
+        bench.say(f"flood: sending {count} refused signals")
+        began = time.perf_counter()
+        await send_refused_signals(handle, count)
+        sent = time.perf_counter() - began
+        wedged = False
+        try:
+            await asyncio.wait_for(_until_all_refused(handle, count), REFUSED_WITHIN)
+        except TimeoutError:
+            # The worker is wedged: an activation ran past the SDK's 2 s and the SDK could not
+            # evict the run ("continually retrying eviction", in its log). Restarted, as its
+            # supervisor would, a new worker replays the run and takes the rest.
+            wedged = True
+            bench.say(f"flood: the worker took no signal for {REFUSED_WITHIN} s; restarting it")
+            worker.stop()
+            worker = bench.worker("flood-worker-unwedged", task_queue, settings=settings)
+            await asyncio.wait_for(_until_all_refused(handle, count), REFUSED_WITHIN)
+        refused = time.perf_counter() - began
+        fresh: list[float] = []
+        for restart in range(1, restarts + 1):
+            worker.stop()
+            worker = bench.worker(f"flood-worker-{restart}", task_queue, settings=settings)
+            seconds, status = await timed_status(handle)
+            fresh.append(seconds)
+            bench.say(f"flood: status on fresh worker {restart}: {seconds:.3f} s")
+        cached = (await timed_status(handle))[0]
+        kept, dropped = len(status.attempts), status.refused_attempts_dropped
+        await handle.execute_update("approve", {"by": "alice"})
+        outcome = (await handle.result()).outcome.value
+        events = (await handle.describe()).raw_description.workflow_execution_info.history_length
+    finally:
+        worker.stop()
+    return {
+        "signals": count,
+        "sent_seconds": sent,
+        "refused_seconds": refused,
+        "worker_wedged": wedged,
+        "history_events": events,
+        "fresh_seconds": fresh,
+        "cached_seconds": cached,
+        "attempts_kept": kept,
+        "attempts_dropped": dropped,
+        "outcome": outcome,
+    }
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    flood = results.get("flood")
+    if not flood:
+        return []
+    signals, fresh = flood["signals"], flood["fresh_seconds"]
+    counted = flood["attempts_kept"] == MAX_REFUSED_ATTEMPTS
+    counted = counted and flood["attempts_dropped"] == signals - MAX_REFUSED_ATTEMPTS
+    return [
+        (
+            f"{signals:,} refused signals as fast as they come: the worker taking them is not "
+            "wedged",
+            "wedged (restarted)" if flood["worker_wedged"] else "not wedged",
+            not flood["worker_wedged"],
+        ),
+        (
+            f"`status` of {signals:,} refused signals < {STATUS_SECONDS:g} s, fresh worker "
+            "(median)",
+            f"{statistics.median(fresh):.2f} s ({min(fresh):.2f}-{max(fresh):.2f})",
+            statistics.median(fresh) < STATUS_SECONDS,
+        ),
+        (
+            f"`status` of {signals:,} refused signals < {STATUS_SECONDS:g} s, same worker again",
+            f"{flood['cached_seconds'] * 1000:.0f} ms",
+            flood["cached_seconds"] < STATUS_SECONDS,
+        ),
+        (
+            f"{signals:,} refused signals: the last {MAX_REFUSED_ATTEMPTS} kept, the rest "
+            "counted, the gate then approved",
+            f"{flood['attempts_kept']} kept, {flood['attempts_dropped']} counted, "
+            f"{flood['outcome']}",
+            counted and flood["outcome"] == "succeeded",
+        ),
+    ]
+
+
+def section(results: dict[str, Any]) -> list[str]:
+    flood = results.get("flood")
+    if not flood:
+        return []
+    fresh = ", ".join(f"{seconds:.2f}" for seconds in flood["fresh_seconds"])
+    return [
+        "## A flood of refused signals\n",
+        f"One deployment at its gate; {flood['signals']:,} `approve` signals it refuses by itself "
+        f"(a field no decision has), {IN_FLIGHT} in flight at once, encrypted payloads: sent in "
+        f"{flood['sent_seconds']:.1f} s, all refused {flood['refused_seconds']:.1f} s after the "
+        f"first ({flood['history_events']:,} events in the history). Then `python worker.py` "
+        "was restarted before each `status` below, so each answer first replayed the whole "
+        "history: the history's pages from the server, the payloads decrypted, an activation "
+        'per workflow task with its signals (README, "A flood of refused signals").\n',
+        "- the worker that took them: "
+        + (
+            f"wedged (an activation past the SDK's 2 s, the run not evicted), restarted after "
+            f"{REFUSED_WITHIN} s"
+            if flood["worker_wedged"]
+            else "not wedged"
+        ),
+        f"- `status` on a fresh worker: {fresh} s",
+        f"- `status` on the same worker again (run cached, history resent): "
+        f"{flood['cached_seconds'] * 1000:.0f} ms",
+        f"- then an `approve` Update: {flood['outcome']}",
+        "",
+    ]
+
+
+async def main() -> int:
+    cfg = Config.from_env()
+    async with open_bench(cfg) as bench:
+        bench.results["flood"] = await measure(bench)
+        print(json.dumps(bench.results["flood"], indent=2))
+        for name, value, ok in targets(bench.results):
+            print(f"{'met' if ok else 'NOT met'}: {name}: {value}")
+        (bench.log_dir / "flood.json").write_text(json.dumps(bench.results["flood"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
