@@ -5,7 +5,8 @@ quick mode), with encrypted payloads as a production worker has them; then its w
 the whole history first) is asked `status` once, and so is the last one again (the run cached:
 the worker's activation takes a millisecond, yet the query 0.4-1 s before it, the history
 handed over again, until the worker completes one of the run's workflow tasks and the run
-gets its sticky queue). Last, the gate is approved by an Update and the run must succeed: a flood leaves the run decidable.
+gets its sticky queue). Last, the gate is approved by an Update and the run must succeed: a
+flood leaves the run decidable.
 
 The signals are sent 50 at a time (`send_refused_signals`, shared with the e2e test): as fast
 as the dev server takes them, which is what a flood is. While they keep coming, the server fails
