@@ -88,10 +88,12 @@ class LoopWatchdog:
             sent = time.monotonic()
             if not self._call_on_loop(answered.set):
                 return
-            if not answered.wait(self._timeout):
+            if not self._answered_or_stopped(answered, sent + self._timeout):
                 self.longest_stall_seconds = time.monotonic() - sent
                 self._on_stall(self._timeout)
                 return
+            if not answered.is_set():
+                return  # stopped, with this ping still waiting on the loop
             stall = time.monotonic() - sent
             self.pings += 1
             if stall > self.longest_stall_seconds:
@@ -106,6 +108,18 @@ class LoopWatchdog:
                     longest_stall_seconds=round(self.longest_stall_seconds, 3),
                 )
                 self._call_on_loop(late)
+
+    def _answered_or_stopped(self, answered: threading.Event, deadline: float) -> bool:
+        """Wait for the loop's answer until `deadline`; False when it never came. A stop ends
+        the wait: `stop` is called on the loop and joins this thread, so the loop answers no
+        ping sent just before it, and waiting on would hang the worker's exit until the
+        timeout took it for a stall (a worker that stopped by itself, its stacks dumped)."""
+        while not answered.wait(min(self._ping, max(deadline - time.monotonic(), 0.0))):
+            if self._stopped.is_set():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return True
 
     def _call_on_loop(self, fn: Callable[[], object]) -> bool:
         """False once the loop is closed: the worker is stopping."""

@@ -42,3 +42,21 @@ async def test_a_loop_that_does_not_answer_in_time_is_given_up_on():
     finally:
         watchdog.stop()
     assert stalled == [0.2] and watchdog.longest_stall_seconds >= 0.2
+
+
+async def test_a_stop_with_a_ping_still_waiting_on_the_loop_returns_at_once():
+    """`stop` runs on the loop and joins the watchdog's thread: the ping the loop has not
+    answered yet must not hold the worker's exit until the timeout calls it a stall."""
+    stalled: list[float] = []
+    watchdog = LoopWatchdog(
+        asyncio.get_running_loop(), timeout_seconds=5, on_stall=stalled.append, ping_seconds=0.01
+    )
+    watchdog.start()
+    while watchdog.pings < 3:
+        await asyncio.sleep(0.01)
+    time.sleep(0.1)  # blocks the loop: a ping is sent meanwhile and waits for it
+    started = time.monotonic()
+    watchdog.stop()  # still without yielding to the loop
+
+    assert time.monotonic() - started < 1
+    assert stalled == []
