@@ -8,8 +8,11 @@ from pathlib import Path
 from tests.helpers import describe, existing_service, in_order, wait_for_stage
 
 
-async def test_happy_path_promotes_the_canary(worker, requests, ecs, logs, deploy):
+async def test_happy_path_promotes_the_canary(worker, requests, ecs, emulator, logs, deploy):
     old_arn = existing_service(ecs, requests)
+    # Tasks start slowly enough that the first look finds the canary's still pending (0/1),
+    # however late a loaded machine makes it.
+    emulator.admin.settings(task_start_seconds=1.5)
     handle = await deploy(requests.raw())
 
     gate = await wait_for_stage(handle, "verification", gate_open=True)
