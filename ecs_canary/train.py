@@ -20,13 +20,26 @@ from pydantic import Field, model_validator
 
 from ecs_canary.names import train_workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification
+from ecs_canary.policy import PlatformPolicy
 from ecs_canary.request import DeploymentRequest, VerificationSettings
-from ecs_canary.status import Decision, DecisionAction, DecisionAttempt
+from ecs_canary.status import (
+    Decision,
+    DecisionAction,
+    DecisionAttempt,
+    DeploymentResult,
+    PreviousService,
+)
 from ecs_canary.strict import MAX_SECONDS, StrictModel
 
 # The train's messages to its deployments and theirs to it (not for people: see the README).
 TRAIN_DECISION_SIGNAL = "train_decision"
 CANARY_VERIFIED_SIGNAL = "canary_verified"
+DEPLOYMENT_ENDED_SIGNAL = "deployment_ended"
+
+# The train's history is kept short (Temporal warns at 10,240 events): once it holds this many,
+# the train continues as new at its next quiet moment, carrying its progress
+# (`TrainContinued`). A deployment costs the train about 7 events.
+CONTINUE_AS_NEW_AFTER_EVENTS = 4000
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 # Deployments in flight at once within a wave, unless the request says otherwise.
@@ -220,3 +233,75 @@ class CanaryVerified(StrictModel):
 
     workflow_id: str
     summary: str
+
+
+class DeploymentEnded(StrictModel):
+    """A deployment's word to its train that its run has ended. The train does not take the
+    word for the outcome: it reads the run's result from Temporal (activities.train)."""
+
+    workflow_id: str
+
+
+class DeploymentRun(StrictModel):
+    """A deployment's run the train started."""
+
+    workflow_id: str
+    run_id: str
+
+
+class EndedDeploymentsInput(StrictModel):
+    runs: list[DeploymentRun]
+    # True: each run has said it ended (wait the moment it takes to close); False: a sweep,
+    # only the runs already closed (one terminated by hand says nothing).
+    wait: bool
+
+
+class DeploymentRunEnd(StrictModel):
+    """How a deployment's run ended: its result (`DeploymentResult`, also what a failed run's
+    error carries), cancelled, or why there is neither (terminated, timed out)."""
+
+    workflow_id: str
+    result: DeploymentResult | None = None
+    cancelled: bool = False
+    failure: str | None = None
+
+
+# --- What a train carries when it continues as new ------------------------------------------
+
+
+class RolledOut(StrictModel):
+    """A service the train rolled out, with what its deployment recorded before it touched the
+    service (None: it created the service)."""
+
+    workflow_id: str
+    previous: PreviousService | None
+
+
+class TrainProgress(StrictModel):
+    """Everything a run of the train knows that the next run needs: where each deployment
+    stands, the wave, why the line stopped, what to put back, and what each deployment in
+    flight was told."""
+
+    waves: list[TrainWaveStatus]
+    wave: int
+    stop_reason: str | None
+    rolled_out: list[RolledOut]
+    # workflow id -> the run the train started (its result is read from that run).
+    run_ids: dict[str, str]
+    # workflow id -> the decision the train sent it.
+    told: dict[str, TrainDecision]
+    cancelled: list[str]
+    # Those that said they ended, their result not read yet.
+    ended: list[str]
+    policy: PlatformPolicy | None
+    # The line stopped and the services rolled out are being put back (`rolled_out`: those
+    # still to put back).
+    putting_back: bool = False
+
+
+class TrainContinued(StrictModel):
+    """The input of a train's run that continues an earlier one: taken only by a run that
+    Temporal started as the continuation of another (a client cannot start one)."""
+
+    request: TrainRequest
+    progress: TrainProgress

@@ -72,7 +72,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import DeploymentState
     from workflows.steps import pending_steps
     from workflows.traffic import TrafficShift
-    from workflows.train_member import take_train_decision, train_membership_refusal
+    from workflows.train_member import (
+        take_train_decision,
+        tell_the_train_it_ended,
+        train_membership_refusal,
+    )
     from workflows.verification import verify
 
 
@@ -434,6 +438,7 @@ class EcsCanaryDeployment:
         result = state.result(request, self._gate, reason)
         self._notifier.send("finished", self.status())
         await self._notifier.finish()
+        await tell_the_train_it_ended(self._run)
         return result
 
     def _require_request(self) -> DeploymentRequest:

@@ -14,11 +14,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from ecs_canary.train import CANARY_VERIFIED_SIGNAL, CanaryVerified, TrainDecision
+    from ecs_canary.train import (
+        CANARY_VERIFIED_SIGNAL,
+        DEPLOYMENT_ENDED_SIGNAL,
+        CanaryVerified,
+        DeploymentEnded,
+        TrainDecision,
+    )
+    from workflows.failures import failure_reason
     from workflows.run_part import RunContext
 
 
@@ -42,6 +50,21 @@ async def let_the_train_decide(
     verified = CanaryVerified(workflow_id=workflow.info().workflow_id, summary=summary)
     await workflow.get_external_workflow_handle(train).signal(CANARY_VERIFIED_SIGNAL, verified)
     await wait_for_decision()
+
+
+async def tell_the_train_it_ended(run: RunContext) -> None:
+    """Say to the train this deployment belongs to (if any) that its run ends now: the train
+    reads the result from Temporal (the run that started this one may have continued as new,
+    and a continued run has no child to wait for)."""
+    train = run.request.train
+    if train is None:
+        return
+    ended = DeploymentEnded(workflow_id=workflow.info().workflow_id)
+    try:
+        await workflow.get_external_workflow_handle(train).signal(DEPLOYMENT_ENDED_SIGNAL, ended)
+    except FailureError as err:  # the train has ended (terminated): nobody to tell
+        why = failure_reason(err)[1]
+        workflow.logger.info(f"Could not tell {train} that this run ended: {why}")
 
 
 def take_train_decision(run: RunContext, payload: Any) -> None:

@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
-from activities.train import running_deployments
+from activities.train import ended_deployments, running_deployments
+from ecs_canary import train as train_contract
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.policy import POLICY_FILE_ENV
@@ -52,7 +53,12 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
         time_skipping.client,
         task_queue=queue,
         workflows=[EcsReleaseTrain, EcsCanaryDeployment],
-        activities=[*_waits_in_order(fake_ecs), verify_decision, running_deployments],
+        activities=[
+            *_waits_in_order(fake_ecs),
+            verify_decision,
+            running_deployments,
+            ended_deployments,
+        ],
     ):
         yield queue
 
@@ -182,6 +188,52 @@ async def test_one_decision_per_wave_decides_every_canary_as_the_trains(
         for workflow_id in (handle.id, *children)
     ]
     assert await replay_histories(histories) == 4
+
+
+# A run that continued as new leaves the test server an activity task it never closes
+@pytest.mark.abandons_activity
+async def test_a_train_continues_as_new_and_loses_nothing(
+    existing, start_train, time_skipping, monkeypatch
+):
+    """With its history kept very short, the train continues as new again and again, its
+    deployments in flight: each run carries on where the last left off, its decisions reach
+    every canary, and it reads how each deployment ended. (No query of the train: the test
+    server never answers one sent to a run that continues as new meanwhile.)"""
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
+    result = await latest.result()
+
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.SUCCEEDED),
+        "worker": ("one", TrainOutcome.SUCCEEDED),
+        "web": ("two", TrainOutcome.SUCCEEDED),
+    }
+    for service in SERVICES:
+        decision = (await child_result(time_skipping.client, service)).decision
+        assert decision is not None and (decision.via, decision.by) == ("train", "ecs-canary-train")
+    histories = []  # from the last run back to the first
+    run_id = (await latest.describe()).run_id
+    while run_id:
+        run = time_skipping.client.get_workflow_handle(handle.id, run_id=run_id)
+        histories.append(await run.fetch_history())
+        started = histories[-1].events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
+    assert len(histories) >= 2 and histories[-1].run_id == handle.first_execution_run_id
+    carried = [
+        json.loads(h.events[0].workflow_execution_started_event_attributes.input.payloads[0].data)
+        for h in histories[:-1]
+    ]
+    in_flight = [
+        row["service"]
+        for progress in carried
+        for wave in progress["progress"]["waves"]
+        for row in wave["deployments"]
+        if row["stage"] in ("canary", "verified", "promoting")
+    ]
+    assert in_flight, "the train continued as new with deployments in flight"
+    assert max(len(h.events) for h in histories) < 40 + 30  # the rest of a workflow task
+    assert await replay_histories(histories) == len(histories)
 
 
 async def test_approval_once_decides_the_first_wave_and_the_rest_run_on_their_own(
