@@ -85,5 +85,7 @@ def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
         except ValidationError:
             pass
         else:
-            return DeploymentRunEnd(workflow_id=workflow_id, result=result)
+            return DeploymentRunEnd(
+                workflow_id=workflow_id, result=result, failure_type=cause.type
+            )
     return DeploymentRunEnd(workflow_id=workflow_id, failure=f"{type(cause).__name__}: {cause}")

@@ -262,6 +262,8 @@ class DeploymentRunEnd(StrictModel):
 
     workflow_id: str
     result: DeploymentResult | None = None
+    # The type of the error a failed run ended with (`TasksFailed`, `RolledBack`, ...).
+    failure_type: str | None = None
     cancelled: bool = False
     failure: str | None = None
 

@@ -597,7 +597,8 @@ class EcsReleaseTrain:
             return TrainOutcome.REJECTED, f"cancelled ({why})"
         if result is None:
             return TrainOutcome.FAILED, end.failure or "its run ended without a result"
-        return outcome_of(result), result.reason or "no reason"
+        why = result.reason or "no reason"
+        return outcome_of(result), f"{end.failure_type}: {why}" if end.failure_type else why
 
     async def _stop_the_wave(self, wave: TrainWaveStatus) -> None:
         """The train was cancelled: cancel every deployment in flight and wait for each to

@@ -19,7 +19,16 @@ from temporalio.exceptions import ApplicationError
 
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
-from tests.helpers import ROOT, cli_start, describe, existing_service, temporal_cli, wait_until
+from tests.helpers import (
+    ROOT,
+    cli_start,
+    describe,
+    existing_service,
+    kill_hard,
+    temporal_cli,
+    wait_until,
+    worker_process,
+)
 from tests.helpers.demo_script import demo
 
 
@@ -144,3 +153,57 @@ async def test_a_nopull_image_in_wave_two_stops_the_line_and_wave_one_is_put_bac
     assert describe(ecs, "web")["taskDefinition"] == before["web"]
     for canary in ("apiCanary", "workerCanary", "webCanary"):
         assert describe(ecs, canary)["status"] == "INACTIVE"
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_wave_loses_nothing(
+    client, task_queue, requests, ecs, emulator, runs, tmp_path
+):
+    """Two workers; one is killed with `kill -9` while wave one's deployments are in flight.
+    The other finishes the train and every deployment: each service is rolled out once, and
+    every canary is gone."""
+    emulator.admin.settings(task_start_seconds=1.5, task_stop_seconds=1.5)
+    services = ["api", "worker", "web", "jobs"]
+    for service in services:
+        existing_service(ecs, requests, service=service, desired=1)
+    emulator.admin.reset_calls()
+    name = f"payments-{uuid.uuid4().hex[:6]}"
+    body = {
+        "name": name,
+        "waves": [
+            {"name": wave, "deployments": [requests.raw(service=s, desired=1) for s in chunk]}
+            for wave, chunk in (("one", services[:3]), ("two", services[3:]))
+        ],
+        "approval": "none",
+    }
+    address = client.service_client.config.target_host
+    with (
+        worker_process(address, task_queue, tmp_path / "survivor.log"),
+        worker_process(address, task_queue, tmp_path / "killed.log") as killed,
+    ):
+        handle = await client.start_workflow(
+            TRAIN_WORKFLOW_TYPE,
+            body,
+            id=f"ecs-canary-train/{name}",
+            task_queue=task_queue,
+            result_type=TrainResult,
+        )
+        await runs.track(handle.id)
+
+        async def wave_one_in_flight() -> bool:
+            current = await handle.query("status", result_type=TrainStatus)
+            return current.counts["in_flight"] == 3
+
+        await wait_until(wave_one_in_flight, timeout=60)
+        kill_hard(killed)
+        result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    assert {s.service: s.outcome for s in result.services} == dict.fromkeys(
+        services, TrainOutcome.SUCCEEDED
+    )
+    calls = emulator.admin.calls()["by_operation"]
+    assert calls.get("RegisterTaskDefinition") == len(services)
+    assert calls.get("CreateService") == len(services)  # one canary each
+    for service in services:
+        assert describe(ecs, f"{service}Canary")["status"] == "INACTIVE"
