@@ -10,7 +10,8 @@ BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURREN
 (rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
 BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_PROFILE_CONCURRENCY (the Ns
 profiled with py-spy, "100,300"), BENCH_MEASURES (single,history,concurrency,shared,profile,
-kill,steps,analysis,cancellation).
+kill,steps,analysis,cancellation,train); BENCH_TRAIN_WAVES (the release train's wave sizes,
+"10,90,300,600"; "2,3,5" in quick mode).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench import analysis, analysis_e2e, cancellation, concurrency, report, single, steps
+from bench import analysis, analysis_e2e, cancellation, concurrency, report, single, steps, train
 from bench.harness import Config, open_bench
 from bench.stack import ROOT
 
-ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps,analysis,cancellation"
+ALL_MEASURES = (
+    "single,history,concurrency,shared,profile,kill,steps,analysis,cancellation,train"
+)
 
 
 async def main() -> int:
@@ -55,6 +58,8 @@ async def main() -> int:
             bench.results["analysis_e2e"] = await analysis_e2e.measure(bench)
         if "cancellation" in measures:
             bench.results["cancellation"] = await cancellation.measure(bench)
+        if "train" in measures:
+            bench.results["train"] = await train.measure(bench)
         bench.results["elapsed_seconds"] = time.time() - began
         (bench.log_dir / "results.json").write_text(
             json.dumps(bench.results, indent=2, default=str)

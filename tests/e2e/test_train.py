@@ -67,6 +67,20 @@ async def test_the_example_train_runs_through_both_waves_each_approved_once(
     )
     assert signalled.code == 0, signalled.err
     await _gate_open(handle, 2)
+    listed = []
+
+    async def pending_lists_wave_two() -> bool:
+        listed.append(await starter.run("pending", "--service", "orders"))
+        return "  service:   orders on ecs-canary" in listed[-1].lines
+
+    await wait_until(pending_lists_wave_two, timeout=30, every=0.5)
+    run_id = (await handle.describe()).run_id
+    train_approve = f"python starter.py train approve {workflow_id} --run-id {run_id} --by "
+    assert f"  train:     {workflow_id} decides this canary with the rest of its wave" in (
+        listed[-1].lines
+    )
+    assert any(line.startswith(f"  approve:   {train_approve}") for line in listed[-1].lines)
+    assert "python starter.py approve ecs-canary/" not in listed[-1].out  # it would be refused
     approved = await starter.run("train", "approve", workflow_id, "--by", "bob")
     assert approved.code == 0, approved.err
     watched = await starter.run("train", "watch", workflow_id)
