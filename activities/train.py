@@ -17,7 +17,14 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ecs_canary.models import DeploymentResult
-from ecs_canary.train import DeploymentRun, DeploymentRunEnd, EndedDeploymentsInput
+from ecs_canary.train import (
+    DECISION_FOR_QUERY,
+    DeploymentRun,
+    DeploymentRunEnd,
+    EndedDeploymentsInput,
+    TrainDecision,
+    TrainDecisionCheck,
+)
 
 # Describe calls in flight at once: a train of 1,000 asks in a few seconds without flooding
 # the frontend.
@@ -89,3 +96,14 @@ def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
                 workflow_id=workflow_id, result=result, failure_type=cause.type
             )
     return DeploymentRunEnd(workflow_id=workflow_id, failure=f"{type(cause).__name__}: {cause}")
+
+
+@activity.defn
+async def train_sent_decision(check: TrainDecisionCheck) -> bool:
+    """Whether the train `check.train` sent `check.decision` to `check.workflow_id`: its
+    answer to the `decision_for` query, asked by workflow id (any signal's payload can name a
+    train; only the train can answer for it)."""
+    sent = await activity.client().get_workflow_handle(check.train).query(
+        DECISION_FOR_QUERY, check.workflow_id
+    )
+    return sent is not None and TrainDecision.model_validate(sent) == check.decision

@@ -42,11 +42,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.search_attributes import missing_search_attributes
     from activities.train import ended_deployments, running_deployments
     from ecs_canary import train as train_contract
-    from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+    from ecs_canary.gate import Gate
     from ecs_canary.models import (
         Decision,
         DecisionAction,
-        DecisionSource,
         DeploymentResult,
         Outcome,
     )
@@ -56,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.text import duration_text
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
+        DECISION_FOR_QUERY,
         DEPLOYMENT_ENDED_SIGNAL,
         TRAIN_DECISION_SIGNAL,
         CanaryVerified,
@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         service_named_twice,
     )
     from workflows.calls import settle, start_checks, together
+    from workflows.decision_messages import DecisionMessages
     from workflows.decisions import DecisionDesk
     from workflows.failures import StageFailure, failure_reason
     from workflows.payloads import NO_ARGUMENT, read_argument
@@ -98,7 +99,9 @@ _IN_FLIGHT = ("canary", "verified", "promoting")
 
 
 @workflow.defn(name=TRAIN_WORKFLOW_TYPE)
-class EcsReleaseTrain:
+class EcsReleaseTrain(DecisionMessages):
+    RUN_KIND = "train"
+
     @workflow.init
     def __init__(self, request: RawValue = NO_ARGUMENT) -> None:
         """Validate the request before any handler runs (a decision sent with the start meets
@@ -156,39 +159,13 @@ class EcsReleaseTrain:
     def status(self) -> TrainStatus:
         return self._state.status(self._request.name if self._request else "", self._gate)
 
-    @workflow.signal(name="approve", description="Approve the wave's canaries at the gate.")
-    async def approve_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
-        await self._take("approve", decision, "signal")
-
-    @workflow.signal(name="reject", description="Reject the wave (stops the line).")
-    async def reject_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
-        await self._take("reject", decision, "signal")
-
-    @workflow.update(
-        name="approve",
-        description='Approve every canary of the wave, e.g. {"by": "alice"} or '
-        '{"token": "<JWT>"}; answers with the status, or with why it was refused.',
+    @workflow.query(
+        name=DECISION_FOR_QUERY,
+        description="The decision the train sent to one of its deployments (by workflow id), "
+        "which the deployment confirms before it takes it.",
     )
-    async def approve_update(self, decision: RawValue = NO_ARGUMENT) -> TrainStatus:
-        await self._take("approve", decision, "update")
-        return self.status()
-
-    @approve_update.validator
-    def _validate_approve(self, decision: RawValue = NO_ARGUMENT) -> None:
-        self._check("approve", decision)
-
-    @workflow.update(
-        name="reject",
-        description='Reject the wave and stop the line, e.g. {"by": "alice", "reason": '
-        '"errors up"}; answers with the status, or with why it was refused.',
-    )
-    async def reject_update(self, decision: RawValue = NO_ARGUMENT) -> TrainStatus:
-        await self._take("reject", decision, "update")
-        return self.status()
-
-    @reject_update.validator
-    def _validate_reject(self, decision: RawValue = NO_ARGUMENT) -> None:
-        self._check("reject", decision)
+    def decision_for(self, workflow_id: str) -> TrainDecision | None:
+        return self._told.get(workflow_id)
 
     @workflow.signal(
         name=CANARY_VERIFIED_SIGNAL,
@@ -222,17 +199,6 @@ class EcsReleaseTrain:
             return
         self._ended.add(ended.workflow_id)
 
-    def _check(self, action: DecisionAction, decision: RawValue) -> None:
-        if self._invalid is not None:
-            raise GateRefusal(f"this train will not run: {self._invalid}")
-        self._desk.check(action, read_argument(decision))
-
-    async def _take(self, action: DecisionAction, decision: RawValue, via: DecisionSource) -> None:
-        if self._invalid is not None:
-            return  # the run fails at once with InvalidRequest; there is no gate to decide
-        refusal = await self._desk.take(action, read_argument(decision), via)
-        if refusal is not None and via == "update":
-            raise UpdateRefusal(refusal)
 
     # --- The run ----------------------------------------------------------------------------
 

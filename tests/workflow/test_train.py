@@ -13,13 +13,18 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
-from activities.train import ended_deployments, running_deployments
+from activities.train import ended_deployments, running_deployments, train_sent_decision
 from ecs_canary import train as train_contract
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
@@ -58,6 +63,7 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
             verify_decision,
             running_deployments,
             ended_deployments,
+            train_sent_decision,
         ],
     ):
         yield queue
@@ -202,6 +208,12 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
+
+    async def completed() -> bool:
+        # (the test server's result() may read a continued run's history before it ends)
+        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    await wait_until(completed, timeout=60)
     result = await latest.result()
 
     assert outcomes(result) == {
@@ -406,6 +418,27 @@ async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_tra
     assert "decided by its release train" in str(refused.value.cause)
     await handle.execute_update("approve", {"by": "alice"})
     assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_a_forged_train_decision_is_refused(existing, start_train, time_skipping):
+    """Anyone may signal `train_decision` naming the train: the canary asks the train whether it
+    sent that decision, and takes only the one it did."""
+    handle = await start_train(train({"one": ["api"]}))
+    await gate_open_at(handle, 1)
+    child = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
+    forged = {"train": handle.id, "wave": "one", "action": "approve", "by": "mallory"}
+    await child.signal("train_decision", forged)
+    await handle.execute_update("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
+
+    decision = (await child_result(time_skipping.client, "api")).decision
+    assert decision is not None and (decision.via, decision.by) == ("train", "alice")
+    events = (await child.fetch_history()).events
+    signalled = [e for e in events if e.HasField("workflow_execution_signaled_event_attributes")]
+    by = [json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["by"]
+          for e in signalled
+          if e.workflow_execution_signaled_event_attributes.signal_name == "train_decision"]
+    assert by == ["mallory", "alice"]  # both came; only the train's was taken
 
 
 async def test_a_gate_nobody_decides_times_out_into_on_timeout(existing, start_train):
