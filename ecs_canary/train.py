@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ecs_canary.names import train_workflow_id_for
-from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification
+from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
 from ecs_canary.policy import PlatformPolicy
 from ecs_canary.request import DeploymentRequest, VerificationSettings
 from ecs_canary.status import (
@@ -95,8 +95,6 @@ class TrainRequest(StrictModel):
                     f"canaries in flight together: raise max_parallel ({self.max_parallel}) "
                     "to at least that, or split the wave"
                 )
-        if self.notifications:
-            raise ValueError("a train's notifications are not delivered yet; leave them out")
         return self
 
     def gated(self, wave_index: int) -> bool:
@@ -211,6 +209,8 @@ class TrainStatus(StrictModel):
     counts: dict[str, int]
     outcome: TrainEnd | None = None
     result: TrainResult | None = None
+    # The train's notifications (`notifications` in the request): each event to each receiver.
+    notifications: list[NotificationState] = Field(default_factory=list)
 
 
 # --- The messages between the train and its deployments ------------------------------------
@@ -305,6 +305,7 @@ class TrainProgress(StrictModel):
     cancelled: list[str]
     # Those that said they ended, their result not read yet.
     ended: list[str]
+    notifications: list[NotificationState]
     policy: PlatformPolicy | None
     # The line stopped and the services rolled out are being put back (`rolled_out`: those
     # still to put back).

@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decision_messages import DecisionMessages
     from workflows.decisions import DecisionDesk
     from workflows.failures import StageFailure, failure_reason
+    from workflows.notifications import Notifier, Receivers
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED
     from workflows.presentation import decision_text, invalid_request_text
@@ -96,6 +97,11 @@ _READ_ENDS_TIMEOUT = timedelta(minutes=5)
 _SWEEP_EVERY = timedelta(minutes=10)
 # A deployment's stages while its run is in flight.
 _IN_FLIGHT = ("canary", "verified", "promoting")
+
+
+def _log_context() -> dict[str, str]:
+    """The fields on every line a train logs about its notifications."""
+    return {"workflow_id": workflow.info().workflow_id}
 
 
 @workflow.defn(name=TRAIN_WORKFLOW_TYPE)
@@ -133,7 +139,12 @@ class EcsReleaseTrain(DecisionMessages):
         except ValidationError as err:
             self._invalid = invalid_request_text(err, payload, "train request")
             return
-        self._gate.configure(self._require_request().gate_settings())
+        train = self._require_request()
+        self._gate.configure(train.gate_settings())
+        receivers = Receivers(
+            train.notifications, self._state.notifications, train.gate_settings(), _log_context
+        )
+        self._notifier = Notifier(receivers)
 
     @staticmethod
     def _continued(payload: Any) -> TrainContinued | None:
@@ -147,7 +158,11 @@ class EcsReleaseTrain(DecisionMessages):
         progress = continued.progress
         self._request = continued.request
         self._state = TrainState.resumed(
-            progress.waves, progress.wave, progress.stop_reason, progress.rolled_out
+            progress.waves,
+            progress.wave,
+            progress.stop_reason,
+            progress.rolled_out,
+            progress.notifications,
         )
         self._run_ids, self._told = progress.run_ids, progress.told
         self._cancelled, self._ended = set(progress.cancelled), set(progress.ended)
@@ -309,12 +324,14 @@ class EcsReleaseTrain(DecisionMessages):
                 self._gate.open(workflow.now())
                 wave.state = "gate_open"
                 gate_timer = asyncio.ensure_future(self._time_the_gate())
+                self._notifier.send("gate_open", self.status(), wave.name)
             if self._continue_as_new_due() and self._quiet(wave):
                 self._continue_as_new()
             await self._read_ends([row for row in state.in_flight(wave) if self._reported(row)])
             if wave.state == "gate_open" and self._gate.decision is not None:
                 # decided: the canaries are promoted or rejected
                 wave.state, wave.decision = "running", self._gate.decision
+                self._notifier.send("decided", self.status(), wave.name)
             if self._gate.rejected:
                 state.stop(f"wave {wave.name} rejected: {decision_text(self._gate.decision)}")
             await self._pass_decisions(wave.deployments, gated, wave.name)
@@ -596,10 +613,11 @@ class EcsReleaseTrain(DecisionMessages):
     def _quiet(self, wave: TrainWaveStatus) -> bool:
         """Nothing of this run would be lost by continuing now: no deployment being started,
         no gate open (its partial approvals and timer live in this run), no message handler
-        still running (a decision being verified)."""
+        still running (a decision being verified), no notification on its way."""
         return (
             not self._starting
             and wave.state != "gate_open"
+            and self._notifier.idle
             and workflow.all_handlers_finished()
         )
 
@@ -615,6 +633,7 @@ class EcsReleaseTrain(DecisionMessages):
             told=self._told,
             cancelled=sorted(self._cancelled),
             ended=sorted(self._ended),
+            notifications=state.notifications,
             policy=self._policy,
             putting_back=self._putting_back,
         )
@@ -663,6 +682,8 @@ class EcsReleaseTrain(DecisionMessages):
         self._gate.close()
         self._state.never_started()
         result = self._state.result(self._require_request().name, outcome)
+        self._notifier.send("finished", self.status())
+        await self._notifier.finish()
         # Drawn one last time, and nothing of the run left pending once it closes.
         self._details.cancel()
         await settle(self._details)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ecs_canary.gate import Gate
 from ecs_canary.models import DeploymentResult, Outcome
+from ecs_canary.notifications import NotificationState
 from ecs_canary.train import (
     RolledOut,
     TrainDeployment,
@@ -37,6 +38,8 @@ class TrainState:
     # before it touched the service (None: it created the service): what
     # `on_failure: "roll_back_train"` puts back, newest first.
     rolled_out: list[RolledOut] = field(default_factory=list)
+    # Each notification event to each receiver, and how its delivery went.
+    notifications: list[NotificationState] = field(default_factory=list)
     # workflow id -> its row, for the messages from the deployments.
     _rows: dict[str, TrainDeployment] = field(default_factory=dict)
 
@@ -56,7 +59,7 @@ class TrainState:
             )
             for wave in request.waves
         ]
-        return cls.resumed(waves, 0, None, [])
+        return cls.resumed(waves, 0, None, [], [])
 
     @classmethod
     def resumed(
@@ -65,10 +68,18 @@ class TrainState:
         wave: int,
         stop_reason: str | None,
         rolled_out: list[RolledOut],
+        notifications: list[NotificationState],
     ) -> TrainState:
         """The state as an earlier run of the train left it (`TrainProgress`)."""
         rows = {row.workflow_id: row for wave in waves for row in wave.deployments}
-        return cls(waves, wave, stop_reason, rolled_out=rolled_out, _rows=rows)
+        return cls(
+            waves,
+            wave,
+            stop_reason,
+            rolled_out=rolled_out,
+            notifications=notifications,
+            _rows=rows,
+        )
 
     @property
     def stopped(self) -> bool:
@@ -131,6 +142,7 @@ class TrainState:
             counts=self.counts(),
             outcome=self.outcome,
             result=self.final_result,
+            notifications=self.notifications,
         )
 
     def result(self, name: str, outcome: TrainEnd) -> TrainResult:

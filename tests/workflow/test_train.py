@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
+from activities.notifications import send_notification
 from activities.train import ended_deployments, running_deployments, train_sent_decision
 from ecs_canary import train as train_contract
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
@@ -32,6 +33,7 @@ from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.signing import KEYS_ENV
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
 from tests.helpers import replay_histories, wait_until
+from tests.helpers.local_http import webhook_receiver
 from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
 from tests.workflow.fakes import OLD_ARN, FakeEcs, running_service
@@ -64,6 +66,7 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
             running_deployments,
             ended_deployments,
             train_sent_decision,
+            send_notification,
         ],
     ):
         yield queue
@@ -418,6 +421,46 @@ async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_tra
     assert "decided by its release train" in str(refused.value.cause)
     await handle.execute_update("approve", {"by": "alice"})
     assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_the_trains_notifications_are_delivered_by_the_deployments_notifier(
+    existing, start_train
+):
+    """A wave's gate opening and its decision, once per wave, then the train's end: each as
+    the JSON document the deployment's notifier posts, with the train's own commands."""
+    with webhook_receiver() as hook:
+        handle = await start_train(
+            train(TWO_WAVES, notifications=[{"url": hook.url(), "format": "json"}])
+        )
+        await gate_open_at(handle, 1)
+        await handle.execute_update("approve", {"by": "alice"})
+        await gate_open_at(handle, 2)
+        await handle.execute_update("reject", {"by": "bob", "reason": "errors up"})
+        error = await failure_of(handle)
+        assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+        status = await status_of(handle)
+        assert [(n.event, n.state) for n in status.notifications] == [
+            ("gate_open", "sent"),
+            ("decided", "sent"),
+            ("gate_open", "sent"),
+            ("decided", "sent"),
+            ("finished", "sent"),
+        ]
+
+    assert hook.events() == ["gate_open", "decided", "gate_open", "decided", "finished"]
+    texts = [r.body["text"] for r in hook.received]
+    name = status.name
+    assert texts == [
+        f"train {name}, wave one (1/2): every canary passed; the wave waits for approval",
+        f"train {name}, wave one (1/2): approved by alice",
+        f"train {name}, wave two (2/2): every canary passed; the wave waits for approval",
+        f"train {name}, wave two (2/2): rejected (the line stops) by bob",
+        f"train {name}: stopped",
+    ]
+    approve = hook.received[0].body["commands"]["approve"][1]
+    assert approve.startswith(f"python starter.py train approve {handle.id} --run-id ")
+    keys = {r.headers["idempotency-key"] for r in hook.received}
+    assert len(keys) == 5  # each wave's events are their own
 
 
 async def test_a_forged_train_decision_is_refused(existing, start_train, time_skipping):
