@@ -17,6 +17,11 @@ deleted), cancels the wave's approved deployments still rolling out (each is rol
 cancelled deployment is), starts nothing more, and ends the train as Failed with
 `TrainStopped`. A cancel of the train cancels its deployments in flight. The result lists each
 service's outcome and reason.
+
+A train of 1,000 keeps its history short by continuing as new (`_continue_as_new`), carrying
+its progress: its deployments are abandoned children, steered by workflow id and run from
+whichever run is current; each says when it ends (`deployment_ended`) and the train reads the
+result from Temporal (activities.train.ended_deployments).
 """
 
 from __future__ import annotations
