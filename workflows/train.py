@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -102,6 +102,10 @@ _READ_ENDS_TIMEOUT = timedelta(minutes=5)
 _SWEEP_EVERY = timedelta(minutes=10)
 # A deployment's stages while its run is in flight.
 _IN_FLIGHT = ("canary", "verified", "promoting")
+
+
+# What a deployment reports to its train.
+_Report = TypeVar("_Report", CanaryVerified, DeploymentEnded)
 
 
 def _log_context() -> dict[str, str]:
@@ -192,33 +196,35 @@ class EcsReleaseTrain(DecisionMessages):
         description="A deployment of the train: its canary passed its automatic verification.",
     )
     def canary_verified_signal(self, report: RawValue = NO_ARGUMENT) -> None:
-        try:
-            verified = CanaryVerified.model_validate(read_argument(report))
-        except ValidationError:
-            workflow.logger.warning("Ignored an unreadable canary_verified report")
-            return
-        row = self._state.row(verified.workflow_id)
-        if row is None or row.stage != "canary":
-            workflow.logger.warning(f"Ignored canary_verified from {verified.workflow_id}")
-            return
-        row.stage, row.verification = "verified", verified.summary
+        found = self._reported_by(report, CanaryVerified, CANARY_VERIFIED_SIGNAL, ("canary",))
+        if found is not None:
+            verified, row = found
+            row.stage, row.verification = "verified", verified.summary
 
     @workflow.signal(
         name=DEPLOYMENT_ENDED_SIGNAL,
         description="A deployment of the train: its run ends now (the train reads its result).",
     )
     def deployment_ended_signal(self, report: RawValue = NO_ARGUMENT) -> None:
-        try:
-            ended = DeploymentEnded.model_validate(read_argument(report))
-        except ValidationError:
-            workflow.logger.warning("Ignored an unreadable deployment_ended report")
-            return
-        row = self._state.row(ended.workflow_id)
-        if row is None or row.stage not in _IN_FLIGHT:
-            workflow.logger.warning(f"Ignored deployment_ended from {ended.workflow_id}")
-            return
-        self._ended.add(ended.workflow_id)
+        found = self._reported_by(report, DeploymentEnded, DEPLOYMENT_ENDED_SIGNAL, _IN_FLIGHT)
+        if found is not None:
+            self._ended.add(found[1].workflow_id)
 
+    def _reported_by(
+        self, report: RawValue, model: type[_Report], signal: str, stages: tuple[str, ...]
+    ) -> tuple[_Report, TrainDeployment] | None:
+        """A deployment's report and its row, if it is readable and comes from a deployment
+        of this train at one of `stages` (else logged and None)."""
+        try:
+            said = model.model_validate(read_argument(report))
+        except ValidationError:
+            workflow.logger.warning(f"Ignored an unreadable {signal} report")
+            return None
+        row = self._state.row(said.workflow_id)
+        if row is None or row.stage not in stages:
+            workflow.logger.warning(f"Ignored {signal} from {said.workflow_id}")
+            return None
+        return said, row
 
     # --- The run ----------------------------------------------------------------------------
 
