@@ -415,7 +415,10 @@ class EcsReleaseTrain(DecisionMessages):
         return row.workflow_id in self._ended and self._started(row)
 
     def _to_approve(self, row: TrainDeployment) -> bool:
-        return row.stage == "verified" and row.workflow_id not in self._told
+        """A verified canary not told yet, once its start is recorded here (its report may
+        come in the same workflow task as its start)."""
+        verified = row.stage == "verified" and row.workflow_id not in self._told
+        return verified and self._started(row)
 
     def _to_stop(self, row: TrainDeployment) -> bool:
         """A running deployment the stopped line has not yet rejected or cancelled."""
