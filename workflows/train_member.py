@@ -34,8 +34,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.run_part import RunContext
 
 
-_ASK_THE_TRAIN = timedelta(seconds=10)
-_ASK_THE_TRAIN_RETRIES = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1))
+# A wave's canaries all ask at once when its decision comes: a train of hundreds answers each
+# within seconds, not at once.
+_ASK_THE_TRAIN = timedelta(seconds=60)
+_ASK_THE_TRAIN_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 
 
 async def let_the_train_decide(
