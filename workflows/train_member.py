@@ -34,10 +34,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.run_part import RunContext
 
 
-# A wave's canaries all ask at once when its decision comes: a train of hundreds answers each
-# within seconds, not at once.
+# A wave's canaries all ask at once when its decision comes, and Temporal buffers few queries
+# while the train's workflow task runs ("consistent query buffer is full"): asked again until
+# answered, for up to `_ASK_THE_TRAIN_FOR`; a decision not confirmed is not taken.
 _ASK_THE_TRAIN = timedelta(seconds=60)
-_ASK_THE_TRAIN_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
+_ASK_THE_TRAIN_FOR = timedelta(minutes=15)
+_ASK_THE_TRAIN_RETRIES = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
+)
 
 
 async def let_the_train_decide(
@@ -113,6 +117,7 @@ async def _sent_by(train: str, decision: TrainDecision) -> bool:
             train_sent_decision,
             check,
             start_to_close_timeout=_ASK_THE_TRAIN,
+            schedule_to_close_timeout=_ASK_THE_TRAIN_FOR,
             retry_policy=_ASK_THE_TRAIN_RETRIES,
             summary=f"Confirm the {decision.action} with {train}",
         )
