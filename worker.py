@@ -28,7 +28,7 @@ from activities.notifications import send_notification
 from activities.polling import keep_alive
 from activities.search_attributes import missing_search_attributes
 from activities.shared_budget import SharedBudget
-from activities.train import running_deployments
+from activities.train import ended_deployments, running_deployments, train_sent_decision
 from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
@@ -104,6 +104,8 @@ def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
         send_notification,
         verify_decision,
         running_deployments,
+        ended_deployments,
+        train_sent_decision,
     ]
     check_cancelled_only_where_chosen(activities)
     return activities

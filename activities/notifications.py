@@ -54,7 +54,8 @@ async def send_notification(request: NotificationInput) -> NotificationOutcome:
     target = notification.target
     url = _url(notification, attempt)
     run = _run_links()
-    key = f"{run.workflow_id}/{run.run_id}/{request.event}/{request.target_index}"
+    event = request.event if request.wave is None else f"{request.event}/{request.wave}"
+    key = f"{run.workflow_id}/{run.run_id}/{event}/{request.target_index}"
     log = activity_logger().bind(event=request.event, target=target)
     try:
         async with guarded_async_client(timeout=REQUEST_TIMEOUT, follow_redirects=False) as client:

@@ -1,14 +1,30 @@
-"""What a release train asks the worker before it starts anything: which of its services are
-being deployed already (a run of `ecs-canary/<cluster>/<service>` still running), so that the
-train is refused as a whole instead of failing one service at a time mid-way."""
+"""What a release train asks Temporal through the worker: before it starts anything, which of
+its services are being deployed already (a run of `ecs-canary/<cluster>/<service>` still
+running), so that the train is refused as a whole instead of failing one service at a time
+mid-way; then how its deployments' runs ended. A train continues as new to keep its history
+short, and a run that continued cannot wait for the children an earlier run started: each
+deployment says when it ends (`deployment_ended`), and the train reads the result here, from
+Temporal, rather than taking anyone's word for it."""
 
 from __future__ import annotations
 
 import asyncio
 
+from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
+
+from ecs_canary.models import DeploymentResult
+from ecs_canary.train import (
+    DECISION_FOR_QUERY,
+    DeploymentRun,
+    DeploymentRunEnd,
+    EndedDeploymentsInput,
+    TrainDecision,
+    TrainDecisionCheck,
+)
 
 # Describe calls in flight at once: a train of 1,000 asks in a few seconds without flooding
 # the frontend.
@@ -37,3 +53,57 @@ async def running_deployments(workflow_ids: list[str]) -> list[str]:
         for workflow_id, is_running in zip(workflow_ids, found, strict=True)
         if is_running
     ]
+
+
+@activity.defn
+async def ended_deployments(request: EndedDeploymentsInput) -> list[DeploymentRunEnd]:
+    """How each run of `request.runs` that has closed ended (those still running are left
+    out)."""
+    client = activity.client()
+    slots = asyncio.Semaphore(_CONCURRENT_DESCRIBES)
+
+    async def ended(run: DeploymentRun) -> DeploymentRunEnd | None:
+        handle = client.get_workflow_handle(
+            run.workflow_id, run_id=run.run_id, result_type=DeploymentResult
+        )
+        async with slots:
+            if not request.wait:
+                described = await handle.describe()
+                if described.status == WorkflowExecutionStatus.RUNNING:
+                    return None
+            try:
+                result = await handle.result(follow_runs=False)
+            except WorkflowFailureError as err:
+                return _failed(run.workflow_id, err.cause)
+        return DeploymentRunEnd(workflow_id=run.workflow_id, result=result)
+
+    found = await asyncio.gather(*(ended(run) for run in request.runs))
+    return [end for end in found if end is not None]
+
+
+def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
+    """A failed run's result, from the details of its error; a cancelled run's details do not
+    reach its error; a run terminated or timed out has none."""
+    if isinstance(cause, CancelledError):
+        return DeploymentRunEnd(workflow_id=workflow_id, cancelled=True)
+    if isinstance(cause, ApplicationError) and cause.details:
+        try:
+            result = DeploymentResult.model_validate(cause.details[0])
+        except ValidationError:
+            pass
+        else:
+            return DeploymentRunEnd(
+                workflow_id=workflow_id, result=result, failure_type=cause.type
+            )
+    return DeploymentRunEnd(workflow_id=workflow_id, failure=f"{type(cause).__name__}: {cause}")
+
+
+@activity.defn
+async def train_sent_decision(check: TrainDecisionCheck) -> bool:
+    """Whether the train `check.train` sent `check.decision` to `check.workflow_id`: its
+    answer to the `decision_for` query, asked by workflow id (any signal's payload can name a
+    train; only the train can answer for it)."""
+    sent = await activity.client().get_workflow_handle(check.train).query(
+        DECISION_FOR_QUERY, check.workflow_id
+    )
+    return sent is not None and TrainDecision.model_validate(sent) == check.decision

@@ -8,7 +8,7 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import analysis, analysis_e2e, cancellation, flood, load, steps
+from bench import analysis, analysis_e2e, cancellation, flood, load, steps, train
 from bench.stack import machine
 
 STAGES = ("canary_deploy", "canary_delete", "rolling_deploy")
@@ -133,6 +133,7 @@ def targets(cfg: Any, results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.extend((name, value, _met(ok)) for name, value, ok in analysis_e2e.targets(results))
     rows.extend((name, value, _met(ok)) for name, value, ok in cancellation.targets(results))
     rows.extend((name, value, _met(ok)) for name, value, ok in flood.targets(results))
+    rows.extend((name, value, _met(ok)) for name, value, ok in train.targets(results))
     return rows
 
 
@@ -449,4 +450,5 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     out.extend(analysis_e2e.section(results))
     out.extend(cancellation.section(results))
     out.extend(flood.section(results))
+    out.extend(train.section(results))
     return "\n".join(out) + "\n"

@@ -10,8 +10,9 @@ BENCH_REPEATS (single-deployment repeats per variant and delay), BENCH_CONCURREN
 (rounds of the concurrency measure; 3, or 1 in quick mode); for iterating only:
 BENCH_CONCURRENCY (e.g. "1,100"), BENCH_CONCURRENCY_DELAY, BENCH_PROFILE_CONCURRENCY (the Ns
 profiled with py-spy, "100,300"), BENCH_MEASURES (single,history,concurrency,shared,profile,
-kill,steps,analysis,cancellation,flood), BENCH_FLOOD_SIGNALS (the flood measure's signals,
-10,000; 2,000 in quick mode).
+kill,steps,analysis,cancellation,flood,train), BENCH_FLOOD_SIGNALS (the flood measure's
+signals, 10,000; 2,000 in quick mode), BENCH_TRAIN_WAVES (the release train's wave sizes,
+"10,90,300,600"; "2,3,5" in quick mode).
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ from bench import (
     report,
     single,
     steps,
+    train,
 )
 from bench.harness import Config, open_bench
 from bench.stack import ROOT
 
-ALL_MEASURES = "single,history,concurrency,shared,profile,kill,steps,analysis,cancellation,flood"
+ALL_MEASURES = (
+    "single,history,concurrency,shared,profile,kill,steps,analysis,cancellation,flood,train"
+)
 
 
 async def main() -> int:
@@ -67,6 +71,8 @@ async def main() -> int:
             bench.results["cancellation"] = await cancellation.measure(bench)
         if "flood" in measures:
             bench.results["flood"] = await flood.measure(bench)
+        if "train" in measures:
+            bench.results["train"] = await train.measure(bench)
         bench.results["elapsed_seconds"] = time.time() - began
         (bench.log_dir / "results.json").write_text(
             json.dumps(bench.results, indent=2, default=str)

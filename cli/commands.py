@@ -48,6 +48,7 @@ from cli.format import (
 from cli.paused import paused_lines
 from cli.progress import follow
 from cli.runs import (
+    QUERY_TIMEOUT,
     decision_run,
     describe,
     final_result,
@@ -325,6 +326,10 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
             print(f"  {line}")
         if current.approvals:
             print(f"  approvals: {status_approvals(current)}")
+        if execution.parent_id is not None:  # only a release train starts a deployment
+            for line in await _train_decision_lines(client, execution.parent_id):
+                print(line)
+            continue
         signed = bool(current.signed_decisions_required)
         for action in ("approve", "reject"):
             command = decision_commands(
@@ -340,6 +345,24 @@ async def pending(client: Client, args: argparse.Namespace) -> int:
     for line in paused:
         print(f"  {line}")
     return 0
+
+
+async def _train_decision_lines(client: Client, train_id: str) -> list[str]:
+    """A deployment of a release train takes no decision of its own (it refuses one): the
+    train's commands, for its current run, decide it with the rest of its wave."""
+    lines = [f"  train:     {train_id} decides this canary with the rest of its wave"]
+    try:
+        run_id = (await client.get_workflow_handle(train_id).describe()).run_id
+        current = await run_handle(client, train_id, run_id).query(
+            "status", result_type=TrainStatus, rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError as err:
+        return [*lines, f"  train status: unavailable ({one_line(err.message)})"]
+    signed = bool(current.signed_decisions_required)
+    for action in ("approve", "reject"):
+        command = decision_commands(train_id, action, signed=signed, run_id=run_id, train=True)
+        lines.append(f"  {action + ':':<10} {command[1]}")
+    return lines
 
 
 async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str, Any]:

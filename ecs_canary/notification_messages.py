@@ -25,6 +25,7 @@ from ecs_canary.notifications import Notification, NotificationEvent
 from ecs_canary.steps import StepState
 from ecs_canary.strict import StrictModel
 from ecs_canary.text import approvals_text, duration_text, utc_clock
+from ecs_canary.train import TrainStatus
 
 # Slack refuses a section text over 3000 characters; a reason or a summary is clipped well
 # before, so one long failure message cannot make the whole notification bounce.
@@ -51,8 +52,10 @@ class NotificationInput(StrictModel):
     target_index: int
     event: NotificationEvent
     at: datetime  # when the event happened (workflow time)
-    status: DeploymentStatus
+    status: DeploymentStatus | TrainStatus
     gate: GateFacts | None = None  # gate_open only
+    # A release train's wave, whose gate opened or decided (it has one gate per wave).
+    wave: str | None = None
 
 
 class NotificationOutcome(StrictModel):
@@ -91,6 +94,8 @@ def body(request: NotificationInput, run: RunLinks) -> dict[str, Any]:
 
 
 def build_message(request: NotificationInput, run: RunLinks) -> Message:
+    if isinstance(request.status, TrainStatus):
+        return train_message(request.event, request.status, request.gate, request.at, run)
     if request.event == "gate_open":
         assert request.gate is not None, "the workflow sends the gate's facts with gate_open"
         return gate_open_message(request.status, request.gate, request.at, run)
@@ -232,11 +237,72 @@ def finished_message(status: DeploymentStatus) -> Message:
     return Message(headline=f"{result.main_service}: {ending}", emoji=emoji, facts=facts)
 
 
+def train_message(
+    event: NotificationEvent,
+    status: TrainStatus,
+    gate: GateFacts | None,
+    at: datetime,
+    run: RunLinks,
+) -> Message:
+    """A release train's events: a wave's gate opened (every canary of the wave passed), the
+    wave was decided, the train ended; with the counts per outcome."""
+    wave = status.waves[status.wave - 1] if status.wave else None
+    where = (
+        f"train {status.name}, wave {wave.name} ({status.wave}/{len(status.waves)})"
+        if wave
+        else f"train {status.name}"
+    )
+    counts = ", ".join(f"{n} {key}" for key, n in status.counts.items() if n)
+    facts: list[tuple[str, str | list[str]]] = [("Deployments", counts)]
+    if event == "gate_open":
+        assert gate is not None and wave is not None, "gate_open names the wave and its gate"
+        facts.append(
+            ("Verified", [f"{row.service}: {row.verification or '-'}" for row in wave.deployments])
+        )
+        then = "rejected" if gate.on_timeout == "reject" else "approved"
+        waits = f"the gate waits {duration_text(gate.timeout_seconds)}, then the wave is {then}"
+        facts.append(
+            ("Decide by", f"{utc_clock(gate.deadline, at)} ({waits})" if gate.deadline else waits)
+        )
+        facts.append(("Approvals", approvals_text(status.approvals, gate.min_approvals)))
+        signed = bool(status.signed_decisions_required)
+        return Message(
+            headline=f"{where}: every canary passed; the wave waits for approval",
+            emoji=":hourglass_flowing_sand:",
+            facts=facts,
+            commands={
+                action: decision_commands(run, action, signed, starter=f"train {action}")
+                for action in ("approve", "reject")
+            },
+        )
+    if event == "decided":
+        decision = status.decision
+        assert decision is not None, "decided is sent once the wave's gate has a decision"
+        verb = "approved" if decision.action == "approve" else "rejected (the line stops)"
+        facts.append(("Why", decision.reason or "no reason given"))
+        return Message(
+            headline=f"{where}: {verb} by {decision.by or 'anonymous'}",
+            emoji=":white_check_mark:" if decision.action == "approve" else ":no_entry:",
+            facts=facts,
+        )
+    result = status.result
+    assert result is not None, "finished is sent once the train's result is known"
+    if result.reason:
+        facts.append(("Reason", result.reason))
+    return Message(
+        headline=f"train {status.name}: {result.outcome}",
+        emoji=":rocket:" if result.outcome == "succeeded" else ":octagonal_sign:",
+        facts=facts,
+    )
+
+
 def _deleted_text(service: str, deleted: bool) -> str:
     return f"{service} deleted" if deleted else f"{service} was NOT deleted: delete it by hand"
 
 
-def decision_commands(run: RunLinks, action: str, signed: bool = False) -> list[str]:
+def decision_commands(
+    run: RunLinks, action: str, signed: bool = False, starter: str | None = None
+) -> list[str]:
     """The Temporal CLI's Update (it answers with the refusal, if any) and the starter's
     command, decided in the name of whoever pastes them (`$USER`, expanded by their shell); when
     decisions must be signed, with their IdP token ($ECS_CANARY_ID_TOKEN) or their own key.
@@ -244,14 +310,15 @@ def decision_commands(run: RunLinks, action: str, signed: bool = False) -> list[
     namespace = f" --namespace {shlex.quote(run.namespace)}" if run.namespace != "default" else ""
     this_run = f"{shlex.quote(run.workflow_id)} --run-id {shlex.quote(run.run_id)}"
     update = f"temporal workflow update execute{namespace} --workflow-id {this_run} "
+    command = starter or action  # a release train's: `train approve`
     if signed:
         return [
             update + f'--name {action} --input "{{\\"token\\":\\"$ECS_CANARY_ID_TOKEN\\"}}"',
-            f"python starter.py {action} {this_run} --key YOUR_KEY.pem",
+            f"python starter.py {command} {this_run} --key YOUR_KEY.pem",
         ]
     return [
         update + f'--name {action} --input "{{\\"by\\":\\"$USER\\"}}"',
-        f'python starter.py {action} {this_run} --by "$USER"',
+        f'python starter.py {command} {this_run} --by "$USER"',
     ]
 
 

@@ -19,14 +19,30 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ecs_canary.names import train_workflow_id_for
-from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification
+from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
+from ecs_canary.policy import PlatformPolicy
 from ecs_canary.request import DeploymentRequest, VerificationSettings
-from ecs_canary.status import Decision, DecisionAction, DecisionAttempt, Paused
+from ecs_canary.status import (
+    Decision,
+    DecisionAction,
+    DecisionAttempt,
+    DeploymentResult,
+    Paused,
+    PreviousService,
+)
 from ecs_canary.strict import MAX_SECONDS, StrictModel
 
 # The train's messages to its deployments and theirs to it (not for people: see the README).
 TRAIN_DECISION_SIGNAL = "train_decision"
 CANARY_VERIFIED_SIGNAL = "canary_verified"
+DEPLOYMENT_ENDED_SIGNAL = "deployment_ended"
+# The train's answer to a deployment that checks a `train_decision` really came from it.
+DECISION_FOR_QUERY = "decision_for"
+
+# The train's history is kept short (Temporal warns at 10,240 events): once it holds this many,
+# the train continues as new at its next quiet moment, carrying its progress
+# (`TrainContinued`). A deployment costs the train about 7 events.
+CONTINUE_AS_NEW_AFTER_EVENTS = 4000
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 # Deployments in flight at once within a wave, unless the request says otherwise.
@@ -80,8 +96,6 @@ class TrainRequest(StrictModel):
                     f"canaries in flight together: raise max_parallel ({self.max_parallel}) "
                     "to at least that, or split the wave"
                 )
-        if self.notifications:
-            raise ValueError("a train's notifications are not delivered yet; leave them out")
         return self
 
     def gated(self, wave_index: int) -> bool:
@@ -201,6 +215,8 @@ class TrainStatus(StrictModel):
     paused: Paused | None = None
     frozen_until: datetime | None = None
     frozen_window: str | None = None
+    # The train's notifications (`notifications` in the request): each event to each receiver.
+    notifications: list[NotificationState] = Field(default_factory=list)
 
 
 # --- The messages between the train and its deployments ------------------------------------
@@ -219,9 +235,96 @@ class TrainDecision(StrictModel):
     approvals: list[str] = Field(default_factory=list)
 
 
+class TrainDecisionCheck(StrictModel):
+    """A deployment's question to its train: did you send me this decision?"""
+
+    train: str
+    workflow_id: str
+    decision: TrainDecision
+
+
 class CanaryVerified(StrictModel):
     """A deployment's word to its train: its canary passed its automatic verification and
     waits for the train's decision."""
 
     workflow_id: str
     summary: str
+
+
+class DeploymentEnded(StrictModel):
+    """A deployment's word to its train that its run has ended. The train does not take the
+    word for the outcome: it reads the run's result from Temporal (activities.train)."""
+
+    workflow_id: str
+
+
+class DeploymentRun(StrictModel):
+    """A deployment's run the train started."""
+
+    workflow_id: str
+    run_id: str
+
+
+class EndedDeploymentsInput(StrictModel):
+    runs: list[DeploymentRun]
+    # True: each run has said it ended (wait the moment it takes to close); False: a sweep,
+    # only the runs already closed (one terminated by hand says nothing).
+    wait: bool
+
+
+class DeploymentRunEnd(StrictModel):
+    """How a deployment's run ended: its result (`DeploymentResult`, also what a failed run's
+    error carries), cancelled, or why there is neither (terminated, timed out)."""
+
+    workflow_id: str
+    result: DeploymentResult | None = None
+    # The type of the error a failed run ended with (`TasksFailed`, `RolledBack`, ...).
+    failure_type: str | None = None
+    cancelled: bool = False
+    failure: str | None = None
+
+
+# --- What a train carries when it continues as new ------------------------------------------
+
+
+class RolledOut(StrictModel):
+    """A service the train rolled out, with what its deployment recorded before it touched the
+    service (None: it created the service)."""
+
+    workflow_id: str
+    previous: PreviousService | None
+
+
+class TrainProgress(StrictModel):
+    """Everything a run of the train knows that the next run needs: where each deployment
+    stands, the wave, why the line stopped, what to put back, and what each deployment in
+    flight was told."""
+
+    waves: list[TrainWaveStatus]
+    wave: int
+    stop_reason: str | None
+    rolled_out: list[RolledOut]
+    # workflow id -> the run the train started (its result is read from that run).
+    run_ids: dict[str, str]
+    # workflow id -> the decision the train sent it.
+    told: dict[str, TrainDecision]
+    cancelled: list[str]
+    # Those that said they ended, their result not read yet.
+    ended: list[str]
+    notifications: list[NotificationState]
+    policy: PlatformPolicy | None
+    # The line stopped and the services rolled out are being put back (`rolled_out`: those
+    # still to put back).
+    putting_back: bool = False
+    # The hold (workflows.hold): a pause stays in force across runs, and so does an approver's
+    # override of the freeze windows.
+    paused: Paused | None = None
+    freeze_overridden_by: str | None = None
+
+
+class TrainContinued(StrictModel):
+    """The input of a train's run that continues an earlier one: taken only by a run that
+    Temporal started as the continuation of another (a client cannot start one)."""
+
+    request: TrainRequest
+    progress: TrainProgress

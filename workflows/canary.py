@@ -36,10 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from ecs_canary import search_attributes as sa
-    from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+    from ecs_canary.gate import Gate
     from ecs_canary.hold import TRAIN_HOLD_SIGNAL
     from ecs_canary.models import (
-        DecisionSource,
         DeploymentRequest,
         DeploymentResult,
         DeploymentStatus,
@@ -54,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
     from workflows.cleanup import Cleanup
-    from workflows.decisions import Action, DecisionDesk
+    from workflows.decision_messages import DecisionMessages
+    from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsSteps
     from workflows.failures import StageFailure
     from workflows.hold import follow_train_hold, serve_hold_messages
@@ -73,7 +73,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import DeploymentState
     from workflows.steps import pending_steps
     from workflows.traffic import TrafficShift
-    from workflows.train_member import take_train_decision, train_membership_refusal
+    from workflows.train_member import (
+        take_train_decision,
+        tell_the_train_it_ended,
+        train_membership_refusal,
+    )
     from workflows.verification import verify
     from workflows.watch import RolloutWatch
 
@@ -85,7 +89,9 @@ ENDS_A_DEPLOYMENT = (FailureError, StageFailure, asyncio.CancelledError)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class EcsCanaryDeployment:
+class EcsCanaryDeployment(DecisionMessages):
+    RUN_KIND = "deployment"
+
     @workflow.init
     def __init__(self, request: RawValue = NO_ARGUMENT) -> None:
         """Validate the request before any handler runs: a signal delivered with the start
@@ -126,48 +132,14 @@ class EcsCanaryDeployment:
     def status(self) -> DeploymentStatus:
         return self._state.status(self._request, self._gate)
 
-    @workflow.signal(name="approve", description="Approve the canary; a refusal is recorded.")
-    async def approve_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
-        await self._take("approve", decision, "signal")
-
-    @workflow.signal(name="reject", description="Reject the canary; a refusal is recorded.")
-    async def reject_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
-        await self._take("reject", decision, "signal")
-
-    @workflow.update(
-        name="approve",
-        description='Approve the canary, e.g. {"by": "alice", "reason": "error rate flat"} or '
-        '{"token": "<JWT>"}; answers with the status, or with why the approval was refused.',
-    )
-    async def approve_update(self, decision: RawValue = NO_ARGUMENT) -> DeploymentStatus:
-        await self._take("approve", decision, "update")
-        return self.status()
-
-    @approve_update.validator
-    def _validate_approve(self, decision: RawValue = NO_ARGUMENT) -> None:
-        self._check("approve", decision)
-
-    @workflow.update(
-        name="reject",
-        description='Reject the canary, e.g. {"by": "alice", "reason": "error rate up"} or '
-        '{"token": "<JWT>"}; answers with the status, or with why the rejection was refused.',
-    )
-    async def reject_update(self, decision: RawValue = NO_ARGUMENT) -> DeploymentStatus:
-        await self._take("reject", decision, "update")
-        return self.status()
-
-    @reject_update.validator
-    def _validate_reject(self, decision: RawValue = NO_ARGUMENT) -> None:
-        self._check("reject", decision)
-
     @workflow.signal(
         name=TRAIN_DECISION_SIGNAL,
         description="The release train's decision for this deployment's wave (sent by the "
-        "train this deployment belongs to; ignored from anyone else).",
+        "train this deployment belongs to, which it confirms; ignored from anyone else).",
     )
-    def train_decision_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
+    async def train_decision_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
         if self._invalid is None:
-            take_train_decision(self._run, read_argument(decision))
+            await take_train_decision(self._run, read_argument(decision))
 
     @workflow.signal(
         name=TRAIN_HOLD_SIGNAL,
@@ -178,18 +150,6 @@ class EcsCanaryDeployment:
         if self._invalid is None:
             train = self._require_request().train
             follow_train_hold(self._state.hold, self._gate, train, read_argument(hold))
-
-    def _check(self, action: Action, decision: RawValue) -> None:
-        if self._invalid is not None:
-            raise GateRefusal(f"this deployment will not run: {self._invalid}")
-        self._desk.check(action, read_argument(decision))
-
-    async def _take(self, action: Action, decision: RawValue, via: DecisionSource) -> None:
-        if self._invalid is not None:
-            return  # the run fails at once with InvalidRequest; there is no gate to decide
-        refusal = await self._desk.take(action, read_argument(decision), via)
-        if refusal is not None and via == "update":
-            raise UpdateRefusal(refusal)
 
     # --- The run ----------------------------------------------------------------------------
 
@@ -472,6 +432,7 @@ class EcsCanaryDeployment:
         result = state.result(request, self._gate, reason)
         self._notifier.send("finished", self.status())
         await self._notifier.finish()
+        await tell_the_train_it_ended(self._run)
         return result
 
     def _require_request(self) -> DeploymentRequest:

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
@@ -32,10 +35,13 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.notification_messages import GateFacts, NotificationInput
     from ecs_canary.notifications import (
         DeliveryState,
+        Notification,
         NotificationEvent,
         NotificationState,
     )
+    from ecs_canary.request import VerificationSettings
     from ecs_canary.text import duration_text
+    from ecs_canary.train import TrainStatus
     from workflows.calls import DELIVERY_LIMIT, notification_delivery
     from workflows.run_part import RunContext
 
@@ -44,31 +50,55 @@ _LIMIT_TEXT = duration_text(DELIVERY_LIMIT.total_seconds())
 FINAL_WAIT = timedelta(seconds=15)
 
 
+@dataclass(frozen=True)
+class Receivers:
+    """Whom a run notifies (`notifications`), where it records each delivery (`states`, which
+    its `status` shows), its gate's settings (for gate_open) and what its log lines carry: a
+    deployment's (`of_run`) or a release train's."""
+
+    notifications: list[Notification]
+    states: list[NotificationState]
+    gate_settings: VerificationSettings
+    log_context: Callable[[], dict[str, Any]]
+
+    @classmethod
+    def of_run(cls, run: RunContext) -> Receivers:
+        request = run.request
+        return cls(
+            request.notifications, run.state.notifications, request.verification, run.log_context
+        )
+
+
 class Notifier:
     """A run's notifications: what was sent to whom, and how it went."""
 
-    def __init__(self, run: RunContext) -> None:
-        self._run = run
-        self._sent: set[NotificationEvent] = set()
+    def __init__(self, run: RunContext | Receivers) -> None:
+        self._receivers = run if isinstance(run, Receivers) else Receivers.of_run(run)
+        self._sent: set[tuple[NotificationEvent, str | None]] = set()
         # Per receiver (by index), its latest delivery: the next event waits for it.
         self._latest: dict[int, asyncio.Task[None]] = {}
 
-    def send(self, event: NotificationEvent, status: DeploymentStatus) -> None:
+    def send(
+        self,
+        event: NotificationEvent,
+        status: DeploymentStatus | TrainStatus,
+        wave: str | None = None,
+    ) -> None:
         """Queue `event` for every receiver that asked for it; returns at once. `status` is
         the run's status at the event (for gate_open, its `gate_deadline` says when the gate
-        decides by itself)."""
-        if event in self._sent:
+        decides by itself); a release train's gate opens and decides once per `wave`."""
+        if (event, wave) in self._sent:
             return
-        self._sent.add(event)
+        self._sent.add((event, wave))
         now = workflow.now()
         gate = self._gate_facts(status.gate_deadline) if event == "gate_open" else None
-        for index, notification in enumerate(self._run.request.notifications):
+        for index, notification in enumerate(self._receivers.notifications):
             if event not in notification.events:
                 continue
             state = NotificationState(
                 event=event, target_index=index, target=notification.target, queued_at=now
             )
-            self._run.state.notifications.append(state)
+            self._receivers.states.append(state)
             request = NotificationInput(
                 notification=notification,
                 target_index=index,
@@ -76,6 +106,7 @@ class Notifier:
                 at=now,
                 status=status,
                 gate=gate,
+                wave=wave,
             )
             earlier = self._latest.get(index)
             self._latest[index] = asyncio.ensure_future(self._deliver(request, state, earlier))
@@ -83,16 +114,16 @@ class Notifier:
     async def finish(self, bound: timedelta = FINAL_WAIT) -> None:
         """Wait for the deliveries still on their way, at most `bound`; then record what is
         still undelivered as failed (the run is about to close, and its activities with it)."""
-        if all(task.done() for task in self._latest.values()):
+        if self.idle:
             return
         try:
             await workflow.wait_condition(
-                lambda: all(task.done() for task in self._latest.values()),
+                lambda: self.idle,
                 timeout=bound,
                 timeout_summary=f"Notifications: wait up to {duration_text(bound.total_seconds())}",
             )
         except builtins.TimeoutError:
-            for state in self._run.state.notifications:
+            for state in self._receivers.states:
                 if state.state == "pending":
                     waited = round((workflow.now() - state.queued_at).total_seconds())
                     self._settle(
@@ -141,11 +172,16 @@ class Notifier:
                 f"Notification {state.event} to {state.target} failed"
                 + (f" after {attempts} attempt(s)" if attempts else "")
                 + f": {error}",
-                extra=self._run.log_context(),
+                extra=self._receivers.log_context(),
             )
 
+    @property
+    def idle(self) -> bool:
+        """Nothing is on its way (a run may continue as new without losing a delivery)."""
+        return all(task.done() for task in self._latest.values())
+
     def _gate_facts(self, deadline: datetime | None) -> GateFacts:
-        settings = self._run.request.verification
+        settings = self._receivers.gate_settings
         return GateFacts(
             deadline=deadline,
             timeout_seconds=settings.timeout_seconds,

@@ -17,60 +17,77 @@ deleted), cancels the wave's approved deployments still rolling out (each is rol
 cancelled deployment is), starts nothing more, and ends the train as Failed with
 `TrainStopped`. A cancel of the train cancels its deployments in flight. The result lists each
 service's outcome and reason.
+
+A train of 1,000 keeps its history short by continuing as new (`_continue_as_new`), carrying
+its progress: its deployments are abandoned children, steered by workflow id and run from
+whichever run is current; each says when it ends (`deployment_ended`) and the train reads the
+result from Temporal (activities.train.ended_deployments).
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import (
     ApplicationError,
     CancelledError,
-    ChildWorkflowError,
     FailureError,
     WorkflowAlreadyStartedError,
 )
-from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+from temporalio.workflow import ExternalWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.search_attributes import missing_search_attributes
-    from activities.train import running_deployments
-    from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
+    from activities.train import ended_deployments, running_deployments
+    from ecs_canary import train as train_contract
+    from ecs_canary.gate import Gate
     from ecs_canary.models import (
         Decision,
         DecisionAction,
-        DecisionSource,
         DeploymentResult,
         Outcome,
     )
     from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
+    from ecs_canary.request import DeploymentRequest
     from ecs_canary.text import duration_text
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
+        DECISION_FOR_QUERY,
+        DEPLOYMENT_ENDED_SIGNAL,
         TRAIN_DECISION_SIGNAL,
         CanaryVerified,
+        DeploymentEnded,
+        DeploymentRun,
+        DeploymentRunEnd,
+        EndedDeploymentsInput,
+        TrainContinued,
         TrainDecision,
         TrainDeployment,
         TrainEnd,
         TrainOutcome,
+        TrainProgress,
         TrainRequest,
         TrainResult,
         TrainStatus,
+        TrainWaveStatus,
         service_named_twice,
     )
     from workflows.calls import settle, start_checks, together
-    from workflows.decisions import Action, DecisionDesk
+    from workflows.decision_messages import DecisionMessages
+    from workflows.decisions import DecisionDesk
     from workflows.failures import StageFailure, failure_reason
     from workflows.hold import Hold, serve_hold_messages
     from workflows.metrics import train_ended
+    from workflows.notifications import Notifier, Receivers
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import REFUSED
     from workflows.presentation import decision_text, invalid_request_text
@@ -83,12 +100,27 @@ TRAIN_STOPPED = "TrainStopped"
 # Who decides what no person decided: the train's own approvals and the line's rejections.
 TRAIN = "ecs-canary-train"
 _RUNNING_CHECK_TIMEOUT = timedelta(minutes=5)
+_READ_ENDS_TIMEOUT = timedelta(minutes=5)
+# How long the train waits for news of a wave before it looks at every run in flight (one
+# terminated by hand never says that it ended).
+_SWEEP_EVERY = timedelta(minutes=10)
+# A deployment's stages while its run is in flight.
+_IN_FLIGHT = ("canary", "verified", "promoting")
 
-DeploymentHandle = ChildWorkflowHandle[Any, DeploymentResult]
+
+# What a deployment reports to its train.
+_Report = TypeVar("_Report", CanaryVerified, DeploymentEnded)
+
+
+def _log_context() -> dict[str, str]:
+    """The fields on every line a train logs about its notifications."""
+    return {"workflow_id": workflow.info().workflow_id}
 
 
 @workflow.defn(name=TRAIN_WORKFLOW_TYPE)
-class EcsReleaseTrain:
+class EcsReleaseTrain(DecisionMessages):
+    RUN_KIND = "train"
+
     @workflow.init
     def __init__(self, request: RawValue = NO_ARGUMENT) -> None:
         """Validate the request before any handler runs (a decision sent with the start meets
@@ -100,20 +132,62 @@ class EcsReleaseTrain:
         self._request: TrainRequest | None = None
         self._invalid: str | None = None
         self._policy: PlatformPolicy | None = None
-        # The wave's deployments running now, and the decision each was sent.
-        self._children: dict[str, DeploymentHandle] = {}
-        self._told: dict[str, DecisionAction] = {}
+        # The deployments' runs, by workflow id: those being started now, the run each one
+        # started (from any run of the train), the decision each was sent, those cancelled,
+        # and those that said they ended whose result the train has not read yet.
+        self._starting: dict[str, asyncio.Task[None]] = {}
+        self._run_ids: dict[str, str] = {}
+        self._told: dict[str, TrainDecision] = {}
         self._cancelled: set[str] = set()
-        # The current wave's deployments, each from its wait for a slot to its end.
-        self._runs: list[asyncio.Task[None]] = []
+        self._ended: set[str] = set()
+        # An earlier run of the train stopped the line and was putting services back.
+        self._putting_back = False
         payload = read_argument(request)
         try:
-            self._request = TrainRequest.model_validate(payload)
+            continued = self._continued(payload)
+            if continued is None:
+                self._request = TrainRequest.model_validate(payload)
+                # The same hold: the desk and the pause messages keep it.
+                self._state = replace(TrainState.planned(self._request), hold=self._state.hold)
+            else:
+                self._resume(continued)
         except ValidationError as err:
             self._invalid = invalid_request_text(err, payload, "train request")
             return
-        self._state = replace(TrainState.planned(self._request), hold=self._state.hold)
-        self._gate.configure(self._request.gate_settings())
+        train = self._require_request()
+        self._gate.configure(train.gate_settings())
+        receivers = Receivers(
+            train.notifications, self._state.notifications, train.gate_settings(), _log_context
+        )
+        self._notifier = Notifier(receivers)
+
+    @staticmethod
+    def _continued(payload: Any) -> TrainContinued | None:
+        """The progress an earlier run carried over, when Temporal started this run as its
+        continuation (a client's input is always a request)."""
+        if workflow.info().continued_run_id is None:
+            return None
+        return TrainContinued.model_validate(payload)
+
+    def _resume(self, continued: TrainContinued) -> None:
+        progress = continued.progress
+        self._request = continued.request
+        # The same hold (the desk and the pause messages keep it), as the earlier run left it.
+        hold = self._state.hold
+        hold.paused, hold.freeze_overridden_by = progress.paused, progress.freeze_overridden_by
+        self._state = replace(
+            TrainState.resumed(
+                progress.waves,
+                progress.wave,
+                progress.stop_reason,
+                progress.rolled_out,
+                progress.notifications,
+            ),
+            hold=hold,
+        )
+        self._run_ids, self._told = progress.run_ids, progress.told
+        self._cancelled, self._ended = set(progress.cancelled), set(progress.ended)
+        self._policy, self._putting_back = progress.policy, progress.putting_back
 
     # --- Messages ---------------------------------------------------------------------------
 
@@ -121,67 +195,48 @@ class EcsReleaseTrain:
     def status(self) -> TrainStatus:
         return self._state.status(self._request.name if self._request else "", self._gate)
 
-    @workflow.signal(name="approve", description="Approve the wave's canaries at the gate.")
-    async def approve_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
-        await self._take("approve", decision, "signal")
-
-    @workflow.signal(name="reject", description="Reject the wave (stops the line).")
-    async def reject_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
-        await self._take("reject", decision, "signal")
-
-    @workflow.update(
-        name="approve",
-        description='Approve every canary of the wave, e.g. {"by": "alice"} or '
-        '{"token": "<JWT>"}; answers with the status, or with why it was refused.',
+    @workflow.query(
+        name=DECISION_FOR_QUERY,
+        description="The decision the train sent to one of its deployments (by workflow id), "
+        "which the deployment confirms before it takes it.",
     )
-    async def approve_update(self, decision: RawValue = NO_ARGUMENT) -> TrainStatus:
-        await self._take("approve", decision, "update")
-        return self.status()
-
-    @approve_update.validator
-    def _validate_approve(self, decision: RawValue = NO_ARGUMENT) -> None:
-        self._check("approve", decision)
-
-    @workflow.update(
-        name="reject",
-        description='Reject the wave and stop the line, e.g. {"by": "alice", "reason": '
-        '"errors up"}; answers with the status, or with why it was refused.',
-    )
-    async def reject_update(self, decision: RawValue = NO_ARGUMENT) -> TrainStatus:
-        await self._take("reject", decision, "update")
-        return self.status()
-
-    @reject_update.validator
-    def _validate_reject(self, decision: RawValue = NO_ARGUMENT) -> None:
-        self._check("reject", decision)
+    def decision_for(self, workflow_id: str) -> TrainDecision | None:
+        return self._told.get(workflow_id)
 
     @workflow.signal(
         name=CANARY_VERIFIED_SIGNAL,
         description="A deployment of the train: its canary passed its automatic verification.",
     )
     def canary_verified_signal(self, report: RawValue = NO_ARGUMENT) -> None:
+        found = self._reported_by(report, CanaryVerified, CANARY_VERIFIED_SIGNAL, ("canary",))
+        if found is not None:
+            verified, row = found
+            row.stage, row.verification = "verified", verified.summary
+
+    @workflow.signal(
+        name=DEPLOYMENT_ENDED_SIGNAL,
+        description="A deployment of the train: its run ends now (the train reads its result).",
+    )
+    def deployment_ended_signal(self, report: RawValue = NO_ARGUMENT) -> None:
+        found = self._reported_by(report, DeploymentEnded, DEPLOYMENT_ENDED_SIGNAL, _IN_FLIGHT)
+        if found is not None:
+            self._ended.add(found[1].workflow_id)
+
+    def _reported_by(
+        self, report: RawValue, model: type[_Report], signal: str, stages: tuple[str, ...]
+    ) -> tuple[_Report, TrainDeployment] | None:
+        """A deployment's report and its row, if it is readable and comes from a deployment
+        of this train at one of `stages` (else logged and None)."""
         try:
-            verified = CanaryVerified.model_validate(read_argument(report))
+            said = model.model_validate(read_argument(report))
         except ValidationError:
-            workflow.logger.warning("Ignored an unreadable canary_verified report")
-            return
-        row = self._state.row(verified.workflow_id)
-        if row is None or row.stage != "canary":
-            workflow.logger.warning(f"Ignored canary_verified from {verified.workflow_id}")
-            return
-        row.stage, row.verification = "verified", verified.summary
-
-    def _check(self, action: Action, decision: RawValue) -> None:
-        if self._invalid is not None:
-            raise GateRefusal(f"this train will not run: {self._invalid}")
-        self._desk.check(action, read_argument(decision))
-
-    async def _take(self, action: Action, decision: RawValue, via: DecisionSource) -> None:
-        if self._invalid is not None:
-            return  # the run fails at once with InvalidRequest; there is no gate to decide
-        refusal = await self._desk.take(action, read_argument(decision), via)
-        if refusal is not None and via == "update":
-            raise UpdateRefusal(refusal)
+            workflow.logger.warning(f"Ignored an unreadable {signal} report")
+            return None
+        row = self._state.row(said.workflow_id)
+        if row is None or row.stage not in stages:
+            workflow.logger.warning(f"Ignored {signal} from {said.workflow_id}")
+            return None
+        return said, row
 
     # --- The run ----------------------------------------------------------------------------
 
@@ -192,28 +247,28 @@ class EcsReleaseTrain:
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         train = self._require_request()
         self._details = asyncio.ensure_future(self._keep_details_current())
-        self._relay = asyncio.ensure_future(relay_holds(self._state.hold, self._children))
-        await self._learn_policy()
-        refused = service_named_twice(train) or await self._services_deploying_already()
-        if refused is not None:
-            self._state.stop(refused)
-            raise await self._end_stopped(REFUSED, f"Refused: {refused}")
+        self._relay = asyncio.ensure_future(relay_holds(self._state.hold, self._in_flight_runs))
+        if workflow.info().continued_run_id is None:
+            await self._learn_policy()
+            refused = service_named_twice(train) or await self._services_deploying_already()
+            if refused is not None:
+                self._state.stop(refused)
+                raise await self._end_stopped(REFUSED, f"Refused: {refused}")
+        else:
+            await self._desk.learn_policy(self._policy or PlatformPolicy())
         try:
-            for index in range(len(train.waves)):
-                # Paused or frozen: no next wave (the policy as last read; workflows.hold).
-                await self._hold.wait_out_freeze(self._gate.policy)
-                await self._wave(index)
-                if self._state.stopped:
-                    break
+            if not self._putting_back:
+                await self._waves()
         except asyncio.CancelledError:
             self._state.stop("the train was cancelled")
-            self._state.waves[self._state.wave - 1].state = "stopped"
-            await self._stop_the_wave()
-            await self._put_back_if_asked()
+            wave = self._state.waves[self._state.wave - 1]
+            wave.state = "stopped"
+            await self._stop_the_wave(wave)
+            await self._put_back_if_asked(may_continue=False)
             result = await self._finish("cancelled")
             raise CancelledError("Train cancelled", result.model_dump(mode="json")) from None
         if self._state.stopped:
-            await self._put_back_if_asked()
+            await self._put_back_if_asked(may_continue=True)
             raise await self._end_stopped(
                 TRAIN_STOPPED, f"The line stopped: {self._state.stop_reason}"
             )
@@ -248,43 +303,62 @@ class EcsReleaseTrain:
 
     # --- A wave -----------------------------------------------------------------------------
 
+    async def _waves(self) -> None:
+        """The waves in order, from the one an earlier run left running, until the line
+        stops."""
+        waves = self._require_request().waves
+        for index in range(max(self._state.wave - 1, 0), len(waves)):
+            if self._state.waves[index].state == "pending":
+                # Paused or frozen: no next wave (the policy as last read; workflows.hold).
+                await self._hold.wait_out_freeze(self._gate.policy)
+            await self._wave(index)
+            if self._state.stopped:
+                return
+
     async def _wave(self, index: int) -> None:
         """Start the wave's deployments (at most `max_parallel` in flight) and steer them until
-        every one has ended."""
+        every one has ended; continue as new on the way when the history grows long."""
         train, state = self._require_request(), self._state
         wave = state.waves[index]
         state.wave = index + 1
-        wave.state = "running"
-        if index > 0:
-            self._next_gate()
-            await self._desk.refresh_policy()
+        if wave.state == "pending":
+            wave.state = "running"
+            if index > 0:
+                self._next_gate()
+                await self._desk.refresh_policy()
+        elif wave.decision is not None:  # continued after the gate had decided
+            self._gate.decision = wave.decision
         # The platform policy may require a person where the request asks for none.
         gated = train.gated(index) or self._gate.automatic_approval_refusal("bake") is not None
-        deployments = train.waves[index].deployments
-        if gated and len(deployments) > train.max_parallel:
+        requests = train.waves[index].deployments
+        if gated and len(requests) > train.max_parallel:
             state.stop(
                 f"wave {wave.name}: the platform policy requires approval, and its "
-                f"{len(deployments)} canaries exceed max_parallel ({train.max_parallel})"
+                f"{len(requests)} canaries exceed max_parallel ({train.max_parallel})"
             )
-        slots = asyncio.Semaphore(train.max_parallel)
-        self._runs = runs = [
-            asyncio.ensure_future(self._deploy(row, deployment.model_dump(mode="json"), slots))
-            for row, deployment in zip(wave.deployments, deployments, strict=True)
-        ]
         gate_timer: asyncio.Task[None] | None = None
-        while not all(run.done() for run in runs):
-            await workflow.wait_condition(
-                lambda: (
-                    self._something_to_do(wave.deployments, gated)
-                    or all(run.done() for run in runs)
+        while not self._wave_over(wave):
+            self._start_deployments(wave, requests)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._something_to_do(wave, gated), timeout=_SWEEP_EVERY
                 )
-            )
-            if gated and gate_timer is None and self._all_verified(wave.deployments):
+            except builtins.TimeoutError:
+                # A run terminated by hand says nothing: look at every one in flight.
+                await self._read_ends(state.in_flight(wave), wait=False)
+            undecided = self._gate.decision is None  # (a continued run may have the decision)
+            if gated and gate_timer is None and undecided and self._all_verified(wave.deployments):
                 self._gate.open(workflow.now())
                 wave.state = "gate_open"
                 gate_timer = asyncio.ensure_future(self._time_the_gate())
+                self._notifier.send("gate_open", self.status(), wave.name)
+            if self._continue_as_new_due() and self._quiet(wave):
+                self._continue_as_new()
+            await self._read_ends([row for row in state.in_flight(wave) if self._reported(row)])
             if wave.state == "gate_open" and self._gate.decision is not None:
-                wave.state = "running"  # decided: the canaries are promoted or rejected
+                # decided: the canaries are promoted or rejected
+                wave.state, wave.decision = "running", self._gate.decision
+                self._notifier.send("decided", self.status(), wave.name)
             if self._gate.rejected:
                 state.stop(f"wave {wave.name} rejected: {decision_text(self._gate.decision)}")
             await self._pass_decisions(wave.deployments, gated, wave.name)
@@ -309,25 +383,66 @@ class EcsReleaseTrain:
         info = workflow.info()
         return Gate(info.workflow_id, info.run_id, command="train approve|reject")
 
+    def _wave_over(self, wave: TrainWaveStatus) -> bool:
+        """Every deployment of the wave has ended, or will never start."""
+        if self._starting or self._state.in_flight(wave):
+            return False
+        return self._state.stopped or all(row.stage == "finished" for row in wave.deployments)
+
+    def _start_deployments(self, wave: TrainWaveStatus, requests: list[DeploymentRequest]) -> None:
+        """Start deployments of the wave while fewer than `max_parallel` are in flight, the
+        line runs, and the train is not about to continue as new."""
+        if self._state.stopped or self._continue_as_new_due() or self._hold.paused:
+            return  # a paused train starts no next deployment
+        free = self._require_request().max_parallel - len(self._state.in_flight(wave))
+        for row, request in zip(wave.deployments, requests, strict=True):
+            if free <= 0:
+                return
+            if row.stage == "not_started":
+                row.stage = "canary"
+                free -= 1
+                self._starting[row.workflow_id] = asyncio.ensure_future(self._start(row, request))
+
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
 
-    def _something_to_do(self, rows: list[TrainDeployment], gated: bool) -> bool:
+    def _something_to_do(self, wave: TrainWaveStatus, gated: bool) -> bool:
+        rows = wave.deployments
+        if self._wave_over(wave) or any(self._reported(row) for row in rows):
+            return True
+        if self._continue_as_new_due() and self._quiet(wave):
+            return True
         if self._state.stopped or self._gate.rejected:
             return any(self._to_stop(row) for row in rows)
+        startable = not self._continue_as_new_due() and not self._hold.paused
+        if startable and any(row.stage == "not_started" for row in rows):
+            in_flight = len(self._state.in_flight(wave))
+            if in_flight < self._require_request().max_parallel:
+                return True  # a slot came free
         if gated and not self._gate.is_open and self._gate.decision is None:
             return self._all_verified(rows)
         return (not gated or self._gate.approved) and any(self._to_approve(row) for row in rows)
 
+    def _started(self, row: TrainDeployment) -> bool:
+        """Its run is known (started by this run of the train or an earlier one)."""
+        return row.workflow_id in self._run_ids and row.workflow_id not in self._starting
+
+    def _reported(self, row: TrainDeployment) -> bool:
+        """Its run said it ended, and the train has not read the result yet."""
+        return row.workflow_id in self._ended and self._started(row)
+
     def _to_approve(self, row: TrainDeployment) -> bool:
-        return row.stage == "verified" and row.workflow_id not in self._told
+        """A verified canary not told yet, once its start is recorded here (its report may
+        come in the same workflow task as its start)."""
+        verified = row.stage == "verified" and row.workflow_id not in self._told
+        return verified and self._started(row)
 
     def _to_stop(self, row: TrainDeployment) -> bool:
         """A running deployment the stopped line has not yet rejected or cancelled."""
         told = self._told.get(row.workflow_id)
-        running = row.workflow_id in self._children
+        running = row.stage in _IN_FLIGHT and self._started(row)
         return running and (
-            told is None or (told == "approve" and row.workflow_id not in self._cancelled)
+            told is None or (told.action == "approve" and row.workflow_id not in self._cancelled)
         )
 
     async def _pass_decisions(self, rows: list[TrainDeployment], gated: bool, wave: str) -> None:
@@ -338,8 +453,7 @@ class EcsReleaseTrain:
             sends = []
             for row in filter(self._to_stop, rows):
                 if row.workflow_id in self._told:  # approved: its rollout is stopped
-                    self._cancelled.add(row.workflow_id)
-                    self._children[row.workflow_id].cancel()
+                    sends.append(self._cancel(row))
                 else:
                     sends.append(self._tell(row, rejection))
             await together(*sends)
@@ -388,16 +502,29 @@ class EcsReleaseTrain:
         )
 
     async def _tell(self, row: TrainDeployment, decision: TrainDecision) -> None:
-        self._told[row.workflow_id] = decision.action
+        self._told[row.workflow_id] = decision
         if decision.action == "approve":
             row.stage = "promoting"
-        handle = self._children.get(row.workflow_id)
-        if handle is None:
-            return  # ended meanwhile: its result says why
         try:
-            await handle.signal(TRAIN_DECISION_SIGNAL, decision)
+            await self._deployment(row).signal(TRAIN_DECISION_SIGNAL, decision)
         except FailureError as err:  # it closed before the signal reached it
             workflow.logger.info(f"{row.workflow_id} took no decision: {failure_reason(err)[1]}")
+
+    async def _cancel(self, row: TrainDeployment) -> None:
+        """Cancel a deployment's run: it cleans up as it does alone (an approved one rolls
+        back)."""
+        self._cancelled.add(row.workflow_id)
+        try:
+            await self._deployment(row).cancel()
+        except FailureError as err:  # it closed meanwhile: its result says how
+            workflow.logger.info(f"{row.workflow_id} was not cancelled: {failure_reason(err)[1]}")
+
+    def _deployment(self, row: TrainDeployment) -> ExternalWorkflowHandle[Any]:
+        """The deployment's run this train started: by its workflow id and run, so that it
+        reaches it from any run of the train (a run that continued has no child handle)."""
+        return workflow.get_external_workflow_handle(
+            row.workflow_id, run_id=self._run_ids[row.workflow_id]
+        )
 
     async def _time_the_gate(self) -> None:
         """The gate's timer: no decision within `timeout_seconds` decides by `on_timeout`; an
@@ -422,92 +549,157 @@ class EcsReleaseTrain:
 
     # --- A deployment -----------------------------------------------------------------------
 
-    async def _deploy(
-        self, row: TrainDeployment, deployment: dict[str, Any], slots: asyncio.Semaphore
-    ) -> None:
-        """One deployment as a child run, once a slot is free and while the line runs."""
-        async with slots:
-            await self._hold.before_next_step()  # a paused train starts no next deployment
-            if self._state.stopped:
-                return  # never started: `never_started` records it
-            row.stage = "canary"
-            train = self._require_request().name
-            try:
-                handle = await workflow.start_child_workflow(
-                    WORKFLOW_TYPE,
-                    {**deployment, "train": workflow.info().workflow_id},
-                    id=row.workflow_id,
-                    task_queue=workflow.info().task_queue,
-                    result_type=DeploymentResult,
-                    # A train that is terminated still has its canaries cleaned up.
-                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                    static_summary=f"{row.service} on {row.cluster} (train {train})",
-                )
-            except WorkflowAlreadyStartedError:
-                why = f"already being deployed by another run of {row.workflow_id}"
-                self._state.ended(row, TrainOutcome.FAILED, why)
-                return
-            self._children[row.workflow_id] = handle
-            try:
-                result = await handle
-            except ChildWorkflowError as err:
-                self._state.ended(row, *self._failure(row, err))
-            else:
-                if result.outcome == Outcome.SUCCEEDED:
-                    self._state.succeeded(row, result)
-                else:
-                    self._state.ended(row, outcome_of(result), result.reason)
-            finally:
-                del self._children[row.workflow_id]
+    async def _start(self, row: TrainDeployment, request: DeploymentRequest) -> None:
+        """Start one deployment as a child run. It is abandoned when this run closes: the
+        train continues as new with its deployments in flight, and a later run of the train
+        steers them by workflow id and reads how each ended (`_read_ends`)."""
+        train = self._require_request().name
+        try:
+            handle = await workflow.start_child_workflow(
+                WORKFLOW_TYPE,
+                {**request.model_dump(mode="json"), "train": workflow.info().workflow_id},
+                id=row.workflow_id,
+                task_queue=workflow.info().task_queue,
+                result_type=DeploymentResult,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"{row.service} on {row.cluster} (train {train})",
+            )
+        except WorkflowAlreadyStartedError:
+            why = f"already being deployed by another run of {row.workflow_id}"
+            self._state.ended(row, TrainOutcome.FAILED, why)
+        else:
+            assert handle.first_execution_run_id is not None, "a started child has its run"
+            self._run_ids[row.workflow_id] = handle.first_execution_run_id
+        finally:
+            del self._starting[row.workflow_id]
 
-    def _failure(self, row: TrainDeployment, err: ChildWorkflowError) -> tuple[TrainOutcome, str]:
-        """How a failed or cancelled deployment ended, from the result its failure carries."""
-        cause = err.cause
-        if isinstance(cause, CancelledError):
+    async def _read_ends(self, rows: list[TrainDeployment], *, wait: bool = True) -> None:
+        """Read from Temporal how the runs of `rows` ended (`wait`: each said it is ending)
+        and record each outcome; a run still running is left in flight."""
+        runs = [
+            DeploymentRun(workflow_id=row.workflow_id, run_id=self._run_ids[row.workflow_id])
+            for row in rows
+            if self._started(row)
+        ]
+        if not runs:
+            return
+        ends = await workflow.execute_activity(
+            ended_deployments,
+            EndedDeploymentsInput(runs=runs, wait=wait),
+            start_to_close_timeout=_READ_ENDS_TIMEOUT,
+            summary=f"Read how {len(runs)} deployment(s) ended",
+        )
+        for end in ends:
+            row = self._state.row(end.workflow_id)
+            assert row is not None, "the train asked about its own deployments only"
+            self._ended.discard(end.workflow_id)
+            if end.result is not None and end.result.outcome == Outcome.SUCCEEDED:
+                self._state.succeeded(row, end.result)
+            else:
+                self._state.ended(row, *self._outcome(row, end))
+
+    def _outcome(self, row: TrainDeployment, end: DeploymentRunEnd) -> tuple[TrainOutcome, str]:
+        """How a deployment that did not succeed ended, in the train's words."""
+        result = end.result
+        if end.cancelled or (result is not None and result.outcome == Outcome.CANCELLED):
             why = self._state.stop_reason or "its run was cancelled"
-            if self._told.get(row.workflow_id) == "approve":
+            told = self._told.get(row.workflow_id)
+            if told is not None and told.action == "approve":
                 return TrainOutcome.ROLLED_BACK, f"cancelled while rolling out ({why})"
             return TrainOutcome.REJECTED, f"cancelled ({why})"
-        if isinstance(cause, ApplicationError) and cause.details:
-            try:
-                result = DeploymentResult.model_validate(cause.details[0])
-            except ValidationError:
-                pass
-            else:
-                return outcome_of(result), f"{cause.type}: {result.reason}"
-        kind, why = failure_reason(cause or err)
-        return TrainOutcome.FAILED, f"{kind}: {why}"
+        if result is None:
+            return TrainOutcome.FAILED, end.failure or "its run ended without a result"
+        why = result.reason or "no reason"
+        return outcome_of(result), f"{end.failure_type}: {why}" if end.failure_type else why
 
-    async def _stop_the_wave(self) -> None:
+    async def _stop_the_wave(self, wave: TrainWaveStatus) -> None:
         """The train was cancelled: cancel every deployment in flight and wait for each to
         clean up as it does alone."""
-        for workflow_id, handle in self._children.items():
-            self._cancelled.add(workflow_id)
-            handle.cancel()
-        # Those still waiting for a slot see the stopped line and start nothing.
-        await workflow.wait_condition(lambda: all(run.done() for run in self._runs))
+        while not self._wave_over(wave):
+            await together(
+                *(
+                    self._cancel(row)
+                    for row in self._state.in_flight(wave)
+                    if self._started(row) and row.workflow_id not in self._cancelled
+                )
+            )
+            await workflow.wait_condition(
+                lambda: self._wave_over(wave)
+                or any(self._reported(row) for row in wave.deployments)
+                or any(
+                    self._started(row) and row.workflow_id not in self._cancelled
+                    for row in self._state.in_flight(wave)
+                ),
+            )
+            await self._read_ends([row for row in wave.deployments if self._reported(row)])
+
+    # --- Continue as new --------------------------------------------------------------------
+
+    def _continue_as_new_due(self) -> bool:
+        limit = train_contract.CONTINUE_AS_NEW_AFTER_EVENTS
+        return workflow.info().get_current_history_length() >= limit
+
+    def _quiet(self, wave: TrainWaveStatus) -> bool:
+        """Nothing of this run would be lost by continuing now: no deployment being started,
+        no gate open (its partial approvals and timer live in this run), no message handler
+        still running (a decision being verified), no notification on its way."""
+        return (
+            not self._starting
+            and wave.state != "gate_open"
+            and self._notifier.idle
+            and workflow.all_handlers_finished()
+        )
+
+    def _continue_as_new(self) -> NoReturn:
+        """Continue as new, carrying the train's progress (`TrainContinued`)."""
+        state = self._state
+        progress = TrainProgress(
+            waves=state.waves,
+            wave=state.wave,
+            stop_reason=state.stop_reason,
+            rolled_out=state.rolled_out,
+            run_ids=self._run_ids,
+            told=self._told,
+            cancelled=sorted(self._cancelled),
+            ended=sorted(self._ended),
+            notifications=state.notifications,
+            paused=state.hold.paused,
+            freeze_overridden_by=state.hold.freeze_overridden_by,
+            policy=self._policy,
+            putting_back=self._putting_back,
+        )
+        workflow.continue_as_new(
+            TrainContinued(request=self._require_request(), progress=progress)
+        )
 
     # --- The end ----------------------------------------------------------------------------
 
-    async def _put_back_if_asked(self) -> None:
+    async def _put_back_if_asked(self, *, may_continue: bool) -> None:
         """With `on_failure: "roll_back_train"`, put back every service the train rolled out,
         newest first, each until stable (workflows.train_put_back). A service that cannot be
         put back is reported `failed`, saying where it was left; the others are still put
-        back."""
+        back. The train continues as new between two services when its history grows long
+        (`may_continue`: not a cancelled train's, whose cancel this run holds)."""
         train, state = self._require_request(), self._state
         if train.on_failure != "roll_back_train":
             return
+        self._putting_back = True
         requests = {d.workflow_id: d for wave in train.waves for d in wave.deployments}
         why = f"the line stopped: {state.stop_reason}"
-        for workflow_id, previous in reversed(state.rolled_out):
-            row = state.row(workflow_id)
+        while state.rolled_out:
+            if may_continue and self._continue_as_new_due():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._continue_as_new()
+            rolled_out = state.rolled_out[-1]
+            row = state.row(rolled_out.workflow_id)
             assert row is not None, "every rolled-out service has its row"
             try:
-                done = await put_back(requests[workflow_id], previous, why)
+                done = await put_back(requests[row.workflow_id], rolled_out.previous, why)
             except StageFailure as failed:
                 row.outcome, row.reason = TrainOutcome.FAILED, f"put back failed: {failed.reason}"
             else:
                 row.outcome, row.reason = TrainOutcome.PUT_BACK, done
+            state.rolled_out.pop()
 
     async def _end_stopped(self, failure_type: str, message: str) -> ApplicationError:
         result = await self._finish("stopped")
@@ -522,6 +714,8 @@ class EcsReleaseTrain:
         self._state.never_started()
         result = self._state.result(self._require_request().name, outcome)
         train_ended(outcome)
+        self._notifier.send("finished", self.status())
+        await self._notifier.finish()
         # Drawn one last time, and nothing of the run left pending once it closes.
         for side_task in (self._details, self._relay):
             side_task.cancel()
@@ -551,6 +745,15 @@ class EcsReleaseTrain:
     @property
     def _hold(self) -> Hold:
         return Hold(self._state.hold)
+
+    def _in_flight_runs(self) -> dict[str, str]:
+        """The deployments in flight, by workflow id: the run each one started."""
+        return {
+            row.workflow_id: self._run_ids[row.workflow_id]
+            for wave in self._state.waves
+            for row in self._state.in_flight(wave)
+            if row.workflow_id in self._run_ids
+        }
 
     def _require_request(self) -> TrainRequest:
         assert self._request is not None, "run() fails at once when the request is invalid"

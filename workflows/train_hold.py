@@ -9,11 +9,10 @@ told at once.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
-from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from ecs_canary.hold import TRAIN_HOLD_SIGNAL, HoldState, TrainHold
@@ -22,28 +21,31 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import failure_reason
 
 
-async def relay_holds(hold: HoldState, children: dict[str, ChildWorkflowHandle[Any, Any]]) -> None:
-    """For as long as the train runs: tell each deployment in flight (`children`, by workflow
-    id) whether the train is paused whenever that differs from what it was last told."""
+async def relay_holds(hold: HoldState, in_flight: Callable[[], dict[str, str]]) -> None:
+    """For as long as the train runs: tell each deployment in flight (`in_flight()`: the run
+    of each, by workflow id) whether the train is paused whenever that differs from what it
+    was last told. A run of the train that continued an earlier one tells them again."""
     told: dict[str, Paused | None] = {}
     train = workflow.info().workflow_id
 
     def behind() -> list[str]:
-        return [child for child in children if told.get(child) != hold.paused]
+        return [child for child in in_flight() if told.get(child) != hold.paused]
 
     while True:
         await workflow.wait_condition(lambda: bool(behind()))
         paused = hold.paused
         relayed = TrainHold(train=train, paused=paused)
         sends = []
+        runs = in_flight()
         for child in behind():
             told[child] = paused
-            sends.append(_tell(children[child], relayed))
+            sends.append(_tell(child, runs[child], relayed))
         await together(*sends)
 
 
-async def _tell(child: ChildWorkflowHandle[Any, Any], hold: TrainHold) -> None:
+async def _tell(workflow_id: str, run_id: str, hold: TrainHold) -> None:
+    deployment = workflow.get_external_workflow_handle(workflow_id, run_id=run_id)
     try:
-        await child.signal(TRAIN_HOLD_SIGNAL, hold)
+        await deployment.signal(TRAIN_HOLD_SIGNAL, hold)
     except FailureError as err:  # it closed before the signal reached it
-        workflow.logger.info(f"{child.id} took no hold: {failure_reason(err)[1]}")
+        workflow.logger.info(f"{workflow_id} took no hold: {failure_reason(err)[1]}")

@@ -11,15 +11,37 @@ wave stands on every canary having passed by itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from ecs_canary.train import CANARY_VERIFIED_SIGNAL, CanaryVerified, TrainDecision
+    from activities.train import train_sent_decision
+    from ecs_canary.train import (
+        CANARY_VERIFIED_SIGNAL,
+        DEPLOYMENT_ENDED_SIGNAL,
+        CanaryVerified,
+        DeploymentEnded,
+        TrainDecision,
+        TrainDecisionCheck,
+    )
+    from workflows.failures import failure_reason
     from workflows.run_part import RunContext
+
+
+# A wave's canaries all ask at once when its decision comes, and Temporal buffers few queries
+# while the train's workflow task runs ("consistent query buffer is full"): asked again until
+# answered, for up to `_ASK_THE_TRAIN_FOR`; a decision not confirmed is not taken.
+_ASK_THE_TRAIN = timedelta(seconds=60)
+_ASK_THE_TRAIN_FOR = timedelta(minutes=15)
+_ASK_THE_TRAIN_RETRIES = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
+)
 
 
 async def let_the_train_decide(
@@ -44,22 +66,64 @@ async def let_the_train_decide(
     await wait_for_decision()
 
 
-def take_train_decision(run: RunContext, payload: Any) -> None:
+async def tell_the_train_it_ended(run: RunContext) -> None:
+    """Say to the train this deployment belongs to (if any) that its run ends now: the train
+    reads the result from Temporal (the run that started this one may have continued as new,
+    and a continued run has no child to wait for)."""
+    train = run.request.train
+    if train is None:
+        return
+    ended = DeploymentEnded(workflow_id=workflow.info().workflow_id)
+    try:
+        await workflow.get_external_workflow_handle(train).signal(DEPLOYMENT_ENDED_SIGNAL, ended)
+    except FailureError as err:  # the train has ended (terminated): nobody to tell
+        why = failure_reason(err)[1]
+        workflow.logger.info(f"Could not tell {train} that this run ended: {why}")
+
+
+async def take_train_decision(run: RunContext, payload: Any) -> None:
     """The train's decision, from the `train_decision` signal: taken only from the train this
-    deployment belongs to, and only while the gate can still take it (else logged)."""
+    deployment belongs to, once the train confirms it sent it (anyone may send the signal and
+    name the train), and only while the gate can still take it (else logged)."""
     try:
         decision = TrainDecision.model_validate(payload)
     except ValidationError as err:
         workflow.logger.warning(f"Ignored an unreadable train decision: {err.error_count()} errors")
         return
-    if decision.train != run.request.train:
+    train = run.request.train
+    if decision.train != train:
         workflow.logger.warning(
             f"Ignored a decision of {decision.train!r}: this deployment belongs to "
-            f"{run.request.train or 'no release train'}"
+            f"{train or 'no release train'}"
+        )
+        return
+    if not await _sent_by(train, decision):
+        workflow.logger.warning(
+            f"Ignored a {decision.action} by {decision.by!r} in the name of {train}: the train "
+            "did not send it"
         )
         return
     if not run.gate.follow_train(decision, workflow.now()):
         workflow.logger.info(f"The train's {decision.action} came too late for this run's gate")
+
+
+async def _sent_by(train: str, decision: TrainDecision) -> bool:
+    """Ask the train (its `decision_for` query, by workflow id) whether it sent `decision` to
+    this deployment; a train that cannot be asked sent nothing as far as this run knows."""
+    here = workflow.info().workflow_id
+    check = TrainDecisionCheck(train=train, workflow_id=here, decision=decision)
+    try:
+        return await workflow.execute_local_activity(
+            train_sent_decision,
+            check,
+            start_to_close_timeout=_ASK_THE_TRAIN,
+            schedule_to_close_timeout=_ASK_THE_TRAIN_FOR,
+            retry_policy=_ASK_THE_TRAIN_RETRIES,
+            summary=f"Confirm the {decision.action} with {train}",
+        )
+    except ActivityError as err:
+        workflow.logger.warning(f"Could not ask {train}: {failure_reason(err)[1]}")
+        return False
 
 
 def train_membership_refusal(train: str | None) -> str | None:

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 from ecs_canary.gate import Gate
 from ecs_canary.hold import HoldState
-from ecs_canary.models import DeploymentResult, Outcome, PreviousService
+from ecs_canary.models import DeploymentResult, Outcome
+from ecs_canary.notifications import NotificationState
 from ecs_canary.train import (
+    RolledOut,
     TrainDeployment,
     TrainEnd,
     TrainOutcome,
@@ -36,7 +38,9 @@ class TrainState:
     # The services the train rolled out, oldest first, each with what its deployment recorded
     # before it touched the service (None: it created the service): what
     # `on_failure: "roll_back_train"` puts back, newest first.
-    rolled_out: list[tuple[str, PreviousService | None]] = field(default_factory=list)
+    rolled_out: list[RolledOut] = field(default_factory=list)
+    # Each notification event to each receiver, and how its delivery went.
+    notifications: list[NotificationState] = field(default_factory=list)
     # workflow id -> its row, for the messages from the deployments.
     _rows: dict[str, TrainDeployment] = field(default_factory=dict)
     # Paused by a person, or held by a freeze window between waves (workflows.hold).
@@ -58,8 +62,27 @@ class TrainState:
             )
             for wave in request.waves
         ]
+        return cls.resumed(waves, 0, None, [], [])
+
+    @classmethod
+    def resumed(
+        cls,
+        waves: list[TrainWaveStatus],
+        wave: int,
+        stop_reason: str | None,
+        rolled_out: list[RolledOut],
+        notifications: list[NotificationState],
+    ) -> TrainState:
+        """The state as an earlier run of the train left it (`TrainProgress`)."""
         rows = {row.workflow_id: row for wave in waves for row in wave.deployments}
-        return cls(waves=waves, _rows=rows)
+        return cls(
+            waves,
+            wave,
+            stop_reason,
+            rolled_out=rolled_out,
+            notifications=notifications,
+            _rows=rows,
+        )
 
     @property
     def stopped(self) -> bool:
@@ -74,7 +97,7 @@ class TrainState:
         return self._rows.get(workflow_id)
 
     def succeeded(self, row: TrainDeployment, result: DeploymentResult) -> None:
-        self.rolled_out.append((row.workflow_id, result.previous))
+        self.rolled_out.append(RolledOut(workflow_id=row.workflow_id, previous=result.previous))
         self.ended(row, TrainOutcome.SUCCEEDED, result.reason)
 
     def ended(self, row: TrainDeployment, outcome: TrainOutcome, reason: str | None) -> None:
@@ -82,6 +105,10 @@ class TrainState:
         row.stage, row.outcome, row.reason = "finished", outcome, reason
         if outcome != TrainOutcome.SUCCEEDED:
             self.stop(f"{row.service} on {row.cluster}: {outcome.value}: {reason or 'no reason'}")
+
+    def in_flight(self, wave: TrainWaveStatus) -> list[TrainDeployment]:
+        """The wave's deployments started and not yet ended."""
+        return [row for row in wave.deployments if row.stage in _IN_FLIGHT]
 
     def never_started(self) -> None:
         """Every deployment not started when the train ends."""
@@ -121,6 +148,7 @@ class TrainState:
             paused=self.hold.paused,
             frozen_until=self.hold.frozen_until,
             frozen_window=self.hold.frozen_window,
+            notifications=self.notifications,
         )
 
     def result(self, name: str, outcome: TrainEnd) -> TrainResult:
@@ -145,6 +173,7 @@ class TrainState:
         return self.final_result
 
 
+_IN_FLIGHT = ("canary", "verified", "promoting")
 _COUNTED = [*(outcome.value for outcome in TrainOutcome), "in_flight", "pending"]
 
 

@@ -19,7 +19,16 @@ from temporalio.exceptions import ApplicationError
 
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
-from tests.helpers import ROOT, cli_start, describe, existing_service, temporal_cli, wait_until
+from tests.helpers import (
+    ROOT,
+    cli_start,
+    describe,
+    existing_service,
+    kill_hard,
+    temporal_cli,
+    wait_until,
+    worker_process,
+)
 from tests.helpers.demo_script import demo
 
 
@@ -58,6 +67,20 @@ async def test_the_example_train_runs_through_both_waves_each_approved_once(
     )
     assert signalled.code == 0, signalled.err
     await _gate_open(handle, 2)
+    listed = []
+
+    async def pending_lists_wave_two() -> bool:
+        listed.append(await starter.run("pending", "--service", "orders"))
+        return "  service:   orders on ecs-canary" in listed[-1].lines
+
+    await wait_until(pending_lists_wave_two, timeout=30, every=0.5)
+    run_id = (await handle.describe()).run_id
+    train_approve = f"python starter.py train approve {workflow_id} --run-id {run_id} --by "
+    assert f"  train:     {workflow_id} decides this canary with the rest of its wave" in (
+        listed[-1].lines
+    )
+    assert any(line.startswith(f"  approve:   {train_approve}") for line in listed[-1].lines)
+    assert "python starter.py approve ecs-canary/" not in listed[-1].out  # it would be refused
     approved = await starter.run("train", "approve", workflow_id, "--by", "bob")
     assert approved.code == 0, approved.err
     watched = await starter.run("train", "watch", workflow_id)
@@ -144,3 +167,57 @@ async def test_a_nopull_image_in_wave_two_stops_the_line_and_wave_one_is_put_bac
     assert describe(ecs, "web")["taskDefinition"] == before["web"]
     for canary in ("apiCanary", "workerCanary", "webCanary"):
         assert describe(ecs, canary)["status"] == "INACTIVE"
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_wave_loses_nothing(
+    client, task_queue, requests, ecs, emulator, runs, tmp_path
+):
+    """Two workers; one is killed with `kill -9` while wave one's deployments are in flight.
+    The other finishes the train and every deployment: each service is rolled out once, and
+    every canary is gone."""
+    emulator.admin.settings(task_start_seconds=1.5, task_stop_seconds=1.5)
+    services = ["api", "worker", "web", "jobs"]
+    for service in services:
+        existing_service(ecs, requests, service=service, desired=1)
+    emulator.admin.reset_calls()
+    name = f"payments-{uuid.uuid4().hex[:6]}"
+    body = {
+        "name": name,
+        "waves": [
+            {"name": wave, "deployments": [requests.raw(service=s, desired=1) for s in chunk]}
+            for wave, chunk in (("one", services[:3]), ("two", services[3:]))
+        ],
+        "approval": "none",
+    }
+    address = client.service_client.config.target_host
+    with (
+        worker_process(address, task_queue, tmp_path / "survivor.log"),
+        worker_process(address, task_queue, tmp_path / "killed.log") as killed,
+    ):
+        handle = await client.start_workflow(
+            TRAIN_WORKFLOW_TYPE,
+            body,
+            id=f"ecs-canary-train/{name}",
+            task_queue=task_queue,
+            result_type=TrainResult,
+        )
+        await runs.track(handle.id)
+
+        async def wave_one_in_flight() -> bool:
+            current = await handle.query("status", result_type=TrainStatus)
+            return current.counts["in_flight"] == 3
+
+        await wait_until(wave_one_in_flight, timeout=60)
+        kill_hard(killed)
+        result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    assert {s.service: s.outcome for s in result.services} == dict.fromkeys(
+        services, TrainOutcome.SUCCEEDED
+    )
+    calls = emulator.admin.calls()["by_operation"]
+    assert calls.get("RegisterTaskDefinition") == len(services)
+    assert calls.get("CreateService") == len(services)  # one canary each
+    for service in services:
+        assert describe(ecs, f"{service}Canary")["status"] == "INACTIVE"

@@ -72,10 +72,6 @@ def test_the_example_is_three_services_in_two_waves_with_the_documented_defaults
         ({"approvers": ["alice"], "min_approvals": 2}, "only 1 distinct approvers are listed"),
         ({"on_failure": "undo"}, "Input should be 'stop' or 'roll_back_train'"),
         (
-            {"notifications": [{"url": "http://127.0.0.1:9/hook"}]},
-            "a train's notifications are not delivered yet",
-        ),
-        (
             {"waves": [{"name": "a", "deployments": [DEPLOYMENT]}] * 2},
             "wave names must be unique: a named twice",
         ),

@@ -13,19 +13,27 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
-from activities.train import running_deployments
+from activities.notifications import send_notification
+from activities.train import ended_deployments, running_deployments, train_sent_decision
+from ecs_canary import train as train_contract
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.signing import KEYS_ENV
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
 from tests.helpers import replay_histories, wait_until
+from tests.helpers.local_http import webhook_receiver
 from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
 from tests.workflow.fakes import OLD_ARN, FakeEcs, running_service
@@ -52,7 +60,14 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
         time_skipping.client,
         task_queue=queue,
         workflows=[EcsReleaseTrain, EcsCanaryDeployment],
-        activities=[*_waits_in_order(fake_ecs), verify_decision, running_deployments],
+        activities=[
+            *_waits_in_order(fake_ecs),
+            verify_decision,
+            running_deployments,
+            ended_deployments,
+            train_sent_decision,
+            send_notification,
+        ],
     ):
         yield queue
 
@@ -182,6 +197,58 @@ async def test_one_decision_per_wave_decides_every_canary_as_the_trains(
         for workflow_id in (handle.id, *children)
     ]
     assert await replay_histories(histories) == 4
+
+
+# A run that continued as new leaves the test server an activity task it never closes
+@pytest.mark.abandons_activity
+async def test_a_train_continues_as_new_and_loses_nothing(
+    existing, start_train, time_skipping, monkeypatch
+):
+    """With its history kept very short, the train continues as new again and again, its
+    deployments in flight: each run carries on where the last left off, its decisions reach
+    every canary, and it reads how each deployment ended. (No query of the train: the test
+    server never answers one sent to a run that continues as new meanwhile.)"""
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
+
+    async def completed() -> bool:
+        # (the test server's result() may read a continued run's history before it ends)
+        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    await wait_until(completed, timeout=60)
+    result = await latest.result()
+
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.SUCCEEDED),
+        "worker": ("one", TrainOutcome.SUCCEEDED),
+        "web": ("two", TrainOutcome.SUCCEEDED),
+    }
+    for service in SERVICES:
+        decision = (await child_result(time_skipping.client, service)).decision
+        assert decision is not None and (decision.via, decision.by) == ("train", "ecs-canary-train")
+    histories = []  # from the last run back to the first
+    run_id = (await latest.describe()).run_id
+    while run_id:
+        run = time_skipping.client.get_workflow_handle(handle.id, run_id=run_id)
+        histories.append(await run.fetch_history())
+        started = histories[-1].events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
+    assert len(histories) >= 2 and histories[-1].run_id == handle.first_execution_run_id
+    carried = [
+        json.loads(h.events[0].workflow_execution_started_event_attributes.input.payloads[0].data)
+        for h in histories[:-1]
+    ]
+    in_flight = [
+        row["service"]
+        for progress in carried
+        for wave in progress["progress"]["waves"]
+        for row in wave["deployments"]
+        if row["stage"] in ("canary", "verified", "promoting")
+    ]
+    assert in_flight, "the train continued as new with deployments in flight"
+    assert max(len(h.events) for h in histories) < 40 + 30  # the rest of a workflow task
+    assert await replay_histories(histories) == len(histories)
 
 
 async def test_approval_once_decides_the_first_wave_and_the_rest_run_on_their_own(
@@ -354,6 +421,67 @@ async def test_a_canary_of_a_train_takes_no_persons_approval(existing, start_tra
     assert "decided by its release train" in str(refused.value.cause)
     await handle.execute_update("approve", {"by": "alice"})
     assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_the_trains_notifications_are_delivered_by_the_deployments_notifier(
+    existing, start_train
+):
+    """A wave's gate opening and its decision, once per wave, then the train's end: each as
+    the JSON document the deployment's notifier posts, with the train's own commands."""
+    with webhook_receiver() as hook:
+        handle = await start_train(
+            train(TWO_WAVES, notifications=[{"url": hook.url(), "format": "json"}])
+        )
+        await gate_open_at(handle, 1)
+        await handle.execute_update("approve", {"by": "alice"})
+        await gate_open_at(handle, 2)
+        await handle.execute_update("reject", {"by": "bob", "reason": "errors up"})
+        error = await failure_of(handle)
+        assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+        status = await status_of(handle)
+        assert [(n.event, n.state) for n in status.notifications] == [
+            ("gate_open", "sent"),
+            ("decided", "sent"),
+            ("gate_open", "sent"),
+            ("decided", "sent"),
+            ("finished", "sent"),
+        ]
+
+    assert hook.events() == ["gate_open", "decided", "gate_open", "decided", "finished"]
+    texts = [r.body["text"] for r in hook.received]
+    name = status.name
+    assert texts == [
+        f"train {name}, wave one (1/2): every canary passed; the wave waits for approval",
+        f"train {name}, wave one (1/2): approved by alice",
+        f"train {name}, wave two (2/2): every canary passed; the wave waits for approval",
+        f"train {name}, wave two (2/2): rejected (the line stops) by bob",
+        f"train {name}: stopped",
+    ]
+    approve = hook.received[0].body["commands"]["approve"][1]
+    assert approve.startswith(f"python starter.py train approve {handle.id} --run-id ")
+    keys = {r.headers["idempotency-key"] for r in hook.received}
+    assert len(keys) == 5  # each wave's events are their own
+
+
+async def test_a_forged_train_decision_is_refused(existing, start_train, time_skipping):
+    """Anyone may signal `train_decision` naming the train: the canary asks the train whether it
+    sent that decision, and takes only the one it did."""
+    handle = await start_train(train({"one": ["api"]}))
+    await gate_open_at(handle, 1)
+    child = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
+    forged = {"train": handle.id, "wave": "one", "action": "approve", "by": "mallory"}
+    await child.signal("train_decision", forged)
+    await handle.execute_update("approve", {"by": "alice"})
+    assert (await handle.result()).outcome == "succeeded"
+
+    decision = (await child_result(time_skipping.client, "api")).decision
+    assert decision is not None and (decision.via, decision.by) == ("train", "alice")
+    events = (await child.fetch_history()).events
+    signalled = [e for e in events if e.HasField("workflow_execution_signaled_event_attributes")]
+    by = [json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["by"]
+          for e in signalled
+          if e.workflow_execution_signaled_event_attributes.signal_name == "train_decision"]
+    assert by == ["mallory", "alice"]  # both came; only the train's was taken
 
 
 async def test_a_gate_nobody_decides_times_out_into_on_timeout(existing, start_train):
