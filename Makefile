@@ -33,15 +33,19 @@ TEST_WORKERS ?= 6
 # PYTHONDONTWRITEBYTECODE is set, each worker would otherwise compile every module it imports.
 COMPILE := $(BIN)/python -m compileall -q -j 0 workflows activities ecs_canary ecs_emulator cli \
 	bench tests worker.py starter.py
+# A worker process that dies (the SDK's Rust core aborts the process on a panic) ends the run
+# with that test failed, `--max-worker-restart=0`: with `--dist loadgroup`, pytest-xdist would
+# otherwise wait for the dead worker's tests for good, and CI would hang until its limit.
+XDIST := --dist loadgroup --max-worker-restart=0
 test: venv
 	$(COMPILE)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=10
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(XDIST) --durations=10
 
 # The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too),
 # the property tests drawing a fifth of their examples (tests/helpers/fuzzing.py).
 test-fast: venv
 	$(COMPILE)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --hypothesis-profile=fast tests/unit tests/workflow
+	$(BIN)/python -m pytest -q -n 2 $(XDIST) --hypothesis-profile=fast tests/unit tests/workflow
 
 # What the types are checked on: everything `pip install .` installs.
 TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py

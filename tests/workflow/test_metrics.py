@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
-from activities.train import running_deployments
+from activities.notifications import send_notification
+from activities.train import ended_deployments, running_deployments, train_sent_decision
 from ecs_canary import telemetry
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import (
@@ -86,6 +87,9 @@ async def metered(
             fake_judge.activity(),
             verify_decision,
             running_deployments,
+            ended_deployments,
+            train_sent_decision,
+            send_notification,
         ],
     ):
         url = f"http://127.0.0.1:{metrics_port}/metrics"
