@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
@@ -28,6 +29,13 @@ from tests.helpers import (
 BAKE = 8
 
 
+async def _cli(client, how: str, wid: str, name: str, payload: dict) -> Any:
+    """`temporal workflow signal` or `update execute` with a JSON payload, as people type it."""
+    command = ["signal"] if how == "signal" else ["update", "execute"]
+    workflow_args = ["--workflow-id", wid, "--name", name, "--input", json.dumps(payload)]
+    return await temporal_cli(client, "workflow", *command, *workflow_args)
+
+
 async def _canary_steady(handle) -> bool:
     """The canary's wait for steady state has completed (in the run's history)."""
     history = await handle.fetch_history()
@@ -35,8 +43,7 @@ async def _canary_steady(handle) -> bool:
         e.event_id
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name
-        == "wait_for_steady_state"
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "wait_for_steady_state"
     }
     return any(
         e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
@@ -80,18 +87,7 @@ async def test_pause_with_the_starter_and_resume_with_the_temporal_cli(
     held = await status(handle)
     assert not held.gate_open and held.paused is not None and held.decision is None
 
-    resumed = await temporal_cli(
-        client,
-        "workflow",
-        "update",
-        "execute",
-        "--workflow-id",
-        wid,
-        "--name",
-        "resume",
-        "--input",
-        json.dumps({"by": "bob", "reason": "incident over"}),
-    )
+    resumed = await _cli(client, "update", wid, "resume", {"by": "bob", "reason": "incident over"})
     assert resumed.code == 0, resumed.err
     after = await status(handle)
     assert after.paused is None and after.bake_ends_at is not None
@@ -125,17 +121,8 @@ async def test_a_pause_during_the_canary_deploy_starts_no_verification_until_res
     handle = await deploy(requests.raw(verification={"timeout_seconds": 300}), workflow_id=wid)
     await wait_for_stage(handle, "canary_deploy")
 
-    paused = await temporal_cli(
-        client,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        wid,
-        "--name",
-        "pause",
-        "--input",
-        json.dumps({"by": "alice", "reason": "incident elsewhere"}),
-    )
+    pause = {"by": "alice", "reason": "incident elsewhere"}
+    paused = await _cli(client, "signal", wid, "pause", pause)
     assert paused.code == 0, paused.err
     await wait_until(lambda: _canary_steady(handle), timeout=60)  # the call in flight ends
     held = await status(handle)
