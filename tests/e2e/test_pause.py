@@ -5,11 +5,16 @@ ECS emulator.
   have ended, and once resumed the bake runs for what it had left.
 - Paused with the `temporal` CLI's signal during the canary deploy (slow task starts) and
   resumed with `starter.py resume`: the canary's wait for steady state finishes, and no
-  verification begins until the resume."""
+  verification begins until the resume.
+- Paused during a verification step: the step finishes, and the next one begins only after
+  the resume.
+- A release train paused during its wave: each deployment in flight is paused by its train,
+  finishes its canary's wait and goes no further until the train is resumed."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,9 +22,11 @@ from temporalio.api.enums.v1 import EventType
 
 from ecs_canary.models import DeploymentStatus
 from ecs_canary.names import workflow_id_for
+from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
 from tests.helpers import (
     CLUSTER,
     existing_service,
+    http_target,
     status,
     temporal_cli,
     wait_for_stage,
@@ -140,3 +147,100 @@ async def test_a_pause_during_the_canary_deploy_starts_no_verification_until_res
     assert result.outcome == "succeeded"
     holds = [(a.action, a.by, a.via) for a in result.attempts if a.action != "approve"]
     assert holds == [("pause", "alice", "signal"), ("resume", "bob", "update")]
+
+
+async def test_a_pause_during_a_verification_step_lets_it_finish_and_starts_no_next_step(
+    worker, starter, requests, ecs, deploy
+):
+    existing_service(ecs, requests)
+    wid = workflow_id_for(CLUSTER, "myapp")
+    with http_target() as target:
+        steps = [
+            {
+                "name": "health",
+                "type": "http",
+                "url": target.url("/health"),
+                "requests": 6,
+                "interval_seconds": 0.5,
+            },
+            {"name": "again", "type": "http", "url": target.url("/again"), "requests": 1},
+        ]
+        verification = {"steps": steps, "timeout_seconds": 300}
+        handle = await deploy(requests.raw(verification=verification), workflow_id=wid)
+
+        async def step_phases() -> list[str]:
+            return [step.state for step in (await status(handle)).verification_steps]
+
+        await wait_until(lambda: _phases_are(step_phases, ["running", "pending"]), timeout=60)
+        paused = await starter.run("pause", wid, "--by", "alice")
+        assert paused.code == 0, paused.err
+        await wait_until(lambda: _phases_are(step_phases, ["passed", "pending"]), timeout=60)
+        held = await status(handle)
+        assert held.paused is not None and not held.gate_open
+        assert "/again" not in target.paths  # the next step has not begun
+
+        resumed = await starter.run("resume", wid, "--by", "alice")
+        assert resumed.code == 0, resumed.err
+        await wait_for_stage(handle, "verification", gate_open=True)
+        assert target.paths.count("/again") == 1
+        approved = await starter.run("approve", wid, "--by", "alice")
+        assert approved.code == 0, approved.err
+        result = await handle.result()
+
+    assert result.outcome == "succeeded"
+    assert [(s.name, s.state) for s in result.verification_steps] == [
+        ("health", "passed"),
+        ("again", "passed"),
+    ]
+
+
+async def _phases_are(phases: Any, expected: list[str]) -> bool:
+    return await phases() == expected
+
+
+async def test_a_paused_train_holds_its_deployments_in_flight_until_resumed(
+    worker, requests, ecs, emulator, client, runs, starter
+):
+    for service in ("api", "web"):
+        existing_service(ecs, requests, service=service, desired=1)
+    emulator.admin.settings(task_start_seconds=3)  # the canaries start slowly
+    name = f"hold-{uuid.uuid4().hex[:6]}"
+    deployments = [requests.raw(service=service, desired=1) for service in ("api", "web")]
+    body = {
+        "name": name,
+        "approval": "none",
+        "waves": [{"name": "one", "deployments": deployments}],
+    }
+    started = await starter.run("train", "start", starter.request_file(body, "train.json"))
+    assert started.code == 0, started.err
+    workflow_id = f"ecs-canary-train/{name}"
+    await runs.track(workflow_id)
+    train = client.get_workflow_handle(workflow_id, result_type=TrainResult)
+
+    async def deploying() -> list[str] | None:
+        rows = (await train.query("status", result_type=TrainStatus)).waves[0].deployments
+        return [row.workflow_id for row in rows] if all(r.stage == "canary" for r in rows) else None
+
+    children = await wait_until(deploying, timeout=60)
+    paused = await starter.run("train", "pause", workflow_id, "--by", "alice")
+    assert paused.code == 0, paused.err
+    handles = [client.get_workflow_handle(child) for child in children]
+    for handle in handles:  # each one in flight is paused by its train, and its wait ends
+        await wait_until(lambda h=handle: _paused(h), timeout=60)
+        await wait_until(lambda h=handle: _canary_steady(h), timeout=60)
+    for handle in handles:
+        held = await status(handle)
+        assert held.stage.value == "canary_deploy" and held.paused is not None
+
+    resumed = await starter.run("train", "resume", workflow_id, "--by", "alice")
+    assert resumed.code == 0, resumed.err
+    result = await train.result()
+
+    assert [(s.service, s.outcome) for s in result.services] == [
+        ("api", TrainOutcome.SUCCEEDED),
+        ("web", TrainOutcome.SUCCEEDED),
+    ]
+
+
+async def _paused(handle: Any) -> bool:
+    return (await status(handle)).paused is not None
