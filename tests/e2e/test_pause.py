@@ -123,7 +123,7 @@ async def test_a_pause_during_the_canary_deploy_starts_no_verification_until_res
     worker, starter, client, requests, ecs, emulator, deploy
 ):
     existing_service(ecs, requests)
-    emulator.admin.settings(task_start_seconds=3)  # the canary's task starts slowly
+    emulator.admin.settings(task_start_seconds=6)  # the pause lands while the canary starts
     wid = workflow_id_for(CLUSTER, "myapp")
     handle = await deploy(requests.raw(verification={"timeout_seconds": 300}), workflow_id=wid)
     await wait_for_stage(handle, "canary_deploy")
@@ -160,7 +160,8 @@ async def test_a_pause_during_a_verification_step_lets_it_finish_and_starts_no_n
                 "name": "health",
                 "type": "http",
                 "url": target.url("/health"),
-                "requests": 6,
+                # 12 s: the pause (a starter.py process) lands while it runs, loaded or not.
+                "requests": 24,
                 "interval_seconds": 0.5,
             },
             {"name": "again", "type": "http", "url": target.url("/again"), "requests": 1},
@@ -203,7 +204,7 @@ async def test_a_paused_train_holds_its_deployments_in_flight_until_resumed(
 ):
     for service in ("api", "web"):
         existing_service(ecs, requests, service=service, desired=1)
-    emulator.admin.settings(task_start_seconds=3)  # the canaries start slowly
+    emulator.admin.settings(task_start_seconds=6)  # the pause lands while they start
     name = f"hold-{uuid.uuid4().hex[:6]}"
     deployments = [requests.raw(service=service, desired=1) for service in ("api", "web")]
     body = {
