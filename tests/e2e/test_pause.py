@@ -33,7 +33,9 @@ from tests.helpers import (
     wait_until,
 )
 
-BAKE = 8
+# Long enough that starter.py's pause (a Python process, seconds to start beside the whole
+# suite) lands during the bake.
+BAKE = 20
 
 
 async def _cli(client, how: str, wid: str, name: str, payload: dict) -> Any:
@@ -223,7 +225,8 @@ async def test_a_paused_train_holds_its_deployments_in_flight_until_resumed(
         return [row.workflow_id for row in rows] if all(r.stage == "canary" for r in rows) else None
 
     children = await wait_until(deploying, timeout=60)
-    paused = await starter.run("train", "pause", workflow_id, "--by", "alice")
+    # The temporal CLI starts at once: the pause lands while the canaries start.
+    paused = await _cli(client, "update", workflow_id, "pause", {"by": "alice"})
     assert paused.code == 0, paused.err
     handles = [client.get_workflow_handle(child) for child in children]
     for handle in handles:  # each one in flight is paused by its train, and its wait ends
