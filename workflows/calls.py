@@ -12,8 +12,6 @@ own `ActivityConfig` / `LocalActivityConfig`:
   within the rollback stage's time.
 - **A wait** (minutes of polling) is an activity task that heartbeats, bounded by its stage's
   timeout, so a dead worker's wait moves to another worker where it stopped.
-- **A call beside a wait** is an activity task too: as a local activity it would hold the
-  workflow task, and with it the start of the wait, until its answer came.
 - **A watch** (the alarms) heartbeats until it finds something or is cancelled.
 - **A verification step** enforces its own timeout and cleans up after itself; a check of the
   user's own is a child workflow, cancelled with the run.
@@ -158,14 +156,6 @@ class CallPolicies:
             "summary": summary,
         }
 
-    def call_beside_wait(self, summary: str) -> ActivityConfig:
-        """One AWS call as an activity task, for a call made while a wait runs."""
-        return {
-            "start_to_close_timeout": _CALL_TIMEOUT,
-            "schedule_to_close_timeout": self._retried_for,
-            "summary": summary,
-        }
-
     def wait(self, timeout_seconds: float, summary: str) -> ActivityConfig:
         """A heartbeating wait bounded by its stage's timeout; retried on another worker from
         its last heartbeat, never after it was cancelled."""
@@ -224,16 +214,6 @@ class Calls:
         except asyncio.CancelledError:
             await settle(call)
             raise
-
-    async def call_beside_wait(
-        self, activity: Callable[[Any, ArgT], ResultT], arg: ArgT, *, summary: str
-    ) -> ResultT:
-        """One AWS call as an activity task, for a call made while a wait runs."""
-        return await plain_cancel(
-            workflow.execute_activity_method(
-                activity, arg, **self.policies.call_beside_wait(summary)
-            )
-        )
 
     async def wait(
         self,

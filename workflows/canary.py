@@ -288,31 +288,24 @@ class EcsCanaryDeployment(DecisionMessages):
         finally:
             await settle(baseline_creation)
         baseline_created = baseline_creation.result()
-        # The rollback target is read while the canary starts: off the critical path.
-        rollback_check = (
-            asyncio.ensure_future(self._ecs.check_rollback_possible(state.previous))
-            if state.previous is not None
-            else None
-        )
-        try:
-            await abandoned_when(
-                lambda: self._gate.rejected,
-                together(
-                    self._ecs.wait_steady(
-                        canary,
-                        created,
-                        arn,
-                        request.stage_timeouts.canary_deploy,
-                        done_message=f"Created Service {canary} with Arn {{arn}}",
-                    ),
-                    self._baseline.wait_steady(baseline_created),
+        await abandoned_when(
+            lambda: self._gate.rejected,
+            together(
+                self._ecs.wait_steady(
+                    canary,
+                    created,
+                    arn,
+                    request.stage_timeouts.canary_deploy,
+                    done_message=f"Created Service {canary} with Arn {{arn}}",
                 ),
-            )
-        finally:
-            if rollback_check is not None:
-                await settle(rollback_check)
-        if rollback_check is not None:
-            rollback_check.result()
+                self._baseline.wait_steady(baseline_created),
+            ),
+        )
+        # A call inside the workflow task, not an activity task beside the wait: a worker that
+        # dies holding an activity task stalls the run until that task's timeout (a minute),
+        # while the workflow task with this call moves to the next worker within seconds.
+        if state.previous is not None and not self._gate.rejected:
+            await self._ecs.check_rollback_possible(state.previous)
         await self._run.hold.before_next_step()
         if not self._gate.rejected:  # healthy: their weight for the verification stage
             await self._traffic.shift()

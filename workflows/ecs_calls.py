@@ -98,10 +98,9 @@ class EcsSteps(RunPart):
 
     async def check_rollback_possible(self, previous: ServiceSnapshot) -> None:
         """ECS cannot point a service back at a deregistered task definition: a deployment
-        that could not be rolled back stops before anyone verifies it. Made beside the
-        canary's wait."""
+        that could not be rolled back stops before anyone verifies it."""
         arn = previous.task_definition
-        state = await self._run.calls.call_beside_wait(
+        state = await self._run.calls.call(
             EcsActivities.describe_task_definition,
             DescribeTaskDefinitionInput(region=self._request.region, arn=arn),
             summary=f"Check rollback target {short_arn(arn)}",
