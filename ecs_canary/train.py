@@ -36,8 +36,6 @@ from ecs_canary.strict import MAX_SECONDS, StrictModel
 TRAIN_DECISION_SIGNAL = "train_decision"
 CANARY_VERIFIED_SIGNAL = "canary_verified"
 DEPLOYMENT_ENDED_SIGNAL = "deployment_ended"
-# The train's answer to a deployment that checks a `train_decision` really came from it.
-DECISION_FOR_QUERY = "decision_for"
 
 # The train's history is kept short (Temporal warns at 10,240 events): once it holds this many,
 # the train continues as new at its next quiet moment, carrying its progress
@@ -233,14 +231,6 @@ class TrainDecision(StrictModel):
     reason: str | None
     signed: bool = False
     approvals: list[str] = Field(default_factory=list)
-
-
-class TrainDecisionCheck(StrictModel):
-    """A deployment's question to its train: did you send me this decision?"""
-
-    train: str
-    workflow_id: str
-    decision: TrainDecision
 
 
 class CanaryVerified(StrictModel):

@@ -61,7 +61,6 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.text import duration_text
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
-        DECISION_FOR_QUERY,
         DEPLOYMENT_ENDED_SIGNAL,
         TRAIN_DECISION_SIGNAL,
         CanaryVerified,
@@ -94,6 +93,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.train_hold import relay_holds
     from workflows.train_presentation import train_details
     from workflows.train_put_back import put_back
+    from workflows.train_sent import SentRecord
     from workflows.train_state import TrainState, outcome_of
 
 TRAIN_STOPPED = "TrainStopped"
@@ -142,6 +142,8 @@ class EcsReleaseTrain(DecisionMessages):
         self._ended: set[str] = set()
         # An earlier run of the train stopped the line and was putting services back.
         self._putting_back = False
+        # What the train sent, in its memo, where its deployments check it.
+        self._sent = SentRecord()
         payload = read_argument(request)
         try:
             continued = self._continued(payload)
@@ -195,14 +197,6 @@ class EcsReleaseTrain(DecisionMessages):
     def status(self) -> TrainStatus:
         return self._state.status(self._request.name if self._request else "", self._gate)
 
-    @workflow.query(
-        name=DECISION_FOR_QUERY,
-        description="The decision the train sent to one of its deployments (by workflow id), "
-        "which the deployment confirms before it takes it.",
-    )
-    def decision_for(self, workflow_id: str) -> TrainDecision | None:
-        return self._told.get(workflow_id)
-
     @workflow.signal(
         name=CANARY_VERIFIED_SIGNAL,
         description="A deployment of the train: its canary passed its automatic verification.",
@@ -247,7 +241,8 @@ class EcsReleaseTrain(DecisionMessages):
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         train = self._require_request()
         self._details = asyncio.ensure_future(self._keep_details_current())
-        self._relay = asyncio.ensure_future(relay_holds(self._state.hold, self._in_flight_runs))
+        relay = relay_holds(self._state.hold, self._sent, self._in_flight_runs)
+        self._relay = asyncio.ensure_future(relay)
         if workflow.info().continued_run_id is None:
             await self._learn_policy()
             refused = service_named_twice(train) or await self._services_deploying_already()
@@ -450,17 +445,15 @@ class EcsReleaseTrain(DecisionMessages):
         the train's own, ungated), or, once the line stopped, a rejection or a cancel."""
         if self._state.stopped:
             rejection = self._rejection(wave)
-            sends = []
-            for row in filter(self._to_stop, rows):
-                if row.workflow_id in self._told:  # approved: its rollout is stopped
-                    sends.append(self._cancel(row))
-                else:
-                    sends.append(self._tell(row, rejection))
-            await together(*sends)
+            to_stop = list(filter(self._to_stop, rows))
+            approved = [row for row in to_stop if row.workflow_id in self._told]
+            rejected = [row for row in to_stop if row.workflow_id not in self._told]
+            # approved: its rollout is stopped
+            await together(*map(self._cancel, approved), self._tell(rejected, rejection))
             return
         approval = self._approval(gated, wave)
         if approval is not None:
-            await together(*(self._tell(row, approval) for row in rows if self._to_approve(row)))
+            await self._tell(list(filter(self._to_approve, rows)), approval)
 
     def _approval(self, gated: bool, wave: str) -> TrainDecision | None:
         """The approval the wave's verified canaries are owed now, if any: the gate's; with
@@ -501,10 +494,20 @@ class EcsReleaseTrain(DecisionMessages):
             train=workflow.info().workflow_id, wave=wave, action=action, by=TRAIN, reason=reason
         )
 
-    async def _tell(self, row: TrainDeployment, decision: TrainDecision) -> None:
-        self._told[row.workflow_id] = decision
-        if decision.action == "approve":
-            row.stage = "promoting"
+    async def _tell(self, rows: list[TrainDeployment], decision: TrainDecision) -> None:
+        """Send `decision` to each of `rows`, once it is in the memo where each checks it
+        (workflows.train_sent)."""
+        if not rows:
+            return
+        for row in rows:
+            self._told[row.workflow_id] = decision
+            if decision.action == "approve":
+                row.stage = "promoting"
+        runs = {row.workflow_id: self._run_ids[row.workflow_id] for row in rows}
+        self._sent.decisions({workflow_id: (run, decision) for workflow_id, run in runs.items()})
+        await together(*(self._send(row, decision) for row in rows))
+
+    async def _send(self, row: TrainDeployment, decision: TrainDecision) -> None:
         try:
             await self._deployment(row).signal(TRAIN_DECISION_SIGNAL, decision)
         except FailureError as err:  # it closed before the signal reached it
@@ -593,6 +596,7 @@ class EcsReleaseTrain(DecisionMessages):
             row = self._state.row(end.workflow_id)
             assert row is not None, "the train asked about its own deployments only"
             self._ended.discard(end.workflow_id)
+            self._sent.forget(end.workflow_id)
             if end.result is not None and end.result.outcome == Outcome.SUCCEEDED:
                 self._state.succeeded(row, end.result)
             else:
@@ -669,7 +673,8 @@ class EcsReleaseTrain(DecisionMessages):
             putting_back=self._putting_back,
         )
         workflow.continue_as_new(
-            TrainContinued(request=self._require_request(), progress=progress)
+            TrainContinued(request=self._require_request(), progress=progress),
+            memo=self._sent.memo,
         )
 
     # --- The end ----------------------------------------------------------------------------

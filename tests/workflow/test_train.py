@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
 from activities.notifications import send_notification
-from activities.train import ended_deployments, running_deployments, train_sent_decision
+from activities.train import ended_deployments, running_deployments, train_sent
 from ecs_canary import train as train_contract
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
@@ -65,7 +65,7 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
             verify_decision,
             running_deployments,
             ended_deployments,
-            train_sent_decision,
+            train_sent,
             send_notification,
         ],
     ):

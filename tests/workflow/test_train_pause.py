@@ -139,6 +139,46 @@ async def test_a_paused_train_pauses_its_wave_and_resumes_its_timers_with_what_w
     assert await replay_histories(histories) == 4
 
 
+async def test_a_forged_train_resume_leaves_a_paused_deployment_paused(
+    services, start_train, time_skipping
+):
+    """Anyone may signal `train_hold` naming the train: a deployment takes a hold only while
+    the train's memo says it is the train's current one (ecs_canary.train_sent), so a resume
+    the train did not send (here the very payload a genuine resume would carry) is refused."""
+    client = time_skipping.client
+    handle = await start_train(_baking_train(services, approval="none"))
+    wave_one = services[:2]
+    baking = await _all(client, wave_one, lambda s: s.bake_ends_at is not None)
+    await handle.execute_update("pause", {"by": "alice"}, result_type=TrainStatus)
+    await _all(client, wave_one, lambda s: s.paused is not None)
+
+    child = client.get_workflow_handle(workflow_id_for("ecs-canary", wave_one[0]))
+    await child.signal("train_hold", {"train": handle.id, "paused": None})
+    await wait_until(lambda: _hold_checked(child))  # the check of the forged resume is done
+    await time_skipping.sleep(2 * HOUR)
+    held = await _deployment(client, wave_one[0])
+    assert held.paused is not None and held.paused.by == "alice"
+    assert held.bake_ends_at == baking[0].bake_ends_at  # its bake stood still
+
+    await handle.execute_update("resume", {"by": "alice"}, result_type=TrainStatus)
+    await _all(client, wave_one, lambda s: s.paused is None)
+    await time_skipping.sleep(2 * BAKE)
+    assert (await handle.result()).outcome == "succeeded"
+
+
+async def _hold_checked(child: Any) -> bool:
+    """The last `train_hold` the deployment received has been checked (its local activity's
+    marker follows it in the history)."""
+    events = (await child.fetch_history()).events
+    holds = [
+        index
+        for index, event in enumerate(events)
+        if event.workflow_execution_signaled_event_attributes.signal_name == "train_hold"
+    ]
+    return bool(holds) and any(event.HasField("marker_recorded_event_attributes")
+                               for event in events[holds[-1]:])
+
+
 @pytest.fixture
 def policy_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "policy.json"
