@@ -303,7 +303,11 @@ class EcsReleaseTrain(DecisionMessages):
         stops."""
         waves = self._require_request().waves
         for index in range(max(self._state.wave - 1, 0), len(waves)):
-            if self._state.waves[index].state == "pending":
+            state = self._state.waves[index].state
+            if state == "succeeded":  # the wave an earlier run ended with
+                continue
+            if state == "pending":
+                await self._continue_between_waves_if_due()
                 # Paused or frozen: no next wave (the policy as last read; workflows.hold).
                 await self._hold.wait_out_freeze(self._gate.policy)
             await self._wave(index)
@@ -347,7 +351,7 @@ class EcsReleaseTrain(DecisionMessages):
                 wave.state = "gate_open"
                 gate_timer = asyncio.ensure_future(self._time_the_gate())
                 self._notifier.send("gate_open", self.status(), wave.name)
-            if self._continue_as_new_due() and self._quiet(wave):
+            if self._continue_as_new_due(in_wave=True) and self._quiet(wave):
                 self._continue_as_new()
             await self._read_ends([row for row in state.in_flight(wave) if self._reported(row)])
             if wave.state == "gate_open" and self._gate.decision is not None:
@@ -387,7 +391,7 @@ class EcsReleaseTrain(DecisionMessages):
     def _start_deployments(self, wave: TrainWaveStatus, requests: list[DeploymentRequest]) -> None:
         """Start deployments of the wave while fewer than `max_parallel` are in flight, the
         line runs, and the train is not about to continue as new."""
-        if self._state.stopped or self._continue_as_new_due() or self._hold.paused:
+        if self._state.stopped or self._continue_as_new_due(in_wave=True) or self._hold.paused:
             return  # a paused train starts no next deployment
         free = self._require_request().max_parallel - len(self._state.in_flight(wave))
         for row, request in zip(wave.deployments, requests, strict=True):
@@ -405,11 +409,11 @@ class EcsReleaseTrain(DecisionMessages):
         rows = wave.deployments
         if self._wave_over(wave) or any(self._reported(row) for row in rows):
             return True
-        if self._continue_as_new_due() and self._quiet(wave):
+        if self._continue_as_new_due(in_wave=True) and self._quiet(wave):
             return True
         if self._state.stopped or self._gate.rejected:
             return any(self._to_stop(row) for row in rows)
-        startable = not self._continue_as_new_due() and not self._hold.paused
+        startable = not self._continue_as_new_due(in_wave=True) and not self._hold.paused
         if startable and any(row.stage == "not_started" for row in rows):
             in_flight = len(self._state.in_flight(wave))
             if in_flight < self._require_request().max_parallel:
@@ -639,9 +643,24 @@ class EcsReleaseTrain(DecisionMessages):
 
     # --- Continue as new --------------------------------------------------------------------
 
-    def _continue_as_new_due(self) -> bool:
-        limit = train_contract.CONTINUE_AS_NEW_AFTER_EVENTS
+    def _continue_as_new_due(self, *, in_wave: bool) -> bool:
+        """Whether the history is long enough to continue as new: within a wave, only when the
+        wave would not fit in one run (ecs_canary.train, CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS)."""
+        if in_wave:
+            limit = train_contract.CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS
+        else:
+            limit = train_contract.CONTINUE_AS_NEW_AFTER_EVENTS
         return workflow.info().get_current_history_length() >= limit
+
+    async def _continue_between_waves_if_due(self) -> None:
+        """Continue as new before the next wave when the history is long enough: nothing is in
+        flight, so Temporal takes the continuation at once (no deployment's signal can come
+        meanwhile and make it refuse it, and the worker replay the whole run)."""
+        if self._continue_as_new_due(in_wave=False):
+            await workflow.wait_condition(
+                lambda: self._notifier.idle and workflow.all_handlers_finished()
+            )
+            self._continue_as_new()
 
     def _quiet(self, wave: TrainWaveStatus) -> bool:
         """Nothing of this run would be lost by continuing now: no deployment being started,
@@ -692,7 +711,7 @@ class EcsReleaseTrain(DecisionMessages):
         requests = {d.workflow_id: d for wave in train.waves for d in wave.deployments}
         why = f"the line stopped: {state.stop_reason}"
         while state.rolled_out:
-            if may_continue and self._continue_as_new_due():
+            if may_continue and self._continue_as_new_due(in_wave=False):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._continue_as_new()
             rolled_out = state.rolled_out[-1]
