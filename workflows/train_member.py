@@ -11,7 +11,7 @@ wave stands on every canary having passed by itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.hold import pause_or_resume
     from workflows.run_part import RunContext
     from workflows.train_sent import sent_by_train
+
+# What a train sends its deployments.
+_Message = TypeVar("_Message", TrainDecision, TrainHold)
 
 
 async def let_the_train_decide(
@@ -82,14 +85,10 @@ async def take_train_decision(run: RunContext, payload: Any) -> None:
     deployment belongs to, once the train's memo confirms it sent this decision to this run
     (anyone may send the signal and name the train; workflows.train_sent), and only while the
     gate can still take it (else logged)."""
-    try:
-        decision = TrainDecision.model_validate(payload)
-    except ValidationError as err:
-        workflow.logger.warning(f"Ignored an unreadable train decision: {err.error_count()} errors")
+    found = _from_own_train(run, payload, TrainDecision, "decision")
+    if found is None:
         return
-    train = _own_train(run, decision.train, "decision")
-    if train is None:
-        return
+    decision, train = found
     info = workflow.info()
     check = TrainSentCheck(
         train=train,
@@ -111,14 +110,10 @@ async def follow_train_hold(run: RunContext, payload: Any) -> None:
     taken only from the train it belongs to, and only while the train's memo says it is the
     train's current hold (else logged). The caller takes one at a time, in the order they came:
     each is checked against the memo as it is when its turn comes."""
-    try:
-        hold = TrainHold.model_validate(payload)
-    except ValidationError as err:
-        workflow.logger.warning(f"Ignored an unreadable train hold: {err.error_count()} errors")
+    found = _from_own_train(run, payload, TrainHold, "hold")
+    if found is None:
         return
-    train = _own_train(run, hold.train, "hold")
-    if train is None:
-        return
+    hold, train = found
     what = "resume" if hold.paused is None else "pause"
     check = TrainSentCheck(train=train, key=TRAIN_HOLD_MEMO, digest=hold_digest(hold))
     if not await sent_by_train(check, what):
@@ -129,16 +124,24 @@ async def follow_train_hold(run: RunContext, payload: Any) -> None:
     pause_or_resume(run.state.hold, run.gate, hold.paused, workflow.now())
 
 
-def _own_train(run: RunContext, named: str, what: str) -> str | None:
-    """The train this deployment belongs to, if the message names it (else logged, None)."""
+def _from_own_train(
+    run: RunContext, payload: Any, model: type[_Message], what: str
+) -> tuple[_Message, str] | None:
+    """The message and the train this deployment belongs to, if the payload is readable and
+    names that train (else logged, None)."""
+    try:
+        message = model.model_validate(payload)
+    except ValidationError as err:
+        workflow.logger.warning(f"Ignored an unreadable train {what}: {err.error_count()} errors")
+        return None
     train = run.request.train
-    if named != train:
+    if message.train != train or train is None:
         workflow.logger.warning(
-            f"Ignored a {what} of {named!r}: this deployment belongs to "
+            f"Ignored a {what} of {message.train!r}: this deployment belongs to "
             f"{train or 'no release train'}"
         )
         return None
-    return train
+    return message, train
 
 
 def train_membership_refusal(train: str | None) -> str | None:

@@ -212,13 +212,7 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS", 40)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
-
-    async def completed() -> bool:
-        # (the test server's result() may read a continued run's history before it ends)
-        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-    await wait_until(completed, timeout=60)
-    result = await latest.result()
+    result = await _last_run_result(latest)
 
     assert outcomes(result) == {
         "api": ("one", TrainOutcome.SUCCEEDED),
@@ -252,6 +246,17 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     assert await replay_histories(histories) == len(histories)
 
 
+async def _last_run_result(latest: TrainHandle) -> TrainResult:
+    """The result of a train that continues as new, once its last run completed (the test
+    server's result() may read a continued run's history before it ends)."""
+
+    async def completed() -> bool:
+        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    await wait_until(completed, timeout=60)
+    return await latest.result()
+
+
 @pytest.mark.abandons_activity  # as any run that continues as new, on the test server
 async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight(
     existing, start_train, time_skipping, monkeypatch
@@ -262,12 +267,7 @@ async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight
     monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
-
-    async def completed() -> bool:
-        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-    await wait_until(completed, timeout=60)
-    assert (await latest.result()).outcome == "succeeded"
+    assert (await _last_run_result(latest)).outcome == "succeeded"
     first = await time_skipping.client.get_workflow_handle(
         handle.id, run_id=handle.first_execution_run_id
     ).fetch_history()
