@@ -4,7 +4,8 @@ The train (`SentRecord`) writes the digest of each decision and of its current h
 memo in the same workflow task as, and before, the signal that carries it: Temporal applies a
 task's commands in order, so the memo says so before the signal reaches the deployment. The
 memo is carried to the next run when the train continues as new, and holds only what a
-deployment in flight may still check.
+deployment in flight may still check; a first run drops what a memo given at its start
+claims (the starter's word, not the train's).
 
 The deployment (`sent_by_train`) reads the train's memo with the local activity `train_sent`
 (a describe, bounded per worker) before it takes the message.
@@ -46,12 +47,13 @@ class SentRecord:
     """The train's memo of what it sent its deployments (digests, by memo field)."""
 
     def __init__(self) -> None:
+        found = [key for key in workflow.memo() if is_sent_memo_key(key)]
         # What the memo holds, as this run wrote it or inherited it from the run it continues.
-        self._memo: dict[str, str] = {
-            key: workflow.memo_value(key, type_hint=str)
-            for key in workflow.memo()
-            if is_sent_memo_key(key)
-        }
+        self._memo: dict[str, str] = {}
+        if workflow.info().continued_run_id is not None:
+            self._memo = {key: workflow.memo_value(key, type_hint=str) for key in found}
+        elif found:  # set by whoever started the train: nothing the train sent
+            workflow.upsert_memo(dict.fromkeys(found))
         # Fields of deployments that ended: dropped with the next write.
         self._stale: set[str] = set()
 
