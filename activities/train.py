@@ -4,11 +4,13 @@ running), so that the train is refused as a whole instead of failing one service
 mid-way; then how its deployments' runs ended. A train continues as new to keep its history
 short, and a run that continued cannot wait for the children an earlier run started: each
 deployment says when it ends (`deployment_ended`), and the train reads the result here, from
-Temporal, rather than taking anyone's word for it."""
+Temporal, rather than taking anyone's word for it. Its deployments, in turn, read here from
+the train's memo whether the train sent them a message (`train_sent`)."""
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -18,17 +20,22 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ecs_canary.models import DeploymentResult
 from ecs_canary.train import (
-    DECISION_FOR_QUERY,
     DeploymentRun,
     DeploymentRunEnd,
     EndedDeploymentsInput,
-    TrainDecision,
-    TrainDecisionCheck,
 )
+from ecs_canary.train_sent import TrainSentCheck
 
 # Describe calls in flight at once: a train of 1,000 asks in a few seconds without flooding
 # the frontend.
 _CONCURRENT_DESCRIBES = 20
+# The describes of `train_sent` in flight at once on one worker, whatever number of its
+# deployments check a message at the same moment (a wave's decision reaches them all at
+# once). One semaphore per event loop: a worker runs its activities on one.
+_CONCURRENT_SENT_CHECKS = 20
+_sent_check_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @activity.defn
@@ -99,11 +106,19 @@ def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
 
 
 @activity.defn
-async def train_sent_decision(check: TrainDecisionCheck) -> bool:
-    """Whether the train `check.train` sent `check.decision` to `check.workflow_id`: its
-    answer to the `decision_for` query, asked by workflow id (any signal's payload can name a
-    train; only the train can answer for it)."""
-    sent = await activity.client().get_workflow_handle(check.train).query(
-        DECISION_FOR_QUERY, check.workflow_id
+async def train_sent(check: TrainSentCheck) -> bool:
+    """Whether the train `check.train` recorded `check.digest` under `check.key` in its memo
+    (ecs_canary.train_sent): a describe of its latest run, never a query, so a wave of
+    deployments checking at once costs the train no workflow task."""
+    slots = _sent_check_slots.setdefault(
+        asyncio.get_running_loop(), asyncio.Semaphore(_CONCURRENT_SENT_CHECKS)
     )
-    return sent is not None and TrainDecision.model_validate(sent) == check.decision
+    async with slots:
+        try:
+            described = await activity.client().get_workflow_handle(check.train).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # no such train: it sent nothing
+                return False
+            raise
+    recorded = await described.memo_value(check.key, None, type_hint=str)
+    return recorded == check.digest

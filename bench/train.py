@@ -215,8 +215,9 @@ def section(results: dict[str, Any]) -> list[str]:
         f"wave, on {t['workers']} `python worker.py` processes sharing one ECS budget of "
         f"{t['budget']:g} calls/s, task start {t['delay']:g} s. A lone deployment on the same "
         f"workers took {t['lone_seconds']:.1f} s; the train's ECS calls at the budget take "
-        f"{t['calls_seconds']:.0f} s. The train continues as new when its history reaches "
-        "4,000 events (README, \"Release trains\"). Its targets are in the table at the top.\n",
+        f"{t['calls_seconds']:.0f} s. The train continues as new between waves once its history "
+        "reaches 1,000 events, and within a wave past 6,000 (README, \"Release trains\"). Its "
+        "targets are in the table at the top.\n",
         f"Wall time {t['wall_seconds']:.0f} s (limit {t['wall_limit_seconds']:.0f} s); "
         f"{t['succeeded']}/{t['count']} succeeded; max {t['calls']['max_per_second']} ECS calls/s; "
         f"{t['retried_activity_attempts']} retried activity attempts; the slowest `status` "

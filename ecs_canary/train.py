@@ -36,13 +36,19 @@ from ecs_canary.strict import MAX_SECONDS, StrictModel
 TRAIN_DECISION_SIGNAL = "train_decision"
 CANARY_VERIFIED_SIGNAL = "canary_verified"
 DEPLOYMENT_ENDED_SIGNAL = "deployment_ended"
-# The train's answer to a deployment that checks a `train_decision` really came from it.
-DECISION_FOR_QUERY = "decision_for"
 
-# The train's history is kept short (Temporal warns at 10,240 events): once it holds this many,
-# the train continues as new at its next quiet moment, carrying its progress
-# (`TrainContinued`). A deployment costs the train about 7 events.
-CONTINUE_AS_NEW_AFTER_EVENTS = 4000
+# The train's history is kept short (Temporal warns at 10,240 events): it continues as new,
+# carrying its progress (`TrainContinued`). A deployment costs the train about 9 events.
+# - Between two waves (and between two services it puts back), once its history holds
+#   CONTINUE_AS_NEW_AFTER_EVENTS: nothing is in flight, so no deployment's signal races the
+#   continuation.
+# - Within a wave only past CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS (a wave too large for one run),
+#   at its next quiet moment. There its deployments keep signalling, Temporal refuses a
+#   continuation while a signal is unhandled ("UnhandledCommand"), and the worker then replays
+#   the run's whole history before it tries again: seconds for thousands of events, which a
+#   `status` query waits for.
+CONTINUE_AS_NEW_AFTER_EVENTS = 1000
+CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 # Deployments in flight at once within a wave, unless the request says otherwise.
@@ -233,14 +239,6 @@ class TrainDecision(StrictModel):
     reason: str | None
     signed: bool = False
     approvals: list[str] = Field(default_factory=list)
-
-
-class TrainDecisionCheck(StrictModel):
-    """A deployment's question to its train: did you send me this decision?"""
-
-    train: str
-    workflow_id: str
-    decision: TrainDecision
 
 
 class CanaryVerified(StrictModel):

@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsSteps
     from workflows.failures import StageFailure
-    from workflows.hold import follow_train_hold, serve_hold_messages
+    from workflows.hold import serve_hold_messages
     from workflows.notifications import Notifier
     from workflows.payloads import NO_ARGUMENT, read_argument
     from workflows.preflight import (
@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import pending_steps
     from workflows.traffic import TrafficShift
     from workflows.train_member import (
+        follow_train_hold,
         take_train_decision,
         tell_the_train_it_ended,
         train_membership_refusal,
@@ -101,6 +102,7 @@ class EcsCanaryDeployment(DecisionMessages):
         info = workflow.info()
         self._gate = Gate(info.workflow_id, info.run_id)
         serve_hold_messages(self._check, self._take, self.status)  # pause, resume, override_freeze
+        self._train_holds = asyncio.Lock()  # the train's holds, one at a time, in order
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         payload = read_argument(request)
@@ -144,12 +146,13 @@ class EcsCanaryDeployment(DecisionMessages):
     @workflow.signal(
         name=TRAIN_HOLD_SIGNAL,
         description="The release train's pause or resume, for its deployments in flight (sent "
-        "by the train this deployment belongs to; ignored from anyone else).",
+        "by the train this deployment belongs to, which it confirms; ignored from anyone "
+        "else).",
     )
-    def train_hold_signal(self, hold: RawValue = NO_ARGUMENT) -> None:
+    async def train_hold_signal(self, hold: RawValue = NO_ARGUMENT) -> None:
         if self._invalid is None:
-            train = self._require_request().train
-            follow_train_hold(self._state.hold, self._gate, train, read_argument(hold))
+            async with self._train_holds:
+                await follow_train_hold(self._run, read_argument(hold))
 
     # --- The run ----------------------------------------------------------------------------
 

@@ -30,11 +30,9 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from ecs_canary.freeze import freeze_at
     from ecs_canary.gate import Gate
-    from ecs_canary.hold import HOLD_ACTIONS, HoldState, TrainHold
+    from ecs_canary.hold import HOLD_ACTIONS, HoldState
     from ecs_canary.models import DecisionSource, HoldAction, Paused
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.text import duration_text, utc_clock
@@ -47,23 +45,6 @@ def pause_or_resume(state: HoldState, gate: Gate, paused: Paused | None, now: da
     if paused is None and state.paused is not None:
         gate.postpone(now - state.paused.at)
     state.paused = paused
-
-
-def follow_train_hold(state: HoldState, gate: Gate, train: str | None, payload: Any) -> None:
-    """The release train's pause or resume, relayed to this deployment of it (`train_hold`):
-    taken only from the train it belongs to (else logged)."""
-    try:
-        hold = TrainHold.model_validate(payload)
-    except ValidationError as err:
-        workflow.logger.warning(f"Ignored an unreadable train hold: {err.error_count()} errors")
-        return
-    if hold.train != train:
-        workflow.logger.warning(
-            f"Ignored a hold of {hold.train!r}: this deployment belongs to "
-            f"{train or 'no release train'}"
-        )
-        return
-    pause_or_resume(state, gate, hold.paused, workflow.now())
 
 
 def serve_hold_messages(

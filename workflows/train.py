@@ -18,10 +18,16 @@ cancelled deployment is), starts nothing more, and ends the train as Failed with
 `TrainStopped`. A cancel of the train cancels its deployments in flight. The result lists each
 service's outcome and reason.
 
-A train of 1,000 keeps its history short by continuing as new (`_continue_as_new`), carrying
-its progress: its deployments are abandoned children, steered by workflow id and run from
-whichever run is current; each says when it ends (`deployment_ended`) and the train reads the
-result from Temporal (activities.train.ended_deployments).
+A train of 1,000 keeps its history short by continuing as new (workflows.train_continue),
+carrying its progress: its deployments are abandoned children, steered by workflow id and run
+from whichever run is current; each says when it ends (`deployment_ended`) and the train reads
+the result from Temporal (workflows.train_steering).
+
+This module is the train's run: its messages, its waves in order, the stop of the line and its
+end. Its parts: the gate's decisions and timer (workflows.train_gate), the deployments' runs
+(workflows.train_steering), continue-as-new (workflows.train_continue), the state
+(workflows.train_state), the Web UI details (workflows.train_presentation), the put back
+(workflows.train_put_back) and the pause relayed to the deployments (workflows.train_hold).
 """
 
 from __future__ import annotations
@@ -30,61 +36,40 @@ import asyncio
 import builtins
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import (
-    ApplicationError,
-    CancelledError,
-    FailureError,
-    WorkflowAlreadyStartedError,
-)
-from temporalio.workflow import ExternalWorkflowHandle, ParentClosePolicy
+from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.search_attributes import missing_search_attributes
-    from activities.train import ended_deployments, running_deployments
-    from ecs_canary import train as train_contract
-    from ecs_canary.gate import Gate
-    from ecs_canary.models import (
-        Decision,
-        DecisionAction,
-        DeploymentResult,
-        Outcome,
-    )
-    from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE
+    from activities.train import running_deployments
+    from ecs_canary.names import TRAIN_WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.request import DeploymentRequest
-    from ecs_canary.text import duration_text
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
-        DECISION_FOR_QUERY,
         DEPLOYMENT_ENDED_SIGNAL,
-        TRAIN_DECISION_SIGNAL,
         CanaryVerified,
         DeploymentEnded,
-        DeploymentRun,
-        DeploymentRunEnd,
-        EndedDeploymentsInput,
         TrainContinued,
-        TrainDecision,
         TrainDeployment,
         TrainEnd,
         TrainOutcome,
-        TrainProgress,
         TrainRequest,
         TrainResult,
         TrainStatus,
         TrainWaveStatus,
         service_named_twice,
     )
+    from workflows import train_continue, train_gate
     from workflows.calls import settle, start_checks, together
     from workflows.decision_messages import DecisionMessages
     from workflows.decisions import DecisionDesk
-    from workflows.failures import StageFailure, failure_reason
+    from workflows.failures import StageFailure
     from workflows.hold import Hold, serve_hold_messages
     from workflows.metrics import train_ended
     from workflows.notifications import Notifier, Receivers
@@ -94,18 +79,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.train_hold import relay_holds
     from workflows.train_presentation import train_details
     from workflows.train_put_back import put_back
-    from workflows.train_state import TrainState, outcome_of
+    from workflows.train_state import IN_FLIGHT, TrainState
+    from workflows.train_steering import TrainDeployments
 
 TRAIN_STOPPED = "TrainStopped"
-# Who decides what no person decided: the train's own approvals and the line's rejections.
-TRAIN = "ecs-canary-train"
 _RUNNING_CHECK_TIMEOUT = timedelta(minutes=5)
-_READ_ENDS_TIMEOUT = timedelta(minutes=5)
 # How long the train waits for news of a wave before it looks at every run in flight (one
 # terminated by hand never says that it ended).
 _SWEEP_EVERY = timedelta(minutes=10)
-# A deployment's stages while its run is in flight.
-_IN_FLIGHT = ("canary", "verified", "promoting")
 
 
 # What a deployment reports to its train.
@@ -126,25 +107,19 @@ class EcsReleaseTrain(DecisionMessages):
         """Validate the request before any handler runs (a decision sent with the start meets
         the gate as the request configures it); no input can fail the first task."""
         self._state = TrainState()
-        self._gate = self._new_gate()
+        self._gate = train_gate.new_gate()
         self._desk = DecisionDesk(self._gate, self._state.hold)
         serve_hold_messages(self._check, self._take, self.status)  # pause, resume, override_freeze
         self._request: TrainRequest | None = None
         self._invalid: str | None = None
         self._policy: PlatformPolicy | None = None
-        # The deployments' runs, by workflow id: those being started now, the run each one
-        # started (from any run of the train), the decision each was sent, those cancelled,
-        # and those that said they ended whose result the train has not read yet.
-        self._starting: dict[str, asyncio.Task[None]] = {}
-        self._run_ids: dict[str, str] = {}
-        self._told: dict[str, TrainDecision] = {}
-        self._cancelled: set[str] = set()
-        self._ended: set[str] = set()
+        # The deployments' runs (workflows.train_steering).
+        self._deployments = TrainDeployments()
         # An earlier run of the train stopped the line and was putting services back.
         self._putting_back = False
         payload = read_argument(request)
         try:
-            continued = self._continued(payload)
+            continued = train_continue.continued(payload)
             if continued is None:
                 self._request = TrainRequest.model_validate(payload)
                 # The same hold: the desk and the pause messages keep it.
@@ -161,32 +136,11 @@ class EcsReleaseTrain(DecisionMessages):
         )
         self._notifier = Notifier(receivers)
 
-    @staticmethod
-    def _continued(payload: Any) -> TrainContinued | None:
-        """The progress an earlier run carried over, when Temporal started this run as its
-        continuation (a client's input is always a request)."""
-        if workflow.info().continued_run_id is None:
-            return None
-        return TrainContinued.model_validate(payload)
-
-    def _resume(self, continued: TrainContinued) -> None:
-        progress = continued.progress
-        self._request = continued.request
-        # The same hold (the desk and the pause messages keep it), as the earlier run left it.
-        hold = self._state.hold
-        hold.paused, hold.freeze_overridden_by = progress.paused, progress.freeze_overridden_by
-        self._state = replace(
-            TrainState.resumed(
-                progress.waves,
-                progress.wave,
-                progress.stop_reason,
-                progress.rolled_out,
-                progress.notifications,
-            ),
-            hold=hold,
-        )
-        self._run_ids, self._told = progress.run_ids, progress.told
-        self._cancelled, self._ended = set(progress.cancelled), set(progress.ended)
+    def _resume(self, carried: TrainContinued) -> None:
+        progress = carried.progress
+        self._request = carried.request
+        self._state = train_continue.resumed_state(progress, self._state.hold)
+        self._deployments = TrainDeployments(progress)
         self._policy, self._putting_back = progress.policy, progress.putting_back
 
     # --- Messages ---------------------------------------------------------------------------
@@ -194,14 +148,6 @@ class EcsReleaseTrain(DecisionMessages):
     @workflow.query(description="Where the train stands: waves, each service, the gate.")
     def status(self) -> TrainStatus:
         return self._state.status(self._request.name if self._request else "", self._gate)
-
-    @workflow.query(
-        name=DECISION_FOR_QUERY,
-        description="The decision the train sent to one of its deployments (by workflow id), "
-        "which the deployment confirms before it takes it.",
-    )
-    def decision_for(self, workflow_id: str) -> TrainDecision | None:
-        return self._told.get(workflow_id)
 
     @workflow.signal(
         name=CANARY_VERIFIED_SIGNAL,
@@ -218,9 +164,9 @@ class EcsReleaseTrain(DecisionMessages):
         description="A deployment of the train: its run ends now (the train reads its result).",
     )
     def deployment_ended_signal(self, report: RawValue = NO_ARGUMENT) -> None:
-        found = self._reported_by(report, DeploymentEnded, DEPLOYMENT_ENDED_SIGNAL, _IN_FLIGHT)
+        found = self._reported_by(report, DeploymentEnded, DEPLOYMENT_ENDED_SIGNAL, IN_FLIGHT)
         if found is not None:
-            self._ended.add(found[1].workflow_id)
+            self._deployments.ended.add(found[1].workflow_id)
 
     def _reported_by(
         self, report: RawValue, model: type[_Report], signal: str, stages: tuple[str, ...]
@@ -247,7 +193,8 @@ class EcsReleaseTrain(DecisionMessages):
             raise ApplicationError(self._invalid, type="InvalidRequest", non_retryable=True)
         train = self._require_request()
         self._details = asyncio.ensure_future(self._keep_details_current())
-        self._relay = asyncio.ensure_future(relay_holds(self._state.hold, self._in_flight_runs))
+        relay = relay_holds(self._state.hold, self._deployments.sent, self._in_flight_runs)
+        self._relay = asyncio.ensure_future(relay)
         if workflow.info().continued_run_id is None:
             await self._learn_policy()
             refused = service_named_twice(train) or await self._services_deploying_already()
@@ -308,7 +255,11 @@ class EcsReleaseTrain(DecisionMessages):
         stops."""
         waves = self._require_request().waves
         for index in range(max(self._state.wave - 1, 0), len(waves)):
-            if self._state.waves[index].state == "pending":
+            state = self._state.waves[index].state
+            if state == "succeeded":  # the wave an earlier run ended with
+                continue
+            if state == "pending":
+                await self._continue_between_waves_if_due()
                 # Paused or frozen: no next wave (the policy as last read; workflows.hold).
                 await self._hold.wait_out_freeze(self._gate.policy)
             await self._wave(index)
@@ -345,16 +296,20 @@ class EcsReleaseTrain(DecisionMessages):
                 )
             except builtins.TimeoutError:
                 # A run terminated by hand says nothing: look at every one in flight.
-                await self._read_ends(state.in_flight(wave), wait=False)
+                await self._deployments.read_ends(state, state.in_flight(wave), wait=False)
             undecided = self._gate.decision is None  # (a continued run may have the decision)
             if gated and gate_timer is None and undecided and self._all_verified(wave.deployments):
                 self._gate.open(workflow.now())
                 wave.state = "gate_open"
-                gate_timer = asyncio.ensure_future(self._time_the_gate())
+                timer = train_gate.time_the_gate(
+                    train, self._gate, self._desk, self._hold, lambda: self._state.stopped
+                )
+                gate_timer = asyncio.ensure_future(timer)
                 self._notifier.send("gate_open", self.status(), wave.name)
-            if self._continue_as_new_due() and self._quiet(wave):
+            if train_continue.due(in_wave=True) and self._quiet(wave):
                 self._continue_as_new()
-            await self._read_ends([row for row in state.in_flight(wave) if self._reported(row)])
+            reported = filter(self._deployments.reported, state.in_flight(wave))
+            await self._deployments.read_ends(state, list(reported))
             if wave.state == "gate_open" and self._gate.decision is not None:
                 # decided: the canaries are promoted or rejected
                 wave.state, wave.decision = "running", self._gate.decision
@@ -371,28 +326,22 @@ class EcsReleaseTrain(DecisionMessages):
 
     def _next_gate(self) -> None:
         """A fresh gate for the next wave; the policy learned so far applies to it."""
-        self._gate = self._new_gate()
+        self._gate = train_gate.new_gate()
         self._gate.configure(self._require_request().gate_settings())
         if self._policy is not None:
             self._gate.learn_policy(self._policy)
         self._desk.serve(self._gate)
 
-    @staticmethod
-    def _new_gate() -> Gate:
-        """A gate of this run, whose refusals name the train's own commands."""
-        info = workflow.info()
-        return Gate(info.workflow_id, info.run_id, command="train approve|reject")
-
     def _wave_over(self, wave: TrainWaveStatus) -> bool:
         """Every deployment of the wave has ended, or will never start."""
-        if self._starting or self._state.in_flight(wave):
+        if self._deployments.starting or self._state.in_flight(wave):
             return False
         return self._state.stopped or all(row.stage == "finished" for row in wave.deployments)
 
     def _start_deployments(self, wave: TrainWaveStatus, requests: list[DeploymentRequest]) -> None:
         """Start deployments of the wave while fewer than `max_parallel` are in flight, the
         line runs, and the train is not about to continue as new."""
-        if self._state.stopped or self._continue_as_new_due() or self._hold.paused:
+        if self._state.stopped or train_continue.due(in_wave=True) or self._hold.paused:
             return  # a paused train starts no next deployment
         free = self._require_request().max_parallel - len(self._state.in_flight(wave))
         for row, request in zip(wave.deployments, requests, strict=True):
@@ -401,275 +350,91 @@ class EcsReleaseTrain(DecisionMessages):
             if row.stage == "not_started":
                 row.stage = "canary"
                 free -= 1
-                self._starting[row.workflow_id] = asyncio.ensure_future(self._start(row, request))
+                self._deployments.start(self._state, row, request, self._require_request().name)
 
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
 
     def _something_to_do(self, wave: TrainWaveStatus, gated: bool) -> bool:
-        rows = wave.deployments
-        if self._wave_over(wave) or any(self._reported(row) for row in rows):
+        rows, deployments = wave.deployments, self._deployments
+        if self._wave_over(wave) or any(map(deployments.reported, rows)):
             return True
-        if self._continue_as_new_due() and self._quiet(wave):
+        if train_continue.due(in_wave=True) and self._quiet(wave):
             return True
         if self._state.stopped or self._gate.rejected:
-            return any(self._to_stop(row) for row in rows)
-        startable = not self._continue_as_new_due() and not self._hold.paused
+            return any(map(deployments.to_stop, rows))
+        startable = not train_continue.due(in_wave=True) and not self._hold.paused
         if startable and any(row.stage == "not_started" for row in rows):
             in_flight = len(self._state.in_flight(wave))
             if in_flight < self._require_request().max_parallel:
                 return True  # a slot came free
         if gated and not self._gate.is_open and self._gate.decision is None:
             return self._all_verified(rows)
-        return (not gated or self._gate.approved) and any(self._to_approve(row) for row in rows)
-
-    def _started(self, row: TrainDeployment) -> bool:
-        """Its run is known (started by this run of the train or an earlier one)."""
-        return row.workflow_id in self._run_ids and row.workflow_id not in self._starting
-
-    def _reported(self, row: TrainDeployment) -> bool:
-        """Its run said it ended, and the train has not read the result yet."""
-        return row.workflow_id in self._ended and self._started(row)
-
-    def _to_approve(self, row: TrainDeployment) -> bool:
-        """A verified canary not told yet, once its start is recorded here (its report may
-        come in the same workflow task as its start)."""
-        verified = row.stage == "verified" and row.workflow_id not in self._told
-        return verified and self._started(row)
-
-    def _to_stop(self, row: TrainDeployment) -> bool:
-        """A running deployment the stopped line has not yet rejected or cancelled."""
-        told = self._told.get(row.workflow_id)
-        running = row.stage in _IN_FLIGHT and self._started(row)
-        return running and (
-            told is None or (told.action == "approve" and row.workflow_id not in self._cancelled)
-        )
+        return (not gated or self._gate.approved) and any(map(deployments.to_approve, rows))
 
     async def _pass_decisions(self, rows: list[TrainDeployment], gated: bool, wave: str) -> None:
         """Send each running deployment of the wave what it is owed: the gate's approval (or
         the train's own, ungated), or, once the line stopped, a rejection or a cancel."""
         if self._state.stopped:
-            rejection = self._rejection(wave)
-            sends = []
-            for row in filter(self._to_stop, rows):
-                if row.workflow_id in self._told:  # approved: its rollout is stopped
-                    sends.append(self._cancel(row))
-                else:
-                    sends.append(self._tell(row, rejection))
-            await together(*sends)
+            rejection = train_gate.rejection(self._gate, self._state, wave)
+            deployments = self._deployments
+            to_stop = list(filter(deployments.to_stop, rows))
+            approved = [row for row in to_stop if row.workflow_id in deployments.told]
+            rejected = [row for row in to_stop if row.workflow_id not in deployments.told]
+            # approved: its rollout is stopped
+            stops = map(deployments.cancel, approved)
+            await together(*stops, deployments.tell(rejected, rejection))
             return
-        approval = self._approval(gated, wave)
+        train = self._require_request()
+        approval = train_gate.approval(train, self._gate, self._state, gated, wave)
         if approval is not None:
-            await together(*(self._tell(row, approval) for row in rows if self._to_approve(row)))
-
-    def _approval(self, gated: bool, wave: str) -> TrainDecision | None:
-        """The approval the wave's verified canaries are owed now, if any: the gate's; with
-        `approval: "once"`, the first wave's, by whoever gave it; with "none", the train's."""
-        train, decision = self._require_request(), self._gate.decision
-        if gated:
-            if decision is None or decision.action != "approve":
-                return None
-            return self._relayed(wave, decision)
-        first = self._state.waves[0]
-        if train.approval == "once" and first.decision is not None:
-            once = first.decision
-            why = f"approved once for the train, at wave {first.name}: {once.reason or 'no reason'}"
-            return self._relayed(wave, once, why)
-        return self._own(wave, "approve", f'the train asks for no approval ("{train.approval}")')
-
-    def _rejection(self, wave: str) -> TrainDecision:
-        decision = self._gate.decision
-        if decision is not None and decision.action == "reject":
-            return self._relayed(wave, decision)
-        return self._own(wave, "reject", f"the line stopped: {self._state.stop_reason}")
-
-    def _relayed(self, wave: str, decision: Decision, reason: str | None = None) -> TrainDecision:
-        """A decision of the train's gate, as its canaries record it: who decided, and how."""
-        return TrainDecision(
-            train=workflow.info().workflow_id,
-            wave=wave,
-            action=decision.action,
-            by=decision.by,
-            reason=decision.reason if reason is None else reason,
-            signed=decision.signed,
-            approvals=decision.approvals if decision.action == "approve" else [],
-        )
-
-    def _own(self, wave: str, action: DecisionAction, reason: str) -> TrainDecision:
-        """A decision no person took: the train's approval, or the stopped line's rejection."""
-        return TrainDecision(
-            train=workflow.info().workflow_id, wave=wave, action=action, by=TRAIN, reason=reason
-        )
-
-    async def _tell(self, row: TrainDeployment, decision: TrainDecision) -> None:
-        self._told[row.workflow_id] = decision
-        if decision.action == "approve":
-            row.stage = "promoting"
-        try:
-            await self._deployment(row).signal(TRAIN_DECISION_SIGNAL, decision)
-        except FailureError as err:  # it closed before the signal reached it
-            workflow.logger.info(f"{row.workflow_id} took no decision: {failure_reason(err)[1]}")
-
-    async def _cancel(self, row: TrainDeployment) -> None:
-        """Cancel a deployment's run: it cleans up as it does alone (an approved one rolls
-        back)."""
-        self._cancelled.add(row.workflow_id)
-        try:
-            await self._deployment(row).cancel()
-        except FailureError as err:  # it closed meanwhile: its result says how
-            workflow.logger.info(f"{row.workflow_id} was not cancelled: {failure_reason(err)[1]}")
-
-    def _deployment(self, row: TrainDeployment) -> ExternalWorkflowHandle[Any]:
-        """The deployment's run this train started: by its workflow id and run, so that it
-        reaches it from any run of the train (a run that continued has no child handle)."""
-        return workflow.get_external_workflow_handle(
-            row.workflow_id, run_id=self._run_ids[row.workflow_id]
-        )
-
-    async def _time_the_gate(self) -> None:
-        """The gate's timer: no decision within `timeout_seconds` decides by `on_timeout`; an
-        approval is subject to the platform policy, as a deployment's is."""
-        train, gate = self._require_request(), self._gate
-        limit = train.timeout_seconds
-        if not await self._hold.timer(  # stops while the train is paused
-            limit,
-            f"Train gate: wait for approval ({duration_text(limit)})",
-            lambda: gate.decision is not None or self._state.stopped,
-        ):
-            return
-        action: DecisionAction = train.on_timeout
-        why = f"no decision within {duration_text(limit)}"
-        if action == "approve":
-            await self._desk.refresh_policy()
-            if refused := gate.automatic_approval_refusal("timeout"):
-                action, why = "reject", f"{why}; {refused}"
-            await self._hold.before_next_step()
-        if gate.decision is None:
-            gate.decide_automatically(action, "timeout", why, workflow.now(), by=TRAIN)
+            await self._deployments.tell(list(filter(self._deployments.to_approve, rows)), approval)
 
     # --- A deployment -----------------------------------------------------------------------
-
-    async def _start(self, row: TrainDeployment, request: DeploymentRequest) -> None:
-        """Start one deployment as a child run. It is abandoned when this run closes: the
-        train continues as new with its deployments in flight, and a later run of the train
-        steers them by workflow id and reads how each ended (`_read_ends`)."""
-        train = self._require_request().name
-        try:
-            handle = await workflow.start_child_workflow(
-                WORKFLOW_TYPE,
-                {**request.model_dump(mode="json"), "train": workflow.info().workflow_id},
-                id=row.workflow_id,
-                task_queue=workflow.info().task_queue,
-                result_type=DeploymentResult,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"{row.service} on {row.cluster} (train {train})",
-            )
-        except WorkflowAlreadyStartedError:
-            why = f"already being deployed by another run of {row.workflow_id}"
-            self._state.ended(row, TrainOutcome.FAILED, why)
-        else:
-            assert handle.first_execution_run_id is not None, "a started child has its run"
-            self._run_ids[row.workflow_id] = handle.first_execution_run_id
-        finally:
-            del self._starting[row.workflow_id]
-
-    async def _read_ends(self, rows: list[TrainDeployment], *, wait: bool = True) -> None:
-        """Read from Temporal how the runs of `rows` ended (`wait`: each said it is ending)
-        and record each outcome; a run still running is left in flight."""
-        runs = [
-            DeploymentRun(workflow_id=row.workflow_id, run_id=self._run_ids[row.workflow_id])
-            for row in rows
-            if self._started(row)
-        ]
-        if not runs:
-            return
-        ends = await workflow.execute_activity(
-            ended_deployments,
-            EndedDeploymentsInput(runs=runs, wait=wait),
-            start_to_close_timeout=_READ_ENDS_TIMEOUT,
-            summary=f"Read how {len(runs)} deployment(s) ended",
-        )
-        for end in ends:
-            row = self._state.row(end.workflow_id)
-            assert row is not None, "the train asked about its own deployments only"
-            self._ended.discard(end.workflow_id)
-            if end.result is not None and end.result.outcome == Outcome.SUCCEEDED:
-                self._state.succeeded(row, end.result)
-            else:
-                self._state.ended(row, *self._outcome(row, end))
-
-    def _outcome(self, row: TrainDeployment, end: DeploymentRunEnd) -> tuple[TrainOutcome, str]:
-        """How a deployment that did not succeed ended, in the train's words."""
-        result = end.result
-        if end.cancelled or (result is not None and result.outcome == Outcome.CANCELLED):
-            why = self._state.stop_reason or "its run was cancelled"
-            told = self._told.get(row.workflow_id)
-            if told is not None and told.action == "approve":
-                return TrainOutcome.ROLLED_BACK, f"cancelled while rolling out ({why})"
-            return TrainOutcome.REJECTED, f"cancelled ({why})"
-        if result is None:
-            return TrainOutcome.FAILED, end.failure or "its run ended without a result"
-        why = result.reason or "no reason"
-        return outcome_of(result), f"{end.failure_type}: {why}" if end.failure_type else why
 
     async def _stop_the_wave(self, wave: TrainWaveStatus) -> None:
         """The train was cancelled: cancel every deployment in flight and wait for each to
         clean up as it does alone."""
+        deployments, state = self._deployments, self._state
         while not self._wave_over(wave):
-            await together(
-                *(
-                    self._cancel(row)
-                    for row in self._state.in_flight(wave)
-                    if self._started(row) and row.workflow_id not in self._cancelled
-                )
-            )
+            await together(*map(deployments.cancel, deployments.to_cancel(state, wave)))
             await workflow.wait_condition(
                 lambda: self._wave_over(wave)
-                or any(self._reported(row) for row in wave.deployments)
-                or any(
-                    self._started(row) and row.workflow_id not in self._cancelled
-                    for row in self._state.in_flight(wave)
-                ),
+                or any(map(deployments.reported, wave.deployments))
+                or bool(deployments.to_cancel(state, wave)),
             )
-            await self._read_ends([row for row in wave.deployments if self._reported(row)])
+            await deployments.read_ends(state, list(filter(deployments.reported, wave.deployments)))
 
     # --- Continue as new --------------------------------------------------------------------
 
-    def _continue_as_new_due(self) -> bool:
-        limit = train_contract.CONTINUE_AS_NEW_AFTER_EVENTS
-        return workflow.info().get_current_history_length() >= limit
+    async def _continue_between_waves_if_due(self) -> None:
+        """Continue as new before the next wave when the history is long enough: nothing is in
+        flight, so Temporal takes the continuation at once (no deployment's signal can come
+        meanwhile and make it refuse it, and the worker replay the whole run)."""
+        if train_continue.due(in_wave=False):
+            await workflow.wait_condition(
+                lambda: self._notifier.idle and workflow.all_handlers_finished()
+            )
+            self._continue_as_new()
 
     def _quiet(self, wave: TrainWaveStatus) -> bool:
         """Nothing of this run would be lost by continuing now: no deployment being started,
         no gate open (its partial approvals and timer live in this run), no message handler
         still running (a decision being verified), no notification on its way."""
         return (
-            not self._starting
+            not self._deployments.starting
             and wave.state != "gate_open"
             and self._notifier.idle
             and workflow.all_handlers_finished()
         )
 
     def _continue_as_new(self) -> NoReturn:
-        """Continue as new, carrying the train's progress (`TrainContinued`)."""
-        state = self._state
-        progress = TrainProgress(
-            waves=state.waves,
-            wave=state.wave,
-            stop_reason=state.stop_reason,
-            rolled_out=state.rolled_out,
-            run_ids=self._run_ids,
-            told=self._told,
-            cancelled=sorted(self._cancelled),
-            ended=sorted(self._ended),
-            notifications=state.notifications,
-            paused=state.hold.paused,
-            freeze_overridden_by=state.hold.freeze_overridden_by,
-            policy=self._policy,
-            putting_back=self._putting_back,
-        )
-        workflow.continue_as_new(
-            TrainContinued(request=self._require_request(), progress=progress)
+        train_continue.continue_train(
+            self._require_request(),
+            self._state,
+            self._deployments,
+            self._policy,
+            self._putting_back,
         )
 
     # --- The end ----------------------------------------------------------------------------
@@ -687,7 +452,7 @@ class EcsReleaseTrain(DecisionMessages):
         requests = {d.workflow_id: d for wave in train.waves for d in wave.deployments}
         why = f"the line stopped: {state.stop_reason}"
         while state.rolled_out:
-            if may_continue and self._continue_as_new_due():
+            if may_continue and train_continue.due(in_wave=False):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._continue_as_new()
             rolled_out = state.rolled_out[-1]
@@ -747,13 +512,7 @@ class EcsReleaseTrain(DecisionMessages):
         return Hold(self._state.hold)
 
     def _in_flight_runs(self) -> dict[str, str]:
-        """The deployments in flight, by workflow id: the run each one started."""
-        return {
-            row.workflow_id: self._run_ids[row.workflow_id]
-            for wave in self._state.waves
-            for row in self._state.in_flight(wave)
-            if row.workflow_id in self._run_ids
-        }
+        return self._deployments.in_flight_runs(self._state)
 
     def _require_request(self) -> TrainRequest:
         assert self._request is not None, "run() fails at once when the request is invalid"

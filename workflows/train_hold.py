@@ -19,12 +19,16 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.models import Paused
     from workflows.calls import together
     from workflows.failures import failure_reason
+    from workflows.train_sent import SentRecord
 
 
-async def relay_holds(hold: HoldState, in_flight: Callable[[], dict[str, str]]) -> None:
+async def relay_holds(
+    hold: HoldState, sent: SentRecord, in_flight: Callable[[], dict[str, str]]
+) -> None:
     """For as long as the train runs: tell each deployment in flight (`in_flight()`: the run
     of each, by workflow id) whether the train is paused whenever that differs from what it
-    was last told. A run of the train that continued an earlier one tells them again."""
+    was last told, once `sent` records it as the train's current hold (where a deployment
+    checks it). A run of the train that continued an earlier one tells them again."""
     told: dict[str, Paused | None] = {}
     train = workflow.info().workflow_id
 
@@ -35,6 +39,7 @@ async def relay_holds(hold: HoldState, in_flight: Callable[[], dict[str, str]]) 
         await workflow.wait_condition(lambda: bool(behind()))
         paused = hold.paused
         relayed = TrainHold(train=train, paused=paused)
+        sent.hold(relayed)
         sends = []
         runs = in_flight()
         for child in behind():

@@ -11,37 +11,36 @@ wave stands on every canary having passed by itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.train import train_sent_decision
+    from ecs_canary.hold import TrainHold
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
         DEPLOYMENT_ENDED_SIGNAL,
         CanaryVerified,
         DeploymentEnded,
         TrainDecision,
-        TrainDecisionCheck,
+    )
+    from ecs_canary.train_sent import (
+        TRAIN_HOLD_MEMO,
+        TrainSentCheck,
+        decision_digest,
+        decision_memo_key,
+        hold_digest,
     )
     from workflows.failures import failure_reason
+    from workflows.hold import pause_or_resume
     from workflows.run_part import RunContext
+    from workflows.train_sent import sent_by_train
 
-
-# A wave's canaries all ask at once when its decision comes, and Temporal buffers few queries
-# while the train's workflow task runs ("consistent query buffer is full"): asked again until
-# answered, for up to `_ASK_THE_TRAIN_FOR`; a decision not confirmed is not taken.
-_ASK_THE_TRAIN = timedelta(seconds=60)
-_ASK_THE_TRAIN_FOR = timedelta(minutes=15)
-_ASK_THE_TRAIN_RETRIES = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
-)
+# What a train sends its deployments.
+_Message = TypeVar("_Message", TrainDecision, TrainHold)
 
 
 async def let_the_train_decide(
@@ -83,21 +82,20 @@ async def tell_the_train_it_ended(run: RunContext) -> None:
 
 async def take_train_decision(run: RunContext, payload: Any) -> None:
     """The train's decision, from the `train_decision` signal: taken only from the train this
-    deployment belongs to, once the train confirms it sent it (anyone may send the signal and
-    name the train), and only while the gate can still take it (else logged)."""
-    try:
-        decision = TrainDecision.model_validate(payload)
-    except ValidationError as err:
-        workflow.logger.warning(f"Ignored an unreadable train decision: {err.error_count()} errors")
+    deployment belongs to, once the train's memo confirms it sent this decision to this run
+    (anyone may send the signal and name the train; workflows.train_sent), and only while the
+    gate can still take it (else logged)."""
+    found = _from_own_train(run, payload, TrainDecision, "decision")
+    if found is None:
         return
-    train = run.request.train
-    if decision.train != train:
-        workflow.logger.warning(
-            f"Ignored a decision of {decision.train!r}: this deployment belongs to "
-            f"{train or 'no release train'}"
-        )
-        return
-    if not await _sent_by(train, decision):
+    decision, train = found
+    info = workflow.info()
+    check = TrainSentCheck(
+        train=train,
+        key=decision_memo_key(info.workflow_id),
+        digest=decision_digest(decision, info.first_execution_run_id),
+    )
+    if not await sent_by_train(check, decision.action):
         workflow.logger.warning(
             f"Ignored a {decision.action} by {decision.by!r} in the name of {train}: the train "
             "did not send it"
@@ -107,23 +105,43 @@ async def take_train_decision(run: RunContext, payload: Any) -> None:
         workflow.logger.info(f"The train's {decision.action} came too late for this run's gate")
 
 
-async def _sent_by(train: str, decision: TrainDecision) -> bool:
-    """Ask the train (its `decision_for` query, by workflow id) whether it sent `decision` to
-    this deployment; a train that cannot be asked sent nothing as far as this run knows."""
-    here = workflow.info().workflow_id
-    check = TrainDecisionCheck(train=train, workflow_id=here, decision=decision)
-    try:
-        return await workflow.execute_local_activity(
-            train_sent_decision,
-            check,
-            start_to_close_timeout=_ASK_THE_TRAIN,
-            schedule_to_close_timeout=_ASK_THE_TRAIN_FOR,
-            retry_policy=_ASK_THE_TRAIN_RETRIES,
-            summary=f"Confirm the {decision.action} with {train}",
+async def follow_train_hold(run: RunContext, payload: Any) -> None:
+    """The release train's pause or resume, relayed to this deployment of it (`train_hold`):
+    taken only from the train it belongs to, and only while the train's memo says it is the
+    train's current hold (else logged). The caller takes one at a time, in the order they came:
+    each is checked against the memo as it is when its turn comes."""
+    found = _from_own_train(run, payload, TrainHold, "hold")
+    if found is None:
+        return
+    hold, train = found
+    what = "resume" if hold.paused is None else "pause"
+    check = TrainSentCheck(train=train, key=TRAIN_HOLD_MEMO, digest=hold_digest(hold))
+    if not await sent_by_train(check, what):
+        workflow.logger.warning(
+            f"Ignored a {what} in the name of {train}: it is not the train's current hold"
         )
-    except ActivityError as err:
-        workflow.logger.warning(f"Could not ask {train}: {failure_reason(err)[1]}")
-        return False
+        return
+    pause_or_resume(run.state.hold, run.gate, hold.paused, workflow.now())
+
+
+def _from_own_train(
+    run: RunContext, payload: Any, model: type[_Message], what: str
+) -> tuple[_Message, str] | None:
+    """The message and the train this deployment belongs to, if the payload is readable and
+    names that train (else logged, None)."""
+    try:
+        message = model.model_validate(payload)
+    except ValidationError as err:
+        workflow.logger.warning(f"Ignored an unreadable train {what}: {err.error_count()} errors")
+        return None
+    train = run.request.train
+    if message.train != train or train is None:
+        workflow.logger.warning(
+            f"Ignored a {what} of {message.train!r}: this deployment belongs to "
+            f"{train or 'no release train'}"
+        )
+        return None
+    return message, train
 
 
 def train_membership_refusal(train: str | None) -> str | None:

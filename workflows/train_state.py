@@ -108,7 +108,7 @@ class TrainState:
 
     def in_flight(self, wave: TrainWaveStatus) -> list[TrainDeployment]:
         """The wave's deployments started and not yet ended."""
-        return [row for row in wave.deployments if row.stage in _IN_FLIGHT]
+        return [row for row in wave.deployments if row.stage in IN_FLIGHT]
 
     def never_started(self) -> None:
         """Every deployment not started when the train ends."""
@@ -173,7 +173,8 @@ class TrainState:
         return self.final_result
 
 
-_IN_FLIGHT = ("canary", "verified", "promoting")
+# A deployment's stages while its run is in flight.
+IN_FLIGHT = ("canary", "verified", "promoting")
 _COUNTED = [*(outcome.value for outcome in TrainOutcome), "in_flight", "pending"]
 
 

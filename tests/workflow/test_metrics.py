@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
 from activities.notifications import send_notification
-from activities.train import ended_deployments, running_deployments, train_sent_decision
+from activities.train import ended_deployments, running_deployments, train_sent
 from ecs_canary import telemetry
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import (
@@ -88,7 +88,7 @@ async def metered(
             verify_decision,
             running_deployments,
             ended_deployments,
-            train_sent_decision,
+            train_sent,
             send_notification,
         ],
     ):

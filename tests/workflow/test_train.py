@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
 from activities.notifications import send_notification
-from activities.train import ended_deployments, running_deployments, train_sent_decision
+from activities.train import ended_deployments, running_deployments, train_sent
 from ecs_canary import train as train_contract
 from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
@@ -65,7 +65,7 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
             verify_decision,
             running_deployments,
             ended_deployments,
-            train_sent_decision,
+            train_sent,
             send_notification,
         ],
     ):
@@ -209,15 +209,10 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     every canary, and it reads how each deployment ended. (No query of the train: the test
     server never answers one sent to a run that continues as new meanwhile.)"""
     monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS", 40)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
-
-    async def completed() -> bool:
-        # (the test server's result() may read a continued run's history before it ends)
-        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-    await wait_until(completed, timeout=60)
-    result = await latest.result()
+    result = await _last_run_result(latest)
 
     assert outcomes(result) == {
         "api": ("one", TrainOutcome.SUCCEEDED),
@@ -249,6 +244,38 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     assert in_flight, "the train continued as new with deployments in flight"
     assert max(len(h.events) for h in histories) < 40 + 30  # the rest of a workflow task
     assert await replay_histories(histories) == len(histories)
+
+
+async def _last_run_result(latest: TrainHandle) -> TrainResult:
+    """The result of a train that continues as new, once its last run completed (the test
+    server's result() may read a continued run's history before it ends)."""
+
+    async def completed() -> bool:
+        return (await latest.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    await wait_until(completed, timeout=60)
+    return await latest.result()
+
+
+@pytest.mark.abandons_activity  # as any run that continues as new, on the test server
+async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight(
+    existing, start_train, time_skipping, monkeypatch
+):
+    """Past CONTINUE_AS_NEW_AFTER_EVENTS, the train continues as new before its next wave,
+    where no deployment is in flight to signal it: Temporal takes the continuation at once (a
+    signal racing it would fail the workflow task, and the worker would replay the whole run)."""
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
+    assert (await _last_run_result(latest)).outcome == "succeeded"
+    first = await time_skipping.client.get_workflow_handle(
+        handle.id, run_id=handle.first_execution_run_id
+    ).fetch_history()
+    assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    assert not any(e.HasField("workflow_task_failed_event_attributes") for e in first.events)
+    carried = first.events[-1].workflow_execution_continued_as_new_event_attributes.input
+    progress = json.loads(carried.payloads[0].data)["progress"]
+    assert [wave["state"] for wave in progress["waves"]] == ["succeeded", "pending"]
 
 
 async def test_approval_once_decides_the_first_wave_and_the_rest_run_on_their_own(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from ecs_canary.models import DeploymentStatus
-from ecs_canary.names import workflow_id_for
+from ecs_canary.hold import TrainHold
+from ecs_canary.models import DeploymentStatus, Paused
+from ecs_canary.names import TRAIN_WORKFLOW_TYPE, workflow_id_for
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
-from ecs_canary.train import TrainStatus
+from ecs_canary.train import TrainResult, TrainStatus
+from ecs_canary.train_sent import TRAIN_HOLD_MEMO, hold_digest
 from tests.helpers import replay_histories, wait_until
 from tests.workflow import test_train as trains
 from tests.workflow.conftest import request
@@ -137,6 +139,76 @@ async def test_a_paused_train_pauses_its_wave_and_resumes_its_timers_with_what_w
         for workflow_id in (handle.id, *children)
     ]
     assert await replay_histories(histories) == 4
+
+
+async def test_a_forged_train_resume_leaves_a_paused_deployment_paused(
+    services, start_train, time_skipping
+):
+    """Anyone may signal `train_hold` naming the train: a deployment takes a hold only while
+    the train's memo says it is the train's current one (ecs_canary.train_sent), so a resume
+    the train did not send (here the very payload a genuine resume would carry) is refused."""
+    client = time_skipping.client
+    handle = await start_train(_baking_train(services, approval="none"))
+    wave_one = services[:2]
+    baking = await _all(client, wave_one, lambda s: s.bake_ends_at is not None)
+    await handle.execute_update("pause", {"by": "alice"}, result_type=TrainStatus)
+    await _all(client, wave_one, lambda s: s.paused is not None)
+
+    child = client.get_workflow_handle(workflow_id_for("ecs-canary", wave_one[0]))
+    await child.signal("train_hold", {"train": handle.id, "paused": None})
+    await wait_until(lambda: _hold_checked(child))  # the check of the forged resume is done
+    await time_skipping.sleep(2 * HOUR)
+    held = await _deployment(client, wave_one[0])
+    assert held.paused is not None and held.paused.by == "alice"
+    assert held.bake_ends_at == baking[0].bake_ends_at  # its bake stood still
+
+    await handle.execute_update("resume", {"by": "alice"}, result_type=TrainStatus)
+    await _all(client, wave_one, lambda s: s.paused is None)
+    await time_skipping.sleep(2 * BAKE)
+    assert (await handle.result()).outcome == "succeeded"
+
+
+async def test_a_hold_recorded_by_whoever_started_the_train_is_not_the_trains(
+    services, time_skipping, train_queue
+):
+    """A memo given at the start is the starter's, not what the train sent: the train drops
+    its records there before anything starts, so a pause forged to match them is refused."""
+    client = time_skipping.client
+    body = _baking_train(services, approval="none")
+    train_id = f"ecs-canary-train/{body['name']}"
+    paused = Paused(by="mallory", reason=None, at=datetime.now(UTC))
+    forged = TrainHold(train=train_id, paused=paused)
+    handle = await client.start_workflow(
+        TRAIN_WORKFLOW_TYPE,
+        body,
+        id=train_id,
+        task_queue=train_queue,
+        memo={TRAIN_HOLD_MEMO: hold_digest(forged)},
+        result_type=TrainResult,
+    )
+    wave_one = services[:2]
+    await _all(client, wave_one, lambda s: s.bake_ends_at is not None)
+    assert TRAIN_HOLD_MEMO not in await (await handle.describe()).memo()
+
+    child = client.get_workflow_handle(workflow_id_for("ecs-canary", wave_one[0]))
+    await child.signal("train_hold", forged.model_dump(mode="json"))
+    await wait_until(lambda: _hold_checked(child))
+    assert (await _deployment(client, wave_one[0])).paused is None
+    await time_skipping.sleep(2 * BAKE)
+    assert (await handle.result()).outcome == "succeeded"
+
+
+async def _hold_checked(child: Any) -> bool:
+    """The last `train_hold` the deployment received has been checked (its local activity's
+    marker follows it in the history)."""
+    events = (await child.fetch_history()).events
+    holds = [
+        index
+        for index, event in enumerate(events)
+        if event.workflow_execution_signaled_event_attributes.signal_name == "train_hold"
+    ]
+    return bool(holds) and any(event.HasField("marker_recorded_event_attributes")
+                               for event in events[holds[-1]:])
 
 
 @pytest.fixture
