@@ -551,8 +551,12 @@ async def test_a_service_named_twice_is_refused_before_anything_starts(existing,
     assert existing.calls == []
 
 
+@pytest.mark.own_clock
 async def test_a_service_being_deployed_already_is_refused(existing, start_train, time_skipping):
-    """A run of `web` is open (on a queue no worker polls: it stays open, doing nothing)."""
+    """A run of `web` is open (on a queue no worker polls: it stays open, doing nothing). Its
+    first workflow task, never taken, holds the test server's clock even after the terminate
+    at the end (a later test's timer on a shared server would then wait in real time): its
+    own server."""
     alone = await time_skipping.client.start_workflow(
         WORKFLOW_TYPE,
         request(service_name="web"),
