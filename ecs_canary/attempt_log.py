@@ -50,40 +50,36 @@ class _Refused(NamedTuple):
 
 
 class AttemptLog:
+    """A gate's attempts, in the order they came (see the module docstring for why so)."""
+
     def __init__(self) -> None:
         self._recorded = 0  # every attempt so far: the next one's place
         self._accepted: list[tuple[int, DecisionAttempt]] = []
         self._refused: deque[_Refused] = deque(maxlen=MAX_REFUSED_ATTEMPTS)
         self._refused_count = 0
 
-    def accepted(
+    def record(
         self,
         action: DecisionAction | HoldAction,
         by: str | None,
         reason: str | None,
         at: datetime,
         via: DecisionSource,
+        refusal: str | None,
         *,
         signed: bool,
     ) -> None:
-        attempt = DecisionAttempt(
-            action=action, by=by, reason=reason, at=at, via=via, accepted=True, signed=signed
-        )
-        self._accepted.append((self._next(), attempt))
-
-    def refused(
-        self,
-        action: DecisionAction | HoldAction,
-        by: str | None,
-        reason: str | None,
-        at: datetime,
-        via: DecisionSource,
-        refusal: str,
-        *,
-        signed: bool,
-    ) -> None:
-        self._refused.append(_Refused(self._next(), action, by, reason, at, via, refusal, signed))
-        self._refused_count += 1
+        """An attempt, accepted when `refusal` is None."""
+        self._recorded += 1
+        if refusal is None:
+            attempt = DecisionAttempt(
+                action=action, by=by, reason=reason, at=at, via=via, accepted=True, signed=signed
+            )
+            self._accepted.append((self._recorded, attempt))
+        else:
+            refused = _Refused(self._recorded, action, by, reason, at, via, refusal, signed)
+            self._refused.append(refused)
+            self._refused_count += 1
 
     @property
     def attempts(self) -> list[DecisionAttempt]:
@@ -96,7 +92,3 @@ class AttemptLog:
     def refused_dropped(self) -> int:
         """Refused attempts beyond the last MAX_REFUSED_ATTEMPTS: forgotten, but counted."""
         return self._refused_count - len(self._refused)
-
-    def _next(self) -> int:
-        self._recorded += 1
-        return self._recorded

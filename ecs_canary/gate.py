@@ -392,9 +392,4 @@ class Gate:
         *,
         signed: bool,
     ) -> None:
-        if refusal is None:
-            self._attempts.accepted(action, attempt.by, attempt.reason, now, via, signed=signed)
-        else:
-            self._attempts.refused(
-                action, attempt.by, attempt.reason, now, via, refusal, signed=signed
-            )
+        self._attempts.record(action, attempt.by, attempt.reason, now, via, refusal, signed=signed)

@@ -13,12 +13,12 @@ FLOOD = 10_000
 
 def test_a_flood_keeps_every_accepted_attempt_and_the_last_refusals_in_order():
     log = AttemptLog()
-    log.accepted("pause", "alice", None, T0, "signal", signed=False)
+    log.record("pause", "alice", None, T0, "signal", None, signed=False)
     for number in range(FLOOD):
         at = T0 + timedelta(seconds=number)
         if number == FLOOD - 50:  # an accepted attempt amid the refusals that are kept
-            log.accepted("resume", "alice", "back", at, "update", signed=True)
-        log.refused("approve", f"p{number}", None, at, "signal", f"no {number}", signed=False)
+            log.record("resume", "alice", "back", at, "update", None, signed=True)
+        log.record("approve", f"p{number}", None, at, "signal", f"no {number}", signed=False)
 
     attempts = log.attempts
     assert log.refused_dropped == FLOOD - MAX_REFUSED_ATTEMPTS
@@ -42,6 +42,6 @@ def test_a_flood_keeps_every_accepted_attempt_and_the_last_refusals_in_order():
 def test_fewer_refusals_than_the_bound_are_all_kept():
     log = AttemptLog()
     for _ in range(3):
-        log.refused("reject", None, "why", T0, "update", "the gate is closed", signed=False)
+        log.record("reject", None, "why", T0, "update", "the gate is closed", signed=False)
     assert log.refused_dropped == 0
     assert [(a.accepted, a.refusal) for a in log.attempts] == [(False, "the gate is closed")] * 3
