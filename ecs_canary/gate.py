@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
 
+from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS as MAX_REFUSED_ATTEMPTS
+from ecs_canary.attempt_log import AttemptLog
 from ecs_canary.models import (
     Decision,
     DecisionAction,
@@ -25,9 +27,6 @@ from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPol
 from ecs_canary.train import TrainDecision
 
 ANONYMOUS = "anonymous"
-# Refused attempts kept for `status`: anyone who may signal can send them without end, and each
-# one stays in the workflow's memory and in every answer. The count of the rest is kept.
-MAX_REFUSED_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,17 @@ class Gate:
         self.opened_at: datetime | None = None
         self.decision: Decision | None = None
         self.approvals: list[str] = []
-        self.attempts: list[DecisionAttempt] = []
-        # Refused attempts beyond the last MAX_REFUSED_ATTEMPTS, forgotten but counted.
-        self.refused_attempts_dropped = 0
-        self._refused_attempts_kept = 0
+        self._attempts = AttemptLog()
+
+    @property
+    def attempts(self) -> list[DecisionAttempt]:
+        """Every accepted attempt and the last MAX_REFUSED_ATTEMPTS refused ones, in order."""
+        return self._attempts.attempts
+
+    @property
+    def refused_attempts_dropped(self) -> int:
+        """Refused attempts beyond the last MAX_REFUSED_ATTEMPTS, forgotten but counted."""
+        return self._attempts.refused_dropped
 
     def configure(self, settings: VerificationSettings) -> None:
         self._settings = settings
@@ -386,27 +392,4 @@ class Gate:
         *,
         signed: bool,
     ) -> None:
-        self.attempts.append(
-            DecisionAttempt(
-                action=action,
-                by=attempt.by,
-                reason=attempt.reason,
-                at=now,
-                via=via,
-                accepted=refusal is None,
-                refusal=refusal,
-                signed=signed,
-            )
-        )
-        if refusal is not None:
-            self._forget_old_refusals()
-
-    def _forget_old_refusals(self) -> None:
-        """Keep the last MAX_REFUSED_ATTEMPTS refused attempts (and every accepted one)."""
-        self._refused_attempts_kept += 1
-        if self._refused_attempts_kept > MAX_REFUSED_ATTEMPTS:
-            # The oldest refused attempt: after the few accepted ones that came first.
-            oldest = next(index for index, kept in enumerate(self.attempts) if not kept.accepted)
-            del self.attempts[oldest]
-            self._refused_attempts_kept -= 1
-            self.refused_attempts_dropped += 1
+        self._attempts.record(action, attempt.by, attempt.reason, now, via, refusal, signed=signed)
