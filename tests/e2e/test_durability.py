@@ -21,6 +21,7 @@ from tests.helpers import (
     existing_service,
     gate_is_open,
     kill_hard,
+    known_speeds,
     start,
     status,
     wait_until,
@@ -78,6 +79,7 @@ async def test_killing_the_worker_loses_nothing(
         else:
             await wait_until(lambda: _running_activity(handle, KILL_POINTS[stage]), timeout=30)
         kill_hard(first)
+    known_speeds(emulator)  # slow only until the kill: what follows need not wait on ECS
     if stage == "verification":
         await handle.signal("approve", {"by": "alice"})  # lands while no worker runs
     with worker_process(address, task_queue, log):
