@@ -14,6 +14,7 @@ from temporalio.client import Client
 from ecs_canary.models import DeploymentResult
 from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
+    SHORT_TASK_TIMEOUT,
     DevServer,
     Runs,
     approve_at_gate,
@@ -112,7 +113,8 @@ async def test_a_worker_killed_while_registering_registers_once(
         worker_process(address, task_queue, log) as first,
         emulator.hold("RegisterTaskDefinition"),
     ):
-        handle = await deploy(requests.raw())
+        # The next worker takes the dead one's workflow task once it times out.
+        handle = await deploy(requests.raw(), task_timeout=SHORT_TASK_TIMEOUT)
         await wait_until(lambda: _calls_reached(emulator, "RegisterTaskDefinition"), 30)
         kill_hard(first)
     # The dead worker's registration now takes effect, as a request AWS had received would.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from temporalio.exceptions import CancelledError
 
 from ecs_canary.models import SteadyState
 from tests.helpers import (
+    SHORT_TASK_TIMEOUT,
     approve_at_gate,
     describe,
     existing_service,
@@ -27,11 +27,6 @@ from tests.helpers import (
 from workflows.state import DeploymentState
 
 BUG = "unsupported operand type(s) for +: 'int' and 'list'"
-# The SDK reports only a task's first failure: each later attempt holds the task until its
-# timeout. The run's workflow task timeout, 4 s rather than Temporal's 10 s, is how long each
-# retry (and the fixed worker's or the cancel's turn) waits; its tasks take well under a
-# second here, and one that timed out on a loaded machine would only be tried again.
-TASK_TIMEOUT = timedelta(seconds=4)
 UNHANDLED = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
 
 
@@ -63,7 +58,7 @@ async def _held_by_a_bug(
     with monkeypatch.context() as bug:
         bug.setattr(DeploymentState, "saw", _saw_with_a_bug)
         async with in_process_worker(client, task_queue):
-            handle = await deploy(request, task_timeout=TASK_TIMEOUT)
+            handle = await deploy(request, task_timeout=SHORT_TASK_TIMEOUT)
             await wait_until(lambda: _task_retried(handle), timeout=60)
 
             assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING

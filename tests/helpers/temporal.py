@@ -30,6 +30,13 @@ FAILED_AT_ONCE = [
 ]
 
 
+# A workflow task timeout for tests that wait on one: a worker killed in a task, or a task the
+# SDK retries (it reports only a task's first failure; each later attempt waits out the
+# timeout). 4 s rather than Temporal's 10 s: the tests' tasks take well under a second, and one
+# that timed out on a loaded machine would only be tried again.
+SHORT_TASK_TIMEOUT = timedelta(seconds=4)
+
+
 async def start(
     client: Client,
     task_queue: str,
