@@ -27,6 +27,7 @@ from tests.helpers import (
     in_order,
     inventory,
     kill_hard,
+    known_speeds,
     status,
     wait_for_stage,
     wait_until,
@@ -229,6 +230,7 @@ async def test_a_worker_killed_while_both_start_creates_each_once(
         handle = await deploy(analysed(requests))
         await wait_until(lambda: active(ecs, "myappCanary", "myappBaseline"), timeout=30)
         kill_hard(first)
+    known_speeds(emulator)  # slow only until the kill: what follows need not wait on ECS
     with worker_process(address, task_queue, log):
         await wait_for_stage(handle, "verification", timeout=90)
         await handle.signal("reject", {"by": "alice"})

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from ecs_canary.models import DeploymentResult
 from ecs_canary.temporal import DATA_CONVERTER
 from tests.helpers import (
+    SHORT_TASK_TIMEOUT,
     DevServer,
     Runs,
     approve_at_gate,
@@ -21,6 +22,7 @@ from tests.helpers import (
     existing_service,
     gate_is_open,
     kill_hard,
+    known_speeds,
     start,
     status,
     wait_until,
@@ -78,6 +80,7 @@ async def test_killing_the_worker_loses_nothing(
         else:
             await wait_until(lambda: _running_activity(handle, KILL_POINTS[stage]), timeout=30)
         kill_hard(first)
+    known_speeds(emulator)  # slow only until the kill: what follows need not wait on ECS
     if stage == "verification":
         await handle.signal("approve", {"by": "alice"})  # lands while no worker runs
     with worker_process(address, task_queue, log):
@@ -110,7 +113,8 @@ async def test_a_worker_killed_while_registering_registers_once(
         worker_process(address, task_queue, log) as first,
         emulator.hold("RegisterTaskDefinition"),
     ):
-        handle = await deploy(requests.raw())
+        # The next worker takes the dead one's workflow task once it times out.
+        handle = await deploy(requests.raw(), task_timeout=SHORT_TASK_TIMEOUT)
         await wait_until(lambda: _calls_reached(emulator, "RegisterTaskDefinition"), 30)
         kill_hard(first)
     # The dead worker's registration now takes effect, as a request AWS had received would.

@@ -9,9 +9,6 @@ test reads every metric over the same settled seconds (`wait_for_requests`)."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ecs_emulator import EmulatorAdminError
-from tests.helpers import ROOT, create_service, register, wait_stable, wait_until_sync
+from ecs_emulator import __main__ as emulator_cli
+from tests.helpers import create_service, register, wait_stable, wait_until_sync
 from tests.helpers.ecs import awsvpc_network, target_group, web_definition
 from tests.helpers.load_balancers import balancer, behind, healthy_targets
 from tests.helpers.traffic import (
@@ -389,15 +387,16 @@ def test_traffic_rps_changes_at_run_time_and_bad_values_change_nothing(
     [(["--traffic-rps", "-1"], {}), ([], {"ECS_EMULATOR_TRAFFIC_RPS": "nan"})],
 )
 def test_a_bad_traffic_rate_at_start_is_refused(
-    arguments: list[str], environment: dict[str, str]
+    arguments: list[str],
+    environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ecs_emulator", "--port", "0", *arguments],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **environment},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert "traffic_rps must be between 0 (no traffic) and 10000" in result.stderr
+    """`python -m ecs_emulator`'s own `main`, in this process: a new interpreter would spend
+    seconds importing moto before refusing (test_emulator_admin.py runs the refusal as a
+    process, and its exit code 2)."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    assert emulator_cli.main(["--port", "0", *arguments]) == 2
+    assert "traffic_rps must be between 0 (no traffic) and 10000" in capsys.readouterr().err

@@ -27,6 +27,8 @@ from ecs_canary.versioning import DEFAULT_DEPLOYMENT_NAME
 from tests.helpers import (
     CLUSTER,
     ROOT,
+    START_SECONDS,
+    STOP_SECONDS,
     emulator_client,
     free_ports,
     gate_is_open,
@@ -140,6 +142,9 @@ def _stack_env(local_dir: Path) -> dict[str, str]:
         "ECS_CANARY_METRICS_PORT": str(metrics),
         # The worker's gauges of what is in flight, read every second instead of every 10.
         "ECS_CANARY_METRICS_REFRESH_SECONDS": "1",
+        # The emulator's tasks start and stop at the tests' speed, not a demo's.
+        "ECS_EMULATOR_TASK_START_SECONDS": str(START_SECONDS),
+        "ECS_EMULATOR_TASK_STOP_SECONDS": str(STOP_SECONDS),
         "LOCAL_DIR": str(local_dir),
     }
     env.pop("MAKEFLAGS", None)

@@ -27,6 +27,7 @@ from tests.helpers import (
     CLUSTER,
     existing_service,
     http_target,
+    known_speeds,
     status,
     temporal_cli,
     wait_for_stage,
@@ -138,6 +139,7 @@ async def test_a_pause_during_the_canary_deploy_starts_no_verification_until_res
     assert held.paused is not None and held.paused.by == "alice"
     assert held.stage.value == "canary_deploy" and not held.gate_open
     assert [t.stage.value for t in held.stages] == ["canary_deploy"]
+    known_speeds(emulator)  # slow only while the pause lands: the rollout need not wait
 
     resumed = await starter.run("resume", wid, "--by", "bob")
     assert resumed.code == 0, resumed.err
@@ -235,6 +237,7 @@ async def test_a_paused_train_holds_its_deployments_in_flight_until_resumed(
     for handle in handles:
         held = await status(handle)
         assert held.stage.value == "canary_deploy" and held.paused is not None
+    known_speeds(emulator)  # slow only while the pause lands: the rollouts need not wait
 
     resumed = await starter.run("train", "resume", workflow_id, "--by", "alice")
     assert resumed.code == 0, resumed.err

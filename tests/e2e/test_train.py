@@ -25,6 +25,7 @@ from tests.helpers import (
     describe,
     existing_service,
     kill_hard,
+    known_speeds,
     temporal_cli,
     wait_until,
     worker_process,
@@ -210,6 +211,7 @@ async def test_a_worker_killed_mid_wave_loses_nothing(
 
         await wait_until(wave_one_in_flight, timeout=60)
         kill_hard(killed)
+        known_speeds(emulator)  # slow only until the kill: what follows need not wait on ECS
         result = await handle.result()
 
     assert result.outcome == "succeeded"

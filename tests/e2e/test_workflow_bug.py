@@ -16,6 +16,7 @@ from temporalio.exceptions import CancelledError
 
 from ecs_canary.models import SteadyState
 from tests.helpers import (
+    SHORT_TASK_TIMEOUT,
     approve_at_gate,
     describe,
     existing_service,
@@ -57,7 +58,7 @@ async def _held_by_a_bug(
     with monkeypatch.context() as bug:
         bug.setattr(DeploymentState, "saw", _saw_with_a_bug)
         async with in_process_worker(client, task_queue):
-            handle = await deploy(request)
+            handle = await deploy(request, task_timeout=SHORT_TASK_TIMEOUT)
             await wait_until(lambda: _task_retried(handle), timeout=60)
 
             assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING

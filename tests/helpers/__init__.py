@@ -56,6 +56,7 @@ _EXPORTS = {
         "request_file",
     ],
     "temporal": [
+        "SHORT_TASK_TIMEOUT",
         "approve_at_gate",
         "assert_failed_at_once",
         "failed_with",

@@ -4,6 +4,7 @@ today's workflow code, so every run an end-to-end test finishes is also a replay
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -27,10 +28,13 @@ class Runs:
         self.run_ids: dict[str, str] = {}  # run id -> workflow id
 
     async def start(
-        self, request: dict[str, Any] | DeploymentRequest, workflow_id: str | None = None
+        self,
+        request: dict[str, Any] | DeploymentRequest,
+        workflow_id: str | None = None,
+        task_timeout: timedelta | None = None,
     ) -> WorkflowHandle:
-        """Start a deployment on this test's task queue."""
-        handle = await start(self.client, self.task_queue, request, workflow_id)
+        """Start a deployment on this test's task queue (`tests.helpers.temporal.start`)."""
+        handle = await start(self.client, self.task_queue, request, workflow_id, task_timeout)
         assert handle.result_run_id is not None
         self.run_ids[handle.result_run_id] = handle.id
         return handle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -29,17 +30,31 @@ FAILED_AT_ONCE = [
 ]
 
 
+# A workflow task timeout for tests that wait on one: a worker killed in a task, or a task the
+# SDK retries (it reports only a task's first failure; each later attempt waits out the
+# timeout). 4 s rather than Temporal's 10 s: the tests' tasks take well under a second, and one
+# that timed out on a loaded machine would only be tried again.
+SHORT_TASK_TIMEOUT = timedelta(seconds=4)
+
+
 async def start(
     client: Client,
     task_queue: str,
     request: dict[str, Any] | DeploymentRequest,
     workflow_id: str | None = None,
+    task_timeout: timedelta | None = None,
 ) -> WorkflowHandle:
-    """Start a deployment under its own workflow id (or `workflow_id`)."""
+    """Start a deployment under its own workflow id (or `workflow_id`); `task_timeout` is the
+    run's workflow task timeout (Temporal's 10 s without it)."""
     body = request.model_dump(mode="json") if isinstance(request, DeploymentRequest) else request
     wf_id = workflow_id or workflow_id_for(body["cluster"], body["service_name"])
     return await client.start_workflow(
-        WORKFLOW_TYPE, body, id=wf_id, task_queue=task_queue, result_type=DeploymentResult
+        WORKFLOW_TYPE,
+        body,
+        id=wf_id,
+        task_queue=task_queue,
+        task_timeout=task_timeout,
+        result_type=DeploymentResult,
     )
 
 
