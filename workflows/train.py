@@ -33,7 +33,6 @@ end. Its parts: the gate's decisions and timer (workflows.train_gate), the deplo
 from __future__ import annotations
 
 import asyncio
-import builtins
 from dataclasses import replace
 from datetime import timedelta
 from typing import NoReturn, TypeVar
@@ -84,8 +83,9 @@ with workflow.unsafe.imports_passed_through():
 
 TRAIN_STOPPED = "TrainStopped"
 _RUNNING_CHECK_TIMEOUT = timedelta(minutes=5)
-# How long the train waits for news of a wave before it looks at every run in flight (one
-# terminated by hand never says that it ended).
+# How often the train looks at every run of a wave in flight (one terminated by hand never
+# says that it ended): a timer of its own, not a timeout on each wait for news, which would
+# cancel and start a timer (two events) every time a deployment reports.
 _SWEEP_EVERY = timedelta(minutes=10)
 
 
@@ -117,6 +117,8 @@ class EcsReleaseTrain(DecisionMessages):
         self._deployments = TrainDeployments()
         # An earlier run of the train stopped the line and was putting services back.
         self._putting_back = False
+        # The wave's sweep timer has fired: look at every run in flight.
+        self._sweep_due = False
         payload = read_argument(request)
         try:
             continued = train_continue.continued(payload)
@@ -288,14 +290,14 @@ class EcsReleaseTrain(DecisionMessages):
                 f"{len(requests)} canaries exceed max_parallel ({train.max_parallel})"
             )
         gate_timer: asyncio.Task[None] | None = None
+        sweeps = asyncio.ensure_future(self._sweep_every_while())
         while not self._wave_over(wave):
             self._start_deployments(wave, requests)
-            try:
-                await workflow.wait_condition(
-                    lambda: self._something_to_do(wave, gated), timeout=_SWEEP_EVERY
-                )
-            except builtins.TimeoutError:
-                # A run terminated by hand says nothing: look at every one in flight.
+            await workflow.wait_condition(
+                lambda: self._sweep_due or self._something_to_do(wave, gated)
+            )
+            if self._sweep_due:
+                self._sweep_due = False
                 await self._deployments.read_ends(state, state.in_flight(wave), wait=False)
             undecided = self._gate.decision is None  # (a continued run may have the decision)
             if gated and gate_timer is None and undecided and self._all_verified(wave.deployments):
@@ -317,9 +319,10 @@ class EcsReleaseTrain(DecisionMessages):
             if self._gate.rejected:
                 state.stop(f"wave {wave.name} rejected: {decision_text(self._gate.decision)}")
             await self._pass_decisions(wave.deployments, gated, wave.name)
-        if gate_timer is not None and not gate_timer.done():
-            gate_timer.cancel()
-            await settle(gate_timer)
+        for side_task in (gate_timer, sweeps):
+            if side_task is not None and not side_task.done():
+                side_task.cancel()
+                await settle(side_task)
         self._gate.close()
         wave.decision = self._gate.decision if gated else None
         wave.state = "stopped" if state.stopped else "succeeded"
@@ -354,6 +357,12 @@ class EcsReleaseTrain(DecisionMessages):
 
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
+
+    async def _sweep_every_while(self) -> None:
+        """Ask for a sweep every `_SWEEP_EVERY`, for as long as the wave lasts."""
+        while True:
+            await workflow.sleep(_SWEEP_EVERY, summary="sweep the wave's runs")
+            self._sweep_due = True
 
     def _something_to_do(self, wave: TrainWaveStatus, gated: bool) -> bool:
         rows, deployments = wave.deployments, self._deployments

@@ -538,6 +538,28 @@ async def test_a_cancelled_train_cancels_its_deployments_in_flight(
     assert outcomes(final.result)["web"] == ("two", TrainOutcome.NOT_STARTED)
 
 
+async def test_a_deployment_terminated_by_hand_is_found_by_the_sweep_and_stops_the_line(
+    existing, start_train, time_skipping
+):
+    """A terminated run says nothing to its train: the train's own 10-minute sweep finds it,
+    however many reports woke the train meanwhile."""
+    handle = await start_train(train(TWO_WAVES))
+    await gate_open_at(handle, 1)
+    worker = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "worker"))
+    await worker.terminate(reason="by hand")
+    assert (await status_of(handle)).waves[0].deployments[1].outcome is None  # not seen yet
+    await time_skipping.sleep(11 * 60)
+    row = (await status_of(handle)).waves[0].deployments[1]
+    assert row.outcome == TrainOutcome.FAILED
+    assert row.reason is not None and "Terminated" in row.reason, row.reason
+
+    error = await failure_of(handle)
+    assert isinstance(error, ApplicationError) and error.type == "TrainStopped"
+    final = await status_of(handle)
+    assert final.result is not None
+    assert outcomes(final.result)["worker"] == ("one", TrainOutcome.FAILED)
+
+
 # --- Refused before anything starts -----------------------------------------------------
 
 
