@@ -17,7 +17,9 @@ own `ActivityConfig` / `LocalActivityConfig`:
   user's own is a child workflow, cancelled with the run.
 - **An analysis interval's judgement** reads CloudWatch and judges, retried while CloudWatch is
   unavailable for a while.
-- **The start checks, a decision check and a notification** have fixed policies of their own.
+- **The start checks, a decision check and a notification** have fixed policies of their own,
+  as have a release train's reads of its deployments' runs and a deployment's check of a
+  message from its train.
 
 Every call keeps the SDK's typed signature: the activity method decides the argument and
 result types.
@@ -79,6 +81,11 @@ _DELIVERY_RETRIES = RetryPolicy(
 # gets a few tries within the total.
 _DECISION_CHECK_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 
+# A train's message checked with its memo: asked again soon, while the deployment waits.
+_TRAIN_CHECK_RETRIES = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
+)
+
 
 # Each policy takes the call's summary, the line the Web UI and `temporal workflow show` give
 # the call: the SDK takes it among the options.
@@ -118,6 +125,24 @@ def judge_interval(summary: str) -> ActivityConfig:
     return {
         "start_to_close_timeout": _CALL_TIMEOUT,
         "schedule_to_close_timeout": timedelta(minutes=10),
+        "summary": summary,
+    }
+
+
+def train_reads_runs(summary: str) -> ActivityConfig:
+    """The train reading its deployments' runs from Temporal (which are running, how each
+    ended): describes and results, a few at a time, each answered in milliseconds."""
+    return {"start_to_close_timeout": timedelta(minutes=5), "summary": summary}
+
+
+def train_message_check(summary: str) -> LocalActivityConfig:
+    """A deployment confirming with its train's memo that the train sent a message (a
+    describe, answered in milliseconds); one that fails (the frontend busy) is asked again
+    for up to 15 minutes. A message not confirmed is not taken."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=30),
+        "schedule_to_close_timeout": timedelta(minutes=15),
+        "retry_policy": _TRAIN_CHECK_RETRIES,
         "summary": summary,
     }
 

@@ -65,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         service_named_twice,
     )
     from workflows import train_continue, train_gate
-    from workflows.calls import settle, start_checks, together
+    from workflows.calls import settle, start_checks, together, train_reads_runs
     from workflows.decision_messages import DecisionMessages
     from workflows.decisions import DecisionDesk
     from workflows.failures import StageFailure
@@ -82,7 +82,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.train_steering import TrainDeployments
 
 TRAIN_STOPPED = "TrainStopped"
-_RUNNING_CHECK_TIMEOUT = timedelta(minutes=5)
 # How often the train looks at every run of a wave in flight (one terminated by hand never
 # says that it ended): a timer of its own, not a timeout on each wait for news, which would
 # cancel and start a timer (two events) every time a deployment reports.
@@ -240,8 +239,7 @@ class EcsReleaseTrain(DecisionMessages):
         running = await workflow.execute_activity(
             running_deployments,
             ids,
-            start_to_close_timeout=_RUNNING_CHECK_TIMEOUT,
-            summary=f"Check that none of the {len(ids)} services is being deployed",
+            **train_reads_runs(f"Check that none of the {len(ids)} services is being deployed"),
         )
         if not running:
             return None

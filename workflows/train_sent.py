@@ -14,10 +14,8 @@ The deployment (`sent_by_train`) reads the train's memo with the local activity 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -32,15 +30,9 @@ with workflow.unsafe.imports_passed_through():
         hold_digest,
         is_sent_memo_key,
     )
+    from workflows.calls import train_message_check
     from workflows.failures import failure_reason
 
-# A describe answers in milliseconds; one that fails (the frontend busy) is asked again, for
-# up to `_CHECK_FOR`. A message not confirmed is not taken.
-_CHECK = timedelta(seconds=30)
-_CHECK_FOR = timedelta(minutes=15)
-_CHECK_RETRIES = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
-)
 
 
 class SentRecord:
@@ -103,10 +95,7 @@ async def sent_by_train(check: TrainSentCheck, what: str) -> bool:
         return await workflow.execute_local_activity(
             train_sent,
             check,
-            start_to_close_timeout=_CHECK,
-            schedule_to_close_timeout=_CHECK_FOR,
-            retry_policy=_CHECK_RETRIES,
-            summary=f"Confirm the {what} with {train}",
+            **train_message_check(f"Confirm the {what} with {train}"),
         )
     except ActivityError as err:
         workflow.logger.warning(f"Could not read what {train} sent: {failure_reason(err)[1]}")

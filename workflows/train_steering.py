@@ -12,7 +12,6 @@ state's (workflows.train_state), which it records outcomes into.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -35,12 +34,10 @@ with workflow.unsafe.imports_passed_through():
         TrainProgress,
         TrainWaveStatus,
     )
-    from workflows.calls import together
+    from workflows.calls import together, train_reads_runs
     from workflows.failures import failure_reason
     from workflows.train_sent import SentRecord
     from workflows.train_state import IN_FLIGHT, TrainState, outcome_of
-
-_READ_ENDS_TIMEOUT = timedelta(minutes=5)
 
 
 class TrainDeployments:
@@ -185,8 +182,7 @@ class TrainDeployments:
         ends = await workflow.execute_activity(
             ended_deployments,
             EndedDeploymentsInput(runs=runs, wait=wait),
-            start_to_close_timeout=_READ_ENDS_TIMEOUT,
-            summary=f"Read how {len(runs)} deployment(s) ended",
+            **train_reads_runs(f"Read how {len(runs)} deployment(s) ended"),
         )
         for end in ends:
             row = state.row(end.workflow_id)
