@@ -59,6 +59,7 @@ def gone(ecs: Any, service: str) -> bool:
     return found is None or found["status"] == "INACTIVE"
 
 
+@pytest.mark.slow
 async def test_the_good_example_passes_and_waits_at_the_gate_with_its_report(
     worker, client, task_queue, starter, runs, analysis_examples, ecs, elbv2
 ):
@@ -109,6 +110,7 @@ async def test_the_good_example_passes_and_waits_at_the_gate_with_its_report(
     assert rule_actions(elbv2, rule) == recorded
 
 
+@pytest.mark.slow
 async def test_the_bad_example_is_rejected_by_the_judge_and_leaves_nothing_behind(
     worker, client, task_queue, starter, runs, analysis_examples, ecs, elbv2
 ):

@@ -311,6 +311,7 @@ def _stop_build(stack: Stack, build_id: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_up_with_a_build_id_starts_that_build_beside_the_one_running(tmp_path: Path) -> None:
     env = _stack_env(tmp_path)
     stack = Stack(env, tmp_path)

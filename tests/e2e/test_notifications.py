@@ -11,6 +11,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from ecs_canary.models import DeploymentStatus
 from tests.helpers import existing_service, status, wait_for_stage, wait_until, webhook_receiver
 from workflows.notifications import FINAL_WAIT
@@ -94,6 +96,7 @@ async def test_each_receiver_gets_each_event_once_in_order_with_the_commands_and
     assert "secret-token" not in await _history_text(handle)
 
 
+@pytest.mark.slow
 async def test_a_receiver_down_for_a_minute_neither_delays_nor_fails_the_deployment(
     worker, requests, ecs, deploy, logs
 ):

@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 
 from ecs_canary.models import DeploymentStatus
@@ -67,6 +68,7 @@ async def _bake_timer_cancelled(handle) -> bool:
     return any(e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED for e in history.events)
 
 
+@pytest.mark.slow
 async def test_pause_with_the_starter_and_resume_with_the_temporal_cli(
     worker, starter, client, requests, ecs, deploy
 ):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import ExitStack
 
+import pytest
+
 from tests.helpers import approve_at_gate, logged_json, wait_until, worker_process
 
 BUDGET = "9"
@@ -20,6 +22,7 @@ def _share(log_path) -> tuple[int, int] | None:
     return (lines[-1]["workers"], lines[-1]["calls_per_second"]) if lines else None
 
 
+@pytest.mark.slow
 async def test_workers_on_one_task_queue_split_the_budget_and_deploy(
     client, task_queue, requests, emulator, tmp_path, deploy
 ):

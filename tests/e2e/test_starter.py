@@ -12,6 +12,7 @@ import re
 import sys
 from urllib.parse import quote
 
+import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from ecs_canary.models import DeploymentStatus
@@ -187,6 +188,7 @@ async def test_second_deploy_and_early_approve_refused_then_reject(
     assert result.outcome.value == "rejected" and result.canary_deleted
 
 
+@pytest.mark.slow
 async def test_pending_and_history(starter, worker, client, requests, runs, ui_port):
     wid = workflow_id()
     request = starter.request_file(requests.raw())

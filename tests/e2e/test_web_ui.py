@@ -40,6 +40,7 @@ async def page() -> AsyncIterator[Page]:
         yield opened
 
 
+@pytest.mark.slow
 async def test_an_approver_decides_in_the_web_ui_after_a_refused_update(
     worker, requests, deploy, client, task_queue, ui_port, page, monkeypatch
 ):
