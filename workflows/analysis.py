@@ -29,7 +29,6 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.analysis import AnalysisActivities
@@ -38,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.analysis_text import failing_metrics, interval_verdict_text
     from ecs_canary.gate import Gate
     from ecs_canary.models import DeploymentRequest
-    from workflows.calls import judge_interval, plain_cancel
+    from workflows.calls import LOCAL_ACTIVITY_FAILED, judge_interval, plain_cancel
     from workflows.failures import failure_reason
     from workflows.run_part import RunPart
 
@@ -159,13 +158,13 @@ class CanaryAnalysis(RunPart):
         await self._run.hold.before_next_step()
         try:
             judgement = await plain_cancel(
-                workflow.execute_activity_method(
+                workflow.execute_local_activity_method(
                     AnalysisActivities.judge_interval,
                     self._input(index, started, ended),
                     **judge_interval(f"Judge analysis interval {index} of {planned}"),
                 )
             )
-        except ActivityError as err:
+        except LOCAL_ACTIVITY_FAILED as err:
             raise _Unjudged(
                 f"canary analysis interval {index} of {planned} could not be judged: "
                 f"{failure_reason(err)[1]}"

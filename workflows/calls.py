@@ -16,7 +16,8 @@ own `ActivityConfig` / `LocalActivityConfig`:
 - **A verification step** enforces its own timeout and cleans up after itself; a check of the
   user's own is a child workflow, cancelled with the run.
 - **An analysis interval's judgement** reads CloudWatch and judges, retried while CloudWatch is
-  unavailable for a while.
+  unavailable for a while: a local activity too, so a dead worker's judgement moves on with
+  the workflow task within seconds.
 - **The start checks, a decision check and a notification** have fixed policies of their own,
   as have a release train's reads of its deployments' runs and a deployment's check of a
   message from its train.
@@ -36,7 +37,13 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TimeoutError,
+)
 from temporalio.workflow import (
     ActivityCancellationType,
     ActivityConfig,
@@ -50,6 +57,12 @@ with workflow.unsafe.imports_passed_through():
 
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
+
+# What a failed local activity raises: the SDK hands over its error as the activity raised it
+# (an ApplicationError, or a TimeoutError once its time is spent), not wrapped in an
+# ActivityError as it does for an activity task. Catching ActivityError alone let a token check
+# whose keys could not be read fail the decision's handler, and with a signal the run.
+LOCAL_ACTIVITY_FAILED = (ActivityError, ApplicationError, TimeoutError)
 
 # One AWS request per attempt: botocore has already retried transient errors inside it.
 _CALL_TIMEOUT = timedelta(seconds=60)
@@ -118,10 +131,12 @@ def notification_delivery(summary: str) -> ActivityConfig:
     }
 
 
-def judge_interval(summary: str) -> ActivityConfig:
+def judge_interval(summary: str) -> LocalActivityConfig:
     """One analysis interval's judgement: one GetMetricData request per attempt (botocore
     retries transient errors inside it) and the judge; CloudWatch unavailable for 10 minutes
-    fails the interval, and with it the analysis."""
+    fails the interval, and with it the analysis. A local activity, inside the workflow task
+    that asks for it: as an activity task with no heartbeat, a worker killed while judging held
+    the analysis up for the attempt's whole timeout (a minute)."""
     return {
         "start_to_close_timeout": _CALL_TIMEOUT,
         "schedule_to_close_timeout": timedelta(minutes=10),

@@ -29,7 +29,6 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -49,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.signing import token_shape_refusal
-    from workflows.calls import decision_check
+    from workflows.calls import LOCAL_ACTIVITY_FAILED, decision_check
     from workflows.failures import failure_reason
     from workflows.hold import pause_or_resume
     from workflows.payloads import Unreadable
@@ -242,7 +241,7 @@ class DecisionDesk:
                     f"Verify the {action} token" if token else f"Check the {action} policy"
                 ),
             )
-        except ActivityError as err:
+        except LOCAL_ACTIVITY_FAILED as err:
             why = failure_reason(err)[1]
             return DecisionVerdict(refusal=f"the token could not be verified: {why}")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.train import train_sent
@@ -30,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         hold_digest,
         is_sent_memo_key,
     )
-    from workflows.calls import train_message_check
+    from workflows.calls import LOCAL_ACTIVITY_FAILED, train_message_check
     from workflows.failures import failure_reason
 
 
@@ -97,6 +96,6 @@ async def sent_by_train(check: TrainSentCheck, what: str) -> bool:
             check,
             **train_message_check(f"Confirm the {what} with {train}"),
         )
-    except ActivityError as err:
+    except LOCAL_ACTIVITY_FAILED as err:
         workflow.logger.warning(f"Could not read what {train} sent: {failure_reason(err)[1]}")
         return False

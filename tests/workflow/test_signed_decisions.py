@@ -363,3 +363,19 @@ async def test_a_policy_tightened_while_the_gate_is_open_forbids_a_timeout_appro
     assert 'does not allow on_timeout "approve" (allow_timeout_approve is false)' in (
         result.decision.reason or ""
     )
+
+
+async def test_keys_that_cannot_be_read_refuse_the_token_and_the_run_goes_on(
+    existing, jwks_file, start
+):
+    """The check is a local activity: once its tries are spent, its error (which the SDK hands
+    over unwrapped, not as an ActivityError) is a refused decision, never the run's end."""
+    handle = await start(request())
+    await _gate_open(handle)
+    jwks_file.unlink()  # the worker reads its trusted keys at each check
+    refusal = await _refused(handle, "approve", {"token": _token(ALICE_KEY, handle, "approve")})
+    assert "the token could not be verified" in refusal, refusal
+
+    await handle.signal("reject", {"by": "alice", "reason": "keys are back later"})
+    result = await handle.result()
+    assert result.outcome == "rejected" and result.canary_deleted
