@@ -33,8 +33,8 @@ from temporalio.service import RPCError
 
 from bench import deployments as d
 from bench.harness import Bench, Config, open_bench
+from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from ecs_canary.codec import KEY_FILE_ENV, PayloadKeys, new_key
-from ecs_canary.gate import MAX_REFUSED_ATTEMPTS
 from ecs_canary.models import DeploymentResult, DeploymentStatus
 from ecs_canary.names import WORKFLOW_TYPE
 from ecs_canary.temporal import encrypted_data_converter

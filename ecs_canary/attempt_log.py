@@ -4,9 +4,8 @@ refused ones and a count of the refused ones it forgot (issue 23).
 Cheap per refused attempt on purpose. Anyone who may signal a run can send it refusals without
 end, and a worker that did not have the run cached replays every one of them before it answers
 `status`: 10,000 refused signals are 10,000 calls here in one replay. A refused attempt is
-therefore kept as a plain tuple in a bounded deque (the oldest falls out by itself) and becomes
-a DecisionAttempt only when `status` shows it; an accepted one, rare, is a DecisionAttempt at
-once. Both keep their place in arrival order.
+therefore kept as a plain tuple in a bounded deque (the oldest falls out by itself), and every
+attempt becomes a DecisionAttempt only when `status` shows it, in arrival order.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter
 from typing import NamedTuple
 
 from ecs_canary.models import DecisionAction, DecisionAttempt, DecisionSource, HoldAction
@@ -24,8 +23,8 @@ from ecs_canary.models import DecisionAction, DecisionAttempt, DecisionSource, H
 MAX_REFUSED_ATTEMPTS = 100
 
 
-class _Refused(NamedTuple):
-    """A refused attempt as recorded, and its place among all the attempts."""
+class _Recorded(NamedTuple):
+    """An attempt as recorded (accepted when `refusal` is None), and its place among all."""
 
     order: int
     action: DecisionAction | HoldAction
@@ -33,7 +32,7 @@ class _Refused(NamedTuple):
     reason: str | None
     at: datetime
     via: DecisionSource
-    refusal: str
+    refusal: str | None
     signed: bool
 
     def shown(self) -> DecisionAttempt:
@@ -43,7 +42,7 @@ class _Refused(NamedTuple):
             reason=self.reason,
             at=self.at,
             via=self.via,
-            accepted=False,
+            accepted=self.refusal is None,
             refusal=self.refusal,
             signed=self.signed,
         )
@@ -54,8 +53,8 @@ class AttemptLog:
 
     def __init__(self) -> None:
         self._recorded = 0  # every attempt so far: the next one's place
-        self._accepted: list[tuple[int, DecisionAttempt]] = []
-        self._refused: deque[_Refused] = deque(maxlen=MAX_REFUSED_ATTEMPTS)
+        self._accepted: list[_Recorded] = []
+        self._refused: deque[_Recorded] = deque(maxlen=MAX_REFUSED_ATTEMPTS)
         self._refused_count = 0
 
     def record(
@@ -71,22 +70,19 @@ class AttemptLog:
     ) -> None:
         """An attempt, accepted when `refusal` is None."""
         self._recorded += 1
+        recorded = _Recorded(self._recorded, action, by, reason, at, via, refusal, signed)
         if refusal is None:
-            attempt = DecisionAttempt(
-                action=action, by=by, reason=reason, at=at, via=via, accepted=True, signed=signed
-            )
-            self._accepted.append((self._recorded, attempt))
+            self._accepted.append(recorded)
         else:
-            refused = _Refused(self._recorded, action, by, reason, at, via, refusal, signed)
-            self._refused.append(refused)
+            self._refused.append(recorded)
             self._refused_count += 1
 
     @property
     def attempts(self) -> list[DecisionAttempt]:
         """Every accepted attempt and the last MAX_REFUSED_ATTEMPTS refused ones, in the order
         they came (a new list each time)."""
-        refused = ((kept.order, kept.shown()) for kept in self._refused)
-        return [attempt for _, attempt in heapq.merge(self._accepted, refused, key=itemgetter(0))]
+        in_order = heapq.merge(self._accepted, self._refused, key=attrgetter("order"))
+        return [recorded.shown() for recorded in in_order]
 
     @property
     def refused_dropped(self) -> int:

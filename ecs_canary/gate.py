@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS as MAX_REFUSED_ATTEMPTS
 from ecs_canary.attempt_log import AttemptLog
 from ecs_canary.models import (
     Decision,

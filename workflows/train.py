@@ -288,7 +288,8 @@ class EcsReleaseTrain(DecisionMessages):
                 f"{len(requests)} canaries exceed max_parallel ({train.max_parallel})"
             )
         gate_timer: asyncio.Task[None] | None = None
-        sweeps = asyncio.ensure_future(self._sweep_every_while())
+        self._sweep_due = False  # a sweep asked for in the wave before is of no use here
+        sweeps = asyncio.ensure_future(self._ask_for_sweeps())
         while not self._wave_over(wave):
             self._start_deployments(wave, requests)
             await workflow.wait_condition(
@@ -356,7 +357,7 @@ class EcsReleaseTrain(DecisionMessages):
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
 
-    async def _sweep_every_while(self) -> None:
+    async def _ask_for_sweeps(self) -> None:
         """Ask for a sweep every `_SWEEP_EVERY`, for as long as the wave lasts."""
         while True:
             await workflow.sleep(_SWEEP_EVERY, summary="sweep the wave's runs")

@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import failure_reason
 
 
-
 class SentRecord:
     """The train's memo of what it sent its deployments (digests, by memo field)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from bench.flood import STATUS_SECONDS, attempts_shown, send_refused_signals, timed_status
-from ecs_canary.gate import MAX_REFUSED_ATTEMPTS
+from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from ecs_canary.models import DeploymentStatus
 from tests.helpers import (
     existing_service,

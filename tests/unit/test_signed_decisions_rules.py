@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from cli import signing as starter_signing
 from cli.errors import CliError
 from cli.format import attempt_text, decision_commands, decision_text, status_lines
-from ecs_canary.gate import MAX_REFUSED_ATTEMPTS, Gate, GateRefusal, UpdateRefusal
+from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
+from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
 from ecs_canary.models import DecisionInput, StartChecks, VerificationSettings
 from ecs_canary.notification_messages import RunLinks
 from ecs_canary.notification_messages import decision_commands as notification_commands
