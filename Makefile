@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 # how the tests share out). Most tests wait on servers and timers, so there are more workers
 # than cores. Ends with the 10 slowest tests.
 TEST_WORKERS ?= 6
-# The project's bytecode is compiled once before the workers start: where
-# PYTHONDONTWRITEBYTECODE is set, each worker would otherwise compile every module it imports.
+# The project's bytecode is compiled once before the workers start: on a fresh clone the
+# xdist workers would otherwise all compile the same modules at the same time.
 COMPILE := $(BIN)/python -m compileall -q -j 0 workflows activities ecs_canary ecs_emulator cli \
 	bench tests worker.py starter.py
 # A worker process that dies (the SDK's Rust core aborts the process on a panic) ends the run
