@@ -25,6 +25,9 @@ from ecs_canary.logs import configure_logging
 from tests.helpers import LogCapture
 from tests.helpers.fuzzing import FAST_PROFILE
 
+# Every teardown is bounded, a failed test's too (tests/helpers/teardown_guard.py says why).
+pytest_plugins = ["tests.helpers.teardown_guard"]
+
 # Registered before Hypothesis's plugin loads the profile that `make test-fast` names.
 settings.register_profile(FAST_PROFILE)
 
