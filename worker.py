@@ -42,7 +42,7 @@ from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.telemetry import serve_metrics
 from ecs_canary.temporal import connect
 from ecs_canary.versioning import deployment_config
-from ecs_canary.watchdog import LoopWatchdog
+from ecs_canary.watchdog import LoopWatchdog, ShutdownDeadline
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
 
@@ -225,9 +225,17 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             payloads=payload_protection(client),
             version=worker_version(settings),
         )
+        deadline = ShutdownDeadline(settings.graceful_shutdown_seconds)
         async with worker, worker_gauges(client, settings):
-            await until_stopped(stop, sharing)
-            structlog.get_logger("worker").info("Shutting down: finishing running activities")
+            try:
+                await until_stopped(stop, sharing)
+                structlog.get_logger("worker").info(
+                    "Shutting down: finishing running activities",
+                    deadline_seconds=deadline.seconds,
+                )
+            finally:
+                deadline.start()  # bounds the SDK's shutdown as the block ends
+        deadline.cancel()
 
 
 if __name__ == "__main__":

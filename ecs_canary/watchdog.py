@@ -12,6 +12,14 @@ Temporal hands its work to the other workers.
 It also measures how late each answer came: `longest_stall_seconds` is the longest, and an
 answer later than `LATE_SECONDS` is logged ("Event loop answered late"), as is the longest at
 `stop` ("Event loop stalls") for the benchmark and the chaos test.
+
+`ShutdownDeadline` bounds the worker's own shutdown the same way. On SIGTERM the SDK waits for
+the running activities (ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS), cancels them, and tears down
+every cached run. That can hang while the loop still answers: an activity blocked in a call
+that does not see its cancellation keeps the shutdown waiting, and a run whose teardown fails
+is retried forever (the SDK logs "continually retrying eviction"; seen under a flood of
+signals on a saturated machine). A worker that never exits holds its slots, and a supervisor
+waiting for it holds its replacement back.
 """
 
 from __future__ import annotations
@@ -33,19 +41,60 @@ PING_SECONDS = 0.25
 LATE_SECONDS = 1.0
 # EX_SOFTWARE: the worker stopped itself; a supervisor restarts it.
 STALLED_EXIT_CODE = 70
+# A shutdown may take twice its graceful time (the activities' wait, then their cancellation)
+# and this much more for the runs' teardown before it counts as stuck.
+SHUTDOWN_MARGIN_SECONDS = 10.0
 
 
 def dump_stacks_and_exit(timeout_seconds: float, stream: TextIO = sys.stderr) -> None:
-    """What a stalled worker does: every thread's stack, then exit at once. Written straight to
-    the file descriptor, not through `logging`: the stuck thread may hold the handler's lock."""
-    message = (
+    """What a stalled worker does: every thread's stack, then exit at once."""
+    _stacks_and_exit(
         f"worker: the event loop did not answer for {timeout_seconds:g}s "
-        "(ECS_CANARY_WATCHDOG_SECONDS); every thread's stack follows, then the worker exits\n"
+        "(ECS_CANARY_WATCHDOG_SECONDS); every thread's stack follows, then the worker exits",
+        stream,
     )
+
+
+def _stacks_and_exit(message: str, stream: TextIO) -> None:
+    """Written straight to the file descriptor, not through `logging`: the stuck thread may
+    hold the handler's lock."""
     stream.flush()
-    os.write(stream.fileno(), message.encode())
+    os.write(stream.fileno(), f"{message}\n".encode())
     faulthandler.dump_traceback(file=stream, all_threads=True)
     os._exit(STALLED_EXIT_CODE)
+
+
+class ShutdownDeadline:
+    """Started when the worker begins to shut down: past `seconds`, every thread's stack and
+    exit with STALLED_EXIT_CODE. Nothing is lost by that exit, as after a crash: Temporal hands
+    the runs' workflow tasks, and each activity at its heartbeat timeout, to the other workers."""
+
+    def __init__(
+        self,
+        graceful_shutdown_seconds: float,
+        stream: TextIO = sys.stderr,
+        margin_seconds: float = SHUTDOWN_MARGIN_SECONDS,
+    ) -> None:
+        self.seconds = 2 * graceful_shutdown_seconds + margin_seconds
+        self._stream = stream
+        self._timer = threading.Timer(self.seconds, self._overran)
+        self._timer.daemon = True
+
+    def start(self) -> ShutdownDeadline:
+        self._timer.start()
+        return self
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _overran(self) -> None:
+        _stacks_and_exit(
+            f"worker: the shutdown did not finish within {self.seconds:g}s (twice "
+            "ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS and a margin): an activity that ignores its "
+            "cancellation, or a run the SDK cannot tear down; every thread's stack follows, "
+            "then the worker exits and Temporal gives its work to the other workers",
+            self._stream,
+        )
 
 
 class LoopWatchdog:

@@ -1,14 +1,20 @@
 """The worker's watchdog (ecs_canary.watchdog) on a real event loop blocked on purpose: it
-measures how late the loop answers, and gives up on a loop that does not answer in time."""
+measures how late the loop answers, and gives up on a loop that does not answer in time. Its
+shutdown deadline ends a process whose shutdown never returns, and only that one."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
-from ecs_canary.watchdog import LATE_SECONDS, LoopWatchdog
+from ecs_canary.watchdog import LATE_SECONDS, STALLED_EXIT_CODE, LoopWatchdog
 from tests.helpers import LogCapture, wait_until
+
+ROOT = Path(__file__).parents[2]
 
 
 async def test_the_longest_stall_is_measured_and_a_late_answer_logged(logs: LogCapture):
@@ -60,3 +66,37 @@ async def test_a_stop_with_a_ping_still_waiting_on_the_loop_returns_at_once():
 
     assert time.monotonic() - started < 1
     assert stalled == []
+
+
+SHUTDOWN = """
+import sys, threading
+from ecs_canary.watchdog import ShutdownDeadline
+deadline = ShutdownDeadline(0.1, margin_seconds=0.3).start()
+if sys.argv[1] == "finishes":
+    deadline.cancel()
+    threading.Event().wait(1.0)  # past the deadline: a cancelled one stays quiet
+    sys.exit(0)
+threading.Event().wait()  # a shutdown that never returns
+"""
+
+
+def _shutting_down(how: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SHUTDOWN, how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_a_shutdown_past_its_deadline_ends_the_worker_with_every_stack():
+    stuck = _shutting_down("hangs")
+    assert stuck.returncode == STALLED_EXIT_CODE
+    assert stuck.stderr.startswith("worker: the shutdown did not finish within 0.5s")
+    assert "Current thread" in stuck.stderr or "Thread 0x" in stuck.stderr
+
+
+def test_a_shutdown_that_finishes_in_time_exits_as_it_chose():
+    finished = _shutting_down("finishes")
+    assert (finished.returncode, finished.stderr) == (0, "")
