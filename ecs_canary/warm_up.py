@@ -17,9 +17,10 @@ it. From then on a `status` costs milliseconds.
 
 Bounds and costs:
 - It never delays the worker: it starts once the worker polls (it needs a worker to take the
-  Updates) and runs beside it; `WARM_UP_AT_ONCE` runs at a time. A replay is Python on the
-  worker's one interpreter, so more at once would not go faster; it would stretch each replay
-  toward the SDK's 2 s limit on one activation instead.
+  Updates) and runs beside it; `WARM_UP_AT_ONCE` runs at a time, so that one run's round trips
+  overlap another's replay. A replay is Python on the worker's one interpreter: more at once
+  would not go faster, and would stretch each replay toward the SDK's 2 s limit on one
+  activation.
 - At most as many runs as the worker caches (`max_cached_workflows`), the most recently started
   first: a run warmed beyond that would push an earlier one out.
 - Nothing it meets stops the worker: a run that closed meanwhile, a run whose workflow task is
@@ -30,11 +31,19 @@ Bounds and costs:
   sent it), which replays the run once and holds it; the others then reach the run on that
   worker, from its cache, in milliseconds. A rolling deploy thus costs each run one replay per
   worker that held it and was stopped, as it would anyway once the run next woke up.
-- A worker stopped gracefully tells the server, which stops sending it tasks at once. After a
-  crash, the server sends the first task to the dead worker's queue and waits out its sticky
-  timeout (10 s) before handing it to the task queue: a warm-up then waits those 10 s, and the
-  timed-out task is written to the history (5 events: the task scheduled and timed out, then
-  scheduled, started and completed), as it would be for the run's next task of any kind.
+- Events in the history: none, when the worker's task goes well. Two cases write some, as
+  they would for the run's next workflow task of any kind (Temporal writes a speculative task
+  that fails or times out, temporalio/temporal#3898 and #4369):
+  - After a crash (a worker stopped gracefully tells the server, which stops sending it tasks
+    at once), the server sends the task to the dead worker's sticky queue and waits out its
+    sticky timeout (10 s) before handing it to the task queue: the warm-up waits those 10 s and
+    the history gains 5 events (the task scheduled and timed out, then scheduled, started and
+    completed; measured with the dev server).
+  - A replay longer than the SDK's 2 s limit on one activation (10,000 refused signals on a
+    machine at load 9-11) fails the task: the history gains the failed task's events and the
+    server retries it; the warm-up then completes on the retry (seen once in `make bench`'s
+    flood: 15.8 s instead of 2-2.5 s). `WARM_UP_AT_ONCE` keeps two such replays at most from
+    sharing the interpreter.
 - A run pinned to another build of the worker (Worker Versioning) is warmed on a worker of that
   build, if one polls; otherwise it is given up after `WARM_UP_SECONDS`.
 """
@@ -57,6 +66,7 @@ from temporalio.worker import Worker
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WARM_UP_REFUSED, WARM_UP_UPDATE, WORKFLOW_TYPE
 
 WARM_UP_AT_ONCE = 2
+WARM_UP_ATTEMPTS = 2
 # A warm-up given up: its run's workflow task keeps failing, or only another build may take it.
 WARM_UP_SECONDS = 30.0
 
@@ -69,20 +79,27 @@ def open_runs_query(task_queue: str) -> str:
 
 async def warm_run(client: Client, execution: WorkflowExecution) -> str | None:
     """Send the run the `warm_up` Update: None once a worker refused it as every run does (it
-    holds the run now), otherwise why the run was not warmed."""
+    holds the run now), otherwise why the run was not warmed. A refusal that is not the run's
+    own is tried once more: the Update met the run busy on the worker (a `status` sent as the
+    worker started, replaying it at the same moment: "UnprocessedUpdate"), or the worker's task
+    for it failed (a replay past the SDK's 2 s on a loaded machine)."""
     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-    try:
-        await asyncio.wait_for(handle.execute_update(WARM_UP_UPDATE), WARM_UP_SECONDS)
-    except WorkflowUpdateFailedError as err:
-        refusal = err.cause
-        if isinstance(refusal, ApplicationError) and refusal.type == WARM_UP_REFUSED:
-            return None
-        return f"refused: {refusal}"
-    except RPCError as err:  # the run closed meanwhile (NOT_FOUND), the server unreachable
-        return err.status.name
-    except TimeoutError:
-        return f"no answer within {WARM_UP_SECONDS:g} s"
-    return "accepted"  # by a build whose run does not refuse it
+    why = ""
+    for _ in range(WARM_UP_ATTEMPTS):
+        try:
+            await asyncio.wait_for(handle.execute_update(WARM_UP_UPDATE), WARM_UP_SECONDS)
+        except WorkflowUpdateFailedError as err:
+            refusal = err.cause
+            if isinstance(refusal, ApplicationError) and refusal.type == WARM_UP_REFUSED:
+                return None
+            why = f"refused: {refusal}"
+            continue
+        except RPCError as err:  # the run closed meanwhile (NOT_FOUND), the server unreachable
+            return err.status.name
+        except TimeoutError:
+            return f"no answer within {WARM_UP_SECONDS:g} s"
+        return "accepted"  # by a build whose run does not refuse it
+    return why
 
 
 async def warm_up(client: Client, task_queue: str, most: int) -> None:
