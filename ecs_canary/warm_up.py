@@ -58,7 +58,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from temporalio.client import Client, WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -87,7 +92,14 @@ async def warm_run(client: Client, execution: WorkflowExecution) -> str | None:
     why = ""
     for _ in range(WARM_UP_ATTEMPTS):
         try:
-            await asyncio.wait_for(handle.execute_update(WARM_UP_UPDATE), WARM_UP_SECONDS)
+            async with asyncio.timeout(WARM_UP_SECONDS):
+                await handle.execute_update(WARM_UP_UPDATE)
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            # The SDK's word for a wait cancelled: by the timeout above, or by the worker
+            # stopping (then the cancel goes on).
+            if _being_cancelled():
+                raise asyncio.CancelledError from None
+            return f"no answer within {WARM_UP_SECONDS:g} s"
         except WorkflowUpdateFailedError as err:
             refusal = err.cause
             if isinstance(refusal, ApplicationError) and refusal.type == WARM_UP_REFUSED:
@@ -96,10 +108,13 @@ async def warm_run(client: Client, execution: WorkflowExecution) -> str | None:
             continue
         except RPCError as err:  # the run closed meanwhile (NOT_FOUND), the server unreachable
             return err.status.name
-        except TimeoutError:
-            return f"no answer within {WARM_UP_SECONDS:g} s"
         return "accepted"  # by a build whose run does not refuse it
     return why
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def warm_up(client: Client, task_queue: str, most: int) -> None:

@@ -11,8 +11,12 @@ hit (bench/flood.py measures the time each way with 10,000 refused signals)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from temporalio.client import Client
 
+from ecs_canary import warm_up as warm_up_module
 from ecs_canary.names import WARM_UP_UPDATE, WORKFLOW_TYPE
 from ecs_canary.warm_up import warm_run, warm_up
 from tests.helpers import (
@@ -72,6 +76,25 @@ async def test_a_closed_run_is_reported_not_warmed(client, task_queue, requests,
     await handle.terminate("closed before its warm-up")
 
     assert await warm_run(client, await handle.describe()) == "NOT_FOUND"
+
+
+async def test_a_run_no_worker_takes_is_given_up(client, task_queue, requests, deploy, monkeypatch):
+    monkeypatch.setattr(warm_up_module, "WARM_UP_SECONDS", 0.5)
+    handle = await deploy(requests.raw())  # no worker polls its queue
+
+    assert await warm_run(client, await handle.describe()) == "no answer within 0.5 s"
+
+
+async def test_a_warm_up_cancelled_with_its_worker_stops_at_once(
+    client, task_queue, requests, deploy
+):
+    handle = await deploy(requests.raw())  # no worker polls its queue
+    warming = asyncio.create_task(warm_run(client, await handle.describe()))
+    await asyncio.sleep(0)  # the Update on its way
+    warming.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(warming, timeout=5)
 
 
 async def test_a_warm_up_without_a_server_logs_and_returns(logs, task_queue):
