@@ -159,6 +159,9 @@ async def warming_up(worker: Worker) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if not warming.done():  # its one line, for a worker stopped within its warm-up
+            log = structlog.get_logger("ecs_canary.warm_up")
+            log.info("Warm-up of the open runs cancelled: the worker is stopping")
         warming.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await warming
