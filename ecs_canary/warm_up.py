@@ -41,9 +41,9 @@ Bounds and costs:
     completed; measured with the dev server).
   - A replay longer than the SDK's 2 s limit on one activation (10,000 refused signals on a
     machine at load 9-11) fails the task: the history gains the failed task's events and the
-    server retries it; the warm-up then completes on the retry (seen once in `make bench`'s
-    flood: 15.8 s instead of 2-2.5 s). `WARM_UP_AT_ONCE` keeps two such replays at most from
-    sharing the interpreter.
+    server retries it; the warm-up then completes on the retry (seen once in the bench's
+    flood, bench/flood.py: 15.8 s instead of 1.3-2.5 s). `WARM_UP_AT_ONCE` lets at most two
+    such replays share the interpreter.
 - A run pinned to another build of the worker (Worker Versioning) is warmed on a worker of that
   build, if one polls; otherwise it is given up after `WARM_UP_SECONDS`.
 """
