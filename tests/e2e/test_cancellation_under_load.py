@@ -20,7 +20,7 @@ from tests.helpers import Runs, wait_until, worker_process
 
 pytestmark = pytest.mark.slow
 
-PLAN = Plan(seed=21, count=60, cancels=15, cancel_within=15, stall_at=3, stall_for=12)
+PLAN = Plan(seed=21, count=30, cancels=8, cancel_within=15, stall_at=3, stall_for=12)
 POLL_SECONDS = 0.5
 # In `make test` this worker shares two cores with five other xdist workers and their servers,
 # so the scheduler alone can hold its loop for seconds (1.3 s seen once with 1,090 tests, 4.6 s
