@@ -35,9 +35,9 @@ from tests.helpers import (
     wait_until,
 )
 
-# Long enough that starter.py's pause (a Python process, seconds to start beside the whole
-# suite) lands during the bake.
-BAKE = 20
+# Long enough that starter.py's pause (a Python process: 1 s to start, up to 5 s seen beside
+# the whole suite) lands during the bake. The test waits out the bake about twice.
+BAKE = 14
 
 
 async def _cli(client, how: str, wid: str, name: str, payload: dict) -> Any:
