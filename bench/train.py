@@ -118,6 +118,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "retried_activity_attempts": retried,
         "history_runs": ran["history_runs"],
         "status_max_seconds": ran["status_max_seconds"],
+        "status_median_seconds": ran["status_median_seconds"],
         "status_samples": ran["status_samples"],
         "peak_rss_mib": peak_rss,
         "emulator_cpu_seconds": emulator_cpu,
@@ -260,7 +261,27 @@ def section(results: dict[str, Any]) -> list[str]:
         f"{', '.join(f'{mib:.0f} MiB' for mib in t['peak_rss_mib'])}. Emulator CPU: "
         f"{t['emulator_cpu_seconds']:.0f} s. ECS calls: {t['calls']['total']}.",
         "",
+        *_costs(t),
     ]
     if t["failure"]:
         out += [f"The train failed: {t['failure']}", ""]
     return out
+
+
+def _costs(t: dict[str, Any]) -> list[str]:
+    """Where the train's CPU went, per process kind, and what the median deployment cost the
+    workers and the dev server (absent from results measured before they were recorded)."""
+    if "workers_cpu_seconds" not in t:
+        return []
+    workers = ", ".join(f"{seconds:.0f} s" for seconds in t["workers_cpu_seconds"])
+    server = t["dev_server_cpu_seconds"]
+    history = t["deployment_history"]
+    return [
+        f"CPU during the train: workers {workers}; emulator {t['emulator_cpu_seconds']:.0f} s; "
+        f"dev server {f'{server:.0f} s' if server is not None else 'not found'}. The median "
+        f"`status` answered in {t['status_median_seconds']:.2f} s. The median deployment: "
+        f"{history['events']:.0f} history events, {history['workflow_tasks']:.0f} workflow "
+        f"tasks, {history['activities']:.0f} activity tasks, {history['local_activities']:.0f} "
+        f"local activities, {history['signals']:.0f} signals received.",
+        "",
+    ]
