@@ -10,7 +10,6 @@ the train's memo whether the train sent them a message (`train_sent`)."""
 from __future__ import annotations
 
 import asyncio
-import weakref
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -18,6 +17,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.train_memo import describe_train
 from ecs_canary.models import DeploymentResult
 from ecs_canary.train import (
     DeploymentRun,
@@ -29,13 +29,6 @@ from ecs_canary.train_sent import TrainSentCheck
 # Describe calls in flight at once: a train of 1,000 asks in a few seconds without flooding
 # the frontend.
 _CONCURRENT_DESCRIBES = 20
-# The describes of `train_sent` in flight at once on one worker, whatever number of its
-# deployments check a message at the same moment (a wave's decision reaches them all at
-# once). One semaphore per event loop: a worker runs its activities on one.
-_CONCURRENT_SENT_CHECKS = 20
-_sent_check_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 @activity.defn
@@ -109,16 +102,10 @@ def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
 async def train_sent(check: TrainSentCheck) -> bool:
     """Whether the train `check.train` recorded `check.digest` under `check.key` in its memo
     (ecs_canary.train_sent): a describe of its latest run, never a query, so a wave of
-    deployments checking at once costs the train no workflow task."""
-    slots = _sent_check_slots.setdefault(
-        asyncio.get_running_loop(), asyncio.Semaphore(_CONCURRENT_SENT_CHECKS)
-    )
-    async with slots:
-        try:
-            described = await activity.client().get_workflow_handle(check.train).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:  # no such train: it sent nothing
-                return False
-            raise
+    deployments checking at once costs the train no workflow task; the checks a worker makes
+    at about the same time share one describe (activities.train_memo)."""
+    described = await describe_train(activity.client(), check.train)
+    if described is None:  # no such train: it sent nothing
+        return False
     recorded = await described.memo_value(check.key, None, type_hint=str)
     return recorded == check.digest

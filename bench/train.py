@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 import uuid
 from typing import Any
@@ -25,7 +26,7 @@ from temporalio.client import Client, WorkflowFailureError
 from bench import deployments as d
 from bench import load
 from bench.harness import GATE_TIMER, Bench
-from bench.stack import cpu_seconds, memory_kib
+from bench.stack import cpu_seconds, dev_server_pid, memory_kib
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
 from ecs_canary.train import TrainResult, TrainStatus
 
@@ -60,7 +61,10 @@ async def measure(bench: Bench) -> dict[str, Any]:
             d.request(bench.seed, lone_service, cfg.desired, cfg.poll, GATE_TIMER),
         )
         bench.admin.reset_calls()
+        server = dev_server_pid()
         emulator_cpu_before = cpu_seconds(bench.emulator.pid)
+        workers_cpu_before = [cpu_seconds(w.pid) for w in workers]
+        server_cpu_before = cpu_seconds(server) if server else 0.0
         waves, start = [], 0
         for index, size in enumerate(sizes):
             chunk = services[start : start + size]
@@ -78,6 +82,11 @@ async def measure(bench: Bench) -> dict[str, Any]:
         ran = await _run_train(bench.client, task_queue, train)
         calls = bench.admin.calls()
         emulator_cpu = cpu_seconds(bench.emulator.pid) - emulator_cpu_before
+        workers_cpu = [
+            cpu_seconds(w.pid) - before
+            for w, before in zip(workers, workers_cpu_before, strict=True)
+        ]
+        server_cpu = cpu_seconds(server) - server_cpu_before if server else None
         peak_rss = [memory_kib(w.pid)["VmHWM"] / 1024 for w in workers]
     finally:
         for worker in workers:
@@ -85,9 +94,11 @@ async def measure(bench: Bench) -> dict[str, Any]:
     result: TrainResult | None = ran["result"]
     succeeded = sum(1 for s in result.services if s.outcome == "succeeded") if result else 0
     retried, cluster = 0, bench.seed["cluster"]
+    histories = []
     for service in services:
         events = await d.fetch_history(bench.client, workflow_id_for(cluster, service))
         retried += d.activity_summary(events)["retried_attempts"]
+        histories.append(events)
     lone_sum = lone.wall * len(sizes)
     by_calls = calls["total"] / cfg.budget
     outcome = {
@@ -107,17 +118,39 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "retried_activity_attempts": retried,
         "history_runs": ran["history_runs"],
         "status_max_seconds": ran["status_max_seconds"],
+        "status_median_seconds": ran["status_median_seconds"],
         "status_samples": ran["status_samples"],
         "peak_rss_mib": peak_rss,
         "emulator_cpu_seconds": emulator_cpu,
+        "workers_cpu_seconds": workers_cpu,
+        "dev_server_cpu_seconds": server_cpu,
+        "deployment_history": _per_deployment(histories),
     }
     bench.say(
         f"train of {len(services)} in waves {sizes}: {succeeded} succeeded in "
         f"{ran['wall']:.0f} s (limit {outcome['wall_limit_seconds']:.0f} s), max "
         f"{calls['max_per_second']}/s, {retried} retried, history {ran['history_runs']}, "
-        f"status at most {ran['status_max_seconds']:.2f} s"
+        f"status at most {ran['status_max_seconds']:.2f} s (median "
+        f"{ran['status_median_seconds']:.2f} s); CPU s: workers "
+        f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}; "
+        f"per deployment {outcome['deployment_history']}"
     )
     return outcome
+
+
+def _per_deployment(histories: list[list[Any]]) -> dict[str, float]:
+    """The median deployment's history: its events, workflow tasks, activities (local ones
+    apart) and signals, what each deployment costs the workers and the dev server."""
+    counts = [d.event_type_counts(events) for events in histories]
+    local = [d.activity_summary(events)["markers"].get("local activity", 0) for events in histories]
+    return {
+        "events": statistics.median(len(events) for events in histories),
+        "workflow_tasks": statistics.median(c.get("WORKFLOW_TASK_COMPLETED", 0) for c in counts),
+        "activities": statistics.median(c.get("ACTIVITY_TASK_SCHEDULED", 0) for c in counts),
+        "local_activities": statistics.median(local),
+        "signals": statistics.median(c.get("WORKFLOW_EXECUTION_SIGNALED", 0) for c in counts),
+        "timers": statistics.median(c.get("TIMER_STARTED", 0) for c in counts),
+    }
 
 
 async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +186,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
         "wall": wall,
         "history_runs": await _history_runs(client, workflow_id),
         "status_max_seconds": max(latencies, default=0.0),
+        "status_median_seconds": statistics.median(latencies) if latencies else 0.0,
         "status_samples": len(latencies),
     }
 
@@ -211,12 +245,12 @@ def section(results: dict[str, Any]) -> list[str]:
     out = [
         "## Release trains\n",
         f"One `EcsReleaseTrain` of {t['count']} services in waves of "
-        f"{', '.join(map(str, t['waves']))}, `approval: \"none\"`, `max_parallel` the largest "
+        f'{", ".join(map(str, t["waves"]))}, `approval: "none"`, `max_parallel` the largest '
         f"wave, on {t['workers']} `python worker.py` processes sharing one ECS budget of "
         f"{t['budget']:g} calls/s, task start {t['delay']:g} s. A lone deployment on the same "
         f"workers took {t['lone_seconds']:.1f} s; the train's ECS calls at the budget take "
         f"{t['calls_seconds']:.0f} s. The train continues as new between waves once its history "
-        "reaches 1,000 events, and within a wave past 6,000 (README, \"Release trains\"). Its "
+        'reaches 1,000 events, and within a wave past 6,000 (README, "Release trains"). Its '
         "targets are in the table at the top.\n",
         f"Wall time {t['wall_seconds']:.0f} s (limit {t['wall_limit_seconds']:.0f} s); "
         f"{t['succeeded']}/{t['count']} succeeded; max {t['calls']['max_per_second']} ECS calls/s; "
@@ -227,7 +261,27 @@ def section(results: dict[str, Any]) -> list[str]:
         f"{', '.join(f'{mib:.0f} MiB' for mib in t['peak_rss_mib'])}. Emulator CPU: "
         f"{t['emulator_cpu_seconds']:.0f} s. ECS calls: {t['calls']['total']}.",
         "",
+        *_costs(t),
     ]
     if t["failure"]:
         out += [f"The train failed: {t['failure']}", ""]
     return out
+
+
+def _costs(t: dict[str, Any]) -> list[str]:
+    """Where the train's CPU went, per process kind, and what the median deployment cost the
+    workers and the dev server (absent from results measured before they were recorded)."""
+    if "workers_cpu_seconds" not in t:
+        return []
+    workers = ", ".join(f"{seconds:.0f} s" for seconds in t["workers_cpu_seconds"])
+    server = t["dev_server_cpu_seconds"]
+    history = t["deployment_history"]
+    return [
+        f"CPU during the train: workers {workers}; emulator {t['emulator_cpu_seconds']:.0f} s; "
+        f"dev server {f'{server:.0f} s' if server is not None else 'not found'}. The median "
+        f"`status` answered in {t['status_median_seconds']:.2f} s. The median deployment: "
+        f"{history['events']:.0f} history events, {history['workflow_tasks']:.0f} workflow "
+        f"tasks, {history['activities']:.0f} activity tasks, {history['local_activities']:.0f} "
+        f"local activities, {history['signals']:.0f} signals received.",
+        "",
+    ]

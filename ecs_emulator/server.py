@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import moto_cloudwatch
+from . import moto_cloudwatch, moto_serializer
 from .admin import EmulatorAdmin
 from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
@@ -138,6 +138,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         scheduler = Scheduler(settings, faults, lock)
         traffic = TrafficLoop(Traffic(settings, scheduler, np.random.default_rng()), lock)
         moto_cloudwatch.install()
+        moto_serializer.install()
         without_default_amis()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}

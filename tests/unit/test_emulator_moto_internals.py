@@ -9,11 +9,13 @@ from botocore import xform_name
 from botocore.session import get_session
 from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
 from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+from moto.core.utils import get_service_model
 from moto.ec2.models import ec2_backends
 from moto.ecs.models import Cluster, Container, EC2ContainerServiceBackend, Service, Task
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 
-from ecs_emulator import moto_cloudwatch, moto_elbv2, moto_internals
+from ecs_emulator import moto_cloudwatch, moto_elbv2, moto_internals, moto_serializer
 
 CONTAINERS = [{"name": "web", "image": "nginx:1", "memory": 128}]
 
@@ -107,6 +109,33 @@ def test_describe_services_serializes_the_attributes_the_scheduler_publishes() -
     members = {xform_name(name) for name in shape.members}
     for name in moto_internals.SERVICE_PUBLISHED_ATTRIBUTES:
         assert name in members, name
+
+
+def test_the_remembered_attribute_names_are_motos_own() -> None:
+    """moto_serializer remembers the names moto's picker tries for each member of a shape:
+    for every member of a described service (and of its deployments), the same names in the
+    same order as moto's own method, asked again and again."""
+    backend = EC2ContainerServiceBackend("us-east-1", "123456789012")
+    cluster = Cluster("c", "123456789012", "us-east-1")
+    definition = backend.register_task_definition("f", CONTAINERS)
+    service = Service(cluster, "s", 1, backend, task_definition=definition)
+    model = get_service_model("ecs")
+    picker = XFormedAttributePicker()
+    checked = 0
+    for obj, parent in ((service, "Service"), ({"id": "d"}, "Deployment")):
+        shape = model.shape_for(parent)
+        for key, member in shape.members.items():
+            member.parent = shape  # as moto's serializer sets it
+            context = AttributePickerContext(
+                obj=obj, key=key, shape=member, service_model=model, key_path="services"
+            )
+            expected = list(moto_serializer._ORIGINAL(picker, context))
+            for _ in range(2):
+                assert list(moto_serializer._remembered_keys(picker, context)) == expected, key
+            checked += 1
+    assert checked > 20
+    assert callable(getattr(XFormedAttributePicker, moto_serializer.REPLACED_PICKER_METHOD))
+    assert isinstance(picker.alias_providers, list)
 
 
 # An account of its own: these ELBv2 backends are moto's process-global ones (found by ARN),
