@@ -42,7 +42,6 @@ from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.telemetry import serve_metrics
 from ecs_canary.temporal import connect
 from ecs_canary.versioning import deployment_config
-from ecs_canary.warm_up import warming_up
 from ecs_canary.watchdog import LoopWatchdog, ShutdownDeadline
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
@@ -227,8 +226,7 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             version=worker_version(settings),
         )
         deadline = ShutdownDeadline(settings.graceful_shutdown_seconds)
-        # Its open runs cached in the background: `status` answers at once after a restart.
-        async with worker, worker_gauges(client, settings), warming_up(worker):
+        async with worker, worker_gauges(client, settings):
             try:
                 await until_stopped(stop, sharing)
                 structlog.get_logger("worker").info(

@@ -80,7 +80,6 @@ with workflow.unsafe.imports_passed_through():
         train_membership_refusal,
     )
     from workflows.verification import verify
-    from workflows.warm_up import WarmUpMessage
     from workflows.watch import RolloutWatch
 
 
@@ -91,7 +90,7 @@ ENDS_A_DEPLOYMENT = (FailureError, StageFailure, asyncio.CancelledError)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
+class EcsCanaryDeployment(DecisionMessages):
     RUN_KIND = "deployment"
 
     @workflow.init
