@@ -110,9 +110,13 @@ def test_a_first_attempt_that_finds_its_service_created_is_done(activities, requ
     assert not env.run(activities.create_service, create).changed
 
 
-def test_a_retried_wait_does_not_log_events_again(activities, requests, ecs, logs):
+def test_a_retried_wait_does_not_log_events_again(activities, requests, ecs, emulator, logs):
     """The wait's heartbeat details carry the events it logged; a retry given them (as Temporal
-    gives a retried attempt its last heartbeat) logs none of them again."""
+    gives a retried attempt its last heartbeat) logs none of them again. The canary's task takes
+    a second to start, so the wait logs events and heartbeats before it is steady: at test
+    speed, a wait that began late (a loaded machine) found it steady at its first look and
+    never heartbeat (the next test's `ecs_state` puts the speed back)."""
+    emulator.admin.settings(task_start_seconds=1.0)
     create = canary_create_input(requests, ecs)
     env = ActivityEnvironment()
     env.run(activities.create_service, create)
