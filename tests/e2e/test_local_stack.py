@@ -239,8 +239,9 @@ async def test_down_stops_exactly_what_up_started_and_runs_survive_a_restart(
     stack.make("up")
     assert set(stack.pids().values()).isdisjoint(started.values())
     # The new worker's gauges count the run waiting at its gate: read from Temporal, not
-    # from a count the old worker kept.
-    await wait_until(lambda: _at_the_gate_in_metrics(stack.metrics_url), timeout=30, every=0.5)
+    # from a count the old worker kept. Its endpoint refused connections for all of 30 s once,
+    # in a fresh-clone CI run beside the whole suite: the wait allows a slow start.
+    await wait_until(lambda: _at_the_gate_in_metrics(stack.metrics_url), timeout=60, every=0.5)
     client = await stack.client()
     handle = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
