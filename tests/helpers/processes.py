@@ -4,7 +4,7 @@ on a SQLite file that can be stopped and started again, and Temporal's time-skip
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import random
 import signal
 import socket
 import subprocess
@@ -25,15 +25,42 @@ TEMPORAL = BIN / "temporal"
 # How long a Temporal server may take to start: the SDK's 5 s is too short on a machine busy
 # with the other test workers (pytest-xdist), which start theirs at the same moment.
 SERVER_START_TIMEOUT = timedelta(seconds=60)
+# Ports handed out lie below the kernel's ephemeral range, from which outgoing connections take
+# their local ports. A port handed out and bound later (a local stack that a test restarts)
+# stayed free meanwhile, and one from the ephemeral range became some client's local port in a
+# full run: the restarted worker stopped with "Address already in use".
+PORTS_HANDED_OUT = 12000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct ports nothing listens on right now."""
-    with contextlib.ExitStack() as probes:
-        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
+    """`count` distinct ports nothing is bound to right now, drawn at random from the
+    PORTS_HANDED_OUT ports below the ephemeral range (two xdist workers rarely draw the same)."""
+    top = _ephemeral_start()
+    lowest = max(1024, top - PORTS_HANDED_OUT)
+    draw = random.SystemRandom()
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = draw.randrange(lowest, top)
+        if port not in chosen and _bindable(port):
+            chosen.append(port)
+    return chosen
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: IANA's dynamic ports start here
+        return 49152
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
