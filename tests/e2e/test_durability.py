@@ -8,7 +8,6 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
 from ecs_canary.models import DeploymentResult
@@ -17,6 +16,7 @@ from tests.helpers import (
     SHORT_TASK_TIMEOUT,
     DevServer,
     Runs,
+    activity_running,
     approve_at_gate,
     describe,
     existing_service,
@@ -32,15 +32,6 @@ from tests.helpers import (
 from worker import build_worker
 
 pytestmark = pytest.mark.slow
-
-
-async def _running_activity(handle, activity_type: str) -> bool:
-    description = await handle.describe()
-    return any(
-        pending.activity_type.name == activity_type
-        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-        for pending in description.raw_description.pending_activities
-    )
 
 
 async def _stage_is(handle, stage: str) -> bool:
@@ -78,7 +69,7 @@ async def test_killing_the_worker_loses_nothing(
         if stage == "verification":
             await wait_until(lambda: gate_is_open(handle), timeout=30)
         else:
-            await wait_until(lambda: _running_activity(handle, KILL_POINTS[stage]), timeout=30)
+            await wait_until(lambda: activity_running(handle, KILL_POINTS[stage]), timeout=30)
         kill_hard(first)
     known_speeds(emulator)  # slow only until the kill: what follows need not wait on ECS
     if stage == "verification":
@@ -171,7 +162,7 @@ async def test_a_worker_shutdown_ends_its_running_waits(client, task_queue, requ
     worker = build_worker(client, settings, executor)
     running = asyncio.create_task(worker.run())
     handle = await deploy(requests.raw(image="nginx:slow"))
-    await wait_until(lambda: _running_activity(handle, "wait_for_steady_state"), timeout=30)
+    await wait_until(lambda: activity_running(handle, "wait_for_steady_state"), timeout=30)
 
     await asyncio.wait_for(worker.shutdown(), timeout=30)
     await running

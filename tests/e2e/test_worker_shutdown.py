@@ -11,23 +11,13 @@ import asyncio
 import time
 
 import pytest
-from temporalio.api.enums.v1 import PendingActivityState
 
 from ecs_canary.watchdog import STALLED_EXIT_CODE, ShutdownDeadline
-from tests.helpers import existing_service, wait_until, worker_process
+from tests.helpers import activity_running, existing_service, wait_until, worker_process
 
 pytestmark = pytest.mark.slow
 
 GRACEFUL_SECONDS = 1.0  # spawn_worker's ECS_CANARY_GRACEFUL_SHUTDOWN_SECONDS
-
-
-async def _waiting_for_steady_state(handle) -> bool:
-    description = await handle.describe()
-    return any(
-        pending.activity_type.name == "wait_for_steady_state"
-        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-        for pending in description.raw_description.pending_activities
-    )
 
 
 async def test_a_shutdown_held_by_a_stuck_ecs_call_ends_at_its_deadline(
@@ -39,7 +29,7 @@ async def test_a_shutdown_held_by_a_stuck_ecs_call_ends_at_its_deadline(
     deadline = ShutdownDeadline(GRACEFUL_SECONDS).seconds
     with worker_process(address, task_queue, log) as worker:
         handle = await deploy(requests.raw())
-        await wait_until(lambda: _waiting_for_steady_state(handle), timeout=60)
+        await wait_until(lambda: activity_running(handle, "wait_for_steady_state"), timeout=60)
         with emulator.hold("DescribeServices"):
             emulator.admin.reset_calls()
 

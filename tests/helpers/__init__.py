@@ -57,6 +57,7 @@ _EXPORTS = {
     ],
     "temporal": [
         "SHORT_TASK_TIMEOUT",
+        "activity_running",
         "approve_at_gate",
         "assert_failed_at_once",
         "failed_with",

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -73,6 +73,16 @@ async def wait_for_stage(
 
     await wait_until(reached, timeout)
     return await status(handle)
+
+
+async def activity_running(handle: WorkflowHandle, activity_type: str) -> bool:
+    """Whether an activity of `activity_type` has started and not ended (as `describe` shows)."""
+    description = await handle.describe()
+    return any(
+        pending.activity_type.name == activity_type
+        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        for pending in description.raw_description.pending_activities
+    )
 
 
 async def gate_is_open(handle: WorkflowHandle) -> bool:

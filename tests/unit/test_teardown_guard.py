@@ -11,7 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+from tests.helpers import ROOT
+
 HANGING_AFTER_A_FAILURE = textwrap.dedent(
     """
     import threading

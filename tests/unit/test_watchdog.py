@@ -9,12 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from ecs_canary.watchdog import LATE_SECONDS, STALLED_EXIT_CODE, LoopWatchdog
-from tests.helpers import LogCapture, wait_until
-
-ROOT = Path(__file__).parents[2]
+from tests.helpers import ROOT, LogCapture, wait_until
 
 
 async def test_the_longest_stall_is_measured_and_a_late_answer_logged(logs: LogCapture):
