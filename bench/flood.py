@@ -38,6 +38,7 @@ from ecs_canary.codec import KEY_FILE_ENV, PayloadKeys, new_key
 from ecs_canary.models import DeploymentResult, DeploymentStatus
 from ecs_canary.names import WORKFLOW_TYPE
 from ecs_canary.temporal import encrypted_data_converter
+from ecs_canary.unprocessed_update import execute_update
 
 # The bound: a history with 10,000 refused signals answers `status` within a second.
 STATUS_SECONDS = 1.0
@@ -141,7 +142,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
             bench.say(f"flood: status on fresh worker {restart}: {seconds:.3f} s")
         cached = (await timed_status(handle))[0]
         kept, dropped = len(status.attempts), status.refused_attempts_dropped
-        await handle.execute_update("approve", {"by": "alice"})
+        await execute_update(handle, "approve", {"by": "alice"}, DeploymentStatus)
         outcome = (await handle.result()).outcome.value
         events = (await handle.describe()).raw_description.workflow_execution_info.history_length
     finally:
