@@ -46,6 +46,11 @@ Bounds and costs:
     such replays share the interpreter.
 - A run pinned to another build of the worker (Worker Versioning) is warmed on a worker of that
   build, if one polls; otherwise it is given up after `WARM_UP_SECONDS`.
+- Its Update can reach the worker together with a `status` query of the run (an operator's
+  `watch`, the worker's own gauges), and the SDK then drops it unanswered: the server reports
+  it unprocessed, and it is sent again (ecs_canary.unprocessed_update). An operator's Update
+  can meet the same at that moment, with or without the warm-up; once the run is warmed,
+  queries no longer replay it and the moment is over.
 """
 
 from __future__ import annotations
