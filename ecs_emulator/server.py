@@ -31,7 +31,8 @@ from .moto_internals import (
 from .scheduler import Scheduler
 from .seed import INTERNAL_HEADER, AccountSeeder
 from .settings import EmulatorSettings
-from .traffic import Traffic, TrafficLoop
+from .traffic import Traffic
+from .traffic_loop import TrafficLoop
 from .wsgi_util import WsgiResponse, aws_error, call_app, read_body
 
 INTERNAL_ENVIRON_KEY = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
@@ -136,7 +137,8 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         lock = threading.RLock()
         faults, calls = InjectedFaults(), CallStats()
         scheduler = Scheduler(settings, faults, lock)
-        traffic = TrafficLoop(Traffic(settings, scheduler, np.random.default_rng()), lock)
+        requests = Traffic(settings, scheduler, np.random.default_rng())
+        traffic = TrafficLoop(requests, lock)
         moto_cloudwatch.install()
         moto_serializer.install()
         without_default_amis()
@@ -148,7 +150,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             with lock:
                 reset_moto()
                 scheduler.reset()
-                traffic.traffic.reset()
+                requests.reset()
                 faults.clear()
             seeded.clear()
             seeded.update(seeders[0].seed())

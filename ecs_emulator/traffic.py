@@ -34,13 +34,8 @@ and target groups that get requests.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -52,13 +47,9 @@ from .scheduler import Scheduler
 from .service_record import ServiceRecord
 from .settings import EmulatorSettings
 
-log = logging.getLogger(__name__)
-
 ELB_NAMESPACE = "AWS/ApplicationELB"
 APPLICATION_NAMESPACE = "ECS/Emulator"
 INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
-# After a stall (a suspended process, a long lock), at most this many missed seconds are sent.
-MAX_CATCH_UP_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -323,55 +314,3 @@ class _Second:
         if writer is None:
             writer = self._writers[(account_id, region)] = MetricWriter(account_id, region)
         return writer
-
-
-class TrafficLoop:
-    """The thread that sends each second's traffic once that second is over."""
-
-    def __init__(
-        self,
-        traffic: Traffic,
-        lock: Any,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.traffic = traffic
-        self._lock = lock
-        self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # The last whole second the loop is done with (sent, or skipped without traffic).
-        self.last_second: int | None = None
-
-    def status(self) -> dict[str, Any]:
-        """For the admin endpoint: how far the metric clock has come, and what was sent."""
-        return {"second": self.last_second, "requests": self.traffic.requests}
-
-    def start(self) -> None:
-        """Traffic from the current second on (sent once it ends)."""
-        self._stop.clear()
-        first = int(self._clock())
-        self._thread = threading.Thread(
-            target=self._run, args=(first,), name="ecs-emulator-traffic"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self, next_second: int) -> None:
-        while not self._stop.wait(max(0.0, next_second + 1 - self._clock())):
-            now = int(self._clock())
-            if now <= next_second:
-                continue
-            if self.traffic.settings.traffic_rps > 0:
-                for second in range(max(next_second, now - MAX_CATCH_UP_SECONDS), now):
-                    try:
-                        with self._lock:
-                            self.traffic.send(second)
-                    except Exception:  # a bad second must not end the traffic
-                        log.exception("traffic for second %s failed", second)
-            next_second = now
-            self.last_second = now - 1

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ecs_emulator.settings import EmulatorSettings
-from ecs_emulator.traffic import MAX_CATCH_UP_SECONDS, TrafficLoop
+from ecs_emulator.traffic_loop import MAX_CATCH_UP_SECONDS, TrafficLoop
 from tests.helpers import wait_until_sync
 
 
@@ -51,7 +51,7 @@ def running() -> Iterator[Running]:
     """A loop started just before second 1001 (so its waits are short), with traffic on."""
     clock = Clock(1000.95)
     traffic = SentSeconds(EmulatorSettings(traffic_rps=20))
-    loop = TrafficLoop(traffic, threading.RLock(), clock)  # type: ignore[arg-type]
+    loop = TrafficLoop(traffic, threading.RLock(), clock)
     loop.start()
     yield Running(clock, traffic, loop)
     loop.stop()
