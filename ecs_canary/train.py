@@ -46,7 +46,8 @@ TRAIN_APPROVAL_MEMO = "train_approval"
 CANCELLED_RESULT_MEMO = "train_cancelled_result"
 
 # The train's history is kept short (Temporal warns at 10,240 events): it continues as new,
-# carrying its progress (`TrainContinued`). A deployment costs the train about 9 events.
+# carrying its progress (`TrainContinued`). A deployment costs the train about 8 events (10 to
+# 11 in a wave a person decides).
 # - Between two waves (and between two services it puts back), once its history holds
 #   CONTINUE_AS_NEW_AFTER_EVENTS: nothing is in flight, so no deployment's signal races the
 #   continuation.
