@@ -215,8 +215,8 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     deployments in flight: each run carries on where the last left off, its decisions reach
     every canary, and it reads how each deployment ended. (No query of the train: the test
     server never answers one sent to a run that continues as new meanwhile.)"""
-    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
-    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS", 40)
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 20)
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS", 20)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
     result = await _last_run_result(latest)
@@ -249,7 +249,7 @@ async def test_a_train_continues_as_new_and_loses_nothing(
         if row["stage"] in ("canary", "verified", "promoting", "approved")
     ]
     assert in_flight, "the train continued as new with deployments in flight"
-    assert max(len(h.events) for h in histories) < 40 + 30  # the rest of a workflow task
+    assert max(len(h.events) for h in histories) < 20 + 30  # the rest of a workflow task
     assert await replay_histories(histories) == len(histories)
 
 
