@@ -59,14 +59,6 @@ CANCELLED_RESULT_MEMO = "train_cancelled_result"
 CONTINUE_AS_NEW_AFTER_EVENTS = 1000
 CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
 
-# The train's deployments (and their activities, which inherit it) yield to every other task on
-# the task queue: Temporal's priority keys run 1 (first) to 5, 3 by default. A wave of hundreds
-# of deployments keeps the workers' workflow task slots busy; at the same priority the train's
-# own tasks, and the `status` queries its workflow task holds up, waited their turn behind them
-# (a train's workflow task sat 10 s in its worker's sticky queue until it timed out), as would a
-# lone deployment started meanwhile.
-DEPLOYMENT_PRIORITY_KEY = 4
-
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 # Deployments in flight at once within a wave, unless the request says otherwise.
 DEFAULT_MAX_PARALLEL = 50

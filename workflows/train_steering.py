@@ -15,7 +15,6 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import Priority
 from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
 from temporalio.workflow import ExternalWorkflowHandle, ParentClosePolicy
 
@@ -25,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.names import WORKFLOW_TYPE
     from ecs_canary.request import DeploymentRequest
     from ecs_canary.train import (
-        DEPLOYMENT_PRIORITY_KEY,
         TRAIN_APPROVAL_MEMO,
         TRAIN_DECISION_SIGNAL,
         DeploymentRun,
@@ -141,7 +139,6 @@ class TrainDeployments:
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 static_summary=f"{row.service} on {row.cluster} (train {train})",
                 memo=memo,
-                priority=Priority(priority_key=DEPLOYMENT_PRIORITY_KEY),
             )
         except WorkflowAlreadyStartedError:
             why = f"already being deployed by another run of {row.workflow_id}"
