@@ -110,11 +110,14 @@ class TrainDeployments:
         its own (`starting` until its run is known). `approved`: the train's approval, given
         up front in a wave no person decides (`approved` until it ends: its canary takes it
         once verified, and nothing is sent either way)."""
+        memo = None
         if approved is not None:
             self.told[row.workflow_id] = approved
             row.stage = "approved"
+            memo = {TRAIN_APPROVAL_MEMO: approved.model_dump(mode="json")}
+        summary = f"{row.service} on {row.cluster} (train {train})"
         self.starting[row.workflow_id] = asyncio.ensure_future(
-            self._start(state, row, request, train, approved)
+            self._start(state, row, request, summary, memo)
         )
 
     async def _start(
@@ -122,13 +125,12 @@ class TrainDeployments:
         state: TrainState,
         row: TrainDeployment,
         request: DeploymentRequest,
-        train: str,
-        approved: TrainDecision | None,
+        summary: str,
+        memo: dict[str, Any] | None,
     ) -> None:
         """It is abandoned when this run closes: the train continues as new with its
         deployments in flight, and a later run of the train steers them by workflow id and
         reads how each ended (`read_ends`)."""
-        memo = {TRAIN_APPROVAL_MEMO: approved.model_dump(mode="json")} if approved else None
         try:
             handle = await workflow.start_child_workflow(
                 WORKFLOW_TYPE,
@@ -137,7 +139,7 @@ class TrainDeployments:
                 task_queue=workflow.info().task_queue,
                 result_type=DeploymentResult,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"{row.service} on {row.cluster} (train {train})",
+                static_summary=summary,
                 memo=memo,
             )
         except WorkflowAlreadyStartedError:
