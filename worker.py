@@ -42,6 +42,7 @@ from ecs_canary.sandbox import cache_workflow_bytecode
 from ecs_canary.telemetry import serve_metrics
 from ecs_canary.temporal import connect
 from ecs_canary.versioning import deployment_config
+from ecs_canary.warm_up import warming_up
 from ecs_canary.watchdog import LoopWatchdog, ShutdownDeadline
 from workflows.canary import EcsCanaryDeployment
 from workflows.train import EcsReleaseTrain
@@ -226,7 +227,8 @@ async def run_worker(client: Client, settings: WorkerSettings) -> None:
             version=worker_version(settings),
         )
         deadline = ShutdownDeadline(settings.graceful_shutdown_seconds)
-        async with worker, worker_gauges(client, settings):
+        # Its open runs cached in the background: `status` answers at once after a restart.
+        async with worker, worker_gauges(client, settings), warming_up(worker):
             try:
                 await until_stopped(stop, sharing)
                 structlog.get_logger("worker").info(

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.loaders
 import botocore.session
 import botocore.utils
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -58,9 +59,16 @@ def local_timestamp(value: Any) -> datetime:
     return botocore.utils.parse_timestamp(value)
 
 
+# The service models (ECS's and CloudWatch's JSON are megabytes), read once per process: every
+# session makes its own loader otherwise, and parsing them again was most of making a client.
+# A worker makes its clients once; the tests make a worker, so clients, for each test.
+_MODEL_LOADER = botocore.loaders.create_loader()
+
+
 def _boto_session() -> boto3.session.Session:
     """A session whose clients read timestamps with `local_timestamp`."""
     core = botocore.session.get_session()
+    core.register_component("data_loader", _MODEL_LOADER)
     parsers = core.get_component("response_parser_factory")
     parsers.set_parser_defaults(timestamp_parser=local_timestamp)
     return boto3.session.Session(botocore_session=core)

@@ -69,6 +69,7 @@ from ecs_canary.steps import StepKind
 from ecs_canary.temporal import DEFAULT_ADDRESS
 from ecs_canary.text import duration_text
 from ecs_canary.train import TrainStatus
+from ecs_canary.unprocessed_update import execute_update
 from ecs_canary.web_ui import list_link, run_link
 
 UPDATE_TIMEOUT_SECONDS = 60
@@ -205,8 +206,9 @@ async def send_decision(
     client: Client, args: argparse.Namespace, result_type: type[StatusT], status_command: str
 ) -> tuple[DecisionInput, StatusT | None]:
     """Send `args.command` (approve or reject) to the current run of `args.workflow_id`, as an
-    Update (its answer: the run's status) or, with --signal, a signal (None: not confirmed);
-    CliError for a refusal or a run that ended. `status_command` shows where to look."""
+    Update (its answer: the run's status; sent again if no worker processed it,
+    ecs_canary.unprocessed_update) or, with --signal, a signal (None: not confirmed); CliError
+    for a refusal or a run that ended. `status_command` shows where to look."""
     action: str = args.command
     decision_for = decision_input(args)
     run_id = await decision_run(client, args.workflow_id, getattr(args, "run_id", None))
@@ -224,7 +226,7 @@ async def send_decision(
             )
             return decision, None
         status = await asyncio.wait_for(
-            handle.execute_update(action, decision, result_type=result_type),
+            execute_update(handle, action, decision, result_type),
             UPDATE_TIMEOUT_SECONDS,
         )
     except WorkflowUpdateFailedError as err:

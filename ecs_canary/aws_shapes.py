@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import botocore.session
+import botocore.loaders
+import botocore.model
 from botocore.validate import ParamValidator
 
 from ecs_canary.strict import MAX_NESTING, nesting_exceeds
 from ecs_canary.supported_services import controller_and_strategy, unsupported_reason
 
-# Loaded once at import, outside the workflow sandbox (the models are passed through).
-_ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+# Loaded once at import, outside the workflow sandbox (the models are passed through). Read
+# straight from botocore's data, without a session: a session brings in botocore's clients,
+# waiters and docs, which nothing here uses, and the starter imports this for every command.
+_ECS_MODEL = botocore.model.ServiceModel(
+    botocore.loaders.Loader().load_service_model("ecs", "service-2"), "ecs"
+)
 _REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
 _CREATE_SHAPE = _ECS_MODEL.operation_model("CreateService").input_shape
 _RUN_TASK_SHAPE = _ECS_MODEL.operation_model("RunTask").input_shape

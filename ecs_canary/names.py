@@ -7,6 +7,10 @@ TASK_QUEUE = "ecs-deployments"
 WORKFLOW_TYPE = "EcsCanaryDeployment"
 # A release train: many deployments in waves (see ecs_canary.train).
 TRAIN_WORKFLOW_TYPE = "EcsReleaseTrain"
+# The Update a worker sends, when it starts, to each open run of its task queue so that it holds
+# the run cached (ecs_canary.warm_up); every run refuses it, with this error type.
+WARM_UP_UPDATE = "warm_up"
+WARM_UP_REFUSED = "WarmUpOnly"
 # Tags on what a deployment creates in ECS, so that a later run recognises its own work.
 RUN_ID_TAG = "ecs-canary:run-id"
 WORKFLOW_ID_TAG = "ecs-canary:workflow-id"

@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         train_membership_refusal,
     )
     from workflows.verification import verify
+    from workflows.warm_up import WarmUpMessage
     from workflows.watch import RolloutWatch
 
 
@@ -90,7 +91,7 @@ ENDS_A_DEPLOYMENT = (FailureError, StageFailure, asyncio.CancelledError)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class EcsCanaryDeployment(DecisionMessages):
+class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
     RUN_KIND = "deployment"
 
     @workflow.init

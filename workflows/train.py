@@ -81,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.train_put_back import put_back
     from workflows.train_state import IN_FLIGHT, TrainState
     from workflows.train_steering import TrainDeployments
+    from workflows.warm_up import WarmUpMessage
 
 TRAIN_STOPPED = "TrainStopped"
 # How often the train looks at every run of a wave in flight (one terminated by hand never
@@ -99,7 +100,7 @@ def _log_context() -> dict[str, str]:
 
 
 @workflow.defn(name=TRAIN_WORKFLOW_TYPE)
-class EcsReleaseTrain(DecisionMessages):
+class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
     RUN_KIND = "train"
 
     @workflow.init

@@ -10,6 +10,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from ecs_canary.models import DecisionInput, DeploymentResult, DeploymentStatus
+from ecs_canary.unprocessed_update import execute_update
 from tests.helpers import (
     describe,
     existing_service,
@@ -23,7 +24,9 @@ from tests.helpers import (
 
 
 async def _update(handle, name: str, by: str) -> DeploymentStatus:
-    return await handle.execute_update(name, DecisionInput(by=by), result_type=DeploymentStatus)
+    """The decision as starter.py sends it: again if no worker processed it, which a worker
+    that has just started can do (ecs_canary.unprocessed_update)."""
+    return await execute_update(handle, name, DecisionInput(by=by), DeploymentStatus)
 
 
 async def test_an_alarm_during_bake_rejects_the_canary(worker, requests, ecs, cloudwatch, deploy):

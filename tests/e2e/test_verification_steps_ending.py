@@ -28,6 +28,7 @@ from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ecs_canary.models import DecisionInput, DeploymentStatus
+from ecs_canary.unprocessed_update import execute_update
 from tests.helpers import (
     ROOT,
     assert_failed_at_once,
@@ -72,7 +73,8 @@ def _still_wanted(ecs) -> list[str]:
 
 async def _reject(handle: WorkflowHandle, by: str = "alice") -> DeploymentStatus:
     decision = DecisionInput(by=by, reason="the smoke tests hang")
-    return await handle.execute_update("reject", decision, result_type=DeploymentStatus)
+    # As starter.py sends it: again if a worker that has just started did not process it.
+    return await execute_update(handle, "reject", decision, DeploymentStatus)
 
 
 async def _step_states(handle: WorkflowHandle) -> list[tuple[str, str]]:

@@ -35,7 +35,13 @@ from ecs_canary.models import (
     SteadyState,
     WaitSteadyInput,
 )
-from ecs_canary.names import TRAIN_WORKFLOW_TYPE, WORKFLOW_TYPE, workflow_id_for
+from ecs_canary.names import (
+    TRAIN_WORKFLOW_TYPE,
+    WARM_UP_REFUSED,
+    WARM_UP_UPDATE,
+    WORKFLOW_TYPE,
+    workflow_id_for,
+)
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.signing import KEYS_ENV
 from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
@@ -724,3 +730,19 @@ async def test_a_lone_deployment_naming_a_train_is_refused(existing, time_skippi
     assert isinstance(error, ApplicationError) and error.type == "InvalidRequest"
     assert "is set by a release train" in error.message
     assert existing.calls == []
+
+
+async def test_a_train_refuses_the_warm_up_and_nothing_changes(existing, start_train):
+    """A worker that starts sends every open run `warm_up` (ecs_canary.warm_up): a train at its
+    gate refuses it as a deployment does, its status as it was. (That the refusal leaves no
+    event holds on the real server, tests/e2e/test_warm_up.py: the time-skipping server writes
+    the workflow task of a refused Update to the history.)"""
+    handle = await start_train(train({"one": ["api"]}))
+    before = await gate_open_at(handle, 1)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(WARM_UP_UPDATE)
+
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == WARM_UP_REFUSED
+    assert await status_of(handle) == before
