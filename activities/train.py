@@ -10,16 +10,18 @@ the train's memo whether the train sent them a message (`train_sent`)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.train_memo import describe_train
 from ecs_canary.models import DeploymentResult
 from ecs_canary.train import (
+    CANCELLED_RESULT_MEMO,
     DeploymentRun,
     DeploymentRunEnd,
     EndedDeploymentsInput,
@@ -74,6 +76,8 @@ async def ended_deployments(request: EndedDeploymentsInput) -> list[DeploymentRu
             try:
                 result = await handle.result(follow_runs=False)
             except WorkflowFailureError as err:
+                if isinstance(err.cause, CancelledError):
+                    return await _cancelled(handle)
                 return _failed(run.workflow_id, err.cause)
         return DeploymentRunEnd(workflow_id=run.workflow_id, result=result)
 
@@ -81,11 +85,21 @@ async def ended_deployments(request: EndedDeploymentsInput) -> list[DeploymentRu
     return [end for end in found if end is not None]
 
 
+async def _cancelled(handle: WorkflowHandle[Any, DeploymentResult]) -> DeploymentRunEnd:
+    """A cancelled run: its details do not reach its error, so its result is read from its
+    memo, where a deployment of a train writes it as it ends (`CANCELLED_RESULT_MEMO`)."""
+    described = await handle.describe()
+    recorded = await described.memo_value(CANCELLED_RESULT_MEMO, None)
+    try:
+        result = DeploymentResult.model_validate(recorded) if recorded is not None else None
+    except ValidationError:
+        result = None
+    return DeploymentRunEnd(workflow_id=handle.id, cancelled=True, result=result)
+
+
 def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
-    """A failed run's result, from the details of its error; a cancelled run's details do not
-    reach its error; a run terminated or timed out has none."""
-    if isinstance(cause, CancelledError):
-        return DeploymentRunEnd(workflow_id=workflow_id, cancelled=True)
+    """A failed run's result, from the details of its error; a run terminated or timed out has
+    none."""
     if isinstance(cause, ApplicationError) and cause.details:
         try:
             result = DeploymentResult.model_validate(cause.details[0])

@@ -36,9 +36,18 @@ from ecs_canary.strict import MAX_SECONDS, StrictModel
 TRAIN_DECISION_SIGNAL = "train_decision"
 CANARY_VERIFIED_SIGNAL = "canary_verified"
 DEPLOYMENT_ENDED_SIGNAL = "deployment_ended"
+# In a wave no person decides, the train starts each deployment with its approval already in the
+# deployment's memo (a `TrainDecision`, the parent's word at the start): the canary takes it once
+# it passes its verification, with no message either way (workflows.train_member).
+TRAIN_APPROVAL_MEMO = "train_approval"
+# A deployment of a train that ends cancelled writes its result here (a cancelled run's result
+# does not reach its error), so that the train tells a canary stopped before its rollout from a
+# rollout rolled back (activities.train.ended_deployments).
+CANCELLED_RESULT_MEMO = "train_cancelled_result"
 
 # The train's history is kept short (Temporal warns at 10,240 events): it continues as new,
-# carrying its progress (`TrainContinued`). A deployment costs the train about 9 events.
+# carrying its progress (`TrainContinued`). A deployment costs the train about 8 events (10 to
+# 11 in a wave a person decides).
 # - Between two waves (and between two services it puts back), once its history holds
 #   CONTINUE_AS_NEW_AFTER_EVENTS: nothing is in flight, so no deployment's signal races the
 #   continuation.
@@ -154,8 +163,10 @@ class TrainOutcome(StrEnum):
 
 # Where a deployment of the train stands, as the train knows it: not started yet, its canary
 # deploying and verifying, verified and waiting for the train's decision, approved (canary
-# delete and rolling deploy), finished.
-TrainStage = Literal["not_started", "canary", "verified", "promoting", "finished"]
+# delete and rolling deploy), finished. In a wave no person decides, a deployment is started
+# `approved` up front and stays so until it finished: its canary, verification and rollout run
+# on their own, and the train hears of it only when it ends.
+TrainStage = Literal["not_started", "canary", "verified", "promoting", "approved", "finished"]
 WaveState = Literal["pending", "running", "gate_open", "succeeded", "stopped", "not_started"]
 TrainEnd = Literal["succeeded", "stopped", "cancelled"]
 

@@ -429,7 +429,7 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
         result = state.result(request, self._gate, reason)
         self._notifier.send("finished", self.status())
         await self._notifier.finish()
-        await tell_the_train_it_ended(self._run)
+        await tell_the_train_it_ended(self._run, result)
         return result
 
     def _require_request(self) -> DeploymentRequest:

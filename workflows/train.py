@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         CanaryVerified,
         DeploymentEnded,
         TrainContinued,
+        TrainDecision,
         TrainDeployment,
         TrainEnd,
         TrainOutcome,
@@ -288,11 +289,15 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
                 f"wave {wave.name}: the platform policy requires approval, and its "
                 f"{len(requests)} canaries exceed max_parallel ({train.max_parallel})"
             )
+        # No person decides the wave: each deployment starts with the train's approval.
+        approved = None
+        if not gated:
+            approved = train_gate.approval(train, self._gate, state, gated, wave.name)
         gate_timer: asyncio.Task[None] | None = None
         self._sweep_due = False  # a sweep asked for in the wave before is of no use here
         sweeps = asyncio.ensure_future(self._ask_for_sweeps())
         while not self._wave_over(wave):
-            self._start_deployments(wave, requests)
+            self._start_deployments(wave, requests, approved)
             await workflow.wait_condition(
                 lambda: self._sweep_due or self._something_to_do(wave, gated)
             )
@@ -341,9 +346,15 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             return False
         return self._state.stopped or all(row.stage == "finished" for row in wave.deployments)
 
-    def _start_deployments(self, wave: TrainWaveStatus, requests: list[DeploymentRequest]) -> None:
+    def _start_deployments(
+        self,
+        wave: TrainWaveStatus,
+        requests: list[DeploymentRequest],
+        approved: TrainDecision | None,
+    ) -> None:
         """Start deployments of the wave while fewer than `max_parallel` are in flight, the
-        line runs, and the train is not about to continue as new."""
+        line runs, and the train is not about to continue as new; `approved`: the approval each
+        starts with, in a wave no person decides."""
         if self._state.stopped or train_continue.due(in_wave=True) or self._hold.paused:
             return  # a paused train starts no next deployment
         free = self._require_request().max_parallel - len(self._state.in_flight(wave))
@@ -353,7 +364,8 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             if row.stage == "not_started":
                 row.stage = "canary"
                 free -= 1
-                self._deployments.start(self._state, row, request, self._require_request().name)
+                name = self._require_request().name
+                self._deployments.start(self._state, row, request, name, approved)
 
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)

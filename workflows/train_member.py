@@ -1,7 +1,9 @@
 """A deployment that belongs to a release train (`request.train`, see ecs_canary.train): its
 gate never waits for a person. Once its canary has passed its automatic verification (steps,
 alarms, bake, canary analysis), it tells the train and waits for the train's decision for its
-wave; an alarm still rejects it meanwhile.
+wave; an alarm still rejects it meanwhile. In a wave no person decides, the train started it
+with its approval up front (in its memo): it takes that at once, and tells the train nothing
+until it ends.
 
 A canary that would need a person on its own (a failed step with `on_step_failure: "gate"`, a
 `marginal` analysis with `on_marginal: "gate"`) is rejected instead: one decision for a whole
@@ -20,9 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from ecs_canary.hold import TrainHold
+    from ecs_canary.models import DeploymentResult, Outcome
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
+        CANCELLED_RESULT_MEMO,
         DEPLOYMENT_ENDED_SIGNAL,
+        TRAIN_APPROVAL_MEMO,
         CanaryVerified,
         DeploymentEnded,
         TrainDecision,
@@ -60,18 +65,39 @@ async def let_the_train_decide(
         gate.decide_automatically("reject", "train", why, workflow.now())
         return
     gate.await_train(train)
+    approved = approved_up_front(run)
+    if approved is not None:  # a wave no person decides: no message either way
+        gate.follow_train(approved, workflow.now())
+        return
     verified = CanaryVerified(workflow_id=workflow.info().workflow_id, summary=summary)
     await workflow.get_external_workflow_handle(train).signal(CANARY_VERIFIED_SIGNAL, verified)
     await wait_for_decision()
 
 
-async def tell_the_train_it_ended(run: RunContext) -> None:
+def approved_up_front(run: RunContext) -> TrainDecision | None:
+    """The train's approval this deployment was started with (`TRAIN_APPROVAL_MEMO`), if any:
+    its parent is its train (`train_membership_refusal`), so its memo at the start is the
+    train's word. Unreadable or in another train's name: none (logged)."""
+    if TRAIN_APPROVAL_MEMO not in workflow.memo():
+        return None
+    memo = workflow.memo_value(TRAIN_APPROVAL_MEMO)
+    found = _from_own_train(run, memo, TrainDecision, "approval")
+    if found is None or found[0].action != "approve":
+        return None
+    return found[0]
+
+
+async def tell_the_train_it_ended(run: RunContext, result: DeploymentResult) -> None:
     """Say to the train this deployment belongs to (if any) that its run ends now: the train
     reads the result from Temporal (the run that started this one may have continued as new,
-    and a continued run has no child to wait for)."""
+    and a continued run has no child to wait for). A cancelled run's result does not reach its
+    error, so it is written into the memo first (`CANCELLED_RESULT_MEMO`): the train reads
+    there whether a deployment it approved up front had begun its rollout."""
     train = run.request.train
     if train is None:
         return
+    if result.outcome == Outcome.CANCELLED:
+        workflow.upsert_memo({CANCELLED_RESULT_MEMO: result.model_dump(mode="json")})
     ended = DeploymentEnded(workflow_id=workflow.info().workflow_id)
     try:
         await workflow.get_external_workflow_handle(train).signal(DEPLOYMENT_ENDED_SIGNAL, ended)

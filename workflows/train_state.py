@@ -174,7 +174,7 @@ class TrainState:
 
 
 # A deployment's stages while its run is in flight.
-IN_FLIGHT = ("canary", "verified", "promoting")
+IN_FLIGHT = ("canary", "verified", "promoting", "approved")
 _COUNTED = [*(outcome.value for outcome in TrainOutcome), "in_flight", "pending"]
 
 

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.names import WORKFLOW_TYPE
     from ecs_canary.request import DeploymentRequest
     from ecs_canary.train import (
+        TRAIN_APPROVAL_MEMO,
         TRAIN_DECISION_SIGNAL,
         DeploymentRun,
         DeploymentRunEnd,
@@ -98,16 +99,34 @@ class TrainDeployments:
     # --- Steering them ------------------------------------------------------------------------
 
     def start(
-        self, state: TrainState, row: TrainDeployment, request: DeploymentRequest, train: str
+        self,
+        state: TrainState,
+        row: TrainDeployment,
+        request: DeploymentRequest,
+        train: str,
+        approved: TrainDecision | None,
     ) -> None:
         """Start one deployment of the train `train` (its name) as a child run, in a task of
-        its own (`starting` until its run is known)."""
+        its own (`starting` until its run is known). `approved`: the train's approval, given
+        up front in a wave no person decides (`approved` until it ends: its canary takes it
+        once verified, and nothing is sent either way)."""
+        memo = None
+        if approved is not None:
+            self.told[row.workflow_id] = approved
+            row.stage = "approved"
+            memo = {TRAIN_APPROVAL_MEMO: approved.model_dump(mode="json")}
+        summary = f"{row.service} on {row.cluster} (train {train})"
         self.starting[row.workflow_id] = asyncio.ensure_future(
-            self._start(state, row, request, train)
+            self._start(state, row, request, summary, memo)
         )
 
     async def _start(
-        self, state: TrainState, row: TrainDeployment, request: DeploymentRequest, train: str
+        self,
+        state: TrainState,
+        row: TrainDeployment,
+        request: DeploymentRequest,
+        summary: str,
+        memo: dict[str, Any] | None,
     ) -> None:
         """It is abandoned when this run closes: the train continues as new with its
         deployments in flight, and a later run of the train steers them by workflow id and
@@ -120,7 +139,8 @@ class TrainDeployments:
                 task_queue=workflow.info().task_queue,
                 result_type=DeploymentResult,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"{row.service} on {row.cluster} (train {train})",
+                static_summary=summary,
+                memo=memo,
             )
         except WorkflowAlreadyStartedError:
             why = f"already being deployed by another run of {row.workflow_id}"
@@ -201,11 +221,22 @@ class TrainDeployments:
         result = end.result
         if end.cancelled or (result is not None and result.outcome == Outcome.CANCELLED):
             why = state.stop_reason or "its run was cancelled"
-            told = self.told.get(row.workflow_id)
-            if told is not None and told.action == "approve":
+            if self._was_rolling_out(row, result):
                 return TrainOutcome.ROLLED_BACK, f"cancelled while rolling out ({why})"
             return TrainOutcome.REJECTED, f"cancelled ({why})"
         if result is None:
             return TrainOutcome.FAILED, end.failure or "its run ended without a result"
         why = result.reason or "no reason"
         return outcome_of(result), f"{end.failure_type}: {why}" if end.failure_type else why
+
+    def _was_rolling_out(self, row: TrainDeployment, result: DeploymentResult | None) -> bool:
+        """Whether a cancelled deployment was past its canary: approved by a decision the train
+        sent it, or, approved up front, with its own gate approved (its result, from its
+        memo: workflows.train_member)."""
+        told = self.told.get(row.workflow_id)
+        if told is None or told.action != "approve":
+            return False
+        if row.stage != "approved":
+            return True
+        decision = result.decision if result is not None else None
+        return decision is not None and decision.action == "approve"

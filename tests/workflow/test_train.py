@@ -20,6 +20,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,7 +28,13 @@ from activities.decisions import verify_decision
 from activities.notifications import send_notification
 from activities.train import ended_deployments, running_deployments, train_sent
 from ecs_canary import train as train_contract
-from ecs_canary.models import DeploymentResult, SteadyState, WaitSteadyInput
+from ecs_canary.models import (
+    DeploymentResult,
+    DeploymentStatus,
+    Stage,
+    SteadyState,
+    WaitSteadyInput,
+)
 from ecs_canary.names import (
     TRAIN_WORKFLOW_TYPE,
     WARM_UP_REFUSED,
@@ -214,8 +221,8 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     deployments in flight: each run carries on where the last left off, its decisions reach
     every canary, and it reads how each deployment ended. (No query of the train: the test
     server never answers one sent to a run that continues as new meanwhile.)"""
-    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
-    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS", 40)
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 20)
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS", 20)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
     result = await _last_run_result(latest)
@@ -245,10 +252,10 @@ async def test_a_train_continues_as_new_and_loses_nothing(
         for progress in carried
         for wave in progress["progress"]["waves"]
         for row in wave["deployments"]
-        if row["stage"] in ("canary", "verified", "promoting")
+        if row["stage"] in ("canary", "verified", "promoting", "approved")
     ]
     assert in_flight, "the train continued as new with deployments in flight"
-    assert max(len(h.events) for h in histories) < 40 + 30  # the rest of a workflow task
+    assert max(len(h.events) for h in histories) < 20 + 30  # the rest of a workflow task
     assert await replay_histories(histories) == len(histories)
 
 
@@ -365,6 +372,107 @@ async def test_a_failed_rollout_rolls_back_and_cancels_the_waves_other_rollouts(
     }
     restored = {u.service: u.task_definition_arn for u in existing.inputs("update_service")}
     assert restored["api"].endswith(":1") and restored["worker"].endswith(":1")
+
+
+async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_sends_nothing(
+    existing, start_train, time_skipping
+):
+    """approval "none": each deployment starts with the train's approval in its memo and takes
+    it once its canary passed, so no message passes between the train and its deployments but
+    the end of each (`deployment_ended`): no `canary_verified`, no `train_decision`, no check
+    of the train's memo, no memo written by the train."""
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    result = await handle.result()
+
+    assert {s.outcome for s in result.services} == {TrainOutcome.SUCCEEDED}
+    client = time_skipping.client
+    children = [workflow_id_for("ecs-canary", service) for service in SERVICES]
+    for workflow_id in children:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        sent = [
+            e.signal_external_workflow_execution_initiated_event_attributes.signal_name
+            for e in history.events
+            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+        ]
+        assert sent == ["deployment_ended"]
+        assert not any(
+            e.HasField("workflow_execution_signaled_event_attributes") for e in history.events
+        )
+        local = _local_activities(history.events)
+        assert "create_service" in local and "train_sent" not in local
+        decision = (await child_result(client, workflow_id.rsplit("/", 1)[1])).decision
+        assert decision is not None
+        assert (decision.action, decision.via, decision.by) == (
+            "approve",
+            "train",
+            "ecs-canary-train",
+        )
+        assert decision.reason == 'the train asks for no approval ("none")'
+    train_history = await handle.fetch_history()
+    assert not any(
+        e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+        or e.HasField("workflow_properties_modified_event_attributes")
+        for e in train_history.events
+    )
+    histories = [train_history] + [
+        await client.get_workflow_handle(workflow_id).fetch_history() for workflow_id in children
+    ]
+    assert await replay_histories(histories) == 4
+
+
+def _local_activities(events: Any) -> list[str]:
+    """The local activities a history recorded, by type (from their markers)."""
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)[
+            "activity_type"
+        ]
+        for e in events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+
+
+@pytest.mark.abandons_activity  # the cancelled waits outlive their runs
+async def test_a_cancelled_wave_approved_up_front_tells_a_stopped_canary_from_a_rollout(
+    existing, start_train, time_skipping
+):
+    """Cancelled while approved up front, a deployment still in its canary is `rejected` (its
+    canary deleted) and one rolling out is `rolled_back`: the train reads which from the result
+    a cancelled deployment leaves in its memo."""
+    existing.waits[("api", "rolling_deploy")] = "hang"
+    existing.waits[("workerCanary", "canary_deploy")] = "hang"
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    api = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
+
+    async def api_rolling_out() -> bool:
+        try:
+            current = await api.query("status", result_type=DeploymentStatus)
+        except RPCError:  # not started yet
+            return False
+        return current.stage == Stage.ROLLING_DEPLOY
+
+    await wait_until(api_rolling_out)
+    status = await status_of(handle)
+    assert [(d.service, d.stage) for d in status.waves[0].deployments] == [
+        ("api", "approved"),
+        ("worker", "approved"),
+    ]
+    assert status.counts["in_flight"] == 2
+    await handle.cancel()
+    error = await failure_of(handle)
+
+    assert isinstance(error, CancelledError)
+    final = await status_of(handle)
+    assert final.result is not None
+    assert outcomes(final.result) == {
+        "api": ("one", TrainOutcome.ROLLED_BACK),
+        "worker": ("one", TrainOutcome.REJECTED),
+        "web": ("two", TrainOutcome.NOT_STARTED),
+    }
+    reasons = {s.service: s.reason or "" for s in final.result.services}
+    assert reasons["api"].startswith("cancelled while rolling out")
+    assert reasons["worker"].startswith("cancelled (")
+    assert existing.services["api"].task_definition == OLD_ARN  # rolled back
+    assert {d.service for d in existing.inputs("delete_service")} == {"apiCanary", "workerCanary"}
 
 
 async def test_roll_back_train_puts_back_what_the_train_rolled_out_newest_first(
