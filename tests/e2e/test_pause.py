@@ -225,8 +225,11 @@ async def test_a_paused_train_holds_its_deployments_in_flight_until_resumed(
     train = client.get_workflow_handle(workflow_id, result_type=TrainResult)
 
     async def deploying() -> list[str] | None:
+        # A wave no person decides starts its deployments approved up front: in flight, each
+        # shows stage "approved" until it ends.
         rows = (await train.query("status", result_type=TrainStatus)).waves[0].deployments
-        return [row.workflow_id for row in rows] if all(r.stage == "canary" for r in rows) else None
+        in_flight = all(row.stage == "approved" for row in rows)
+        return [row.workflow_id for row in rows] if in_flight else None
 
     children = await wait_until(deploying, timeout=60)
     # The temporal CLI starts at once: the pause lands while the canaries start.
