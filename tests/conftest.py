@@ -41,17 +41,20 @@ def _logging() -> None:
     configure_logging()
 
 
-# The collection imports moto, botocore, scipy, altair and the SDK: a few hundred thousand objects
-# that live as long as the worker. The garbage collector's full passes walked them all, 0.2-0.9 s
-# each, eight times per xdist worker before its first test. None run while the tests are
-# collected; after it, all that is frozen, out of every later pass. Frozen uncollected: the
-# collection's own garbage (tens of MB) stays, where collecting it took a second per worker.
-gc.disable()
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    gc.freeze()
-    gc.enable()
+# Collecting the tests imports botocore, altair, the SDK and, for the end-to-end tests, moto: a
+# few hundred thousand objects that live as long as the worker. The garbage collector's full
+# passes walked them all, 0.2-0.9 s each, eight times per xdist worker before its first test.
+# None run while the tests are collected; then all that is frozen, out of every later pass.
+# Frozen uncollected, the collection's own garbage (tens of MB) stays: collecting it took a
+# second per worker.
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[None]:
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 @pytest.fixture
