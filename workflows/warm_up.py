@@ -4,9 +4,10 @@ and then held in that worker's cache with the server sending its tasks and queri
 
 Why an Update the workflow refuses: the server hands an Update to a worker in a workflow task
 it writes to the history only if the Update is accepted. A validator's refusal leaves no event
-at all, yet the worker that validated it has replayed the run, and completing that task makes
-the run sticky on it: every `status` after that is answered from the worker's cache in
-milliseconds. Without it, a run waiting quietly at its gate runs no workflow task after a
+at all, yet the worker that validated it has replayed the run and holds it: every `status`
+after that is answered from the worker's cache in milliseconds. Completing that task usually
+makes the run sticky on that worker too; in about one start in eight of the warm-up's e2e test
+the server sent the queries elsewhere (README, "A worker's warm-up"). Without it, a run waiting quietly at its gate runs no workflow task after a
 worker restart, and every `status` query hands the worker the whole history to replay (1.5 to
 2.5 s for 10,000 refused signals, issue 23) until something happens in the run.
 
