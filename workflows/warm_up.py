@@ -7,9 +7,11 @@ it writes to the history only if the Update is accepted. A validator's refusal l
 at all, yet the worker that validated it has replayed the run and holds it: every `status`
 after that is answered from the worker's cache in milliseconds. Completing that task usually
 makes the run sticky on that worker too; in about one start in eight of the warm-up's e2e test
-the server sent the queries elsewhere (README, "A worker's warm-up"). Without it, a run waiting quietly at its gate runs no workflow task after a
-worker restart, and every `status` query hands the worker the whole history to replay (1.5 to
-2.5 s for 10,000 refused signals, issue 23) until something happens in the run.
+the server sent the queries elsewhere (README, "A worker's warm-up").
+
+Without it, a run waiting quietly at its gate runs no workflow task after a worker restart,
+and every `status` query hands the worker the whole history to replay (1.5 to 2.5 s for 10,000
+refused signals, issue 23) until something happens in the run.
 
 The validator refuses every call the same way and reads nothing: the run's state and history
 stay as they were, and the Update's handler never runs. Its argument is taken raw, as every
