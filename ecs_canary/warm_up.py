@@ -12,8 +12,9 @@ replay, and the replay is done once, here, before anyone asks.
 How: the worker lists the open runs of both workflow types on its task queue (Temporal's
 visibility) and sends each the `warm_up` Update (workflows.warm_up), which every run refuses.
 A refused Update leaves no event in the history, but the server hands it to a worker in a
-workflow task: that worker replays the run, refuses, and the run is then cached and sticky on
-it. From then on a `status` costs milliseconds.
+workflow task: that worker replays the run, refuses, and holds the run in its cache, usually
+sticky on it (README, "A worker's warm-up", says when it was not). From then on a `status`
+costs milliseconds.
 
 Bounds and costs:
 - It never delays the worker: it starts once the worker polls (it needs a worker to take the

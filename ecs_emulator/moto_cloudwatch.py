@@ -11,7 +11,7 @@ its store as an attribute, so a reset (moto builds new backends) wipes the metri
 which `ListMetrics` reads, and nothing else does any more.
 
 Split out of ``moto_internals`` like ``moto_elbv2``; every moto name used for CloudWatch is
-here, and ``tests/unit/test_emulator_moto_internals.py`` checks them.
+here, and ``tests/e2e/test_emulator_moto_internals.py`` checks them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Split out of ``moto_internals`` like ``moto_tasks``; the same rule holds: every moto private
 name the emulator touches for ELBv2 is used here, and
-``tests/unit/test_emulator_moto_internals.py`` checks them.
+``tests/e2e/test_emulator_moto_internals.py`` checks them.
 
 moto reports every registered target ``healthy`` at once. ECS's rules hang on the health a
 target goes through (``initial``, then ``healthy`` or ``unhealthy``, ``draining`` on the way

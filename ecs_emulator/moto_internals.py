@@ -4,7 +4,7 @@ moto's public surface is its HTTP API; the scheduler needs more (backend objects
 attribute names, the WSGI dispatcher). Keeping all of it here (task objects in
 ``moto_tasks``, re-exported below; ELBv2 target groups in ``moto_elbv2``; the response
 serializer's attribute names in ``moto_serializer``) means a moto
-upgrade breaks exactly these modules, and ``tests/unit/test_emulator_moto_internals.py``
+upgrade breaks exactly these modules, and ``tests/e2e/test_emulator_moto_internals.py``
 says what broke.
 """
 

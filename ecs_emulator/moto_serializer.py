@@ -12,7 +12,7 @@ DescribeServices of ten services cost a quarter less CPU with the names remember
 read from each object, in the same order.
 
 Split out of ``moto_internals`` like ``moto_cloudwatch``; the moto names used here are checked
-by ``tests/unit/test_emulator_moto_internals.py``.
+by ``tests/e2e/test_emulator_moto_internals.py``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Split out of ``moto_internals`` (which re-exports these names) to keep modules small; the
 same rule holds: every moto private name the emulator touches is used here or there, and
-``tests/unit/test_emulator_moto_internals.py`` checks them.
+``tests/e2e/test_emulator_moto_internals.py`` checks them.
 """
 
 from __future__ import annotations

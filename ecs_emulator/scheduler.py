@@ -12,7 +12,6 @@ tasks of ``standalone.py``, so one thread and one lock order every task change.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ from .answers import AnswerModel
 from .faults import InjectedFaults, fault_from_images
 from .lifecycle import TaskLifecycle
 from .load_balancing import LoadBalancing, TargetEvents, failed_health_checks_reason
+from .loop_thread import LoopThread
 from .model import (
     ACTIVE,
     ROLLING,
@@ -60,24 +60,18 @@ class Scheduler:
         self.rollout = Rollout(self.lifecycle, self.load_balancing, self._launch)
         self._records: dict[int, ServiceRecord] = {}
         self._task_services: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("ecs-emulator-scheduler")
 
     # -- thread ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ecs-emulator-scheduler")
-        self._thread.daemon = True
-        self._thread.start()
+        self._thread.start(self._run)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.settings.tick_seconds):
+        while not self._thread.stopped(self.settings.tick_seconds):
             try:
                 with self.lock:
                     self.tick()

@@ -137,8 +137,8 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         lock = threading.RLock()
         faults, calls = InjectedFaults(), CallStats()
         scheduler = Scheduler(settings, faults, lock)
-        requests = Traffic(settings, scheduler, np.random.default_rng())
-        traffic = TrafficLoop(requests, lock)
+        traffic = Traffic(settings, scheduler, np.random.default_rng())
+        traffic_loop = TrafficLoop(traffic, lock)
         moto_cloudwatch.install()
         moto_serializer.install()
         without_default_amis()
@@ -150,7 +150,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             with lock:
                 reset_moto()
                 scheduler.reset()
-                requests.reset()
+                traffic.reset()
                 faults.clear()
             seeded.clear()
             seeded.update(seeders[0].seed())
@@ -158,7 +158,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             return dict(seeded)
 
         def info() -> dict[str, Any]:
-            return {**seeded, "settings": settings.runtime(), "traffic": traffic.status()}
+            return {**seeded, "settings": settings.runtime(), "traffic": traffic_loop.status()}
 
         admin_api = AdminApi(settings, calls, faults, reset, info)
         held = HeldOperations()
@@ -178,7 +178,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         thread.start()
         reset()
         scheduler.start()
-        traffic.start()
+        traffic_loop.start()
         emulator = Emulator(
             settings,
             url,
@@ -187,7 +187,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             server,
             thread,
             scheduler,
-            traffic,
+            traffic_loop,
             held,
         )
         _running.append(emulator)

@@ -7,11 +7,11 @@ sets and no moto behind it."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .loop_thread import LoopThread
 from .settings import EmulatorSettings
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,7 @@ class TrafficLoop:
         self.traffic = traffic
         self._lock = lock
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("ecs-emulator-traffic")
         # The last whole second the loop is done with (sent, or skipped without traffic).
         self.last_second: int | None = None
 
@@ -52,21 +51,13 @@ class TrafficLoop:
 
     def start(self) -> None:
         """Traffic from the current second on (sent once it ends)."""
-        self._stop.clear()
-        first = int(self._clock())
-        self._thread = threading.Thread(
-            target=self._run, args=(first,), name="ecs-emulator-traffic"
-        )
-        self._thread.daemon = True
-        self._thread.start()
+        self._thread.start(self._run, int(self._clock()))
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
     def _run(self, next_second: int) -> None:
-        while not self._stop.wait(max(0.0, next_second + 1 - self._clock())):
+        while not self._thread.stopped(max(0.0, next_second + 1 - self._clock())):
             now = int(self._clock())
             if now <= next_second:
                 continue

@@ -290,9 +290,9 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
                 f"{len(requests)} canaries exceed max_parallel ({train.max_parallel})"
             )
         # No person decides the wave: each deployment starts with the train's approval.
-        approved = None
-        if not gated:
-            approved = train_gate.approval(train, self._gate, state, gated, wave.name)
+        approved = (
+            None if gated else train_gate.approval(train, self._gate, state, False, wave.name)
+        )
         gate_timer: asyncio.Task[None] | None = None
         self._sweep_due = False  # a sweep asked for in the wave before is of no use here
         sweeps = asyncio.ensure_future(self._ask_for_sweeps())
