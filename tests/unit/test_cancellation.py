@@ -99,6 +99,7 @@ def _queued(budget: CallBudget) -> Callable[[], Any]:
     return call
 
 
+@pytest.mark.usefixtures("quick_check_ins")
 def test_a_cancelled_caller_leaves_the_budgets_line_and_those_behind_it_go():
     budget = CallBudget(10, while_waiting=keep_alive)
     budget.set_rate(0)  # held: as behind a queue of other deployments' calls
@@ -136,7 +137,8 @@ def _held_describer() -> tuple[CallBudget, ServiceDescriber, BudgetedClient]:
     """A describer whose calls are held in the budget until a test sets a rate."""
     budget = CallBudget(10, while_waiting=keep_alive)
     budget.set_rate(0)
-    describer = ServiceDescriber(window_seconds=2.0, while_waiting=keep_alive)
+    # A window long enough for every member to join (the worker's is 0.05 s).
+    describer = ServiceDescriber(window_seconds=1.0, while_waiting=keep_alive)
     return budget, describer, BudgetedClient(budget)
 
 
@@ -148,6 +150,7 @@ def _describing(describer: ServiceDescriber, client: Any, service: str) -> Calla
     return describe
 
 
+@pytest.mark.usefixtures("quick_check_ins")
 def test_a_describe_batch_whose_leader_is_cancelled_is_led_again_by_a_member():
     budget, describer, client = _held_describer()
     describing = functools.partial(_describing, describer, client)
@@ -185,6 +188,7 @@ def test_a_cancelled_activity_sends_no_further_aws_request(monkeypatch: pytest.M
     stop_before_request()  # outside an activity: nothing to stop
 
 
+@pytest.mark.usefixtures("quick_check_ins")
 def test_a_cancelled_member_leaves_its_describe_batch_and_the_others_get_their_answers():
     budget, describer, client = _held_describer()
     describing = functools.partial(_describing, describer, client)

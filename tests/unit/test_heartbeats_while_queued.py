@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
@@ -14,7 +15,11 @@ from activities.aws import CallBudget
 from activities.polling import Heartbeats, keep_alive
 from tests.helpers import wait_until_sync
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+# The waits' heartbeat timeout, scaled as their check-ins are (`quick_check_ins`): a wait
+# beats every quarter of it, at a check-in.
+HEARTBEAT_TIMEOUT = timedelta(seconds=0.4)
+
+pytestmark = pytest.mark.usefixtures("quick_check_ins")
 
 
 def _environment(task_token: bytes, saved: tuple = ()) -> tuple[ActivityEnvironment, list[tuple]]:
@@ -59,7 +64,7 @@ def _held_in_the_budget(
 def test_a_wait_queued_for_the_budget_keeps_heartbeating_its_last_details():
     env, beats = _environment(b"wait-1")
     # Queued for longer than the heartbeat timeout, it beat more than once, always the same.
-    _held_in_the_budget(env, beats, {"events_seen": 3}, until=3)
+    _held_in_the_budget(env, beats, {"events_seen": 3}, until=5)
     assert all(details == ({"events_seen": 3},) for details in beats)
 
 
