@@ -15,16 +15,26 @@ export LOCAL_DIR ?= .local
 
 venv: $(STAMP)
 
-# uv (from PyPI, pinned) resolves and installs the project's pins in parallel: about 10 s on a
-# fresh machine, where pip took 60-70 s of the 5-minute `make test` budget. Unlike pip, uv
-# leaves the installed packages uncompiled unless asked: where PYTHONDONTWRITEBYTECODE is set,
-# every process the tests start (workers, emulators, the starter) would compile moto, scipy
-# and the SDK from source again, which made a fresh clone's `make test` 100 s slower.
+# Python keeps the bytecode it compiles, in every process a target starts: where
+# PYTHONDONTWRITEBYTECODE is set, each process the tests start (workers, emulators, the
+# starter) would compile moto, scipy and the SDK from source again (100 s of a fresh clone's
+# `make test` once).
+export PYTHONDONTWRITEBYTECODE :=
+
+# uv (from PyPI, pinned) resolves and installs the project's pins in parallel: about 5 s on a
+# fresh machine, where pip took 60-70 s of the 5-minute `make test` budget. uv leaves the
+# packages uncompiled; compiling all of them (its --compile-bytecode) took 15 s here, mostly
+# on what nothing here imports (cfn-lint's sympy and networkx, pip, most of moto and scipy).
+# Instead one process collects the tests, which imports what they and the worker, starter
+# and emulator import, and keeps that bytecode (about 9 s of one core); what is imported later
+# (scipy's tests of significance, altair) is compiled by its first process. Its exit status
+# is ignored: a test module that does not import is `make test`'s to report.
 UV_VERSION := 0.13.9
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	-$(BIN)/python -m pytest --collect-only -q -p no:cacheprovider >/dev/null 2>&1
 	touch $(STAMP)
 
 # Every test, the slow fault-injection ones included (what CI runs), on TEST_WORKERS
@@ -41,21 +51,24 @@ COMPILE := $(BIN)/python -m compileall -q -j 0 workflows activities ecs_canary e
 # otherwise wait for the dead worker's tests for good, and CI would hang until its limit.
 XDIST := --dist loadgroup --max-worker-restart=0
 # pytest rewrites the asserts of every test module it imports, in every xdist worker, and keeps
-# the result beside the module's bytecode unless PYTHONDONTWRITEBYTECODE is set: with it kept,
-# the next run's workers skip that (about 10 s of CPU in `make test-fast` here).
-PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
+# the result beside the module's bytecode (PYTHONDONTWRITEBYTECODE is cleared above): the next
+# run's workers skip that (about 10 s of CPU in `make test-fast` here).
+PYTEST := $(BIN)/python -m pytest
 test: venv
 	$(COMPILE)
 	$(PYTEST) -q -n $(TEST_WORKERS) $(XDIST) --durations=10
 
 # The fast subset for the edit-test loop: the unit and workflow tests (`make test` runs them too),
-# the property tests drawing a fifth of their examples (tests/helpers/fuzzing.py). Three workers
+# the property tests drawing a fifth of their examples (tests/helpers/fuzzing.py), without the
+# `checker` tests, which run cfn-lint, parliament, check-jsonschema and promtool over files
+# that rarely change (3 s of CPU; `make lint` runs the first two as well). Three workers
 # on two cores: many of these tests wait on the time-skipping server or a subprocess, and a
 # third worker fills those waits (a fourth cost more CPU than it saved).
 FAST_WORKERS ?= 3
 test-fast: venv
 	$(COMPILE)
-	$(PYTEST) -q -n $(FAST_WORKERS) $(XDIST) --hypothesis-profile=fast tests/unit tests/workflow
+	$(PYTEST) -q -n $(FAST_WORKERS) $(XDIST) --hypothesis-profile=fast -m 'not checker' \
+		tests/unit tests/workflow
 
 # What the types are checked on: everything `pip install .` installs.
 TYPED := workflows/ activities/ ecs_canary/ cli/ worker.py starter.py

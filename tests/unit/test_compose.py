@@ -172,11 +172,13 @@ def _effective_user(stages: list[dict], target: str | None) -> str:
 # 1. Schema validation
 
 
+@pytest.mark.checker
 def test_compose_file_matches_compose_spec() -> None:
     result = _run_check_jsonschema(COMPOSE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.checker
 def test_schema_check_rejects_broken_compose_file(tmp_path: Path, compose: dict) -> None:
     # Proves the check above is not vacuous: the same validator flags a broken copy.
     broken = dict(compose)
@@ -422,6 +424,7 @@ def test_prometheus_scrapes_the_worker_where_it_serves_its_metrics(compose: dict
 
 
 @pytest.mark.skipif(not PROMTOOL.exists(), reason="no /usr/bin/promtool (Debian's prometheus)")
+@pytest.mark.checker
 def test_promtool_accepts_the_prometheus_config() -> None:
     checked = subprocess.run(
         [str(PROMTOOL), "check", "config", str(PROMETHEUS_CONFIG)],

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
+import pytest
 from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,6 +217,7 @@ def _lint_command() -> list[str]:
     return shlex.split(line.strip().replace("$(BIN)", str(ROOT / ".venv" / "bin")))
 
 
+@pytest.mark.checker
 def test_make_lint_runs_parliament_and_it_reports_no_finding():
     done = subprocess.run(
         _lint_command(),

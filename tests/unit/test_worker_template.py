@@ -50,6 +50,7 @@ def _listed(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
+@pytest.mark.checker
 def test_cfn_lint_passes() -> None:
     # What `make lint` runs; any finding fails.
     linted = subprocess.run(
