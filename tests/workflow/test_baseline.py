@@ -19,7 +19,7 @@ from tests.workflow.reading import failure_of, result_of, status_of, until
 # One short interval (judged by the fake judge: pass), so the gate opens right after it; the
 # analysis itself: test_canary_analysis.py.
 ANALYSIS = {
-    "interval_seconds": 1,
+    "interval_seconds": 0.1,  # the interval ends in real time while a test polls status
     "intervals": 1,
     "metrics": [
         {
@@ -96,7 +96,7 @@ async def test_a_canary_that_never_gets_steady_takes_the_baseline_with_it(existi
     in one workflow task has been seen to stall the test server.)"""
     existing.waits[("myappCanary", "canary_deploy")] = "hang"
     body = analysed()
-    body["stage_timeouts"] = {"canary_deploy": 2}
+    body["stage_timeouts"] = {"canary_deploy": 0.5}  # real time: the hanging wait is in flight
     error = await failure_of(await start(body))
 
     assert isinstance(error, ApplicationError) and error.type == "Timeout"

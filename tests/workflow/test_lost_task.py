@@ -119,8 +119,8 @@ async def test_the_canary_a_lost_task_created_is_no_leftover_of_another_run(
     async with Worker(
         client, task_queue=task_queue, workflows=[EcsCanaryDeployment], activities=activities
     ):
-        # Nobody decides: the gate's timer rejects the canary a second after it opens.
-        handle = await _start(client, task_queue, request(verification={"timeout_seconds": 1}))
+        # Nobody decides: the gate's timer (real time here) rejects the canary once it opens.
+        handle = await _start(client, task_queue, request(verification={"timeout_seconds": 0.2}))
         async with asyncio.timeout(60):
             result = await handle.result()
 
