@@ -94,7 +94,9 @@ def decision_parser(sub: Any, action: str, help_text: str) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     if args.command == "keygen":  # needs no Temporal
-        return signing.keygen(args)
+        from cli.approver_keys import keygen  # PyJWT and cryptography, for keys alone
+
+        return keygen(args)
     request = commands.load_request(args.file) if args.command == "deploy" else None
     starting_train = args.command == "train" and args.train_command == "start"
     train_request = train.load_train(args.file) if starting_train else None
