@@ -14,7 +14,7 @@ import asyncio
 import sys
 from typing import Any
 
-from cli import codec_server, commands, hold, signing, train
+from cli import codec_options, commands, hold, signing, train
 from cli.errors import CliError
 from cli.format import one_line
 from ecs_canary.names import TASK_QUEUE
@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     analysis.add_argument(
         "--html", metavar="FILE", help="also write a report with a chart per metric"
     )
-    codec_server.add_arguments(sub)
+    codec_options.add_arguments(sub)
     trains = sub.add_parser("train", help="release trains: many services in waves")
     train_sub = trains.add_subparsers(dest="train_command", required=True)
     start = train_sub.add_parser("start", help="start a release train from a JSON file")
@@ -94,7 +94,9 @@ def decision_parser(sub: Any, action: str, help_text: str) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     if args.command == "keygen":  # needs no Temporal
-        return signing.keygen(args)
+        from cli.approver_keys import keygen  # PyJWT and cryptography, for keys alone
+
+        return keygen(args)
     request = commands.load_request(args.file) if args.command == "deploy" else None
     starting_train = args.command == "train" and args.train_command == "start"
     train_request = train.load_train(args.file) if starting_train else None
@@ -122,9 +124,13 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> None:
     args = parser().parse_args()
     try:
-        # The codec server blocks and handles Ctrl-C and SIGTERM itself, outside asyncio.
-        serve = args.command == "codec-server"
-        code = codec_server.run(args) if serve else asyncio.run(run(args))
+        if args.command == "codec-server":
+            from cli import codec_server  # its server, codec and JWT checks: this command's alone
+
+            # It blocks and handles Ctrl-C and SIGTERM itself, outside asyncio.
+            code = codec_server.run(args)
+        else:
+            code = asyncio.run(run(args))
     except CliError as err:
         print(one_line(err.message), file=sys.stderr)
         code = err.code

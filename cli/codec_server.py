@@ -33,11 +33,11 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from cli.codec_auth import CODEC_AUDIENCE, codec_caller, is_loopback
+from cli.codec_options import configure
 from cli.errors import CliError
 from ecs_canary.codec import KEY_FILE_ENV, EncryptionCodec, PayloadKeyError, PayloadKeys
 from ecs_canary.signing import KeysUnavailable, TokenRefusal, TrustedKeys, trusted_keys
 
-DEFAULT_PORT = 8081
 # A decode request holds at most a page of history's payloads; Temporal caps one payload at
 # 2 MB by default, and the UI decodes an event at a time.
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -45,45 +45,6 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 # user's access token.
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 PREFLIGHT_MAX_AGE_SECONDS = 600
-
-
-def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; any other needs --auth-keys)",
-    )
-    parser.add_argument(
-        "--auth-keys",
-        metavar="JWKS",
-        help="require a bearer token (aud ecs-canary-codec) signed by a key of this JWKS file "
-        "or https URL on every encode and decode request",
-    )
-    parser.add_argument(
-        "--cors-origin",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="a Web UI origin allowed to call it from the browser, e.g. http://127.0.0.1:8233 "
-        "(repeat for more)",
-    )
-    return parser
-
-
-def add_arguments(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
-    """Register `codec-server` on the starter's subcommands."""
-    return configure(
-        subparsers.add_parser(
-            "codec-server",
-            help="decode encrypted payloads for the temporal CLI and the Web UI",
-            description="Serve Temporal's remote codec protocol (POST /encode, /decode) with the "
-            "keys of ECS_CANARY_PAYLOAD_KEY_FILE, for `temporal --codec-endpoint` and the Web "
-            "UI's codec endpoint (see docs/payload-encryption.md).",
-        )
-    )
 
 
 class CodecServer(ThreadingHTTPServer):

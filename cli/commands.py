@@ -49,6 +49,7 @@ from cli.paused import paused_lines
 from cli.progress import follow
 from cli.runs import (
     QUERY_TIMEOUT,
+    RunOf,
     decision_run,
     describe,
     final_result,
@@ -56,7 +57,7 @@ from cli.runs import (
     query_status,
     run_handle,
 )
-from cli.signing import RunOf, decision_input
+from cli.signing import decision_input
 from ecs_canary import search_attributes as sa
 from ecs_canary.models import (
     DecisionInput,

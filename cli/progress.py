@@ -21,7 +21,6 @@ from temporalio.service import RPCError
 
 from cli.errors import CliError, exit_code
 from cli.format import one_line, outcome_line
-from cli.live import LiveView, terminal_console
 from cli.runs import describe, final_result, live_progress, query_status, run_handle
 from cli.timeline import Timeline, utc_now
 from ecs_canary.models import DeploymentResult, DeploymentStatus, WaitProgress
@@ -96,6 +95,8 @@ class ProgressPrinter:
 
 def run_view(workflow_id: str, run_id: str, out: TextIO) -> RunView:
     """The live view on a terminal that redraws in place, plain lines anywhere else."""
+    from cli.live import LiveView, terminal_console  # rich, for the commands that follow a run
+
     console = terminal_console(out)
     if console is None:
         return ProgressPrinter(workflow_id, out, run_id=run_id)

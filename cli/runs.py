@@ -8,6 +8,7 @@ cancelled run's in the `status` query).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeAlias
 
@@ -43,6 +44,14 @@ async def describe(handle: RunHandle) -> WorkflowExecutionDescription:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CliError(f"no deployment with workflow id {handle.id}") from None
         raise
+
+
+@dataclass(frozen=True)
+class RunOf:
+    """The run a decision is for: its workflow id and its run id (`decision_run` finds it)."""
+
+    workflow_id: str
+    run_id: str
 
 
 async def decision_run(client: Client, workflow_id: str, pinned: str | None) -> str:

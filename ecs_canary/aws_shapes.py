@@ -3,38 +3,55 @@ accept exactly what AWS accepts and fail before any ECS call when they would not
 
 from __future__ import annotations
 
-from typing import Any
-
-import botocore.loaders
-import botocore.model
-from botocore.validate import ParamValidator
+import functools
+from typing import TYPE_CHECKING, Any
 
 from ecs_canary.strict import MAX_NESTING, nesting_exceeds
 from ecs_canary.supported_services import controller_and_strategy, unsupported_reason
 
-# Loaded once at import, outside the workflow sandbox (the models are passed through). Read
-# straight from botocore's data, without a session: a session brings in botocore's clients,
-# waiters and docs, which nothing here uses, and the starter imports this for every command.
-_ECS_MODEL = botocore.model.ServiceModel(
-    botocore.loaders.Loader().load_service_model("ecs", "service-2"), "ecs"
-)
-_REGISTER_SHAPE = _ECS_MODEL.operation_model("RegisterTaskDefinition").input_shape
-_CREATE_SHAPE = _ECS_MODEL.operation_model("CreateService").input_shape
-_RUN_TASK_SHAPE = _ECS_MODEL.operation_model("RunTask").input_shape
+if TYPE_CHECKING:
+    from botocore.model import ServiceModel
+    from botocore.validate import ParamValidator
+
+
+@functools.cache
+def _ecs_model() -> tuple[ServiceModel, ParamValidator]:
+    """botocore's own ECS service model, and its validator of an operation's parameters.
+
+    Loaded at the first check, not at import: the starter imports this module for every command
+    but checks a request only for `deploy` and `train start`, and importing botocore is most of
+    its cost. Read straight from botocore's data, without a session: a session brings in
+    botocore's clients, waiters and docs, which nothing here uses. A sandboxed workflow may make
+    the first check (its input is validated as it is decoded): botocore is then imported outside
+    the sandbox, as the models themselves are, and its data files read past the sandbox's
+    restrictions (they are the same files whenever they are read)."""
+    from temporalio import workflow  # not at import either: a process may never check a request
+
+    with workflow.unsafe.imports_passed_through(), workflow.unsafe.sandbox_unrestricted():
+        import botocore.loaders
+        import botocore.model
+        import botocore.validate
+
+        data = botocore.loaders.Loader().load_service_model("ecs", "service-2")
+        return botocore.model.ServiceModel(data, "ecs"), botocore.validate.ParamValidator()
+
+
 # Set by the workflow from the request's cluster, service name and the registered revision.
 _SERVICE_FIELDS_SET_BY_WORKFLOW = ("cluster", "serviceName", "taskDefinition")
 
 
-def _shape_errors(params: dict[str, Any], shape: Any) -> str | None:
+def _shape_errors(params: dict[str, Any], operation: str) -> str | None:
+    """What botocore finds wrong in `params` as the input of the ECS `operation`, if anything."""
     if nesting_exceeds(params):  # before botocore, whose check would recurse without end
         return f"lists and objects nest more than {MAX_NESTING} levels deep"
-    report = ParamValidator().validate(params, shape)
+    model, validator = _ecs_model()
+    report = validator.validate(params, model.operation_model(operation).input_shape)
     return report.generate_report() if report.has_errors() else None
 
 
 def check_task_definition(value: dict[str, Any]) -> dict[str, Any]:
     """A RegisterTaskDefinition request with a family and named, imaged containers."""
-    if errors := _shape_errors(value, _REGISTER_SHAPE):
+    if errors := _shape_errors(value, "RegisterTaskDefinition"):
         raise ValueError(f"not a valid RegisterTaskDefinition request: {errors}")
     if not value["family"].strip():
         raise ValueError("family must not be empty")
@@ -53,7 +70,7 @@ def check_service_definition(value: dict[str, Any]) -> dict[str, Any]:
     if set_here := [key for key in _SERVICE_FIELDS_SET_BY_WORKFLOW if key in value]:
         raise ValueError(f"{', '.join(set_here)} must not be set here: the deployment sets them")
     probe = {**value, "serviceName": "probe", "taskDefinition": "probe:1"}
-    if errors := _shape_errors(probe, _CREATE_SHAPE):
+    if errors := _shape_errors(probe, "CreateService"):
         raise ValueError(f"not a valid CreateService request: {errors}")
     if "desiredCount" not in value:
         raise ValueError("desiredCount is required (the rolling deploy's full count)")
@@ -72,6 +89,6 @@ def check_run_task_overrides(value: dict[str, Any] | None) -> dict[str, Any] | N
     if value is None:
         return None
     probe = {"taskDefinition": "probe:1", "overrides": value}
-    if errors := _shape_errors(probe, _RUN_TASK_SHAPE):
+    if errors := _shape_errors(probe, "RunTask"):
         raise ValueError(f"not valid RunTask overrides: {errors}")
     return value

@@ -12,7 +12,8 @@ import stat
 import time
 from pathlib import Path
 
-from cli.signing import RunOf, load_private_key, sign_decision
+from cli.approver_keys import load_private_key, sign_decision
+from cli.runs import RunOf
 from ecs_canary.signing import ISSUER_ENV, KEYS_ENV, jwks
 from tests.helpers import (
     STARTER_USER,

@@ -13,9 +13,11 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
+from cli import approver_keys
 from cli import signing as starter_signing
 from cli.errors import CliError
 from cli.format import attempt_text, decision_commands, decision_text, status_lines
+from cli.runs import RunOf
 from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from ecs_canary.gate import Gate, GateRefusal, UpdateRefusal
 from ecs_canary.models import DecisionInput, StartChecks, VerificationSettings
@@ -152,26 +154,26 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_jwk(
     tmp_path: Path, monkeypatch, capsys
 ):
     monkeypatch.chdir(tmp_path)
-    assert starter_signing.keygen(argparse.Namespace(name="alice")) == 0
+    assert approver_keys.keygen(argparse.Namespace(name="alice")) == 0
     key_file = tmp_path / "alice.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     jwk = json.loads(capsys.readouterr().out)
     assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("OKP", "Ed25519", "EdDSA", "sig")
     assert jwk["sub"] == "alice"  # the key is alice's: it verifies only her tokens
-    assert jwk["kid"] == starter_signing.thumbprint(jwk) and "d" not in jwk
+    assert jwk["kid"] == approver_keys.thumbprint(jwk) and "d" not in jwk
     with pytest.raises(CliError, match="exists"):
-        starter_signing.keygen(argparse.Namespace(name="alice.pem"))
+        approver_keys.keygen(argparse.Namespace(name="alice.pem"))
 
     # What `approve --key alice.pem` signs, the worker verifies with the printed JWK.
     (tmp_path / "jwks.json").write_text(jwks(jwk))
-    key = starter_signing.load_private_key(str(key_file))
-    run = starter_signing.RunOf(WID, "run-1")
-    token = starter_signing.sign_decision(key, "alice", run, "approve")
+    key = approver_keys.load_private_key(str(key_file))
+    run = RunOf(WID, "run-1")
+    token = approver_keys.sign_decision(key, "alice", run, "approve")
     keys = trusted_keys(str(tmp_path / "jwks.json"))
     verified = verify_decision_token(token, keys, DecisionClaims(WID, "run-1", "approve"))
     assert verified.subject == "alice" and verified.jti
     # Signed as somebody else with alice's key: refused, whoever the token names.
-    as_bob = starter_signing.sign_decision(key, "bob", run, "approve")
+    as_bob = approver_keys.sign_decision(key, "bob", run, "approve")
     with pytest.raises(TokenRefusal, match="signed by 'alice''s key"):
         verify_decision_token(as_bob, keys, DecisionClaims(WID, "run-1", "approve"))
 
@@ -187,9 +189,9 @@ def test_the_starter_sends_a_name_a_signed_token_or_an_idp_token(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("USER", "carol")
     monkeypatch.delenv("ECS_CANARY_ID_TOKEN", raising=False)
-    run = starter_signing.RunOf(WID, "run-1")
+    run = RunOf(WID, "run-1")
     assert starter_signing.decision_input(_decide_args())(run) == DecisionInput(by="carol")
-    starter_signing.keygen(argparse.Namespace(name="dave"))
+    approver_keys.keygen(argparse.Namespace(name="dave"))
     signed = starter_signing.decision_input(_decide_args(key="dave.pem", reason="ok"))(run)
     assert signed.by is None and signed.reason == "ok" and signed.token
     claims = jwt.decode(signed.token, options={"verify_signature": False})

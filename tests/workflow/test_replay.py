@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 
+from ecs_canary import aws_shapes
 from ecs_canary.names import workflow_id_for
 from tests.helpers import CLUSTER, ROOT, replayer
 
@@ -34,3 +35,13 @@ async def test_a_replay_logs_nothing_again(logs):
         line for line in logs.lines() if line.startswith(("Stage ", "Deployment Successful."))
     ]
     assert workflow_lines == []
+
+
+async def test_a_sandboxed_replay_may_be_the_first_to_check_a_requests_ecs_shapes():
+    """botocore's ECS model is loaded at the first check of a request (ecs_canary.aws_shapes),
+    which in a sandboxed worker or replay is the workflow decoding its input, in the sandbox: it
+    must load there, past the sandbox's restrictions on imports and files."""
+    aws_shapes._ecs_model.cache_clear()  # as in a worker process that checked nothing yet
+    result = await replayer().replay_workflow(_history(HISTORIES[-1]))
+    assert result.replay_failure is None
+    assert aws_shapes._ecs_model.cache_info().currsize == 1
