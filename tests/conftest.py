@@ -57,6 +57,15 @@ def pytest_collection(session: pytest.Session) -> Iterator[None]:
         gc.enable()
 
 
+# As it unconfigures, pytest's unraisable-exception plugin runs full collections (to report an
+# exception a finalizer raises) that walked all a worker's tests left behind: about 2 s of each
+# xdist worker's last moments (py-spy), when the run waits for its slowest worker. The heap is
+# frozen first; a finalizer of that garbage runs at the process's exit, if at all.
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure() -> None:
+    gc.freeze()
+
+
 @pytest.fixture
 def logs() -> Iterator[LogCapture]:
     capture = LogCapture()
