@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import moto_cloudwatch, moto_serializer
+from . import moto_cloudwatch, moto_serializer, moto_service_render
 from .admin import EmulatorAdmin
 from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
@@ -141,6 +141,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         traffic_loop = TrafficLoop(traffic, lock)
         moto_cloudwatch.install()
         moto_serializer.install()
+        moto_service_render.install()
         without_default_amis()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}
@@ -149,6 +150,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         def reset() -> dict[str, Any]:
             with lock:
                 reset_moto()
+                moto_service_render.forget()
                 scheduler.reset()
                 traffic.reset()
                 faults.clear()
