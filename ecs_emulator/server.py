@@ -22,8 +22,8 @@ from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
 from .ecs_api import EcsHooks, ecs_operation
 from .faults import InjectedFaults
+from .keep_alive import KeepAliveRequestHandler
 from .moto_internals import (
-    moto_request_handler,
     moto_wsgi_app,
     reset_moto,
     without_default_amis,
@@ -171,7 +171,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             settings.port,
             app,
             threaded=True,
-            request_handler=moto_request_handler(),
+            request_handler=KeepAliveRequestHandler,
         )
         url = f"http://{settings.host}:{server.server_port}"
         seeders.append(AccountSeeder(url, settings))
