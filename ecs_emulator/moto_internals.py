@@ -43,7 +43,7 @@ __all__ = [
     "container_images",
     "find_cluster",
     "find_service",
-    "iter_services",
+    "iter_service_objects",
     "moto_request_handler",
     "moto_wsgi_app",
     "reset_moto",
@@ -185,12 +185,14 @@ class ServiceRef:
         return id(self.service)
 
 
-def iter_services() -> Iterator[ServiceRef]:
-    """Every ECS service of every account and region moto has created so far."""
+def iter_service_objects() -> Iterator[tuple[str, str, Any, Any]]:
+    """Every ECS service of every account and region moto has created so far, as the parts of
+    its ServiceRef (account, region, backend, service): the scheduler's tick makes a ServiceRef
+    only for a service it may change."""
     for account_id, regions in list(ecs_backends.items()):
         for region, backend in list(regions.items()):
             for service in list(backend.services.values()):
-                yield ServiceRef(account_id, region, backend, service)
+                yield account_id, region, backend, service
 
 
 def find_service(account_id: str, region: str, cluster: str, name: str) -> ServiceRef | None:
