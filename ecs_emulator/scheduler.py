@@ -352,7 +352,8 @@ class Scheduler:
 def _settled(record: ServiceRecord) -> bool:
     """Nothing a tick could change: an ACTIVE service at steady state whose tasks all run for
     good (none exits, stops, starts or has targets). What changes one (UpdateService,
-    DeleteService, StopTask) breaks one of these conditions, so the next tick steps it again.
+    DeleteService, StopTask) breaks one of these conditions and takes it out of `_quiet`, so
+    the next tick steps it again.
     Stepping every steady service on every tick cost 12 ms a tick at 300 of them."""
     if not record.steady or record.draining_tasks or len(record.deployments) != 1:
         return False
