@@ -46,6 +46,7 @@ __all__ = [
     "iter_service_objects",
     "moto_request_handler",
     "moto_wsgi_app",
+    "replace_once",
     "reset_moto",
     "resolve_task_definition",
     "task_reservation",
@@ -164,6 +165,15 @@ def without_default_amis() -> None:
     an EBS volume and snapshot) was built on every reset, twice, and was three quarters of the
     CPU of a reset, which the end-to-end tests make before each test."""
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+def replace_once(owner: type, name: str, replacement: Any, marker: str) -> None:
+    """Replace moto's `owner.name` with `replacement`, once per process (moto's classes are
+    process-wide, like its state): `marker`, set on `owner`, says it was done."""
+    if getattr(owner, marker, False):
+        return
+    setattr(owner, name, replacement)
+    setattr(owner, marker, True)
 
 
 def reset_moto() -> None:

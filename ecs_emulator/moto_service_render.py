@@ -26,6 +26,8 @@ from typing import Any
 from moto.core.serialize import BaseJSONSerializer
 from moto.ecs.models import Service
 
+from .moto_internals import replace_once
+
 # Replaced on moto's BaseJSONSerializer (checked by the test).
 REPLACED_SERIALIZER_METHOD = "_serialize_type_structure"
 _ORIGINAL = BaseJSONSerializer._serialize_type_structure
@@ -41,10 +43,7 @@ _lock = threading.Lock()
 def install() -> None:
     """Remember services' renderings from now on (process-wide, like moto's state; installing
     twice changes nothing)."""
-    if getattr(BaseJSONSerializer, _INSTALLED, False):
-        return
-    setattr(BaseJSONSerializer, REPLACED_SERIALIZER_METHOD, _remembered_structure)
-    setattr(BaseJSONSerializer, _INSTALLED, True)
+    replace_once(BaseJSONSerializer, REPLACED_SERIALIZER_METHOD, _remembered_structure, _INSTALLED)
 
 
 def forget() -> None:
