@@ -55,6 +55,14 @@ WORKFLOWS: list[type] = [EcsCanaryDeployment, EcsReleaseTrain]
 # Web UI within this.
 HEARTBEAT_SEND_INTERVAL = timedelta(seconds=2)
 
+# Runs the worker keeps in its cache (the SDK's default), and as many workflow task slots. A
+# workflow task holds its slot while its local activities (every ECS call) wait for the ECS
+# budget: with the SDK's 100 slots, a wave of more than 100 deployments per worker queued for
+# the budget held them all, and every other task waited, a release train's own and every query
+# to it (the train's `status` took 10 s, its sticky queue's timeout). A held slot uses no
+# thread; one per cached run never keeps a cached run from its next task.
+WORKFLOW_TASK_SLOTS = 1000
+
 
 def aws_clients(settings: WorkerSettings) -> AwsClients:
     return AwsClients(
@@ -129,6 +137,8 @@ def build_worker(
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
+        max_cached_workflows=WORKFLOW_TASK_SLOTS,
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
         # No payload is stored outside the history: without this the SDK's pass that would

@@ -43,9 +43,10 @@ __all__ = [
     "container_images",
     "find_cluster",
     "find_service",
-    "iter_services",
+    "iter_service_objects",
     "moto_request_handler",
     "moto_wsgi_app",
+    "replace_once",
     "reset_moto",
     "resolve_task_definition",
     "task_reservation",
@@ -166,6 +167,15 @@ def without_default_amis() -> None:
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
+def replace_once(owner: type, name: str, replacement: Any, marker: str) -> None:
+    """Replace moto's `owner.name` with `replacement`, once per process (moto's classes are
+    process-wide, like its state): `marker`, set on `owner`, says it was done."""
+    if getattr(owner, marker, False):
+        return
+    setattr(owner, name, replacement)
+    setattr(owner, marker, True)
+
+
 def reset_moto() -> None:
     """Drop every account and region of every moto backend, like ``/moto-api/reset``."""
     moto_api_backend.reset()
@@ -185,12 +195,14 @@ class ServiceRef:
         return id(self.service)
 
 
-def iter_services() -> Iterator[ServiceRef]:
-    """Every ECS service of every account and region moto has created so far."""
+def iter_service_objects() -> Iterator[tuple[str, str, Any, Any]]:
+    """Every ECS service of every account and region moto has created so far, as the parts of
+    its ServiceRef (account, region, backend, service): the scheduler's tick makes a ServiceRef
+    only for a service it may change."""
     for account_id, regions in list(ecs_backends.items()):
         for region, backend in list(regions.items()):
             for service in list(backend.services.values()):
-                yield ServiceRef(account_id, region, backend, service)
+                yield account_id, region, backend, service
 
 
 def find_service(account_id: str, region: str, cluster: str, name: str) -> ServiceRef | None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
 
+from .moto_internals import replace_once
+
 # Replaced on moto's XFormedAttributePicker (checked by the test).
 REPLACED_PICKER_METHOD = "get_possible_keys"
 _ORIGINAL = XFormedAttributePicker.get_possible_keys
@@ -34,10 +36,7 @@ _known: dict[tuple[Any, ...], tuple[str, ...]] = {}
 def install() -> None:
     """Remember the picker's names from now on (process-wide, like moto's state; installing
     twice changes nothing)."""
-    if getattr(XFormedAttributePicker, _INSTALLED, False):
-        return
-    setattr(XFormedAttributePicker, REPLACED_PICKER_METHOD, _remembered_keys)
-    setattr(XFormedAttributePicker, _INSTALLED, True)
+    replace_once(XFormedAttributePicker, REPLACED_PICKER_METHOD, _remembered_keys, _INSTALLED)
 
 
 def _remembered_keys(

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import moto_cloudwatch, moto_serializer
+from . import moto_cloudwatch, moto_serializer, moto_service_render
 from .admin import EmulatorAdmin
 from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
 from .ecs_api import EcsHooks, ecs_operation
 from .faults import InjectedFaults
+from .keep_alive import KeepAliveRequestHandler
 from .moto_internals import (
-    moto_request_handler,
     moto_wsgi_app,
     reset_moto,
     without_default_amis,
@@ -141,6 +141,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         traffic_loop = TrafficLoop(traffic, lock)
         moto_cloudwatch.install()
         moto_serializer.install()
+        moto_service_render.install()
         without_default_amis()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}
@@ -149,6 +150,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         def reset() -> dict[str, Any]:
             with lock:
                 reset_moto()
+                moto_service_render.forget()
                 scheduler.reset()
                 traffic.reset()
                 faults.clear()
@@ -169,7 +171,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
             settings.port,
             app,
             threaded=True,
-            request_handler=moto_request_handler(),
+            request_handler=KeepAliveRequestHandler,
         )
         url = f"http://{settings.host}:{server.server_port}"
         seeders.append(AccountSeeder(url, settings))
