@@ -77,37 +77,23 @@ def logs() -> Iterator[LogCapture]:
 # --- Sharing out over xdist's workers ---------------------------------------------------------
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> Iterator[None]:
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The `slow` tests first (a stable sort: every worker must collect the same order), and
-    one xdist group per module whose tests share a fixture wider than a test; all that before
-    xdist's own hook reads the xdist_group marks, and then a check that it took them."""
+    one xdist group per module whose tests share a fixture wider than a test."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         if _uses_a_shared_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-    yield
-    _check_that_xdist_took_the_groups(config, items)
-
-
-# The tests whose xdist group did not reach xdist's scheduler (see below).
-_LOST_GROUPS: set[str] = set()
-
-
-def _check_that_xdist_took_the_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a worker of `--dist loadgroup`, xdist tells its scheduler a test's group by adding it
-    to the test's id. A pytest whose ids do not take that (9.2 with xdist 3.8, pytest-xdist#1386)
-    spreads a group over every worker without a word, and each then starts the module's shared
-    fixture (a local stack, an encrypted server) of its own: those tests fail instead."""
-    if getattr(config.option, "loadgroup", False):
-        grouped = [item.nodeid for item in items if item.get_closest_marker("xdist_group")]
-        _LOST_GROUPS.update(nodeid for nodeid in grouped if "@" not in nodeid)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.nodeid in _LOST_GROUPS:
+    """On a worker of `--dist loadgroup`, xdist tells its scheduler a test's group by adding it
+    to the test's id. A pytest whose ids do not take that (9.2 with xdist 3.8, pytest-xdist#1386)
+    spreads a group over every worker without a word, and each then starts the module's shared
+    fixture (a local stack, an encrypted server) of its own: such a test fails instead."""
+    grouped = item.get_closest_marker("xdist_group") is not None
+    if grouped and getattr(item.config.option, "loadgroup", False) and "@" not in item.nodeid:
         pytest.fail(
             "pytest-xdist did not take this test's xdist_group, so its module's shared fixture "
             "would start on several workers: check the pytest and pytest-xdist versions "
