@@ -1,0 +1,69 @@
+"""A flood past CONTINUE_AT_GATE_AFTER_EVENTS on the real dev server and the ECS emulator: the
+deployment continues as new at its gate (workflows.continue_at_gate), so a worker that starts
+afterwards answers `status` from a short history; an approval typed for the first run (`starter.py
+approve --run-id`) still decides the deployment, which rolls out, and `starter.py watch`
+follows it from run to run."""
+
+from __future__ import annotations
+
+from bench.flood import STATUS_SECONDS, attempts_shown, send_refused_signals, timed_status
+from ecs_canary import search_attributes as sa
+from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
+from tests.helpers import (
+    existing_service,
+    in_process_worker,
+    status,
+    wait_for_stage,
+    wait_until,
+)
+from workflows.continue_at_gate import CONTINUE_AT_GATE_AFTER_EVENTS
+
+# Each refused signal is one event at least: this many take the history past the threshold.
+FLOOD = CONTINUE_AT_GATE_AFTER_EVENTS + 500
+
+
+async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
+    client, task_queue, requests, ecs, deploy, starter
+):
+    existing_service(ecs, requests)
+    async with in_process_worker(client, task_queue):
+        handle = await deploy(requests.raw())
+        opened = await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
+        first_run = (await handle.describe()).run_id
+        watch = await starter.spawn("watch", handle.id)
+        await wait_until(lambda: watch.printed(f"watching {handle.id} (run {first_run})"))
+        await send_refused_signals(handle, FLOOD)
+
+        async def continued_with_every_attempt() -> bool:
+            described = await handle.describe()
+            counted = attempts_shown(await status(handle)) >= FLOOD
+            return described.run_id != first_run and counted
+
+        await wait_until(continued_with_every_attempt, timeout=300)
+
+    current = await handle.describe()
+    assert current.history_length < CONTINUE_AT_GATE_AFTER_EVENTS
+    # Temporal carried the search attributes over: `starter.py pending` lists the gate.
+    assert current.typed_search_attributes.get(sa.DEPLOYMENT_STAGE) == "verification"
+    pending = await starter.run("pending")
+    assert pending.code == 0 and f"{handle.id}  (run {current.run_id})" in pending.out
+    async with in_process_worker(client, task_queue):  # a new worker replays the short history
+        seconds, flooded = await timed_status(handle)
+        assert flooded.gate_open and flooded.gate_deadline == opened.gate_deadline
+        assert len(flooded.attempts) == MAX_REFUSED_ATTEMPTS
+        assert flooded.refused_attempts_dropped == FLOOD - MAX_REFUSED_ATTEMPTS
+        assert seconds < STATUS_SECONDS, f"status took {seconds:.2f}s"
+
+        approved = await starter.run("approve", handle.id, "--run-id", first_run, "--by", "alice")
+        assert approved.code == 0, approved.err
+        assert f"approve run {current.run_id} of {handle.id}" in approved.out
+        result = await handle.result()
+    assert result.outcome == "succeeded" and result.canary_deleted
+    # `watch` followed the deployment from run to run, to its end.
+    watched = await watch.finish(timeout=60)
+    assert watched.code == 0, watched.err
+    assert f"watching run {current.run_id}" in watched.out
+    assert "succeeded" in watched.out.splitlines()[-1]
+    assert result.decision is not None and result.decision.by == "alice"
+    main = ecs.describe_services(cluster=requests.seed["cluster"], services=["myapp"])
+    assert main["services"][0]["taskDefinition"] == result.task_definition_arn

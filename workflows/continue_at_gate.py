@@ -1,0 +1,102 @@
+"""A deployment waiting for a person at its gate continues as new once its history is long, so
+that no flood of signals makes it slow to read or ends it.
+
+Anyone who may signal a run can send it decisions it refuses, without end, and each one is an
+event in the run's history. A worker that does not hold the run (it was restarted, or the run
+left its cache) replays the whole history before it answers `status`: about 1.5 s for 10,000
+refused signals on 2 cores (README, "A flood of refused signals"). And Temporal terminates a
+run whose history passes 51,200 events, with no cleanup: its canary would go on serving.
+
+So at the gate, once the history reaches CONTINUE_AT_GATE_AFTER_EVENTS events, the run
+continues as new at its next quiet moment (no message handler running, so no decision is being
+checked; no notification on its way). The new run starts at the same open gate
+(`DeploymentContinued`): the request, the state (the stages so far, the canary, the traffic
+and scaling it holds, the verification's results, the pause), the gate (its deadline,
+approvals, policy and attempts) and the `jti` of every token used. A token signed for a run
+it continued from still decides it: the same deployment. The run's memo and search attributes
+go on as Temporal carries them; its alarm watch ends with the old run (the watch's heartbeat
+finds the run closed) and the new run starts its own. Temporal refuses a continuation while a
+signal is unhandled, and retries the workflow task with it: a flood that goes on delays the
+continuation until it pauses, and loses nothing.
+
+Only at a person's gate, which may stay open for days while anyone can signal it; everywhere
+else a run moves on by itself. Not for a release train's deployment: its train follows the run
+it started (workflows.train_steering).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from ecs_canary.gate import CarriedGate
+    from ecs_canary.models import DeploymentRequest
+    from ecs_canary.strict import StrictModel
+    from workflows.decisions import DecisionDesk
+    from workflows.notifications import Notifier
+    from workflows.run_part import RunContext
+    from workflows.state import DeploymentState
+
+# A deployment's history at its gate is a few hundred events at most (canary analysis with many
+# intervals included); a flood of refused signals passes this. Replaying 2,000 events takes a
+# fresh worker about 0.3 s.
+CONTINUE_AT_GATE_AFTER_EVENTS = 2000
+
+
+class DeploymentContinued(StrictModel):
+    """The input of a deployment's run that continues an earlier one at its open gate: taken
+    only by a run Temporal started as such a continuation (a client cannot start one)."""
+
+    request: DeploymentRequest
+    state: DeploymentState
+    gate: CarriedGate
+    # Every run of this deployment before this one, oldest first.
+    earlier_run_ids: list[str]
+    used_token_ids: list[str]
+
+
+def continued(payload: Any) -> DeploymentContinued | None:
+    """What the earlier run carried over, when Temporal started this run as its continuation."""
+    if workflow.info().continued_run_id is None:
+        return None
+    return DeploymentContinued.model_validate(payload)
+
+
+class GateContinuation:
+    """Whether the run at its open gate should continue as new now, and the continuation."""
+
+    def __init__(self, run: RunContext, desk: DecisionDesk, notifier: Notifier) -> None:
+        self._run, self._desk, self._notifier = run, desk, notifier
+        # Set as the run continues as new: what is still running is left to end with it.
+        self.continuing = False
+
+    def due(self) -> bool:
+        """The history is long and nothing is half done: no handler running, no delivery on
+        its way (a condition: evaluated at the end of each activation)."""
+        return (
+            self._run.request.train is None
+            and workflow.info().get_current_history_length() >= CONTINUE_AT_GATE_AFTER_EVENTS
+            and workflow.all_handlers_finished()
+            and self._notifier.idle
+        )
+
+    def continue_as_new(self) -> NoReturn:
+        """Continue as new at this open gate, carrying everything the run knows."""
+        run, info = self._run, workflow.info()
+        carried = DeploymentContinued(
+            request=run.request,
+            state=run.state,
+            gate=run.gate.carried(),
+            earlier_run_ids=[*self._desk.earlier_run_ids, info.run_id],
+            used_token_ids=self._desk.used_token_ids,
+        )
+        workflow.logger.info(
+            f"Continuing as new at the gate: the history has {info.get_current_history_length()} "
+            "events",
+            extra=run.log_context(),
+        )
+        self.continuing = True
+        # Dumped now: nothing the run does on its way out changes what it carries.
+        workflow.continue_as_new(carried.model_dump(mode="json"))
