@@ -8,16 +8,23 @@ refused signals on 2 cores (README, "A flood of refused signals"). And Temporal 
 run whose history passes 51,200 events, with no cleanup: its canary would go on serving.
 
 So at the gate, once the history reaches CONTINUE_AT_GATE_AFTER_EVENTS events, the run
-continues as new at its next quiet moment (no message handler running, so no decision is being
-checked; no notification on its way). The new run starts at the same open gate
+continues as new at its next quiet moment: a timer of QUIET_SECONDS during which the history
+grew by fewer than QUIET_EVENTS events (the timer's own included), with no message handler
+running (no decision being checked) and no notification on its way. Temporal refuses a
+continuation while a signal is unhandled: it fails that workflow task, the next one carries
+every signal since the last completed task, and the worker drops the run and replays its
+whole history. Tried in the middle of a flood, each attempt failed, and the signals piled up
+into one activation until it outlasted the SDK's 2 s deadlock limit and wedged the worker
+(seen in the flood bench); so the run waits for the flood to pause. The new run starts at the
+same open gate
 (`DeploymentContinued`): the request, the state (the stages so far, the canary, the traffic
 and scaling it holds, the verification's results, the pause), the gate (its deadline,
 approvals, policy and attempts) and the `jti` of every token used. A token signed for a run
 it continued from still decides it: the same deployment. The run's memo and search attributes
 go on as Temporal carries them; its alarm watch ends with the old run (the watch's heartbeat
-finds the run closed) and the new run starts its own. Temporal refuses a continuation while a
-signal is unhandled, and retries the workflow task with it: a flood that goes on delays the
-continuation until it pauses, and loses nothing.
+finds the run closed) and the new run starts its own. A signal that slips in as the run
+continues fails that attempt and loses nothing: the run takes it and waits for the next quiet
+moment.
 
 Only at a person's gate, which may stay open for days while anyone can signal it; everywhere
 else a run moves on by itself. Not for a release train's deployment: its train follows the run
@@ -43,6 +50,11 @@ with workflow.unsafe.imports_passed_through():
 # intervals included); a flood of refused signals passes this. Replaying 2,000 events takes a
 # fresh worker about 0.3 s.
 CONTINUE_AT_GATE_AFTER_EVENTS = 2000
+# A quiet moment: this long with the history growing by fewer than QUIET_EVENTS events. The
+# timer itself adds 5 (the task that starts it completing, the timer started and fired, the
+# next task scheduled and started).
+QUIET_SECONDS = 1.0
+QUIET_EVENTS = 20
 
 
 class DeploymentContinued(StrictModel):
@@ -72,15 +84,22 @@ class GateContinuation:
         # Set as the run continues as new: what is still running is left to end with it.
         self.continuing = False
 
-    def due(self) -> bool:
-        """The history is long and nothing is half done: no handler running, no delivery on
-        its way (a condition: evaluated at the end of each activation)."""
-        return (
-            self._run.request.train is None
-            and workflow.info().get_current_history_length() >= CONTINUE_AT_GATE_AFTER_EVENTS
-            and workflow.all_handlers_finished()
-            and self._notifier.idle
-        )
+    async def quiet_moment(self) -> None:
+        """Return at the first quiet moment once the history is long (the module docstring);
+        never for a release train's deployment. Runs beside the open gate's wait, which
+        cancels it when something else ends the wait. Takes no command until the history is
+        long: the history of a run that meets no flood is the same as without it."""
+        if self._run.request.train is not None:
+            await workflow.wait_condition(lambda: False)
+        while True:
+            await workflow.wait_condition(
+                lambda: _history_length() >= CONTINUE_AT_GATE_AFTER_EVENTS
+            )
+            before = _history_length()
+            await workflow.sleep(QUIET_SECONDS, summary="Wait for the signals to pause")
+            quiet = _history_length() - before < QUIET_EVENTS
+            if quiet and workflow.all_handlers_finished() and self._notifier.idle:
+                return
 
     def continue_as_new(self) -> NoReturn:
         """Continue as new at this open gate, carrying everything the run knows."""
@@ -100,3 +119,7 @@ class GateContinuation:
         self.continuing = True
         # Dumped now: nothing the run does on its way out changes what it carries.
         workflow.continue_as_new(carried.model_dump(mode="json"))
+
+
+def _history_length() -> int:
+    return workflow.info().get_current_history_length()

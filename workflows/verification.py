@@ -127,14 +127,20 @@ async def _await_decision(
     (`on_timeout`); a history grown long meanwhile continues the run as new, at this gate."""
     settings, gate = run.request.verification, run.gate
     limit = settings.timeout_seconds
-    timed_out = await _wait_for_gate(
-        run,
-        alarm_watch,
-        seconds,
-        f"Gate: wait for approval ({duration_text(limit)})",
-        also=continuation.due,
-    )
-    if gate.decision is None and not timed_out and continuation.due():
+    quiet_moment = asyncio.ensure_future(continuation.quiet_moment())
+    try:
+        timed_out = await _wait_for_gate(
+            run,
+            alarm_watch,
+            seconds,
+            f"Gate: wait for approval ({duration_text(limit)})",
+            also=quiet_moment.done,
+        )
+    finally:
+        if not quiet_moment.done():
+            quiet_moment.cancel()
+    quiet = quiet_moment.done() and not quiet_moment.cancelled()
+    if gate.decision is None and not timed_out and quiet:
         continuation.continue_as_new()
     if timed_out:
         action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"

@@ -12,6 +12,7 @@ from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from tests.helpers import (
     existing_service,
     in_process_worker,
+    refused_continuations,
     status,
     wait_for_stage,
     wait_until,
@@ -40,6 +41,8 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
             return described.run_id != first_run and counted
 
         await wait_until(continued_with_every_attempt, timeout=300)
+        # It continued once the flood paused, not in the middle of it.
+        assert await refused_continuations(client, handle.id, first_run) == 0
 
     current = await handle.describe()
     assert current.history_length < CONTINUE_AT_GATE_AFTER_EVENTS

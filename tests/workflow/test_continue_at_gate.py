@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
 
 from bench.flood import REFUSED, attempts_shown
 from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
@@ -20,7 +21,7 @@ from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.policy import SIGNED_DECISIONS_ENV as POLICY_ENV
 from ecs_canary.signing import KEYS_ENV
-from tests.helpers import wait_until
+from tests.helpers import refused_continuations, wait_until
 from tests.helpers.signing import Approver, write_jwks
 from tests.workflow.conftest import request
 from tests.workflow.fakes import FakeEcs, running_service
@@ -33,6 +34,13 @@ FLOOD = 150  # more than the attempts `status` keeps
 ABOVE_THE_GATE = 40
 
 Handle = WorkflowHandle[Any, DeploymentResult]
+
+
+@pytest.fixture(autouse=True)
+def quick_quiet_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signals pause for a tenth of a second, not a second, before the run continues (a
+    timer the time-skipping server does not skip while the test polls `status`)."""
+    monkeypatch.setattr(continue_at_gate, "QUIET_SECONDS", 0.1)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +68,7 @@ async def _status(handle: Handle) -> DeploymentStatus:
 
 
 async def _flood_past_the_threshold(
-    handle: Handle, monkeypatch: pytest.MonkeyPatch
+    handle: Handle, monkeypatch: pytest.MonkeyPatch, client: Client
 ) -> tuple[str, DeploymentStatus]:
     """Open the gate, have Alice approve (one of two), flood it until it continues as new;
     returns the first run's id and the continued run's status once every signal is counted."""
@@ -82,6 +90,8 @@ async def _flood_past_the_threshold(
 
     flooded = await wait_until(continued)
     assert flooded.gate_deadline == opened.gate_deadline
+    # It continued once the signals paused, never in the middle of them.
+    assert await refused_continuations(client, handle.id, first_run) == 0
     return first_run, flooded
 
 
@@ -96,10 +106,13 @@ async def _open(handle: Handle) -> DeploymentStatus | None:
 
 
 async def test_a_flooded_gate_continues_as_new_and_keeps_its_approvals_and_attempts(
-    start, existing: FakeEcs, monkeypatch: pytest.MonkeyPatch
+    start,
+    existing: FakeEcs,
+    monkeypatch: pytest.MonkeyPatch,
+    time_skipping: WorkflowEnvironment,
 ) -> None:
     handle = await start(_signed_gate())
-    first_run, flooded = await _flood_past_the_threshold(handle, monkeypatch)
+    first_run, flooded = await _flood_past_the_threshold(handle, monkeypatch, time_skipping.client)
 
     assert flooded.stage == "verification" and flooded.gate_open
     assert flooded.approvals == ["alice"]
@@ -123,10 +136,13 @@ async def test_a_flooded_gate_continues_as_new_and_keeps_its_approvals_and_attem
 
 
 async def test_a_continued_gate_that_times_out_rejects_at_its_first_deadline(
-    start, existing: FakeEcs, monkeypatch: pytest.MonkeyPatch
+    start,
+    existing: FakeEcs,
+    monkeypatch: pytest.MonkeyPatch,
+    time_skipping: WorkflowEnvironment,
 ) -> None:
     handle = await start(_signed_gate(timeout_seconds=3600))
-    _, flooded = await _flood_past_the_threshold(handle, monkeypatch)
+    _, flooded = await _flood_past_the_threshold(handle, monkeypatch, time_skipping.client)
 
     result = await handle.result()  # the time-skipping server jumps to the gate's deadline
     assert result.outcome == Outcome.REJECTED
@@ -138,10 +154,13 @@ async def test_a_continued_gate_that_times_out_rejects_at_its_first_deadline(
 
 
 async def test_a_token_for_another_deployment_of_the_service_is_refused_after_continuing(
-    start, existing: FakeEcs, monkeypatch: pytest.MonkeyPatch
+    start,
+    existing: FakeEcs,
+    monkeypatch: pytest.MonkeyPatch,
+    time_skipping: WorkflowEnvironment,
 ) -> None:
     handle = await start(_signed_gate())
-    await _flood_past_the_threshold(handle, monkeypatch)
+    await _flood_past_the_threshold(handle, monkeypatch, time_skipping.client)
 
     stale = BOB.token(handle.id, run_id="an-earlier-deployment")
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -179,9 +198,7 @@ async def test_a_paused_gate_continues_as_new_paused_and_its_timer_resumes_after
 
     paused = await wait_until(continued)
     assert paused.paused is not None and paused.paused.by == "alice"
-    resumed = await handle.execute_update(
-        "resume", {"by": "alice"}, result_type=DeploymentStatus
-    )
+    resumed = await handle.execute_update("resume", {"by": "alice"}, result_type=DeploymentStatus)
     assert resumed.paused is None and resumed.gate_deadline is not None
     assert paused.gate_deadline is not None and resumed.gate_deadline > paused.gate_deadline
 
