@@ -14,6 +14,9 @@ quick mode), with encrypted payloads as a production worker has them; then its w
   new at its gate once its history is long (workflows.continue_at_gate), so 10,000 signals
   are spread over several short runs.
 
+Before the restarts the bench waits for the run to continue as new (`continued_seconds`, after
+the last signal was counted): a worker restarted before that replays the long history once.
+
 Then the last worker is asked again (the run cached), and the gate is approved by an Update:
 the run must succeed, a flood leaves the run decidable.
 
@@ -49,6 +52,7 @@ from ecs_canary.models import DeploymentResult, DeploymentStatus
 from ecs_canary.names import WORKFLOW_TYPE
 from ecs_canary.temporal import encrypted_data_converter
 from ecs_canary.unprocessed_update import execute_update
+from workflows.continue_at_gate import CONTINUE_AT_GATE_AFTER_EVENTS
 
 # The issue's bound: a history with 10,000 refused signals answers `status` within a second.
 STATUS_SECONDS = 1.0
@@ -60,6 +64,8 @@ GATE = {"timeout_seconds": 3600}
 # Seconds from the first signal until the run has counted them all, or its worker is wedged
 # (15 s when it is not, on 2 cores).
 REFUSED_WITHIN = 120
+# Seconds from the last signal counted until the run continued as new (well under 1 s).
+CONTINUED_WITHIN = 60
 # A query during the flood waits for the workflow task in flight.
 QUERY_TIMEOUT = timedelta(seconds=30)
 RESTARTS = 5
@@ -103,6 +109,16 @@ async def _until_all_refused(handle: WorkflowHandle, count: int) -> None:
         except RPCError:
             pass
         await asyncio.sleep(0.5)
+
+
+async def _until_continued(handle: WorkflowHandle) -> float:
+    """Seconds until the deployment's current run has a short history again: it continues as
+    new at its gate once the flood pauses (workflows.continue_at_gate). A worker restarted
+    before that replays the long history once."""
+    began = time.perf_counter()
+    while (await handle.describe()).history_length >= CONTINUE_AT_GATE_AFTER_EVENTS:
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - began
 
 
 async def warm_up_seconds(worker: Managed) -> float:
@@ -158,6 +174,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
             worker = bench.worker("flood-worker-unwedged", task_queue, settings=settings)
             await asyncio.wait_for(_until_all_refused(handle, count), REFUSED_WITHIN)
         refused = time.perf_counter() - began
+        continued = await asyncio.wait_for(_until_continued(handle), CONTINUED_WITHIN)
         cold: list[float] = []
         for restart in range(1, restarts + 1):
             worker.stop()
@@ -188,6 +205,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "signals": count,
         "sent_seconds": sent,
         "refused_seconds": refused,
+        "continued_seconds": continued,
         "worker_wedged": wedged,
         "history_events": sum(runs),
         "run_history_events": runs,
@@ -221,6 +239,12 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             "wedged",
             "wedged (restarted)" if flood["worker_wedged"] else "not wedged",
             not flood["worker_wedged"],
+        ),
+        (
+            f"after {signals:,} refused signals the run continues as new at its gate within "
+            f"{STATUS_SECONDS:g} s of the last",
+            f"{flood['continued_seconds']:.2f} s",
+            flood["continued_seconds"] < STATUS_SECONDS,
         ),
         (
             f"`status` of {signals:,} refused signals < {STATUS_SECONDS:g} s, fresh worker after "
@@ -262,9 +286,10 @@ def section(results: dict[str, Any]) -> list[str]:
         f"One deployment at its gate; {flood['signals']:,} `approve` signals it refuses by itself "
         f"(a field no decision has), {IN_FLIGHT} in flight at once, encrypted payloads: sent in "
         f"{flood['sent_seconds']:.1f} s, all refused {flood['refused_seconds']:.1f} s after the "
-        f"first. The deployment continued as new at its gate whenever its history was long "
-        f"(workflows.continue_at_gate): {len(flood['run_history_events'])} runs of "
-        f"{', '.join(f'{n:,}' for n in flood['run_history_events'])} events. Then "
+        f"first. The deployment continues as new at its gate once its history is long and the "
+        f"signals pause (workflows.continue_at_gate): {len(flood['run_history_events'])} runs "
+        f"of {', '.join(f'{n:,}' for n in flood['run_history_events'])} events, the last "
+        f"continuation {flood['continued_seconds']:.2f} s after every signal was counted. Then "
         "`python worker.py` was restarted before each `status` below. A worker that starts "
         'warms its queue\'s open runs (README, "A worker\'s warm-up"): it replays each once in '
         "the background and holds it, so `status` after the warm-up is answered from its cache. "

@@ -52,8 +52,10 @@ with workflow.unsafe.imports_passed_through():
 CONTINUE_AT_GATE_AFTER_EVENTS = 2000
 # A quiet moment: this long with the history growing by fewer than QUIET_EVENTS events. The
 # timer itself adds 5 (the task that starts it completing, the timer started and fired, the
-# next task scheduled and started).
-QUIET_SECONDS = 1.0
+# next task scheduled and started), a signal about 4; a flood adds hundreds. A timer every
+# QUIET_SECONDS while a flood lasts costs its history little; the run continues as new within
+# about twice that once the flood stops.
+QUIET_SECONDS = 0.2
 QUIET_EVENTS = 20
 
 
@@ -92,14 +94,19 @@ class GateContinuation:
         if self._run.request.train is not None:
             await workflow.wait_condition(lambda: False)
         while True:
+            # No timer while a decision is checked or a notification is on its way (a webhook
+            # that retries for minutes): only a flood's signals are waited out by timers.
             await workflow.wait_condition(
-                lambda: _history_length() >= CONTINUE_AT_GATE_AFTER_EVENTS
+                lambda: _history_length() >= CONTINUE_AT_GATE_AFTER_EVENTS and self._settled()
             )
             before = _history_length()
             await workflow.sleep(QUIET_SECONDS, summary="Wait for the signals to pause")
-            quiet = _history_length() - before < QUIET_EVENTS
-            if quiet and workflow.all_handlers_finished() and self._notifier.idle:
+            if _history_length() - before < QUIET_EVENTS and self._settled():
                 return
+
+    def _settled(self) -> bool:
+        """No message handler running (no decision being checked), no delivery on its way."""
+        return workflow.all_handlers_finished() and self._notifier.idle
 
     def continue_as_new(self) -> NoReturn:
         """Continue as new at this open gate, carrying everything the run knows."""
