@@ -13,10 +13,9 @@ grew by fewer than QUIET_EVENTS events (the timer's own included), with no messa
 running (no decision being checked) and no notification on its way. Temporal refuses a
 continuation while a signal is unhandled: it fails that workflow task, the next one carries
 every signal since the last completed task, and the worker drops the run and replays its
-whole history. Tried in the middle of a flood, each attempt failed, and the signals piled up
-into one activation until it outlasted the SDK's 2 s deadlock limit and wedged the worker
-(seen in the flood bench); so the run waits for the flood to pause. The new run starts at the
-same open gate
+whole history. Tried in the middle of a flood, each attempt failed and cost a replay of the
+whole history while the signals piled up (a worker wedged so in the flood bench); so the run
+waits for the flood to pause. The new run starts at the same open gate
 (`DeploymentContinued`): the request, the state (the stages so far, the canary, the traffic
 and scaling it holds, the verification's results, the pause), the gate (its deadline,
 approvals, policy and attempts) and the `jti` of every token used. A token signed for a run
