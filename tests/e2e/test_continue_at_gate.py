@@ -7,6 +7,7 @@ follows it from run to run."""
 from __future__ import annotations
 
 from bench.flood import STATUS_SECONDS, attempts_shown, send_refused_signals, timed_status
+from cli.format import clock
 from ecs_canary import search_attributes as sa
 from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from tests.helpers import (
@@ -30,7 +31,8 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
     async with in_process_worker(client, task_queue):
         handle = await deploy(requests.raw())
         opened = await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
-        first_run = (await handle.describe()).run_id
+        first = await handle.describe()
+        first_run = first.run_id
         watch = await starter.spawn("watch", handle.id)
         await wait_until(lambda: watch.printed(f"watching {handle.id} (run {first_run})"))
         await send_refused_signals(handle, FLOOD)
@@ -62,6 +64,10 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
         assert f"approve run {current.run_id} of {handle.id}" in approved.out
         result = await handle.result()
     assert result.outcome == "succeeded" and result.canary_deleted
+    # `history` shows the deployment once, from its first run's start.
+    (row,) = await wait_until(lambda: _history_rows(starter, handle.id), timeout=30)
+    assert "completed" in row and current.run_id in row
+    assert clock(first.start_time) in row
     # `watch` followed the deployment from run to run, to its end.
     watched = await watch.finish(timeout=60)
     assert watched.code == 0, watched.err
@@ -70,3 +76,12 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
     assert result.decision is not None and result.decision.by == "alice"
     main = ecs.describe_services(cluster=requests.seed["cluster"], services=["myapp"])
     assert main["services"][0]["taskDefinition"] == result.task_definition_arn
+
+
+async def _history_rows(starter, workflow_id: str) -> list[str] | None:
+    """`starter.py history myapp`'s rows of this deployment, once Temporal's list (updated a
+    moment after each run closes) shows one that ended."""
+    done = await starter.run("history", "myapp")
+    assert done.code == 0, done.err
+    rows = [line for line in done.out.splitlines() if workflow_id in line]
+    return rows if len(rows) == 1 and "running" not in rows[0] else None
