@@ -26,8 +26,8 @@ continues fails that attempt and loses nothing: the run takes it and waits for t
 moment.
 
 Only at a person's gate, which may stay open for days while anyone can signal it; everywhere
-else a run moves on by itself. Not for a release train's deployment: its train follows the run
-it started (workflows.train_steering).
+else a run moves on by itself. A release train's deployment never waits at one (its train
+decides for it), so it never continues as new.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def continued(payload: Any) -> DeploymentContinued | None:
 
 
 class GateContinuation:
-    """Whether the run at its open gate should continue as new now, and the continuation."""
+    """When the run at its open gate continues as new (`quiet_moment`), and how."""
 
     def __init__(self, run: RunContext, desk: DecisionDesk, notifier: Notifier) -> None:
         self._run, self._desk, self._notifier = run, desk, notifier
@@ -86,12 +86,10 @@ class GateContinuation:
         self.continuing = False
 
     async def quiet_moment(self) -> None:
-        """Return at the first quiet moment once the history is long (the module docstring);
-        never for a release train's deployment. Runs beside the open gate's wait, which
-        cancels it when something else ends the wait. Takes no command until the history is
-        long: the history of a run that meets no flood is the same as without it."""
-        if self._run.request.train is not None:
-            await workflow.wait_condition(lambda: False)
+        """Return at the first quiet moment once the history is long (the module docstring).
+        Runs beside the open gate's wait, which cancels it when something else ends the wait.
+        Takes no command until the history is long: the history of a run that meets no flood
+        is the same as without it."""
         while True:
             # No timer while a decision is checked or a notification is on its way (a webhook
             # that retries for minutes): only a flood's signals are waited out by timers.

@@ -4,8 +4,8 @@ Signals and Updates share this path. A decision the gate could take goes to the 
 activity: the platform policy, keys and clock live there), which reads the policy again and
 verifies the token of a signed one; the verdict is recorded in the history, so a replay after
 the keys rotate or the policy changes takes the same decision. The identity is then the
-token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per run
-(and per run it continued from at its gate).
+token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per
+deployment: its run and the runs it continued from at its gate.
 
 A decision the run can refuse by itself (an unreadable payload, a gate that is not open or
 already decided, an unsigned decision where the policy it knows requires a token, a name that
@@ -102,7 +102,7 @@ class DecisionDesk:
         self._in_progress = 0
         self._closing = False
         self.earlier_run_ids = list(earlier_run_ids or [])
-        # The `jti` of every token verified on this run: each one decides once.
+        # The `jti` of every token verified on this deployment: each one decides once.
         self._used_token_ids: set[str] = set(used_token_ids or [])
 
     @property

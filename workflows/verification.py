@@ -83,8 +83,8 @@ async def verify(
             # The policy now asks for approval: a person decides.
         gate.open(workflow.now())
         gate_opened()
-        seconds = settings.timeout_seconds
-        await _await_decision(run, alarm_watch, seconds, refresh_policy, continuation)
+        limit = settings.timeout_seconds
+        await _await_decision(run, alarm_watch, limit, refresh_policy, continuation)
     finally:
         # Steps first: a cancelled run_task step stops its test tasks before anything else.
         await _close_gate(run, (step_run, analysis_run, alarm_watch), continuation)
