@@ -7,6 +7,7 @@ at the gate, so that the flood crosses it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,25 @@ def existing(fake_ecs: FakeEcs) -> FakeEcs:
     return fake_ecs
 
 
+# Start a deployment and flood its gate past the threshold: its handle, its first run's id
+# and the continued run's status (`_flood_past_the_threshold`).
+Flood = Callable[..., Awaitable[tuple[Handle, str, DeploymentStatus]]]
+
+
+@pytest.fixture
+def flood(start, monkeypatch: pytest.MonkeyPatch, time_skipping: WorkflowEnvironment) -> Flood:
+    async def flood_(
+        body: dict[str, Any], first: tuple[str, dict[str, Any]] | None = None
+    ) -> tuple[Handle, str, DeploymentStatus]:
+        handle = await start(body)
+        first_run, flooded = await _flood_past_the_threshold(
+            handle, monkeypatch, time_skipping.client, first
+        )
+        return handle, first_run, flooded
+
+    return flood_
+
+
 def _signed_gate(**verification: Any) -> dict[str, Any]:
     return request(
         verification={"require_signed_decisions": True, "min_approvals": 2, **verification}
@@ -61,17 +81,22 @@ async def _status(handle: Handle) -> DeploymentStatus:
 
 
 async def _flood_past_the_threshold(
-    handle: Handle, monkeypatch: pytest.MonkeyPatch, client: Client
+    handle: Handle,
+    monkeypatch: pytest.MonkeyPatch,
+    client: Client,
+    first: tuple[str, dict[str, Any]] | None = None,
 ) -> tuple[str, DeploymentStatus]:
-    """Open the gate, have Alice approve (one of two), flood it until it continues as new;
-    returns the first run's id and the continued run's status once every signal is counted."""
+    """Open the gate, send the Update `first` (by default Alice's approval, one of two), flood
+    the gate until the run continues as new; returns the first run's id and the continued
+    run's status once every signal is counted."""
     first_run = handle.result_run_id or ""
     opened = await wait_until(lambda: _open(handle))
     at_the_gate = (await handle.describe()).history_length
     monkeypatch.setattr(
         continue_at_gate, "CONTINUE_AT_GATE_AFTER_EVENTS", at_the_gate + ABOVE_THE_GATE
     )
-    await handle.execute_update("approve", {"token": _alices(handle, first_run)})
+    name, payload = first or ("approve", {"token": _alices(handle, first_run)})
+    await handle.execute_update(name, payload)
     await send_refused_signals(handle, FLOOD)
 
     async def continued() -> DeploymentStatus | None:
@@ -98,13 +123,9 @@ async def _open(handle: Handle) -> DeploymentStatus | None:
 
 
 async def test_a_flooded_gate_continues_as_new_and_keeps_its_approvals_and_attempts(
-    start,
-    existing: FakeEcs,
-    monkeypatch: pytest.MonkeyPatch,
-    time_skipping: WorkflowEnvironment,
+    flood: Flood, existing: FakeEcs
 ) -> None:
-    handle = await start(_signed_gate())
-    first_run, flooded = await _flood_past_the_threshold(handle, monkeypatch, time_skipping.client)
+    handle, first_run, flooded = await flood(_signed_gate())
 
     assert flooded.stage == "verification" and flooded.gate_open
     assert flooded.approvals == ["alice"]
@@ -129,13 +150,9 @@ async def test_a_flooded_gate_continues_as_new_and_keeps_its_approvals_and_attem
 
 
 async def test_a_continued_gate_that_times_out_rejects_at_its_first_deadline(
-    start,
-    existing: FakeEcs,
-    monkeypatch: pytest.MonkeyPatch,
-    time_skipping: WorkflowEnvironment,
+    flood: Flood, existing: FakeEcs
 ) -> None:
-    handle = await start(_signed_gate(timeout_seconds=3600))
-    _, flooded = await _flood_past_the_threshold(handle, monkeypatch, time_skipping.client)
+    handle, _, flooded = await flood(_signed_gate(timeout_seconds=3600))
 
     result = await handle.result()  # the time-skipping server jumps to the gate's deadline
     assert result.outcome == Outcome.REJECTED
@@ -147,13 +164,9 @@ async def test_a_continued_gate_that_times_out_rejects_at_its_first_deadline(
 
 
 async def test_a_token_for_another_deployment_of_the_service_is_refused_after_continuing(
-    start,
-    existing: FakeEcs,
-    monkeypatch: pytest.MonkeyPatch,
-    time_skipping: WorkflowEnvironment,
+    flood: Flood, existing: FakeEcs
 ) -> None:
-    handle = await start(_signed_gate())
-    await _flood_past_the_threshold(handle, monkeypatch, time_skipping.client)
+    handle, _, _ = await flood(_signed_gate())
 
     stale = BOB.token(handle.id, run_id="an-earlier-deployment")
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -170,25 +183,10 @@ async def test_a_token_for_another_deployment_of_the_service_is_refused_after_co
 
 
 async def test_a_paused_gate_continues_as_new_paused_and_its_timer_resumes_after(
-    start, existing: FakeEcs, monkeypatch: pytest.MonkeyPatch
+    flood: Flood, existing: FakeEcs
 ) -> None:
-    handle = await start(request(verification={"timeout_seconds": 3600}))
-    first_run = handle.result_run_id
-    await wait_until(lambda: _open(handle))
-    at_the_gate = (await handle.describe()).history_length
-    monkeypatch.setattr(
-        continue_at_gate, "CONTINUE_AT_GATE_AFTER_EVENTS", at_the_gate + ABOVE_THE_GATE
-    )
-    await handle.execute_update("pause", {"by": "alice", "reason": "incident"})
-    await send_refused_signals(handle, FLOOD)
-
-    async def continued() -> DeploymentStatus | None:
-        if (await handle.describe()).run_id == first_run:
-            return None
-        current = await _status(handle)
-        return current if attempts_shown(current) >= FLOOD + 1 else None
-
-    paused = await wait_until(continued)
+    pause = ("pause", {"by": "alice", "reason": "incident"})
+    handle, _, paused = await flood(request(verification={"timeout_seconds": 3600}), pause)
     assert paused.paused is not None and paused.paused.by == "alice"
     resumed = await handle.execute_update("resume", {"by": "alice"}, result_type=DeploymentStatus)
     assert resumed.paused is None and resumed.gate_deadline is not None
