@@ -24,7 +24,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 
 from bench import deployments as d
-from bench import load
+from bench import load, train_timeline
 from bench.harness import GATE_TIMER, Bench
 from bench.stack import cpu_seconds, dev_server_pid, memory_kib
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
@@ -125,7 +125,12 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "workers_cpu_seconds": workers_cpu,
         "dev_server_cpu_seconds": server_cpu,
         "deployment_history": _per_deployment(histories),
+        "timeline": {
+            "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
+            "calls": train_timeline.calls_timeline(calls["per_second"], ran["began"]),
+        },
     }
+    del calls["per_second"]  # kept once, in the timeline
     bench.say(
         f"train of {len(services)} in waves {sizes}: {succeeded} succeeded in "
         f"{ran['wall']:.0f} s (limit {outcome['wall_limit_seconds']:.0f} s), max "
@@ -135,6 +140,9 @@ async def measure(bench: Bench) -> dict[str, Any]:
         f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}; "
         f"per deployment {outcome['deployment_history']}"
     )
+    timeline = outcome["timeline"]
+    for line in train_timeline.summary(timeline["waves"], timeline["calls"]):
+        bench.say(line)
     return outcome
 
 
@@ -183,6 +191,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
     return {
         "result": result,
         "failure": failure,
+        "began": began,
         "wall": wall,
         "history_runs": await _history_runs(client, workflow_id),
         "status_max_seconds": max(latencies, default=0.0),
