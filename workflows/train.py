@@ -352,12 +352,16 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         requests: list[DeploymentRequest],
         approved: TrainDecision | None,
     ) -> None:
-        """Start deployments of the wave while fewer than `max_parallel` are in flight, the
-        line runs, and the train is not about to continue as new; `approved`: the approval each
+        """Start deployments of the wave while fewer than `max_parallel` are in flight (and
+        fewer than `STARTS_AT_ONCE` are being started: ecs_canary.train), the line
+        runs, and the train is not about to continue as new; `approved`: the approval each
         starts with, in a wave no person decides."""
         if self._state.stopped or train_continue.due(in_wave=True) or self._hold.paused:
             return  # a paused train starts no next deployment
-        free = self._require_request().max_parallel - len(self._state.in_flight(wave))
+        in_flight = len(self._state.in_flight(wave))
+        free = min(
+            self._require_request().max_parallel - in_flight, self._deployments.room_to_start()
+        )
         for row, request in zip(wave.deployments, requests, strict=True):
             if free <= 0:
                 return
@@ -385,6 +389,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         if self._state.stopped or self._gate.rejected:
             return any(map(deployments.to_stop, rows))
         startable = not train_continue.due(in_wave=True) and not self._hold.paused
+        startable = startable and deployments.room_to_start() > 0
         if startable and any(row.stage == "not_started" for row in rows):
             in_flight = len(self._state.in_flight(wave))
             if in_flight < self._require_request().max_parallel:

@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.train import report_to_train
     from ecs_canary.hold import TrainHold
     from ecs_canary.models import DeploymentResult, Outcome
     from ecs_canary.train import (
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CanaryVerified,
         DeploymentEnded,
         TrainDecision,
+        TrainReport,
     )
     from ecs_canary.train_sent import (
         TRAIN_HOLD_MEMO,
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         decision_memo_key,
         hold_digest,
     )
+    from workflows.calls import LOCAL_ACTIVITY_FAILED, train_report
     from workflows.failures import failure_reason
     from workflows.hold import pause_or_resume
     from workflows.run_part import RunContext
@@ -70,7 +73,13 @@ async def let_the_train_decide(
         gate.follow_train(approved, workflow.now())
         return
     verified = CanaryVerified(workflow_id=workflow.info().workflow_id, summary=summary)
-    await workflow.get_external_workflow_handle(train).signal(CANARY_VERIFIED_SIGNAL, verified)
+    report = TrainReport(train=train, signal=CANARY_VERIFIED_SIGNAL, report=verified)
+    if not await _report(report, "Tell the train the canary passed"):
+        raise ApplicationError(
+            f"the release train {train} is not running: nobody to decide the canary",
+            type="TrainNotRunning",
+            non_retryable=True,
+        )
     await wait_for_decision()
 
 
@@ -99,11 +108,23 @@ async def tell_the_train_it_ended(run: RunContext, result: DeploymentResult) -> 
     if result.outcome == Outcome.CANCELLED:
         workflow.upsert_memo({CANCELLED_RESULT_MEMO: result.model_dump(mode="json")})
     ended = DeploymentEnded(workflow_id=workflow.info().workflow_id)
+    report = TrainReport(train=train, signal=DEPLOYMENT_ENDED_SIGNAL, report=ended)
     try:
-        await workflow.get_external_workflow_handle(train).signal(DEPLOYMENT_ENDED_SIGNAL, ended)
-    except FailureError as err:  # the train has ended (terminated): nobody to tell
-        why = failure_reason(err)[1]
+        told = await _report(report, "Tell the train this run ends")
+    except LOCAL_ACTIVITY_FAILED as err:
+        told, why = False, failure_reason(err)[1]
+    else:
+        why = "it is not running"
+    if not told:  # the train has ended (terminated): nobody to tell
         workflow.logger.info(f"Could not tell {train} that this run ended: {why}")
+
+
+async def _report(report: TrainReport, summary: str) -> bool:
+    """Send `report` to the train (activities.train.report_to_train); False: it is not
+    running."""
+    return await workflow.execute_local_activity(
+        report_to_train, report, **train_report(summary)
+    )
 
 
 async def take_train_decision(run: RunContext, payload: Any) -> None:

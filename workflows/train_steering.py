@@ -20,6 +20,7 @@ from temporalio.workflow import ExternalWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.train import ended_deployments
+    from ecs_canary import train as train_contract
     from ecs_canary.models import DeploymentResult, Outcome
     from ecs_canary.names import WORKFLOW_TYPE
     from ecs_canary.request import DeploymentRequest
@@ -56,6 +57,10 @@ class TrainDeployments:
         self.sent = SentRecord()
 
     # --- Where each one stands ----------------------------------------------------------------
+
+    def room_to_start(self) -> int:
+        """How many more deployments may be started now (`STARTS_AT_ONCE`)."""
+        return train_contract.STARTS_AT_ONCE - len(self.starting)
 
     def started(self, row: TrainDeployment) -> bool:
         """Its run is known (started by this run of the train or an earlier one)."""

@@ -26,7 +26,12 @@ from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
 from activities.notifications import send_notification
-from activities.train import ended_deployments, running_deployments, train_sent
+from activities.train import (
+    ended_deployments,
+    report_to_train,
+    running_deployments,
+    train_sent,
+)
 from ecs_canary import train as train_contract
 from ecs_canary.models import (
     DeploymentResult,
@@ -79,6 +84,7 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
             running_deployments,
             ended_deployments,
             train_sent,
+            report_to_train,
             send_notification,
         ],
     ):
@@ -291,6 +297,28 @@ async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight
     assert [wave["state"] for wave in progress["waves"]] == ["succeeded", "pending"]
 
 
+async def test_a_wave_starts_at_most_starts_at_once_deployments_at_a_time(
+    existing, start_train, monkeypatch
+):
+    """A train starts a wave's deployments a few at a time (`STARTS_AT_ONCE` started and not
+    yet running), not all in one workflow task: each start waits for the train's lock on the
+    server, and hundreds at once were deferred there for tens of seconds."""
+    monkeypatch.setattr(train_contract, "STARTS_AT_ONCE", 2)
+    handle = await start_train(train({"all": list(SERVICES)}, approval="none"))
+    result = await handle.result()
+
+    assert {s.outcome for s in result.services} == {TrainOutcome.SUCCEEDED}
+    history = await handle.fetch_history()
+    starting, most = 0, 0
+    for event in history.events:
+        if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+            starting += 1
+            most = max(most, starting)
+        elif event.HasField("child_workflow_execution_started_event_attributes"):
+            starting -= 1
+    assert most == 2
+
+
 async def test_approval_once_decides_the_first_wave_and_the_rest_run_on_their_own(
     existing, start_train, time_skipping
 ):
@@ -380,7 +408,9 @@ async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_send
     """approval "none": each deployment starts with the train's approval in its memo and takes
     it once its canary passed, so no message passes between the train and its deployments but
     the end of each (`deployment_ended`): no `canary_verified`, no `train_decision`, no check
-    of the train's memo, no memo written by the train."""
+    of the train's memo, no memo written by the train. Each reports its end by the local
+    activity `report_to_train`, a client's signal, not a signal command (whose delivery
+    Temporal defers while the train is busy)."""
     handle = await start_train(train(TWO_WAVES, approval="none"))
     result = await handle.result()
 
@@ -389,17 +419,14 @@ async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_send
     children = [workflow_id_for("ecs-canary", service) for service in SERVICES]
     for workflow_id in children:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        sent = [
-            e.signal_external_workflow_execution_initiated_event_attributes.signal_name
-            for e in history.events
-            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
-        ]
-        assert sent == ["deployment_ended"]
         assert not any(
-            e.HasField("workflow_execution_signaled_event_attributes") for e in history.events
+            e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+            or e.HasField("workflow_execution_signaled_event_attributes")
+            for e in history.events
         )
         local = _local_activities(history.events)
         assert "create_service" in local and "train_sent" not in local
+        assert local.count("report_to_train") == 1 and local[-1] == "report_to_train"
         decision = (await child_result(client, workflow_id.rsplit("/", 1)[1])).decision
         assert decision is not None
         assert (decision.action, decision.via, decision.by) == (
@@ -414,6 +441,12 @@ async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_send
         or e.HasField("workflow_properties_modified_event_attributes")
         for e in train_history.events
     )
+    reports = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in train_history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert reports == ["deployment_ended"] * len(children)
     histories = [train_history] + [
         await client.get_workflow_handle(workflow_id).fetch_history() for workflow_id in children
     ]
