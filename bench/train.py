@@ -128,6 +128,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "timeline": {
             "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
             "calls": train_timeline.calls_timeline(calls["per_second"], ran["began"]),
+            "status": ran["status_timeline"],
         },
     }
     del calls["per_second"]  # kept once, in the timeline
@@ -141,7 +142,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         f"per deployment {outcome['deployment_history']}"
     )
     timeline = outcome["timeline"]
-    for line in train_timeline.summary(timeline["waves"], timeline["calls"]):
+    for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
         bench.say(line)
     return outcome
 
@@ -170,6 +171,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
     )
     ending = asyncio.ensure_future(handle.result())
     latencies: list[float] = []
+    asked_at: list[float] = []  # when each sample was asked, seconds from the start
     while not ending.done():
         asked = time.monotonic()
         try:
@@ -178,6 +180,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
             pass
         else:
             latencies.append(time.monotonic() - asked)
+            asked_at.append(time.time() - began - latencies[-1])
         await asyncio.wait([ending], timeout=STATUS_EVERY_SECONDS)
     wall = time.time() - began
     result, failure = None, None
@@ -197,6 +200,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
         "status_max_seconds": max(latencies, default=0.0),
         "status_median_seconds": statistics.median(latencies) if latencies else 0.0,
         "status_samples": len(latencies),
+        "status_timeline": [[at, latency] for at, latency in zip(asked_at, latencies, strict=True)],
     }
 
 

@@ -92,9 +92,12 @@ def calls_timeline(per_second: list[list[Any]], began: float) -> list[list[Any]]
     return [[second - int(began), counts] for second, counts in per_second]
 
 
-def summary(waves: list[dict[str, Any]], calls: list[list[Any]]) -> list[str]:
+def summary(
+    waves: list[dict[str, Any]], calls: list[list[Any]], status: list[list[float]]
+) -> list[str]:
     """Lines saying, per wave, when it ran, how busy the budget was meanwhile and which phase
-    took longest."""
+    took longest, then when the train's `status` answered slowest (`status`: [seconds from the
+    start when asked, seconds it took])."""
     by_second = {second: sum(counts.values()) for second, counts in calls}
     lines = []
     for number, wave in enumerate(waves, 1):
@@ -111,4 +114,7 @@ def summary(waves: list[dict[str, Any]], calls: list[list[Any]]) -> list[str]:
             f"{sum(busy)} calls ({sum(busy) / max(1, len(busy)):.0f}/s); "
             f"phases median/max s: {phases}"
         )
+    slowest = sorted(status, key=lambda sample: sample[1], reverse=True)[:5]
+    asked = ", ".join(f"{latency:.2f} s at {at:.0f} s" for at, latency in slowest)
+    lines.append(f"slowest status answers: {asked}")
     return lines
