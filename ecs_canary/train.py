@@ -35,7 +35,6 @@ from ecs_canary.strict import MAX_SECONDS, StrictModel
 # The train's messages to its deployments and theirs to it (not for people: see the README).
 TRAIN_DECISION_SIGNAL = "train_decision"
 CANARY_VERIFIED_SIGNAL: Final = "canary_verified"
-DEPLOYMENT_ENDED_SIGNAL: Final = "deployment_ended"
 # In a wave no person decides, the train starts each deployment with its approval already in the
 # deployment's memo (a `TrainDecision`, the parent's word at the start): the canary takes it once
 # it passes its verification, with no message either way (workflows.train_member).
@@ -266,20 +265,13 @@ class CanaryVerified(StrictModel):
     summary: str
 
 
-class DeploymentEnded(StrictModel):
-    """A deployment's word to its train that its run has ended. The train does not take the
-    word for the outcome: it reads the run's result from Temporal (activities.train)."""
-
-    workflow_id: str
-
-
 class TrainReport(StrictModel):
-    """A deployment's report to its train (`canary_verified` or `deployment_ended`), sent by
-    the local activity `report_to_train`: `report` is the signal's payload."""
+    """A deployment's report to its train (`canary_verified`), sent by the local activity
+    `report_to_train`: `report` is the signal's payload."""
 
     train: str
-    signal: Literal["canary_verified", "deployment_ended"]
-    report: CanaryVerified | DeploymentEnded
+    signal: Literal["canary_verified"]
+    report: CanaryVerified
 
 
 class DeploymentRun(StrictModel):

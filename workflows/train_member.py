@@ -27,10 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
         CANCELLED_RESULT_MEMO,
-        DEPLOYMENT_ENDED_SIGNAL,
         TRAIN_APPROVAL_MEMO,
         CanaryVerified,
-        DeploymentEnded,
         TrainDecision,
         TrainReport,
     )
@@ -41,8 +39,7 @@ with workflow.unsafe.imports_passed_through():
         decision_memo_key,
         hold_digest,
     )
-    from workflows.calls import LOCAL_ACTIVITY_FAILED, train_report
-    from workflows.failures import failure_reason
+    from workflows.calls import train_report
     from workflows.hold import pause_or_resume
     from workflows.run_part import RunContext
     from workflows.train_sent import sent_by_train
@@ -97,34 +94,21 @@ def approved_up_front(run: RunContext) -> TrainDecision | None:
 
 
 async def tell_the_train_it_ended(run: RunContext, result: DeploymentResult) -> None:
-    """Say to the train this deployment belongs to (if any) that its run ends now: the train
-    reads the result from Temporal (the run that started this one may have continued as new,
-    and a continued run has no child to wait for). A cancelled run's result does not reach its
-    error, so it is written into the memo first (`CANCELLED_RESULT_MEMO`): the train reads
-    there whether a deployment it approved up front had begun its rollout."""
-    train = run.request.train
-    if train is None:
-        return
-    if result.outcome == Outcome.CANCELLED:
+    """Leave the train this deployment belongs to (if any) what it reads as the run closes: the
+    train hears of the close from Temporal (the run of the train that started this one, as its
+    child's close; a later run, by looking) and reads the result there. A cancelled run's
+    result does not reach its error, so it is written into the memo (`CANCELLED_RESULT_MEMO`):
+    the train reads there whether a deployment it approved up front had begun its rollout. No
+    message to the train: on a train of hundreds each one was another operation on its lock,
+    where the next deployments' starts waited."""
+    if run.request.train is not None and result.outcome == Outcome.CANCELLED:
         workflow.upsert_memo({CANCELLED_RESULT_MEMO: result.model_dump(mode="json")})
-    ended = DeploymentEnded(workflow_id=workflow.info().workflow_id)
-    report = TrainReport(train=train, signal=DEPLOYMENT_ENDED_SIGNAL, report=ended)
-    try:
-        told = await _report(report, "Tell the train this run ends")
-    except LOCAL_ACTIVITY_FAILED as err:
-        told, why = False, failure_reason(err)[1]
-    else:
-        why = "it is not running"
-    if not told:  # the train has ended (terminated): nobody to tell
-        workflow.logger.info(f"Could not tell {train} that this run ended: {why}")
 
 
 async def _report(report: TrainReport, summary: str) -> bool:
     """Send `report` to the train (activities.train.report_to_train); False: it is not
     running."""
-    return await workflow.execute_local_activity(
-        report_to_train, report, **train_report(summary)
-    )
+    return await workflow.execute_local_activity(report_to_train, report, **train_report(summary))
 
 
 async def take_train_decision(run: RunContext, payload: Any) -> None:
