@@ -28,7 +28,12 @@ from activities.notifications import send_notification
 from activities.polling import keep_alive
 from activities.search_attributes import missing_search_attributes
 from activities.shared_budget import SharedBudget
-from activities.train import ended_deployments, running_deployments, train_sent
+from activities.train import (
+    ended_deployments,
+    report_to_train,
+    running_deployments,
+    train_sent,
+)
 from activities.verification_steps import VerificationActivities
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
@@ -115,6 +120,7 @@ def worker_activities(clients: AwsClients) -> list[Callable[..., Any]]:
         running_deployments,
         ended_deployments,
         train_sent,
+        report_to_train,
     ]
     check_cancelled_only_where_chosen(activities)
     return activities

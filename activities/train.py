@@ -2,10 +2,11 @@
 its services are being deployed already (a run of `ecs-canary/<cluster>/<service>` still
 running), so that the train is refused as a whole instead of failing one service at a time
 mid-way; then how its deployments' runs ended. A train continues as new to keep its history
-short, and a run that continued cannot wait for the children an earlier run started: each
-deployment says when it ends (`deployment_ended`), and the train reads the result here, from
-Temporal, rather than taking anyone's word for it. Its deployments, in turn, read here from
-the train's memo whether the train sent them a message (`train_sent`)."""
+short: a run of it hears from Temporal of the close of each child it started, and looks at
+those an earlier run started; either way it reads the result here, from Temporal, rather than
+taking anyone's word for it. Its deployments, in turn, read here from
+the train's memo whether the train sent them a message (`train_sent`), and report to it
+(`report_to_train`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ecs_canary.train import (
     DeploymentRun,
     DeploymentRunEnd,
     EndedDeploymentsInput,
+    TrainReport,
 )
 from ecs_canary.train_sent import TrainSentCheck
 
@@ -123,3 +125,25 @@ async def train_sent(check: TrainSentCheck) -> bool:
         return False
     recorded = await described.memo_value(check.key, None, type_hint=str)
     return recorded == check.digest
+
+
+@activity.defn
+async def report_to_train(report: TrainReport) -> bool:
+    """Send a deployment's report to the latest run of its train, as a client does (False: the
+    train is not running, nobody to tell).
+
+    A local activity, not a signal command: a workflow's signal to another workflow is one of
+    Temporal's background tasks, which waits at most half a second for the train's lock, and
+    the lock of a train of hundreds is seldom free that long while its wave starts and ends (its
+    own workflow tasks, its children's starts and closes); each miss deferred the signal by a
+    growing backoff (in a wave of 300: 2 s at the median, 12 s at worst), and the deployment
+    with it. A client's signal waits its turn at the lock instead. It also spares the
+    deployment the workflow task that a signal command's completion costs."""
+    handle = activity.client().get_workflow_handle(report.train)
+    try:
+        await handle.signal(report.signal, report.report)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -24,7 +24,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 
 from bench import deployments as d
-from bench import load
+from bench import load, train_timeline
 from bench.harness import GATE_TIMER, Bench
 from bench.stack import cpu_seconds, dev_server_pid, memory_kib
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
@@ -125,7 +125,13 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "workers_cpu_seconds": workers_cpu,
         "dev_server_cpu_seconds": server_cpu,
         "deployment_history": _per_deployment(histories),
+        "timeline": {
+            "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
+            "calls": train_timeline.calls_timeline(calls["per_second"], ran["began"]),
+            "status": ran["status_timeline"],
+        },
     }
+    del calls["per_second"]  # kept once, in the timeline
     bench.say(
         f"train of {len(services)} in waves {sizes}: {succeeded} succeeded in "
         f"{ran['wall']:.0f} s (limit {outcome['wall_limit_seconds']:.0f} s), max "
@@ -135,6 +141,9 @@ async def measure(bench: Bench) -> dict[str, Any]:
         f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}; "
         f"per deployment {outcome['deployment_history']}"
     )
+    timeline = outcome["timeline"]
+    for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
+        bench.say(line)
     return outcome
 
 
@@ -162,6 +171,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
     )
     ending = asyncio.ensure_future(handle.result())
     latencies: list[float] = []
+    asked_at: list[float] = []  # when each sample was asked, seconds from the start
     while not ending.done():
         asked = time.monotonic()
         try:
@@ -170,6 +180,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
             pass
         else:
             latencies.append(time.monotonic() - asked)
+            asked_at.append(time.time() - began - latencies[-1])
         await asyncio.wait([ending], timeout=STATUS_EVERY_SECONDS)
     wall = time.time() - began
     result, failure = None, None
@@ -183,11 +194,13 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
     return {
         "result": result,
         "failure": failure,
+        "began": began,
         "wall": wall,
         "history_runs": await _history_runs(client, workflow_id),
         "status_max_seconds": max(latencies, default=0.0),
         "status_median_seconds": statistics.median(latencies) if latencies else 0.0,
         "status_samples": len(latencies),
+        "status_timeline": [[at, latency] for at, latency in zip(asked_at, latencies, strict=True)],
     }
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 
 class CallStats:
-    """Totals per operation, throttled calls, and the busiest whole wall-clock second."""
+    """Totals per operation, throttled calls, the busiest whole wall-clock second, and each
+    second's calls by operation (`per_second`: where a benchmark's time went, second by second:
+    when the budget was full, when it idled)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -20,6 +22,7 @@ class CallStats:
     def reset(self) -> None:
         with self._lock:
             self._by_operation: Counter[str] = Counter()
+            self._per_second: dict[int, Counter[str]] = {}
             self._throttled = 0
             self._second = 0
             self._in_second = 0
@@ -29,6 +32,7 @@ class CallStats:
         second = int(time.time())
         with self._lock:
             self._by_operation[operation] += 1
+            self._per_second.setdefault(second, Counter())[operation] += 1
             self._throttled += throttled
             if second != self._second:
                 self._second, self._in_second = second, 0
@@ -42,6 +46,9 @@ class CallStats:
                 "by_operation": dict(self._by_operation),
                 "max_per_second": self._max_per_second,
                 "throttled": self._throttled,
+                "per_second": [
+                    [second, dict(counts)] for second, counts in sorted(self._per_second.items())
+                ],
             }
 
 

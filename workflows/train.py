@@ -20,8 +20,8 @@ service's outcome and reason.
 
 A train of 1,000 keeps its history short by continuing as new (workflows.train_continue),
 carrying its progress: its deployments are abandoned children, steered by workflow id and run
-from whichever run is current; each says when it ends (`deployment_ended`) and the train reads
-the result from Temporal (workflows.train_steering).
+from whichever run is current; the train hears of each one's close from Temporal and reads the
+result there (workflows.train_steering).
 
 This module is the train's run: its messages, its waves in order, the stop of the line and its
 end. Its parts: the gate's decisions and timer (workflows.train_gate), the deployments' runs
@@ -51,9 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.request import DeploymentRequest
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
-        DEPLOYMENT_ENDED_SIGNAL,
         CanaryVerified,
-        DeploymentEnded,
         TrainContinued,
         TrainDecision,
         TrainDeployment,
@@ -79,19 +77,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows.train_hold import relay_holds
     from workflows.train_presentation import train_details
     from workflows.train_put_back import put_back
-    from workflows.train_state import IN_FLIGHT, TrainState
+    from workflows.train_state import TrainState
     from workflows.train_steering import TrainDeployments
     from workflows.warm_up import WarmUpMessage
 
 TRAIN_STOPPED = "TrainStopped"
-# How often the train looks at every run of a wave in flight (one terminated by hand never
-# says that it ended): a timer of its own, not a timeout on each wait for news, which would
-# cancel and start a timer (two events) every time a deployment reports.
+# How often the train looks at every run of a wave in flight: a timer of its own, not a timeout
+# on each wait for news, which would cancel and start a timer (two events) every time a
+# deployment ends. A run of the train hears of the close of each deployment it started from
+# Temporal; one started by an earlier run (the train continued as new in the middle of a wave)
+# it hears of only by looking, every _SWEEP_INHERITED_EVERY.
 _SWEEP_EVERY = timedelta(minutes=10)
+_SWEEP_INHERITED_EVERY = timedelta(seconds=5)
 
 
 # What a deployment reports to its train.
-_Report = TypeVar("_Report", CanaryVerified, DeploymentEnded)
+_Report = TypeVar("_Report", bound=CanaryVerified)
 
 
 def _log_context() -> dict[str, str]:
@@ -161,15 +162,6 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         if found is not None:
             verified, row = found
             row.stage, row.verification = "verified", verified.summary
-
-    @workflow.signal(
-        name=DEPLOYMENT_ENDED_SIGNAL,
-        description="A deployment of the train: its run ends now (the train reads its result).",
-    )
-    def deployment_ended_signal(self, report: RawValue = NO_ARGUMENT) -> None:
-        found = self._reported_by(report, DeploymentEnded, DEPLOYMENT_ENDED_SIGNAL, IN_FLIGHT)
-        if found is not None:
-            self._deployments.ended.add(found[1].workflow_id)
 
     def _reported_by(
         self, report: RawValue, model: type[_Report], signal: str, stages: tuple[str, ...]
@@ -295,7 +287,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         )
         gate_timer: asyncio.Task[None] | None = None
         self._sweep_due = False  # a sweep asked for in the wave before is of no use here
-        sweeps = asyncio.ensure_future(self._ask_for_sweeps())
+        sweeps = asyncio.ensure_future(self._ask_for_sweeps(wave))
         while not self._wave_over(wave):
             self._start_deployments(wave, requests, approved)
             await workflow.wait_condition(
@@ -303,7 +295,8 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             )
             if self._sweep_due:
                 self._sweep_due = False
-                await self._deployments.read_ends(state, state.in_flight(wave), wait=False)
+                swept = self._deployments.inherited(state, wave) or state.in_flight(wave)
+                await self._deployments.read_ends(state, swept, wait=False)
             undecided = self._gate.decision is None  # (a continued run may have the decision)
             if gated and gate_timer is None and undecided and self._all_verified(wave.deployments):
                 self._gate.open(workflow.now())
@@ -352,12 +345,16 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         requests: list[DeploymentRequest],
         approved: TrainDecision | None,
     ) -> None:
-        """Start deployments of the wave while fewer than `max_parallel` are in flight, the
-        line runs, and the train is not about to continue as new; `approved`: the approval each
+        """Start deployments of the wave while fewer than `max_parallel` are in flight (and
+        fewer than `STARTS_AT_ONCE` are being started: ecs_canary.train), the line
+        runs, and the train is not about to continue as new; `approved`: the approval each
         starts with, in a wave no person decides."""
         if self._state.stopped or train_continue.due(in_wave=True) or self._hold.paused:
             return  # a paused train starts no next deployment
-        free = self._require_request().max_parallel - len(self._state.in_flight(wave))
+        in_flight = len(self._state.in_flight(wave))
+        free = min(
+            self._require_request().max_parallel - in_flight, self._deployments.room_to_start()
+        )
         for row, request in zip(wave.deployments, requests, strict=True):
             if free <= 0:
                 return
@@ -370,10 +367,14 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
     def _all_verified(self, rows: list[TrainDeployment]) -> bool:
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
 
-    async def _ask_for_sweeps(self) -> None:
-        """Ask for a sweep every `_SWEEP_EVERY`, for as long as the wave lasts."""
+    async def _ask_for_sweeps(self, wave: TrainWaveStatus) -> None:
+        """Ask for a sweep every `_SWEEP_EVERY` for as long as the wave lasts, every
+        `_SWEEP_INHERITED_EVERY` while runs an earlier run of the train started are in
+        flight."""
         while True:
-            await workflow.sleep(_SWEEP_EVERY, summary="sweep the wave's runs")
+            inherited = self._deployments.inherited(self._state, wave)
+            every = _SWEEP_INHERITED_EVERY if inherited else _SWEEP_EVERY
+            await workflow.sleep(every, summary="sweep the wave's runs")
             self._sweep_due = True
 
     def _something_to_do(self, wave: TrainWaveStatus, gated: bool) -> bool:
@@ -385,6 +386,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         if self._state.stopped or self._gate.rejected:
             return any(map(deployments.to_stop, rows))
         startable = not train_continue.due(in_wave=True) and not self._hold.paused
+        startable = startable and deployments.room_to_start() > 0
         if startable and any(row.stage == "not_started" for row in rows):
             in_flight = len(self._state.in_flight(wave))
             if in_flight < self._require_request().max_parallel:

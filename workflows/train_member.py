@@ -16,21 +16,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.train import report_to_train
     from ecs_canary.hold import TrainHold
     from ecs_canary.models import DeploymentResult, Outcome
     from ecs_canary.train import (
         CANARY_VERIFIED_SIGNAL,
         CANCELLED_RESULT_MEMO,
-        DEPLOYMENT_ENDED_SIGNAL,
         TRAIN_APPROVAL_MEMO,
         CanaryVerified,
-        DeploymentEnded,
         TrainDecision,
+        TrainReport,
     )
     from ecs_canary.train_sent import (
         TRAIN_HOLD_MEMO,
@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         decision_memo_key,
         hold_digest,
     )
-    from workflows.failures import failure_reason
+    from workflows.calls import train_report
     from workflows.hold import pause_or_resume
     from workflows.run_part import RunContext
     from workflows.train_sent import sent_by_train
@@ -70,7 +70,13 @@ async def let_the_train_decide(
         gate.follow_train(approved, workflow.now())
         return
     verified = CanaryVerified(workflow_id=workflow.info().workflow_id, summary=summary)
-    await workflow.get_external_workflow_handle(train).signal(CANARY_VERIFIED_SIGNAL, verified)
+    report = TrainReport(train=train, signal=CANARY_VERIFIED_SIGNAL, report=verified)
+    if not await _report(report, "Tell the train the canary passed"):
+        raise ApplicationError(
+            f"the release train {train} is not running: nobody to decide the canary",
+            type="TrainNotRunning",
+            non_retryable=True,
+        )
     await wait_for_decision()
 
 
@@ -88,22 +94,21 @@ def approved_up_front(run: RunContext) -> TrainDecision | None:
 
 
 async def tell_the_train_it_ended(run: RunContext, result: DeploymentResult) -> None:
-    """Say to the train this deployment belongs to (if any) that its run ends now: the train
-    reads the result from Temporal (the run that started this one may have continued as new,
-    and a continued run has no child to wait for). A cancelled run's result does not reach its
-    error, so it is written into the memo first (`CANCELLED_RESULT_MEMO`): the train reads
-    there whether a deployment it approved up front had begun its rollout."""
-    train = run.request.train
-    if train is None:
-        return
-    if result.outcome == Outcome.CANCELLED:
+    """Leave the train this deployment belongs to (if any) what it reads as the run closes: the
+    train hears of the close from Temporal (the run of the train that started this one, as its
+    child's close; a later run, by looking) and reads the result there. A cancelled run's
+    result does not reach its error, so it is written into the memo (`CANCELLED_RESULT_MEMO`):
+    the train reads there whether a deployment it approved up front had begun its rollout. No
+    message to the train: on a train of hundreds each one was another operation on its lock,
+    where the next deployments' starts waited."""
+    if run.request.train is not None and result.outcome == Outcome.CANCELLED:
         workflow.upsert_memo({CANCELLED_RESULT_MEMO: result.model_dump(mode="json")})
-    ended = DeploymentEnded(workflow_id=workflow.info().workflow_id)
-    try:
-        await workflow.get_external_workflow_handle(train).signal(DEPLOYMENT_ENDED_SIGNAL, ended)
-    except FailureError as err:  # the train has ended (terminated): nobody to tell
-        why = failure_reason(err)[1]
-        workflow.logger.info(f"Could not tell {train} that this run ended: {why}")
+
+
+async def _report(report: TrainReport, summary: str) -> bool:
+    """Send `report` to the train (activities.train.report_to_train); False: it is not
+    running."""
+    return await workflow.execute_local_activity(report_to_train, report, **train_report(summary))
 
 
 async def take_train_decision(run: RunContext, payload: Any) -> None:

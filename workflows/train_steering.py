@@ -2,8 +2,10 @@
 `EcsCanaryDeployment`, steered by workflow id and run (from whichever run of the train is
 current: a run that continued as new has no child handle), told its decision once that is in
 the train's memo (workflows.train_sent), cancelled when the line stops, and read from Temporal
-once it says it ended (activities.train.ended_deployments): the train takes no one's word for
-an outcome.
+once it ended (activities.train.ended_deployments): the train takes no one's word for an
+outcome. A run of the train hears of the close of each deployment it started from Temporal
+itself (a child's close is recorded on the run that started it); one started by an earlier run
+of the train (continued as new in the middle of a wave) is looked at every few seconds.
 
 `TrainDeployments` keeps what the train knows of those runs; the rows people read are the
 state's (workflows.train_state), which it records outcomes into.
@@ -12,14 +14,16 @@ state's (workflows.train_state), which it records outcomes into.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
-from temporalio.workflow import ExternalWorkflowHandle, ParentClosePolicy
+from temporalio.workflow import ChildWorkflowHandle, ExternalWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.train import ended_deployments
+    from ecs_canary import train as train_contract
     from ecs_canary.models import DeploymentResult, Outcome
     from ecs_canary.names import WORKFLOW_TYPE
     from ecs_canary.request import DeploymentRequest
@@ -48,6 +52,9 @@ class TrainDeployments:
     def __init__(self, carried: TrainProgress | None = None) -> None:
         # workflow id -> the task starting it now (this run of the train only).
         self.starting: dict[str, asyncio.Task[None]] = {}
+        # workflow id -> the task waiting for its close, for each run this run of the train
+        # started (Temporal records a child's close on the run that started it).
+        self.closing: dict[str, asyncio.Task[None]] = {}
         self.run_ids: dict[str, str] = dict(carried.run_ids) if carried else {}
         self.told: dict[str, TrainDecision] = dict(carried.told) if carried else {}
         self.cancelled: set[str] = set(carried.cancelled) if carried else set()
@@ -56,6 +63,10 @@ class TrainDeployments:
         self.sent = SentRecord()
 
     # --- Where each one stands ----------------------------------------------------------------
+
+    def room_to_start(self) -> int:
+        """How many more deployments may be started now (`STARTS_AT_ONCE`)."""
+        return train_contract.STARTS_AT_ONCE - len(self.starting)
 
     def started(self, row: TrainDeployment) -> bool:
         """Its run is known (started by this run of the train or an earlier one)."""
@@ -85,6 +96,15 @@ class TrainDeployments:
             row
             for row in state.in_flight(wave)
             if self.started(row) and row.workflow_id not in self.cancelled
+        ]
+
+    def inherited(self, state: TrainState, wave: TrainWaveStatus) -> list[TrainDeployment]:
+        """The wave's deployments in flight that an earlier run of the train started: this run
+        hears of their close only by looking (`read_ends` with `wait=False`)."""
+        return [
+            row
+            for row in state.in_flight(wave)
+            if self.started(row) and row.workflow_id not in self.closing
         ]
 
     def in_flight_runs(self, state: TrainState) -> dict[str, str]:
@@ -148,8 +168,19 @@ class TrainDeployments:
         else:
             assert handle.first_execution_run_id is not None, "a started child has its run"
             self.run_ids[row.workflow_id] = handle.first_execution_run_id
+            self.closing[row.workflow_id] = asyncio.ensure_future(
+                self._until_closed(row.workflow_id, handle)
+            )
         finally:
             del self.starting[row.workflow_id]
+
+    async def _until_closed(self, workflow_id: str, handle: ChildWorkflowHandle[Any, Any]) -> None:
+        """Mark the run ended once Temporal records its close on this run of the train (it
+        started it): how it ended is read from Temporal (`read_ends`), not from here. Never
+        cancelled: a cancelled wait for a child would ask Temporal to cancel the child."""
+        with contextlib.suppress(FailureError):  # failed, cancelled, terminated: `read_ends` says
+            await handle
+        self.ended.add(workflow_id)
 
     async def tell(self, rows: list[TrainDeployment], decision: TrainDecision) -> None:
         """Send `decision` to each of `rows`, once it is in the memo where each checks it

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -106,8 +107,15 @@ def test_calls_are_counted_per_operation_and_reset(
     assert calls["total"] == 4 and calls["throttled"] == 0
     assert calls["by_operation"] == {"ListClusters": 3, "DescribeClusters": 1}
     assert 1 <= calls["max_per_second"] <= 4
+    seconds = [second for second, _ in calls["per_second"]]
+    assert seconds == sorted(seconds) and all(isinstance(second, int) for second in seconds)
+    by_second = Counter[str]()
+    for _, counts in calls["per_second"]:
+        by_second.update(counts)
+    assert by_second == calls["by_operation"]
     emulator.admin.reset_calls()
     assert emulator.admin.calls()["total"] == 0
+    assert emulator.admin.calls()["per_second"] == []
 
 
 def test_throttled_calls_are_retried_by_botocore_and_deployments_converge(

@@ -17,7 +17,12 @@ from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
 from activities.notifications import send_notification
-from activities.train import ended_deployments, running_deployments, train_sent
+from activities.train import (
+    ended_deployments,
+    report_to_train,
+    running_deployments,
+    train_sent,
+)
 from ecs_canary import telemetry
 from ecs_canary.models import DeploymentResult
 from ecs_canary.names import (
@@ -89,6 +94,7 @@ async def metered(
             running_deployments,
             ended_deployments,
             train_sent,
+            report_to_train,
             send_notification,
         ],
     ):

@@ -26,7 +26,12 @@ from temporalio.worker import Worker
 
 from activities.decisions import verify_decision
 from activities.notifications import send_notification
-from activities.train import ended_deployments, running_deployments, train_sent
+from activities.train import (
+    ended_deployments,
+    report_to_train,
+    running_deployments,
+    train_sent,
+)
 from ecs_canary import train as train_contract
 from ecs_canary.models import (
     DeploymentResult,
@@ -79,6 +84,7 @@ async def train_queue(time_skipping: WorkflowEnvironment, fake_ecs: FakeEcs) -> 
             running_deployments,
             ended_deployments,
             train_sent,
+            report_to_train,
             send_notification,
         ],
     ):
@@ -255,6 +261,14 @@ async def test_a_train_continues_as_new_and_loses_nothing(
         if row["stage"] in ("canary", "verified", "promoting", "approved")
     ]
     assert in_flight, "the train continued as new with deployments in flight"
+    # A continued run hears of those only by looking: every 5 s, not every 10 minutes.
+    sweeps = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
+        for h in histories[:-1]
+        for e in h.events
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert 5 in sweeps
     assert max(len(h.events) for h in histories) < 20 + 30  # the rest of a workflow task
     assert await replay_histories(histories) == len(histories)
 
@@ -277,7 +291,7 @@ async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight
     """Past CONTINUE_AS_NEW_AFTER_EVENTS, the train continues as new before its next wave,
     where no deployment is in flight to signal it: Temporal takes the continuation at once (a
     signal racing it would fail the workflow task, and the worker would replay the whole run)."""
-    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 40)
+    monkeypatch.setattr(train_contract, "CONTINUE_AS_NEW_AFTER_EVENTS", 25)
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
     assert (await _last_run_result(latest)).outcome == "succeeded"
@@ -289,6 +303,28 @@ async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight
     carried = first.events[-1].workflow_execution_continued_as_new_event_attributes.input
     progress = json.loads(carried.payloads[0].data)["progress"]
     assert [wave["state"] for wave in progress["waves"]] == ["succeeded", "pending"]
+
+
+async def test_a_wave_starts_at_most_starts_at_once_deployments_at_a_time(
+    existing, start_train, monkeypatch
+):
+    """A train starts a wave's deployments a few at a time (`STARTS_AT_ONCE` started and not
+    yet running), not all in one workflow task: each start waits for the train's lock on the
+    server, and hundreds at once were deferred there for tens of seconds."""
+    monkeypatch.setattr(train_contract, "STARTS_AT_ONCE", 2)
+    handle = await start_train(train({"all": list(SERVICES)}, approval="none"))
+    result = await handle.result()
+
+    assert {s.outcome for s in result.services} == {TrainOutcome.SUCCEEDED}
+    history = await handle.fetch_history()
+    starting, most = 0, 0
+    for event in history.events:
+        if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+            starting += 1
+            most = max(most, starting)
+        elif event.HasField("child_workflow_execution_started_event_attributes"):
+            starting -= 1
+    assert most == 2
 
 
 async def test_approval_once_decides_the_first_wave_and_the_rest_run_on_their_own(
@@ -380,7 +416,9 @@ async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_send
     """approval "none": each deployment starts with the train's approval in its memo and takes
     it once its canary passed, so no message passes between the train and its deployments but
     the end of each (`deployment_ended`): no `canary_verified`, no `train_decision`, no check
-    of the train's memo, no memo written by the train."""
+    of the train's memo, no memo written by the train, and not even its end: the train hears
+    of that from Temporal, as its child's close (on a train of hundreds each message was
+    another operation on the train's lock, where the next deployments' starts waited)."""
     handle = await start_train(train(TWO_WAVES, approval="none"))
     result = await handle.result()
 
@@ -389,17 +427,14 @@ async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_send
     children = [workflow_id_for("ecs-canary", service) for service in SERVICES]
     for workflow_id in children:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        sent = [
-            e.signal_external_workflow_execution_initiated_event_attributes.signal_name
-            for e in history.events
-            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
-        ]
-        assert sent == ["deployment_ended"]
         assert not any(
-            e.HasField("workflow_execution_signaled_event_attributes") for e in history.events
+            e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+            or e.HasField("workflow_execution_signaled_event_attributes")
+            for e in history.events
         )
         local = _local_activities(history.events)
         assert "create_service" in local and "train_sent" not in local
+        assert "report_to_train" not in local
         decision = (await child_result(client, workflow_id.rsplit("/", 1)[1])).decision
         assert decision is not None
         assert (decision.action, decision.via, decision.by) == (
@@ -414,6 +449,15 @@ async def test_a_wave_no_person_decides_starts_each_deployment_approved_and_send
         or e.HasField("workflow_properties_modified_event_attributes")
         for e in train_history.events
     )
+    assert not any(
+        e.HasField("workflow_execution_signaled_event_attributes") for e in train_history.events
+    )
+    closes = [
+        e
+        for e in train_history.events
+        if e.HasField("child_workflow_execution_completed_event_attributes")
+    ]
+    assert len(closes) == len(children)
     histories = [train_history] + [
         await client.get_workflow_handle(workflow_id).fetch_history() for workflow_id in children
     ]
@@ -619,9 +663,11 @@ async def test_a_forged_train_decision_is_refused(existing, start_train, time_sk
     assert decision is not None and (decision.via, decision.by) == ("train", "alice")
     events = (await child.fetch_history()).events
     signalled = [e for e in events if e.HasField("workflow_execution_signaled_event_attributes")]
-    by = [json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["by"]
-          for e in signalled
-          if e.workflow_execution_signaled_event_attributes.signal_name == "train_decision"]
+    by = [
+        json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["by"]
+        for e in signalled
+        if e.workflow_execution_signaled_event_attributes.signal_name == "train_decision"
+    ]
     assert by == ["mallory", "alice"]  # both came; only the train's was taken
 
 

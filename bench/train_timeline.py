@@ -1,0 +1,120 @@
+"""Where a release train's wall time goes (issue 25's train measure): for each wave, when its
+deployments started and ended, how long each phase of a deployment took (from its history's
+event times), and how many ECS calls each second of the train carried (the emulator's count).
+
+A deployment's phases, in the order its history has them:
+- `queued`: started by the train until a worker began its first workflow task;
+- `to_canary_wait`: its first look, task definition and canary's CreateService (local
+  activities, each waiting its turn at the ECS budget), until its canary's wait is scheduled;
+- `canary_wait`, `delete_wait`, `rolling_wait`: the three waits (activity tasks), scheduled to
+  completed;
+- `to_delete_wait`: the rollback target's check and the canary's DeleteService;
+- `to_rolling_wait`: the main service's UpdateService;
+- `to_end`: from the rolling wait until the run closed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+
+PHASES = (
+    "queued",
+    "to_canary_wait",
+    "canary_wait",
+    "to_delete_wait",
+    "delete_wait",
+    "to_rolling_wait",
+    "rolling_wait",
+    "to_end",
+)
+# A wait's scheduling and its end.
+_WAIT_MARKS = (
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+)
+
+
+def _seconds(event: Any) -> float:
+    return float(event.event_time.ToMicroseconds() / 1e6)
+
+
+def marks(events: list[Any]) -> list[float] | None:
+    """A deployment's phase boundaries (epoch seconds): its start, its first workflow task's
+    start, each wait's scheduling and end, and its close; None for a history without its
+    three waits (a deployment that did not run through)."""
+    first_task = next(
+        (e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED), None
+    )
+    waits = [_seconds(event) for event in events if event.event_type in _WAIT_MARKS]
+    if first_task is None or len(waits) != 6:
+        return None
+    return [_seconds(events[0]), _seconds(first_task), *waits, _seconds(events[-1])]
+
+
+def wave_timeline(
+    histories: list[list[Any]], sizes: list[int], began: float
+) -> list[dict[str, Any]]:
+    """Per wave: its first and last start, its first and last end (seconds from `began`), and
+    each phase's median and maximum (seconds) over its deployments."""
+    waves: list[dict[str, Any]] = []
+    start = 0
+    for size in sizes:
+        found = [m for m in map(marks, histories[start : start + size]) if m is not None]
+        start += size
+        if not found:
+            waves.append({"deployments": 0})
+            continue
+        phases = {phase: [m[i + 1] - m[i] for m in found] for i, phase in enumerate(PHASES)}
+        waves.append(
+            {
+                "deployments": len(found),
+                "first_started": min(m[0] for m in found) - began,
+                "last_started": max(m[0] for m in found) - began,
+                "first_ended": min(m[-1] for m in found) - began,
+                "last_ended": max(m[-1] for m in found) - began,
+                "phases": {
+                    phase: {"median": statistics.median(values), "max": max(values)}
+                    for phase, values in phases.items()
+                },
+            }
+        )
+    return waves
+
+
+def calls_timeline(per_second: list[list[Any]], began: float) -> list[list[Any]]:
+    """The emulator's calls per wall-clock second, as [seconds from `began`, {operation: n}]."""
+    return [[second - int(began), counts] for second, counts in per_second]
+
+
+def summary(
+    waves: list[dict[str, Any]], calls: list[list[Any]], status: list[list[float]]
+) -> list[str]:
+    """Lines saying, per wave, when it ran, how busy the budget was meanwhile and which phase
+    took longest, then when the train's `status` answered slowest (`status`: [seconds from the
+    start when asked, seconds it took])."""
+    by_second = {second: sum(counts.values()) for second, counts in calls}
+    lines = []
+    for number, wave in enumerate(waves, 1):
+        if not wave["deployments"]:
+            continue
+        first, last = int(wave["first_started"]), int(wave["last_ended"])
+        busy = [by_second.get(second, 0) for second in range(first, last + 1)]
+        phases = ", ".join(
+            f"{phase} {p['median']:.1f}/{p['max']:.1f}" for phase, p in wave["phases"].items()
+        )
+        lines.append(
+            f"wave {number}: started {wave['first_started']:.1f}-{wave['last_started']:.1f} s, "
+            f"ended {wave['first_ended']:.1f}-{wave['last_ended']:.1f} s, "
+            f"{sum(busy)} calls ({sum(busy) / max(1, len(busy)):.0f}/s); "
+            f"phases median/max s: {phases}"
+        )
+    slowest = sorted(status, key=lambda sample: sample[1], reverse=True)[:5]
+    asked = ", ".join(f"{latency:.2f} s at {at:.0f} s" for at, latency in slowest)
+    lines.append(f"slowest status answers: {asked}")
+    return lines
