@@ -130,12 +130,9 @@ def latest_tagged_revision(client: Any, family: str, key: str, value: str) -> di
 
 
 class CallBudget:
-    """At most `calls_per_second` ECS requests leave this worker in any second, however many
-    deployments run at once. The jitter between sending and AWS receiving is absorbed by the
-    share of the budget the workers leave unused (activities.shared_budget.USABLE_SHARE) and,
-    spread, by the spacing of the grants: a window longer than a second as well (1.1 s) kept
-    three workers sharing 100 calls/s at 82 a second at most, where 90 reach ECS with no second
-    over 100 (bench, "Release trains").
+    """At most `calls_per_second` ECS requests leave this worker in any window a little longer
+    than a second (the margin absorbs the jitter between sending and AWS receiving), however
+    many deployments run at once.
 
     When requests queue, changes go first: a held-back CreateService or UpdateService delays
     its deployment by all the time ECS then takes, a held-back poll only by a poll interval.
@@ -148,7 +145,7 @@ class CallBudget:
     following moments and would reach ECS in the same second as the next window's.
     """
 
-    WINDOW_SECONDS = 1.0
+    WINDOW_SECONDS = 1.1
     # A queued caller calls `while_waiting` at least this often (its wait's heartbeat).
     CHECK_IN_SECONDS = 1.0
     CHANGES = frozenset(

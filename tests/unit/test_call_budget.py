@@ -249,19 +249,6 @@ def test_a_spread_budget_grants_a_windows_share_apart(clock):
     assert third.granted_at == START + 2 * gap
 
 
-def test_a_spread_budget_grants_its_calls_per_second_within_each_second(clock):
-    """The budget's own window is one second: 4 calls/s, spread, go a quarter second apart,
-    and the fifth a second after the first (a window of 1.1 s held each worker to 91% of its
-    share)."""
-    budget = CallBudget(4, spread=True)
-    budget.acquire(event_name="before-send.ecs.CreateService")  # at once: nothing granted yet
-    callers = _queue(budget, clock, *["CreateService"] * 4)
-    for granted in range(1, 5):
-        clock.advance(0.25)
-        _until(lambda n=granted: sum(c.granted_at is not None for c in callers) == n)  # type: ignore[misc]
-    assert [caller.granted_at for caller in callers] == [START + 0.25 * n for n in range(1, 5)]
-
-
 def test_a_caller_waiting_for_its_spacing_checks_in_once_a_check_in_interval_not_each_wait():
     """The first in line of a spread budget waits a window's share between grants, many short
     waits; its wait's heartbeat (`while_waiting`) is due only once a CHECK_IN_SECONDS."""
