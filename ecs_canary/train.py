@@ -62,7 +62,7 @@ CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
 # lock and is then deferred by a growing backoff; a wave's 300 starts asked for at once queued
 # there behind each other and the train's own workflow tasks, and took 11 to 49 s to run where
 # they take 2 s on an idle server. A few at a time, each start that runs lets the next one go.
-STARTS_AT_ONCE = 20
+STARTS_AT_ONCE = 60
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 # Deployments in flight at once within a wave, unless the request says otherwise.
