@@ -22,14 +22,16 @@ from workflows.continue_at_gate import CONTINUE_AT_GATE_AFTER_EVENTS
 
 # Each refused signal is one event at least: this many take the history past the threshold.
 FLOOD = CONTINUE_AT_GATE_AFTER_EVENTS + 500
+# Its own service: `starter.py history` lists every deployment of a service on the server.
+SERVICE = "floodapp"
 
 
 async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
     client, task_queue, requests, ecs, deploy, starter
 ):
-    existing_service(ecs, requests)
+    existing_service(ecs, requests, SERVICE)
     async with in_process_worker(client, task_queue):
-        handle = await deploy(requests.raw())
+        handle = await deploy(requests.raw(SERVICE))
         opened = await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
         first = await handle.describe()
         first_run = first.run_id
@@ -64,24 +66,24 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
         assert f"approve run {current.run_id} of {handle.id}" in approved.out
         result = await handle.result()
     assert result.outcome == "succeeded" and result.canary_deleted
-    # `history` shows the deployment once, from its first run's start.
-    (row,) = await wait_until(lambda: _history_rows(starter, handle.id), timeout=30)
-    assert "completed" in row and current.run_id in row
+    # `history` shows the deployment once: its last run, from its first run's start.
+    row, listed = await wait_until(lambda: _history_row(starter, current.run_id), timeout=30)
     assert clock(first.start_time) in row
+    assert first_run not in listed
     # `watch` followed the deployment from run to run, to its end.
     watched = await watch.finish(timeout=60)
     assert watched.code == 0, watched.err
     assert f"watching run {current.run_id}" in watched.out
     assert "succeeded" in watched.out.splitlines()[-1]
     assert result.decision is not None and result.decision.by == "alice"
-    main = ecs.describe_services(cluster=requests.seed["cluster"], services=["myapp"])
+    main = ecs.describe_services(cluster=requests.seed["cluster"], services=[SERVICE])
     assert main["services"][0]["taskDefinition"] == result.task_definition_arn
 
 
-async def _history_rows(starter, workflow_id: str) -> list[str] | None:
-    """`starter.py history myapp`'s rows of this deployment, once Temporal's list (updated a
-    moment after each run closes) shows one that ended."""
-    done = await starter.run("history", "myapp")
+async def _history_row(starter, run_id: str) -> tuple[str, str] | None:
+    """The row of run `run_id` in `starter.py history`, and the whole listing, once Temporal's
+    list (updated a moment after a run closes) shows the run completed."""
+    done = await starter.run("history", SERVICE)
     assert done.code == 0, done.err
-    rows = [line for line in done.out.splitlines() if workflow_id in line]
-    return rows if len(rows) == 1 and "running" not in rows[0] else None
+    rows = [line for line in done.out.splitlines() if run_id in line]
+    return (rows[0], done.out) if rows and "completed" in rows[0] else None
