@@ -53,7 +53,6 @@ from cli.runs import (
     decision_run,
     describe,
     final_result,
-    first_run_id,
     live_progress,
     query_status,
     run_handle,
@@ -370,11 +369,8 @@ async def _train_decision_lines(client: Client, train_id: str) -> list[str]:
 
 
 async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
-    """One deployment: its last run (the query leaves out the runs that continued as new),
-    from the start of its first."""
     outcome = execution.typed_search_attributes.get(sa.DEPLOYMENT_OUTCOME)
     handle = run_handle(client, execution.id, execution.run_id)
-    started = await _deployment_start(client, execution)
     decided = "-"
     if execution.status == WorkflowExecutionStatus.RUNNING:
         try:
@@ -382,16 +378,18 @@ async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str
             decided = current.decision.by or "anonymous" if current.decision else "-"
         except RPCError:
             pass
-        took = f"{duration_text(round((datetime.now(UTC) - started).total_seconds()))}+"
+        took = (
+            f"{duration_text(round((datetime.now(UTC) - execution.start_time).total_seconds()))}+"
+        )
     else:
         result, _ = await final_result(handle)
         if result is not None:
             outcome = outcome or result.outcome.value
             decided = (result.decision.by or "anonymous") if result.decision else "-"
         closed = execution.close_time or execution.start_time
-        took = duration_text(round((closed - started).total_seconds(), 1))
+        took = duration_text(round((closed - execution.start_time).total_seconds(), 1))
     return {
-        "started": clock(started),
+        "started": clock(execution.start_time),
         "duration": took,
         "status": execution.status.name.lower() if execution.status else "unknown",
         "outcome": outcome or "-",
@@ -400,25 +398,10 @@ async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str
     }
 
 
-async def _deployment_start(client: Client, execution: WorkflowExecution) -> datetime:
-    """When the deployment began: its first run's start, for a run that continued from others
-    (workflows.continue_at_gate)."""
-    try:  # the list does not carry the first run's id; describe does
-        described = await run_handle(client, execution.id, execution.run_id).describe()
-        first = first_run_id(described)
-        if first == execution.run_id:
-            return execution.start_time
-        return (await run_handle(client, execution.id, first).describe()).start_time
-    except RPCError:  # the first run is past the namespace's retention
-        return execution.start_time
-
-
 async def history(client: Client, args: argparse.Namespace) -> int:
     query = f"EcsService='{_checked_name(args.service, 'service name')}'"
     if args.cluster:
         query += f" AND EcsCluster='{_checked_name(args.cluster, 'cluster')}'"
-    # A deployment that continued as new at its gate is one row: its last run.
-    query += " AND ExecutionStatus != 'ContinuedAsNew'"
     executions = [e async for e in client.list_workflows(query, limit=args.limit)]
     executions.sort(key=lambda e: e.start_time, reverse=True)
     if not executions:

@@ -60,9 +60,7 @@ async def decision_run(client: Client, workflow_id: str, pinned: str | None) -> 
     since the decision was typed is never decided by it."""
     description = await describe(run_handle(client, workflow_id))
     current = description.run_id
-    if pinned is not None and pinned != current and not await _continued_from(
-        client, description, pinned
-    ):
+    if pinned is not None and pinned != current:
         raise CliError(
             f"run {pinned} is not the current run of {workflow_id} (that is {current}): the "
             f"deployment changed; check python starter.py status {workflow_id} and decide again"
@@ -71,37 +69,6 @@ async def decision_run(client: Client, workflow_id: str, pinned: str | None) -> 
         ended = description.status.name.lower() if description.status else "ended"
         raise CliError(f"run {current} of {workflow_id} has {ended}: there is no gate to decide")
     return current
-
-
-async def _continued_from(
-    client: Client, current: WorkflowExecutionDescription, earlier: str
-) -> bool:
-    """Whether run `earlier` is of the same deployment as `current`: a run that continued as
-    new at its gate, in the same chain of runs (workflows.continue_at_gate)."""
-    try:
-        described = await run_handle(client, current.id, earlier).describe()
-    except RPCError:
-        return False
-    return (
-        described.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
-        and first_run_id(described) == first_run_id(current)
-    )
-
-
-def first_run_id(description: WorkflowExecutionDescription) -> str:
-    """The first run of the chain this run belongs to (its own id unless it continued)."""
-    return description.raw_description.workflow_execution_info.first_run_id or description.run_id
-
-
-async def continued_run(
-    client: Client, earlier: WorkflowExecutionDescription
-) -> WorkflowExecutionDescription | None:
-    """The run `earlier` continued as, if it continued as new (None otherwise): the current
-    run of the workflow, when it belongs to the same chain."""
-    if earlier.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
-        return None
-    current = await describe(run_handle(client, earlier.id))
-    return current if first_run_id(current) == first_run_id(earlier) else None
 
 
 async def query_status(handle: RunHandle) -> DeploymentStatus:

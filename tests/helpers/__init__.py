@@ -58,7 +58,6 @@ _EXPORTS = {
     "temporal": [
         "SHORT_TASK_TIMEOUT",
         "activity_running",
-        "refused_continuations",
         "approve_at_gate",
         "assert_failed_at_once",
         "failed_with",
