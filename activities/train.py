@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.train_memo import describe_train
 from ecs_canary.models import DeploymentResult
 from ecs_canary.train import (
+    CANARY_VERIFIED_SIGNAL,
     CANCELLED_RESULT_MEMO,
     DeploymentRun,
     DeploymentRunEnd,
@@ -129,8 +130,8 @@ async def train_sent(check: TrainSentCheck) -> bool:
 
 @activity.defn
 async def report_to_train(report: TrainReport) -> bool:
-    """Send a deployment's report to the latest run of its train, as a client does (False: the
-    train is not running, nobody to tell).
+    """Send a deployment's `canary_verified` to the latest run of its train, as a client does
+    (False: the train is not running, nobody to tell).
 
     A local activity, not a signal command: a workflow's signal to another workflow is one of
     Temporal's background tasks, which waits at most half a second for the train's lock, and
@@ -141,7 +142,7 @@ async def report_to_train(report: TrainReport) -> bool:
     deployment the workflow task that a signal command's completion costs."""
     handle = activity.client().get_workflow_handle(report.train)
     try:
-        await handle.signal(report.signal, report.report)
+        await handle.signal(CANARY_VERIFIED_SIGNAL, report.report)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -34,7 +34,7 @@ from ecs_canary.strict import MAX_SECONDS, StrictModel
 
 # The train's messages to its deployments and theirs to it (not for people: see the README).
 TRAIN_DECISION_SIGNAL = "train_decision"
-CANARY_VERIFIED_SIGNAL: Final = "canary_verified"
+CANARY_VERIFIED_SIGNAL = "canary_verified"
 # In a wave no person decides, the train starts each deployment with its approval already in the
 # deployment's memo (a `TrainDecision`, the parent's word at the start): the canary takes it once
 # it passes its verification, with no message either way (workflows.train_member).
@@ -62,7 +62,7 @@ CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
 # lock and is then deferred by a growing backoff; a wave's 300 starts asked for at once queued
 # there behind each other and the train's own workflow tasks, and took 11 to 49 s to run where
 # they take 2 s on an idle server. A few at a time, each start that runs lets the next one go.
-STARTS_AT_ONCE = 60
+STARTS_AT_ONCE = 20
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 # Deployments in flight at once within a wave, unless the request says otherwise.
@@ -266,11 +266,10 @@ class CanaryVerified(StrictModel):
 
 
 class TrainReport(StrictModel):
-    """A deployment's report to its train (`canary_verified`), sent by the local activity
-    `report_to_train`: `report` is the signal's payload."""
+    """A deployment's report to its train that its canary passed (the `canary_verified`
+    signal's payload), sent by the local activity `report_to_train`."""
 
     train: str
-    signal: Literal["canary_verified"]
     report: CanaryVerified
 
 

@@ -12,8 +12,11 @@ from typing import Any
 
 class CallStats:
     """Totals per operation, throttled calls, the busiest whole wall-clock second, and each
-    second's calls by operation (`per_second`: where a benchmark's time went, second by second:
-    when the budget was full, when it idled)."""
+    second's calls by operation (`per_second`, the last KEPT_SECONDS of them: where a
+    benchmark's time went, second by second: when the budget was full, when it idled)."""
+
+    # Seconds `per_second` keeps: a benchmark's run, not a local stack's days.
+    KEPT_SECONDS = 3600
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -24,20 +27,20 @@ class CallStats:
             self._by_operation: Counter[str] = Counter()
             self._per_second: dict[int, Counter[str]] = {}
             self._throttled = 0
-            self._second = 0
-            self._in_second = 0
             self._max_per_second = 0
 
     def record(self, operation: str, throttled: bool) -> None:
         second = int(time.time())
         with self._lock:
             self._by_operation[operation] += 1
-            self._per_second.setdefault(second, Counter())[operation] += 1
             self._throttled += throttled
-            if second != self._second:
-                self._second, self._in_second = second, 0
-            self._in_second += 1
-            self._max_per_second = max(self._max_per_second, self._in_second)
+            in_second = self._per_second.get(second)
+            if in_second is None:
+                in_second = self._per_second[second] = Counter()
+                if len(self._per_second) > self.KEPT_SECONDS:
+                    del self._per_second[next(iter(self._per_second))]
+            in_second[operation] += 1
+            self._max_per_second = max(self._max_per_second, in_second.total())
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.hold import TrainHold
     from ecs_canary.models import DeploymentResult, Outcome
     from ecs_canary.train import (
-        CANARY_VERIFIED_SIGNAL,
         CANCELLED_RESULT_MEMO,
         TRAIN_APPROVAL_MEMO,
         CanaryVerified,
@@ -70,8 +69,12 @@ async def let_the_train_decide(
         gate.follow_train(approved, workflow.now())
         return
     verified = CanaryVerified(workflow_id=workflow.info().workflow_id, summary=summary)
-    report = TrainReport(train=train, signal=CANARY_VERIFIED_SIGNAL, report=verified)
-    if not await _report(report, "Tell the train the canary passed"):
+    sent = await workflow.execute_local_activity(
+        report_to_train,
+        TrainReport(train=train, report=verified),
+        **train_report("Tell the train the canary passed"),
+    )
+    if not sent:
         raise ApplicationError(
             f"the release train {train} is not running: nobody to decide the canary",
             type="TrainNotRunning",
@@ -103,12 +106,6 @@ async def tell_the_train_it_ended(run: RunContext, result: DeploymentResult) -> 
     where the next deployments' starts waited."""
     if run.request.train is not None and result.outcome == Outcome.CANCELLED:
         workflow.upsert_memo({CANCELLED_RESULT_MEMO: result.model_dump(mode="json")})
-
-
-async def _report(report: TrainReport, summary: str) -> bool:
-    """Send `report` to the train (activities.train.report_to_train); False: it is not
-    running."""
-    return await workflow.execute_local_activity(report_to_train, report, **train_report(summary))
 
 
 async def take_train_decision(run: RunContext, payload: Any) -> None:
