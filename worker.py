@@ -35,6 +35,7 @@ from activities.train import (
     train_sent,
 )
 from activities.verification_steps import VerificationActivities
+from ecs_canary.activation_pool import ActivationPool
 from ecs_canary.codec import EncryptionCodec, PayloadKeyError
 from ecs_canary.config import WorkerSettings
 from ecs_canary.health_check import CHECK_FLAG, check
@@ -140,6 +141,8 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=workflows,
         workflow_runner=workflow_runner(settings),
+        # A few threads, queries and release trains first (ecs_canary.activation_pool).
+        workflow_task_executor=ActivationPool(),
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
