@@ -126,6 +126,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "dev_server_cpu_seconds": server_cpu,
         "deployment_history": _per_deployment(histories),
         "timeline": {
+            "began": ran["began"],
             "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
             "calls": train_timeline.calls_timeline(calls["per_second"], ran["began"]),
             "status": ran["status_timeline"],
