@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -136,13 +137,15 @@ def build_worker(
 ) -> Worker:
     """The worker; `workflows`: other workflow code under the same names, as another build of
     the worker would have (the Worker Versioning test's second build)."""
-    return Worker(
+    # A few threads, queries and release trains first (ecs_canary.activation_pool); the SDK
+    # leaves an executor it was given running, so its threads end with the worker object.
+    activations = ActivationPool()
+    worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=workflows,
         workflow_runner=workflow_runner(settings),
-        # A few threads, queries and release trains first (ecs_canary.activation_pool).
-        workflow_task_executor=ActivationPool(),
+        workflow_task_executor=activations,
         activities=worker_activities(clients or aws_clients(settings)),
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
@@ -156,6 +159,8 @@ def build_worker(
         max_workflow_task_external_storage_concurrency=1,
         deployment_config=deployment_config(settings.version),
     )
+    weakref.finalize(worker, activations.shutdown, wait=False)
+    return worker
 
 
 def shared_budget(
