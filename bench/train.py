@@ -116,7 +116,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "wall_limit_seconds": WALL_FACTOR * max(lone_sum, by_calls),
         "calls": calls,
         "retried_activity_attempts": retried,
-        "history_runs": ran["history_runs"],
+        "history_runs": [len(events) for events in ran["runs"]],
         "status_max_seconds": ran["status_max_seconds"],
         "status_median_seconds": ran["status_median_seconds"],
         "status_samples": ran["status_samples"],
@@ -128,6 +128,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "timeline": {
             "began": ran["began"],
             "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
+            "train_tasks": train_timeline.train_tasks(ran["runs"], ran["began"]),
             "calls": train_timeline.calls_timeline(calls["per_second"], ran["began"]),
             "status": ran["status_timeline"],
         },
@@ -136,7 +137,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
     bench.say(
         f"train of {len(services)} in waves {sizes}: {succeeded} succeeded in "
         f"{ran['wall']:.0f} s (limit {outcome['wall_limit_seconds']:.0f} s), max "
-        f"{calls['max_per_second']}/s, {retried} retried, history {ran['history_runs']}, "
+        f"{calls['max_per_second']}/s, {retried} retried, history {outcome['history_runs']}, "
         f"status at most {ran['status_max_seconds']:.2f} s (median "
         f"{ran['status_median_seconds']:.2f} s); CPU s: workers "
         f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}; "
@@ -145,6 +146,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
     timeline = outcome["timeline"]
     for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
         bench.say(line)
+    bench.say(train_timeline.tasks_summary(timeline["train_tasks"], timeline["status"]))
     return outcome
 
 
@@ -197,7 +199,7 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
         "failure": failure,
         "began": began,
         "wall": wall,
-        "history_runs": await _history_runs(client, workflow_id),
+        "runs": await _train_runs(client, workflow_id),
         "status_max_seconds": max(latencies, default=0.0),
         "status_median_seconds": statistics.median(latencies) if latencies else 0.0,
         "status_samples": len(latencies),
@@ -205,16 +207,16 @@ async def _run_train(client: Client, task_queue: str, train: dict[str, Any]) -> 
     }
 
 
-async def _history_runs(client: Client, workflow_id: str) -> list[int]:
-    """The length of each run of the train, first to last (it continues as new)."""
-    lengths = []
+async def _train_runs(client: Client, workflow_id: str) -> list[list[Any]]:
+    """The history of each run of the train, first to last (it continues as new)."""
+    runs = []
     run_id = (await client.get_workflow_handle(workflow_id).describe()).run_id
     while run_id:
         run = client.get_workflow_handle(workflow_id, run_id=run_id)
-        events = (await run.fetch_history()).events
-        lengths.append(len(events))
+        events = list((await run.fetch_history()).events)
+        runs.append(events)
         run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
-    return lengths[::-1]
+    return runs[::-1]
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -276,10 +278,21 @@ def section(results: dict[str, Any]) -> list[str]:
         f"{t['emulator_cpu_seconds']:.0f} s. ECS calls: {t['calls']['total']}.",
         "",
         *_costs(t),
+        *_train_tasks(t),
     ]
     if t["failure"]:
         out += [f"The train failed: {t['failure']}", ""]
     return out
+
+
+def _train_tasks(t: dict[str, Any]) -> list[str]:
+    """The train's own workflow tasks, which a `status` query waits for (absent from results
+    measured before they were recorded)."""
+    timeline = t.get("timeline", {})
+    if "train_tasks" not in timeline:
+        return []
+    summary = train_timeline.tasks_summary(timeline["train_tasks"], timeline["status"])
+    return [summary[0].upper() + summary[1:] + ".", ""]
 
 
 def _costs(t: dict[str, Any]) -> list[str]:

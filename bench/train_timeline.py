@@ -87,6 +87,47 @@ def wave_timeline(
     return waves
 
 
+_TASK_ENDS = (
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+)
+
+
+def train_tasks(runs: list[list[Any]], began: float) -> list[list[float]]:
+    """The train's own workflow tasks, every run of it, as [started, ended] (seconds from
+    `began`): Temporal holds a `status` query while the train has one in flight."""
+    tasks = []
+    for events in runs:
+        started: float | None = None
+        for event in events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started = _seconds(event) - began
+            elif event.event_type in _TASK_ENDS and started is not None:
+                tasks.append([started, _seconds(event) - began])
+                started = None
+    return tasks
+
+
+def tasks_summary(tasks: list[list[float]], status: list[list[float]]) -> str:
+    """How long the train's workflow tasks took (started to completed, the dev server's
+    completion included), and how many of them each of the slowest `status` answers waited
+    for (completed while it waited)."""
+    if not tasks:
+        return "the train's workflow tasks: none read"
+    took = [ended - started for started, ended in tasks]
+    slowest = sorted(status, key=lambda sample: sample[1], reverse=True)[:5]
+    waited = ", ".join(
+        f"{sum(1 for _, ended in tasks if at <= ended <= at + latency)} at {at:.0f} s"
+        for at, latency in slowest
+    )
+    return (
+        f"the train's workflow tasks: {len(tasks)}, started to completed median "
+        f"{statistics.median(took) * 1000:.0f} ms, max {max(took):.2f} s; tasks completed "
+        f"while the slowest status answers waited: {waited}"
+    )
+
+
 def calls_timeline(per_second: list[list[Any]], began: float) -> list[list[Any]]:
     """The emulator's calls per wall-clock second, as [seconds from `began`, {operation: n}]."""
     return [[second - int(began), counts] for second, counts in per_second]
