@@ -111,9 +111,8 @@ def ui_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
-async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
+async def _dev_server(ui_port: int) -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         data_converter=DATA_CONVERTER,
         search_attributes=search_attributes.ALL,
@@ -122,6 +121,17 @@ async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
         dev_server_log_level="error",
         dev_server_startup_timeout=SERVER_START_TIMEOUT,
     )
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server per test process. It picks its other ports at random and binds them a
+    moment later, while the other test processes start theirs: one taken meanwhile makes it
+    panic before it serves, and it is started once more (as `make up` does)."""
+    try:
+        env = await _dev_server(ui_port)
+    except Exception:  # noqa: BLE001 - the first start's failure; a second one is raised
+        env = await _dev_server(ui_port)
     yield env
     await env.shutdown()
 
