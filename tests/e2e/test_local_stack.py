@@ -284,17 +284,16 @@ def test_up_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
     assert not any(_alive(pid) for pid in _pids(tmp_path).values())
 
 
-def test_up_starts_temporal_once_more_when_it_panics_during_startup(tmp_path: Path) -> None:
-    """The dev server picks some of its ports at random and binds them a moment later; one
-    taken meanwhile makes it panic before it serves. A `temporal` that panics the first time it
-    is asked for a server stands for that: `up` starts it once more and the stack runs."""
-    started = tmp_path / "server-starts"
-    fake = tmp_path / "temporal"
+def _temporal_that_panics(tmp_path: Path, times: int) -> tuple[Path, Path]:
+    """A `temporal` that panics the first `times` times it is asked for a dev server, as the
+    real one does when a port it picked at random was taken meanwhile, and is the real one
+    otherwise; and the file counting the server starts it was asked for."""
+    started, fake = tmp_path / "server-starts", tmp_path / "temporal"
     fake.write_text(
         "#!/usr/bin/env bash\n"
         'if [[ "$1 $2" == "server start-dev" ]]; then\n'
         f'    echo start >>"{started}"\n'
-        f'    if [[ $(wc -l <"{started}") -eq 1 ]]; then\n'
+        f'    if [[ $(wc -l <"{started}") -le {times} ]]; then\n'
         '        echo "panic: runtime error: invalid memory address or nil pointer dereference"\n'
         "        exit 2\n"
         "    fi\n"
@@ -302,6 +301,12 @@ def test_up_starts_temporal_once_more_when_it_panics_during_startup(tmp_path: Pa
         f'exec "{TEMPORAL}" "$@"\n'
     )
     fake.chmod(0o755)
+    return fake, started
+
+
+def test_up_starts_temporal_once_more_when_it_panics_during_startup(tmp_path: Path) -> None:
+    """The first start panics: `up` keeps its log, starts it once more, and the stack runs."""
+    fake, started = _temporal_that_panics(tmp_path, times=1)
     local_dir = tmp_path / "local"
     env = {**_stack_env(local_dir), "TEMPORAL_CLI": str(fake)}
     try:
@@ -317,19 +322,14 @@ def test_up_starts_temporal_once_more_when_it_panics_during_startup(tmp_path: Pa
 
 def test_up_gives_up_when_temporal_panics_again(tmp_path: Path) -> None:
     """A second panic is not a port taken by chance: `up` fails and says why."""
-    fake = tmp_path / "temporal"
-    fake.write_text(
-        "#!/usr/bin/env bash\n"
-        'if [[ "$1 $2" == "server start-dev" ]]; then echo "panic: always"; exit 2; fi\n'
-        f'exec "{TEMPORAL}" "$@"\n'
-    )
-    fake.chmod(0o755)
+    fake, started = _temporal_that_panics(tmp_path, times=2)
     local_dir = tmp_path / "local"
     env = {**_stack_env(local_dir), "TEMPORAL_CLI": str(fake)}
     try:
         done = _make(env, "up", check=False)
         assert done.returncode != 0
         assert "temporal exited during startup" in done.stderr
+        assert started.read_text().split() == ["start", "start"]
         assert not any(map(_alive, _pids(local_dir, ("temporal",)).values()))
     finally:
         _make(env, "down", check=False)
