@@ -2,9 +2,10 @@
 its services are being deployed already (a run of `ecs-canary/<cluster>/<service>` still
 running), so that the train is refused as a whole instead of failing one service at a time
 mid-way; then how its deployments' runs ended. A train continues as new to keep its history
-short: a run of it hears from Temporal of the close of each child it started, and looks at
-those an earlier run started; either way it reads the result here, from Temporal, rather than
-taking anyone's word for it. Its deployments, in turn, read here from
+short: a run of it hears from Temporal of the close of each child it started, with the result
+in it, and looks at those an earlier run started; how those ended, and how a cancelled one
+ended (its result is in its memo), it reads here, from Temporal, rather than taking anyone's
+word for it. Its deployments, in turn, read here from
 the train's memo whether the train sent them a message (`train_sent`), and report to it
 (`report_to_train`)."""
 
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.train_memo import describe_train
@@ -81,7 +82,7 @@ async def ended_deployments(request: EndedDeploymentsInput) -> list[DeploymentRu
             except WorkflowFailureError as err:
                 if isinstance(err.cause, CancelledError):
                     return await _cancelled(handle)
-                return _failed(run.workflow_id, err.cause)
+                return DeploymentRunEnd.failed(run.workflow_id, err.cause)
         return DeploymentRunEnd(workflow_id=run.workflow_id, result=result)
 
     found = await asyncio.gather(*(ended(run) for run in request.runs))
@@ -98,21 +99,6 @@ async def _cancelled(handle: WorkflowHandle[Any, DeploymentResult]) -> Deploymen
     except ValidationError:
         result = None
     return DeploymentRunEnd(workflow_id=handle.id, cancelled=True, result=result)
-
-
-def _failed(workflow_id: str, cause: BaseException) -> DeploymentRunEnd:
-    """A failed run's result, from the details of its error; a run terminated or timed out has
-    none."""
-    if isinstance(cause, ApplicationError) and cause.details:
-        try:
-            result = DeploymentResult.model_validate(cause.details[0])
-        except ValidationError:
-            pass
-        else:
-            return DeploymentRunEnd(
-                workflow_id=workflow_id, result=result, failure_type=cause.type
-            )
-    return DeploymentRunEnd(workflow_id=workflow_id, failure=f"{type(cause).__name__}: {cause}")
 
 
 @activity.defn

@@ -16,7 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from temporalio.exceptions import ApplicationError
 
 from ecs_canary.names import train_workflow_id_for
 from ecs_canary.notifications import MAX_NOTIFICATIONS, Notification, NotificationState
@@ -297,6 +298,20 @@ class DeploymentRunEnd(StrictModel):
     failure_type: str | None = None
     cancelled: bool = False
     failure: str | None = None
+
+    @classmethod
+    def failed(cls, workflow_id: str, cause: BaseException | None) -> DeploymentRunEnd:
+        """A failed run's end, from the error Temporal recorded (read by a client, or by the
+        train that started the run): the result its details carry, else why there is none (a
+        run terminated or timed out)."""
+        if isinstance(cause, ApplicationError) and cause.details:
+            try:
+                result = DeploymentResult.model_validate(cause.details[0])
+            except ValidationError:
+                pass
+            else:
+                return cls(workflow_id=workflow_id, result=result, failure_type=cause.type)
+        return cls(workflow_id=workflow_id, failure=f"{type(cause).__name__}: {cause}")
 
 
 # --- What a train carries when it continues as new ------------------------------------------

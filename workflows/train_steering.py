@@ -1,11 +1,13 @@
 """A release train's deployments as Temporal runs: each started as an abandoned child
 `EcsCanaryDeployment`, steered by workflow id and run (from whichever run of the train is
 current: a run that continued as new has no child handle), told its decision once that is in
-the train's memo (workflows.train_sent), cancelled when the line stops, and read from Temporal
-once it ended (activities.train.ended_deployments): the train takes no one's word for an
-outcome. A run of the train hears of the close of each deployment it started from Temporal
-itself (a child's close is recorded on the run that started it); one started by an earlier run
-of the train (continued as new in the middle of a wave) is looked at every few seconds.
+the train's memo (workflows.train_sent), cancelled when the line stops, and known to have
+ended from Temporal: the train takes no one's word for an outcome. A run of the train hears of
+the close of each deployment it started from Temporal itself (a child's close, with its result
+or its error, is recorded on the run that started it); how one started by an earlier run of the
+train (continued as new in the middle of a wave) ended, or how a cancelled one ended (its
+result is in its memo), is read from Temporal (activities.train.ended_deployments), and one
+started by an earlier run is looked at every few seconds.
 
 `TrainDeployments` keeps what the train knows of those runs; the rows people read are the
 state's (workflows.train_state), which it records outcomes into.
@@ -14,11 +16,15 @@ state's (workflows.train_state), which it records outcomes into.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ChildWorkflowHandle, ExternalWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -59,6 +65,9 @@ class TrainDeployments:
         self.told: dict[str, TrainDecision] = dict(carried.told) if carried else {}
         self.cancelled: set[str] = set(carried.cancelled) if carried else set()
         self.ended: set[str] = set(carried.ended) if carried else set()
+        # How they ended, for the runs of `ended` whose close this run of the train saw with
+        # the result or the error in it (not carried: a later run reads them, `read_ends`).
+        self.closed: dict[str, DeploymentRunEnd] = {}
         # What the train sent, in its memo, where its deployments check it.
         self.sent = SentRecord()
 
@@ -176,10 +185,19 @@ class TrainDeployments:
 
     async def _until_closed(self, workflow_id: str, handle: ChildWorkflowHandle[Any, Any]) -> None:
         """Mark the run ended once Temporal records its close on this run of the train (it
-        started it): how it ended is read from Temporal (`read_ends`), not from here. Never
-        cancelled: a cancelled wait for a child would ask Temporal to cancel the child."""
-        with contextlib.suppress(FailureError):  # failed, cancelled, terminated: `read_ends` says
-            await handle
+        started it), with what the close carries: the run's result, or its error and the
+        result in the error's details. A cancelled run's result is in its memo only, so
+        `read_ends` reads that one from Temporal. Never cancelled: a cancelled wait for a
+        child would ask Temporal to cancel the child."""
+        try:
+            result = await handle
+        except ChildWorkflowError as err:
+            if not isinstance(err.cause, CancelledError):
+                self.closed[workflow_id] = DeploymentRunEnd.failed(workflow_id, err.cause)
+        except FailureError:  # no end to read here: `read_ends` asks Temporal
+            pass
+        else:
+            self.closed[workflow_id] = DeploymentRunEnd(workflow_id=workflow_id, result=result)
         self.ended.add(workflow_id)
 
     async def tell(self, rows: list[TrainDeployment], decision: TrainDecision) -> None:
@@ -221,20 +239,25 @@ class TrainDeployments:
     async def read_ends(
         self, state: TrainState, rows: list[TrainDeployment], *, wait: bool = True
     ) -> None:
-        """Read from Temporal how the runs of `rows` ended (`wait`: each said it is ending)
-        and record each outcome in `state`; a run still running is left in flight."""
-        runs = [
-            DeploymentRun(workflow_id=row.workflow_id, run_id=self.run_ids[row.workflow_id])
-            for row in rows
-            if self.started(row)
+        """Record in `state` how the runs of `rows` ended: from their close where this run of
+        the train saw it, else read from Temporal (`wait`: each said it is ending); a run
+        still running is left in flight."""
+        started = [row.workflow_id for row in rows if self.started(row)]
+        ends = [
+            self.closed.pop(workflow_id) for workflow_id in started if workflow_id in self.closed
         ]
-        if not runs:
-            return
-        ends = await workflow.execute_activity(
-            ended_deployments,
-            EndedDeploymentsInput(runs=runs, wait=wait),
-            **train_reads_runs(f"Read how {len(runs)} deployment(s) ended"),
-        )
+        known = {end.workflow_id for end in ends}
+        runs = [
+            DeploymentRun(workflow_id=workflow_id, run_id=self.run_ids[workflow_id])
+            for workflow_id in started
+            if workflow_id not in known
+        ]
+        if runs:
+            ends += await workflow.execute_activity(
+                ended_deployments,
+                EndedDeploymentsInput(runs=runs, wait=wait),
+                **train_reads_runs(f"Read how {len(runs)} deployment(s) ended"),
+            )
         for end in ends:
             row = state.row(end.workflow_id)
             assert row is not None, "the train asked about its own deployments only"

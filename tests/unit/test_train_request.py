@@ -12,17 +12,20 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from temporalio.exceptions import ApplicationError, TerminatedError
 
 from cli.errors import CliError
 from cli.train import load_train, train_status_lines
 from ecs_canary.gate import Gate
 from ecs_canary.train import (
+    DeploymentRunEnd,
     TrainOutcome,
     TrainRequest,
     service_named_twice,
 )
 from tests.helpers import ROOT
 from tests.helpers.demo_script import demo
+from tests.helpers.statuses import finished_status
 from workflows.train_presentation import train_details, train_summary
 from workflows.train_state import TrainState
 
@@ -152,3 +155,31 @@ def test_status_summary_and_details_name_the_wave_and_each_service():
         "wave:      1 of 2 (canary-wave)",
     ]
     assert any("myapp on ecs-canary" in line and "verified" in line for line in lines)
+
+
+# --- How a deployment's run ended, from the error Temporal recorded ------------------------------
+
+
+def test_a_failed_run_s_end_carries_the_result_in_its_error_details():
+    failed = finished_status("rolled_back", reason="tasks failed to start").result
+    assert failed is not None
+    error = ApplicationError("rolled back", failed.model_dump(mode="json"), type="RolledBack")
+
+    end = DeploymentRunEnd.failed("ecs-canary/c/api", error)
+
+    assert end.result == failed and end.failure_type == "RolledBack" and end.failure is None
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        TerminatedError("by an operator"),
+        ApplicationError("no result", {"not": "a result"}, type="Odd"),
+        ApplicationError("no details at all"),
+    ],
+    ids=["terminated", "details-not-a-result", "no-details"],
+)
+def test_a_run_ended_without_a_readable_result_says_what_ended_it(cause: BaseException):
+    end = DeploymentRunEnd.failed("ecs-canary/c/api", cause)
+
+    assert end.result is None and end.failure == f"{type(cause).__name__}: {cause}"
