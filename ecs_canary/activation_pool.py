@@ -71,12 +71,6 @@ class _WaitersFirst:
     def get_nowait(self) -> Any:
         return self._queue.get_nowait()[2]
 
-    def empty(self) -> bool:
-        return self._queue.empty()
-
-    def qsize(self) -> int:
-        return self._queue.qsize()
-
 
 class ActivationPool(ThreadPoolExecutor):
     """The worker's `workflow_task_executor`: ACTIVATION_THREADS threads, waiters first."""

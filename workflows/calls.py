@@ -20,7 +20,7 @@ own `ActivityConfig` / `LocalActivityConfig`:
   the workflow task within seconds.
 - **The start checks, a decision check and a notification** have fixed policies of their own,
   as have a release train's reads of its deployments' runs and a deployment's check of a
-  message from its train and its reports to it.
+  message from its train and its reports to it (`train_message`).
 
 Every call keeps the SDK's typed signature: the activity method decides the argument and
 result types.
@@ -150,22 +150,11 @@ def train_reads_runs(summary: str) -> ActivityConfig:
     return {"start_to_close_timeout": timedelta(minutes=5), "summary": summary}
 
 
-def train_message_check(summary: str) -> LocalActivityConfig:
-    """A deployment confirming with its train's memo that the train sent a message (a
-    describe, answered in milliseconds); one that fails (the frontend busy) is asked again
-    for up to 15 minutes. A message not confirmed is not taken."""
-    return {
-        "start_to_close_timeout": timedelta(seconds=30),
-        "schedule_to_close_timeout": timedelta(minutes=15),
-        "retry_policy": _TRAIN_CHECK_RETRIES,
-        "summary": summary,
-    }
-
-
-def train_report(summary: str) -> LocalActivityConfig:
-    """A deployment's report to its train (a signal sent as a client's, answered in
-    milliseconds once the train's lock is free); one that fails (the frontend busy) is sent
-    again for up to 15 minutes."""
+def train_message(summary: str) -> LocalActivityConfig:
+    """A deployment's exchange with its train: confirming with the train's memo that the train
+    sent a message (a describe), or reporting to it (a signal sent as a client's); each is
+    answered in milliseconds, and one that fails (the frontend busy) is tried again for up to
+    15 minutes. A message not confirmed is not taken."""
     return {
         "start_to_close_timeout": timedelta(seconds=30),
         "schedule_to_close_timeout": timedelta(minutes=15),

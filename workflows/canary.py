@@ -75,8 +75,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.traffic import TrafficShift
     from workflows.train_member import (
         follow_train_hold,
+        keep_a_cancelled_result_for_the_train,
         take_train_decision,
-        tell_the_train_it_ended,
         train_membership_refusal,
     )
     from workflows.verification import verify
@@ -429,7 +429,7 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
         result = state.result(request, self._gate, reason)
         self._notifier.send("finished", self.status())
         await self._notifier.finish()
-        await tell_the_train_it_ended(self._run, result)
+        keep_a_cancelled_result_for_the_train(self._run, result)
         return result
 
     def _require_request(self) -> DeploymentRequest:

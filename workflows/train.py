@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -89,10 +89,6 @@ TRAIN_STOPPED = "TrainStopped"
 # it hears of only by looking, every _SWEEP_INHERITED_EVERY.
 _SWEEP_EVERY = timedelta(minutes=10)
 _SWEEP_INHERITED_EVERY = timedelta(seconds=5)
-
-
-# What a deployment reports to its train.
-_Report = TypeVar("_Report", bound=CanaryVerified)
 
 
 def _log_context() -> dict[str, str]:
@@ -158,26 +154,18 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         description="A deployment of the train: its canary passed its automatic verification.",
     )
     def canary_verified_signal(self, report: RawValue = NO_ARGUMENT) -> None:
-        found = self._reported_by(report, CanaryVerified, CANARY_VERIFIED_SIGNAL, ("canary",))
-        if found is not None:
-            verified, row = found
-            row.stage, row.verification = "verified", verified.summary
-
-    def _reported_by(
-        self, report: RawValue, model: type[_Report], signal: str, stages: tuple[str, ...]
-    ) -> tuple[_Report, TrainDeployment] | None:
-        """A deployment's report and its row, if it is readable and comes from a deployment
-        of this train at one of `stages` (else logged and None)."""
+        """Taken from a deployment of this train whose canary is in flight; anything else is
+        logged and ignored."""
         try:
-            said = model.model_validate(read_argument(report))
+            verified = CanaryVerified.model_validate(read_argument(report))
         except ValidationError:
-            workflow.logger.warning(f"Ignored an unreadable {signal} report")
-            return None
-        row = self._state.row(said.workflow_id)
-        if row is None or row.stage not in stages:
-            workflow.logger.warning(f"Ignored {signal} from {said.workflow_id}")
-            return None
-        return said, row
+            workflow.logger.warning(f"Ignored an unreadable {CANARY_VERIFIED_SIGNAL} report")
+            return
+        row = self._state.row(verified.workflow_id)
+        if row is None or row.stage != "canary":
+            workflow.logger.warning(f"Ignored {CANARY_VERIFIED_SIGNAL} from {verified.workflow_id}")
+            return
+        row.stage, row.verification = "verified", verified.summary
 
     # --- The run ----------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         decision_memo_key,
         hold_digest,
     )
-    from workflows.calls import train_report
+    from workflows.calls import train_message
     from workflows.hold import pause_or_resume
     from workflows.run_part import RunContext
     from workflows.train_sent import sent_by_train
@@ -72,7 +72,7 @@ async def let_the_train_decide(
     sent = await workflow.execute_local_activity(
         report_to_train,
         TrainReport(train=train, report=verified),
-        **train_report("Tell the train the canary passed"),
+        **train_message("Tell the train the canary passed"),
     )
     if not sent:
         raise ApplicationError(
@@ -96,7 +96,7 @@ def approved_up_front(run: RunContext) -> TrainDecision | None:
     return found[0]
 
 
-async def tell_the_train_it_ended(run: RunContext, result: DeploymentResult) -> None:
+def keep_a_cancelled_result_for_the_train(run: RunContext, result: DeploymentResult) -> None:
     """Leave the train this deployment belongs to (if any) what it reads as the run closes: the
     train hears of the close from Temporal (the run of the train that started this one, as its
     child's close; a later run, by looking) and reads the result there. A cancelled run's

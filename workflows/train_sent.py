@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         hold_digest,
         is_sent_memo_key,
     )
-    from workflows.calls import LOCAL_ACTIVITY_FAILED, train_message_check
+    from workflows.calls import LOCAL_ACTIVITY_FAILED, train_message
     from workflows.failures import failure_reason
 
 
@@ -93,7 +93,7 @@ async def sent_by_train(check: TrainSentCheck, what: str) -> bool:
         return await workflow.execute_local_activity(
             train_sent,
             check,
-            **train_message_check(f"Confirm the {what} with {train}"),
+            **train_message(f"Confirm the {what} with {train}"),
         )
     except LOCAL_ACTIVITY_FAILED as err:
         workflow.logger.warning(f"Could not read what {train} sent: {failure_reason(err)[1]}")

@@ -242,16 +242,14 @@ class TrainDeployments:
         """Record in `state` how the runs of `rows` ended: from their close where this run of
         the train saw it, else read from Temporal (`wait`: each said it is ending); a run
         still running is left in flight."""
-        started = [row.workflow_id for row in rows if self.started(row)]
-        ends = [
-            self.closed.pop(workflow_id) for workflow_id in started if workflow_id in self.closed
-        ]
-        known = {end.workflow_id for end in ends}
-        runs = [
-            DeploymentRun(workflow_id=workflow_id, run_id=self.run_ids[workflow_id])
-            for workflow_id in started
-            if workflow_id not in known
-        ]
+        ends: list[DeploymentRunEnd] = []
+        runs: list[DeploymentRun] = []
+        for workflow_id in (row.workflow_id for row in rows if self.started(row)):
+            end = self.closed.pop(workflow_id, None)
+            if end is not None:
+                ends.append(end)
+                continue
+            runs.append(DeploymentRun(workflow_id=workflow_id, run_id=self.run_ids[workflow_id]))
         if runs:
             ends += await workflow.execute_activity(
                 ended_deployments,
