@@ -39,11 +39,14 @@ from activities.aws import CallBudget
 # A worker's long poll lasts up to about a minute; a poller not seen for longer is gone.
 POLLER_GONE_SECONDS = 75.0
 REFRESH_SECONDS = 1.0
-# What the workers together take of the budget. Each one paces its own calls, but calls from
-# separate processes reach ECS with separate delays and sometimes bunch: on one busy machine
-# (bench: 3 workers, 300 deployments) the busiest second took 109 calls of 99 paced. The tenth
-# held back absorbs that.
-USABLE_SHARE = 0.9
+# Each worker leaves one call of its share unused. A worker paces its own calls, spaced over a
+# window a little longer than a second (activities.aws.CallBudget), so its calls fit within a
+# second as they leave it; one held up on its way (a garbage collection, a busy core) can still
+# reach ECS in the next second, on top of that second's own calls. The call each worker leaves
+# is room for its late one. (The margin was a tenth of the budget, set when the emulator
+# counted a call when its own thread got to it, which bunched calls that had arrived apart:
+# counted where they arrive, three workers paced at 90 calls a second reach at most 89.)
+LATE_CALLS_PER_WORKER = 1
 # A joining worker waits this many refreshes after the server first lists it: time for every
 # other worker, even a busy one, to see it and shrink its share first.
 _JOIN_REFRESHES = 5
@@ -61,10 +64,10 @@ def live_identities(pollers: Iterable[PollerInfo], now: datetime) -> set[str]:
 
 
 def share(budget: float, workers: int) -> int:
-    """Each worker's calls per second: an equal part of USABLE_SHARE of the budget, rounded
-    down (the budget's safe side), and at least one, or a budget smaller than the number of
-    workers would stop them all."""
-    return max(1, int(budget * USABLE_SHARE / max(1, workers)))
+    """Each worker's calls per second: an equal part of the budget rounded down (the budget's
+    safe side), less LATE_CALLS_PER_WORKER, and at least one, or a budget smaller than the
+    number of workers would stop them all."""
+    return max(1, int(budget / max(1, workers)) - LATE_CALLS_PER_WORKER)
 
 
 @dataclass

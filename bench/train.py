@@ -19,9 +19,10 @@ import os
 import statistics
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from bench import deployments as d
 from bench import load, train_timeline
@@ -80,6 +81,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
             "max_parallel": max(sizes),
         }
         ran = await _run_train(bench.client, task_queue, train)
+        _keep_train_histories(bench.log_dir, str(train["name"]), ran["runs"])
         calls = bench.admin.calls()
         emulator_cpu = cpu_seconds(bench.emulator.pid) - emulator_cpu_before
         workers_cpu = [
@@ -129,6 +131,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
             "began": ran["began"],
             "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
             "train_tasks": train_timeline.train_tasks(ran["runs"], ran["began"]),
+            "child_starts": train_timeline.child_starts(ran["runs"], ran["began"]),
             "calls": train_timeline.calls_timeline(calls["per_second"], ran["began"]),
             "status": ran["status_timeline"],
         },
@@ -137,7 +140,8 @@ async def measure(bench: Bench) -> dict[str, Any]:
     bench.say(
         f"train of {len(services)} in waves {sizes}: {succeeded} succeeded in "
         f"{ran['wall']:.0f} s (limit {outcome['wall_limit_seconds']:.0f} s), max "
-        f"{calls['max_per_second']}/s, {retried} retried, history {outcome['history_runs']}, "
+        f"{calls['max_per_second']}/s (as handled {calls['max_per_second_handled']}/s), {retried} "
+        f"retried, history {outcome['history_runs']}, "
         f"status at most {ran['status_max_seconds']:.2f} s (median "
         f"{ran['status_median_seconds']:.2f} s); CPU s: workers "
         f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}; "
@@ -147,7 +151,19 @@ async def measure(bench: Bench) -> dict[str, Any]:
     for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
         bench.say(line)
     bench.say(train_timeline.tasks_summary(timeline["train_tasks"], timeline["status"]))
+    for line in train_timeline.starts_summary(timeline["child_starts"], sizes):
+        bench.say(line)
     return outcome
+
+
+def _keep_train_histories(log_dir: Path, name: str, runs: list[list[Any]]) -> None:
+    """The train's runs' histories beside the results (`train-history-<run>.json`, first run
+    first), as `temporal workflow show --output json` writes one: what the timeline sums up,
+    event by event."""
+    workflow_id = train_workflow_id_for(name)
+    for index, events in enumerate(runs, start=1):
+        path = log_dir / f"train-history-{index}.json"
+        path.write_text(WorkflowHistory(workflow_id, events).to_json())
 
 
 def _per_deployment(histories: list[list[Any]]) -> dict[str, float]:

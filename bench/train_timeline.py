@@ -1,6 +1,7 @@
 """Where a release train's wall time goes (issue 25's train measure): for each wave, when its
 deployments started and ended, how long each phase of a deployment took (from its history's
-event times), and how many ECS calls each second of the train carried (the emulator's count).
+event times), how many ECS calls each second of the train carried (the emulator's count), and
+how long the train's own workflow tasks and its deployments' starts took (from its history).
 
 A deployment's phases, in the order its history has them:
 - `queued`: started by the train until a worker began its first workflow task;
@@ -8,7 +9,8 @@ A deployment's phases, in the order its history has them:
   activities, each waiting its turn at the ECS budget), until its canary's wait is scheduled;
 - `canary_wait`, `delete_wait`, `rolling_wait`: the three waits (activity tasks), scheduled to
   completed;
-- `to_delete_wait`: the rollback target's check and the canary's DeleteService;
+- `to_delete_wait`: the canary's DeleteService (and the rollback target's check, if it is still
+  running: it starts beside the canary's wait);
 - `to_rolling_wait`: the main service's UpdateService;
 - `to_end`: from the rolling wait until the run closed.
 """
@@ -126,6 +128,45 @@ def tasks_summary(tasks: list[list[float]], status: list[list[float]]) -> str:
         f"{statistics.median(took) * 1000:.0f} ms, max {max(took):.2f} s; tasks completed "
         f"while the slowest status answers waited: {waited}"
     )
+
+
+def child_starts(runs: list[list[Any]], began: float) -> list[list[float]]:
+    """Each deployment's start, every run of the train, as [asked, took] (seconds from
+    `began` when the train's command asked for it, and until Temporal recorded the child
+    started on the train). Temporal runs each start as a background task that must take the
+    train's lock; one that waits for it too long is retried after a growing backoff."""
+    starts = []
+    for events in runs:
+        asked: dict[int, float] = {}
+        for event in events:
+            if event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+                asked[event.event_id] = _seconds(event) - began
+            elif event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+                at = asked.get(
+                    event.child_workflow_execution_started_event_attributes.initiated_event_id
+                )
+                if at is not None:
+                    starts.append([at, _seconds(event) - began - at])
+    return sorted(starts)
+
+
+def starts_summary(starts: list[list[float]], sizes: list[int]) -> list[str]:
+    """Per wave (its starts are asked for after the last wave's, so in order of asking they
+    come wave by wave): when its starts were asked for, and how long they took."""
+    lines, first = [], 0
+    for number, size in enumerate(sizes, 1):
+        wave = starts[first : first + size]
+        first += size
+        if not wave:
+            continue
+        took = sorted(t for _, t in wave)
+        lines.append(
+            f"wave {number} starts: asked {wave[0][0]:.1f}-{wave[-1][0]:.1f} s, took median "
+            f"{statistics.median(took):.2f} s, 90th percentile "
+            f"{took[int(len(took) * 0.9)]:.2f} s, max {took[-1]:.2f} s, "
+            f"{sum(1 for t in took if t > 2.0)} over 2 s"
+        )
+    return lines
 
 
 def calls_timeline(per_second: list[list[Any]], began: float) -> list[list[Any]]:

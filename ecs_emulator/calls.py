@@ -13,7 +13,11 @@ from typing import Any
 class CallStats:
     """Totals per operation, throttled calls, the busiest whole wall-clock second, and each
     second's calls by operation (`per_second`, the last KEPT_SECONDS of them: where a
-    benchmark's time went, second by second: when the budget was full, when it idled)."""
+    benchmark's time went, second by second: when the budget was full, when it idled).
+
+    A call counts in the second it arrived (`arrived_at`, the kernel's receive time: see
+    ecs_emulator.arrivals), as ECS counts it; `max_per_second_handled` is the busiest second as
+    the emulator's threads got to the calls, which its own stalls bunch."""
 
     # Seconds `per_second` keeps: a benchmark's run, not a local stack's days.
     KEPT_SECONDS = 3600
@@ -28,17 +32,26 @@ class CallStats:
             self._per_second: dict[int, Counter[str]] = {}
             self._throttled = 0
             self._max_per_second = 0
+            self._handled_second, self._handled_in_second = 0, 0
+            self._max_per_second_handled = 0
 
-    def record(self, operation: str, throttled: bool) -> None:
-        second = int(time.time())
+    def record(self, operation: str, throttled: bool, arrived_at: float | None = None) -> None:
+        handled = int(time.time())
+        second = handled if arrived_at is None else int(arrived_at)
         with self._lock:
+            if handled != self._handled_second:
+                self._handled_second, self._handled_in_second = handled, 0
+            self._handled_in_second += 1
+            self._max_per_second_handled = max(
+                self._max_per_second_handled, self._handled_in_second
+            )
             self._by_operation[operation] += 1
             self._throttled += throttled
             in_second = self._per_second.get(second)
             if in_second is None:
                 in_second = self._per_second[second] = Counter()
                 if len(self._per_second) > self.KEPT_SECONDS:
-                    del self._per_second[next(iter(self._per_second))]
+                    del self._per_second[min(self._per_second)]
             in_second[operation] += 1
             self._max_per_second = max(self._max_per_second, in_second.total())
 
@@ -48,6 +61,7 @@ class CallStats:
                 "total": sum(self._by_operation.values()),
                 "by_operation": dict(self._by_operation),
                 "max_per_second": self._max_per_second,
+                "max_per_second_handled": self._max_per_second_handled,
                 "throttled": self._throttled,
                 "per_second": [
                     [second, dict(counts)] for second, counts in sorted(self._per_second.items())

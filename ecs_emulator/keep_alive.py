@@ -18,17 +18,39 @@ import io
 import logging
 from typing import Any
 
+from .arrivals import StampedSocketReader, stamp_arrivals
 from .moto_internals import moto_request_handler
 
 log = logging.getLogger(__name__)
 
 _HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
+# The WSGI environ's key for when the request reached the emulator (ecs_emulator.arrivals).
+ARRIVED_AT_KEY = "ecs_emulator.arrived_at"
 
 
 class KeepAliveRequestHandler(moto_request_handler()):  # type: ignore[misc]
     """moto's request handler, answering on a connection the client may use again."""
 
     protocol_version = "HTTP/1.1"
+    _stamped: StampedSocketReader | None = None
+    _arrived_at: float | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        if stamp_arrivals(self.connection):
+            self._stamped = StampedSocketReader(self.connection)
+            self.rfile = io.BufferedReader(self._stamped)
+
+    def parse_request(self) -> bool:
+        """Right after the request line is read: when it arrived."""
+        self._arrived_at = self._stamped.arrival() if self._stamped is not None else None
+        return bool(super().parse_request())
+
+    def make_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().make_environ()
+        if self._arrived_at is not None:
+            environ[ARRIVED_AT_KEY] = self._arrived_at
+        return environ
 
     def run_wsgi(self) -> None:
         if not self._keepable():

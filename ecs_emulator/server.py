@@ -22,7 +22,7 @@ from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
 from .ecs_api import EcsHooks, ecs_operation
 from .faults import InjectedFaults
-from .keep_alive import KeepAliveRequestHandler
+from .keep_alive import ARRIVED_AT_KEY, KeepAliveRequestHandler
 from .moto_internals import (
     moto_wsgi_app,
     reset_moto,
@@ -80,7 +80,7 @@ class EmulatorMiddleware:
         internal = INTERNAL_ENVIRON_KEY in environ
         throttled = not internal and self._throttle_next()
         if not internal:
-            self._admin.calls.record(operation, throttled)
+            self._admin.calls.record(operation, throttled, environ.get(ARRIVED_AT_KEY))
         if throttled:
             return aws_error("ThrottlingException", "Rate exceeded")
         self._held.wait_if_held(operation)

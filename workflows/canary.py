@@ -27,6 +27,8 @@ hand).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -292,24 +294,26 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
         finally:
             await settle(baseline_creation)
         baseline_created = baseline_creation.result()
-        await abandoned_when(
-            lambda: self._gate.rejected,
-            together(
-                self._ecs.wait_steady(
-                    canary,
-                    created,
-                    arn,
-                    request.stage_timeouts.canary_deploy,
-                    done_message=f"Created Service {canary} with Arn {{arn}}",
-                ),
-                self._baseline.wait_steady(baseline_created),
+        steps: list[Awaitable[Any]] = [
+            self._ecs.wait_steady(
+                canary,
+                created,
+                arn,
+                request.stage_timeouts.canary_deploy,
+                done_message=f"Created Service {canary} with Arn {{arn}}",
             ),
-        )
-        # A call inside the workflow task, not an activity task beside the wait: a worker that
-        # dies holding an activity task stalls the run until that task's timeout (a minute),
-        # while the workflow task with this call moves to the next worker within seconds.
-        if state.previous is not None and not self._gate.rejected:
-            await self._ecs.check_rollback_possible(state.previous)
+            self._baseline.wait_steady(baseline_created),
+        ]
+        if state.previous is not None:
+            # The rollback target's check goes beside the waits, while the canary's tasks
+            # start: after them, every deployment waited for it once its canary was steady,
+            # for seconds under a busy ECS budget (which serves it after polls and changes).
+            # A failed check ends the waits at once. It is a call inside the workflow task,
+            # not an activity task: a worker that dies holding an activity task stalls the run
+            # until that task's timeout (a minute), while the workflow task with this call
+            # moves to the next worker within seconds.
+            steps.append(self._ecs.check_rollback_possible(state.previous))
+        await abandoned_when(lambda: self._gate.rejected, together(*steps))
         await self._run.hold.before_next_step()
         if not self._gate.rejected:  # healthy: their weight for the verification stage
             await self._traffic.shift()

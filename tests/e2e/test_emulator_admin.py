@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -116,6 +118,37 @@ def test_calls_are_counted_per_operation_and_reset(
     emulator.admin.reset_calls()
     assert emulator.admin.calls()["total"] == 0
     assert emulator.admin.calls()["per_second"] == []
+
+
+def test_a_call_counts_in_the_second_it_arrived_not_the_one_it_was_handled_in(
+    emulator: Any, ecs_state: dict[str, Any]
+) -> None:
+    """The request line arrives, its headers only in the next second: the emulator handles
+    the call a second later, as a stalled emulator would, and still counts it in the second
+    it arrived (the kernel's receive time), where ECS would count it."""
+    address = urlsplit(emulator.url)
+    headers = (
+        f"Host: {address.netloc}\r\n"
+        "X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\n"
+        "Content-Type: application/x-amz-json-1.1\r\n"
+        f"Authorization: AWS4-HMAC-SHA256 Credential=testing/20261207/{REGION}/ecs/aws4_request, "
+        "SignedHeaders=host, Signature=0\r\n"
+        "Content-Length: 2\r\n\r\n{}"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        before = time.time()
+        connection.sendall(b"POST / HTTP/1.1\r\n")
+        after = time.time()
+        next_second = int(after) + 1
+        # The delay is the scenario: the rest of the request comes in the next second.
+        time.sleep(next_second + 0.05 - time.time())
+        connection.sendall(headers.encode())
+        answer = connection.makefile("rb").readline()
+    assert answer.startswith(b"HTTP/1.1 200")
+    calls = emulator.admin.calls()
+    assert calls["by_operation"] == {"ListClusters": 1}
+    [(second, _)] = calls["per_second"]
+    assert int(before) <= second <= int(after) < next_second
 
 
 def test_throttled_calls_are_retried_by_botocore_and_deployments_converge(

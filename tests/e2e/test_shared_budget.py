@@ -41,7 +41,7 @@ async def test_workers_on_one_task_queue_split_the_budget_and_deploy(
                     address, task_queue, log, ECS_CANARY_SHARED_ECS_CALLS_PER_SECOND=BUDGET
                 )
             )
-        # Every worker, the first one too, ends with a third of nine tenths of the budget.
+        # Every worker, the first one too, ends with a third of the budget, less one call.
         for log in logs:
             await wait_until(lambda log=log: _share(log) == (3, 2), timeout=60)
         emulator.admin.reset_calls()

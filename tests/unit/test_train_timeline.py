@@ -1,12 +1,13 @@
-"""The train measure's own workflow tasks (bench/train_timeline.py): read from every run of the
-train, and matched with the slow `status` answers that waited for them."""
+"""The train measure's own workflow tasks and its deployments' starts (bench/train_timeline.py):
+read from every run of the train, the tasks matched with the slow `status` answers that waited
+for them, the starts summed up wave by wave."""
 
 from __future__ import annotations
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from bench.train_timeline import tasks_summary, train_tasks
+from bench.train_timeline import child_starts, starts_summary, tasks_summary, train_tasks
 
 BEGAN = 1_000.0
 
@@ -52,3 +53,45 @@ def test_every_run_s_tasks_are_read_and_counted_against_the_slow_answers():
 
 def test_no_task_read_is_said_so():
     assert tasks_summary([], [[1.0, 0.5]]) == "the train's workflow tasks: none read"
+
+
+def _start(event_id: int, asked: float) -> HistoryEvent:
+    event = _event(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED, asked)
+    event.event_id = event_id
+    return event
+
+
+def _started(initiated: int, at: float) -> HistoryEvent:
+    event = _event(EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED, at)
+    event.child_workflow_execution_started_event_attributes.initiated_event_id = initiated
+    return event
+
+
+def test_each_start_is_timed_from_its_command_to_its_child_started_and_summed_per_wave():
+    # Wave one (2 deployments) in the first run, wave two (3) across both; a start whose
+    # child-started event is in no history read (the run continued as new first) is left out.
+    first_run = [
+        _start(5, 0.5),
+        _start(6, 0.5),
+        _started(6, 0.6),
+        _started(5, 0.8),
+        _start(20, 10.0),
+        _start(21, 10.0),
+        _started(20, 13.0),
+    ]
+    second_run = [_start(3, 20.0), _started(3, 20.5)]
+
+    starts = child_starts([first_run, second_run], BEGAN)
+
+    assert [[round(t, 3) for t in start] for start in starts] == [
+        [0.5, 0.1],
+        [0.5, 0.3],
+        [10.0, 3.0],
+        [20.0, 0.5],
+    ]
+    assert starts_summary(starts, [2, 3]) == [
+        "wave 1 starts: asked 0.5-0.5 s, took median 0.20 s, 90th percentile 0.30 s, "
+        "max 0.30 s, 0 over 2 s",
+        "wave 2 starts: asked 10.0-20.0 s, took median 1.75 s, 90th percentile 3.00 s, "
+        "max 3.00 s, 1 over 2 s",
+    ]
