@@ -14,7 +14,12 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.alarms import AlarmActivities
@@ -69,6 +74,12 @@ HEARTBEAT_SEND_INTERVAL = timedelta(seconds=2)
 # to it (the train's `status` took 10 s, its sticky queue's timeout). A held slot uses no
 # thread; one per cached run never keeps a cached run from its next task.
 WORKFLOW_TASK_SLOTS = 1000
+# Workflow task polls open at once (the SDK's default is 5, four of them on the sticky queue).
+# Temporal hands a new workflow task to a poll that is waiting, and otherwise writes it to the
+# task queue's backlog, which it reads back later: under a wave of a release train, with only a
+# few polls open and each one busy taking the next task, the train's own task sat there for
+# up to 4.75 s, and every `status` asked meanwhile waited for it.
+WORKFLOW_TASK_POLLS = 20
 
 
 def aws_clients(settings: WorkerSettings) -> AwsClients:
@@ -151,6 +162,7 @@ def build_worker(
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=WORKFLOW_TASK_SLOTS,
         max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(WORKFLOW_TASK_POLLS),
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_INTERVAL,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
         # No payload is stored outside the history: without this the SDK's pass that would

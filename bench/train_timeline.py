@@ -97,36 +97,43 @@ _TASK_ENDS = (
 
 
 def train_tasks(runs: list[list[Any]], began: float) -> list[list[float]]:
-    """The train's own workflow tasks, every run of it, as [started, ended] (seconds from
-    `began`): Temporal holds a `status` query while the train has one in flight."""
+    """The train's own workflow tasks, every run of it, as [started, ended, waited] (seconds
+    from `began`, and from scheduled to started): Temporal holds a `status` query while the
+    train has one in flight, and one scheduled that no worker has taken yet."""
     tasks = []
     for events in runs:
+        scheduled: float | None = None
         started: float | None = None
         for event in events:
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                scheduled = _seconds(event) - began
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
                 started = _seconds(event) - began
             elif event.event_type in _TASK_ENDS and started is not None:
-                tasks.append([started, _seconds(event) - began])
-                started = None
+                waited = started - scheduled if scheduled is not None else 0.0
+                tasks.append([started, _seconds(event) - began, waited])
+                scheduled = started = None
     return tasks
 
 
 def tasks_summary(tasks: list[list[float]], status: list[list[float]]) -> str:
-    """How long the train's workflow tasks took (started to completed, the dev server's
-    completion included), and how many of them each of the slowest `status` answers waited
-    for (completed while it waited)."""
+    """How long the train's workflow tasks waited for a worker (scheduled to started) and took
+    (started to completed, the dev server's completion included), and how many of them each
+    of the slowest `status` answers waited for (completed while it waited)."""
     if not tasks:
         return "the train's workflow tasks: none read"
-    took = [ended - started for started, ended in tasks]
+    took = [ended - started for started, ended, _ in tasks]
+    waited = sorted(wait for _, _, wait in tasks)
     slowest = sorted(status, key=lambda sample: sample[1], reverse=True)[:5]
-    waited = ", ".join(
-        f"{sum(1 for _, ended in tasks if at <= ended <= at + latency)} at {at:.0f} s"
+    completed = ", ".join(
+        f"{sum(1 for _, ended, _ in tasks if at <= ended <= at + latency)} at {at:.0f} s"
         for at, latency in slowest
     )
     return (
         f"the train's workflow tasks: {len(tasks)}, started to completed median "
-        f"{statistics.median(took) * 1000:.0f} ms, max {max(took):.2f} s; tasks completed "
-        f"while the slowest status answers waited: {waited}"
+        f"{statistics.median(took) * 1000:.0f} ms, max {max(took):.2f} s; scheduled to started "
+        f"99th percentile {waited[int(len(waited) * 0.99)]:.2f} s, max {waited[-1]:.2f} s; "
+        f"tasks completed while the slowest status answers waited: {completed}"
     )
 
 

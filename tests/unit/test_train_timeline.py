@@ -40,15 +40,29 @@ def test_every_run_s_tasks_are_read_and_counted_against_the_slow_answers():
     tasks = train_tasks([first_run, second_run], BEGAN)
 
     assert [[round(t, 3) for t in task] for task in tasks] == [
-        [0.0, 0.1],
-        [5.0, 5.5],
-        [5.6, 6.6],
-        [10.0, 10.2],
+        [0.0, 0.1, 0.0],
+        [5.0, 5.5, 0.0],
+        [5.6, 6.6, 0.0],
+        [10.0, 10.2, 0.0],
     ]
     # Asked at 5.2 s, answered after 1.5 s: two tasks completed meanwhile.
     summary = tasks_summary(tasks, [[5.2, 1.5], [0.05, 0.02]])
     assert "4, started to completed median 350 ms, max 1.00 s" in summary
     assert "waited: 2 at 5 s, 0 at 0 s" in summary
+
+
+def test_a_task_that_waited_for_a_worker_is_timed_from_scheduled_to_started():
+    run = [
+        _event(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 1.0),
+        _event(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, 5.75),
+        _event(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, 5.8),
+        *_task(6.0, 6.5, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+    ]
+
+    tasks = train_tasks([run], BEGAN)
+
+    assert [[round(t, 3) for t in task] for task in tasks] == [[5.75, 5.8, 4.75], [6.0, 6.5, 0.0]]
+    assert "scheduled to started 99th percentile 4.75 s, max 4.75 s" in tasks_summary(tasks, [])
 
 
 def test_no_task_read_is_said_so():
