@@ -63,8 +63,8 @@ CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
 # lock and is then deferred by a growing backoff; a wave's 300 starts asked for at once queued
 # there behind each other and the train's own workflow tasks, and took 11 to 49 s to run where
 # they take 2 s on an idle server. A few at a time, each start that runs lets the next one go.
-# With 20, a wave of 600 took 14 to 55 s to start (some starts backed off for 10-26 s and held
-# their place meanwhile); with 40, 11.5 and 22 s (bench: the train of 1,000).
+# With 20, a wave of 600 took 14 to 55 s to start in seven runs (some starts backed off for
+# 10-26 s and held their place meanwhile); with 40, 7 to 22 s in six (bench: the train of 1,000).
 STARTS_AT_ONCE = 40
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
@@ -187,3 +188,31 @@ async def test_an_inactive_rollback_target_stops_before_the_gate(existing, start
     assert isinstance(error, ApplicationError)
     assert error.type == "PreviousTaskDefinitionInactive"
     assert existing.inputs("update_service") == [] and result_of(error).canary_deleted
+
+
+@pytest.mark.abandons_activity
+async def test_an_inactive_rollback_target_ends_the_canarys_wait_at_once(existing, start):
+    """The check runs beside the wait for the canary's tasks: its answer does not wait for a
+    canary that never becomes steady (were it made after the wait, this run would never end),
+    and no wait is left behind: the wait's activity is dropped before it is scheduled, as here
+    where the check answers within the same workflow task, or cancelled."""
+    existing.task_definition_status = "INACTIVE"
+    existing.waits[("myappCanary", "canary_deploy")] = "hang"
+    handle = await start(request())
+    error = await failure_of(handle)
+
+    assert isinstance(error, ApplicationError)
+    assert error.type == "PreviousTaskDefinitionInactive"
+    assert result_of(error).canary_deleted and existing.inputs("update_service") == []
+    events = (await handle.fetch_history()).events
+    scheduled = {
+        event.event_id: event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    cancelled = [
+        scheduled[event.activity_task_cancel_requested_event_attributes.scheduled_event_id]
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED
+    ]
+    assert cancelled == [name for name in scheduled.values() if name == "wait_for_steady_state"]
