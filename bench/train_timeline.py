@@ -22,6 +22,8 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
+from bench.deployments import percentile
+
 PHASES = (
     "queued",
     "to_canary_wait",
@@ -123,7 +125,7 @@ def tasks_summary(tasks: list[list[float]], status: list[list[float]]) -> str:
     if not tasks:
         return "the train's workflow tasks: none read"
     took = [ended - started for started, ended, _ in tasks]
-    waited = sorted(wait for _, _, wait in tasks)
+    waited = [wait for _, _, wait in tasks]
     slowest = sorted(status, key=lambda sample: sample[1], reverse=True)[:5]
     completed = ", ".join(
         f"{sum(1 for _, ended, _ in tasks if at <= ended <= at + latency)} at {at:.0f} s"
@@ -132,7 +134,7 @@ def tasks_summary(tasks: list[list[float]], status: list[list[float]]) -> str:
     return (
         f"the train's workflow tasks: {len(tasks)}, started to completed median "
         f"{statistics.median(took) * 1000:.0f} ms, max {max(took):.2f} s; scheduled to started "
-        f"99th percentile {waited[int(len(waited) * 0.99)]:.2f} s, max {waited[-1]:.2f} s; "
+        f"99th percentile {percentile(waited, 99):.2f} s, max {max(waited):.2f} s; "
         f"tasks completed while the slowest status answers waited: {completed}"
     )
 
@@ -166,11 +168,11 @@ def starts_summary(starts: list[list[float]], sizes: list[int]) -> list[str]:
         first += size
         if not wave:
             continue
-        took = sorted(t for _, t in wave)
+        took = [t for _, t in wave]
         lines.append(
             f"wave {number} starts: asked {wave[0][0]:.1f}-{wave[-1][0]:.1f} s, took median "
             f"{statistics.median(took):.2f} s, 90th percentile "
-            f"{took[int(len(took) * 0.9)]:.2f} s, max {took[-1]:.2f} s, "
+            f"{percentile(took, 90):.2f} s, max {max(took):.2f} s, "
             f"{sum(1 for t in took if t > 2.0)} over 2 s"
         )
     return lines

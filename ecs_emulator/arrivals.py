@@ -18,11 +18,10 @@ from __future__ import annotations
 import io
 import socket
 import struct
-import time
 
 # Linux's SO_TIMESTAMPNS (Python's socket module does not name it): a struct timespec with each
 # receive. The first packets after it is first enabled in a process may come without one (the
-# kernel turns timestamps on asynchronously); those requests are stamped when read.
+# kernel turns timestamps on asynchronously); those requests count when they are handled.
 SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
 _ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
@@ -38,7 +37,8 @@ def stamp_arrivals(connection: socket.socket) -> bool:
 
 
 class StampedSocketReader(io.RawIOBase):
-    """A socket's raw reads, keeping the kernel's receive time of the last one."""
+    """A socket's raw reads, keeping the kernel's receive time of the last one (None where
+    the kernel did not give one)."""
 
     def __init__(self, connection: socket.socket) -> None:
         self._connection = connection
@@ -55,7 +55,3 @@ class StampedSocketReader(io.RawIOBase):
                 seconds, nanoseconds = _TIMESPEC.unpack(data[: _TIMESPEC.size])
                 self.last_received = seconds + nanoseconds / 1e9
         return count
-
-    def arrival(self) -> float:
-        """When the bytes read last reached the socket (now, if the kernel did not say)."""
-        return self.last_received if self.last_received is not None else time.time()

@@ -43,7 +43,7 @@ class KeepAliveRequestHandler(moto_request_handler()):  # type: ignore[misc]
 
     def parse_request(self) -> bool:
         """Right after the request line is read: when it arrived."""
-        self._arrived_at = self._stamped.arrival() if self._stamped is not None else None
+        self._arrived_at = self._stamped.last_received if self._stamped is not None else None
         return bool(super().parse_request())
 
     def make_environ(self) -> dict[str, Any]:
