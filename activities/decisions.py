@@ -48,7 +48,12 @@ async def _verify(
         if keys is None:
             why = f"this worker trusts no signing keys ({KEYS_ENV} is unset)"
             return DecisionVerdict(refusal=why, policy=policy)
-        expected = DecisionClaims(request.workflow_id, request.run_id, request.action)
+        expected = DecisionClaims(
+            request.workflow_id,
+            request.run_id,
+            request.action,
+            tuple(request.earlier_run_ids),
+        )
         # PyJWKClient fetches a URL with blocking I/O: off the worker's event loop.
         verified = await asyncio.to_thread(
             verify_decision_token, token, keys, expected, token_issuer_from_env()

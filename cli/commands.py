@@ -50,9 +50,11 @@ from cli.progress import follow
 from cli.runs import (
     QUERY_TIMEOUT,
     RunOf,
+    continued_since,
     decision_run,
     describe,
     final_result,
+    first_run_id,
     live_progress,
     query_status,
     run_handle,
@@ -209,26 +211,60 @@ async def send_decision(
     """Send `args.command` (approve or reject) to the current run of `args.workflow_id`, as an
     Update (its answer: the run's status; sent again if no worker processed it,
     ecs_canary.unprocessed_update) or, with --signal, a signal (None: not confirmed); CliError
-    for a refusal or a run that ended. `status_command` shows where to look."""
+    for a refusal or a run that ended. `status_command` shows where to look. A run that
+    continues as new as the decision reaches it (a deployment at its gate after a flood of
+    signals, workflows.continue_at_gate) is followed: its next run is the same deployment and
+    takes the same decision."""
     action: str = args.command
     decision_for = decision_input(args)
     run_id = await decision_run(client, args.workflow_id, getattr(args, "run_id", None))
     print(f"{action} run {run_id} of {args.workflow_id}", flush=True)
     decision = decision_for(RunOf(args.workflow_id, run_id))
-    sender = decision.by or "the token's subject"
+    for _ in range(_CONTINUATIONS_FOLLOWED):
+        try:
+            status = await _send(client, args, run_id, decision, result_type, status_command)
+            return decision, status
+        except RPCError as err:
+            later = None
+            if err.status in _CLOSING_STATUSES:
+                later = await continued_since(client, args.workflow_id, run_id)
+            if later is None:
+                raise _send_failed(args, run_id, err, status_command) from None
+            print(f"run {run_id} continued as new: {action} run {later}", flush=True)
+            run_id = later
+    raise CliError(f"cannot {action} {args.workflow_id}: its run kept continuing as new")
+
+
+# A deployment continues as new only after a pause in its signals: one follow is the rule.
+_CONTINUATIONS_FOLLOWED = 3
+# The server's answers to a message for a run that is continuing as new ("workflow is
+# closing") or has just done so ("aborted by closing workflow", "already completed").
+_CLOSING_STATUSES = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.NOT_FOUND)
+
+
+async def _send(
+    client: Client,
+    args: argparse.Namespace,
+    run_id: str,
+    decision: DecisionInput,
+    result_type: type[StatusT],
+    status_command: str,
+) -> StatusT | None:
+    """`send_decision` to run `run_id` once: RPCError when the server refuses the message."""
+    action: str = args.command
     handle = client.get_workflow_handle(args.workflow_id, run_id=run_id)
+    if args.signal:
+        await handle.signal(action, decision)
+        sender = decision.by or "the token's subject"
+        print(f"{action} signal sent to {args.workflow_id} by {sender} (not confirmed:")
+        print(
+            f"  a refused signal is only recorded; check: python starter.py "
+            f"{status_command} {args.workflow_id})"
+        )
+        return None
     try:
-        if args.signal:
-            await handle.signal(action, decision)
-            print(f"{action} signal sent to {args.workflow_id} by {sender} (not confirmed:")
-            print(
-                f"  a refused signal is only recorded; check: python starter.py "
-                f"{status_command} {args.workflow_id})"
-            )
-            return decision, None
-        status = await asyncio.wait_for(
-            execute_update(handle, action, decision, result_type),
-            UPDATE_TIMEOUT_SECONDS,
+        return await asyncio.wait_for(
+            execute_update(handle, action, decision, result_type), UPDATE_TIMEOUT_SECONDS
         )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
@@ -238,14 +274,18 @@ async def send_decision(
         raise CliError(
             f"no answer to {action} within {UPDATE_TIMEOUT_SECONDS}s: is a worker running?"
         ) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:  # the run ended since it was looked up
-            raise CliError(
-                f"{action} refused: run {run_id} of {args.workflow_id} has ended; nothing was "
-                f"decided (check: python starter.py {status_command} {args.workflow_id})"
-            ) from None
-        raise CliError(f"cannot {action} {args.workflow_id}: {one_line(err.message)}") from None
-    return decision, status
+
+
+def _send_failed(
+    args: argparse.Namespace, run_id: str, err: RPCError, status_command: str
+) -> CliError:
+    action, workflow_id = args.command, args.workflow_id
+    if err.status == RPCStatusCode.NOT_FOUND:  # the run ended since it was looked up
+        return CliError(
+            f"{action} refused: run {run_id} of {workflow_id} has ended; nothing was "
+            f"decided (check: python starter.py {status_command} {workflow_id})"
+        )
+    return CliError(f"cannot {action} {workflow_id}: {one_line(err.message)}")
 
 
 async def decide(client: Client, args: argparse.Namespace) -> int:
@@ -369,8 +409,11 @@ async def _train_decision_lines(client: Client, train_id: str) -> list[str]:
 
 
 async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
+    """One deployment: its last run (the query leaves out the runs that continued as new),
+    from the start of its first."""
     outcome = execution.typed_search_attributes.get(sa.DEPLOYMENT_OUTCOME)
     handle = run_handle(client, execution.id, execution.run_id)
+    started = await _deployment_start(client, execution)
     decided = "-"
     if execution.status == WorkflowExecutionStatus.RUNNING:
         try:
@@ -378,18 +421,16 @@ async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str
             decided = current.decision.by or "anonymous" if current.decision else "-"
         except RPCError:
             pass
-        took = (
-            f"{duration_text(round((datetime.now(UTC) - execution.start_time).total_seconds()))}+"
-        )
+        took = f"{duration_text(round((datetime.now(UTC) - started).total_seconds()))}+"
     else:
         result, _ = await final_result(handle)
         if result is not None:
             outcome = outcome or result.outcome.value
             decided = (result.decision.by or "anonymous") if result.decision else "-"
         closed = execution.close_time or execution.start_time
-        took = duration_text(round((closed - execution.start_time).total_seconds(), 1))
+        took = duration_text(round((closed - started).total_seconds(), 1))
     return {
-        "started": clock(execution.start_time),
+        "started": clock(started),
         "duration": took,
         "status": execution.status.name.lower() if execution.status else "unknown",
         "outcome": outcome or "-",
@@ -398,10 +439,25 @@ async def _history_row(client: Client, execution: WorkflowExecution) -> dict[str
     }
 
 
+async def _deployment_start(client: Client, execution: WorkflowExecution) -> datetime:
+    """When the deployment began: its first run's start, for a run that continued from others
+    (workflows.continue_at_gate)."""
+    try:  # the list does not carry the first run's id; describe does
+        described = await run_handle(client, execution.id, execution.run_id).describe()
+        first = first_run_id(described)
+        if first == execution.run_id:
+            return execution.start_time
+        return (await run_handle(client, execution.id, first).describe()).start_time
+    except RPCError:  # the first run is past the namespace's retention
+        return execution.start_time
+
+
 async def history(client: Client, args: argparse.Namespace) -> int:
     query = f"EcsService='{_checked_name(args.service, 'service name')}'"
     if args.cluster:
         query += f" AND EcsCluster='{_checked_name(args.cluster, 'cluster')}'"
+    # A deployment that continued as new at its gate is one row: its last run.
+    query += " AND ExecutionStatus != 'ContinuedAsNew'"
     executions = [e async for e in client.list_workflows(query, limit=args.limit)]
     executions.sort(key=lambda e: e.start_time, reverse=True)
     if not executions:

@@ -21,7 +21,14 @@ from temporalio.service import RPCError
 
 from cli.errors import CliError, exit_code
 from cli.format import one_line, outcome_line
-from cli.runs import describe, final_result, live_progress, query_status, run_handle
+from cli.runs import (
+    continued_run,
+    describe,
+    final_result,
+    live_progress,
+    query_status,
+    run_handle,
+)
 from cli.timeline import Timeline, utc_now
 from ecs_canary.models import DeploymentResult, DeploymentStatus, WaitProgress
 
@@ -126,6 +133,12 @@ async def follow(
             view.update(status, await live_progress(client, description))
             await asyncio.sleep(POLL_SECONDS)
             description = await describe(handle)
+            if (continued := await continued_run(client, description)) is not None:
+                view.line(
+                    f"run {description.run_id} continued as new at its gate (a long history): "
+                    f"watching run {continued.run_id}"
+                )
+                description, handle = continued, run_handle(client, workflow_id, continued.run_id)
         result, error = await final_result(handle)
         view.finish(result, error)
     finally:

@@ -8,6 +8,7 @@ cancelled run's in the `status` query).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeAlias
@@ -60,7 +61,11 @@ async def decision_run(client: Client, workflow_id: str, pinned: str | None) -> 
     since the decision was typed is never decided by it."""
     description = await describe(run_handle(client, workflow_id))
     current = description.run_id
-    if pinned is not None and pinned != current:
+    if (
+        pinned is not None
+        and pinned != current
+        and not await _continued_from(client, description, pinned)
+    ):
         raise CliError(
             f"run {pinned} is not the current run of {workflow_id} (that is {current}): the "
             f"deployment changed; check python starter.py status {workflow_id} and decide again"
@@ -69,6 +74,57 @@ async def decision_run(client: Client, workflow_id: str, pinned: str | None) -> 
         ended = description.status.name.lower() if description.status else "ended"
         raise CliError(f"run {current} of {workflow_id} has {ended}: there is no gate to decide")
     return current
+
+
+async def _continued_from(
+    client: Client, current: WorkflowExecutionDescription, earlier: str
+) -> bool:
+    """Whether run `earlier` is of the same deployment as `current`: a run that continued as
+    new at its gate, in the same chain of runs (workflows.continue_at_gate)."""
+    try:
+        described = await run_handle(client, current.id, earlier).describe()
+    except RPCError:
+        return False
+    return described.status == WorkflowExecutionStatus.CONTINUED_AS_NEW and first_run_id(
+        described
+    ) == first_run_id(current)
+
+
+def first_run_id(description: WorkflowExecutionDescription) -> str:
+    """The first run of the chain this run belongs to (its own id unless it continued)."""
+    return description.raw_description.workflow_execution_info.first_run_id or description.run_id
+
+
+async def continued_run(
+    client: Client, earlier: WorkflowExecutionDescription
+) -> WorkflowExecutionDescription | None:
+    """The run `earlier` continued as, if it continued as new (None otherwise): the current
+    run of the workflow, when it belongs to the same chain."""
+    if earlier.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        return None
+    current = await describe(run_handle(client, earlier.id))
+    return current if first_run_id(current) == first_run_id(earlier) else None
+
+
+# How long a decision that met its run continuing as new waits for the next run to show.
+_CONTINUATION_WAIT_SECONDS = 5.0
+_CONTINUATION_POLL_SECONDS = 0.1
+
+
+async def continued_since(client: Client, workflow_id: str, run_id: str) -> str | None:
+    """The run that run `run_id` has continued as new into (following the chain to the current
+    run), or None when `run_id` has not continued. A run that was continuing as new when a
+    message reached it ("workflow is closing") is described as running for a moment, so this
+    waits a little for it to close."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _CONTINUATION_WAIT_SECONDS
+    while True:
+        earlier = await describe(run_handle(client, workflow_id, run_id))
+        if earlier.status != WorkflowExecutionStatus.RUNNING or loop.time() >= deadline:
+            break
+        await asyncio.sleep(_CONTINUATION_POLL_SECONDS)
+    later = await continued_run(client, earlier)
+    return later.run_id if later is not None else None
 
 
 async def query_status(handle: RunHandle) -> DeploymentStatus:

@@ -40,6 +40,8 @@ class VerifyDecisionInput(StrictModel):
     workflow_id: str
     run_id: str = ""
     action: DecisionAction | HoldAction
+    # The runs this run continued from at its gate: the same deployment (DecisionClaims).
+    earlier_run_ids: list[str] = Field(default_factory=list)
 
 
 class DecisionVerdict(StrictModel):

@@ -77,6 +77,26 @@ class AttemptLog:
             self._refused.append(recorded)
             self._refused_count += 1
 
+    @classmethod
+    def restored(cls, attempts: list[DecisionAttempt], refused_dropped: int) -> AttemptLog:
+        """The log as an earlier run showed it (`attempts`, `refused_dropped`), for the run it
+        continued as (workflows.continue_at_gate): the same attempts in the same order, and
+        the same count of the ones it forgot."""
+        log = cls()
+        for shown in attempts:
+            refusal = None if shown.accepted else shown.refusal or "refused"
+            log.record(
+                shown.action,
+                shown.by,
+                shown.reason,
+                shown.at,
+                shown.via,
+                refusal,
+                signed=shown.signed,
+            )
+        log._refused_count += refused_dropped
+        return log
+
     @property
     def attempts(self) -> list[DecisionAttempt]:
         """Every accepted attempt and the last MAX_REFUSED_ATTEMPTS refused ones, in the order

@@ -23,6 +23,7 @@ from ecs_canary.models import (
     VerificationSettings,
 )
 from ecs_canary.policy import POLICY_FILE_ENV, SIGNED_DECISIONS_ENV, PlatformPolicy
+from ecs_canary.strict import StrictModel
 from ecs_canary.train import TrainDecision
 
 ANONYMOUS = "anonymous"
@@ -37,6 +38,18 @@ class Claim:
 
     by: str | None = None
     reason: str | None = None
+
+
+class CarriedGate(StrictModel):
+    """An open gate as a run hands it to the run it continues as (workflows.continue_at_gate):
+    what its rules and `status` need to go on as if nothing had happened."""
+
+    policy: PlatformPolicy | None
+    opened_at: datetime
+    deadline: datetime
+    approvals: list[str]
+    attempts: list[DecisionAttempt]
+    refused_attempts_dropped: int
 
 
 class GateRefusal(ValueError):
@@ -143,6 +156,28 @@ class Gate:
         self._bake_ends_at = None
         self.opened_at = now
         self._deadline = now + timedelta(seconds=self._settings.timeout_seconds)
+
+    def carried(self) -> CarriedGate:
+        """This open gate, for the run this one continues as."""
+        assert self.is_open and self.opened_at and self._deadline, "only an open gate is carried"
+        return CarriedGate(
+            policy=self._policy,
+            opened_at=self.opened_at,
+            deadline=self._deadline,
+            approvals=list(self.approvals),
+            attempts=self.attempts,
+            refused_attempts_dropped=self.refused_attempts_dropped,
+        )
+
+    def reopen(self, carried: CarriedGate) -> None:
+        """Open again the gate an earlier run of this deployment carried over: the same
+        deadline, approvals, policy and attempts."""
+        self._phase = "open"
+        self._bake_ends_at = None
+        self._policy = carried.policy
+        self.opened_at, self._deadline = carried.opened_at, carried.deadline
+        self.approvals = list(carried.approvals)
+        self._attempts = AttemptLog.restored(carried.attempts, carried.refused_attempts_dropped)
 
     def await_train(self, train: str) -> None:
         """Verification passed and the release train `train` decides (ecs_canary.train):

@@ -186,11 +186,15 @@ def token_issuer_from_env(environ: dict[str, str] | None = None) -> str | None:
 
 @dataclass(frozen=True)
 class DecisionClaims:
-    """What a token must be for: this run of this workflow, and this action."""
+    """What a token must be for: this run of this workflow, and this action. `earlier_runs`:
+    the runs this one continued from (a deployment whose gate took a long history continues as
+    new, workflows.continue_at_gate): the same deployment, so a token typed for one of them
+    still decides it; never a run of another deployment."""
 
     workflow_id: str
     run_id: str
     action: str
+    earlier_runs: tuple[str, ...] = ()
 
 
 def verify_decision_token(
@@ -268,7 +272,7 @@ def _check_claims(claims: dict[str, Any], expected: DecisionClaims, now: float) 
         raise TokenRefusal(
             f"the token is for workflow {claims['workflow_id']!r}, not {expected.workflow_id!r}"
         )
-    if claims["run_id"] != expected.run_id:
+    if claims["run_id"] != expected.run_id and claims["run_id"] not in expected.earlier_runs:
         raise TokenRefusal(f"the token is for run {claims['run_id']}, not {expected.run_id}")
     if claims["action"] != expected.action:
         raise TokenRefusal(f"the token is for {claims['action']!r}, not {expected.action!r}")

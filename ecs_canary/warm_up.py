@@ -6,8 +6,9 @@ that worker (the run is sticky on it), only once the worker has completed one of
 workflow tasks. A run waiting quietly at its gate runs none for hours, so after a restart every
 `status` query of it (each `starter.py status` or `watch` poll) hands a worker the run's whole
 history to replay: 1.5 to 2.5 s for a history of 10,000 refused signals on a loaded 2-core
-machine, and the SDK's per-signal cost alone is more than a second. So the query must not
-replay, and the replay is done once, here, before anyone asks.
+machine, and the SDK's per-signal cost alone is more than a second (a flooded deployment
+continues as new before its history is that long: workflows.continue_at_gate). So the query
+must not replay, and the replay is done once, here, before anyone asks.
 
 How: the worker lists the open runs of both workflow types on its task queue (Temporal's
 visibility) and sends each the `warm_up` Update (workflows.warm_up), which every run refuses.

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.baseline import BaselineService
     from workflows.calls import Calls, abandoned_when, calls_may_repeat, settle, together
     from workflows.cleanup import Cleanup
+    from workflows.continue_at_gate import GateContinuation, continued
     from workflows.decision_messages import DecisionMessages
     from workflows.decisions import DecisionDesk
     from workflows.ecs_calls import EcsSteps
@@ -81,7 +82,7 @@ with workflow.unsafe.imports_passed_through():
         take_train_decision,
         train_membership_refusal,
     )
-    from workflows.verification import verify
+    from workflows.verification import verify, verify_at_open_gate
     from workflows.warm_up import WarmUpMessage
     from workflows.watch import RolloutWatch
 
@@ -109,20 +110,32 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
         self._request: DeploymentRequest | None = None
         self._invalid: str | None = None
         payload = read_argument(request)
-        try:
-            self._request = DeploymentRequest.model_validate(payload)
-        except ValidationError as err:
-            # Raised by run(), so the run fails at once instead of its task retrying forever.
-            self._invalid = invalid_request_text(err, payload)
-            return
-        if (not_of_train := train_membership_refusal(self._request.train)) is not None:
-            self._invalid = not_of_train
-            return
-        self._gate.configure(self._request.verification)
-        self._state.verification_steps = pending_steps(self._request)
-        self._state.analysis = pending_analysis(self._request)
+        # A run that continued as new at its open gate takes up where the earlier run was.
+        self._continued = carried = continued(payload)
+        if carried is not None:
+            self._request, self._state = carried.request, carried.state
+            self._gate.configure(self._request.verification)
+            self._gate.reopen(carried.gate)
+        else:
+            try:
+                self._request = DeploymentRequest.model_validate(payload)
+            except ValidationError as err:
+                # Raised by run(), so the run fails at once instead of its task retrying forever.
+                self._invalid = invalid_request_text(err, payload)
+                return
+            if (not_of_train := train_membership_refusal(self._request.train)) is not None:
+                self._invalid = not_of_train
+                return
+            self._gate.configure(self._request.verification)
+            self._state.verification_steps = pending_steps(self._request)
+            self._state.analysis = pending_analysis(self._request)
         self._run = run = RunContext(self._request, self._state, self._gate, Calls(self._request))
-        self._desk = DecisionDesk(self._gate, self._state.hold)
+        self._desk = DecisionDesk(
+            self._gate,
+            self._state.hold,
+            carried.earlier_run_ids if carried else None,
+            carried.used_token_ids if carried else None,
+        )
         self._ecs = EcsSteps(run)
         self._traffic = TrafficShift(run)
         self._scaling = ScalingHold(run)
@@ -130,8 +143,12 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
         self._cleanup = Cleanup(run)
         self._notifier = Notifier(run)
         self._watch = RolloutWatch(run)
+        self._continuation = GateContinuation(run, self._desk, self._notifier)
 
     # --- Messages ---------------------------------------------------------------------------
+
+    def _signal_arrived(self) -> None:
+        self._continuation.signal_arrived()
 
     @workflow.query(description="Where the deployment stands: stage, gate, tasks, decision.")
     def status(self) -> DeploymentStatus:
@@ -171,9 +188,12 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
         self._details = asyncio.ensure_future(self._run.keep_details_current())
         hold = self._run.hold  # a paused run takes no next step (workflows.hold)
         try:
-            await self._canary_deploy()
-            await hold.before_next_step()
-            await self._verification()
+            if self._continued is None:
+                await self._canary_deploy()
+                await hold.before_next_step()
+                await self._verification()
+            else:  # continued as new at its open gate (workflows.continue_at_gate)
+                await verify_at_open_gate(self._run, self._desk.refresh_policy, self._continuation)
             if self._gate.decision is not None:
                 self._notifier.send("decided", self.status())
             if self._gate.approved:
@@ -329,6 +349,7 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
             self._run,
             lambda: self._notifier.send("gate_open", self.status()),
             self._desk.refresh_policy,
+            self._continuation,
         )
 
     # --- Stage 3: Canary Delete -------------------------------------------------------------

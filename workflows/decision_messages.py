@@ -75,6 +75,11 @@ class DecisionMessages:
     def _validate_reject(self, decision: RawValue = NO_ARGUMENT) -> None:
         self._check("reject", decision)
 
+    def _signal_arrived(self) -> None:
+        """A decision signal arrived, before anything reads it. Nothing by default; a
+        deployment's gate waits for a pause in them before it continues as new
+        (workflows.continue_at_gate)."""
+
     def _check(self, action: Action, decision: RawValue) -> None:
         if self._invalid is not None:
             raise GateRefusal(f"this {self.RUN_KIND} will not run: {self._invalid}")
@@ -83,6 +88,8 @@ class DecisionMessages:
     async def _take(self, action: Action, decision: RawValue, via: DecisionSource) -> None:
         if self._invalid is not None:
             return  # the run fails at once with InvalidRequest; there is no gate to decide
+        if via == "signal":
+            self._signal_arrived()
         refusal = await self._desk.take(action, read_argument(decision), via)
         if refusal is not None and via == "update":
             raise UpdateRefusal(refusal)

@@ -4,16 +4,18 @@ Signals and Updates share this path. A decision the gate could take goes to the 
 activity: the platform policy, keys and clock live there), which reads the policy again and
 verifies the token of a signed one; the verdict is recorded in the history, so a replay after
 the keys rotate or the policy changes takes the same decision. The identity is then the
-token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per run.
+token's verified `sub`, never the payload's `by`. A token's `jti` is accepted once per
+deployment: its run and the runs it continued from at its gate.
 
 A decision the run can refuse by itself (an unreadable payload, a gate that is not open or
 already decided, an unsigned decision where the policy it knows requires a token, a name that
 is not an approver) is refused and recorded without asking the worker: it takes no command
 and little time (the Web UI details, which show no refusals, stay as drawn), so a flood of
-them costs the history nothing but the signals themselves. A worker that must replay 10,000 of
-them (restarted, the run not cached) takes 1.5-1.9 s to answer `status` on 2 loaded cores, about
+them costs the history nothing but the signals themselves. A worker that had to replay 10,000 of
+them (restarted, the run not cached) took 1.5-1.9 s to answer `status` on 2 loaded cores, about
 a fifth of its replay's CPU spent here, the rest in the SDK (README, "A flood of refused
-signals"); the refusal is recorded as a tuple (ecs_canary.attempt_log).
+signals"); the refusal is recorded as a tuple (ecs_canary.attempt_log), and the run continues
+as new at its gate before its history is that long (workflows.continue_at_gate).
 
 Decisions are taken in arrival order: one still being checked holds back those that came
 after it, and so does one that waits for the run's first task to learn the platform policy.
@@ -84,14 +86,29 @@ def _claimed_by(decision: Any) -> str | None:
 class DecisionDesk:
     """Takes the decisions people send (signals and Updates) to the gate, one at a time."""
 
-    def __init__(self, gate: Gate, hold: HoldState | None = None) -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        hold: HoldState | None = None,
+        earlier_run_ids: list[str] | None = None,
+        used_token_ids: list[str] | None = None,
+    ) -> None:
+        """`earlier_run_ids` and `used_token_ids`: what the runs this one continued from at
+        the gate knew (workflows.continue_at_gate): a token for one of them is for this
+        deployment, and a `jti` used there stays used."""
         self._gate = gate
         self._hold = hold if hold is not None else HoldState()
         self._turn = asyncio.Lock()
         self._in_progress = 0
         self._closing = False
-        # The `jti` of every token verified on this run: each one decides once.
-        self._used_token_ids: set[str] = set()
+        self.earlier_run_ids = list(earlier_run_ids or [])
+        # The `jti` of every token verified on this deployment: each one decides once.
+        self._used_token_ids: set[str] = set(used_token_ids or [])
+
+    @property
+    def used_token_ids(self) -> list[str]:
+        """The `jti` of every token verified on this deployment so far, sorted."""
+        return sorted(self._used_token_ids)
 
     def check(self, action: Action, payload: Any) -> None:
         """An Update validator's rules (raise GateRefusal; change nothing). What needs the
@@ -231,7 +248,11 @@ class DecisionDesk:
         """The platform policy as the worker reads it now, and a token's verdict."""
         info = workflow.info()  # the token must be for this very run
         request = VerifyDecisionInput(
-            token=token, workflow_id=info.workflow_id, run_id=info.run_id, action=action
+            token=token,
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            action=action,
+            earlier_run_ids=self.earlier_run_ids,
         )
         try:
             return await workflow.execute_local_activity(

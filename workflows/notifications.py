@@ -75,6 +75,8 @@ class Notifier:
     def __init__(self, run: RunContext | Receivers) -> None:
         self._receivers = run if isinstance(run, Receivers) else Receivers.of_run(run)
         self._sent: set[tuple[NotificationEvent, str | None]] = set()
+        if isinstance(run, RunContext):  # a deployment's, continued as new: sent already
+            self._sent = {(state.event, None) for state in run.state.notifications}
         # Per receiver (by index), its latest delivery: the next event waits for it.
         self._latest: dict[int, asyncio.Task[None]] = {}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from temporalio import workflow
 
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary.text import duration_text
     from workflows.analysis import CanaryAnalysis
     from workflows.calls import settle
+    from workflows.continue_at_gate import GateContinuation
     from workflows.run_part import RunContext
     from workflows.state import DeploymentState
     from workflows.steps import StepRunner
@@ -28,11 +30,13 @@ async def verify(
     run: RunContext,
     gate_opened: Callable[[], None],
     refresh_policy: Callable[[], Awaitable[None]],
+    continuation: GateContinuation,
 ) -> None:
     """The bake, the verification steps and the canary analysis run side by side; the gate
     opens once all are through, and then a person, the gate's timer or an alarm decides. A
     rejection, an alarm or a cancel ends whatever still runs. `refresh_policy` reads the
-    platform policy again before the run approves by itself."""
+    platform policy again before the run approves by itself; `continuation` continues the run
+    as new at the open gate once its history is long (workflows.continue_at_gate)."""
     settings, state, gate = run.request.verification, run.state, run.gate
     steps = StepRunner(run) if settings.steps else None
     analysis = CanaryAnalysis(run) if settings.analysis is not None else None
@@ -80,25 +84,92 @@ async def verify(
         gate.open(workflow.now())
         gate_opened()
         limit = settings.timeout_seconds
-        timed_out = await _wait_for_gate(
-            run, alarm_watch, limit, f"Gate: wait for approval ({duration_text(limit)})"
-        )
-        if timed_out:
-            action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"
-            if action == "approve":
-                await refresh_policy()
-                if refused := gate.automatic_approval_refusal("timeout"):
-                    action, why = "reject", f"{why}; {refused}"
-                await run.hold.before_next_step()
-            if gate.decision is None:
-                gate.decide_automatically(action, "timeout", why, workflow.now())
+        await _await_decision(run, alarm_watch, limit, refresh_policy, continuation)
     finally:
-        gate.close()
         # Steps first: a cancelled run_task step stops its test tasks before anything else.
-        for side_task in (step_run, analysis_run, alarm_watch):
-            if side_task is not None and not side_task.done():
-                side_task.cancel()
-                await settle(side_task)
+        await _close_gate(run, (step_run, analysis_run, alarm_watch), continuation)
+
+
+# A gate whose time ran out as its run continued as new times out at once (a timer is never 0).
+_NO_TIME_LEFT = 0.001
+
+
+async def verify_at_open_gate(
+    run: RunContext,
+    refresh_policy: Callable[[], Awaitable[None]],
+    continuation: GateContinuation,
+) -> None:
+    """Verification for a run that continued as new at its open gate: the gate, carried over,
+    waits for the rest of its time (the time it had left when the run was paused, if it was),
+    with its alarms watched again."""
+    gate, hold = run.gate, run.state.hold
+    assert gate.deadline is not None and gate.opened_at is not None, "the gate is open"
+    since = hold.paused.at if hold.paused is not None else workflow.now()
+    timeout = run.request.verification.timeout_seconds
+    left = (gate.deadline - max(since, gate.opened_at)).total_seconds()
+    seconds = min(max(left, _NO_TIME_LEFT), timeout)
+    alarms = run.request.verification.alarms
+    alarm_watch = watch_alarms(run, alarms) if alarms else None
+    try:
+        await _await_decision(run, alarm_watch, seconds, refresh_policy, continuation)
+    finally:
+        await _close_gate(run, (alarm_watch,), continuation)
+
+
+async def _await_decision(
+    run: RunContext,
+    alarm_watch: asyncio.Task[AlarmFiring] | None,
+    seconds: float,
+    refresh_policy: Callable[[], Awaitable[None]],
+    continuation: GateContinuation,
+) -> None:
+    """At the open gate: a person, an alarm or, after `seconds`, the gate's timer decides
+    (`on_timeout`); a history grown long meanwhile continues the run as new, at this gate."""
+    settings, gate = run.request.verification, run.gate
+    limit = settings.timeout_seconds
+    quiet_moment = asyncio.ensure_future(continuation.quiet_moment())
+    try:
+        timed_out = await _wait_for_gate(
+            run,
+            alarm_watch,
+            seconds,
+            f"Gate: wait for approval ({duration_text(limit)})",
+            also=quiet_moment.done,
+        )
+    finally:
+        if not quiet_moment.done():
+            quiet_moment.cancel()
+    quiet = quiet_moment.done() and not quiet_moment.cancelled()
+    if gate.decision is None and not timed_out and quiet:
+        continuation.continue_as_new()
+    if timed_out:
+        action, why = settings.on_timeout, f"no decision within {duration_text(limit)}"
+        if action == "approve":
+            await refresh_policy()
+            if refused := gate.automatic_approval_refusal("timeout"):
+                action, why = "reject", f"{why}; {refused}"
+            await run.hold.before_next_step()
+        if gate.decision is None:
+            gate.decide_automatically(action, "timeout", why, workflow.now())
+
+
+async def _close_gate(
+    run: RunContext,
+    side_tasks: tuple[asyncio.Task[Any] | None, ...],
+    continuation: GateContinuation,
+) -> None:
+    """Close the gate and end what still runs beside it, in order, each waited for; except
+    when the run continues as new at its gate, which stays open (a query that reaches the
+    closed run shows it as the run left it) and takes nothing half done with it: its alarm
+    watch ends with the run (workflows.continue_at_gate), and waiting for it would let messages
+    in after the run's state was carried over."""
+    if continuation.continuing:
+        return
+    run.gate.close()
+    for side_task in side_tasks:
+        if side_task is not None and not side_task.done():
+            side_task.cancel()
+            await settle(side_task)
 
 
 def _alarms_to_watch(run: RunContext) -> bool:

@@ -11,7 +11,8 @@ the server sent the queries elsewhere (README, "A worker's warm-up").
 
 Without it, a run waiting quietly at its gate runs no workflow task after a worker restart,
 and every `status` query hands the worker the whole history to replay (1.5 to 2.5 s for 10,000
-refused signals, issue 23) until something happens in the run.
+refused signals in one run, issue 23; a flooded deployment now continues as new before its
+history is that long, workflows.continue_at_gate) until something happens in the run.
 
 The validator refuses every call the same way and reads nothing: the run's state and history
 stay as they were, and the Update's handler never runs. Its argument is taken raw, as every

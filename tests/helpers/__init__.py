@@ -58,6 +58,7 @@ _EXPORTS = {
     "temporal": [
         "SHORT_TASK_TIMEOUT",
         "activity_running",
+        "refused_continuations",
         "approve_at_gate",
         "assert_failed_at_once",
         "failed_with",

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import EventType, PendingActivityState, WorkflowTaskFailedCause
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -146,3 +146,17 @@ async def assert_failed_at_once(handle: WorkflowHandle, error_type: str) -> str:
     ]
     assert events == FAILED_AT_ONCE, history.to_json()
     return cause.message
+
+
+async def refused_continuations(client: Client, workflow_id: str, run_id: str) -> int:
+    """How many times Temporal refused run `run_id`'s continue-as-new because a signal was
+    still unhandled (a workflow task failed with cause UnhandledCommand)."""
+    unhandled = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
+    run = client.get_workflow_handle(workflow_id, run_id=run_id)
+    refused = [
+        event
+        async for event in run.fetch_history_events()
+        if event.HasField("workflow_task_failed_event_attributes")
+        and event.workflow_task_failed_event_attributes.cause == unhandled
+    ]
+    return len(refused)

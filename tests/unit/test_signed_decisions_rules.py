@@ -94,6 +94,30 @@ def test_refused_attempts_beyond_the_last_hundred_are_counted_not_kept():
     assert gate.attempts[0].accepted and gate.attempts[1].by == "p5"
 
 
+def test_an_open_gate_carried_to_a_continued_run_is_the_same_gate():
+    """What a run that continues as new at its gate carries (workflows.continue_at_gate): the
+    reopened gate answers and decides as the first one would."""
+    gate = _open_gate(min_approvals=2, approvers=["alice", "bob"])
+    gate.learn_policy(PlatformPolicy(min_approvals=2))
+    assert gate.offer("approve", DecisionInput(by="alice"), "update", T0, signed=True)
+    for number in range(MAX_REFUSED_ATTEMPTS + 5):
+        gate.refuse("approve", DecisionInput(by=f"p{number}"), "signal", T0, "no")
+    carried = gate.carried()
+
+    reopened = Gate()
+    reopened.configure(VerificationSettings(min_approvals=2, approvers=["alice", "bob"]))
+    reopened.reopen(type(carried).model_validate_json(carried.model_dump_json()))
+    assert reopened.is_open and reopened.deadline == gate.deadline
+    assert (reopened.approvals, reopened.opened_at) == (["alice"], T0)
+    assert reopened.attempts == gate.attempts
+    assert reopened.refused_attempts_dropped == gate.refused_attempts_dropped == 5
+    assert reopened.policy == gate.policy
+    assert "'alice' has already approved" in _refusal(reopened, DecisionInput(by="alice"))
+    assert reopened.offer("approve", DecisionInput(by="bob"), "signal", T0)
+    assert reopened.approved and reopened.decision is not None
+    assert reopened.decision.approvals == ["alice", "bob"]
+
+
 def test_before_the_worker_answers_the_policy_is_unknown_unless_the_request_decides():
     assert _open_gate(worker_policy=None).signatures_required is None
     assert _open_gate(worker_policy=None, require_signed_decisions=True).signatures_required

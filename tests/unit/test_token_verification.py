@@ -94,6 +94,18 @@ def test_a_token_for_another_run_of_the_same_workflow_is_refused(jwks_path: Path
     assert _refusal(earlier, jwks_path) == f"the token is for run an-earlier-run, not {RUN_ID}"
 
 
+def test_a_token_for_a_run_this_one_continued_from_decides_it(jwks_path: Path):
+    """A deployment whose gate took a long history continued as new: a token typed for the run
+    it continued from is for the same deployment; a token for any other run is still not."""
+    keys = trusted_keys(str(jwks_path))
+    continued = DecisionClaims(WID, RUN_ID, "approve", earlier_runs=("run-1", "run-2"))
+    typed_before = ED.token(WID, run_id="run-1")
+    assert verify_decision_token(typed_before, keys, continued, ISSUER).subject == "alice"
+    with pytest.raises(TokenRefusal) as refused:
+        verify_decision_token(ED.token(WID, run_id="run-0"), keys, continued, ISSUER)
+    assert str(refused.value) == f"the token is for run run-0, not {RUN_ID}"
+
+
 def test_a_key_with_an_owner_verifies_only_its_owners_tokens(tmp_path: Path):
     bob = Approver("bob-key", owner="bob", issuer=None)
     keys = write_jwks(tmp_path / "people.json", bob)
