@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import PendingWorkflowTaskState
+from temporalio.service import RPCError, RPCStatusCode
 
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
 from ecs_canary.train import TrainResult, TrainStatus
@@ -74,10 +75,17 @@ async def test_a_train_answers_while_every_deployment_of_its_wave_waits_for_the_
                 "status", result_type=TrainStatus, rpc_timeout=_QUERY_TIMEOUT
             )
             answered_in = time.monotonic() - asked
-            # Before any held call may go: nothing of theirs reaches ECS.
-            await asyncio.gather(*(d.terminate("test finished") for d in deployments))
+            # Before any held call may go: nothing of theirs reaches ECS. The train first, so
+            # that it starts no more; one whose start it had only just asked for may not exist.
+            await handle.terminate("test finished")
+            ended = await asyncio.gather(
+                *(d.terminate("test finished") for d in deployments), return_exceptions=True
+            )
     finally:
         budget.set_rate(_OWN_BUDGET)
     assert status.counts["in_flight"] == _DEPLOYMENTS
+    not_started = [e for e in ended if isinstance(e, RPCError)]
+    assert all(e.status == RPCStatusCode.NOT_FOUND for e in not_started), not_started
+    assert len(not_started) + sum(e is None for e in ended) == _DEPLOYMENTS
     assert answered_in < 2.0
     assert emulator.admin.calls()["total"] == 0
