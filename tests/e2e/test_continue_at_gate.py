@@ -2,14 +2,19 @@
 deployment continues as new at its gate (workflows.continue_at_gate), so a worker that starts
 afterwards answers `status` from a short history; an approval typed for the first run (`starter.py
 approve --run-id`) still decides the deployment, which rolls out, and `starter.py watch`
-follows it from run to run."""
+follows it from run to run. A decision whose run was looked up just before the run continued
+reaches the closed run, and `starter.py` sends it on to the next run."""
 
 from __future__ import annotations
 
+from unittest.mock import AsyncMock
+
+import cli.commands
 from bench.flood import STATUS_SECONDS, attempts_shown, send_refused_signals, timed_status
 from cli.format import clock
 from ecs_canary import search_attributes as sa
 from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
+from starter import parser
 from tests.helpers import (
     existing_service,
     in_process_worker,
@@ -27,11 +32,11 @@ SERVICE = "floodapp"
 
 
 async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
-    client, task_queue, requests, ecs, deploy, starter
+    client, task_queue, requests, ecs, deploy, starter, monkeypatch, capsys
 ):
     existing_service(ecs, requests, SERVICE)
     async with in_process_worker(client, task_queue):
-        handle = await deploy(requests.raw(SERVICE))
+        handle = await deploy(requests.raw(SERVICE, verification={"min_approvals": 2}))
         opened = await wait_for_stage(handle, "verification", gate_open=True, timeout=120)
         first = await handle.describe()
         first_run = first.run_id
@@ -64,6 +69,14 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
         approved = await starter.run("approve", handle.id, "--run-id", first_run, "--by", "alice")
         assert approved.code == 0, approved.err
         assert f"approve run {current.run_id} of {handle.id}" in approved.out
+        # Bob's run was looked up a moment before the run continued: his approval reaches the
+        # closed first run, and is sent on to the current one.
+        looked_up = AsyncMock(return_value=first_run)
+        monkeypatch.setattr(cli.commands, "decision_run", looked_up)
+        bobs = parser().parse_args(["approve", handle.id, "--by", "bob"])
+        assert await cli.commands.decide(client, bobs) == 0
+        printed = capsys.readouterr().out
+        assert f"run {first_run} continued as new: approve run {current.run_id}" in printed
         result = await handle.result()
     assert result.outcome == "succeeded" and result.canary_deleted
     # `history` shows the deployment once: its last run, from its first run's start.
@@ -75,7 +88,7 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
     assert watched.code == 0, watched.err
     assert f"watching run {current.run_id}" in watched.out
     assert "succeeded" in watched.out.splitlines()[-1]
-    assert result.decision is not None and result.decision.by == "alice"
+    assert result.decision is not None and result.decision.approvals == ["alice", "bob"]
     main = ecs.describe_services(cluster=requests.seed["cluster"], services=[SERVICE])
     assert main["services"][0]["taskDefinition"] == result.task_definition_arn
 
