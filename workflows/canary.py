@@ -27,7 +27,7 @@ hand).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from temporalio import workflow
@@ -161,6 +161,7 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
     )
     async def train_decision_signal(self, decision: RawValue = NO_ARGUMENT) -> None:
         if self._invalid is None:
+            self._signal_arrived()
             await take_train_decision(self._run, read_argument(decision))
 
     @workflow.signal(
@@ -171,8 +172,20 @@ class EcsCanaryDeployment(DecisionMessages, WarmUpMessage):
     )
     async def train_hold_signal(self, hold: RawValue = NO_ARGUMENT) -> None:
         if self._invalid is None:
+            self._signal_arrived()
             async with self._train_holds:
                 await follow_train_hold(self._run, read_argument(hold))
+
+    @workflow.signal(
+        dynamic=True,
+        description="Any other signal: none a deployment takes, so it is dropped.",
+    )
+    async def other_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Without it the SDK would keep each such signal in memory for a handler that never
+        comes, and a flood of them would not count as signals for the gate's quiet moment
+        (workflows.continue_at_gate): the run would continue as new in the middle of it."""
+        if self._invalid is None:
+            self._signal_arrived()
 
     # --- The run ----------------------------------------------------------------------------
 

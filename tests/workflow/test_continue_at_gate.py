@@ -7,6 +7,7 @@ at the gate, so that the flood crosses it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from bench.flood import attempts_shown, send_refused_signals
+from bench.flood import IN_FLIGHT, attempts_shown, send_refused_signals
 from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from ecs_canary.models import DeploymentResult, DeploymentStatus, Outcome
 from ecs_canary.policy import POLICY_FILE_ENV
@@ -195,3 +196,31 @@ async def test_a_paused_gate_continues_as_new_paused_and_its_timer_resumes_after
     result = await handle.result()  # the time-skipping server jumps to the moved deadline
     assert result.decision is not None and result.decision.via == "timeout"
     assert abs(result.decision.at - resumed.gate_deadline) < timedelta(seconds=1)
+
+
+async def test_a_flood_of_signals_no_deployment_takes_also_waits_for_a_pause(
+    start, existing: FakeEcs, monkeypatch: pytest.MonkeyPatch, time_skipping: WorkflowEnvironment
+) -> None:
+    """Signals of a name the run has no handler for count as signals for the quiet moment: the
+    run continues as new after them, not in the middle of them."""
+    handle = await start(_signed_gate())
+    first_run = handle.result_run_id or ""
+    await wait_until(lambda: _open(handle))
+    at_the_gate = (await handle.describe()).history_length
+    monkeypatch.setattr(
+        continue_at_gate, "CONTINUE_AT_GATE_AFTER_EVENTS", at_the_gate + ABOVE_THE_GATE
+    )
+    sending = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(number: int) -> None:
+        async with sending:
+            await handle.signal("no-such-signal", number)
+
+    await asyncio.gather(*(one(number) for number in range(FLOOD)))
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first_run
+
+    await wait_until(continued)
+    assert await refused_continuations(time_skipping.client, handle.id, first_run) == 0
+    assert (await _status(handle)).gate_open
