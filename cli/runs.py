@@ -115,15 +115,19 @@ async def continued_since(client: Client, workflow_id: str, run_id: str) -> str 
     """The run that run `run_id` has continued as new into (following the chain to the current
     run), or None when `run_id` has not continued. A run that was continuing as new when a
     message reached it ("workflow is closing") is described as running for a moment, so this
-    waits a little for it to close."""
+    waits a little for it to close. None too when the runs cannot be described: the caller
+    then reports the error that brought it here."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _CONTINUATION_WAIT_SECONDS
-    while True:
-        earlier = await describe(run_handle(client, workflow_id, run_id))
-        if earlier.status != WorkflowExecutionStatus.RUNNING or loop.time() >= deadline:
-            break
-        await asyncio.sleep(_CONTINUATION_POLL_SECONDS)
-    later = await continued_run(client, earlier)
+    try:
+        while True:
+            earlier = await describe(run_handle(client, workflow_id, run_id))
+            if earlier.status != WorkflowExecutionStatus.RUNNING or loop.time() >= deadline:
+                break
+            await asyncio.sleep(_CONTINUATION_POLL_SECONDS)
+        later = await continued_run(client, earlier)
+    except (RPCError, CliError):
+        return None
     return later.run_id if later is not None else None
 
 

@@ -12,6 +12,7 @@ from unittest.mock import AsyncMock
 import cli.commands
 from bench.flood import STATUS_SECONDS, attempts_shown, send_refused_signals, timed_status
 from cli.format import clock
+from cli.runs import continued_since
 from ecs_canary import search_attributes as sa
 from ecs_canary.attempt_log import MAX_REFUSED_ATTEMPTS
 from starter import parser
@@ -91,6 +92,12 @@ async def test_a_flooded_gate_continues_as_new_and_a_new_worker_answers_quickly(
     assert result.decision is not None and result.decision.approvals == ["alice", "bob"]
     main = ecs.describe_services(cluster=requests.seed["cluster"], services=[SERVICE])
     assert main["services"][0]["taskDefinition"] == result.task_definition_arn
+
+
+async def test_following_a_run_that_cannot_be_described_finds_nothing(client):
+    """`starter.py` then reports the server's own answer to the decision, not a describe's."""
+    unknown_run = "00000000-0000-4000-8000-000000000000"
+    assert await continued_since(client, "ecs-canary/nowhere/nothing", unknown_run) is None
 
 
 async def _history_row(starter, run_id: str) -> tuple[str, str] | None:
