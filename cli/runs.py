@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
+    WorkflowContinuedAsNewError,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -106,29 +107,23 @@ async def continued_run(
     return current if first_run_id(current) == first_run_id(earlier) else None
 
 
-# How long a decision that met its run continuing as new waits for the next run to show.
+# How long a decision that met its run continuing as new waits for that run to close.
 _CONTINUATION_WAIT_SECONDS = 5.0
-_CONTINUATION_POLL_SECONDS = 0.1
 
 
 async def continued_since(client: Client, workflow_id: str, run_id: str) -> str | None:
-    """The run that run `run_id` has continued as new into (following the chain to the current
-    run), or None when `run_id` has not continued. A run that was continuing as new when a
-    message reached it ("workflow is closing") is described as running for a moment, so this
-    waits a little for it to close. None too when the runs cannot be described: the caller
-    then reports the error that brought it here."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _CONTINUATION_WAIT_SECONDS
+    """The run that run `run_id` continued as new into, or None when it did not: it ended
+    otherwise, still runs, or cannot be read (the caller then reports the error that brought
+    it here). A run that was continuing as new when a message reached it ("workflow is
+    closing") closes a moment later: this waits for its close, as Temporal reports it."""
+    closing = run_handle(client, workflow_id, run_id)
     try:
-        while True:
-            earlier = await describe(run_handle(client, workflow_id, run_id))
-            if earlier.status != WorkflowExecutionStatus.RUNNING or loop.time() >= deadline:
-                break
-            await asyncio.sleep(_CONTINUATION_POLL_SECONDS)
-        later = await continued_run(client, earlier)
-    except (RPCError, CliError):
+        await asyncio.wait_for(closing.result(follow_runs=False), _CONTINUATION_WAIT_SECONDS)
+    except WorkflowContinuedAsNewError as continued:
+        return continued.new_execution_run_id
+    except (TimeoutError, WorkflowFailureError, RPCError):
         return None
-    return later.run_id if later is not None else None
+    return None
 
 
 async def query_status(handle: RunHandle) -> DeploymentStatus:

@@ -109,7 +109,7 @@ async def verify_at_open_gate(
     left = (gate.deadline - max(since, gate.opened_at)).total_seconds()
     seconds = min(max(left, _NO_TIME_LEFT), timeout)
     alarms = run.request.verification.alarms
-    alarm_watch = watch_alarms(run, alarms) if alarms else None
+    alarm_watch = watch_alarms(run, alarms) if _alarms_to_watch(run) else None
     try:
         await _await_decision(run, alarm_watch, seconds, refresh_policy, continuation)
     finally:
