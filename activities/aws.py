@@ -130,9 +130,10 @@ def latest_tagged_revision(client: Any, family: str, key: str, value: str) -> di
 
 
 class CallBudget:
-    """At most `calls_per_second` ECS requests leave this worker in any window a little longer
-    than a second (the margin absorbs the jitter between sending and AWS receiving), however
-    many deployments run at once.
+    """At most `calls_per_second` ECS requests leave this worker in any second, however many
+    deployments run at once. (The window was 1.1 s, a tenth kept for calls delayed between
+    sending and AWS receiving; a worker sharing a budget keeps one call of its share for that
+    instead, activities.shared_budget.LATE_CALLS_PER_WORKER.)
 
     When requests queue, changes go first: a held-back CreateService or UpdateService delays
     its deployment by all the time ECS then takes, a held-back poll only by a poll interval.
@@ -145,7 +146,7 @@ class CallBudget:
     following moments and would reach ECS in the same second as the next window's.
     """
 
-    WINDOW_SECONDS = 1.1
+    WINDOW_SECONDS = 1.0
     # A queued caller calls `while_waiting` at least this often (its wait's heartbeat).
     CHECK_IN_SECONDS = 1.0
     CHANGES = frozenset(

@@ -39,14 +39,13 @@ from activities.aws import CallBudget
 # A worker's long poll lasts up to about a minute; a poller not seen for longer is gone.
 POLLER_GONE_SECONDS = 75.0
 REFRESH_SECONDS = 1.0
-# Each worker leaves one call of its share unused. A worker paces its own calls, spaced over a
-# window a little longer than a second (activities.aws.CallBudget), so its calls fit within a
-# second as they leave it; one held up on its way (a garbage collection, a busy core) can still
-# reach ECS in the next second, on top of that second's own calls. The call each worker leaves
-# is room for its late one. (The margin was a tenth of the budget, set when the emulator
-# counted a call when its own thread got to it, which bunched calls that had arrived apart:
-# counted where they arrive, three workers paced at 90 calls a second reached at most 89 in
-# the run measured, and at 87.3 at most 87 in eight.)
+# Each worker leaves one call of its share unused. A worker paces its own calls over any second
+# (activities.aws.CallBudget), so its calls fit within a second as they leave it; one held up on
+# its way (a garbage collection, a busy core) can still reach ECS in the next second, on top of
+# that second's own calls. The call each worker leaves is room for its late one: three workers
+# sharing 100 calls a second send at most 3 x 32 in any second, and 99 reach ECS in one even
+# if each has a call late. (Counted where they arrive, three workers paced at 96 calls a second
+# reached at most 95-96 in the train bench's runs, and at 87.3 (a window of 1.1 s) at most 87.)
 LATE_CALLS_PER_WORKER = 1
 # A joining worker waits this many refreshes after the server first lists it: time for every
 # other worker, even a busy one, to see it and shrink its share first.
