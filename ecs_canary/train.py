@@ -64,10 +64,11 @@ CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
 # there behind each other and the train's own workflow tasks, and took 11 to 49 s to run where
 # they take 2 s on an idle server. A few at a time, each start that runs lets the next one go.
 # Since a deployment's end no longer messages the train, fewer go faster (bench: the train of
-# 1,000): with 20, a wave of 600 started in 11.6-17.6 s in six runs, 4 starts over 2 s in all;
-# with 40, in 19 and 22 s in two, with 81 and 47 starts over 2 s and the train's `status`
-# waiting up to 2.0 and 2.2 s meanwhile (with 20: 1.7 s once, at most 0.9 s in the other five).
-# (With 20 while ends still messaged the train: 14-55 s.)
+# 1,000): with 20, a wave of 600 started in 11.6-17.6 s in the six runs of its first trial, 4
+# starts over 2 s in all; with 40, in 19 and 22 s in two, with 81 and 47 starts over 2 s and the
+# train's `status` waiting up to 2.0 and 2.2 s meanwhile. Over 17 runs with 20, on a host whose
+# speed varied: 11.6-30 s, no start over 2 s in ten runs, 4-41 in the others. (With 20 while
+# ends still messaged the train: 14-55 s.)
 STARTS_AT_ONCE = 20
 
 _NAME = r"^[A-Za-z0-9_.-]{1,100}$"
