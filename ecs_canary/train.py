@@ -11,12 +11,14 @@ Every model refuses unknown fields.
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections import Counter
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from temporalio.exceptions import ApplicationError
 
 from ecs_canary.names import train_workflow_id_for
@@ -359,8 +361,50 @@ class TrainProgress(StrictModel):
 
 
 class TrainContinued(StrictModel):
-    """The input of a train's run that continues an earlier one: taken only by a run that
-    Temporal started as the continuation of another (a client cannot start one)."""
+    """What a train's run carries to the run that continues it: taken only by a run that
+    Temporal started as the continuation of another (a client cannot start one), and carried
+    packed (`PackedTrainContinued`)."""
 
     request: TrainRequest
     progress: TrainProgress
+
+
+# The largest TrainContinued a run unpacks: a train of MAX_DEPLOYMENTS carries a few MB of JSON.
+_UNPACKED_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class PackedTrainContinued(StrictModel):
+    """A TrainContinued as zlib-compressed JSON (base64), the input of a continuation.
+
+    A continuation whose input is over Temporal's payload limit (2 MB by default) fails its
+    workflow task and every retry of it: the train would stand still, its deployments in
+    flight left to themselves. A train of 1,000 carries every deployment's request and
+    its progress: 1.5 MB of JSON with the benchmark's small requests, more with real ones
+    (1-2.5 KB each in examples/). Their JSON repeats itself from one service to the next, and
+    packed it is a small part of that."""
+
+    packed: str
+    _json: bytes = PrivateAttr(default=b"")
+
+    @model_validator(mode="after")
+    def _unpacks(self) -> PackedTrainContinued:
+        """Unpacked as it is validated, so that what cannot be unpacked is a ValidationError
+        like any other input the train refuses (its first task never fails on it)."""
+        try:
+            squeezed = base64.b64decode(self.packed, validate=True)
+            unpacker = zlib.decompressobj()
+            self._json = unpacker.decompress(squeezed, _UNPACKED_LIMIT_BYTES)
+        except (ValueError, zlib.error) as err:
+            raise ValueError(f"not a packed train continuation: {err}") from None
+        if unpacker.unconsumed_tail or not unpacker.eof:
+            raise ValueError("not a packed train continuation: truncated or too large")
+        return self
+
+    @classmethod
+    def pack(cls, continued: TrainContinued) -> PackedTrainContinued:
+        squeezed = zlib.compress(continued.model_dump_json().encode(), level=6)
+        return cls(packed=base64.b64encode(squeezed).decode("ascii"))
+
+    def unpack(self) -> TrainContinued:
+        """The TrainContinued packed (a ValidationError if it is not one)."""
+        return TrainContinued.model_validate_json(self._json)

@@ -16,7 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from ecs_canary import train as train_contract
     from ecs_canary.hold import HoldState
     from ecs_canary.policy import PlatformPolicy
-    from ecs_canary.train import TrainContinued, TrainProgress, TrainRequest
+    from ecs_canary.train import (
+        PackedTrainContinued,
+        TrainContinued,
+        TrainProgress,
+        TrainRequest,
+    )
     from workflows.train_state import TrainState
     from workflows.train_steering import TrainDeployments
 
@@ -32,11 +37,11 @@ def due(*, in_wave: bool) -> bool:
 
 
 def continued(payload: Any) -> TrainContinued | None:
-    """The progress an earlier run carried over, when Temporal started this run as its
+    """The progress an earlier run carried over, packed, when Temporal started this run as its
     continuation (a client's input is always a request)."""
     if workflow.info().continued_run_id is None:
         return None
-    return TrainContinued.model_validate(payload)
+    return PackedTrainContinued.model_validate(payload).unpack()
 
 
 def resumed_state(progress: TrainProgress, hold: HoldState) -> TrainState:
@@ -77,6 +82,5 @@ def continue_train(
         policy=policy,
         putting_back=putting_back,
     )
-    workflow.continue_as_new(
-        TrainContinued(request=request, progress=progress), memo=deployments.sent.memo
-    )
+    carried = TrainContinued(request=request, progress=progress)
+    workflow.continue_as_new(PackedTrainContinued.pack(carried), memo=deployments.sent.memo)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import (
     Client,
@@ -49,7 +50,13 @@ from ecs_canary.names import (
 )
 from ecs_canary.policy import POLICY_FILE_ENV
 from ecs_canary.signing import KEYS_ENV
-from ecs_canary.train import TrainOutcome, TrainResult, TrainStatus
+from ecs_canary.train import (
+    PackedTrainContinued,
+    TrainContinued,
+    TrainOutcome,
+    TrainResult,
+    TrainStatus,
+)
 from tests.helpers import replay_histories, wait_until
 from tests.helpers.local_http import webhook_receiver
 from tests.helpers.signing import Approver, write_jwks
@@ -250,15 +257,15 @@ async def test_a_train_continues_as_new_and_loses_nothing(
         run_id = started.continued_execution_run_id
     assert len(histories) >= 2 and histories[-1].run_id == handle.first_execution_run_id
     carried = [
-        json.loads(h.events[0].workflow_execution_started_event_attributes.input.payloads[0].data)
+        _unpacked(h.events[0].workflow_execution_started_event_attributes.input)
         for h in histories[:-1]
     ]
     in_flight = [
-        row["service"]
-        for progress in carried
-        for wave in progress["progress"]["waves"]
-        for row in wave["deployments"]
-        if row["stage"] in ("canary", "verified", "promoting", "approved")
+        row.service
+        for continued in carried
+        for wave in continued.progress.waves
+        for row in wave.deployments
+        if row.stage in ("canary", "verified", "promoting", "approved")
     ]
     assert in_flight, "the train continued as new with deployments in flight"
     # A continued run hears of those only by looking: every 5 s, not every 10 minutes.
@@ -271,6 +278,13 @@ async def test_a_train_continues_as_new_and_loses_nothing(
     assert 5 in sweeps
     assert max(len(h.events) for h in histories) < 20 + 30  # the rest of a workflow task
     assert await replay_histories(histories) == len(histories)
+
+
+def _unpacked(carried: Payloads) -> TrainContinued:
+    """What a run of the train carried to the next, as its continuation's input holds it:
+    packed (`PackedTrainContinued`)."""
+    packed = PackedTrainContinued.model_validate_json(carried.payloads[0].data)
+    return packed.unpack()
 
 
 async def _last_run_result(latest: TrainHandle) -> TrainResult:
@@ -304,8 +318,8 @@ async def test_between_two_waves_a_train_continues_as_new_with_nothing_in_flight
     assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
     assert not any(e.HasField("workflow_task_failed_event_attributes") for e in first.events)
     carried = first.events[-1].workflow_execution_continued_as_new_event_attributes.input
-    progress = json.loads(carried.payloads[0].data)["progress"]
-    assert [wave["state"] for wave in progress["waves"]] == ["succeeded", "pending"]
+    progress = _unpacked(carried).progress
+    assert [wave.state for wave in progress.waves] == ["succeeded", "pending"]
 
 
 async def test_a_wave_starts_at_most_starts_at_once_deployments_at_a_time(
