@@ -46,6 +46,8 @@ from typing import Any, NoReturn
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from ecs_canary.gate import CarriedGate
     from ecs_canary.models import DeploymentRequest
     from ecs_canary.strict import StrictModel
@@ -78,10 +80,19 @@ class DeploymentContinued(StrictModel):
 
 
 def continued(payload: Any) -> DeploymentContinued | None:
-    """What the earlier run carried over, when Temporal started this run as its continuation."""
-    if workflow.info().continued_run_id is None:
+    """What the earlier run carried over, when this run is its continuation; None when the
+    input is a client's. Temporal also names an earlier run for a retry or a cron schedule's
+    next run, which get the client's request again; an input shaped as a continuation there is
+    a forgery (its last earlier run cannot be the run before, whose id nobody knew), and is
+    refused as a request."""
+    continued_run_id = workflow.info().continued_run_id
+    if continued_run_id is None:
         return None
-    return DeploymentContinued.model_validate(payload)
+    try:
+        carried = DeploymentContinued.model_validate(payload)
+    except ValidationError:  # the client's request again: a retry or a cron run
+        return None
+    return carried if carried.earlier_run_ids[-1:] == [continued_run_id] else None
 
 
 class GateContinuation:

@@ -13,6 +13,8 @@ from typing import Any, NoReturn
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from ecs_canary import train as train_contract
     from ecs_canary.hold import HoldState
     from ecs_canary.policy import PlatformPolicy
@@ -37,11 +39,16 @@ def due(*, in_wave: bool) -> bool:
 
 
 def continued(payload: Any) -> TrainContinued | None:
-    """The progress an earlier run carried over, packed, when Temporal started this run as its
-    continuation (a client's input is always a request)."""
-    if workflow.info().continued_run_id is None:
+    """The progress an earlier run carried over, packed, when this run is its continuation;
+    None when the input is a client's (a first run, a retry or a cron schedule's next run)."""
+    continued_run_id = workflow.info().continued_run_id
+    if continued_run_id is None:
         return None
-    return PackedTrainContinued.model_validate(payload).unpack()
+    try:
+        packed = PackedTrainContinued.model_validate(payload)
+    except ValidationError:  # the client's request again: a retry or a cron run
+        return None
+    return packed.unpack() if packed.is_continuation_of(continued_run_id) else None
 
 
 def resumed_state(progress: TrainProgress, hold: HoldState) -> TrainState:
@@ -83,4 +90,5 @@ def continue_train(
         putting_back=putting_back,
     )
     carried = TrainContinued(request=request, progress=progress)
-    workflow.continue_as_new(PackedTrainContinued.pack(carried), memo=deployments.sent.memo)
+    packed = PackedTrainContinued.pack(carried, workflow.info().run_id)
+    workflow.continue_as_new(packed, memo=deployments.sent.memo)

@@ -92,13 +92,16 @@ async def test_a_train_of_1000_continues_within_temporals_payload_limit() -> Non
     carried = _train_of_1000_in_its_last_wave()
     assert sum(len(wave.deployments) for wave in carried.request.waves) == MAX_DEPLOYMENTS
     [unpacked] = await DATA_CONVERTER.encode([carried])
-    [packed] = await DATA_CONVERTER.encode([PackedTrainContinued.pack(carried)])
+    packed_by = "0190c0de-0000-7000-8000-000000000000"
+    [packed] = await DATA_CONVERTER.encode([PackedTrainContinued.pack(carried, packed_by)])
     assert unpacked.ByteSize() > PAYLOAD_ERROR_BYTES  # what the train used to send
     assert packed.ByteSize() < PAYLOAD_WARNING_BYTES / 4
 
     [received] = await DATA_CONVERTER.decode([packed], [PackedTrainContinued])
     assert isinstance(received, PackedTrainContinued)
     assert received.unpack() == carried
+    assert received.is_continuation_of(packed_by)
+    assert not received.is_continuation_of("a run that retried or ran on a schedule")
 
 
 @pytest.mark.parametrize(
@@ -113,9 +116,9 @@ async def test_a_train_of_1000_continues_within_temporals_payload_limit() -> Non
 )
 def test_what_is_not_a_packed_continuation_is_refused_as_bad_input(packed: str) -> None:
     with pytest.raises(ValidationError):
-        PackedTrainContinued.model_validate({"packed": packed}).unpack()
+        PackedTrainContinued.model_validate({"packed": packed, "packed_by_run": "run"}).unpack()
 
 
 def test_a_client_cannot_pass_anything_else_for_one() -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        PackedTrainContinued.model_validate({"packed": "", "request": {}})
+        PackedTrainContinued.model_validate({"packed": "", "packed_by_run": "run", "request": {}})
