@@ -384,7 +384,8 @@ class PackedTrainContinued(StrictModel):
     packed it is a small part of that."""
 
     packed: str
-    # The run that packed it: the run a genuine continuation continues (`is_continuation_of`).
+    # The run that packed it: the run a genuine continuation continues
+    # (workflows.payloads.continuation).
     packed_by_run: str
     _json: bytes = PrivateAttr(default=b"")
 
@@ -407,13 +408,6 @@ class PackedTrainContinued(StrictModel):
         """`continued`, packed by the run `run_id` as it continues as new."""
         squeezed = zlib.compress(continued.model_dump_json().encode(), level=6)
         return cls(packed=base64.b64encode(squeezed).decode("ascii"), packed_by_run=run_id)
-
-    def is_continuation_of(self, continued_run_id: str) -> bool:
-        """Whether this is what the run Temporal says this one continues packed. Temporal also
-        names an earlier run for a retry or a cron schedule's next run, which get the client's
-        input again: that input is a request, and one shaped as a continuation is a forgery
-        (a client cannot know the id of a run that does not exist yet)."""
-        return self.packed_by_run == continued_run_id
 
     def unpack(self) -> TrainContinued:
         """The TrainContinued packed (a ValidationError if it is not one)."""

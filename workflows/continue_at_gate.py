@@ -46,13 +46,12 @@ from typing import Any, NoReturn
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from ecs_canary.gate import CarriedGate
     from ecs_canary.models import DeploymentRequest
     from ecs_canary.strict import StrictModel
     from workflows.decisions import DecisionDesk
     from workflows.notifications import Notifier
+    from workflows.payloads import continuation
     from workflows.run_part import RunContext
     from workflows.state import DeploymentState
 
@@ -80,19 +79,13 @@ class DeploymentContinued(StrictModel):
 
 
 def continued(payload: Any) -> DeploymentContinued | None:
-    """What the earlier run carried over, when this run is its continuation; None when the
-    input is a client's. Temporal also names an earlier run for a retry or a cron schedule's
-    next run, which get the client's request again; an input shaped as a continuation there is
-    a forgery (its last earlier run cannot be the run before, whose id nobody knew), and is
-    refused as a request."""
-    continued_run_id = workflow.info().continued_run_id
-    if continued_run_id is None:
-        return None
-    try:
-        carried = DeploymentContinued.model_validate(payload)
-    except ValidationError:  # the client's request again: a retry or a cron run
-        return None
-    return carried if carried.earlier_run_ids[-1:] == [continued_run_id] else None
+    """What the earlier run carried over, when this run is its continuation: its last earlier
+    run is the run before (workflows.payloads.continuation)."""
+    return continuation(payload, DeploymentContinued, _last_earlier_run)
+
+
+def _last_earlier_run(carried: DeploymentContinued) -> str | None:
+    return carried.earlier_run_ids[-1] if carried.earlier_run_ids else None
 
 
 class GateContinuation:

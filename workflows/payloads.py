@@ -11,15 +11,16 @@ an UNDECODABLE payload that says why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from ecs_canary.codec import ENCODING_KEY, UNDECODABLE
 
@@ -54,3 +55,25 @@ def read_argument(raw: RawValue) -> Any:
 def _cut(why: str) -> str:
     first_line = why.splitlines()[0] if why else "unreadable"
     return first_line if len(first_line) <= _MAX_WHY else first_line[: _MAX_WHY - 3] + "..."
+
+
+Carried = TypeVar("Carried", bound=BaseModel)
+
+
+def continuation(
+    payload: Any, model: type[Carried], run_before: Callable[[Carried], str | None]
+) -> Carried | None:
+    """`payload` as the `model` an earlier run carried over, when this run is its
+    continuation; None when the input is a client's (a first run, or a retry or a cron
+    schedule's next run, which Temporal also starts naming the run before, with the client's
+    input again). It is a continuation only if it names that very run (`run_before`): a client
+    cannot know the id of a run that does not exist yet, so an input shaped as a continuation
+    there is a forgery, left to be refused as a request."""
+    continued_run_id = workflow.info().continued_run_id
+    if continued_run_id is None:
+        return None
+    try:
+        carried = model.model_validate(payload)
+    except ValidationError:  # the client's request again
+        return None
+    return carried if run_before(carried) == continued_run_id else None

@@ -13,8 +13,6 @@ from typing import Any, NoReturn
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from ecs_canary import train as train_contract
     from ecs_canary.hold import HoldState
     from ecs_canary.policy import PlatformPolicy
@@ -24,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         TrainProgress,
         TrainRequest,
     )
+    from workflows.payloads import continuation
     from workflows.train_state import TrainState
     from workflows.train_steering import TrainDeployments
 
@@ -39,16 +38,10 @@ def due(*, in_wave: bool) -> bool:
 
 
 def continued(payload: Any) -> TrainContinued | None:
-    """The progress an earlier run carried over, packed, when this run is its continuation;
-    None when the input is a client's (a first run, a retry or a cron schedule's next run)."""
-    continued_run_id = workflow.info().continued_run_id
-    if continued_run_id is None:
-        return None
-    try:
-        packed = PackedTrainContinued.model_validate(payload)
-    except ValidationError:  # the client's request again: a retry or a cron run
-        return None
-    return packed.unpack() if packed.is_continuation_of(continued_run_id) else None
+    """The progress an earlier run carried over, packed by the run before this one, when this
+    run is its continuation (workflows.payloads.continuation)."""
+    packed = continuation(payload, PackedTrainContinued, lambda packed: packed.packed_by_run)
+    return packed.unpack() if packed is not None else None
 
 
 def resumed_state(progress: TrainProgress, hold: HoldState) -> TrainState:

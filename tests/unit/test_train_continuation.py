@@ -100,8 +100,7 @@ async def test_a_train_of_1000_continues_within_temporals_payload_limit() -> Non
     [received] = await DATA_CONVERTER.decode([packed], [PackedTrainContinued])
     assert isinstance(received, PackedTrainContinued)
     assert received.unpack() == carried
-    assert received.is_continuation_of(packed_by)
-    assert not received.is_continuation_of("a run that retried or ran on a schedule")
+    assert received.packed_by_run == packed_by
 
 
 @pytest.mark.parametrize(
