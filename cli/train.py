@@ -38,7 +38,13 @@ from cli.runs import QUERY_TIMEOUT
 from ecs_canary.models import DeploymentRequest
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE
 from ecs_canary.text import approvals_text
-from ecs_canary.train import TrainRequest, TrainResult, TrainStatus, service_named_twice
+from ecs_canary.train import (
+    TrainRequest,
+    TrainResult,
+    TrainStatus,
+    request_too_large,
+    service_named_twice,
+)
 from ecs_canary.web_ui import run_link
 
 POLL_SECONDS = 1.0
@@ -47,7 +53,8 @@ TrainHandle = WorkflowHandle[Any, TrainResult]
 
 def load_train(path: str) -> TrainRequest:
     """The validated train, or CliError(exit 2) with its problems on one line; a service named
-    twice is refused here too, before anything starts."""
+    twice, and a request too large for Temporal to take, are refused here too, before anything
+    starts."""
     raw = read_json(path, "train")
     try:
         request = TrainRequest.model_validate(raw)
@@ -59,6 +66,8 @@ def load_train(path: str) -> TrainRequest:
         raise CliError(one_line(f"invalid train: {'; '.join(problems)}"), 2) from None
     if (twice := service_named_twice(request)) is not None:
         raise CliError(f"refused: {twice}", 2)
+    if (too_large := request_too_large(request)) is not None:
+        raise CliError(f"refused: {too_large}", 2)
     return request
 
 

@@ -146,6 +146,25 @@ class TrainRequest(StrictModel):
         return train_workflow_id_for(self.name)
 
 
+# Temporal's default limit on one payload (the server's `limit.blobSize.error`): it refuses a
+# start whose input is larger, and the SDK fails the workflow task of a command carrying one.
+PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024
+
+
+def request_too_large(request: TrainRequest) -> str | None:
+    """Why the train cannot be started (None if it can): its request, as JSON, is over the
+    payload limit, and Temporal would refuse the start with a bare "Blob data size exceeds
+    limit"."""
+    size = len(request.model_dump_json().encode())
+    if size < PAYLOAD_LIMIT_BYTES:
+        return None
+    return (
+        f"the train's request is {size:,} bytes of JSON, and Temporal takes at most "
+        f"{PAYLOAD_LIMIT_BYTES:,} (2 MiB) in one input: split it into smaller trains (fewer "
+        "services each), or shorten its deployments' requests"
+    )
+
+
 def service_named_twice(request: TrainRequest) -> str | None:
     """Why the train is refused when one service appears twice in it (None if none does): a
     service is never deployed by two runs at once."""

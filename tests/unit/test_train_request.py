@@ -134,6 +134,30 @@ def test_the_starter_refuses_a_bad_train_file_before_starting_anything(tmp_path:
     assert invalid.value.message.startswith("invalid train: approval: Input should be")
 
 
+def _train_of_1000(example: str) -> dict[str, Any]:
+    """A train of 1,000 services, each deployed with `examples/<example>`'s request."""
+    request = json.loads((ROOT / "examples" / example).read_text())
+    deployments = [{**request, "service_name": f"svc-{i:04d}"} for i in range(1000)]
+    waves = [{"name": "all", "deployments": deployments}]
+    return {"name": "platform", "waves": waves, "approval": "none"}
+
+
+def test_the_starter_refuses_a_train_too_large_for_temporal_before_starting_anything(
+    tmp_path: Path,
+):
+    """Over Temporal's payload limit, the server refuses the start with a bare "Blob data
+    size exceeds limit": the starter says why, and what to do, before it connects."""
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(_train_of_1000("analysis.json")))  # 2.5 KB a request
+    with pytest.raises(CliError) as too_large:
+        load_train(str(path))
+    assert too_large.value.code == 2
+    assert too_large.value.message.startswith("refused: the train's request is 2,")
+    assert "at most 2,097,152 (2 MiB) in one input: split it" in too_large.value.message
+    path.write_text(json.dumps(_train_of_1000("verify-run-task.json")))  # 1.8 KB a request
+    assert sum(len(wave.deployments) for wave in load_train(str(path)).waves) == 1000
+
+
 def test_status_summary_and_details_name_the_wave_and_each_service():
     train = TrainRequest.model_validate(EXAMPLE)
     state = TrainState.planned(train)
