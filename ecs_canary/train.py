@@ -395,7 +395,7 @@ _UNPACKED_LIMIT_BYTES = 64 * 1024 * 1024
 class PackedTrainContinued(StrictModel):
     """A TrainContinued as zlib-compressed JSON (base64), the input of a continuation.
 
-    A continuation whose input is over Temporal's payload limit (2 MB by default) fails its
+    A continuation whose input is over Temporal's payload limit (`PAYLOAD_LIMIT_BYTES`) fails its
     workflow task and every retry of it: the train would stand still, its deployments in
     flight left to themselves. A train of 1,000 carries every deployment's request and
     its progress: 1.5 MB of JSON with the benchmark's small requests, more with real ones

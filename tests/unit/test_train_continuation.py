@@ -18,6 +18,7 @@ from ecs_canary.status import PreviousService
 from ecs_canary.temporal import DATA_CONVERTER
 from ecs_canary.train import (
     MAX_DEPLOYMENTS,
+    PAYLOAD_LIMIT_BYTES,
     PackedTrainContinued,
     RolledOut,
     TrainContinued,
@@ -30,9 +31,8 @@ from workflows.train_state import TrainState
 
 ROOT = Path(__file__).resolve().parents[2]
 WAVES = (10, 90, 300, 600)
-# Temporal's default payload limits: over the first, the server fails the command; over the
-# second, it warns.
-PAYLOAD_ERROR_BYTES = 2 * 1024 * 1024
+# Temporal's default payload warning: over it, the SDK warns (over PAYLOAD_LIMIT_BYTES it
+# fails the command).
 PAYLOAD_WARNING_BYTES = 512 * 1024
 
 
@@ -94,7 +94,7 @@ async def test_a_train_of_1000_continues_within_temporals_payload_limit() -> Non
     [unpacked] = await DATA_CONVERTER.encode([carried])
     packed_by = "0190c0de-0000-7000-8000-000000000000"
     [packed] = await DATA_CONVERTER.encode([PackedTrainContinued.pack(carried, packed_by)])
-    assert unpacked.ByteSize() > PAYLOAD_ERROR_BYTES  # what the train used to send
+    assert unpacked.ByteSize() > PAYLOAD_LIMIT_BYTES  # what the train used to send
     assert packed.ByteSize() < PAYLOAD_WARNING_BYTES / 4
 
     [received] = await DATA_CONVERTER.decode([packed], [PackedTrainContinued])
