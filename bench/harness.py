@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
+from bench import server_metrics
 from bench.stack import REGION, Managed, aws_env, start_emulator, start_worker
 from ecs_canary import search_attributes
 from ecs_canary.temporal import DATA_CONVERTER
@@ -93,6 +94,8 @@ class Bench:
     client: Client
     temporal_address: str
     ecs: Any
+    # The dev server's Prometheus endpoint (bench.server_metrics).
+    server_metrics_url: str
     results: dict[str, Any] = field(default_factory=dict)
 
     def say(self, text: str) -> None:
@@ -136,11 +139,13 @@ async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
         os.environ.update(aws_env(emulator.url))
         admin = EmulatorAdmin(emulator.url)
         seed = admin.reset()
+        metrics_port = server_metrics.free_port()
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
             data_converter=DATA_CONVERTER,
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
+            dev_server_extra_args=["--metrics-port", str(metrics_port)],
         )
         yield Bench(
             config=cfg,
@@ -151,6 +156,7 @@ async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
             client=env.client,
             temporal_address=env.client.service_client.config.target_host,
             ecs=boto3.client("ecs", region_name=REGION),
+            server_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
         )
     finally:
         if env is not None:

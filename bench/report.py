@@ -171,7 +171,7 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     )
     add(
         "- Temporal: `WorkflowEnvironment.start_local` with `.venv/bin/temporal` (dev server, "
-        "in-memory)."
+        "in-memory, its Prometheus metrics on a free loopback port: `bench/server_metrics.py`)."
     )
     add(
         f"- ecs-canary: `python worker.py` as a subprocess with `TEMPORAL_ADDRESS`, "

@@ -25,7 +25,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from bench import deployments as d
-from bench import load, train_timeline
+from bench import load, server_metrics, train_timeline
 from bench.harness import GATE_TIMER, Bench
 from bench.stack import cpu_seconds, dev_server_pid, memory_kib
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
@@ -62,6 +62,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
             d.request(bench.seed, lone_service, cfg.desired, cfg.poll, GATE_TIMER),
         )
         bench.admin.reset_calls()
+        server_before = server_metrics.read_metrics(bench.server_metrics_url)
         server = dev_server_pid()
         emulator_cpu_before = cpu_seconds(bench.emulator.pid)
         workers_cpu_before = [cpu_seconds(w.pid) for w in workers]
@@ -83,6 +84,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         ran = await _run_train(bench.client, task_queue, train)
         _keep_train_histories(bench.log_dir, str(train["name"]), ran["runs"])
         calls = bench.admin.calls()
+        server_after = server_metrics.read_metrics(bench.server_metrics_url)
         emulator_cpu = cpu_seconds(bench.emulator.pid) - emulator_cpu_before
         workers_cpu = [
             cpu_seconds(w.pid) - before
@@ -127,6 +129,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "workers_cpu_seconds": workers_cpu,
         "dev_server_cpu_seconds": server_cpu,
         "deployment_history": _per_deployment(histories),
+        "server": server_metrics.during(server_before, server_after),
         "timeline": {
             "began": ran["began"],
             "waves": train_timeline.wave_timeline(histories, sizes, ran["began"]),
@@ -151,6 +154,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
     for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
         bench.say(line)
     bench.say(train_timeline.tasks_summary(timeline["train_tasks"], timeline["status"]))
+    bench.say(server_metrics.summary(outcome["server"]))
     for line in train_timeline.starts_summary(timeline["child_starts"], sizes):
         bench.say(line)
     return outcome
@@ -295,6 +299,7 @@ def section(results: dict[str, Any]) -> list[str]:
         "",
         *_costs(t),
         *_train_tasks(t),
+        *_server(t),
     ]
     if t["failure"]:
         out += [f"The train failed: {t['failure']}", ""]
@@ -309,6 +314,15 @@ def _train_tasks(t: dict[str, Any]) -> list[str]:
         return []
     summary = train_timeline.tasks_summary(timeline["train_tasks"], timeline["status"])
     return [summary[0].upper() + summary[1:] + ".", ""]
+
+
+def _server(t: dict[str, Any]) -> list[str]:
+    """What the dev server counted during the train (absent from results measured before it
+    was recorded)."""
+    if "server" not in t:
+        return []
+    line = server_metrics.summary(t["server"])
+    return [line[0].upper() + line[1:] + ".", ""]
 
 
 def _costs(t: dict[str, Any]) -> list[str]:
