@@ -24,10 +24,11 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-# (metric name, the label that tells its series apart) -> histogram or counter value.
+# A metric's series, summed over the rest of their labels: (metric name, operation or task
+# type).
 Key = tuple[str, str]
 
-# The label each metric below is told apart by, and which series of it are read.
+# The series read here.
 _QUERIES_HELD = ("workflow_task_query_latency", "QueryWorkflow")
 _QUERIES_DIRECT = ("direct_query_dispatch_latency", "QueryWorkflow")
 _LOCK_WAIT = ("cache_latency", "HistoryCacheGetOrCreate")

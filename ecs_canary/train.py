@@ -160,8 +160,8 @@ def request_too_large(request: TrainRequest) -> str | None:
         return None
     return (
         f"the train's request is {size:,} bytes of JSON, and Temporal takes at most "
-        f"{PAYLOAD_LIMIT_BYTES:,} (2 MiB) in one input: split it into smaller trains (fewer "
-        "services each), or shorten its deployments' requests"
+        f"{PAYLOAD_LIMIT_BYTES:,} ({PAYLOAD_LIMIT_BYTES // 2**20} MiB) in one input: split it "
+        "into smaller trains (fewer services each), or shorten its deployments' requests"
     )
 
 
