@@ -289,7 +289,7 @@ def section(results: dict[str, Any]) -> list[str]:
         f"of {', '.join(f'{n:,}' for n in flood['run_history_events'])} events, the last "
         f"continuation {flood['continued_seconds']:.2f} s after every signal was counted. Then "
         "`python worker.py` was restarted before each `status` below. A worker that starts "
-        'warms its queue\'s open runs (README, "A worker\'s warm-up"): it replays each once in '
+        "warms its queue's open runs (README, \"A worker's warm-up\"): it replays each once in "
         "the background and holds it, so `status` after the warm-up is answered from its cache. "
         "A `status` sent the moment it starts waits for a replay of the current run's history "
         "(pages from the server, payloads decrypted, an activation per workflow task).\n",

@@ -186,6 +186,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def idle_cpu_seconds() -> float:
+    """How long the machine's cores have been idle since it started, summed over the cores
+    (/proc/stat: idle and waiting for I/O)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / _CLOCK_TICKS
+
+
 def dev_server_pid() -> int | None:
     """The Temporal dev server this process started (`temporal server start-dev`), if any."""
     me = str(os.getpid())

@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from bench import deployments as d
 from bench import load, server_metrics, train_timeline
 from bench.harness import GATE_TIMER, Bench
-from bench.stack import cpu_seconds, dev_server_pid, memory_kib
+from bench.stack import cpu_seconds, dev_server_pid, idle_cpu_seconds, memory_kib
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
 from ecs_canary.train import TrainResult, TrainStatus
 
@@ -67,6 +67,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         emulator_cpu_before = cpu_seconds(bench.emulator.pid)
         workers_cpu_before = [cpu_seconds(w.pid) for w in workers]
         server_cpu_before = cpu_seconds(server) if server else 0.0
+        idle_before, measured_from = idle_cpu_seconds(), time.monotonic()
         waves, start = [], 0
         for index, size in enumerate(sizes):
             chunk = services[start : start + size]
@@ -91,6 +92,10 @@ async def measure(bench: Bench) -> dict[str, Any]:
             for w, before in zip(workers, workers_cpu_before, strict=True)
         ]
         server_cpu = cpu_seconds(server) - server_cpu_before if server else None
+        # The share of the cores' time nothing ran: near 0, the machine was the limit.
+        cores = os.cpu_count() or 1
+        idle = idle_cpu_seconds() - idle_before
+        idle_share = idle / (cores * (time.monotonic() - measured_from))
         peak_rss = [memory_kib(w.pid)["VmHWM"] / 1024 for w in workers]
     finally:
         for worker in workers:
@@ -128,6 +133,8 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "emulator_cpu_seconds": emulator_cpu,
         "workers_cpu_seconds": workers_cpu,
         "dev_server_cpu_seconds": server_cpu,
+        "cores": cores,
+        "idle_share": idle_share,
         "deployment_history": _per_deployment(histories),
         "server": server_metrics.during(server_before, server_after),
         "timeline": {
@@ -147,8 +154,8 @@ async def measure(bench: Bench) -> dict[str, Any]:
         f"retried, history {outcome['history_runs']}, "
         f"status at most {ran['status_max_seconds']:.2f} s (median "
         f"{ran['status_median_seconds']:.2f} s); CPU s: workers "
-        f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}; "
-        f"per deployment {outcome['deployment_history']}"
+        f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}, "
+        f"the {cores} cores idle {idle_share:.0%}; per deployment {outcome['deployment_history']}"
     )
     timeline = outcome["timeline"]
     for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
@@ -325,6 +332,14 @@ def _server(t: dict[str, Any]) -> list[str]:
     return [line[0].upper() + line[1:] + ".", ""]
 
 
+def _idle(t: dict[str, Any]) -> str:
+    """How idle the machine's cores were during the train (absent from results measured
+    before it was recorded)."""
+    if "idle_share" not in t:
+        return ""
+    return f"; the machine's {t['cores']} cores were idle {t['idle_share']:.0%} of the time"
+
+
 def _costs(t: dict[str, Any]) -> list[str]:
     """Where the train's CPU went, per process kind, and what the median deployment cost the
     workers and the dev server (absent from results measured before they were recorded)."""
@@ -335,7 +350,8 @@ def _costs(t: dict[str, Any]) -> list[str]:
     history = t["deployment_history"]
     return [
         f"CPU during the train: workers {workers}; emulator {t['emulator_cpu_seconds']:.0f} s; "
-        f"dev server {f'{server:.0f} s' if server is not None else 'not found'}. The median "
+        f"dev server {f'{server:.0f} s' if server is not None else 'not found'}"
+        f"{_idle(t)}. The median "
         f"`status` answered in {t['status_median_seconds']:.2f} s. The median deployment: "
         f"{history['events']:.0f} history events, {history['workflow_tasks']:.0f} workflow "
         f"tasks, {history['activities']:.0f} activity tasks, {history['local_activities']:.0f} "

@@ -6,6 +6,7 @@
   ``loadBalancers`` ECS would refuse (``load_balancing.load_balancer_error``).
 - UpdateService: refuse services that are not ACTIVE; decide about a new deployment.
 - DeleteService: DRAINING while tasks stop, INACTIVE afterwards.
+- DescribeClusters: the clusters' task counts, counted when read (``Scheduler``).
 Create/Update/Delete responses are re-rendered after the scheduler saw the change, so the
 caller gets the new deployment id and the full task definition ARN.
 """
@@ -44,6 +45,7 @@ class EcsHooks:
             "CreateService": self._create_service,
             "UpdateService": self._update_service,
             "DeleteService": self._delete_service,
+            "DescribeClusters": self._describe_clusters,
             **TaskHooks(moto_app, scheduler, self._call).handlers,
             **DeploymentHooks(scheduler, self._call).handlers,
         }
@@ -59,6 +61,11 @@ class EcsHooks:
         except Exception as exc:  # answer like AWS, never with a stack trace
             log.exception("emulator hook for %s failed", operation)
             return aws_error("ServerException", f"emulator error: {exc}", 500)
+
+    def _describe_clusters(self, environ: dict[str, Any], params: dict[str, Any]) -> WsgiResponse:
+        """moto's answer, with the task counts the last tick left (counted only when read)."""
+        self._scheduler.count_cluster_tasks()
+        return call_app(self._moto, environ)
 
     def _call(
         self, environ: dict[str, Any], operation: str, params: dict[str, Any]

@@ -63,6 +63,10 @@ class Scheduler:
         # left): a tick skips them. Every hook that changes a service takes it out.
         self._quiet: set[int] = set()
         self._task_services: dict[str, str] = {}
+        # The clusters whose task counts a tick may have moved since DescribeClusters last
+        # read them, each with how to count them: counting walks every task of the cluster
+        # (stopped ones too), so it waits for a reader (count_cluster_tasks).
+        self._uncounted: dict[tuple[int, str], Callable[[], None]] = {}
         self._thread = LoopThread("ecs-emulator-scheduler")
 
     # -- thread ---------------------------------------------------------------------------
@@ -87,6 +91,7 @@ class Scheduler:
         self._records.clear()
         self._quiet.clear()
         self._task_services.clear()
+        self._uncounted.clear()
         self.standalone.reset()
 
     def services(self) -> list[ServiceRecord]:
@@ -182,7 +187,7 @@ class Scheduler:
     def tick(self) -> None:
         now = time.monotonic()
         seen = set()
-        clusters: dict[tuple[int, str], Callable[[], None]] = {}
+        clusters = self._uncounted
         for account_id, region, backend, service in iter_service_objects():
             key = id(service)  # ServiceRef.key
             seen.add(key)
@@ -204,12 +209,18 @@ class Scheduler:
                 self._quiet.add(key)  # INACTIVE with nothing left
         for cluster in self.standalone.tick(now):
             clusters.setdefault(cluster.key, cluster.refresh_counts)
-        # Tasks only change in a tick: recount each cluster once, not once per service.
-        for refresh in clusters.values():
-            refresh()
         for key in set(self._records) - seen:
             del self._records[key]
             self._quiet.discard(key)
+
+    def count_cluster_tasks(self) -> None:
+        """Recount the running and pending tasks of each cluster a tick changed since the last
+        count, for DescribeClusters. Tasks only change in a tick, so the counts read are the
+        ones the last tick left; a train of 1,000 changes its cluster in nearly every tick, and
+        recounting there was a tenth of the emulator's CPU (docs/release-train-bench.md)."""
+        for refresh in self._uncounted.values():
+            refresh()
+        self._uncounted.clear()
 
     def record(self, ref: ServiceRef) -> ServiceRecord:
         """The scheduler's view of a service (deployment records included), adopting one

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import moto_cloudwatch, moto_serializer, moto_service_render
+from . import moto_cloudwatch, moto_serializer, moto_service_lookup, moto_service_render
 from .admin import EmulatorAdmin
 from .admin_api import ADMIN_PREFIX, AdminApi
 from .calls import CallStats, HeldOperations
@@ -142,6 +142,7 @@ def start_emulator(settings: EmulatorSettings | None = None) -> Emulator:
         moto_cloudwatch.install()
         moto_serializer.install()
         moto_service_render.install()
+        moto_service_lookup.install()
         without_default_amis()
         moto_app = moto_wsgi_app()
         seeded: dict[str, Any] = {}

@@ -172,6 +172,28 @@ def test_delete_drains_then_inactive_and_the_name_is_reusable(ecs: Any) -> None:
     assert wait_stable(ecs, "gone")["runningCount"] == 1
 
 
+def _cluster_counts(ecs: Any) -> tuple[int, int]:
+    (cluster,) = ecs.describe_clusters(clusters=[CLUSTER])["clusters"]
+    return cluster["runningTasksCount"], cluster["pendingTasksCount"]
+
+
+def test_describe_clusters_counts_the_tasks_the_scheduler_moved(ecs: Any) -> None:
+    """The emulator counts a cluster's tasks when DescribeClusters reads them, not in every
+    tick: the counts follow the tasks as they start and stop."""
+    task_definition = register(ecs)
+    create_service(ecs, "counted", task_definition, 2)
+    wait_stable(ecs, "counted")
+    assert _cluster_counts(ecs) == (2, 0)
+    ecs.update_service(cluster=CLUSTER, service="counted", desiredCount=3)
+    wait_stable(ecs, "counted")
+    assert _cluster_counts(ecs) == (3, 0)
+    ecs.delete_service(cluster=CLUSTER, service="counted", force=True)
+    ecs.get_waiter("services_inactive").wait(
+        cluster=CLUSTER, services=["counted"], WaiterConfig=FAST_WAITER
+    )
+    assert _cluster_counts(ecs) == (0, 0)
+
+
 def test_nopull_tasks_stop_before_running_and_are_replaced(ecs: Any) -> None:
     task_definition = register(ecs, image="nginx:nopull")
     create_service(ecs, "nopull", task_definition, 2)
