@@ -4,6 +4,7 @@ the report)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import re
@@ -191,6 +192,22 @@ def idle_cpu_seconds() -> float:
     (/proc/stat: idle and waiting for I/O)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     return (int(fields[4]) + int(fields[5])) / _CLOCK_TICKS
+
+
+def fixed_work_seconds() -> float:
+    """CPU seconds this process takes for one fixed piece of work (hashing, then arithmetic),
+    the fastest of three: the same code measured on a host that is slower today takes more
+    CPU for the same work, and this says by how much."""
+
+    def once() -> float:
+        began = time.process_time()
+        digest = b"ecs-canary"
+        for _ in range(300_000):
+            digest = hashlib.sha256(digest).digest()
+        sum(number * number for number in range(2_000_000))
+        return time.process_time() - began
+
+    return min(once() for _ in range(3))
 
 
 def dev_server_pid() -> int | None:

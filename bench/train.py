@@ -27,7 +27,13 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from bench import deployments as d
 from bench import load, server_metrics, train_timeline
 from bench.harness import GATE_TIMER, Bench
-from bench.stack import cpu_seconds, dev_server_pid, idle_cpu_seconds, memory_kib
+from bench.stack import (
+    cpu_seconds,
+    dev_server_pid,
+    fixed_work_seconds,
+    idle_cpu_seconds,
+    memory_kib,
+)
 from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for, workflow_id_for
 from ecs_canary.train import TrainResult, TrainStatus
 
@@ -61,6 +67,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
             task_queue,
             d.request(bench.seed, lone_service, cfg.desired, cfg.poll, GATE_TIMER),
         )
+        host_work = fixed_work_seconds()  # how fast the host is today, the workers idle
         bench.admin.reset_calls()
         server_before = server_metrics.read_metrics(bench.server_metrics_url)
         server = dev_server_pid()
@@ -134,6 +141,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "workers_cpu_seconds": workers_cpu,
         "dev_server_cpu_seconds": server_cpu,
         "cores": cores,
+        "fixed_work_seconds": host_work,
         "idle_share": idle_share,
         "deployment_history": _per_deployment(histories),
         "server": server_metrics.during(server_before, server_after),
@@ -155,7 +163,8 @@ async def measure(bench: Bench) -> dict[str, Any]:
         f"status at most {ran['status_max_seconds']:.2f} s (median "
         f"{ran['status_median_seconds']:.2f} s); CPU s: workers "
         f"{sum(workers_cpu):.0f}, emulator {emulator_cpu:.0f}, dev server {server_cpu or 0:.0f}, "
-        f"the {cores} cores idle {idle_share:.0%}; per deployment {outcome['deployment_history']}"
+        f"the {cores} cores idle {idle_share:.0%}, the host's fixed work {host_work:.3f} s; "
+        f"per deployment {outcome['deployment_history']}"
     )
     timeline = outcome["timeline"]
     for line in train_timeline.summary(timeline["waves"], timeline["calls"], timeline["status"]):
@@ -332,12 +341,18 @@ def _server(t: dict[str, Any]) -> list[str]:
     return [line[0].upper() + line[1:] + ".", ""]
 
 
-def _idle(t: dict[str, Any]) -> str:
-    """How idle the machine's cores were during the train (absent from results measured
-    before it was recorded)."""
+def _machine(t: dict[str, Any]) -> str:
+    """How idle the machine's cores were during the train, and how fast its host was that
+    day (each absent from results measured before it was recorded)."""
     if "idle_share" not in t:
         return ""
-    return f"; the machine's {t['cores']} cores were idle {t['idle_share']:.0%} of the time"
+    idle = f"; the machine's {t['cores']} cores were idle {t['idle_share']:.0%} of the time"
+    if "fixed_work_seconds" not in t:
+        return idle
+    return (
+        f"{idle}; a fixed piece of work took {t['fixed_work_seconds']:.3f} s of CPU on the "
+        "host before the train (`bench.stack.fixed_work_seconds`)"
+    )
 
 
 def _costs(t: dict[str, Any]) -> list[str]:
@@ -351,7 +366,7 @@ def _costs(t: dict[str, Any]) -> list[str]:
     return [
         f"CPU during the train: workers {workers}; emulator {t['emulator_cpu_seconds']:.0f} s; "
         f"dev server {f'{server:.0f} s' if server is not None else 'not found'}"
-        f"{_idle(t)}. The median "
+        f"{_machine(t)}. The median "
         f"`status` answered in {t['status_median_seconds']:.2f} s. The median deployment: "
         f"{history['events']:.0f} history events, {history['workflow_tasks']:.0f} workflow "
         f"tasks, {history['activities']:.0f} activity tasks, {history['local_activities']:.0f} "
