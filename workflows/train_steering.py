@@ -16,6 +16,7 @@ state's (workflows.train_state), which it records outcomes into.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -56,8 +57,10 @@ class TrainDeployments:
     cancelled, and which said they ended without the train having read how yet."""
 
     def __init__(self, carried: TrainProgress | None = None) -> None:
-        # workflow id -> the task starting it now (this run of the train only).
+        # workflow id -> the task starting it now (this run of the train only), and when it
+        # was asked for.
         self.starting: dict[str, asyncio.Task[None]] = {}
+        self.asked_at: dict[str, datetime] = {}
         # workflow id -> the task waiting for its close, for each run this run of the train
         # started (Temporal records a child's close on the run that started it).
         self.closing: dict[str, asyncio.Task[None]] = {}
@@ -74,8 +77,9 @@ class TrainDeployments:
     # --- Where each one stands ----------------------------------------------------------------
 
     def room_to_start(self) -> int:
-        """How many more deployments may be started now (`STARTS_AT_ONCE`)."""
-        return train_contract.STARTS_AT_ONCE - len(self.starting)
+        """How many more deployments may be started now (`STARTS_AT_ONCE`, a start the
+        server is backing off aside: ecs_canary.train.room_to_start)."""
+        return train_contract.room_to_start(self.asked_at.values(), workflow.now())
 
     def started(self, row: TrainDeployment) -> bool:
         """Its run is known (started by this run of the train or an earlier one)."""
@@ -145,6 +149,7 @@ class TrainDeployments:
             row.stage = "approved"
             memo = {TRAIN_APPROVAL_MEMO: approved.model_dump(mode="json")}
         summary = f"{row.service} on {row.cluster} (train {train})"
+        self.asked_at[row.workflow_id] = workflow.now()
         self.starting[row.workflow_id] = asyncio.ensure_future(
             self._start(state, row, request, summary, memo)
         )
@@ -181,7 +186,7 @@ class TrainDeployments:
                 self._until_closed(row.workflow_id, handle)
             )
         finally:
-            del self.starting[row.workflow_id]
+            del self.starting[row.workflow_id], self.asked_at[row.workflow_id]
 
     async def _until_closed(self, workflow_id: str, handle: ChildWorkflowHandle[Any, Any]) -> None:
         """Mark the run ended once Temporal records its close on this run of the train (it
