@@ -334,9 +334,9 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         approved: TrainDecision | None,
     ) -> None:
         """Start deployments of the wave while fewer than `max_parallel` are in flight (and
-        fewer than `STARTS_AT_ONCE` are being started: ecs_canary.train), the line
-        runs, and the train is not about to continue as new; `approved`: the approval each
-        starts with, in a wave no person decides."""
+        fewer than `STARTS_AT_ONCE` recent starts are being made:
+        ecs_canary.train.room_to_start), the line runs, and the train is not about to continue
+        as new; `approved`: the approval each starts with, in a wave no person decides."""
         if self._state.stopped or train_continue.due(in_wave=True) or self._hold.paused:
             return  # a paused train starts no next deployment
         in_flight = len(self._state.in_flight(wave))
