@@ -24,8 +24,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
-from bench import server_metrics
-from bench.stack import REGION, Managed, aws_env, start_emulator, start_worker
+from bench.stack import REGION, Managed, aws_env, free_port, start_emulator, start_worker
 from ecs_canary import search_attributes
 from ecs_canary.temporal import DATA_CONVERTER
 from ecs_emulator import EmulatorAdmin
@@ -139,7 +138,7 @@ async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
         os.environ.update(aws_env(emulator.url))
         admin = EmulatorAdmin(emulator.url)
         seed = admin.reset()
-        metrics_port = server_metrics.free_port()
+        metrics_port = free_port()
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
             data_converter=DATA_CONVERTER,

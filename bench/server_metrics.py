@@ -16,7 +16,6 @@ Durations come from the server's histograms, so each is the upper bound of a buc
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,14 +41,6 @@ BACKGROUND_TASKS = {
     "child_closes": "TransferActiveTaskCloseExecution",
     "workflow_task_dispatches": "TransferActiveTaskWorkflowTask",
 }
-
-
-def free_port() -> int:
-    """A port nothing listens on now, on loopback, for the dev server's /metrics."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -179,6 +180,14 @@ def start_worker(
     assert process.stdout is not None
     _wait_for_line(process, process.stdout, r"Worker started", 60, log)
     return Managed(name, process, log_path)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on loopback (the dev server's /metrics)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def cpu_seconds(pid: int) -> float:

@@ -187,7 +187,6 @@ class Scheduler:
     def tick(self) -> None:
         now = time.monotonic()
         seen = set()
-        clusters = self._uncounted
         for account_id, region, backend, service in iter_service_objects():
             key = id(service)  # ServiceRef.key
             seen.add(key)
@@ -204,11 +203,11 @@ class Scheduler:
             elif record.handle.status != "INACTIVE" or record.all_tasks() or record.draining_tasks:
                 self._step(record, now)
                 cluster_key = (id(backend), record.handle.cluster)
-                clusters.setdefault(cluster_key, record.handle.refresh_cluster_counts)
+                self._uncounted.setdefault(cluster_key, record.handle.refresh_cluster_counts)
             else:
                 self._quiet.add(key)  # INACTIVE with nothing left
         for cluster in self.standalone.tick(now):
-            clusters.setdefault(cluster.key, cluster.refresh_counts)
+            self._uncounted.setdefault(cluster.key, cluster.refresh_counts)
         for key in set(self._records) - seen:
             del self._records[key]
             self._quiet.discard(key)
