@@ -13,14 +13,18 @@ then.
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import GetSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from ecs_canary.models import StartChecks
 from ecs_canary.policy import PolicyError, read_policy
+from ecs_canary.registered_search_attributes import RegisteredSearchAttributes
 
 
 @activity.defn
@@ -43,8 +47,25 @@ def start_checks(missing_search_attributes: list[str]) -> StartChecks:
     )
 
 
+# What this worker last found listed, per server and namespace.
+REGISTERED = RegisteredSearchAttributes()
+
+
 async def _missing(names: list[str]) -> list[str]:
+    """The names the namespace lacks: none asked, none missing; all of them registered a moment
+    ago, still registered (ecs_canary.registered_search_attributes); otherwise listed now."""
+    if not names:
+        return []
     client = activity.client()
+    listing = REGISTERED.listing(client.service_client.config.target_host, client.namespace, names)
+    if REGISTERED.all_registered(listing, time.monotonic()):
+        return []
+    missing = await _listed_missing(client, names)
+    REGISTERED.listed(listing, missing, time.monotonic())
+    return missing
+
+
+async def _listed_missing(client: Client, names: list[str]) -> list[str]:
     try:
         # Custom search attributes are registered per namespace.
         listed = await client.operator_service.list_search_attributes(

@@ -24,7 +24,15 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
-from bench.stack import REGION, Managed, aws_env, free_port, start_emulator, start_worker
+from bench.stack import (
+    DEV_SERVER_ARGS,
+    REGION,
+    Managed,
+    aws_env,
+    free_port,
+    start_emulator,
+    start_worker,
+)
 from ecs_canary import search_attributes
 from ecs_canary.temporal import DATA_CONVERTER
 from ecs_emulator import EmulatorAdmin
@@ -144,7 +152,7 @@ async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
             data_converter=DATA_CONVERTER,
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
-            dev_server_extra_args=["--metrics-port", str(metrics_port)],
+            dev_server_extra_args=["--metrics-port", str(metrics_port), *DEV_SERVER_ARGS],
         )
         yield Bench(
             config=cfg,

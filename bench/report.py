@@ -171,7 +171,9 @@ def render(cfg: Any, results: dict[str, Any], command: str) -> str:
     )
     add(
         "- Temporal: `WorkflowEnvironment.start_local` with `.venv/bin/temporal` (dev server, "
-        "in-memory, its Prometheus metrics on a free loopback port: `bench/server_metrics.py`)."
+        "in-memory, its Prometheus metrics on a free loopback port: `bench/server_metrics.py`; "
+        "search attributes read from the server's cache, as on a production server, not from "
+        "its database on every read: `bench.stack.DEV_SERVER_ARGS`)."
     )
     add(
         f"- ecs-canary: `python worker.py` as a subprocess with `TEMPORAL_ADDRESS`, "

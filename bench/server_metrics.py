@@ -7,7 +7,9 @@ children's starts and closes contend for. The client sees only how long `status`
 server counts why: queries it held for a workflow task and queries it sent on at once, lock
 waits that ran out (its background tasks give up after `history.cacheNonUserContextLockTimeout`,
 0.5 s, and are retried later), and how many attempts its child starts, child closes and
-workflow task dispatches took. The counts cover the whole server (the train's deployments too);
+workflow task dispatches took, and how many calls its database answered and how long they took
+(every lock holder writes through the dev server's one SQLite connection). The counts cover the
+whole server (the train's deployments too);
 most of the lock's contention is the train's, the only run with 1,000 children.
 
 Durations come from the server's histograms, so each is the upper bound of a bucket
@@ -33,6 +35,11 @@ _QUERIES_DIRECT = ("direct_query_dispatch_latency", "QueryWorkflow")
 _LOCK_WAIT = ("cache_latency", "HistoryCacheGetOrCreate")
 _LOCK_HOLD = ("history_workflow_execution_cache_lock_hold_duration", "HistoryCacheGetOrCreate")
 _LOCK_TIMEOUTS = ("acquire_lock_failed", "HistoryCacheGetOrCreate")
+# Every call to the server's database, by operation: the dev server has one SQLite connection,
+# so their summed latency says how long calls queued for it. Of those, the reads of search
+# attributes (the cluster's metadata, and the namespace's aliases of them).
+_DATABASE = "persistence_latency"
+_SEARCH_ATTRIBUTE_READS = ("GetCurrentClusterMetadata", "GetNamespace")
 _ATTEMPTS = "task_attempt"
 _QUEUED = "task_latency_queue"
 # The server's background tasks a train's children make, by what they do for the train.
@@ -121,6 +128,7 @@ def during(before: ServerMetrics, after: ServerMetrics) -> dict[str, Any]:
             "queued_at_most_seconds": observed((_QUEUED, task_type)).at_most(1.0),
         }
     timeouts = after.counters.get(_LOCK_TIMEOUTS, 0.0) - before.counters.get(_LOCK_TIMEOUTS, 0.0)
+    calls = {key[1]: observed(key) for key in after.histograms if key[0] == _DATABASE}
     return {
         "queries_held": {"count": held.count, "at_most_seconds": held.at_most(1.0)},
         "queries_direct": {"count": direct.count, "at_most_seconds": direct.at_most(1.0)},
@@ -134,6 +142,13 @@ def during(before: ServerMetrics, after: ServerMetrics) -> dict[str, Any]:
         },
         "lock_timeouts": timeouts,
         "background": background,
+        "database": {
+            "calls": sum(call.count for call in calls.values()),
+            "seconds": sum(call.total for call in calls.values()),
+            "search_attribute_reads": sum(
+                calls[read].count for read in _SEARCH_ATTRIBUTE_READS if read in calls
+            ),
+        },
     }
 
 
@@ -141,6 +156,7 @@ def summary(server: dict[str, Any]) -> str:
     """One line of the bench's log and report: why the train's `status` waited."""
     held, direct = server["queries_held"], server["queries_direct"]
     wait, hold, background = server["lock_wait"], server["lock_hold"], server["background"]
+    database = server.get("database")  # not in results written before it was read
     retried = ", ".join(
         f"{name.replace('_', ' ')} {task['retries']:.0f} (at most {task['most_attempts']:.0f} "
         f"attempts, queued at most {task['queued_at_most_seconds']:g} s)"
@@ -153,4 +169,10 @@ def summary(server: dict[str, Any]) -> str:
         f"{wait['at_most_seconds']:g} s (99% at most {wait['p99_at_most_seconds']:g} s), held "
         f"at most {hold['at_most_seconds']:g} s (99% at most {hold['p99_at_most_seconds']:g} s), "
         f"{server['lock_timeouts']:.0f} waits ran out; retried: {retried}"
+        + (
+            f"; its database was called {database['calls']:.0f} times, {database['seconds']:.1f} s "
+            f"in all, {database['search_attribute_reads']:.0f} of them reads of search attributes"
+            if database
+            else ""
+        )
     )

@@ -25,6 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 REGION = "us-east-1"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# The bench's dev server reads search attributes as a production server does: from its cache.
+# `temporal server start-dev` turns `system.forceSearchAttributesCacheRefreshOnRead` on (so that
+# an attribute created while it runs is seen at once), which makes every visibility write, every
+# upsert and every describe read the cluster's metadata and the namespace from its one SQLite
+# connection. A train of 1,000 made 30,000 such reads, about 45% of the time that connection
+# was busy (docs/release-train-bench.md, "The dev server's search attribute reads"). Temporal's
+# default, on every server but the dev server, is off; the bench registers its attributes when
+# the server starts, so it never needs a fresh read.
+DEV_SERVER_ARGS = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false"]
 # Settings a developer's environment might hold that must not reach the bench's processes.
 _SCRUBBED = CLUSTER_SETTINGS | {"AWS_PROFILE", "AWS_SESSION_TOKEN"}
 

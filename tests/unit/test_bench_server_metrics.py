@@ -67,3 +67,36 @@ def test_a_share_past_the_last_bound_reads_as_unbounded() -> None:
     assert held.at_most(0.98) == 0.5
     assert held.at_most(0.99) == 1.0
     assert held.at_most(1.0) == float("inf")
+
+
+def test_the_database_calls_and_the_search_attribute_reads_among_them() -> None:
+    def reading(updates: int, metadata: int) -> ServerMetrics:
+        return ServerMetrics.parse(
+            "\n".join(
+                [
+                    _histogram(
+                        "persistence_latency",
+                        "operation",
+                        "UpdateWorkflowExecution",
+                        {"0.001": updates, "+Inf": updates},
+                        updates * 0.002,
+                    ),
+                    _histogram(
+                        "persistence_latency",
+                        "operation",
+                        "GetCurrentClusterMetadata",
+                        {"0.001": metadata, "+Inf": metadata},
+                        metadata * 0.001,
+                    ),
+                    "",
+                ]
+            )
+        )
+
+    counted = during(reading(100, 40), reading(1100, 540))
+
+    database = counted["database"]
+    assert database["calls"] == 1500
+    assert database["search_attribute_reads"] == 500
+    assert abs(database["seconds"] - 2.5) < 1e-9
+    assert "database was called 1500 times, 2.5 s in all, 500 of them reads" in summary(counted)
