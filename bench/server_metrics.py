@@ -35,11 +35,15 @@ _QUERIES_DIRECT = ("direct_query_dispatch_latency", "QueryWorkflow")
 _LOCK_WAIT = ("cache_latency", "HistoryCacheGetOrCreate")
 _LOCK_HOLD = ("history_workflow_execution_cache_lock_hold_duration", "HistoryCacheGetOrCreate")
 _LOCK_TIMEOUTS = ("acquire_lock_failed", "HistoryCacheGetOrCreate")
-# Every call to the server's database, by operation: the dev server has one SQLite connection,
-# so their summed latency says how long calls queued for it. Of those, the reads of search
-# attributes (the cluster's metadata, and the namespace's aliases of them).
-_DATABASE = "persistence_latency"
-_SEARCH_ATTRIBUTE_READS = ("GetCurrentClusterMetadata", "GetNamespace")
+# Every call to the server's database, by operation, its visibility's too: the dev server has
+# one SQLite connection for both, so their summed latency says how long calls queued for it.
+# Of those, the reads of search attributes (the cluster's metadata, and the namespace's aliases
+# of them).
+_DATABASE = ("persistence_latency", "visibility_persistence_latency")
+_SEARCH_ATTRIBUTE_READS = [
+    ("persistence_latency", "GetCurrentClusterMetadata"),
+    ("persistence_latency", "GetNamespace"),
+]
 _ATTEMPTS = "task_attempt"
 _QUEUED = "task_latency_queue"
 # The server's background tasks a train's children make, by what they do for the train.
@@ -128,7 +132,7 @@ def during(before: ServerMetrics, after: ServerMetrics) -> dict[str, Any]:
             "queued_at_most_seconds": observed((_QUEUED, task_type)).at_most(1.0),
         }
     timeouts = after.counters.get(_LOCK_TIMEOUTS, 0.0) - before.counters.get(_LOCK_TIMEOUTS, 0.0)
-    calls = {key[1]: observed(key) for key in after.histograms if key[0] == _DATABASE}
+    calls = {key: observed(key) for key in after.histograms if key[0] in _DATABASE}
     return {
         "queries_held": {"count": held.count, "at_most_seconds": held.at_most(1.0)},
         "queries_direct": {"count": direct.count, "at_most_seconds": direct.at_most(1.0)},

@@ -30,7 +30,7 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # `temporal server start-dev` turns `system.forceSearchAttributesCacheRefreshOnRead` on (so that
 # an attribute created while it runs is seen at once), which makes every visibility write, every
 # upsert and every describe read the cluster's metadata and the namespace from its one SQLite
-# connection. A train of 1,000 made 30,000 such reads, about 45% of the time that connection
+# connection. A train of 1,000 made 46,000 such reads, about 40% of the time that connection
 # was busy (docs/release-train-bench.md, "The dev server's search attribute reads"). Temporal's
 # default, on every server but the dev server, is off; the bench registers its attributes when
 # the server starts, so it never needs a fresh read.
