@@ -10,7 +10,6 @@ measure, so no measure needs `bench.run`, and one can also run alone (`python -m
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,6 @@ from typing import Any
 
 import boto3
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from bench import deployments as d
 from bench.stack import (
@@ -29,12 +27,10 @@ from bench.stack import (
     REGION,
     Managed,
     aws_env,
-    free_port,
+    dev_server,
     start_emulator,
     start_worker,
 )
-from ecs_canary import search_attributes
-from ecs_canary.temporal import DATA_CONVERTER
 from ecs_emulator import EmulatorAdmin
 
 # The gates of the measures' requests: approved by its timer at once, or held for a signal.
@@ -141,31 +137,21 @@ async def open_bench(cfg: Config) -> AsyncIterator[Bench]:
     emulator = start_emulator(
         log_dir, cfg.delays[0], cfg.task_stop_seconds, cfg.tick_seconds, cfg.task_run_seconds
     )
-    env = None
     try:
         os.environ.update(aws_env(emulator.url))
         admin = EmulatorAdmin(emulator.url)
         seed = admin.reset()
-        metrics_port = free_port()
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-            data_converter=DATA_CONVERTER,
-            search_attributes=search_attributes.ALL,
-            dev_server_log_level="error",
-            dev_server_extra_args=["--metrics-port", str(metrics_port), *DEV_SERVER_ARGS],
-        )
-        yield Bench(
-            config=cfg,
-            log_dir=log_dir,
-            emulator=emulator,
-            admin=admin,
-            seed=seed,
-            client=env.client,
-            temporal_address=env.client.service_client.config.target_host,
-            ecs=boto3.client("ecs", region_name=REGION),
-            server_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
-        )
+        async with dev_server(*DEV_SERVER_ARGS) as (env, metrics_url):
+            yield Bench(
+                config=cfg,
+                log_dir=log_dir,
+                emulator=emulator,
+                admin=admin,
+                seed=seed,
+                client=env.client,
+                temporal_address=env.client.service_client.config.target_host,
+                ecs=boto3.client("ecs", region_name=REGION),
+                server_metrics_url=metrics_url,
+            )
     finally:
-        if env is not None:
-            await env.shutdown()
         emulator.stop()

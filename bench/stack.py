@@ -1,6 +1,6 @@
 """The processes a benchmark runs: the ECS emulator and ecs-canary workers as subprocesses (so
-their RSS and CPU are their own), readings of /proc for a process, and what the machine is (for
-the report)."""
+their RSS and CPU are their own), the Temporal dev server, readings of /proc for a process, and
+what the machine is (for the report)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import IO
 
-from ecs_canary.temporal import CLUSTER_SETTINGS
+from temporalio.testing import WorkflowEnvironment
+
+from ecs_canary import search_attributes
+from ecs_canary.temporal import CLUSTER_SETTINGS, DATA_CONVERTER
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -198,6 +204,28 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def dev_server(*settings: str) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
+    """A Temporal dev server of its own (`.venv/bin/temporal`, in memory) with the product's
+    search attributes, started with `settings` (the bench's: DEV_SERVER_ARGS), serving its
+    Prometheus metrics on a free loopback port (bench.server_metrics); the environment and the
+    metrics' URL. Stopped on the way out."""
+    metrics_port = free_port()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(PYTHON).parent / "temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+        # Slower than the SDK's 5 s when it starts beside other work (a test run's workers).
+        dev_server_startup_timeout=timedelta(seconds=60),
+        dev_server_extra_args=["--metrics-port", str(metrics_port), *settings],
+    )
+    try:
+        yield env, f"http://127.0.0.1:{metrics_port}/metrics"
+    finally:
+        await env.shutdown()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -16,9 +16,8 @@ from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.server_metrics import read_metrics
-from bench.stack import DEV_SERVER_ARGS
+from bench.stack import DEV_SERVER_ARGS, dev_server
 from ecs_canary import search_attributes
-from tests.helpers.processes import dev_server_with_metrics
 
 RUNS = 5
 # Where a SQL server keeps its search attributes: the cluster's metadata. (The namespace is read
@@ -39,7 +38,7 @@ async def _cluster_metadata_reads(extra_args: Sequence[str]) -> float:
     """How many times a dev server started with `extra_args` read its cluster's metadata from
     its database while RUNS workflows ran."""
     async with (
-        dev_server_with_metrics(*extra_args) as (env, metrics_url),
+        dev_server(*extra_args) as (env, metrics_url),
         Worker(
             env.client,
             task_queue=(task_queue := f"bench-dev-server-{uuid.uuid4()}"),

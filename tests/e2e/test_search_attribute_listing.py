@@ -9,15 +9,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.search_attributes import missing_search_attributes
 from bench.server_metrics import read_metrics
+from bench.stack import dev_server
 from ecs_canary import search_attributes
-from tests.helpers.processes import dev_server_with_metrics
 
 NAMES = [key.name for key in search_attributes.ALL]
 LISTINGS = ("service_latency", "OperatorListSearchAttributes")
 
 
 async def test_a_complete_listing_serves_the_next_runs_and_a_gap_is_listed_each_time() -> None:
-    async with dev_server_with_metrics() as (env, metrics_url):
+    async with dev_server() as (env, metrics_url):
         activities = ActivityEnvironment(client=env.client)
 
         def listings() -> float:

@@ -1,6 +1,5 @@
 """Real processes: free ports, stopping a child politely or with SIGKILL, a Temporal dev server
-on a SQLite file that can be stopped and started again, one that serves its metrics, and
-Temporal's time-skipping server."""
+on a SQLite file that can be stopped and started again, and Temporal's time-skipping server."""
 
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -76,28 +74,6 @@ async def start_time_skipping() -> WorkflowEnvironment:
         data_converter=DATA_CONVERTER,
         test_server_startup_timeout=SERVER_START_TIMEOUT,
     )
-
-
-@asynccontextmanager
-async def dev_server_with_metrics(
-    *extra_args: str,
-) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
-    """A dev server of its own, with the product's search attributes, that serves its Prometheus
-    metrics (what the server itself counted: its database calls, the requests it answered);
-    the environment and the metrics' URL."""
-    metrics_port = free_port()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(TEMPORAL),
-        data_converter=DATA_CONVERTER,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-        dev_server_startup_timeout=SERVER_START_TIMEOUT,
-        dev_server_extra_args=["--metrics-port", str(metrics_port), *extra_args],
-    )
-    try:
-        yield env, f"http://127.0.0.1:{metrics_port}/metrics"
-    finally:
-        await env.shutdown()
 
 
 def kill_hard(process: subprocess.Popen) -> None:
