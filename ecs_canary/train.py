@@ -61,6 +61,29 @@ CANCELLED_RESULT_MEMO = "train_cancelled_result"
 #   `status` query waits for.
 CONTINUE_AS_NEW_AFTER_EVENTS = 1000
 CONTINUE_AS_NEW_IN_WAVE_AFTER_EVENTS = 6000
+# Temporal records the close of a child on the run of the train that started it, under that
+# run's lock and as a workflow task of the train. A wave of 600 ending within seconds kept the
+# train's run busy with its children's closes: its lock was taken for a close at high priority
+# while its own next workflow task waited at low priority, and a `status` query waits for that
+# task (1-2.3 s at the busiest moment of the bench's train). So in a wave no person decides (no
+# deployment signals the train there), a run of the train that has started
+# HAND_OVER_AFTER_STARTS deployments still in flight hands them over: it continues as new at
+# its next quiet moment, before they can end, and their closes land on the run that ended,
+# where they wait for no one. The runs of the train after it read how they ended from
+# Temporal's visibility (`EndedDeploymentsInput.closed_since`), every second while they end.
+HAND_OVER_AFTER_STARTS = 150
+# How often a run of the train lists the closes of the deployments an earlier run started: every
+# second while they end, a second more after each listing that found none, up to five (a wave
+# that bakes for hours costs a listing every 5 s, as the describes before it did).
+SWEEP_LISTED_FIRST = timedelta(seconds=1)
+SWEEP_LISTED_AT_MOST = timedelta(seconds=5)
+
+
+def sweep_interval(listings_without_ends: int) -> timedelta:
+    """The wait before the next listing of the closes of handed-over deployments, given how
+    many listings in a row found none."""
+    grown = SWEEP_LISTED_FIRST * (1 + max(listings_without_ends, 0))
+    return min(grown, SWEEP_LISTED_AT_MOST)
 # Deployments a train is starting at once (started, not yet running). Each start is one of
 # Temporal's background tasks on the train, which waits at most half a second for the train's
 # lock and is then deferred by a growing backoff; a wave's 300 starts asked for at once queued
@@ -238,6 +261,8 @@ class TrainWaveStatus(StrictModel):
     deployments: list[TrainDeployment]
     # The decision that went to every canary of the wave (None until there is one).
     decision: Decision | None = None
+    # When the train started the wave (None while it is pending).
+    began: datetime | None = None
 
 
 class TrainServiceOutcome(StrictModel):
@@ -330,6 +355,16 @@ class EndedDeploymentsInput(StrictModel):
     # True: each run has said it ended (wait the moment it takes to close); False: a sweep,
     # only the runs already closed (one terminated by hand says nothing).
     wait: bool
+    # A sweep that lists the train's children closed since then (Temporal's visibility: one
+    # query, not a describe of each run), for runs an earlier run of the train started after
+    # that time. A close not yet listed is found by a later sweep.
+    closed_since: datetime | None = None
+
+    @model_validator(mode="after")
+    def _listing_is_a_sweep(self) -> EndedDeploymentsInput:
+        if self.closed_since is not None and self.wait:
+            raise ValueError("closed_since lists the runs already closed: only with wait false")
+        return self
 
 
 class DeploymentRunEnd(StrictModel):

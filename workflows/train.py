@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.search_attributes import missing_search_attributes
     from activities.train import running_deployments
+    from ecs_canary import train as train_contract
     from ecs_canary.names import TRAIN_WORKFLOW_TYPE
     from ecs_canary.policy import PlatformPolicy
     from ecs_canary.request import DeploymentRequest
@@ -82,13 +83,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.warm_up import WarmUpMessage
 
 TRAIN_STOPPED = "TrainStopped"
-# How often the train looks at every run of a wave in flight: a timer of its own, not a timeout
-# on each wait for news, which would cancel and start a timer (two events) every time a
+# How often the train describes every run of a wave in flight: a timer of its own, not a
+# timeout on each wait for news, which would cancel and start a timer (two events) every time a
 # deployment ends. A run of the train hears of the close of each deployment it started from
-# Temporal; one started by an earlier run (the train continued as new in the middle of a wave)
-# it hears of only by looking, every _SWEEP_INHERITED_EVERY.
+# Temporal; one started by an earlier run (the train continued as new in the middle of a wave,
+# or handed its deployments over) it hears of only by looking: it lists those closed from
+# Temporal's visibility (every second while they end: ecs_canary.train.sweep_interval), and
+# describes them all at this pace in case a close is missing from the listing.
 _SWEEP_EVERY = timedelta(minutes=10)
-_SWEEP_INHERITED_EVERY = timedelta(seconds=5)
+# A sweep's kinds: a listing of the closes of handed-over runs, or a describe of every run.
+_Sweep = Literal["listed", "described"]
 
 
 def _log_context() -> dict[str, str]:
@@ -115,8 +119,10 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         self._deployments = TrainDeployments()
         # An earlier run of the train stopped the line and was putting services back.
         self._putting_back = False
-        # The wave's sweep timer has fired: look at every run in flight.
-        self._sweep_due = False
+        # The wave's sweep timer has fired: look at the runs in flight (None: not due).
+        self._sweep_due: _Sweep | None = None
+        # Listings in a row that found no handed-over run closed (they come less often).
+        self._listings_without_ends = 0
         payload = read_argument(request)
         try:
             continued = train_continue.continued(payload)
@@ -255,7 +261,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         wave = state.waves[index]
         state.wave = index + 1
         if wave.state == "pending":
-            wave.state = "running"
+            wave.state, wave.began = "running", workflow.now()
             if index > 0:
                 self._next_gate()
                 await self._desk.refresh_policy()
@@ -274,17 +280,15 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             None if gated else train_gate.approval(train, self._gate, state, False, wave.name)
         )
         gate_timer: asyncio.Task[None] | None = None
-        self._sweep_due = False  # a sweep asked for in the wave before is of no use here
+        self._sweep_due = None  # a sweep asked for in the wave before is of no use here
         sweeps = asyncio.ensure_future(self._ask_for_sweeps(wave))
         while not self._wave_over(wave):
-            self._start_deployments(wave, requests, approved)
+            self._start_deployments(wave, requests, approved, gated)
             await workflow.wait_condition(
-                lambda: self._sweep_due or self._something_to_do(wave, gated)
+                lambda: self._sweep_due is not None or self._something_to_do(wave, gated)
             )
-            if self._sweep_due:
-                self._sweep_due = False
-                swept = self._deployments.inherited(state, wave) or state.in_flight(wave)
-                await self._deployments.read_ends(state, swept, wait=False)
+            if self._sweep_due is not None:
+                await self._sweep(wave)
             undecided = self._gate.decision is None  # (a continued run may have the decision)
             if gated and gate_timer is None and undecided and self._all_verified(wave.deployments):
                 self._gate.open(workflow.now())
@@ -294,7 +298,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
                 )
                 gate_timer = asyncio.ensure_future(timer)
                 self._notifier.send("gate_open", self.status(), wave.name)
-            if train_continue.due(in_wave=True) and self._quiet(wave):
+            if self._continuing_in_wave(wave, gated) and self._quiet(wave):
                 self._continue_as_new()
             reported = filter(self._deployments.reported, state.in_flight(wave))
             await self._deployments.read_ends(state, list(reported))
@@ -332,12 +336,14 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         wave: TrainWaveStatus,
         requests: list[DeploymentRequest],
         approved: TrainDecision | None,
+        gated: bool,
     ) -> None:
         """Start deployments of the wave while fewer than `max_parallel` are in flight (and
         fewer than `STARTS_AT_ONCE` recent starts are being made:
         ecs_canary.train.room_to_start), the line runs, and the train is not about to continue
         as new; `approved`: the approval each starts with, in a wave no person decides."""
-        if self._state.stopped or train_continue.due(in_wave=True) or self._hold.paused:
+        continuing = self._continuing_in_wave(wave, gated)
+        if self._state.stopped or continuing or self._hold.paused:
             return  # a paused train starts no next deployment
         in_flight = len(self._state.in_flight(wave))
         free = min(
@@ -356,24 +362,56 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         return not self._state.stopped and all(row.stage == "verified" for row in rows)
 
     async def _ask_for_sweeps(self, wave: TrainWaveStatus) -> None:
-        """Ask for a sweep every `_SWEEP_EVERY` for as long as the wave lasts, every
-        `_SWEEP_INHERITED_EVERY` while runs an earlier run of the train started are in
-        flight."""
+        """Ask for a sweep for as long as the wave lasts: a listing of closes while runs an
+        earlier run of the train started are in flight (`sweep_interval`), and a describe of
+        every run in flight every `_SWEEP_EVERY`."""
+        described_at = workflow.now()
         while True:
-            inherited = self._deployments.inherited(self._state, wave)
-            every = _SWEEP_INHERITED_EVERY if inherited else _SWEEP_EVERY
+            if self._deployments.inherited(self._state, wave):
+                every = train_contract.sweep_interval(self._listings_without_ends)
+            else:
+                every = _SWEEP_EVERY
             await workflow.sleep(every, summary="sweep the wave's runs")
-            self._sweep_due = True
+            if workflow.now() - described_at >= _SWEEP_EVERY:
+                described_at, self._sweep_due = workflow.now(), "described"
+            else:
+                self._sweep_due = "listed"
+            await workflow.wait_condition(lambda: self._sweep_due is None)
+
+    async def _sweep(self, wave: TrainWaveStatus) -> None:
+        """The sweep that is due: the closes Temporal lists among the runs an earlier run of
+        the train started (since the wave began), or a describe of every run in flight."""
+        kind, self._sweep_due = self._sweep_due, None
+        deployments, state = self._deployments, self._state
+        inherited = deployments.inherited(state, wave)
+        if kind == "listed" and wave.began is not None:
+            ended = await deployments.read_ends(
+                state, inherited, wait=False, closed_since=wave.began
+            )
+            self._listings_without_ends = 0 if ended else self._listings_without_ends + 1
+            return
+        await deployments.read_ends(state, inherited or state.in_flight(wave), wait=False)
+
+    def _continuing_in_wave(self, wave: TrainWaveStatus, gated: bool) -> bool:
+        """Whether this run continues as new at the wave's next quiet moment: its history is too
+        long for the wave, or, in a wave no person decides (`gated` false), it has started
+        `HAND_OVER_AFTER_STARTS` deployments still in flight, whose closes would keep it busy
+        (ecs_canary.train)."""
+        if train_continue.due(in_wave=True):
+            return True
+        handing_over = train_contract.HAND_OVER_AFTER_STARTS
+        return not gated and self._deployments.hearing_of(self._state, wave) >= handing_over
 
     def _something_to_do(self, wave: TrainWaveStatus, gated: bool) -> bool:
         rows, deployments = wave.deployments, self._deployments
         if self._wave_over(wave) or any(map(deployments.reported, rows)):
             return True
-        if train_continue.due(in_wave=True) and self._quiet(wave):
+        continuing = self._continuing_in_wave(wave, gated)
+        if continuing and self._quiet(wave):
             return True
         if self._state.stopped or self._gate.rejected:
             return any(map(deployments.to_stop, rows))
-        startable = not train_continue.due(in_wave=True) and not self._hold.paused
+        startable = not continuing and not self._hold.paused
         startable = startable and deployments.room_to_start() > 0
         if startable and any(row.stage == "not_started" for row in rows):
             in_flight = len(self._state.in_flight(wave))

@@ -120,6 +120,16 @@ class TrainDeployments:
             if self.started(row) and row.workflow_id not in self.closing
         ]
 
+    def hearing_of(self, state: TrainState, wave: TrainWaveStatus) -> int:
+        """How many of the wave's deployments in flight this run of the train started: Temporal
+        will record each one's close on this run (train_contract.HAND_OVER_AFTER_STARTS)."""
+        closing = self.closing
+        return sum(
+            1
+            for row in state.in_flight(wave)
+            if row.workflow_id in closing and not closing[row.workflow_id].done()
+        )
+
     def in_flight_runs(self, state: TrainState) -> dict[str, str]:
         """The deployments in flight, by workflow id: the run each one started."""
         return {
@@ -242,11 +252,17 @@ class TrainDeployments:
     # --- How they ended -----------------------------------------------------------------------
 
     async def read_ends(
-        self, state: TrainState, rows: list[TrainDeployment], *, wait: bool = True
-    ) -> None:
+        self,
+        state: TrainState,
+        rows: list[TrainDeployment],
+        *,
+        wait: bool = True,
+        closed_since: datetime | None = None,
+    ) -> int:
         """Record in `state` how the runs of `rows` ended: from their close where this run of
-        the train saw it, else read from Temporal (`wait`: each said it is ending); a run
-        still running is left in flight."""
+        the train saw it, else read from Temporal (`wait`: each said it is ending;
+        `closed_since`: the runs Temporal lists as closed since then, for runs started after
+        it); a run still running is left in flight. How many ended."""
         ends: list[DeploymentRunEnd] = []
         runs: list[DeploymentRun] = []
         for workflow_id in (row.workflow_id for row in rows if self.started(row)):
@@ -258,7 +274,7 @@ class TrainDeployments:
         if runs:
             ends += await workflow.execute_activity(
                 ended_deployments,
-                EndedDeploymentsInput(runs=runs, wait=wait),
+                EndedDeploymentsInput(runs=runs, wait=wait, closed_since=closed_since),
                 **train_reads_runs(f"Read how {len(runs)} deployment(s) ended"),
             )
         for end in ends:
@@ -270,6 +286,7 @@ class TrainDeployments:
                 state.succeeded(row, end.result)
             else:
                 state.ended(row, *self._outcome(state, row, end))
+        return len(ends)
 
     def _outcome(
         self, state: TrainState, row: TrainDeployment, end: DeploymentRunEnd
