@@ -123,6 +123,8 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         self._sweep_due: _Sweep | None = None
         # Listings in a row that found no handed-over run closed (they come less often).
         self._listings_without_ends = 0
+        # The wave's own timers: its sweeps, and its gate's timeout once the gate opens.
+        self._wave_timers: list[asyncio.Future[None]] = []
         payload = read_argument(request)
         try:
             continued = train_continue.continued(payload)
@@ -196,6 +198,8 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             if not self._putting_back:
                 await self._waves()
         except asyncio.CancelledError:
+            for side_task in self._wave_timers:  # `_stop_the_wave` sweeps anew
+                side_task.cancel()
             self._state.stop("the train was cancelled")
             wave = self._state.waves[self._state.wave - 1]
             wave.state = "stopped"
@@ -282,6 +286,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         gate_timer: asyncio.Task[None] | None = None
         self._sweep_due = None  # a sweep asked for in the wave before is of no use here
         sweeps = asyncio.ensure_future(self._ask_for_sweeps(wave))
+        self._wave_timers = [sweeps]
         while not self._wave_over(wave):
             self._start_deployments(wave, requests, approved, gated)
             await workflow.wait_condition(
@@ -297,6 +302,7 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
                     train, self._gate, self._desk, self._hold, lambda: self._state.stopped
                 )
                 gate_timer = asyncio.ensure_future(timer)
+                self._wave_timers.append(gate_timer)
                 self._notifier.send("gate_open", self.status(), wave.name)
             if self._continuing_in_wave(wave, gated) and self._quiet(wave):
                 self._continue_as_new()
@@ -309,8 +315,8 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             if self._gate.rejected:
                 state.stop(f"wave {wave.name} rejected: {decision_text(self._gate.decision)}")
             await self._pass_decisions(wave.deployments, gated, wave.name)
-        for side_task in (gate_timer, sweeps):
-            if side_task is not None and not side_task.done():
+        for side_task in self._wave_timers:
+            if not side_task.done():
                 side_task.cancel()
                 await settle(side_task)
         self._gate.close()
@@ -445,14 +451,22 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         """The train was cancelled: cancel every deployment in flight and wait for each to
         clean up as it does alone."""
         deployments, state = self._deployments, self._state
+        # Those an earlier run started (handed over) are found closed only by sweeping.
+        self._sweep_due = None
+        sweeps = asyncio.ensure_future(self._ask_for_sweeps(wave))
         while not self._wave_over(wave):
             await together(*map(deployments.cancel, deployments.to_cancel(state, wave)))
             await workflow.wait_condition(
                 lambda: self._wave_over(wave)
+                or self._sweep_due is not None
                 or any(map(deployments.reported, wave.deployments))
                 or bool(deployments.to_cancel(state, wave)),
             )
+            if self._sweep_due is not None:
+                await self._sweep(wave)
             await deployments.read_ends(state, list(filter(deployments.reported, wave.deployments)))
+        sweeps.cancel()
+        await settle(sweeps)
 
     # --- Continue as new --------------------------------------------------------------------
 

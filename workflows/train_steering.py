@@ -5,9 +5,10 @@ the train's memo (workflows.train_sent), cancelled when the line stops, and know
 ended from Temporal: the train takes no one's word for an outcome. A run of the train hears of
 the close of each deployment it started from Temporal itself (a child's close, with its result
 or its error, is recorded on the run that started it); how one started by an earlier run of the
-train (continued as new in the middle of a wave) ended, or how a cancelled one ended (its
-result is in its memo), is read from Temporal (activities.train.ended_deployments), and one
-started by an earlier run is looked at every few seconds.
+train (continued as new in the middle of a wave, or handed over) ended, or how a cancelled one
+ended (its result is in its memo), is read from Temporal (activities.train.ended_deployments):
+one started by an earlier run is found among the train's children that Temporal lists as
+closed, every second or few.
 
 `TrainDeployments` keeps what the train knows of those runs; the rows people read are the
 state's (workflows.train_state), which it records outcomes into.

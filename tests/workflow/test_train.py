@@ -536,6 +536,45 @@ async def test_a_cancelled_wave_approved_up_front_tells_a_stopped_canary_from_a_
     assert {d.service for d in existing.inputs("delete_service")} == {"apiCanary", "workerCanary"}
 
 
+@pytest.mark.abandons_activity  # the cancelled waits outlive their runs
+async def test_a_cancelled_train_cancels_the_deployments_it_handed_over(
+    existing, start_train, time_skipping, monkeypatch
+):
+    """Wave one's deployments were handed over to the train's next run (here after one start,
+    not 150): their closes land on the run that started them, which has ended, so the run that
+    is cancelled finds them closed by sweeping, and reads from each how it ended."""
+    monkeypatch.setattr(train_contract, "HAND_OVER_AFTER_STARTS", 1)
+    existing.waits[("api", "rolling_deploy")] = "hang"
+    existing.waits[("workerCanary", "canary_deploy")] = "hang"
+    handle = await start_train(train(TWO_WAVES, approval="none"))
+    latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
+    api = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
+
+    async def handed_over_and_rolling_out() -> bool:
+        if (await latest.describe()).run_id == handle.first_execution_run_id:
+            return False
+        try:
+            current = await api.query("status", result_type=DeploymentStatus)
+        except RPCError:  # not started yet
+            return False
+        return current.stage == Stage.ROLLING_DEPLOY
+
+    await wait_until(handed_over_and_rolling_out)
+    await latest.cancel()
+    error = await failure_of(latest)
+
+    assert isinstance(error, CancelledError)
+    result = (await status_of(latest)).result
+    assert result is not None
+    assert outcomes(result) == {
+        "api": ("one", TrainOutcome.ROLLED_BACK),
+        "worker": ("one", TrainOutcome.REJECTED),
+        "web": ("two", TrainOutcome.NOT_STARTED),
+    }
+    assert existing.services["api"].task_definition == OLD_ARN  # rolled back
+    assert {d.service for d in existing.inputs("delete_service")} == {"apiCanary", "workerCanary"}
+
+
 async def test_roll_back_train_puts_back_what_the_train_rolled_out_newest_first(
     existing, start_train
 ):
