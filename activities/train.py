@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import activity
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -37,7 +38,7 @@ from ecs_canary.train_sent import TrainSentCheck
 # the frontend.
 _CONCURRENT_DESCRIBES = 20
 _LISTING_UNSUPPORTED = (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.INVALID_ARGUMENT)
-# A wave holds at most 1,000 deployments (ecs_canary.train.MAX_DEPLOYMENTS): one page.
+# A train holds at most 1,000 deployments (ecs_canary.train.MAX_DEPLOYMENTS): one page.
 _LISTED_PER_PAGE = 1000
 
 
@@ -112,9 +113,21 @@ async def _closed_children(
         f"ParentWorkflowId = '{train}' AND ExecutionStatus != 'Running' "
         f"AND CloseTime >= '{since.isoformat()}'"
     )
-    listed = client.list_workflows(query, page_size=_LISTED_PER_PAGE)
+    # The service's own call, not `Client.list_workflows`: only the ids are needed, and the
+    # client decodes every row's search attributes (hundreds a listing, every second).
+    request = ListWorkflowExecutionsRequest(
+        namespace=client.namespace, query=query, page_size=_LISTED_PER_PAGE
+    )
+    closed: set[tuple[str, str]] = set()
     try:
-        return {(execution.id, execution.run_id) async for execution in listed}
+        while True:
+            page = await client.workflow_service.list_workflow_executions(request)
+            closed.update(
+                (row.execution.workflow_id, row.execution.run_id) for row in page.executions
+            )
+            if not page.next_page_token:
+                return closed
+            request.next_page_token = page.next_page_token
     except RPCError as err:
         if err.status not in _LISTING_UNSUPPORTED:
             raise

@@ -406,11 +406,15 @@ async def test_a_rejected_wave_rejects_each_canary_with_who_decided(
 
 
 @pytest.mark.abandons_activity  # the cancelled rollout's wait outlives its run
+@pytest.mark.parametrize("hand_over_after", [train_contract.HAND_OVER_AFTER_STARTS, 1])
 async def test_a_failed_rollout_rolls_back_and_cancels_the_waves_other_rollouts(
-    existing, start_train
+    existing, start_train, monkeypatch, hand_over_after
 ):
     """approval "none": each canary is promoted as it passes; one rollout fails, the other,
-    still rolling out, is cancelled and rolled back; wave two never starts."""
+    still rolling out, is cancelled and rolled back; wave two never starts. The same when the
+    run that started them handed them over to the next one (after one start here): that run
+    finds the failure, and the cancelled rollout's end, by sweeping."""
+    monkeypatch.setattr(train_contract, "HAND_OVER_AFTER_STARTS", hand_over_after)
     existing.waits[("api", "rolling_deploy")] = "fail"
     existing.waits[("worker", "rolling_deploy")] = "hang"
     handle = await start_train(train(TWO_WAVES, approval="none"))
