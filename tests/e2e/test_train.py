@@ -196,14 +196,7 @@ async def test_a_worker_killed_mid_wave_loses_nothing(
         worker_process(address, task_queue, tmp_path / "survivor.log"),
         worker_process(address, task_queue, tmp_path / "killed.log") as killed,
     ):
-        handle = await client.start_workflow(
-            TRAIN_WORKFLOW_TYPE,
-            body,
-            id=f"ecs-canary-train/{name}",
-            task_queue=task_queue,
-            result_type=TrainResult,
-        )
-        await runs.track(handle.id)
+        handle = await runs.start_train(body)
 
         async def wave_one_in_flight() -> bool:
             current = await handle.query("status", result_type=TrainStatus)

@@ -19,13 +19,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.train import ended_deployments
 from ecs_canary import train as train_contract
-from ecs_canary.names import TRAIN_WORKFLOW_TYPE
 from ecs_canary.train import (
     DeploymentRun,
     DeploymentRunEnd,
     EndedDeploymentsInput,
     TrainOutcome,
-    TrainResult,
     TrainStatus,
 )
 from tests.helpers import existing_service
@@ -102,14 +100,7 @@ async def test_a_wave_handed_over_is_read_from_the_listing_of_closes(
         ],
         "approval": "none",
     }
-    handle = await client.start_workflow(
-        TRAIN_WORKFLOW_TYPE,
-        body,
-        id=f"ecs-canary-train/{name}",
-        task_queue=task_queue,
-        result_type=TrainResult,
-    )
-    await runs.track(handle.id)
+    handle = await runs.start_train(body)
     result = await handle.result()
 
     assert result.outcome == "succeeded"

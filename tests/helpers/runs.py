@@ -11,6 +11,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from ecs_canary.models import DeploymentRequest, DeploymentResult
+from ecs_canary.names import TRAIN_WORKFLOW_TYPE, train_workflow_id_for
+from ecs_canary.train import TrainResult
 from tests.helpers.replay import replay_histories
 from tests.helpers.temporal import start
 from tests.helpers.waiting import wait_until
@@ -37,6 +39,19 @@ class Runs:
         handle = await start(self.client, self.task_queue, request, workflow_id, task_timeout)
         assert handle.result_run_id is not None
         self.run_ids[handle.result_run_id] = handle.id
+        return handle
+
+    async def start_train(self, body: dict[str, Any]) -> WorkflowHandle[Any, TrainResult]:
+        """Start a release train (its request `body`) on this test's task queue, under its
+        default workflow id."""
+        handle = await self.client.start_workflow(
+            TRAIN_WORKFLOW_TYPE,
+            body,
+            id=train_workflow_id_for(body["name"]),
+            task_queue=self.task_queue,
+            result_type=TrainResult,
+        )
+        await self.track(handle.id)
         return handle
 
     async def track(self, workflow_id: str) -> WorkflowHandle:

@@ -152,6 +152,16 @@ async def status_of(handle: TrainHandle) -> TrainStatus:
     return await handle.query("status", result_type=TrainStatus)
 
 
+async def rolling_out(client: Client, service: str) -> bool:
+    """Whether the deployment of `service` has started its rolling deploy."""
+    deployment = client.get_workflow_handle(workflow_id_for("ecs-canary", service))
+    try:
+        current = await deployment.query("status", result_type=DeploymentStatus)
+    except RPCError:  # not started yet
+        return False
+    return current.stage == Stage.ROLLING_DEPLOY
+
+
 async def gate_open_at(handle: TrainHandle, wave: int) -> TrainStatus:
     async def open_() -> TrainStatus | None:
         status = await status_of(handle)
@@ -506,16 +516,7 @@ async def test_a_cancelled_wave_approved_up_front_tells_a_stopped_canary_from_a_
     existing.waits[("api", "rolling_deploy")] = "hang"
     existing.waits[("workerCanary", "canary_deploy")] = "hang"
     handle = await start_train(train(TWO_WAVES, approval="none"))
-    api = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
-
-    async def api_rolling_out() -> bool:
-        try:
-            current = await api.query("status", result_type=DeploymentStatus)
-        except RPCError:  # not started yet
-            return False
-        return current.stage == Stage.ROLLING_DEPLOY
-
-    await wait_until(api_rolling_out)
+    await wait_until(lambda: rolling_out(time_skipping.client, "api"))
     status = await status_of(handle)
     assert [(d.service, d.stage) for d in status.waves[0].deployments] == [
         ("api", "approved"),
@@ -552,16 +553,11 @@ async def test_a_cancelled_train_cancels_the_deployments_it_handed_over(
     existing.waits[("workerCanary", "canary_deploy")] = "hang"
     handle = await start_train(train(TWO_WAVES, approval="none"))
     latest = time_skipping.client.get_workflow_handle(handle.id, result_type=TrainResult)
-    api = time_skipping.client.get_workflow_handle(workflow_id_for("ecs-canary", "api"))
 
     async def handed_over_and_rolling_out() -> bool:
         if (await latest.describe()).run_id == handle.first_execution_run_id:
             return False
-        try:
-            current = await api.query("status", result_type=DeploymentStatus)
-        except RPCError:  # not started yet
-            return False
-        return current.stage == Stage.ROLLING_DEPLOY
+        return await rolling_out(time_skipping.client, "api")
 
     await wait_until(handed_over_and_rolling_out)
     await latest.cancel()
