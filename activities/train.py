@@ -106,7 +106,8 @@ async def _closed_children(
     """The runs (workflow id, run id) started by the train `train` that Temporal's visibility
     lists as closed since `since`: one query for a wave of hundreds, where describing each run
     in flight every second would cost the server a call per run. None when the train's id
-    cannot be written in a query (a quote in an id a client chose): describe each run then."""
+    cannot be written in a query (a quote in an id a client chose) or the server cannot answer
+    it: describe each run then."""
     if any(character in train for character in "'\\\""):
         return None
     query = (

@@ -84,6 +84,8 @@ def sweep_interval(listings_without_ends: int) -> timedelta:
     many listings in a row found none."""
     grown = SWEEP_LISTED_FIRST * (1 + max(listings_without_ends, 0))
     return min(grown, SWEEP_LISTED_AT_MOST)
+
+
 # Deployments a train is starting at once (started, not yet running). Each start is one of
 # Temporal's background tasks on the train, which waits at most half a second for the train's
 # lock and is then deferred by a growing backoff; a wave's 300 starts asked for at once queued

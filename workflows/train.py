@@ -284,7 +284,8 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
             None if gated else train_gate.approval(train, self._gate, state, False, wave.name)
         )
         gate_timer: asyncio.Task[None] | None = None
-        self._sweep_due = None  # a sweep asked for in the wave before is of no use here
+        # A sweep asked for in the wave before is of no use here, nor its listings' count.
+        self._sweep_due, self._listings_without_ends = None, 0
         sweeps = asyncio.ensure_future(self._ask_for_sweeps(wave))
         self._wave_timers = [sweeps]
         while not self._wave_over(wave):
@@ -452,15 +453,17 @@ class EcsReleaseTrain(DecisionMessages, WarmUpMessage):
         clean up as it does alone."""
         deployments, state = self._deployments, self._state
         # Those an earlier run started (handed over) are found closed only by sweeping.
-        self._sweep_due = None
+        self._sweep_due, self._listings_without_ends = None, 0
         sweeps = asyncio.ensure_future(self._ask_for_sweeps(wave))
         while not self._wave_over(wave):
             await together(*map(deployments.cancel, deployments.to_cancel(state, wave)))
             await workflow.wait_condition(
-                lambda: self._wave_over(wave)
-                or self._sweep_due is not None
-                or any(map(deployments.reported, wave.deployments))
-                or bool(deployments.to_cancel(state, wave)),
+                lambda: (
+                    self._wave_over(wave)
+                    or self._sweep_due is not None
+                    or any(map(deployments.reported, wave.deployments))
+                    or bool(deployments.to_cancel(state, wave))
+                ),
             )
             if self._sweep_due is not None:
                 await self._sweep(wave)
